@@ -1,0 +1,50 @@
+# The two commands of README.md: `make demo` and `make test`. Everything else is optional.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 3000
+
+export MONITORING_HOME ?= $(CURDIR)/.monitoring
+export DAGSTER_HOME ?= $(MONITORING_HOME)/dagster
+export MONITORING_CONFIG ?= $(CURDIR)/demo/monitors.yaml
+export WHYLOGS_NO_ANALYTICS := True
+
+.PHONY: install demo test test-fast ui bench lint clean-demo
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	$(BIN)/python -c "import numpy, pandas, pyarrow, whylogs, dagster, scipy, sqlalchemy, slack_sdk; \
+	  assert numpy.__version__.startswith('1.'), numpy.__version__"
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+	mkdir -p $(DAGSTER_HOME)
+	cp dagster.yaml $@
+
+## demo: install, build the demo data, backfill 60 days through Dagster, alert, report
+demo: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/monitoring demo run
+
+## test: the whole suite (unit, asset, integration, end-to-end) on SQLite and PostgreSQL
+test: install
+	$(BIN)/pytest
+
+## test-fast: skip the slow end-to-end scenarios
+test-fast: install
+	$(BIN)/pytest -m "not slow"
+
+## ui: the Dagster UI on the demo's history (http://127.0.0.1:$(PORT))
+ui: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy monitoring_pipelines/core
+
+clean-demo:
+	rm -rf $(MONITORING_HOME)

@@ -1,0 +1,29 @@
+"""All assets of one monitor, named ``<monitor>/<asset>``."""
+
+import dagster as dg
+
+from assets.costs import make_token_costs
+from assets.drift import make_feature_drift
+from assets.profile import make_daily_profile
+from assets.reference import make_reference_profile
+from assets.service import make_service_metrics
+from assets.slice import make_live_slice
+from monitoring_pipelines.core.config import MonitorConfig
+
+
+def build_monitor_assets(
+    name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    """The monitor's asset family; what is built follows what the configuration names."""
+    assets = [make_live_slice(name, monitor, partitions_def)]
+    if monitor.reference is not None:
+        assets += [
+            make_reference_profile(name, monitor),
+            make_daily_profile(name, monitor, partitions_def),
+            make_feature_drift(name, monitor, partitions_def),
+        ]
+    if monitor.service is not None:
+        assets.append(make_service_metrics(name, monitor, partitions_def))
+    if monitor.llm is not None:
+        assets.append(make_token_costs(name, monitor, partitions_def))
+    return assets

@@ -1,0 +1,75 @@
+"""The daily profile: whylogs summary plus exact bin counts over the reference's bins."""
+
+import dagster as dg
+
+from assets.common import day_of, failure, numeric_metadata
+from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.errors import StoreError
+from monitoring_pipelines.core.fitting import ColumnPlan, profile_day
+from monitoring_pipelines.core.slicing import ROW_KEY, SliceSpec
+from resources import ResultStoreResource, SliceStoreResource
+
+
+def make_daily_profile(
+    name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    plan = ColumnPlan.for_monitor(monitor)
+    spec = SliceSpec.for_monitor(monitor)
+    llm = monitor.llm
+    free_text = (
+        {llm.question_column, llm.answer_column, llm.context_column} if llm is not None else set()
+    )
+    profile_columns = [c for c in (*spec.numeric, *spec.text) if c not in free_text]
+    profile_columns = [c for c in profile_columns if c != monitor.source.request_id_column]
+
+    @dg.asset(
+        key=[name, "daily_profile"],
+        group_name=name,
+        partitions_def=partitions_def,
+        deps=[dg.AssetKey([name, "live_slice"]), dg.AssetKey([name, "reference_profile"])],
+        kinds={"whylogs"},
+        description="The day's whylogs profile and per-column counts over the reference's "
+        "bins (mergeable into any window).",
+    )
+    def daily_profile(
+        context: dg.AssetExecutionContext,
+        slices: SliceStoreResource,
+        result_store: ResultStoreResource,
+    ) -> dg.MaterializeResult:
+        day = day_of(context)
+        store = result_store.get_store()
+        reference = store.load_reference(name)
+        if not reference:
+            raise failure(
+                f"monitor '{name}' has no reference profile yet: materialize "
+                f"{name}/reference_profile first",
+                monitor=name,
+            )
+        try:
+            batches = slices.get_store().batches(
+                name, day, list(dict.fromkeys([ROW_KEY, *plan.columns, *profile_columns]))
+            )
+            profiled = profile_day(
+                batches, plan, reference, profile_columns, monitor.drift.p_value_sample
+            )
+        except StoreError as exc:
+            raise failure(str(exc), monitor=name) from exc
+        store.save_profile(
+            name,
+            context.partition_key,
+            profiled.rows,
+            profiled.profile,
+            profiled.summary,
+            profiled.sketches,
+        )
+        values: dict[str, float | int | None] = {"rows": profiled.rows}
+        for sketch in profiled.sketches:
+            total = sketch.n + sketch.n_missing
+            values[f"null_share/{sketch.column}"] = sketch.n_missing / total if total else None
+            if sketch.kind == "numeric" and sketch.n:
+                values[f"mean/{sketch.column}"] = sketch.mean
+        metadata = numeric_metadata(values)
+        metadata["summary"] = dg.MetadataValue.json(dict(profiled.summary))
+        return dg.MaterializeResult(metadata=metadata)
+
+    return daily_profile

@@ -1,0 +1,54 @@
+"""The reference profile: bins, vocabularies and whylogs profile of the training data."""
+
+import dagster as dg
+
+from assets.common import failure
+from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.errors import SourceError
+from monitoring_pipelines.core.fitting import ColumnPlan, fit_reference
+from resources import ResultStoreResource, WarehouseResource
+
+
+def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefinition:
+    plan = ColumnPlan.for_monitor(monitor)
+    assert monitor.reference is not None
+    reference = monitor.reference
+
+    @dg.asset(
+        key=[name, "reference_profile"],
+        group_name=name,
+        kinds={"whylogs"},
+        description="Bins, category vocabularies and whylogs profile of the reference "
+        "(training) data; daily drift is measured against it.",
+    )
+    def reference_profile(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        result_store: ResultStoreResource,
+    ) -> dg.MaterializeResult:
+        try:
+            fitted = fit_reference(
+                warehouse.read_reference(reference, plan.columns),
+                plan,
+                bins=monitor.drift.bins,
+                sample_size=monitor.drift.p_value_sample,
+            )
+        except SourceError as exc:
+            raise failure(f"monitor '{name}': {exc}", monitor=name) from exc
+        if fitted.rows == 0:
+            raise failure(f"monitor '{name}': the reference has no rows", monitor=name)
+        result_store.get_store().save_reference(
+            name, fitted.sketches, fitted.profile, fitted.summary, fitted.rows, fitted.content_hash
+        )
+        context.log.info(f"reference of {name}: {fitted.rows} rows, hash {fitted.content_hash}")
+        return dg.MaterializeResult(
+            metadata={
+                "rows": dg.MetadataValue.int(fitted.rows),
+                "columns": dg.MetadataValue.int(len(fitted.sketches)),
+                "reference_hash": dg.MetadataValue.text(fitted.content_hash),
+                "bins": dg.MetadataValue.json({s.column: len(s.counts) for s in fitted.sketches}),
+            },
+            data_version=dg.DataVersion(fitted.content_hash),
+        )
+
+    return reference_profile

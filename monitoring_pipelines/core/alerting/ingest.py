@@ -1,0 +1,194 @@
+"""From check evaluations to incidents and stored alerts, exactly once per run.
+
+One transaction per run records its evaluations, updates incidents, stores the alerts to send
+and marks the run processed. A process that dies half-way commits nothing, and a run that was
+processed is never processed again, so restarts neither lose nor duplicate anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Connection
+
+from monitoring_pipelines.core.alerting.messages import Links, build_message, incident_title
+from monitoring_pipelines.core.alerting.model import (
+    AlertKind,
+    DeliveryStatus,
+    Evaluation,
+    Incident,
+    IncidentStatus,
+    fingerprint,
+)
+from monitoring_pipelines.core.alerting.policy import opening_partition, span
+from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.checks import Finding
+from monitoring_pipelines.core.config import AlertsConfig
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    """What ingestion needs besides the evaluations."""
+
+    alerts: Mapping[str, AlertsConfig]
+    dagster_url: str
+    now: datetime
+
+
+@dataclass
+class IngestReport:
+    """What one ingestion did."""
+
+    runs: int = 0
+    skipped_runs: int = 0
+    evaluations: int = 0
+    opened: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    alerts_stored: int = 0
+
+
+def ingest_run(
+    store: AlertStore,
+    run_id: str,
+    evaluations: Sequence[Evaluation],
+    context: AlertContext,
+    report: IngestReport | None = None,
+) -> IngestReport:
+    """Record one finished run's evaluations; a run already processed is skipped."""
+    report = report or IngestReport()
+    with store.transaction() as conn:
+        if not store.claim_run(conn, run_id, len(evaluations)):
+            report.skipped_runs += 1
+            return report
+        report.runs += 1
+        for evaluation in sorted(evaluations, key=lambda e: (e.partition, e.asset, e.check)):
+            config = context.alerts.get(evaluation.monitor)
+            if config is None:
+                continue  # a monitor removed from the configuration since the run
+            report.evaluations += 1
+            store.record_evaluation(conn, evaluation)
+            for finding in evaluation.findings:
+                _apply(store, conn, evaluation, finding, config, context, report)
+    return report
+
+
+def _apply(
+    store: AlertStore,
+    conn: Connection,
+    evaluation: Evaluation,
+    finding: Finding,
+    config: AlertsConfig,
+    context: AlertContext,
+    report: IngestReport,
+) -> None:
+    if not evaluation.partition:
+        return  # incidents are per partition; unpartitioned checks are recorded only
+    fp = fingerprint(evaluation.monitor, evaluation.check, finding.subject)
+    policy = config.policy_for(evaluation.check)
+    timeline = store.timeline(conn, evaluation.monitor, evaluation.check, finding.subject)
+    incident = store.active_incident(conn, fp)
+    kind: AlertKind | None = None
+    if incident is None:
+        if finding.passed or store.resolved_covering(conn, fp, evaluation.partition):
+            return
+        first = opening_partition(timeline, evaluation.partition, policy)
+        if first is None:
+            return
+        extent = span(timeline, first, policy.resolve_after)
+        incident = store.open_incident(
+            conn,
+            fingerprint=fp,
+            monitor=evaluation.monitor,
+            check_name=evaluation.check,
+            subject=finding.subject,
+            severity=extent.severity.value,
+            first_partition=extent.first_partition,
+            last_failing_partition=extent.last_failing_partition,
+            failing_partitions=extent.failing_partitions,
+            title=incident_title(evaluation.monitor, evaluation.check, finding.subject),
+        )
+        report.opened.append(incident.id)
+        kind = AlertKind.OPEN
+    else:
+        first = (
+            min(incident.first_partition, evaluation.partition)
+            if not finding.passed
+            else (incident.first_partition)
+        )
+        extent = span(timeline, first, policy.resolve_after)
+        if not finding.passed and evaluation.partition > incident.last_failing_partition:
+            kind = AlertKind.UPDATE
+            report.updated.append(incident.id)
+        incident = store.update_incident(
+            conn,
+            incident.id,
+            severity=extent.severity.value,
+            first_partition=extent.first_partition,
+            last_failing_partition=extent.last_failing_partition,
+            failing_partitions=extent.failing_partitions,
+        )
+    if kind is not None:
+        _enqueue(store, conn, kind, incident, evaluation, finding, config, context, report)
+    if extent.resolved_partition is not None:
+        incident = store.update_incident(
+            conn,
+            incident.id,
+            status=IncidentStatus.RESOLVED.value,
+            resolved_partition=extent.resolved_partition,
+            resolved_at=context.now,
+        )
+        report.resolved.append(incident.id)
+        _enqueue(
+            store, conn, AlertKind.RESOLVE, incident, evaluation, finding, config, context, report
+        )
+
+
+def _enqueue(
+    store: AlertStore,
+    conn: Connection,
+    kind: AlertKind,
+    incident: Incident,
+    evaluation: Evaluation,
+    finding: Finding,
+    config: AlertsConfig,
+    context: AlertContext,
+    report: IngestReport,
+) -> None:
+    links = Links(context.dagster_url, config.runbook_base_url)
+    message = build_message(kind, incident, evaluation, finding, links)
+    status, reason = _delivery_status(evaluation.partition, config, context.now)
+    key_partition = "" if kind in (AlertKind.OPEN, AlertKind.RESOLVE) else evaluation.partition
+    stored = store.enqueue(
+        conn,
+        alert_key=f"{incident.id}|{kind.value}|{key_partition}",
+        incident_id=incident.id,
+        kind=kind.value,
+        fingerprint=incident.fingerprint,
+        monitor=incident.monitor,
+        check_name=incident.check,
+        subject=incident.subject,
+        partition_key=evaluation.partition,
+        severity=(finding.severity if kind is not AlertKind.RESOLVE else incident.severity).value,
+        title=incident.title,
+        message=message,
+        channel=config.slack_channel,
+        status=status.value,
+        reason=reason,
+    )
+    report.alerts_stored += int(stored)
+
+
+def _delivery_status(
+    partition: str, config: AlertsConfig, now: datetime
+) -> tuple[DeliveryStatus, str | None]:
+    horizon = now.date() - timedelta(days=config.paging_horizon_days)
+    if date.fromisoformat(partition) < horizon:
+        return (
+            DeliveryStatus.SUPPRESSED,
+            f"partition {partition} is older than the {config.paging_horizon_days}-day paging "
+            "horizon (backfill or late run): recorded, not sent",
+        )
+    return DeliveryStatus.PENDING, None

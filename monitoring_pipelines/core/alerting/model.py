@@ -1,0 +1,124 @@
+"""Records of the alerting path: check evaluations in, incidents and deliveries out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from monitoring_pipelines.core.checks import WHOLE, Finding
+from monitoring_pipelines.core.config import Severity
+
+
+class IncidentStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class DeliveryStatus(StrEnum):
+    """Where an alert is on its way out.
+
+    ``pending`` waits to be sent (or for a notifier to be configured); ``sending`` was claimed
+    by a sender whose outcome is not yet recorded; ``suppressed`` is recorded but pages nobody
+    (older than the paging horizon); ``failed`` gave up after the configured attempts.
+    """
+
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"
+    SUPPRESSED = "suppressed"
+    FAILED = "failed"
+
+
+class AlertKind(StrEnum):
+    OPEN = "open"
+    UPDATE = "update"
+    RESOLVE = "resolve"
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """One asset-check evaluation, as read from the orchestrator's event log.
+
+    Attributes:
+        run_id: The run that evaluated the check.
+        monitor: Monitor name (the asset key prefix).
+        asset: Asset key path, ``/``-joined (``recommender/service_metrics``).
+        check: Check name.
+        partition: Partition key (a UTC day) or ``""`` for unpartitioned assets.
+        findings: Per-subject verdicts; a check without findings is recorded as one passing
+            or failing finding about the whole partition.
+        evaluated_at: When the evaluation happened.
+        backfill_id: The backfill the run belongs to, if any.
+    """
+
+    run_id: str
+    monitor: str
+    asset: str
+    check: str
+    partition: str
+    findings: tuple[Finding, ...]
+    evaluated_at: datetime
+    backfill_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Incident:
+    """At most one unresolved incident exists per fingerprint."""
+
+    id: int
+    fingerprint: str
+    monitor: str
+    check: str
+    subject: str
+    status: IncidentStatus
+    severity: Severity
+    first_partition: str
+    last_failing_partition: str
+    failing_partitions: int
+    resolved_partition: str | None
+    title: str
+    opened_at: datetime
+    updated_at: datetime
+    resolved_at: datetime | None
+    acknowledged_by: str | None
+    slack_channel: str | None
+    slack_ts: str | None
+
+    @property
+    def active(self) -> bool:
+        return self.status is not IncidentStatus.RESOLVED
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One stored delivery (the outbox row)."""
+
+    id: int
+    alert_key: str
+    incident_id: int | None
+    kind: AlertKind
+    fingerprint: str
+    monitor: str
+    check: str
+    subject: str
+    partition: str
+    severity: Severity
+    title: str
+    message: dict[str, object]
+    channel: str | None
+    status: DeliveryStatus
+    reason: str | None
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    claimed_at: datetime | None
+    sent_at: datetime | None
+    slack_ts: str | None
+
+
+def fingerprint(monitor: str, check: str, subject: str) -> str:
+    """Identity of a problem: one incident at a time per fingerprint."""
+    return f"{monitor}/{check}/{subject}" if subject != WHOLE else f"{monitor}/{check}"

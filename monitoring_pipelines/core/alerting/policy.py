@@ -1,0 +1,89 @@
+"""When failing partitions open an incident, how far it spans, and when it resolves.
+
+Everything here reads a fingerprint's whole timeline (every partition's latest verdict), not
+the order results arrive in, so a backfill that runs days out of order reaches the same
+incidents as the daily schedule, and a rerun of a partition never opens a second incident.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from monitoring_pipelines.core.config import PolicyConfig, Severity
+
+
+@dataclass(frozen=True)
+class Point:
+    """A fingerprint's latest verdict for one partition."""
+
+    passed: bool
+    severity: Severity
+
+
+@dataclass(frozen=True)
+class Span:
+    """An incident's extent on the timeline.
+
+    Attributes:
+        first_partition: First failing partition.
+        last_failing_partition: Last failing partition before the condition cleared.
+        failing_partitions: Failing partitions within the span.
+        severity: Worst severity among them.
+        resolved_partition: The partition that completed the run of passing partitions which
+            resolves the incident, or None while it is still open.
+    """
+
+    first_partition: str
+    last_failing_partition: str
+    failing_partitions: int
+    severity: Severity
+    resolved_partition: str | None
+
+
+def shift(partition: str, days: int) -> str:
+    return (date.fromisoformat(partition) + timedelta(days=days)).isoformat()
+
+
+def opening_partition(
+    timeline: Mapping[str, Point], partition: str, policy: PolicyConfig
+) -> str | None:
+    """The first failing partition of an incident that ``partition``'s failure opens, or None
+    while the failure has not persisted (k failing among n consecutive partitions).
+
+    Every window of n partitions containing ``partition`` counts: in a backfill, later days
+    may already be recorded.
+    """
+    n, k = policy.persistence_n, policy.persistence_k
+    for end in range(n):
+        window = [shift(partition, end - i) for i in range(n)]
+        failing = [p for p in window if p in timeline and not timeline[p].passed]
+        if len(failing) >= k:
+            return min(failing)
+    return None
+
+
+def span(timeline: Mapping[str, Point], first: str, resolve_after: int) -> Span:
+    """Walk forward from ``first`` until ``resolve_after`` consecutive partitions pass."""
+    last_failing = first
+    failing = 0
+    severity = Severity.WARN
+    end = max(timeline)
+    day = first
+    while day <= end:
+        point = timeline.get(day)
+        if point is not None and not point.passed:
+            last_failing = day
+            failing += 1
+            if point.severity is Severity.CRITICAL:
+                severity = Severity.CRITICAL
+        elif _cleared(timeline, last_failing, resolve_after):
+            return Span(first, last_failing, failing, severity, shift(last_failing, resolve_after))
+        day = shift(day, 1)
+    return Span(first, last_failing, failing, severity, None)
+
+
+def _cleared(timeline: Mapping[str, Point], last_failing: str, resolve_after: int) -> bool:
+    needed = (shift(last_failing, i) for i in range(1, resolve_after + 1))
+    return all(p in timeline and timeline[p].passed for p in needed)

@@ -1,0 +1,336 @@
+"""The alerting repository: check results, incidents, the outbox and cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, and_, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from monitoring_pipelines.core.alerting.model import (
+    Alert,
+    AlertKind,
+    DeliveryStatus,
+    Evaluation,
+    Incident,
+    IncidentStatus,
+)
+from monitoring_pipelines.core.alerting.policy import Point
+from monitoring_pipelines.core.config import Severity
+from monitoring_pipelines.core.store import tables as t
+from monitoring_pipelines.core.store.results import ResultStore, now
+
+
+class AlertStore(ResultStore):
+    """Alerting state in the same database as the results."""
+
+    # -- ingestion ------------------------------------------------------------------------
+
+    def claim_run(self, conn: Connection, run_id: str, evaluations: int) -> bool:
+        """Mark a run as processed; False if another process already did (exactly once)."""
+        result = conn.execute(
+            self._insert_ignore(t.processed_runs, ["run_id"]).values(
+                run_id=run_id, evaluations=evaluations, processed_at=now()
+            )
+        )
+        return bool(result.rowcount)
+
+    def is_processed(self, run_id: str) -> bool:
+        with self.transaction() as conn:
+            found = conn.execute(
+                select(t.processed_runs.c.run_id).where(t.processed_runs.c.run_id == run_id)
+            ).first()
+            return found is not None
+
+    def record_evaluation(self, conn: Connection, evaluation: Evaluation) -> None:
+        """Replace the partition's results of this check with the evaluation's findings."""
+        self.replace_rows(
+            t.check_results,
+            {
+                "monitor": evaluation.monitor,
+                "check_name": evaluation.check,
+                "partition_key": evaluation.partition,
+            },
+            [
+                {
+                    "subject": f.subject,
+                    "passed": f.passed,
+                    "severity": f.severity.value,
+                    "value": f.value,
+                    "threshold": f.threshold,
+                    "summary": f.summary,
+                    "run_id": evaluation.run_id,
+                    "asset": evaluation.asset,
+                    "evaluated_at": evaluation.evaluated_at,
+                }
+                for f in evaluation.findings
+            ],
+            conn,
+        )
+
+    def timeline(
+        self, conn: Connection, monitor: str, check: str, subject: str
+    ) -> dict[str, Point]:
+        c = t.check_results.c
+        rows = conn.execute(
+            select(c.partition_key, c.passed, c.severity).where(
+                c.monitor == monitor, c.check_name == check, c.subject == subject
+            )
+        ).all()
+        return {r.partition_key: Point(bool(r.passed), Severity(r.severity)) for r in rows}
+
+    # -- incidents ------------------------------------------------------------------------
+
+    def active_incident(self, conn: Connection, fingerprint: str) -> Incident | None:
+        c = t.incidents.c
+        row = conn.execute(
+            select(t.incidents).where(
+                c.fingerprint == fingerprint, c.status != IncidentStatus.RESOLVED.value
+            )
+        ).first()
+        return _incident(row) if row else None
+
+    def resolved_covering(
+        self, conn: Connection, fingerprint: str, partition: str
+    ) -> Incident | None:
+        c = t.incidents.c
+        row = conn.execute(
+            select(t.incidents)
+            .where(
+                c.fingerprint == fingerprint,
+                c.status == IncidentStatus.RESOLVED.value,
+                c.first_partition <= partition,
+                c.resolved_partition >= partition,
+            )
+            .limit(1)
+        ).first()
+        return _incident(row) if row else None
+
+    def open_incident(self, conn: Connection, **fields: Any) -> Incident:
+        stamp = now()
+        values = {"status": IncidentStatus.OPEN.value, "opened_at": stamp, "updated_at": stamp}
+        new_id = conn.execute(insert(t.incidents).values(**values, **fields)).inserted_primary_key
+        assert new_id is not None
+        return self.incident(conn, int(new_id[0]))
+
+    def update_incident(self, conn: Connection, incident_id: int, **fields: Any) -> Incident:
+        conn.execute(
+            update(t.incidents)
+            .where(t.incidents.c.id == incident_id)
+            .values(updated_at=now(), **fields)
+        )
+        return self.incident(conn, incident_id)
+
+    def incident(self, conn: Connection, incident_id: int) -> Incident:
+        row = conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).one()
+        return _incident(row)
+
+    def incidents(
+        self, status: Sequence[IncidentStatus] | None = None, monitor: str | None = None
+    ) -> list[Incident]:
+        query = select(t.incidents).order_by(t.incidents.c.id)
+        if status:
+            query = query.where(t.incidents.c.status.in_([s.value for s in status]))
+        if monitor:
+            query = query.where(t.incidents.c.monitor == monitor)
+        with self.transaction() as conn:
+            return [_incident(r) for r in conn.execute(query).all()]
+
+    def get_incident(self, incident_id: int) -> Incident | None:
+        with self.transaction() as conn:
+            row = conn.execute(select(t.incidents).where(t.incidents.c.id == incident_id)).first()
+            return _incident(row) if row else None
+
+    # -- outbox ---------------------------------------------------------------------------
+
+    def enqueue(self, conn: Connection, **fields: Any) -> bool:
+        """Store an alert unless one with the same key exists; True if stored."""
+        values = {"attempts": 0, "created_at": now(), **fields}
+        result = conn.execute(self._insert_ignore(t.alerts, ["alert_key"]).values(**values))
+        return bool(result.rowcount)
+
+    def due_alerts(self, at: datetime, limit: int = 100) -> list[Alert]:
+        c = t.alerts.c
+        query = (
+            select(t.alerts)
+            .where(
+                c.status == DeliveryStatus.PENDING.value,
+                (c.next_attempt_at.is_(None)) | (c.next_attempt_at <= at),
+            )
+            .order_by(c.id)
+            .limit(limit)
+        )
+        with self.transaction() as conn:
+            return [_alert(r) for r in conn.execute(query).all()]
+
+    def in_doubt(self, claimed_before: datetime) -> list[Alert]:
+        """Alerts claimed for sending whose outcome was never recorded (a crash)."""
+        c = t.alerts.c
+        query = select(t.alerts).where(
+            c.status == DeliveryStatus.SENDING.value, c.claimed_at <= claimed_before
+        )
+        with self.transaction() as conn:
+            return [_alert(r) for r in conn.execute(query.order_by(c.id)).all()]
+
+    def claim(self, alert_id: int) -> bool:
+        """Move a pending alert to ``sending``; False if someone else claimed it first."""
+        c = t.alerts.c
+        with self.transaction() as conn:
+            result = conn.execute(
+                update(t.alerts)
+                .where(c.id == alert_id, c.status == DeliveryStatus.PENDING.value)
+                .values(
+                    status=DeliveryStatus.SENDING.value,
+                    attempts=c.attempts + 1,
+                    claimed_at=now(),
+                )
+            )
+            return bool(result.rowcount)
+
+    def set_alert(self, alert_id: int, **fields: Any) -> None:
+        with self.transaction() as conn:
+            conn.execute(update(t.alerts).where(t.alerts.c.id == alert_id).values(**fields))
+
+    def mark_sent(self, alert: Alert, channel: str, ts: str) -> None:
+        """Record a delivery; an incident's first message becomes its Slack thread."""
+        with self.transaction() as conn:
+            conn.execute(
+                update(t.alerts)
+                .where(t.alerts.c.id == alert.id)
+                .values(
+                    status=DeliveryStatus.SENT.value,
+                    sent_at=now(),
+                    slack_ts=ts,
+                    last_error=None,
+                    next_attempt_at=None,
+                )
+            )
+            if alert.incident_id is not None:
+                conn.execute(
+                    update(t.incidents)
+                    .where(t.incidents.c.id == alert.incident_id, t.incidents.c.slack_ts.is_(None))
+                    .values(slack_channel=channel, slack_ts=ts)
+                )
+
+    def get_alert(self, alert_id: int) -> Alert | None:
+        with self.transaction() as conn:
+            row = conn.execute(select(t.alerts).where(t.alerts.c.id == alert_id)).first()
+            return _alert(row) if row else None
+
+    def alerts(
+        self,
+        status: Sequence[DeliveryStatus] | None = None,
+        monitor: str | None = None,
+        incident_id: int | None = None,
+    ) -> list[Alert]:
+        query = select(t.alerts).order_by(t.alerts.c.id)
+        if status:
+            query = query.where(t.alerts.c.status.in_([s.value for s in status]))
+        if monitor:
+            query = query.where(t.alerts.c.monitor == monitor)
+        if incident_id is not None:
+            query = query.where(t.alerts.c.incident_id == incident_id)
+        with self.transaction() as conn:
+            return [_alert(r) for r in conn.execute(query).all()]
+
+    def incident_thread(self, incident_id: int) -> tuple[str | None, str | None]:
+        """(channel, ts) of an incident's first delivered message."""
+        with self.transaction() as conn:
+            row = conn.execute(
+                select(t.incidents.c.slack_channel, t.incidents.c.slack_ts).where(
+                    t.incidents.c.id == incident_id
+                )
+            ).one()
+            return row.slack_channel, row.slack_ts
+
+    def earlier_undelivered(self, alert: Alert) -> bool:
+        """True if an earlier alert of the same incident is still waiting or being sent."""
+        if alert.incident_id is None:
+            return False
+        c = t.alerts.c
+        with self.transaction() as conn:
+            row = conn.execute(
+                select(c.id)
+                .where(
+                    and_(
+                        c.incident_id == alert.incident_id,
+                        c.id < alert.id,
+                        c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value]),
+                    )
+                )
+                .limit(1)
+            ).first()
+            return row is not None
+
+    # -- cursors --------------------------------------------------------------------------
+
+    def get_cursor(self, name: str) -> str | None:
+        with self.transaction() as conn:
+            return conn.execute(select(t.cursors.c.value).where(t.cursors.c.name == name)).scalar()
+
+    def set_cursor(self, conn: Connection, name: str, value: str) -> None:
+        conn.execute(delete(t.cursors).where(t.cursors.c.name == name))
+        conn.execute(insert(t.cursors).values(name=name, value=value, updated_at=now()))
+
+    # -- helpers --------------------------------------------------------------------------
+
+    def _insert_ignore(self, table: t.Table, keys: list[str]) -> Any:
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+        if self.engine.dialect.name == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+        raise NotImplementedError(f"result store on {self.engine.dialect.name} is not supported")
+
+
+def _incident(row: Row[Any]) -> Incident:
+    m: Mapping[str, Any] = row._mapping
+    return Incident(
+        id=m["id"],
+        fingerprint=m["fingerprint"],
+        monitor=m["monitor"],
+        check=m["check_name"],
+        subject=m["subject"],
+        status=IncidentStatus(m["status"]),
+        severity=Severity(m["severity"]),
+        first_partition=m["first_partition"],
+        last_failing_partition=m["last_failing_partition"],
+        failing_partitions=m["failing_partitions"],
+        resolved_partition=m["resolved_partition"],
+        title=m["title"],
+        opened_at=m["opened_at"],
+        updated_at=m["updated_at"],
+        resolved_at=m["resolved_at"],
+        acknowledged_by=m["acknowledged_by"],
+        slack_channel=m["slack_channel"],
+        slack_ts=m["slack_ts"],
+    )
+
+
+def _alert(row: Row[Any]) -> Alert:
+    m: Mapping[str, Any] = row._mapping
+    return Alert(
+        id=m["id"],
+        alert_key=m["alert_key"],
+        incident_id=m["incident_id"],
+        kind=AlertKind(m["kind"]),
+        fingerprint=m["fingerprint"],
+        monitor=m["monitor"],
+        check=m["check_name"],
+        subject=m["subject"],
+        partition=m["partition_key"],
+        severity=Severity(m["severity"]),
+        title=m["title"],
+        message=dict(m["message"]),
+        channel=m["channel"],
+        status=DeliveryStatus(m["status"]),
+        reason=m["reason"],
+        attempts=m["attempts"],
+        next_attempt_at=m["next_attempt_at"],
+        last_error=m["last_error"],
+        created_at=m["created_at"],
+        claimed_at=m["claimed_at"],
+        sent_at=m["sent_at"],
+        slack_ts=m["slack_ts"],
+    )

@@ -1,0 +1,303 @@
+"""The monitor configuration: one monitor per monitored model, mapped onto the user's own tables.
+
+The models here are the data contract documented in README.md ("Configuration"). Loading, env
+interpolation and error messages live in :mod:`monitoring_pipelines.core.config_loading`.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from enum import StrEnum
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+MonitorName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
+ColumnName = Annotated[str, Field(min_length=1, max_length=128)]
+Share = Annotated[float, Field(ge=0.0, le=1.0)]
+
+
+class Strict(BaseModel):
+    """Base of every section: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Severity(StrEnum):
+    """How bad a failed check is; ``critical`` pages where paging is configured."""
+
+    WARN = "warn"
+    CRITICAL = "critical"
+
+
+class SourceConfig(Strict):
+    """The inference log: a warehouse table with one row per request."""
+
+    table: ColumnName
+    db_schema: str | None = Field(default=None, alias="schema")
+    timestamp_column: ColumnName
+    request_id_column: ColumnName | None = None
+    chunk_rows: Annotated[int, Field(ge=100, le=5_000_000)] = 50_000
+
+
+class ReferenceConfig(Strict):
+    """The training data drift is measured against: a parquet/CSV file, a table, or a query."""
+
+    path: str | None = None
+    table: ColumnName | None = None
+    query: str | None = None
+    max_rows: Annotated[int, Field(ge=10)] = 1_000_000
+
+    @model_validator(mode="after")
+    def _exactly_one_location(self) -> ReferenceConfig:
+        given = [k for k in ("path", "table", "query") if getattr(self, k)]
+        if len(given) != 1:
+            found = ", ".join(given) if given else "none of them"
+            raise ValueError(f"give exactly one of path, table or query (found {found})")
+        return self
+
+
+class FeaturesConfig(Strict):
+    """Input columns to profile and test for drift."""
+
+    numeric: list[ColumnName] = []
+    categorical: list[ColumnName] = []
+
+
+class PredictionConfig(Strict):
+    """The model's output column: a class label or a numeric score."""
+
+    column: ColumnName
+    type: Literal["label", "score"]
+
+
+class Threshold(Strict):
+    """Effect-size thresholds of one drift statistic; unset keys fall back to the wider level."""
+
+    statistic: Literal["ks", "chi2", "psi", "jensen_shannon", "wasserstein"] | None = None
+    warn: Annotated[float, Field(gt=0)] | None = None
+    critical: Annotated[float, Field(gt=0)] | None = None
+
+
+class DriftConfig(Strict):
+    """Drift policy. Defaults are documented in README.md ("Drift")."""
+
+    numeric: Threshold = Threshold(statistic="wasserstein", warn=0.05, critical=0.2)
+    categorical: Threshold = Threshold(statistic="jensen_shannon", warn=0.05, critical=0.15)
+    columns: dict[ColumnName, Threshold] = {}
+    fdr: Annotated[float, Field(gt=0, lt=1)] = 0.01
+    min_rows: Annotated[int, Field(ge=1)] = 200
+    p_value_sample: Annotated[int, Field(ge=100)] = 10_000
+    bins: Annotated[int, Field(ge=4, le=200)] = 20
+
+
+class SloConfig(Strict):
+    """Service level objectives checked per day."""
+
+    latency_ms: Annotated[float, Field(gt=0)] | None = None
+    latency_percentile: Annotated[float, Field(ge=50, lt=100)] = 95.0
+    error_rate: Share | None = None
+
+
+class ServiceConfig(Strict):
+    """Latency and status columns of the inference log."""
+
+    latency_column: ColumnName | None = None
+    latency_unit: Literal["ms", "s"] = "ms"
+    status_column: ColumnName | None = None
+    error_statuses: list[str | int] | None = Field(
+        default=None,
+        description="status values that count as errors; unset means HTTP codes >= 500",
+    )
+    slo: SloConfig = SloConfig()
+
+
+class PriceConfig(Strict):
+    """Price of one LLM model, from ``effective_from`` until the next entry of the same model."""
+
+    model: ColumnName
+    input_per_1k: Annotated[float, Field(ge=0)]
+    output_per_1k: Annotated[float, Field(ge=0)]
+    effective_from: date = date(1970, 1, 1)
+
+
+class JudgeConfig(Strict):
+    """Shadow scoring of LLM answers for faithfulness to the retrieved context."""
+
+    backend: Literal["offline", "openai"] = "offline"
+    sample_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
+    threshold: Share = 0.7
+    daily_cap: Annotated[int, Field(ge=1)] = 500
+
+
+class LlmConfig(Strict):
+    """LLM columns of the inference log, the price table and the daily budget."""
+
+    model_column: ColumnName
+    prompt_tokens_column: ColumnName
+    completion_tokens_column: ColumnName
+    question_column: ColumnName | None = None
+    answer_column: ColumnName | None = None
+    context_column: ColumnName | None = None
+    intent_column: ColumnName | None = None
+    article_column: ColumnName | None = None
+    prices: list[PriceConfig] = []
+    daily_budget_usd: Annotated[float, Field(gt=0)] | None = None
+    judge: JudgeConfig = JudgeConfig()
+
+
+class LabelsConfig(Strict):
+    """Delayed ground truth, joined to the inference log by request id."""
+
+    table: ColumnName
+    request_id_column: ColumnName
+    label_column: ColumnName
+    timestamp_column: ColumnName | None = None
+
+
+class ChecksConfig(Strict):
+    """Thresholds of the data checks on each day's slice."""
+
+    min_rows: Annotated[int, Field(ge=0)] = 1
+    max_malformed_share: Share = 0.01
+    max_duplicate_share: Share = 0.01
+
+
+class PolicyConfig(Strict):
+    """When failed partitions become an incident, and when it resolves."""
+
+    persistence_k: Annotated[int, Field(ge=1)] = 1
+    persistence_n: Annotated[int, Field(ge=1)] = 1
+    resolve_after: Annotated[int, Field(ge=1)] = 2
+
+    @model_validator(mode="after")
+    def _k_within_n(self) -> PolicyConfig:
+        if self.persistence_k > self.persistence_n:
+            raise ValueError(
+                f"persistence_k ({self.persistence_k}) must not exceed "
+                f"persistence_n ({self.persistence_n})"
+            )
+        return self
+
+
+# Drift must persist before it pages; service checks page on the first bad day.
+DEFAULT_POLICIES: dict[str, PolicyConfig] = {
+    "feature_drift": PolicyConfig(persistence_k=2, persistence_n=3, resolve_after=3),
+    "prediction_drift": PolicyConfig(persistence_k=2, persistence_n=3, resolve_after=3),
+}
+
+
+class AlertsConfig(Strict):
+    """Where alerts go and when they page."""
+
+    slack_channel: str | None = None
+    runbook_base_url: str | None = None
+    paging_horizon_days: Annotated[int, Field(ge=0)] = 3
+    policies: dict[str, PolicyConfig] = {}
+
+    def policy_for(self, check: str) -> PolicyConfig:
+        """The incident policy of a check: configured, else the documented default."""
+        return self.policies.get(check) or DEFAULT_POLICIES.get(check) or PolicyConfig()
+
+
+class MonitorConfig(Strict):
+    """One monitored model: where its data lives and what to check."""
+
+    description: str = ""
+    start_date: date
+    source: SourceConfig
+    reference: ReferenceConfig | None = None
+    features: FeaturesConfig = FeaturesConfig()
+    prediction: PredictionConfig | None = None
+    segments: list[ColumnName] = []
+    service: ServiceConfig | None = None
+    llm: LlmConfig | None = None
+    labels: LabelsConfig | None = None
+    drift: DriftConfig = DriftConfig()
+    checks: ChecksConfig = ChecksConfig()
+    alerts: AlertsConfig = AlertsConfig()
+
+    @model_validator(mode="after")
+    def _consistent_columns(self) -> MonitorConfig:
+        roles: dict[str, str] = {}
+        for role, columns in self.column_roles().items():
+            for column in columns:
+                if column in roles and roles[column] != role:
+                    raise ValueError(
+                        f"column '{column}' is used as both {roles[column]} and {role}; "
+                        "a column can have one role"
+                    )
+                roles[column] = role
+        if (self.features.numeric or self.features.categorical or self.prediction) and (
+            self.reference is None
+        ):
+            raise ValueError("features and prediction need a 'reference' to compare against")
+        if not (self.reference or self.service or self.llm):
+            raise ValueError("nothing to monitor: give features, prediction, service or llm")
+        unknown = set(self.drift.columns) - set(self.drifted_columns())
+        if unknown:
+            raise ValueError(
+                f"drift.columns names {sorted(unknown)}, which are not features or the prediction"
+            )
+        return self
+
+    def column_roles(self) -> dict[str, list[str]]:
+        """Columns by role, for validation and for the warehouse query."""
+        roles: dict[str, list[str]] = {
+            "the timestamp": [self.source.timestamp_column],
+            "a numeric feature": list(self.features.numeric),
+            "a categorical feature": list(self.features.categorical),
+            "a segment": list(self.segments),
+        }
+        if self.source.request_id_column:
+            roles["the request id"] = [self.source.request_id_column]
+        if self.prediction:
+            roles["the prediction"] = [self.prediction.column]
+        return roles
+
+    def drifted_columns(self) -> list[str]:
+        """Columns tested for drift: features, then the prediction."""
+        columns = [*self.features.numeric, *self.features.categorical]
+        if self.prediction:
+            columns.append(self.prediction.column)
+        return columns
+
+    def numeric_columns(self) -> list[str]:
+        """Columns read as numbers from the warehouse."""
+        columns = list(self.features.numeric)
+        if self.prediction and self.prediction.type == "score":
+            columns.append(self.prediction.column)
+        if self.service and self.service.latency_column:
+            columns.append(self.service.latency_column)
+        if self.llm:
+            columns += [self.llm.prompt_tokens_column, self.llm.completion_tokens_column]
+        return list(dict.fromkeys(columns))
+
+    def text_columns(self) -> list[str]:
+        """Columns read as strings from the warehouse."""
+        columns = [*self.features.categorical, *self.segments]
+        if self.prediction and self.prediction.type == "label":
+            columns.append(self.prediction.column)
+        if self.service and self.service.status_column:
+            columns.append(self.service.status_column)
+        if self.llm:
+            optional = (
+                self.llm.question_column,
+                self.llm.answer_column,
+                self.llm.context_column,
+                self.llm.intent_column,
+                self.llm.article_column,
+            )
+            columns += [self.llm.model_column, *(c for c in optional if c)]
+        if self.source.request_id_column:
+            columns.append(self.source.request_id_column)
+        return list(dict.fromkeys(columns))
+
+
+class MonitorFile(Strict):
+    """The whole configuration file."""
+
+    version: Literal[1] = 1
+    warehouse_url: str | None = None
+    defaults: dict[str, object] = {}
+    monitors: dict[MonitorName, MonitorConfig] = Field(min_length=1)

@@ -1,0 +1,165 @@
+"""Fit once, compute many times: the reference's bins and vocabularies, then each day's
+sketches and whylogs profile over those same bins."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from monitoring_pipelines.core import profiling
+from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.sketch import (
+    CategoricalSketchBuilder,
+    ColumnSketch,
+    NumericSketchBuilder,
+    fit_categories,
+    fit_numeric_edges,
+)
+from monitoring_pipelines.core.slicing import ROW_KEY, hash_keys
+
+Builder = NumericSketchBuilder | CategoricalSketchBuilder
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """How each drift-tested column is read: as numbers or as categories."""
+
+    numeric: tuple[str, ...]
+    categorical: tuple[str, ...]
+
+    @classmethod
+    def for_monitor(cls, monitor: MonitorConfig) -> ColumnPlan:
+        numeric = list(monitor.features.numeric)
+        categorical = list(monitor.features.categorical)
+        if monitor.prediction is not None:
+            target = numeric if monitor.prediction.type == "score" else categorical
+            target.append(monitor.prediction.column)
+        return cls(tuple(numeric), tuple(categorical))
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+@dataclass(frozen=True)
+class FittedReference:
+    """The reference's sketches, its whylogs profile and a content hash (its data version)."""
+
+    sketches: tuple[ColumnSketch, ...]
+    profile: bytes
+    summary: Mapping[str, Any]
+    rows: int
+    content_hash: str
+
+
+@dataclass(frozen=True)
+class DayProfile:
+    """One day's sketches (over the reference's bins) and whylogs profile."""
+
+    sketches: tuple[ColumnSketch, ...]
+    profile: bytes
+    summary: Mapping[str, Any]
+    rows: int
+
+
+def fit_reference(
+    chunks: Iterable[pd.DataFrame], plan: ColumnPlan, bins: int, sample_size: int
+) -> FittedReference:
+    """Read the reference once, fix bin edges at its quantiles and vocabularies at its
+    categories, and sketch it over them."""
+    frames = [chunk for chunk in chunks]
+    frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=plan.columns)
+    digest = hashlib.sha256()
+    for column in plan.columns:
+        digest.update(column.encode())
+        digest.update(pd.util.hash_pandas_object(frame[column], index=False).to_numpy().tobytes())
+    keys = hash_keys(pd.Series(np.arange(len(frame))), "reference:")
+    builders: dict[str, Builder] = {}
+    for column in plan.numeric:
+        values = _numeric(frame[column])
+        builder = NumericSketchBuilder(column, fit_numeric_edges(values, bins), sample_size)
+        builder.add(values, keys)
+        builders[column] = builder
+    for column in plan.categorical:
+        values = _categorical(frame[column])
+        cat_builder = CategoricalSketchBuilder(column, fit_categories(values), sample_size)
+        cat_builder.add(values, keys)
+        builders[column] = cat_builder
+    profile = profiling.ProfileBuilder()
+    profile.add(_for_profile(frame, plan))
+    view = profile.build()
+    return FittedReference(
+        sketches=tuple(b.build() for b in builders.values()),
+        profile=profiling.serialize(view),
+        summary=profiling.summarize(view),
+        rows=len(frame),
+        content_hash=digest.hexdigest()[:32],
+    )
+
+
+def profile_day(
+    batches: Iterable[pd.DataFrame],
+    plan: ColumnPlan,
+    reference: Mapping[str, ColumnSketch],
+    profile_columns: Sequence[str],
+    sample_size: int,
+) -> DayProfile:
+    """Sketch one day's slice over the reference's bins and profile it with whylogs."""
+    builders: dict[str, Builder] = {}
+    for column in plan.numeric:
+        ref = reference.get(column)
+        edges = ref.edges if ref is not None and ref.edges is not None else np.zeros(0)
+        builders[column] = NumericSketchBuilder(column, edges, sample_size)
+    for column in plan.categorical:
+        ref = reference.get(column)
+        categories = ref.categories if ref is not None and ref.categories is not None else ()
+        builders[column] = CategoricalSketchBuilder(column, categories, sample_size)
+    profile = profiling.ProfileBuilder()
+    rows = 0
+    for batch in batches:
+        rows += len(batch)
+        keys = batch[ROW_KEY].to_numpy(dtype=np.uint64)
+        for column, builder in builders.items():
+            if isinstance(builder, NumericSketchBuilder):
+                builder.add(batch[column].to_numpy(dtype=np.float64, na_value=np.nan), keys)
+            else:
+                builder.add(_categorical(batch[column]), keys)
+        profile.add(batch[list(profile_columns)])
+    view = profile.build()
+    return DayProfile(
+        sketches=tuple(b.build() for b in builders.values()),
+        profile=profiling.serialize(view),
+        summary=profiling.summarize(view),
+        rows=rows,
+    )
+
+
+def _numeric(values: pd.Series) -> np.ndarray[Any, np.dtype[np.float64]]:
+    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
+def _categorical(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]]:
+    as_object = values.astype(object)
+    return np.asarray(as_object.where(as_object.notna(), None).map(_text), dtype=object)
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _for_profile(frame: pd.DataFrame, plan: ColumnPlan) -> pd.DataFrame:
+    out = pd.DataFrame(index=frame.index)
+    for column in plan.numeric:
+        out[column] = _numeric(frame[column])
+    for column in plan.categorical:
+        out[column] = _categorical(frame[column])
+    return out

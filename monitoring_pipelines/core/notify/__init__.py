@@ -1,0 +1,1 @@
+"""Notification channels behind one interface (Slack; more follow the same protocol)."""

@@ -1,0 +1,97 @@
+"""The daily slice on disk: one parquet file per monitor and day, written atomically.
+
+Downstream assets read only the columns they need, batch by batch, so memory stays bounded
+whatever a day's volume.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from types import TracebackType
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from monitoring_pipelines.core.errors import StoreError
+from monitoring_pipelines.core.slicing import ROW_KEY, TIMESTAMP, SliceSpec
+
+
+def slice_schema(spec: SliceSpec) -> pa.Schema:
+    fields = [pa.field(TIMESTAMP, pa.timestamp("us", tz="UTC")), pa.field(ROW_KEY, pa.uint64())]
+    fields += [pa.field(c, pa.float64()) for c in spec.numeric]
+    fields += [pa.field(c, pa.string()) for c in spec.text]
+    return pa.schema(fields)
+
+
+class SliceStore:
+    """Parquet files under ``base_dir/<monitor>/<day>.parquet``."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+
+    def path(self, monitor: str, day: date) -> Path:
+        return self.base_dir / monitor / f"{day.isoformat()}.parquet"
+
+    def writer(self, monitor: str, day: date, spec: SliceSpec) -> SliceWriter:
+        return SliceWriter(self.path(monitor, day), slice_schema(spec))
+
+    def batches(
+        self, monitor: str, day: date, columns: Sequence[str], batch_rows: int = 200_000
+    ) -> Iterator[pd.DataFrame]:
+        """The day's rows, ``columns`` only, in batches."""
+        path = self.path(monitor, day)
+        if not path.exists():
+            raise StoreError(
+                f"no slice for monitor '{monitor}' on {day}: {path} is missing; "
+                "materialize its live_slice partition first"
+            )
+        parquet = pq.ParquetFile(path)
+        missing = [c for c in columns if c not in parquet.schema_arrow.names]
+        if missing:
+            raise StoreError(f"slice {path} has no column {missing}; rematerialize live_slice")
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns)):
+            yield batch.to_pandas()
+
+    def column(self, monitor: str, day: date, column: str) -> pd.Series:
+        """One column of the day, whole (a few bytes per row)."""
+        table = pq.read_table(self.path(monitor, day), columns=[column])
+        return table.column(0).to_pandas()
+
+
+class SliceWriter:
+    """Writes chunks to a temporary file and moves it into place on a clean exit."""
+
+    def __init__(self, path: Path, schema: pa.Schema) -> None:
+        self.path = path
+        self.schema = schema
+        self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def __enter__(self) -> SliceWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        assert self._writer is not None
+        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._writer is not None
+        self._writer.close()
+        if exc_type is None:
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)

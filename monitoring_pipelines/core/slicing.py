@@ -1,0 +1,261 @@
+"""Turning raw warehouse rows into a typed daily slice, counting every bad value on the way.
+
+Nothing is dropped silently: a row is dropped only for an unparseable timestamp, a timestamp
+outside the day, or a repeated request id, and each is counted with examples. A bad value in
+one column becomes a null in that column (counted), and the row's other columns still count.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from monitoring_pipelines.core.config import MonitorConfig
+
+MAX_EXAMPLES = 5
+TIMESTAMP = "__ts"
+ROW_KEY = "__key"
+
+
+@dataclass(frozen=True)
+class SliceSpec:
+    """Which columns a monitor reads, and as what."""
+
+    timestamp_column: str
+    request_id_column: str | None
+    numeric: tuple[str, ...]
+    text: tuple[str, ...]
+
+    @classmethod
+    def for_monitor(cls, monitor: MonitorConfig) -> SliceSpec:
+        return cls(
+            timestamp_column=monitor.source.timestamp_column,
+            request_id_column=monitor.source.request_id_column,
+            numeric=tuple(monitor.numeric_columns()),
+            text=tuple(c for c in monitor.text_columns() if c != monitor.source.request_id_column),
+        )
+
+    @property
+    def columns(self) -> list[str]:
+        """Columns to select from the warehouse, in a stable order."""
+        out = [self.timestamp_column]
+        if self.request_id_column:
+            out.append(self.request_id_column)
+        return out + [c for c in (*self.numeric, *self.text) if c not in out]
+
+
+@dataclass
+class SliceQuality:
+    """What was read for one day, and everything that was wrong with it."""
+
+    rows_read: int = 0
+    rows_kept: int = 0
+    rows_with_bad_values: int = 0
+    dropped: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    values: dict[str, dict[str, int]] = field(
+        default_factory=lambda: defaultdict(lambda: defaultdict(int))
+    )
+    missing_request_id: int = 0
+    examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+
+    @property
+    def malformed_rows(self) -> int:
+        """Rows with an unparseable timestamp or at least one unparseable value."""
+        return self.dropped.get("unparseable_timestamp", 0) + self.rows_with_bad_values
+
+    @property
+    def duplicate_rows(self) -> int:
+        return self.dropped.get("duplicate_request_id", 0)
+
+    def share(self, count: int) -> float:
+        return count / self.rows_read if self.rows_read else 0.0
+
+    def note_example(self, reason: str, values: pd.Series) -> None:
+        room = MAX_EXAMPLES - len(self.examples[reason])
+        if room > 0:
+            self.examples[reason].extend(repr(v)[:80] for v in values.head(room).tolist())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows_read": self.rows_read,
+            "rows_kept": self.rows_kept,
+            "malformed_rows": self.malformed_rows,
+            "rows_with_bad_values": self.rows_with_bad_values,
+            "dropped": dict(self.dropped),
+            "values": {c: dict(v) for c, v in self.values.items()},
+            "missing_request_id": self.missing_request_id,
+            "examples": dict(self.examples),
+        }
+
+
+class SeenKeys:
+    """Request-id hashes seen so far in a day, as sorted runs merged log-structured."""
+
+    def __init__(self) -> None:
+        self._runs: list[npt.NDArray[np.uint64]] = []
+
+    def contains(self, keys: npt.NDArray[np.uint64]) -> npt.NDArray[np.bool_]:
+        found = np.zeros(keys.size, dtype=bool)
+        for run in self._runs:
+            pos = np.minimum(np.searchsorted(run, keys), run.size - 1)
+            found |= run[pos] == keys
+        return found
+
+    def add(self, keys: npt.NDArray[np.uint64]) -> None:
+        if keys.size == 0:
+            return
+        run = np.unique(keys)
+        while self._runs and self._runs[-1].size <= run.size:
+            run = np.union1d(self._runs.pop(), run)
+        self._runs.append(run)
+
+
+def day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = datetime.combine(day, time.min, tzinfo=UTC)
+    return start, start + timedelta(days=1)
+
+
+def hash_keys(values: pd.Series, salt: str) -> npt.NDArray[np.uint64]:
+    """Stable 64-bit hashes of row keys (request ids), used for dedup and sampling."""
+    as_text = (salt + values.astype(str)).to_numpy(dtype=object)
+    return pd.util.hash_array(as_text, categorize=False)
+
+
+def clean_chunk(
+    raw: pd.DataFrame,
+    spec: SliceSpec,
+    day: date,
+    quality: SliceQuality,
+    seen: SeenKeys,
+    first_row: int,
+) -> pd.DataFrame:
+    """Typed rows of one chunk: UTC timestamps, float numerics, text categoricals.
+
+    The returned frame has the configured columns plus ``__ts`` (UTC timestamp) and ``__key``
+    (a 64-bit row key: the request id's hash, or the row's position in the day).
+    """
+    quality.rows_read += len(raw)
+    frame = raw.reset_index(drop=True)
+    keep = np.ones(len(frame), dtype=bool)
+
+    stamps = _parse_timestamps(frame[spec.timestamp_column])
+    bad_ts = stamps.isna().to_numpy()
+    _drop(quality, "unparseable_timestamp", frame[spec.timestamp_column], bad_ts, keep)
+    start, end = day_bounds(day)
+    outside = (~bad_ts) & ((stamps < start) | (stamps >= end)).to_numpy()
+    _drop(quality, "outside_day", frame[spec.timestamp_column], outside, keep)
+
+    if spec.request_id_column:
+        ids = frame[spec.request_id_column]
+        missing_id = ids.isna().to_numpy()
+        quality.missing_request_id += int((missing_id & keep).sum())
+        positions = pd.Series(np.arange(first_row, first_row + len(frame))).astype(str)
+        keys = hash_keys(ids.where(~missing_id, "#row" + positions), "id:")
+        candidate = keep & ~missing_id
+        repeated = np.zeros(len(frame), dtype=bool)
+        repeated[candidate] = seen.contains(keys[candidate])
+        within = pd.Series(keys).duplicated().to_numpy() & candidate
+        duplicate = repeated | within
+        _drop(quality, "duplicate_request_id", ids, duplicate & keep, keep)
+        seen.add(keys[keep & ~missing_id])
+    else:
+        keys = hash_keys(pd.Series(np.arange(first_row, first_row + len(frame))), f"row:{day}:")
+
+    bad_row = np.zeros(len(frame), dtype=bool)
+    out: dict[str, Any] = {TIMESTAMP: stamps, ROW_KEY: keys}
+    for column in spec.numeric:
+        values, bad = _clean_numeric(frame[column], column, quality, keep)
+        out[column] = values
+        bad_row |= bad
+    for column in spec.text:
+        out[column] = _clean_text(frame[column], column, quality, keep)
+    quality.rows_with_bad_values += int((bad_row & keep).sum())
+    cleaned = pd.DataFrame(out)[keep].reset_index(drop=True)
+    quality.rows_kept += len(cleaned)
+    return cleaned
+
+
+def _parse_timestamps(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = pd.to_datetime(values, utc=True)
+    else:
+        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    return parsed.astype("datetime64[us, UTC]")
+
+
+def _drop(
+    quality: SliceQuality,
+    reason: str,
+    values: pd.Series,
+    mask: npt.NDArray[np.bool_],
+    keep: npt.NDArray[np.bool_],
+) -> None:
+    hit = mask & keep
+    count = int(hit.sum())
+    if count:
+        quality.dropped[reason] += count
+        quality.note_example(reason, values[hit])
+        keep &= ~hit
+
+
+def _clean_numeric(
+    raw: pd.Series, column: str, quality: SliceQuality, keep: npt.NDArray[np.bool_]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.bool_]]:
+    null = raw.isna().to_numpy()
+    if pd.api.types.is_numeric_dtype(raw) and not pd.api.types.is_bool_dtype(raw):
+        values = raw.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    non_numeric = np.isnan(values) & ~null
+    infinite = np.isinf(values)
+    counts = quality.values[column]
+    for name, mask in (("null", null), ("non_numeric", non_numeric), ("infinite", infinite)):
+        hit = mask & keep
+        if hit.any():
+            counts[name] += int(hit.sum())
+            if name != "null":
+                quality.note_example(f"{column}: {name}", raw[hit])
+    values = np.where(infinite, np.nan, values)
+    return values, non_numeric | infinite
+
+
+def _clean_text(
+    raw: pd.Series, column: str, quality: SliceQuality, keep: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.object_]:
+    null = raw.isna().to_numpy()
+    if (null & keep).any():
+        quality.values[column]["null"] += int((null & keep).sum())
+    return np.array([None if n else _as_text(v) for v, n in zip(raw, null, strict=True)], object)
+
+
+def _as_text(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
+def write_day_slice(
+    chunks: Iterable[pd.DataFrame],
+    spec: SliceSpec,
+    day: date,
+    sink: Callable[[pd.DataFrame], None],
+) -> SliceQuality:
+    """Clean every chunk of a day and hand it to ``sink``; returns what was found."""
+    quality = SliceQuality()
+    seen = SeenKeys()
+    first_row = 0
+    for raw in chunks:
+        cleaned = clean_chunk(raw, spec, day, quality, seen, first_row)
+        first_row += len(raw)
+        if len(cleaned):
+            sink(cleaned)
+    return quality

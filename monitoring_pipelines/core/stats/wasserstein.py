@@ -1,0 +1,122 @@
+"""First Wasserstein distance between two binned numeric columns, in reference standard deviations.
+
+Each side's mass in a bin is spread uniformly over an interval inside the bin centred on the
+bin's mean (from ``bin_sums``; the bin's middle without them), the outer bins ending at that
+side's smallest and largest value. The distance is the area between the two quantile functions,
+integrated exactly piece by piece, then divided by the reference standard deviation so that the
+score reads as "how far the distribution moved, in sd". A location shift of d sd scores about d,
+whatever the bins, and a single outlier moves its bin's mean rather than stretching the bin.
+It has no p-value.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from monitoring_pipelines.core.stats.base import (
+    Distribution,
+    FloatArray,
+    Kind,
+    StatResult,
+    check_pair,
+    proportions,
+    register,
+)
+
+
+def _segments(
+    dist: Distribution, name: str, side: str
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(mass, start, end) of each occupied bin: the interval its mass is spread over."""
+    edges = dist.edges if dist.edges is not None else np.empty(0)
+    counts = np.asarray(dist.counts, dtype=np.float64)
+    for occupied, bound, label in ((counts[0] > 0, dist.lo, "lo"), (counts[-1] > 0, dist.hi, "hi")):
+        if occupied and (bound is None or not math.isfinite(bound)):
+            raise ValueError(
+                f"{name}: lo and hi must be finite on every side with values in an outer bin "
+                f"({side} {label} is {bound})"
+            )
+    lo = float(dist.lo) if dist.lo is not None else (float(edges[0]) if edges.size else 0.0)
+    hi = float(dist.hi) if dist.hi is not None else (float(edges[-1]) if edges.size else 0.0)
+    lower = np.concatenate(([min(lo, edges[0]) if edges.size else lo], edges))
+    upper = np.concatenate((edges, [max(hi, edges[-1]) if edges.size else hi]))
+    occupied = counts > 0
+    lower, upper, counts = lower[occupied], upper[occupied], counts[occupied]
+    if dist.bin_sums is not None:
+        mean = np.clip(np.asarray(dist.bin_sums)[occupied] / counts, lower, upper)
+    else:
+        mean = (lower + upper) / 2
+    half = np.minimum(mean - lower, upper - mean)
+    return proportions(counts), mean - half, mean + half
+
+
+def binned_distance(reference: Distribution, current: Distribution, name: str) -> float:
+    """Area between the two quantile functions, in column units.
+
+    Args:
+        reference: Reference counts over the bins, with ``lo`` and ``hi`` (and ``bin_sums``).
+        current: Current counts over the same bins, with ``lo`` and ``hi`` (and ``bin_sums``).
+        name: Statistic name for error messages.
+
+    Returns:
+        The first Wasserstein distance of the two binned distributions.
+    """
+    sides = [_segments(d, name, s) for d, s in ((reference, "reference"), (current, "current"))]
+    cumulative = [np.cumsum(mass) for mass, _, _ in sides]
+    grid = np.unique(np.clip(np.concatenate([[0.0], *cumulative, [1.0]]), 0.0, 1.0))
+    u0, u1 = grid[:-1], grid[1:]
+    keep = u1 > u0
+    u0, u1 = u0[keep], u1[keep]
+    middle = (u0 + u1) / 2
+    at_start, at_end = [], []
+    for (mass, start, end), cum in zip(sides, cumulative, strict=True):
+        # The segment holding each grid piece (its middle is strictly inside one segment).
+        j = np.minimum(np.searchsorted(cum, middle, side="right"), mass.size - 1)
+        before = cum[j] - mass[j]
+        slope = (end[j] - start[j]) / mass[j]
+        at_start.append(start[j] + (u0 - before) * slope)
+        at_end.append(start[j] + (u1 - before) * slope)
+    left = at_start[0] - at_start[1]
+    right = at_end[0] - at_end[1]
+    span = np.abs(left) + np.abs(right)
+    # Same sign: a trapezoid. Sign change: two triangles meeting where the gap crosses zero.
+    crossing = np.divide(left**2 + right**2, 2 * span, out=np.zeros_like(span), where=span > 0)
+    area = np.where(left * right >= 0, span / 2, crossing) * (u1 - u0)
+    return float(area.sum())
+
+
+class Wasserstein:
+    """Earth mover's distance of the binned distributions, over the reference sd."""
+
+    name: str = "wasserstein"
+    kinds: frozenset[Kind] = frozenset({"numeric"})
+
+    def __call__(self, reference: Distribution, current: Distribution) -> StatResult:
+        """Compare ``current`` with ``reference``.
+
+        Args:
+            reference: Reference counts over its quantile bins, with ``lo``, ``hi`` and ``std``.
+            current: Current counts over the same bins, with ``lo`` and ``hi``.
+
+        Returns:
+            The distance in reference standard deviations (in column units, with a note, when
+            the reference is constant); no p-value.
+
+        Raises:
+            ValueError: The pair cannot be compared (see :func:`check_pair`), an outer bin with
+                values has no finite bound, or the reference std is negative or not finite.
+        """
+        check_pair(self, reference, current)
+        std = reference.std
+        if std is not None and not (math.isfinite(std) and std >= 0):
+            raise ValueError(f"{self.name}: reference std must be finite and >= 0, got {std}")
+        distance = binned_distance(reference, current, self.name)
+        if std is None or std == 0:
+            why = "reference std unknown" if std is None else "reference is constant"
+            return StatResult(self.name, distance, None, note=f"{why}: distance in column units")
+        return StatResult(self.name, distance / std, None)
+
+
+WASSERSTEIN = register(Wasserstein())

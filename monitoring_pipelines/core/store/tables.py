@@ -1,0 +1,226 @@
+"""The result store's tables (SQLAlchemy Core), shared by SQLite and PostgreSQL.
+
+Results are keyed by (monitor, partition, ...) so a partition's rows can be replaced in one
+transaction: a rerun or backfill never duplicates anything.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.types import TypeDecorator
+
+metadata = MetaData()
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """Timestamps stored in UTC and always read back timezone-aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value} given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+NAME = 64
+PARTITION = 32  # a UTC day "2026-09-01", or "reference"
+
+reference_sketches = Table(
+    "reference_sketches",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("column_name", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("n_missing", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("reference_hash", String(64), nullable=False),
+    Column("built_at", UtcDateTime(), nullable=False),
+)
+
+profiles = Table(
+    "profiles",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("partition_key", String(PARTITION), primary_key=True),
+    Column("rows", Integer, nullable=False),
+    Column("profile", LargeBinary, nullable=False),
+    Column("summary", JSON, nullable=False),
+    Column("written_at", UtcDateTime(), nullable=False),
+)
+
+column_sketches = Table(
+    "column_sketches",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("partition_key", String(PARTITION), primary_key=True),
+    Column("column_name", String(128), primary_key=True),
+    Column("kind", String(16), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("n_missing", Integer, nullable=False),
+    Column("counts", JSON, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+)
+
+slice_quality = Table(
+    "slice_quality",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("partition_key", String(PARTITION), primary_key=True),
+    Column("rows_read", Integer, nullable=False),
+    Column("rows_kept", Integer, nullable=False),
+    Column("findings", JSON, nullable=False),
+    Column("written_at", UtcDateTime(), nullable=False),
+)
+
+drift_results = Table(
+    "drift_results",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("partition_key", String(PARTITION), primary_key=True),
+    Column("column_name", String(128), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("statistic", String(32), nullable=False),
+    Column("score", Float, nullable=True),
+    Column("p_value", Float, nullable=True),
+    Column("p_adjusted", Float, nullable=True),
+    Column("p_value_rows", Integer, nullable=True),
+    Column("rows", Integer, nullable=False),
+    Column("reference_rows", Integer, nullable=False),
+    Column("warn_threshold", Float, nullable=False),
+    Column("critical_threshold", Float, nullable=False),
+    Column("verdict", String(16), nullable=False),
+    Column("note", Text, nullable=True),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("asset", String(NAME), primary_key=True),
+    Column("partition_key", String(PARTITION), primary_key=True),
+    Column("name", String(NAME), primary_key=True),
+    Column("dimensions", String(255), primary_key=True),
+    Column("value", Float, nullable=True),
+)
+
+check_results = Table(
+    "check_results",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("check_name", String(NAME), primary_key=True),
+    Column("subject", String(255), primary_key=True),
+    Column("partition_key", String(PARTITION), primary_key=True),
+    Column("passed", Boolean, nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("value", Float, nullable=True),
+    Column("threshold", Float, nullable=True),
+    Column("summary", Text, nullable=False),
+    Column("run_id", String(64), nullable=False),
+    Column("asset", String(255), nullable=False),
+    Column("evaluated_at", UtcDateTime(), nullable=False),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("fingerprint", String(400), nullable=False),
+    Column("monitor", String(NAME), nullable=False),
+    Column("check_name", String(NAME), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("first_partition", String(PARTITION), nullable=False),
+    Column("last_failing_partition", String(PARTITION), nullable=False),
+    Column("failing_partitions", Integer, nullable=False),
+    Column("resolved_partition", String(PARTITION), nullable=True),
+    Column("title", Text, nullable=False),
+    Column("opened_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+    Column("resolved_at", UtcDateTime(), nullable=True),
+    Column("acknowledged_by", String(128), nullable=True),
+    Column("slack_channel", String(128), nullable=True),
+    Column("slack_ts", String(64), nullable=True),
+)
+# At most one incident per fingerprint that is not resolved.
+Index(
+    "incidents_one_active_per_fingerprint",
+    incidents.c.fingerprint,
+    unique=True,
+    sqlite_where=text("status != 'resolved'"),
+    postgresql_where=text("status != 'resolved'"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_key", String(400), nullable=False, unique=True),
+    Column("incident_id", Integer, nullable=True, index=True),
+    Column("kind", String(16), nullable=False),
+    Column("fingerprint", String(400), nullable=False),
+    Column("monitor", String(NAME), nullable=False),
+    Column("check_name", String(NAME), nullable=False),
+    Column("subject", String(255), nullable=False),
+    Column("partition_key", String(PARTITION), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("title", Text, nullable=False),
+    Column("message", JSON, nullable=False),
+    Column("channel", String(128), nullable=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("reason", Text, nullable=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UtcDateTime(), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("created_at", UtcDateTime(), nullable=False),
+    Column("claimed_at", UtcDateTime(), nullable=True),
+    Column("sent_at", UtcDateTime(), nullable=True),
+    Column("slack_ts", String(64), nullable=True),
+)
+
+processed_runs = Table(
+    "processed_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("evaluations", Integer, nullable=False),
+    Column("processed_at", UtcDateTime(), nullable=False),
+)
+
+cursors = Table(
+    "cursors",
+    metadata,
+    Column("name", String(NAME), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)

@@ -1,0 +1,195 @@
+"""Reading the user's tables through SQLAlchemy: one UTC day of the inference log, in chunks,
+and the reference data from a table, a query or a parquet/CSV file."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import date, datetime, time, timedelta
+from pathlib import Path
+
+import pandas as pd
+from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, inspect, select, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitoring_pipelines.core.config import MonitorConfig, ReferenceConfig, SourceConfig
+from monitoring_pipelines.core.errors import SourceError
+
+
+def table_columns(engine: Engine, table: str, schema: str | None = None) -> dict[str, str]:
+    """Column names and SQL types of ``table``; SourceError if it does not exist."""
+    try:
+        inspector = inspect(engine)
+        if not inspector.has_table(table, schema=schema):
+            known = sorted(inspector.get_table_names(schema=schema))
+            listed = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
+            raise SourceError(
+                f"table '{_qualified(table, schema)}' does not exist in the warehouse "
+                f"(tables there: {listed or 'none'})"
+            )
+        return {c["name"]: str(c["type"]) for c in inspector.get_columns(table, schema=schema)}
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot inspect table '{_qualified(table, schema)}': {exc}") from exc
+
+
+def source_problems(name: str, monitor: MonitorConfig, engine: Engine) -> list[str]:
+    """Every configured column missing from the monitor's source table, as messages."""
+    source = monitor.source
+    try:
+        available = table_columns(engine, source.table, source.db_schema)
+    except SourceError as exc:
+        return [f"monitor '{name}', key 'source.table': {exc}"]
+    problems = []
+    for key, column in _configured_columns(monitor):
+        if column not in available:
+            problems.append(
+                f"monitor '{name}', key '{key}': column '{column}' is not in table "
+                f"'{source.table}' (its columns: {', '.join(sorted(available))})"
+            )
+    return problems
+
+
+def read_day(
+    engine: Engine, source: SourceConfig, columns: Sequence[str], day: date
+) -> Iterator[pd.DataFrame]:
+    """The rows of one UTC day, ``source.chunk_rows`` at a time, with the raw column values."""
+    start = datetime.combine(day, time.min)
+    end = start + timedelta(days=1)
+    available = table_columns(engine, source.table, source.db_schema)
+    missing = [c for c in columns if c not in available]
+    if missing:
+        raise SourceError(
+            f"table '{source.table}' has no column {', '.join(repr(c) for c in missing)}"
+        )
+    timestamp_is_text = (
+        engine.dialect.name == "sqlite"
+        or "CHAR" in available[source.timestamp_column].upper()
+        or "TEXT" in available[source.timestamp_column].upper()
+    )
+    ts_type = String() if timestamp_is_text else DateTime()
+    table = Table(
+        source.table,
+        MetaData(),
+        *(Column(c, ts_type if c == source.timestamp_column else String()) for c in columns),
+        schema=source.db_schema,
+    )
+    ts = table.c[source.timestamp_column]
+    # Text timestamps compare as strings: date-only bounds work for ' ' and 'T' separators.
+    lower: object = start.date().isoformat() if timestamp_is_text else start
+    upper: object = end.date().isoformat() if timestamp_is_text else end
+    query = select(*(table.c[c] for c in columns)).where(ts >= lower, ts < upper)
+    yield from _stream(engine, query, columns, source.chunk_rows, f"table '{source.table}'")
+
+
+def read_reference(
+    engine: Engine, reference: ReferenceConfig, columns: Sequence[str], base_dir: Path
+) -> Iterator[pd.DataFrame]:
+    """The reference rows (up to ``reference.max_rows``), in chunks of the needed columns."""
+    read = 0
+    for chunk in _reference_chunks(engine, reference, columns, base_dir):
+        if read + len(chunk) > reference.max_rows:
+            chunk = chunk.iloc[: reference.max_rows - read]
+        read += len(chunk)
+        if len(chunk):
+            yield chunk
+        if read >= reference.max_rows:
+            return
+
+
+def _reference_chunks(
+    engine: Engine, reference: ReferenceConfig, columns: Sequence[str], base_dir: Path
+) -> Iterator[pd.DataFrame]:
+    chunk_rows = 100_000
+    if reference.path:
+        path = Path(reference.path)
+        path = path if path.is_absolute() else base_dir / path
+        yield from _file_chunks(path, columns, chunk_rows)
+    elif reference.table:
+        available = table_columns(engine, reference.table)
+        missing = [c for c in columns if c not in available]
+        if missing:
+            raise SourceError(
+                f"reference table '{reference.table}' has no column "
+                f"{', '.join(repr(c) for c in missing)}"
+            )
+        table = Table(reference.table, MetaData(), *(Column(c) for c in columns))
+        query = select(*(table.c[c] for c in columns))
+        yield from _stream(engine, query, columns, chunk_rows, f"table '{reference.table}'")
+    else:
+        assert reference.query is not None
+        for chunk in _stream(engine, text(reference.query), None, chunk_rows, "reference query"):
+            missing = [c for c in columns if c not in chunk.columns]
+            if missing:
+                raise SourceError(
+                    f"the reference query returns no column {', '.join(repr(c) for c in missing)}"
+                )
+            yield chunk[list(columns)]
+
+
+def _file_chunks(path: Path, columns: Sequence[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    if not path.exists():
+        raise SourceError(f"reference file {path} does not exist")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
+            parquet = pq.ParquetFile(path)
+            missing = [c for c in columns if c not in parquet.schema_arrow.names]
+            if missing:
+                raise SourceError(
+                    f"reference file {path} has no column {', '.join(repr(c) for c in missing)}"
+                )
+            for batch in parquet.iter_batches(batch_size=chunk_rows, columns=list(columns)):
+                yield batch.to_pandas()
+        elif suffix in (".csv", ".gz", ".tsv"):
+            sep = "\t" if ".tsv" in path.name else ","
+            reader = pd.read_csv(path, sep=sep, chunksize=chunk_rows, usecols=list(columns))
+            yield from reader
+        else:
+            raise SourceError(
+                f"reference file {path}: unknown format '{suffix}'; allowed: .parquet, .csv"
+            )
+    except ValueError as exc:  # pandas: usecols do not match
+        raise SourceError(f"reference file {path}: {exc}") from exc
+
+
+def _stream(
+    engine: Engine,
+    query: object,
+    columns: Sequence[str] | None,
+    chunk_rows: int,
+    what: str,
+) -> Iterator[pd.DataFrame]:
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True).execute(query)  # type: ignore[call-overload]
+            names = list(columns) if columns is not None else list(result.keys())
+            for rows in result.partitions(chunk_rows):
+                yield pd.DataFrame.from_records(rows, columns=names)
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot read {what}: {exc}") from exc
+
+
+def _configured_columns(monitor: MonitorConfig) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = [("source.timestamp_column", monitor.source.timestamp_column)]
+    if monitor.source.request_id_column:
+        keys.append(("source.request_id_column", monitor.source.request_id_column))
+    keys += [(f"features.numeric[{i}]", c) for i, c in enumerate(monitor.features.numeric)]
+    keys += [(f"features.categorical[{i}]", c) for i, c in enumerate(monitor.features.categorical)]
+    keys += [(f"segments[{i}]", c) for i, c in enumerate(monitor.segments)]
+    if monitor.prediction:
+        keys.append(("prediction.column", monitor.prediction.column))
+    if monitor.service:
+        for key in ("latency_column", "status_column"):
+            value = getattr(monitor.service, key)
+            if value:
+                keys.append((f"service.{key}", value))
+    if monitor.llm:
+        for key, value in monitor.llm.model_dump().items():
+            if key.endswith("_column") and value:
+                keys.append((f"llm.{key}", value))
+    return keys
+
+
+def _qualified(table: str, schema: str | None) -> str:
+    return f"{schema}.{table}" if schema else table

@@ -1,0 +1,41 @@
+"""Jobs: each monitor's daily job and its reference job.
+
+Runs execute in process: a partition's steps are small and sequential, and a process per step
+would cost seconds of imports each (measured in README.md, "Backfills").
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+
+def daily_job_name(monitor: str) -> str:
+    return f"{monitor}_daily"
+
+
+def reference_job_name(monitor: str) -> str:
+    return f"{monitor}_reference"
+
+
+def daily_job(
+    monitor: str, partitions_def: dg.PartitionsDefinition
+) -> dg.UnresolvedAssetJobDefinition:
+    reference = dg.AssetKey([monitor, "reference_profile"])
+    return dg.define_asset_job(
+        daily_job_name(monitor),
+        selection=dg.AssetSelection.groups(monitor) - dg.AssetSelection.assets(reference),
+        partitions_def=partitions_def,
+        executor_def=dg.in_process_executor,
+        description=f"One UTC day of monitor '{monitor}': slice, profile, drift, metrics, checks.",
+        tags={"monitor": monitor},
+    )
+
+
+def reference_job(monitor: str) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        reference_job_name(monitor),
+        selection=dg.AssetSelection.assets(dg.AssetKey([monitor, "reference_profile"])),
+        executor_def=dg.in_process_executor,
+        description=f"Rebuild monitor '{monitor}''s reference bins and profile.",
+        tags={"monitor": monitor},
+    )

@@ -1,0 +1,76 @@
+"""Shared fixtures: result stores on SQLite and PostgreSQL, environment hygiene."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from monitoring_pipelines.core.alerting.store import AlertStore
+
+POSTGRES_URL = os.environ.get(
+    "MONITORING_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
+)
+REQUIRE_POSTGRES = os.environ.get("MONITORING_REQUIRE_POSTGRES") == "1"
+
+os.environ.setdefault("WHYLOGS_NO_ANALYTICS", "True")
+
+
+def postgres_available() -> bool:
+    try:
+        engine = sa.create_engine(POSTGRES_URL, connect_args={"connect_timeout": 3})
+        with engine.connect() as conn:
+            conn.execute(sa.text("select 1"))
+        engine.dispose()
+        return True
+    except Exception:
+        return False
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> str:
+    """The PostgreSQL server for the tests; skipped when absent unless CI requires it."""
+    if not postgres_available():
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is required (MONITORING_REQUIRE_POSTGRES=1) at {POSTGRES_URL}")
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL}")
+    return POSTGRES_URL
+
+
+@pytest.fixture
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh schema, dropped afterwards."""
+    schema = f"mp_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(postgres_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+    yield schema
+    with engine.begin() as conn:
+        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def backend(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """URL of an empty result store on each backend (a fresh schema on PostgreSQL)."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'results.db'}"
+    schema = request.getfixturevalue("postgres_schema")
+    return f"{request.getfixturevalue('postgres_url')}?options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[AlertStore]:
+    """A result store with its tables, on each backend."""
+    result = AlertStore.connect(store_url)
+    yield result
+    result.dispose()

@@ -6,7 +6,7 @@ from assets.common import day_of, failure, numeric_metadata
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.fitting import ColumnPlan, profile_day
-from monitoring_pipelines.core.slicing import ROW_KEY, SliceSpec
+from monitoring_pipelines.core.slicing import GROUP_KEY, SliceSpec
 from resources import ResultStoreResource, SliceStoreResource
 
 
@@ -20,7 +20,8 @@ def make_daily_profile(
         {llm.question_column, llm.answer_column, llm.context_column} if llm is not None else set()
     )
     profile_columns = [c for c in (*spec.numeric, *spec.text) if c not in free_text]
-    profile_columns = [c for c in profile_columns if c != monitor.source.request_id_column]
+    ids = {monitor.source.request_id_column, monitor.source.session_column}
+    profile_columns = [c for c in profile_columns if c not in ids]
 
     @dg.asset(
         key=[name, "daily_profile"],
@@ -47,7 +48,7 @@ def make_daily_profile(
             )
         try:
             batches = slices.get_store().batches(
-                name, day, list(dict.fromkeys([ROW_KEY, *plan.columns, *profile_columns]))
+                name, day, list(dict.fromkeys([GROUP_KEY, *plan.columns, *profile_columns]))
             )
             profiled = profile_day(
                 batches, plan, reference, profile_columns, monitor.drift.p_value_sample

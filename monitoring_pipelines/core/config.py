@@ -37,6 +37,10 @@ class SourceConfig(Strict):
     db_schema: str | None = Field(default=None, alias="schema")
     timestamp_column: ColumnName
     request_id_column: ColumnName | None = None
+    session_column: ColumnName | None = Field(
+        default=None,
+        description="rows sharing a session are not independent: p-values sample one per session",
+    )
     chunk_rows: Annotated[int, Field(ge=100, le=5_000_000)] = 50_000
 
 
@@ -251,6 +255,8 @@ class MonitorConfig(Strict):
         }
         if self.source.request_id_column:
             roles["the request id"] = [self.source.request_id_column]
+        if self.source.session_column:
+            roles["the session"] = [self.source.session_column]
         if self.prediction:
             roles["the prediction"] = [self.prediction.column]
         return roles

@@ -20,7 +20,7 @@ from monitoring_pipelines.core.sketch import (
     fit_categories,
     fit_numeric_edges,
 )
-from monitoring_pipelines.core.slicing import ROW_KEY, hash_keys
+from monitoring_pipelines.core.slicing import GROUP_KEY, hash_keys
 
 Builder = NumericSketchBuilder | CategoricalSketchBuilder
 
@@ -123,7 +123,7 @@ def profile_day(
     rows = 0
     for batch in batches:
         rows += len(batch)
-        keys = batch[ROW_KEY].to_numpy(dtype=np.uint64)
+        keys = batch[GROUP_KEY].to_numpy(dtype=np.uint64)
         for column, builder in builders.items():
             if isinstance(builder, NumericSketchBuilder):
                 builder.add(batch[column].to_numpy(dtype=np.float64, na_value=np.nan), keys)

@@ -314,11 +314,11 @@ def new_categories(reference: ColumnSketch, current: ColumnSketch) -> dict[str, 
 def bottom_k(
     keys: KeyArray, values: npt.NDArray[np.generic], k: int
 ) -> tuple[KeyArray, npt.NDArray[np.generic]]:
-    """The ``k`` rows with the smallest keys: a uniform sample that merges exactly."""
-    if keys.size <= k:
-        return keys, values
-    idx = np.argpartition(keys, k - 1)[:k]
-    return keys[idx], values[idx]
+    """One row for each of the ``k`` smallest distinct keys: a uniform sample of groups (rows
+    sharing a key, such as a session, are not independent) that merges exactly."""
+    _, first = np.unique(keys, return_index=True)
+    first = first[:k]
+    return keys[first], values[first]
 
 
 def _realign(sketch: ColumnSketch, support: tuple[str, ...]) -> ColumnSketch:

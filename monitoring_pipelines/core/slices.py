@@ -17,11 +17,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.slicing import ROW_KEY, TIMESTAMP, SliceSpec
+from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY, TIMESTAMP, SliceSpec
 
 
 def slice_schema(spec: SliceSpec) -> pa.Schema:
-    fields = [pa.field(TIMESTAMP, pa.timestamp("us", tz="UTC")), pa.field(ROW_KEY, pa.uint64())]
+    fields = [
+        pa.field(TIMESTAMP, pa.timestamp("us", tz="UTC")),
+        pa.field(ROW_KEY, pa.uint64()),
+        pa.field(GROUP_KEY, pa.uint64()),
+    ]
     fields += [pa.field(c, pa.float64()) for c in spec.numeric]
     fields += [pa.field(c, pa.string()) for c in spec.text]
     return pa.schema(fields)

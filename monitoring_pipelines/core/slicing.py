@@ -22,6 +22,7 @@ from monitoring_pipelines.core.config import MonitorConfig
 MAX_EXAMPLES = 5
 TIMESTAMP = "__ts"
 ROW_KEY = "__key"
+GROUP_KEY = "__group"
 
 
 @dataclass(frozen=True)
@@ -32,22 +33,24 @@ class SliceSpec:
     request_id_column: str | None
     numeric: tuple[str, ...]
     text: tuple[str, ...]
+    session_column: str | None = None
 
     @classmethod
     def for_monitor(cls, monitor: MonitorConfig) -> SliceSpec:
+        ids = {monitor.source.request_id_column, monitor.source.session_column}
         return cls(
             timestamp_column=monitor.source.timestamp_column,
             request_id_column=monitor.source.request_id_column,
             numeric=tuple(monitor.numeric_columns()),
-            text=tuple(c for c in monitor.text_columns() if c != monitor.source.request_id_column),
+            text=tuple(c for c in monitor.text_columns() if c not in ids),
+            session_column=monitor.source.session_column,
         )
 
     @property
     def columns(self) -> list[str]:
         """Columns to select from the warehouse, in a stable order."""
         out = [self.timestamp_column]
-        if self.request_id_column:
-            out.append(self.request_id_column)
+        out += [c for c in (self.request_id_column, self.session_column) if c]
         return out + [c for c in (*self.numeric, *self.text) if c not in out]
 
 
@@ -138,8 +141,9 @@ def clean_chunk(
 ) -> pd.DataFrame:
     """Typed rows of one chunk: UTC timestamps, float numerics, text categoricals.
 
-    The returned frame has the configured columns plus ``__ts`` (UTC timestamp) and ``__key``
-    (a 64-bit row key: the request id's hash, or the row's position in the day).
+    The returned frame has the configured columns plus ``__ts`` (UTC timestamp), ``__key``
+    (a 64-bit row key: the request id's hash, or the row's position in the day) and
+    ``__group`` (the session's hash, or the row key: rows of one group are not independent).
     """
     quality.rows_read += len(raw)
     frame = raw.reset_index(drop=True)
@@ -168,8 +172,12 @@ def clean_chunk(
     else:
         keys = hash_keys(pd.Series(np.arange(first_row, first_row + len(frame))), f"row:{day}:")
 
+    groups = keys
+    if spec.session_column:
+        sessions = frame[spec.session_column]
+        groups = np.where(sessions.isna().to_numpy(), keys, hash_keys(sessions, "session:"))
     bad_row = np.zeros(len(frame), dtype=bool)
-    out: dict[str, Any] = {TIMESTAMP: stamps, ROW_KEY: keys}
+    out: dict[str, Any] = {TIMESTAMP: stamps, ROW_KEY: keys, GROUP_KEY: groups}
     for column in spec.numeric:
         values, bad = _clean_numeric(frame[column], column, quality, keep)
         out[column] = values

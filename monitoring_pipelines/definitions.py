@@ -63,10 +63,15 @@ def resources(
     }
 
 
+def load_definitions(environ: Mapping[str, str]) -> dg.Definitions:
+    """Definitions of the monitor file named by the environment (``MONITORING_CONFIG``)."""
+    settings = Settings.from_env(environ)
+    config = load_config(settings.config_path, environ)
+    return build_definitions(config, settings, environ)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     import os
 
-    settings = Settings.from_env(os.environ)
-    config = load_config(settings.config_path, os.environ)
-    return build_definitions(config, settings, os.environ)
+    return load_definitions(os.environ)

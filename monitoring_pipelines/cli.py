@@ -20,6 +20,13 @@ from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.core.settings import Settings
 
 DEMO_START = date(2026, 9, 1)
+# Written to a new DAGSTER_HOME that has no dagster.yaml (`make` copies the repository's).
+INSTANCE_YAML = """\
+telemetry:
+  enabled: false
+run_queue:
+  max_concurrent_runs: 2
+"""
 
 
 class Context:
@@ -46,6 +53,9 @@ class Context:
 
         home = os.environ.get("DAGSTER_HOME") or str(self.settings.home / "dagster")
         Path(home).mkdir(parents=True, exist_ok=True)
+        instance_yaml = Path(home) / "dagster.yaml"
+        if not instance_yaml.exists():
+            instance_yaml.write_text(INSTANCE_YAML, encoding="utf-8")
         os.environ["DAGSTER_HOME"] = home
         return dg.DagsterInstance.get()
 

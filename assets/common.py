@@ -66,7 +66,8 @@ def check_result(outcome: CheckOutcome, asset_key: dg.AssetKey) -> dg.AssetCheck
 
 
 def numeric_metadata(values: Mapping[str, Any]) -> dict[str, dg.MetadataValue]:
-    """Numbers become plottable metadata; text stays text; missing values are left out."""
+    """Numbers become plottable metadata (six significant digits); text stays text; missing
+    values are left out."""
     out: dict[str, dg.MetadataValue] = {}
     for key, value in values.items():
         if value is None:
@@ -77,7 +78,7 @@ def numeric_metadata(values: Mapping[str, Any]) -> dict[str, dg.MetadataValue]:
             out[key] = dg.MetadataValue.int(value)
         elif isinstance(value, float):
             if math.isfinite(value):
-                out[key] = dg.MetadataValue.float(value)
+                out[key] = dg.MetadataValue.float(float(f"{value:.6g}"))
         else:
             out[key] = dg.MetadataValue.text(str(value))
     return out

@@ -32,7 +32,7 @@ def build_definitions(
     for name, monitor in config.monitors.items():
         partitions_def = daily_partitions(monitor)
         assets += build_monitor_assets(name, monitor, partitions_def)
-        job = daily_job(name, partitions_def)
+        job = daily_job(name, has_reference=monitor.reference is not None)
         jobs.append(job)
         schedules.append(daily_schedule(job))
         if monitor.reference is not None:

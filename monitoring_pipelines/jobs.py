@@ -17,14 +17,16 @@ def reference_job_name(monitor: str) -> str:
     return f"{monitor}_reference"
 
 
-def daily_job(
-    monitor: str, partitions_def: dg.PartitionsDefinition
-) -> dg.UnresolvedAssetJobDefinition:
-    reference = dg.AssetKey([monitor, "reference_profile"])
+def daily_job(monitor: str, *, has_reference: bool) -> dg.UnresolvedAssetJobDefinition:
+    """The monitor's daily assets; partitioned like them (Dagster infers it)."""
+    selection = dg.AssetSelection.groups(monitor)
+    if has_reference:
+        # Subtracting a key that no asset supplies fails the job's resolution, so only a
+        # monitor with a reference subtracts it.
+        selection -= dg.AssetSelection.assets(dg.AssetKey([monitor, "reference_profile"]))
     return dg.define_asset_job(
         daily_job_name(monitor),
-        selection=dg.AssetSelection.groups(monitor) - dg.AssetSelection.assets(reference),
-        partitions_def=partitions_def,
+        selection=selection,
         executor_def=dg.in_process_executor,
         description=f"One UTC day of monitor '{monitor}': slice, profile, drift, metrics, checks.",
         tags={"monitor": monitor},

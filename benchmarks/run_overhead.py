@@ -1,0 +1,154 @@
+"""Per-run overhead of Dagster runs on this machine, and what the backfill strategies cost.
+
+Measures, side by side in one invocation on the demo's data (generated here into a temporary
+MONITORING_HOME):
+
+* ``empty``: an in-process run of a one-asset job that does nothing (Dagster's own cost);
+* ``in_process``: the ``recommender_daily`` job, partitions one after another in one process;
+* ``workers``: the same partitions through ``monitoring backfill --workers 2``;
+* ``process_per_run``: each partition as ``dagster job execute`` in a new process, which is what
+  a run launched by the daemon (a UI or ``dagster job backfill`` backfill) pays.
+
+Prints one JSON line; ratios are against ``in_process``. Usage::
+
+    .venv/bin/python benchmarks/run_overhead.py --days 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+START = date(2026, 9, 1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=8, help="partitions per strategy")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="mp-bench-"))
+    env = {
+        **os.environ,
+        "MONITORING_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "MONITORING_CONFIG": str(ROOT / "demo" / "monitors.yaml"),
+        "WHYLOGS_NO_ANALYTICS": "True",
+    }
+    os.environ.update(env)
+    (home / "dagster").mkdir(parents=True)
+    (home / "dagster" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    monitoring = [sys.executable, "-m", "monitoring_pipelines.cli"]
+    subprocess.run(
+        [*monitoring, "demo", "generate", "--days", "30"], env=env, check=True, capture_output=True
+    )
+    days = [START + timedelta(days=i) for i in range(3 * args.days)]
+    first, second, third = days[: args.days], days[args.days : 2 * args.days], days[2 * args.days :]
+
+    results: dict[str, float] = {"empty": _empty_job_seconds(args.days)}
+    results["in_process"] = _in_process_seconds(first)
+    started = time.perf_counter()
+    subprocess.run(
+        [
+            *monitoring,
+            "backfill",
+            "--monitor",
+            "recommender",
+            "--start",
+            str(second[0]),
+            "--end",
+            str(second[-1]),
+            "--workers",
+            "2",
+            "--no-alerting",
+        ],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    results["workers"] = (time.perf_counter() - started) / len(second)
+    started = time.perf_counter()
+    for day in third:
+        subprocess.run(
+            [
+                str(Path(sys.executable).parent / "dagster"),
+                "job",
+                "execute",
+                "-w",
+                str(ROOT / "workspace.yaml"),
+                "-j",
+                "recommender_daily",
+                "--tags",
+                json.dumps({"dagster/partition": day.isoformat()}),
+            ],
+            env=env,
+            check=True,
+            capture_output=True,
+            cwd=ROOT,
+        )
+    results["process_per_run"] = (time.perf_counter() - started) / len(third)
+    base = results["in_process"]
+    print(
+        json.dumps(
+            {
+                "seconds_per_run": {k: round(v, 3) for k, v in results.items()},
+                "ratio_to_in_process": {k: round(v / base, 2) for k, v in results.items()},
+                "runs_per_strategy": args.days,
+                "cores": os.cpu_count(),
+            }
+        )
+    )
+
+
+def _empty_job_seconds(runs: int) -> float:
+    import dagster as dg
+
+    warnings.filterwarnings("ignore")
+    partitions = dg.DailyPartitionsDefinition(start_date=START.isoformat())
+
+    @dg.asset(partitions_def=partitions)
+    def nothing() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"rows": 0})
+
+    job = dg.define_asset_job(
+        "empty", partitions_def=partitions, executor_def=dg.in_process_executor
+    )
+    defs = dg.Definitions(assets=[nothing], jobs=[job])
+    instance = dg.DagsterInstance.get()
+    resolved = defs.resolve_job_def("empty")
+    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+    resolved.execute_in_process(
+        partition_key=START.isoformat(), instance=instance, run_config=quiet
+    )
+    started = time.perf_counter()
+    for i in range(runs):
+        key = (START + timedelta(days=i + 1)).isoformat()
+        resolved.execute_in_process(partition_key=key, instance=instance, run_config=quiet)
+    return (time.perf_counter() - started) / runs
+
+
+def _in_process_seconds(days: list[date]) -> float:
+    import dagster as dg
+
+    from monitoring_pipelines.backfill import Task, execute
+    from monitoring_pipelines.definitions import load_definitions
+
+    defs = load_definitions(os.environ)
+    instance = dg.DagsterInstance.get()
+    execute(defs, instance, [Task("recommender", None)], {})
+    execute(defs, instance, [Task("recommender", days[0])], {})  # warm imports
+    started = time.perf_counter()
+    execute(defs, instance, [Task("recommender", d) for d in days[1:]], {})
+    return (time.perf_counter() - started) / (len(days) - 1)
+
+
+if __name__ == "__main__":
+    main()

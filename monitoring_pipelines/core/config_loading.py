@@ -204,7 +204,7 @@ def _allowed_text(error: Mapping[str, Any]) -> str:
             return template.format(**ctx)
         except KeyError:
             pass
-    return error["msg"].removeprefix("Input should be ").rstrip(".")
+    return str(error["msg"]).removeprefix("Input should be ").rstrip(".")
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:

@@ -86,9 +86,9 @@ def fit_reference(
         builder.add(values, keys)
         builders[column] = builder
     for column in plan.categorical:
-        values = _categorical(frame[column])
-        cat_builder = CategoricalSketchBuilder(column, fit_categories(values), sample_size)
-        cat_builder.add(values, keys)
+        labels = _categorical(frame[column])
+        cat_builder = CategoricalSketchBuilder(column, fit_categories(labels), sample_size)
+        cat_builder.add(labels, keys)
         builders[column] = cat_builder
     profile = profiling.ProfileBuilder()
     profile.add(_for_profile(frame, plan))
@@ -140,7 +140,10 @@ def profile_day(
 
 
 def _numeric(values: pd.Series) -> np.ndarray[Any, np.dtype[np.float64]]:
-    return pd.to_numeric(values, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    numbers: np.ndarray[Any, np.dtype[np.float64]] = pd.to_numeric(
+        values, errors="coerce"
+    ).to_numpy(dtype=np.float64, na_value=np.nan)
+    return numbers
 
 
 def _categorical(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]]:

@@ -12,7 +12,7 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -23,6 +23,8 @@ Kind = Literal["numeric", "categorical"]
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 KeyArray = npt.NDArray[np.uint64]
+
+Item = TypeVar("Item", bound=np.generic)
 
 OTHER = "(other)"
 MAX_REFERENCE_CATEGORIES = 200
@@ -148,7 +150,7 @@ class ColumnSketch:
             arrays["edges"] = self.edges
         if self.sums is not None:
             arrays["sums"] = self.sums
-        np.savez_compressed(buffer, **arrays)  # type: ignore[arg-type]
+        np.savez_compressed(buffer, **arrays)
         return buffer.getvalue()
 
     @classmethod
@@ -184,7 +186,8 @@ def fit_numeric_edges(values: FloatArray, bins: int) -> FloatArray:
     edges = np.unique(quantiles)
     if edges.size == 0:
         edges = np.array([finite[0]], dtype=np.float64)
-    return edges.astype(np.float64)
+    out: FloatArray = edges.astype(np.float64)
+    return out
 
 
 def fit_categories(values: npt.NDArray[np.object_]) -> tuple[str, ...]:
@@ -218,7 +221,7 @@ class NumericSketchBuilder:
         assert edges is not None
         index = np.searchsorted(edges, finite, side="left")
         counts = np.bincount(index, minlength=edges.size + 1).astype(np.int64)
-        sums = np.bincount(index, weights=finite, minlength=edges.size + 1)
+        sums = np.bincount(index, weights=finite, minlength=edges.size + 1).astype(np.float64)
         chunk_mean = float(finite.mean()) if finite.size else 0.0
         chunk_m2 = float(((finite - chunk_mean) ** 2).sum()) if finite.size else 0.0
         sample_keys, sample_values = bottom_k(keys[finite_mask], finite, self._sample_size)
@@ -312,8 +315,8 @@ def new_categories(reference: ColumnSketch, current: ColumnSketch) -> dict[str, 
 
 
 def bottom_k(
-    keys: KeyArray, values: npt.NDArray[np.generic], k: int
-) -> tuple[KeyArray, npt.NDArray[np.generic]]:
+    keys: KeyArray, values: npt.NDArray[Item], k: int
+) -> tuple[KeyArray, npt.NDArray[Item]]:
     """One row for each of the ``k`` smallest distinct keys: a uniform sample of groups (rows
     sharing a key, such as a session, are not independent) that merges exactly."""
     _, first = np.unique(keys, return_index=True)

@@ -128,7 +128,8 @@ def day_bounds(day: date) -> tuple[datetime, datetime]:
 def hash_keys(values: pd.Series, salt: str) -> npt.NDArray[np.uint64]:
     """Stable 64-bit hashes of row keys (request ids), used for dedup and sampling."""
     as_text = (salt + values.astype(str)).to_numpy(dtype=object)
-    return pd.util.hash_array(as_text, categorize=False)
+    hashed: npt.NDArray[np.uint64] = pd.util.hash_array(as_text, categorize=False)
+    return hashed
 
 
 def clean_chunk(

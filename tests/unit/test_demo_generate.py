@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import pathlib
 from dataclasses import dataclass
 
@@ -218,10 +217,10 @@ def test_rejects_a_run_too_short_or_a_scale_not_positive(tmp_path: pathlib.Path)
 
 
 @pytest.mark.postgres
-def test_writes_plain_types_to_postgresql(tmp_path: pathlib.Path) -> None:
-    url = os.environ.get("MONITORING_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip("MONITORING_TEST_POSTGRES_URL is not set")
+def test_writes_plain_types_to_postgresql(
+    tmp_path: pathlib.Path, postgres_url: str, postgres_schema: str
+) -> None:
+    url = f"{postgres_url}?options=-csearch_path%3D{postgres_schema}"
     summary = generate_demo(url, tmp_path, days=DAYS, scale=0.05)
     engine = sa.create_engine(url)
     try:

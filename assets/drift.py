@@ -67,8 +67,8 @@ def make_feature_drift(
 def drift_table(results: list[ColumnDrift]) -> str:
     """A markdown table of the partition's drift, drifted columns first."""
     lines = [
-        "| column | role | statistic | score | warn | p (adj.) | rows | verdict |",
-        "|---|---|---|---|---|---|---|---|",
+        "| column | role | statistic | score | warn | p (adj.) | rows | verdict | note |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     order = sorted(results, key=lambda r: (not r.drifted, -(r.score or 0.0)))
     for r in order:
@@ -76,6 +76,6 @@ def drift_table(results: list[ColumnDrift]) -> str:
         p_adj = f"{r.p_adjusted:.2g}" if r.p_adjusted is not None else "-"
         lines.append(
             f"| {r.column} | {r.role} | {r.statistic} | {score} | {r.warn:g} | {p_adj} | "
-            f"{r.rows} | {r.verdict} |"
+            f"{r.rows} | {r.verdict} | {(r.note or '').replace('|', '/')} |"
         )
     return "\n".join(lines)

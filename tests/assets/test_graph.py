@@ -1,0 +1,155 @@
+"""The demo's asset graph: a reviewed snapshot, the lineage Dagster reports, and the code location.
+
+Regenerate the snapshot after an intended change with
+``UPDATE_SNAPSHOTS=1 pytest tests/assets/test_graph.py`` and review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from monitoring_pipelines.core.config_loading import load_config
+from monitoring_pipelines.core.settings import Settings
+from monitoring_pipelines.definitions import build_definitions
+
+ROOT = Path(__file__).parents[2]
+DEMO = ROOT / "demo" / "monitors.yaml"
+SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
+
+
+@pytest.fixture(scope="module")
+def demo_defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
+    home = tmp_path_factory.mktemp("demo_home")
+    environ = {"MONITORING_HOME": str(home), "MONITORING_CONFIG": str(DEMO)}
+    return build_definitions(load_config(DEMO, environ), Settings.from_env(environ), environ)
+
+
+def graph_snapshot(defs: dg.Definitions) -> dict[str, Any]:
+    """Everything a lineage review cares about, as sorted plain data."""
+    graph = defs.resolve_asset_graph()
+    repository = defs.get_repository_def()
+    assets = {}
+    for key in sorted(graph.get_all_asset_keys()):
+        node = graph.get(key)
+        assets[key.to_user_string()] = {
+            "deps": sorted(parent.to_user_string() for parent in node.parent_keys),
+            "group": node.group_name,
+            "partitioned": node.is_partitioned,
+        }
+    checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
+    jobs = {}
+    for job in sorted(repository.get_all_jobs(), key=lambda j: j.name):
+        if job.name.startswith("__"):  # Dagster's implicit asset job
+            continue
+        jobs[job.name] = sorted(k.to_user_string() for k in job.asset_layer.executable_asset_keys)
+    schedules = {
+        s.name: {"cron": s.cron_schedule, "job": s.job_name, "timezone": s.execution_timezone}
+        for s in sorted(repository.schedule_defs, key=lambda s: s.name)
+    }
+    sensors = sorted(s.name for s in repository.sensor_defs)
+    return {
+        "assets": assets,
+        "checks": checks,
+        "jobs": jobs,
+        "schedules": schedules,
+        "sensors": sensors,
+    }
+
+
+def render(snapshot: dict[str, Any]) -> str:
+    return json.dumps(snapshot, indent=2, sort_keys=True) + "\n"
+
+
+def test_asset_graph_matches_the_snapshot(demo_defs: dg.Definitions) -> None:
+    current = render(graph_snapshot(demo_defs))
+    if os.environ.get("UPDATE_SNAPSHOTS") == "1":
+        SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
+        SNAPSHOT.write_text(current, encoding="utf-8")
+    assert SNAPSHOT.exists(), f"no snapshot at {SNAPSHOT}: run UPDATE_SNAPSHOTS=1 pytest {__file__}"
+    expected = SNAPSHOT.read_text(encoding="utf-8")
+    assert json.loads(current) == json.loads(expected), (
+        "the asset graph changed; if intended, run "
+        "`UPDATE_SNAPSHOTS=1 pytest tests/assets/test_graph.py` and review the diff"
+    )
+    assert current == expected, "snapshot is not in the canonical format: regenerate it"
+
+
+def test_snapshot_covers_every_demo_monitor(demo_defs: dg.Definitions) -> None:
+    snapshot = graph_snapshot(demo_defs)
+    monitors = {"sentiment", "recommender", "support_bot"}
+    assert {key.split("/")[0] for key in snapshot["assets"]} == monitors
+    assert set(snapshot["schedules"]) == {f"{m}_daily_schedule" for m in monitors}
+    assert {s["cron"] for s in snapshot["schedules"].values()} == {"30 0 * * *"}
+    assert set(snapshot["jobs"]) == {
+        f"{m}_{kind}" for m in monitors for kind in ("daily", "reference")
+    }
+    assert snapshot["sensors"] == ["alerting"]
+    for monitor in monitors:
+        assert snapshot["jobs"][f"{monitor}_reference"] == [f"{monitor}/reference_profile"]
+        assert f"{monitor}/reference_profile" not in snapshot["jobs"][f"{monitor}_daily"]
+
+
+def key(monitor: str, asset: str) -> dg.AssetKey:
+    return dg.AssetKey([monitor, asset])
+
+
+@pytest.mark.parametrize("monitor", ["sentiment", "recommender"])
+def test_lineage_reference_to_profile_to_drift_to_checks(
+    demo_defs: dg.Definitions, monitor: str
+) -> None:
+    graph = demo_defs.resolve_asset_graph()
+    reference = key(monitor, "reference_profile")
+    live = key(monitor, "live_slice")
+    profile = key(monitor, "daily_profile")
+    drift = key(monitor, "feature_drift")
+
+    assert reference in graph.get(profile).parent_keys
+    assert live in graph.get(profile).parent_keys
+    assert profile in graph.get(drift).parent_keys
+    assert {reference, live, profile} <= graph.get_ancestor_asset_keys(drift)
+    assert drift in graph.get(reference).child_keys
+    assert not graph.get(reference).is_partitioned
+    assert graph.get(drift).is_partitioned
+    assert {c.name for c in graph.get(drift).check_keys} == {"feature_drift", "prediction_drift"}
+    for check in graph.get(drift).check_keys:
+        assert graph.get_check_spec(check).partitions_def == graph.get(drift).partitions_def
+
+
+def test_monitor_without_a_prediction_has_no_prediction_check(demo_defs: dg.Definitions) -> None:
+    graph = demo_defs.resolve_asset_graph()
+    drift = graph.get(key("support_bot", "feature_drift"))
+    assert {c.name for c in drift.check_keys} == {"feature_drift"}
+    assert key("support_bot", "reference_profile") in graph.get_ancestor_asset_keys(drift.key)
+
+
+def test_dagster_validates_the_code_location(tmp_path: Path) -> None:
+    dagster_home = tmp_path / "dagster"
+    dagster_home.mkdir()
+    env = {
+        **os.environ,
+        "MONITORING_CONFIG": str(DEMO),
+        "MONITORING_HOME": str(tmp_path / "home"),
+        "DAGSTER_HOME": str(dagster_home),
+    }
+    env.pop("MONITORING_STORE_URL", None)
+    env.pop("MONITORING_WAREHOUSE_URL", None)
+    dagster = Path(sys.executable).with_name("dagster")
+    result = subprocess.run(
+        [str(dagster), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "All code locations passed validation" in output

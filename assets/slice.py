@@ -40,13 +40,14 @@ def make_live_slice(
                 quality = write_day_slice(
                     warehouse.read_day(monitor.source, spec.columns, day), spec, day, writer.write
                 )
+            orphans = warehouse.rows_without_day(monitor.source)
         except SourceError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         findings = quality.to_dict()
         result_store.get_store().save_slice_quality(
             name, context.partition_key, quality.rows_read, quality.rows_kept, findings
         )
-        outcomes = slice_checks(quality, monitor.checks, has_id)
+        outcomes = slice_checks(quality, monitor.checks, has_id, orphans)
         metadata = numeric_metadata(
             {
                 "rows": quality.rows_kept,
@@ -54,6 +55,7 @@ def make_live_slice(
                 "malformed_rows": quality.malformed_rows,
                 "duplicate_rows": quality.duplicate_rows,
                 "malformed_share": quality.share(quality.malformed_rows),
+                "rows_without_day": orphans,
             }
         )
         metadata["findings"] = dg.MetadataValue.json(findings)

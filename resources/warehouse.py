@@ -46,6 +46,9 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     ) -> Iterator[pd.DataFrame]:
         return warehouse.read_day(self.engine, source, columns, day)
 
+    def rows_without_day(self, source: SourceConfig) -> int:
+        return warehouse.rows_without_day(self.engine, source)
+
     def read_reference(
         self, reference: ReferenceConfig, columns: Sequence[str]
     ) -> Iterator[pd.DataFrame]:

@@ -177,6 +177,25 @@ def _with(r: ColumnDrift, **changes: object) -> ColumnDrift:
     return replace(r, **changes)  # type: ignore[arg-type]
 
 
+def _reason(r: ColumnDrift, fdr: float) -> str:
+    """Why the verdict is what it is, for a person reading the check or the alert."""
+    assert r.score is not None
+    p_adj = r.p_adjusted
+    if p_adj is None:
+        significance = "no p-value"
+    elif p_adj <= fdr:
+        significance = f"significant: adjusted p {p_adj:.2g} <= FDR {fdr:g}"
+    else:
+        significance = f"not significant: adjusted p {p_adj:.2g} > FDR {fdr:g}"
+    rows = f"{r.rows} rows"
+    if r.drifted:
+        threshold = r.critical if r.verdict == "critical" else r.warn
+        return f">= {r.verdict} threshold {threshold:g} ({significance}; {rows})"
+    if r.score >= r.warn:
+        return f">= warn threshold {r.warn:g} but {significance} ({rows})"
+    return f"< warn threshold {r.warn:g} ({rows})"
+
+
 def drift_check(name: str, results: Sequence[ColumnDrift], fdr: float) -> CheckOutcome:
     """The check over some columns: one finding per column that could be tested."""
     findings = []
@@ -185,12 +204,7 @@ def drift_check(name: str, results: Sequence[ColumnDrift], fdr: float) -> CheckO
             continue
         assert r.score is not None
         drifted = r.drifted
-        p_text = f"p_adj={r.p_adjusted:.2g}" if r.p_adjusted is not None else "no p-value"
-        relation = ">=" if r.score >= r.warn else "<"
-        summary = (
-            f"{r.column}: {r.statistic} {r.score:.3f} {relation} {r.warn:g} "
-            f"({p_text}, FDR {fdr:g}; {r.rows} rows)"
-        )
+        summary = f"{r.column}: {r.statistic} {r.score:.3f} " + _reason(r, fdr)
         severity = Severity.CRITICAL if r.verdict == "critical" else Severity.WARN
         findings.append(Finding(r.column, not drifted, severity, r.score, r.warn, summary))
     skipped = [r for r in results if r.verdict in ("insufficient_rows", "no_reference")]

@@ -11,9 +11,14 @@ CRITICAL_FACTOR = 5.0
 
 
 def slice_checks(
-    quality: SliceQuality, config: ChecksConfig, has_request_id: bool
+    quality: SliceQuality, config: ChecksConfig, has_request_id: bool, rows_without_day: int = 0
 ) -> list[CheckOutcome]:
-    """Volume, malformed-row and (with a request id) duplicate checks of one day."""
+    """Volume, malformed-row and (with a request id) duplicate checks of one day.
+
+    ``rows_without_day`` counts rows of the whole table whose timestamp no day can read; they
+    belong to no partition, so they are named in the malformed-row check's summary (every day)
+    without failing it.
+    """
     rows = quality.rows_kept
     outcomes = [
         single(
@@ -36,6 +41,7 @@ def slice_checks(
             quality,
             config.max_malformed_share,
             "malformed rows (unparseable timestamp or value)",
+            rows_without_day,
         ),
     ]
     if has_request_id:
@@ -52,7 +58,7 @@ def slice_checks(
 
 
 def _share_check(
-    name: str, count: int, quality: SliceQuality, limit: float, what: str
+    name: str, count: int, quality: SliceQuality, limit: float, what: str, orphans: int = 0
 ) -> CheckOutcome:
     share = quality.share(count)
     passed = share <= limit
@@ -63,6 +69,11 @@ def _share_check(
     )
     if examples and not passed:
         summary += f"; e.g. {', '.join(examples[:3])}"
+    if orphans:
+        summary += (
+            f"; the table also has {orphans} row(s) with a null or non-ISO timestamp "
+            "that no day reads"
+        )
     return single(
         name,
         passed=passed,

@@ -8,7 +8,18 @@ from datetime import date, datetime, time, timedelta
 from pathlib import Path
 
 import pandas as pd
-from sqlalchemy import Column, DateTime, Engine, MetaData, String, Table, inspect, select, text
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    MetaData,
+    String,
+    Table,
+    func,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring_pipelines.core.config import MonitorConfig, ReferenceConfig, SourceConfig
@@ -48,6 +59,29 @@ def source_problems(name: str, monitor: MonitorConfig, engine: Engine) -> list[s
     return problems
 
 
+def rows_without_day(engine: Engine, source: SourceConfig) -> int:
+    """Rows of the whole table that no daily partition reads: a null timestamp, or (for text
+    timestamps) one that does not start with an ISO date such as ``2026-09-01``."""
+    available = table_columns(engine, source.table, source.db_schema)
+    ts = Table(
+        source.table, MetaData(), Column(source.timestamp_column, String()), schema=source.db_schema
+    ).c[source.timestamp_column]
+    condition = ts.is_(None)
+    if _timestamp_is_text(engine, available[source.timestamp_column]):
+        condition = condition | ~ts.like("____-__-__%")
+    query = select(func.count()).where(condition)
+    try:
+        with engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot count rows of table '{source.table}': {exc}") from exc
+
+
+def _timestamp_is_text(engine: Engine, sql_type: str) -> bool:
+    kind = sql_type.upper()
+    return engine.dialect.name == "sqlite" or "CHAR" in kind or "TEXT" in kind
+
+
 def read_day(
     engine: Engine, source: SourceConfig, columns: Sequence[str], day: date
 ) -> Iterator[pd.DataFrame]:
@@ -60,11 +94,7 @@ def read_day(
         raise SourceError(
             f"table '{source.table}' has no column {', '.join(repr(c) for c in missing)}"
         )
-    timestamp_is_text = (
-        engine.dialect.name == "sqlite"
-        or "CHAR" in available[source.timestamp_column].upper()
-        or "TEXT" in available[source.timestamp_column].upper()
-    )
+    timestamp_is_text = _timestamp_is_text(engine, available[source.timestamp_column])
     ts_type = String() if timestamp_is_text else DateTime()
     table = Table(
         source.table,

@@ -50,7 +50,7 @@ def deliver(
     if notifier is None:
         report.waiting = len(store.due_alerts(now, policy.batch))
         return report
-    _recover(store, notifier, now, policy, report)
+    absent = _recover(store, notifier, now, policy, report)
     for alert in store.due_alerts(now, policy.batch):
         if not alert.channel:
             report.waiting += 1
@@ -62,12 +62,15 @@ def deliver(
             continue
         message = outgoing(store, alert)
         try:
-            delivered = notifier.post(message)
+            # A failed attempt may have landed all the same (a timeout, a lost answer): ask first.
+            asked = not alert.attempts or alert.id in absent
+            found = None if asked else notifier.find(message, _since(alert))
+            delivered = found or notifier.post(message)
         except DeliveryError as exc:
             _failed_attempt(store, alert, exc, now, policy, report)
             continue
         store.mark_sent(alert, delivered.channel, delivered.ts)
-        report.sent.append(alert.id)
+        (report.recovered if found else report.sent).append(alert.id)
     return report
 
 
@@ -92,11 +95,12 @@ def _recover(
     now: datetime,
     policy: DeliveryPolicy,
     report: DeliveryReport,
-) -> None:
+) -> set[int]:
+    """Settle alerts left ``sending`` by a crash; returns those found not to have landed."""
+    absent: set[int] = set()
     for alert in store.in_doubt(now - timedelta(seconds=policy.in_doubt_after_s)):
-        since = (alert.claimed_at or alert.created_at) - timedelta(minutes=5)
         try:
-            found = notifier.find(outgoing(store, alert), since)
+            found = notifier.find(outgoing(store, alert), _since(alert))
         except DeliveryError as exc:
             report.errors.append(f"alert {alert.id}: cannot check whether it was sent: {exc}")
             continue
@@ -105,6 +109,13 @@ def _recover(
             report.recovered.append(alert.id)
         else:
             store.set_alert(alert.id, status=DeliveryStatus.PENDING.value)
+            absent.add(alert.id)
+    return absent
+
+
+def _since(alert: Alert) -> datetime:
+    """Where to look for an earlier attempt's post: from a little before its last claim."""
+    return (alert.claimed_at or alert.created_at) - timedelta(minutes=5)
 
 
 def _failed_attempt(

@@ -22,10 +22,10 @@ from monitoring_pipelines.core.alerting.model import (
     IncidentStatus,
     fingerprint,
 )
-from monitoring_pipelines.core.alerting.policy import opening_partition, span
+from monitoring_pipelines.core.alerting.policy import Point, opening_partition, span
 from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.checks import Finding
-from monitoring_pipelines.core.config import AlertsConfig
+from monitoring_pipelines.core.config import AlertsConfig, PolicyConfig, Severity
 
 
 @dataclass(frozen=True)
@@ -92,12 +92,24 @@ def _apply(
     incident = store.active_incident(conn, fp)
     kind: AlertKind | None = None
     if incident is None:
-        if finding.passed or store.resolved_covering(conn, fp, evaluation.partition):
+        if finding.passed:
             return
         first = opening_partition(timeline, evaluation.partition, policy)
-        if first is None:
+        extent = span(timeline, first, policy.resolve_after) if first is not None else None
+        earlier = store.resolved_overlapping(
+            conn,
+            fp,
+            extent.first_partition if extent else evaluation.partition,
+            extent.resolved_partition if extent else evaluation.partition,
+        )
+        if earlier is not None:
+            # A rerun, or days of a backfill arriving after the incident resolved: the same
+            # episode, so the resolved incident grows and nothing opens or pages again.
+            if extent is not None:
+                _extend_resolved(store, conn, earlier, timeline, extent.first_partition, policy)
             return
-        extent = span(timeline, first, policy.resolve_after)
+        if extent is None:
+            return
         incident = store.open_incident(
             conn,
             fingerprint=fp,
@@ -113,11 +125,13 @@ def _apply(
         report.opened.append(incident.id)
         kind = AlertKind.OPEN
     else:
-        first = (
-            min(incident.first_partition, evaluation.partition)
-            if not finding.passed
-            else (incident.first_partition)
-        )
+        first = incident.first_partition
+        if not finding.passed and evaluation.partition < first:
+            # An earlier failure joins the incident only if it persisted up to it.
+            start = opening_partition(timeline, evaluation.partition, policy)
+            if start is not None:
+                reach = span(timeline, start, policy.resolve_after).resolved_partition
+                first = start if reach is None or reach > first else first
         extent = span(timeline, first, policy.resolve_after)
         if not finding.passed and evaluation.partition > incident.last_failing_partition:
             kind = AlertKind.UPDATE
@@ -144,6 +158,31 @@ def _apply(
         _enqueue(
             store, conn, AlertKind.RESOLVE, incident, evaluation, finding, config, context, report
         )
+
+
+def _extend_resolved(
+    store: AlertStore,
+    conn: Connection,
+    incident: Incident,
+    timeline: Mapping[str, Point],
+    first: str,
+    policy: PolicyConfig,
+) -> None:
+    extent = span(timeline, min(first, incident.first_partition), policy.resolve_after)
+    fields = {
+        "severity": (
+            Severity.CRITICAL
+            if Severity.CRITICAL in (extent.severity, incident.severity)
+            else Severity.WARN
+        ).value,
+        "first_partition": extent.first_partition,
+        "last_failing_partition": max(
+            extent.last_failing_partition, incident.last_failing_partition
+        ),
+        "failing_partitions": max(extent.failing_partitions, incident.failing_partitions),
+    }
+    if any(getattr(incident, k) != v for k, v in fields.items()):
+        store.update_incident(conn, incident.id, **fields)
 
 
 def _enqueue(

@@ -95,16 +95,23 @@ class AlertStore(ResultStore):
     def resolved_covering(
         self, conn: Connection, fingerprint: str, partition: str
     ) -> Incident | None:
+        return self.resolved_overlapping(conn, fingerprint, partition, partition)
+
+    def resolved_overlapping(
+        self, conn: Connection, fingerprint: str, first: str, last: str | None
+    ) -> Incident | None:
+        """A resolved incident whose partitions (first through resolved) meet ``first`` through
+        ``last`` (no end when None)."""
         c = t.incidents.c
+        conditions = [
+            c.fingerprint == fingerprint,
+            c.status == IncidentStatus.RESOLVED.value,
+            c.resolved_partition >= first,
+        ]
+        if last is not None:
+            conditions.append(c.first_partition <= last)
         row = conn.execute(
-            select(t.incidents)
-            .where(
-                c.fingerprint == fingerprint,
-                c.status == IncidentStatus.RESOLVED.value,
-                c.first_partition <= partition,
-                c.resolved_partition >= partition,
-            )
-            .limit(1)
+            select(t.incidents).where(*conditions).order_by(c.first_partition).limit(1)
         ).first()
         return _incident(row) if row else None
 

@@ -294,7 +294,13 @@ class SlackNotifier:
         try:
             yield
         except SlackApiError as exc:
-            raise _api_error(method, channel, exc.response) from exc
+            error = _api_error(method, channel, exc.response)
+            # Slack's problem messages are echoed into the error; keep the token out of them.
+            raise DeliveryError(
+                self._redacted(str(error)),
+                retryable=error.retryable,
+                retry_after_s=error.retry_after_s,
+            ) from exc
         except (OSError, http.client.HTTPException) as exc:
             # URLError, TimeoutError, ConnectionError, RemoteDisconnected, IncompleteRead...
             detail = self._redacted(f"{type(exc).__name__}: {exc}")

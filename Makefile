@@ -41,6 +41,10 @@ test-fast: install
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
+## bench: benchmarks (not tests): per-run overhead of the backfill strategies
+bench: install
+	$(BIN)/python benchmarks/run_overhead.py
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .

@@ -52,7 +52,10 @@ def main() -> None:
     (home / "dagster" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
     monitoring = [sys.executable, "-m", "monitoring_pipelines.cli"]
     subprocess.run(
-        [*monitoring, "demo", "generate", "--days", "30"], env=env, check=True, capture_output=True
+        [*monitoring, "demo", "generate", "--days", str(max(20, 3 * args.days))],
+        env=env,
+        check=True,
+        capture_output=True,
     )
     days = [START + timedelta(days=i) for i in range(3 * args.days)]
     first, second, third = days[: args.days], days[args.days : 2 * args.days], days[2 * args.days :]

@@ -168,6 +168,7 @@ def _extend_resolved(
     first: str,
     policy: PolicyConfig,
 ) -> None:
+    """Grow a resolved incident by failing days recorded after it resolved; it never shrinks."""
     extent = span(timeline, min(first, incident.first_partition), policy.resolve_after)
     fields = {
         "severity": (

@@ -16,7 +16,7 @@ from typing import Any
 import dagster as dg
 
 from monitoring_pipelines.core.alerting.delivery import DeliveryReport, deliver
-from monitoring_pipelines.core.alerting.ingest import AlertContext, IngestReport, ingest_run
+from monitoring_pipelines.core.alerting.ingest import AlertContext, IngestReport, ingest_runs
 from monitoring_pipelines.core.alerting.model import Evaluation
 from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.checks import WHOLE, Finding, findings_from
@@ -76,12 +76,11 @@ def run_alerting(
             ascending=True,
             limit=batch,
         )
-        for record in records:
-            run = record.dagster_run
-            if not store.is_processed(run.run_id):
-                evaluations = evaluations_of(instance, run, set(alerts))
-                ingest_run(store, run.run_id, evaluations, context, report.ingest)
-            stamp = _utc(record.update_timestamp).isoformat()
+        fresh = [r.dagster_run for r in records if not store.is_processed(r.dagster_run.run_id)]
+        runs = [(run.run_id, evaluations_of(instance, run, set(alerts))) for run in fresh]
+        ingest_runs(store, runs, context, report.ingest)
+        if records:
+            stamp = _utc(records[-1].update_timestamp).isoformat()
             with store.transaction() as conn:
                 store.set_cursor(conn, CURSOR, stamp)
             report.cursor = stamp

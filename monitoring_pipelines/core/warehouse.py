@@ -21,6 +21,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
 
 from monitoring_pipelines.core.config import MonitorConfig, ReferenceConfig, SourceConfig
 from monitoring_pipelines.core.errors import SourceError
@@ -66,7 +67,7 @@ def rows_without_day(engine: Engine, source: SourceConfig) -> int:
     ts = Table(
         source.table, MetaData(), Column(source.timestamp_column, String()), schema=source.db_schema
     ).c[source.timestamp_column]
-    condition = ts.is_(None)
+    condition: ColumnElement[bool] = ts.is_(None)
     if _timestamp_is_text(engine, available[source.timestamp_column]):
         condition = condition | ~ts.like("____-__-__%")
     query = select(func.count()).where(condition)

@@ -477,3 +477,40 @@ def test_suppressed_alerts_are_never_sent(store: AlertStore, slack: FakeSlack) -
     assert report.sent == [] and report.waiting == 0
     assert [a.status for a in store.alerts()] == [DeliveryStatus.SUPPRESSED]
     assert posts(slack) == 0
+
+
+def test_updates_of_an_incident_nobody_was_told_about_carry_their_context(
+    store: AlertStore, slack: FakeSlack
+) -> None:
+    # The incident opened on a day older than the paging horizon (its first message was
+    # suppressed); a recent failing day is the first message anyone sees, so it must stand
+    # alone, and it becomes the thread the resolution replies in.
+    today = datetime.now(UTC).date()
+    config = AlertsConfig(slack_channel=CHANNEL, paging_horizon_days=3)
+    context = AlertContext({MONITOR: config}, "http://dagster.test", datetime.now(UTC))
+    verdicts = [(10, False), (2, False), (1, True)]
+    for ago, passed in verdicts:
+        partition = (today - timedelta(days=ago)).isoformat()
+        value = 300.0 if passed else 900.0
+        finding = Finding(WHOLE, passed, Severity.CRITICAL, value, 500.0, f"p95 {value} ms")
+        evaluation = Evaluation(
+            f"run-{ago}",
+            MONITOR,
+            f"{MONITOR}/service_metrics",
+            "latency_slo",
+            partition,
+            (finding,),
+            datetime.now(UTC),
+        )
+        ingest_run(store, evaluation.run_id, [evaluation], context)
+    opened, update = store.alerts()[:2]
+    assert opened.status is DeliveryStatus.SUPPRESSED and update.kind is AlertKind.UPDATE
+
+    deliver(store, notifier_for(slack), datetime.now(UTC), POLICY)
+
+    [first] = slack.messages(CHANNEL_ID)
+    assert first.thread_ts is None
+    assert first.blocks[0]["type"] == "header"
+    assert "latency above SLO" in first.blocks[0]["text"]["text"]
+    incident = store.get_incident(update.incident_id or 0)
+    assert incident is not None and incident.slack_ts == first.ts

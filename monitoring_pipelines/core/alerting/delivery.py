@@ -75,15 +75,20 @@ def deliver(
 
 
 def outgoing(store: AlertStore, alert: Alert) -> OutgoingMessage:
-    """The message of a stored alert; replies go to their incident's thread when it exists."""
+    """The message of a stored alert: a reply in its incident's thread when there is one,
+    else the alert's standalone form (the whole context, for a reader who saw no thread)."""
     thread_ts = None
+    message = alert.message
     if alert.kind is not AlertKind.OPEN and alert.incident_id is not None:
         _, thread_ts = store.incident_thread(alert.incident_id)
-    blocks = alert.message.get("blocks")
+        standalone = message.get("standalone")
+        if thread_ts is None and isinstance(standalone, dict):
+            message = standalone
+    blocks = message.get("blocks")
     return OutgoingMessage(
         delivery_id=f"alert-{alert.id}",
         channel=alert.channel or "",
-        text=str(alert.message.get("text", alert.title)),
+        text=str(message.get("text", alert.title)),
         blocks=list(blocks) if isinstance(blocks, list) else [],
         thread_ts=thread_ts,
     )

@@ -58,12 +58,29 @@ def build_message(
     finding: Finding,
     links: Links,
 ) -> dict[str, Any]:
-    """``{"text": ..., "blocks": [...]}`` for one incident event."""
+    """``{"text": ..., "blocks": [...]}`` for one incident event.
+
+    Updates and resolutions are thread replies; they also carry a ``standalone`` message with
+    the incident's whole context, sent instead when the incident has no thread to reply in
+    (its first message was older than the paging horizon, or failed).
+    """
     if kind is AlertKind.OPEN:
         return _opened(incident, evaluation, finding, links)
+    opened = _opened(incident, evaluation, finding, links)
     if kind is AlertKind.UPDATE:
-        return _updated(incident, evaluation, finding, links)
-    return _resolved(incident, evaluation, links)
+        reply = _updated(incident, evaluation, finding, links)
+        standalone = dict(opened)
+    else:
+        reply = _resolved(incident, evaluation, links)
+        header = f":white_check_mark: RESOLVED · {incident.title}"
+        standalone = {
+            "text": reply["text"],
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
+                *reply["blocks"],
+            ],
+        }
+    return {**reply, "standalone": standalone}
 
 
 def _opened(

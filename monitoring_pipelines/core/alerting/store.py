@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, insert, select, update
+from sqlalchemy import Connection, Row, Table, and_, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from monitoring_pipelines.core.alerting.model import (
@@ -283,7 +283,7 @@ class AlertStore(ResultStore):
 
     # -- helpers --------------------------------------------------------------------------
 
-    def _insert_ignore(self, table: t.Table, keys: list[str]) -> Any:
+    def _insert_ignore(self, table: Table, keys: list[str]) -> Any:
         if self.engine.dialect.name == "postgresql":
             return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
         if self.engine.dialect.name == "sqlite":
@@ -292,7 +292,7 @@ class AlertStore(ResultStore):
 
 
 def _incident(row: Row[Any]) -> Incident:
-    m: Mapping[str, Any] = row._mapping
+    m = row._mapping
     return Incident(
         id=m["id"],
         fingerprint=m["fingerprint"],
@@ -316,7 +316,7 @@ def _incident(row: Row[Any]) -> Incident:
 
 
 def _alert(row: Row[Any]) -> Alert:
-    m: Mapping[str, Any] = row._mapping
+    m = row._mapping
     return Alert(
         id=m["id"],
         alert_key=m["alert_key"],

@@ -23,6 +23,9 @@ from slack_sdk.http_retry import (
     RetryHandler,
 )
 from slack_sdk.http_retry.builtin_handlers import ServerErrorRetryHandler
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web import SlackResponse
 
 from monitoring_pipelines.core.errors import DeliveryError
@@ -123,10 +126,11 @@ def _left_out_note(left_out: int) -> dict[str, Any]:
 class SlackNotifier:
     """Posts alerts to Slack over its Web API and finds posts whose outcome was lost.
 
-    Retries of rate limits (429), server errors (500, 503) and connection failures are left to
-    slack_sdk's retry handlers. A post is retried only after errors raised before the request
-    went out: once Slack may have accepted it, a retry could post it twice, so the error is
-    raised (retryable) and the caller is expected to ``find()`` the post before sending again.
+    Retries are left to slack_sdk's retry handlers where they are safe: reads retry rate limits,
+    server errors (500, 503) and connection failures; a post retries connection failures
+    before the request went out and rate limits asking for at most 5 s. Anything after which
+    Slack may have accepted the post is raised (retryable) instead, and the caller is expected
+    to ``find()`` the post before sending again.
 
     Args:
         token: Bot token (``xoxb-...``); never shown in errors or reprs.
@@ -315,21 +319,49 @@ class SlackNotifier:
         return text.replace(token, "[token]") if token else text
 
 
+# A 429 asking for a longer pause than this is handed back to the outbox (retry_after_s),
+# which schedules the retry instead of blocking the alerting pass.
+MAX_INLINE_WAIT_S: Final = 5
+
+
+class _ShortRateLimitRetryHandler(RateLimitErrorRetryHandler):
+    """slack_sdk's rate-limit handler, for pauses of at most ``MAX_INLINE_WAIT_S`` only."""
+
+    def _can_retry(
+        self,
+        *,
+        state: RetryState,
+        request: HttpRequest,
+        response: HttpResponse | None = None,
+        error: Exception | None = None,
+    ) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        assert response is not None
+        wait = _retry_after(response.headers)
+        return wait is not None and wait <= MAX_INLINE_WAIT_S
+
+
 def _retry_handlers(max_retries: int, *, idempotent: bool) -> list[RetryHandler]:
-    """slack_sdk's handlers; for a non-idempotent call, connection retries only before sending.
+    """slack_sdk's handlers; a post is retried only where Slack cannot have taken it.
 
     urllib raises URLError for failures up to sending the request (refused, DNS, connect
     timeout) and the bare exception for failures while awaiting the answer (RemoteDisconnected,
-    ConnectionResetError, TimeoutError), after which Slack may already have acted.
+    ConnectionResetError, TimeoutError), after which Slack may already have acted; a server
+    error may also come after Slack stored the message. A 429 means Slack refused it. So a post
+    is retried here after connection failures before sending and short rate limits; everything
+    else goes back to the outbox, which asks ``find()`` before posting again.
     """
     connection_errors: list[type[Exception]] = [URLError]
     if idempotent:
         connection_errors += [ConnectionResetError, http.client.RemoteDisconnected, TimeoutError]
-    return [
+    handlers: list[RetryHandler] = [
         ConnectionErrorRetryHandler(max_retry_count=max_retries, error_types=connection_errors),
-        RateLimitErrorRetryHandler(max_retry_count=max_retries),
-        ServerErrorRetryHandler(max_retry_count=max_retries),
+        _ShortRateLimitRetryHandler(max_retry_count=max_retries),
     ]
+    if idempotent:
+        handlers.append(ServerErrorRetryHandler(max_retry_count=max_retries))
+    return handlers
 
 
 def _api_error(method: str, channel: str, response: SlackResponse) -> DeliveryError:

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import Connection, Engine, Table, delete, insert, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -35,7 +35,7 @@ class ResultStore:
         self.engine = engine
 
     @classmethod
-    def connect(cls, url: str, *, create: bool = True) -> ResultStore:
+    def connect(cls, url: str, *, create: bool = True) -> Self:
         store = cls(make_engine(url))
         if create:
             store.create_schema()

@@ -514,3 +514,38 @@ def test_updates_of_an_incident_nobody_was_told_about_carry_their_context(
     assert "latency above SLO" in first.blocks[0]["text"]["text"]
     incident = store.get_incident(update.incident_id or 0)
     assert incident is not None and incident.slack_ts == first.ts
+
+
+def test_the_resolution_of_an_incident_nobody_was_told_about_is_not_sent(
+    store: AlertStore, slack: FakeSlack
+) -> None:
+    today = datetime.now(UTC).date()
+    config = AlertsConfig(slack_channel=CHANNEL, paging_horizon_days=3)
+    context = AlertContext({MONITOR: config}, "http://dagster.test", datetime.now(UTC))
+    for ago, passed in [(6, False), (5, False), (4, True), (3, True)]:
+        partition = (today - timedelta(days=ago)).isoformat()
+        for day in [partition]:
+            value = 300.0 if passed else 900.0
+            finding = Finding(WHOLE, passed, Severity.CRITICAL, value, 500.0, f"p95 {value}")
+            evaluation = Evaluation(
+                f"run-{ago}",
+                MONITOR,
+                f"{MONITOR}/service_metrics",
+                "latency_slo",
+                day,
+                (finding,),
+                datetime.now(UTC),
+            )
+            ingest_run(store, evaluation.run_id, [evaluation], context)
+    kinds = {a.kind: a for a in store.alerts()}
+    assert set(kinds) == {AlertKind.OPEN, AlertKind.UPDATE, AlertKind.RESOLVE}
+    assert kinds[AlertKind.OPEN].status is DeliveryStatus.SUPPRESSED
+    assert kinds[AlertKind.UPDATE].status is DeliveryStatus.SUPPRESSED
+    assert kinds[AlertKind.RESOLVE].status is DeliveryStatus.PENDING  # inside the horizon
+
+    deliver(store, notifier_for(slack), datetime.now(UTC), POLICY)
+
+    assert slack.messages(CHANNEL_ID) == []
+    resolved = one(store, kinds[AlertKind.RESOLVE].id)
+    assert resolved.status is DeliveryStatus.SUPPRESSED
+    assert "no message about this incident was sent" in (resolved.reason or "")

@@ -58,6 +58,13 @@ def deliver(
         if store.earlier_undelivered(alert):
             report.waiting += 1  # replies follow their incident's first message
             continue
+        if alert.kind is AlertKind.RESOLVE and _unannounced(store, alert):
+            store.set_alert(
+                alert.id,
+                status=DeliveryStatus.SUPPRESSED.value,
+                reason="no message about this incident was sent, so its resolution is not either",
+            )
+            continue
         if not store.claim(alert.id):
             continue
         message = outgoing(store, alert)
@@ -116,6 +123,14 @@ def _recover(
             store.set_alert(alert.id, status=DeliveryStatus.PENDING.value)
             absent.add(alert.id)
     return absent
+
+
+def _unannounced(store: AlertStore, alert: Alert) -> bool:
+    """True if nothing about the alert's incident ever reached anyone."""
+    if alert.incident_id is None:
+        return False
+    _, thread_ts = store.incident_thread(alert.incident_id)
+    return thread_ts is None
 
 
 def _since(alert: Alert) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -310,6 +311,13 @@ def _alerting(ctx: Context, config: MonitorFile) -> None:
     alerts = {name: m.alerts for name, m in config.monitors.items()}
     report = run_alerting(ctx.instance(), ctx.store(), alerts, ctx.settings.dagster_url, notifier)
     click.echo(f"alerting: {report.summary()}")
+    counts = Counter(a.status.value for a in ctx.store().alerts())
+    click.echo(
+        "outbox: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        + ("" if not counts.get("suppressed") else " (older than the paging horizon: not sent)")
+        + "; `monitoring alerts` lists them"
+    )
     if notifier is None and report.delivery.waiting:
         click.echo("  (Slack is not configured: set SLACK_BOT_TOKEN; alerts wait in the outbox)")
 

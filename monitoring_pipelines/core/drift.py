@@ -104,31 +104,14 @@ def compute_drift(
         }
         if ref is None or ref.n == 0:
             raw.append(
-                ColumnDrift(
-                    **base,  # type: ignore[arg-type]
-                    score=None,
-                    p_value=None,
-                    p_adjusted=None,
-                    p_value_rows=None,
-                    reference_rows=0,
-                    verdict="no_reference",
-                    note="the reference has no values in this column",
+                _not_evaluated(
+                    base, 0, "no_reference", "the reference has no values in this column"
                 )
             )
             continue
         if cur.n < config.min_rows:
-            raw.append(
-                ColumnDrift(
-                    **base,  # type: ignore[arg-type]
-                    score=None,
-                    p_value=None,
-                    p_adjusted=None,
-                    p_value_rows=None,
-                    reference_rows=ref.n,
-                    verdict="insufficient_rows",
-                    note=f"{cur.n} rows with a value, fewer than drift.min_rows={config.min_rows}",
-                )
-            )
+            note = f"{cur.n} rows with a value, fewer than drift.min_rows={config.min_rows}"
+            raw.append(_not_evaluated(base, ref.n, "insufficient_rows", note))
             continue
         ref_dist, cur_dist = aligned(ref, cur)
         effect = get_statistic(statistic)(ref_dist, cur_dist)
@@ -154,6 +137,21 @@ def compute_drift(
             )
         )
     return _adjust(raw, config.fdr)
+
+
+def _not_evaluated(
+    base: Mapping[str, object], reference_rows: int, verdict: Verdict, note: str
+) -> ColumnDrift:
+    return ColumnDrift(
+        **base,  # type: ignore[arg-type]
+        score=None,
+        p_value=None,
+        p_adjusted=None,
+        p_value_rows=None,
+        reference_rows=reference_rows,
+        verdict=verdict,
+        note=note,
+    )
 
 
 def _adjust(results: list[ColumnDrift], fdr: float) -> list[ColumnDrift]:

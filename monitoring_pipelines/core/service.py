@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -120,64 +121,63 @@ def service_checks(metrics: ServiceMetrics, config: ServiceConfig) -> list[Check
     pct = f"p{slo.latency_percentile:g}"
     if slo.latency_ms is not None and config.latency_column:
         value = metrics.slo_percentile_ms
-        if value is None:
-            outcomes.append(
-                single(
-                    "latency_slo",
-                    passed=True,
-                    severity=Severity.WARN,
-                    value=None,
-                    threshold=slo.latency_ms,
-                    summary=f"not evaluated: no latency values in {metrics.requests} rows",
-                )
+        outcomes.append(
+            _slo_check(
+                "latency_slo",
+                value,
+                slo.latency_ms,
+                lambda ok: (
+                    f"{pct} latency {value:.0f} ms {'<=' if ok else '>'} SLO "
+                    f"{slo.latency_ms:g} ms ({metrics.latency_rows} requests)"
+                ),
+                f"no latency values in {metrics.requests} rows",
+                {f"{pct}_ms": value, "slo_ms": slo.latency_ms},
             )
-        else:
-            passed = value <= slo.latency_ms
-            critical = value > CRITICAL_FACTOR * slo.latency_ms
-            outcomes.append(
-                single(
-                    "latency_slo",
-                    passed=passed,
-                    severity=Severity.CRITICAL if critical else Severity.WARN,
-                    value=value,
-                    threshold=slo.latency_ms,
-                    summary=(
-                        f"{pct} latency {value:.0f} ms "
-                        f"{'<=' if passed else '>'} SLO {slo.latency_ms:g} ms "
-                        f"({metrics.latency_rows} requests)"
-                    ),
-                    metadata={f"{pct}_ms": value, "slo_ms": slo.latency_ms},
-                )
-            )
+        )
     if slo.error_rate is not None and config.status_column:
         rate = metrics.error_rate
-        if rate is None:
-            outcomes.append(
-                single(
-                    "error_rate",
-                    passed=True,
-                    severity=Severity.WARN,
-                    value=None,
-                    threshold=slo.error_rate,
-                    summary=f"not evaluated: no status values in {metrics.requests} rows",
-                )
+        outcomes.append(
+            _slo_check(
+                "error_rate",
+                rate,
+                slo.error_rate,
+                lambda ok: (
+                    f"error rate {rate:.2%} {'<=' if ok else '>'} SLO {slo.error_rate:.2%} "
+                    f"({metrics.errors} errors in "
+                    f"{metrics.requests - metrics.status_missing} requests)"
+                ),
+                f"no status values in {metrics.requests} rows",
+                {"error_rate": rate, "slo_error_rate": slo.error_rate},
             )
-        else:
-            passed = rate <= slo.error_rate
-            critical = rate > CRITICAL_FACTOR * slo.error_rate
-            outcomes.append(
-                single(
-                    "error_rate",
-                    passed=passed,
-                    severity=Severity.CRITICAL if critical else Severity.WARN,
-                    value=rate,
-                    threshold=slo.error_rate,
-                    summary=(
-                        f"error rate {rate:.2%} {'<=' if passed else '>'} SLO "
-                        f"{slo.error_rate:.2%} ({metrics.errors} errors in "
-                        f"{metrics.requests - metrics.status_missing} requests)"
-                    ),
-                    metadata={"error_rate": rate, "slo_error_rate": slo.error_rate},
-                )
-            )
+        )
     return outcomes
+
+
+def _slo_check(
+    name: str,
+    value: float | None,
+    threshold: float,
+    describe: Callable[[bool], str],
+    missing: str,
+    metadata: Mapping[str, float | None],
+) -> CheckOutcome:
+    """Value within the SLO threshold; more than CRITICAL_FACTOR times it is critical."""
+    if value is None:
+        return single(
+            name,
+            passed=True,
+            severity=Severity.WARN,
+            value=None,
+            threshold=threshold,
+            summary=f"not evaluated: {missing}",
+        )
+    passed = value <= threshold
+    return single(
+        name,
+        passed=passed,
+        severity=Severity.CRITICAL if value > CRITICAL_FACTOR * threshold else Severity.WARN,
+        value=value,
+        threshold=threshold,
+        summary=describe(passed),
+        metadata={k: v for k, v in metadata.items() if v is not None},
+    )

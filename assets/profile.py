@@ -6,7 +6,7 @@ from assets.common import day_of, failure, numeric_metadata
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.fitting import ColumnPlan, profile_day
-from monitoring_pipelines.core.slicing import GROUP_KEY, SliceSpec
+from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY, SliceSpec
 from resources import ResultStoreResource, SliceStoreResource
 
 
@@ -47,11 +47,20 @@ def make_daily_profile(
                 monitor=name,
             )
         try:
-            batches = slices.get_store().batches(
-                name, day, list(dict.fromkeys([GROUP_KEY, *plan.columns, *profile_columns]))
+            store_of_slices = slices.get_store()
+            batches = store_of_slices.batches(
+                name,
+                day,
+                list(dict.fromkeys([ROW_KEY, GROUP_KEY, *plan.columns, *profile_columns])),
             )
             profiled = profile_day(
-                batches, plan, reference, profile_columns, monitor.drift.p_value_sample
+                batches,
+                plan,
+                reference,
+                profile_columns,
+                monitor.drift.p_value_sample,
+                total_rows=store_of_slices.rows(name, day),
+                profile_rows=monitor.profile.sample_rows,
             )
         except StoreError as exc:
             raise failure(str(exc), monitor=name) from exc
@@ -63,7 +72,10 @@ def make_daily_profile(
             profiled.summary,
             profiled.sketches,
         )
-        values: dict[str, float | int | None] = {"rows": profiled.rows}
+        values: dict[str, float | int | None] = {
+            "rows": profiled.rows,
+            "profiled_rows": profiled.profiled_rows,
+        }
         for sketch in profiled.sketches:
             total = sketch.n + sketch.n_missing
             values[f"null_share/{sketch.column}"] = sketch.n_missing / total if total else None

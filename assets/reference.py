@@ -32,6 +32,7 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
                 plan,
                 bins=monitor.drift.bins,
                 sample_size=monitor.drift.p_value_sample,
+                profile_rows=monitor.profile.sample_rows,
             )
         except SourceError as exc:
             raise failure(f"monitor '{name}': {exc}", monitor=name) from exc

@@ -95,6 +95,16 @@ class DriftConfig(Strict):
     bins: Annotated[int, Field(ge=4, le=200)] = 20
 
 
+class ProfileConfig(Strict):
+    """The stored whylogs profile."""
+
+    sample_rows: Annotated[int, Field(ge=1000)] = Field(
+        default=100_000,
+        description="rows profiled per day: a uniform sample above this; counts and drift "
+        "always use every row",
+    )
+
+
 class SloConfig(Strict):
     """Service level objectives checked per day."""
 
@@ -218,6 +228,7 @@ class MonitorConfig(Strict):
     llm: LlmConfig | None = None
     labels: LabelsConfig | None = None
     drift: DriftConfig = DriftConfig()
+    profile: ProfileConfig = ProfileConfig()
     checks: ChecksConfig = ChecksConfig()
     alerts: AlertsConfig = AlertsConfig()
 

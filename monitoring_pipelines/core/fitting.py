@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from monitoring_pipelines.core import profiling
@@ -20,7 +21,7 @@ from monitoring_pipelines.core.sketch import (
     fit_categories,
     fit_numeric_edges,
 )
-from monitoring_pipelines.core.slicing import GROUP_KEY, hash_keys
+from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY, as_text, hash_positions
 
 Builder = NumericSketchBuilder | CategoricalSketchBuilder
 
@@ -59,16 +60,29 @@ class FittedReference:
 
 @dataclass(frozen=True)
 class DayProfile:
-    """One day's sketches (over the reference's bins) and whylogs profile."""
+    """One day's sketches (over the reference's bins) and whylogs profile.
+
+    Attributes:
+        sketches: Counts and samples of every row.
+        profile: whylogs profile of a uniform sample of ``profiled_rows`` rows.
+        summary: The profile's per-column summary.
+        rows: Rows of the day.
+        profiled_rows: Rows in the whylogs profile (all of them when ``rows`` is small).
+    """
 
     sketches: tuple[ColumnSketch, ...]
     profile: bytes
     summary: Mapping[str, Any]
     rows: int
+    profiled_rows: int
 
 
 def fit_reference(
-    chunks: Iterable[pd.DataFrame], plan: ColumnPlan, bins: int, sample_size: int
+    chunks: Iterable[pd.DataFrame],
+    plan: ColumnPlan,
+    bins: int,
+    sample_size: int,
+    profile_rows: int = 100_000,
 ) -> FittedReference:
     """Read the reference once, fix bin edges at its quantiles and vocabularies at its
     categories, and sketch it over them."""
@@ -78,7 +92,7 @@ def fit_reference(
     for column in plan.columns:
         digest.update(column.encode())
         digest.update(pd.util.hash_pandas_object(frame[column], index=False).to_numpy().tobytes())
-    keys = hash_keys(pd.Series(np.arange(len(frame))), "reference:")
+    keys = hash_positions(0, len(frame), "reference")
     builders: dict[str, Builder] = {}
     for column in plan.numeric:
         values = _numeric(frame[column])
@@ -91,7 +105,7 @@ def fit_reference(
         cat_builder.add(labels, keys)
         builders[column] = cat_builder
     profile = profiling.ProfileBuilder()
-    profile.add(_for_profile(frame, plan))
+    profile.add(_for_profile(frame[_sampled(keys, len(frame), profile_rows)], plan))
     view = profile.build()
     return FittedReference(
         sketches=tuple(b.build() for b in builders.values()),
@@ -108,8 +122,16 @@ def profile_day(
     reference: Mapping[str, ColumnSketch],
     profile_columns: Sequence[str],
     sample_size: int,
+    *,
+    total_rows: int | None = None,
+    profile_rows: int = 100_000,
 ) -> DayProfile:
-    """Sketch one day's slice over the reference's bins and profile it with whylogs."""
+    """Sketch one day's slice over the reference's bins and profile it with whylogs.
+
+    Counts, moments and p-value samples see every row. The whylogs profile, whose per-row
+    preprocessing is the slow part, sees a uniform sample of about ``profile_rows`` rows when
+    ``total_rows`` (known from the slice's metadata) is larger.
+    """
     builders: dict[str, Builder] = {}
     for column in plan.numeric:
         ref = reference.get(column)
@@ -129,14 +151,27 @@ def profile_day(
                 builder.add(batch[column].to_numpy(dtype=np.float64, na_value=np.nan), keys)
             else:
                 builder.add(_categorical(batch[column]), keys)
-        profile.add(batch[list(profile_columns)])
+        row_keys = batch[ROW_KEY].to_numpy(dtype=np.uint64)
+        chosen = _sampled(row_keys, total_rows or 0, profile_rows)
+        profile.add(batch.loc[chosen, list(profile_columns)])
     view = profile.build()
     return DayProfile(
         sketches=tuple(b.build() for b in builders.values()),
         profile=profiling.serialize(view),
         summary=profiling.summarize(view),
         rows=rows,
+        profiled_rows=profile.rows,
     )
+
+
+def _sampled(keys: npt.NDArray[np.uint64], total: int, wanted: int) -> npt.NDArray[np.bool_]:
+    """Rows of a uniform sample of about ``wanted`` of ``total`` rows, chosen by key hash (the
+    same rows on every rerun)."""
+    if total <= wanted:
+        return np.ones(keys.size, dtype=bool)
+    limit = np.uint64(min(wanted / total, 1.0) * float(np.iinfo(np.uint64).max))
+    chosen: npt.NDArray[np.bool_] = keys < limit
+    return chosen
 
 
 def _numeric(values: pd.Series) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -147,16 +182,8 @@ def _numeric(values: pd.Series) -> np.ndarray[Any, np.dtype[np.float64]]:
 
 
 def _categorical(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]]:
-    as_object = values.astype(object)
-    return np.asarray(as_object.where(as_object.notna(), None).map(_text), dtype=object)
-
-
-def _text(value: object) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    """Category labels as text (None when missing); numbers such as 200.0 read as "200"."""
+    return as_text(values, values.isna().to_numpy())
 
 
 def _for_profile(frame: pd.DataFrame, plan: ColumnPlan) -> pd.DataFrame:

@@ -12,10 +12,11 @@ import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Literal, TypeVar
+from typing import Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from monitoring_pipelines.core.stats.base import Distribution
 
@@ -192,8 +193,8 @@ def fit_numeric_edges(values: FloatArray, bins: int) -> FloatArray:
 
 def fit_categories(values: npt.NDArray[np.object_]) -> tuple[str, ...]:
     """The reference vocabulary: the most frequent categories, the rest folded into OTHER."""
-    counts = Counter(v for v in values if v is not None)
-    ranked = [c for c, _ in counts.most_common(MAX_REFERENCE_CATEGORIES)]
+    counts = pd.Series(values, dtype=object).value_counts()  # most frequent first; no nulls
+    ranked = [str(c) for c in counts.index[:MAX_REFERENCE_CATEGORIES]]
     if len(counts) > MAX_REFERENCE_CATEGORIES:
         ranked.append(OTHER)
     return tuple(sorted(ranked))
@@ -211,6 +212,7 @@ class NumericSketchBuilder:
             sums=np.zeros(edges.size + 1, np.float64),
         )
         self._sample_size = sample_size
+        self._sample: BottomK[np.float64] = BottomK(sample_size)
 
     def add(self, values: FloatArray, keys: KeyArray) -> None:
         missing = np.isnan(values)
@@ -224,7 +226,7 @@ class NumericSketchBuilder:
         sums = np.bincount(index, weights=finite, minlength=edges.size + 1).astype(np.float64)
         chunk_mean = float(finite.mean()) if finite.size else 0.0
         chunk_m2 = float(((finite - chunk_mean) ** 2).sum()) if finite.size else 0.0
-        sample_keys, sample_values = bottom_k(keys[finite_mask], finite, self._sample_size)
+        sample_keys, sample_values = self._sample.offer(keys[finite_mask], finite)
         chunk = replace(
             self._sketch,
             counts=counts,
@@ -255,15 +257,15 @@ class CategoricalSketchBuilder:
         self._sample_size = sample_size
         self._keys: KeyArray = np.zeros(0, dtype=np.uint64)
         self._values: npt.NDArray[np.object_] = np.zeros(0, dtype=object)
+        self._sample: BottomK[np.object_] = BottomK(sample_size)
 
     def add(self, values: npt.NDArray[np.object_], keys: KeyArray) -> None:
-        present = np.array([v is not None for v in values], dtype=bool)
+        present = pd.notna(values)
         self._missing += int((~present).sum())
         kept = values[present]
-        self._counts.update(kept.tolist())
-        keys_all = np.concatenate([self._keys, keys[present]])
-        values_all = np.concatenate([self._values, kept])
-        self._keys, self._values = bottom_k(keys_all, values_all, self._sample_size)
+        for category, count in pd.Series(kept, dtype=object).value_counts(sort=False).items():
+            self._counts[str(category)] += int(count)
+        self._keys, self._values = self._sample.offer(keys[present], kept)
 
     def build(self) -> ColumnSketch:
         known = set(self._known)
@@ -314,11 +316,41 @@ def new_categories(reference: ColumnSketch, current: ColumnSketch) -> dict[str, 
     }
 
 
+class BottomK(Generic[Item]):
+    """A running bottom-k sample: once full, only rows with a smaller key are looked at."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.keys: KeyArray = np.zeros(0, dtype=np.uint64)
+        self.values: npt.NDArray[Item] | None = None
+
+    def offer(
+        self, keys: KeyArray, values: npt.NDArray[Item]
+    ) -> tuple[KeyArray, npt.NDArray[Item]]:
+        """Add rows; returns the new sample (keys, values)."""
+        if self.values is not None and self.keys.size >= self.k:
+            smaller = keys < self.keys.max()
+            keys, values = keys[smaller], values[smaller]
+        if self.values is None:
+            self.keys, self.values = bottom_k(keys, values, self.k)
+        elif keys.size:
+            self.keys, self.values = bottom_k(
+                np.concatenate([self.keys, keys]), np.concatenate([self.values, values]), self.k
+            )
+        return self.keys, self.values
+
+
 def bottom_k(
     keys: KeyArray, values: npt.NDArray[Item], k: int
 ) -> tuple[KeyArray, npt.NDArray[Item]]:
     """One row for each of the ``k`` smallest distinct keys: a uniform sample of groups (rows
     sharing a key, such as a session, are not independent) that merges exactly."""
+    if keys.size > 4 * k:
+        # Only the smallest keys can be chosen: partition first, sort only those.
+        candidates = np.argpartition(keys, k - 1)[:k]
+        limit = keys[candidates].max()
+        candidates = np.flatnonzero(keys <= limit)
+        keys, values = keys[candidates], values[candidates]
     _, first = np.unique(keys, return_index=True)
     first = first[:k]
     return keys[first], values[first]

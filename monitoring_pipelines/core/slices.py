@@ -60,6 +60,10 @@ class SliceStore:
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns)):
             yield batch.to_pandas()
 
+    def rows(self, monitor: str, day: date) -> int:
+        """Rows of the day's slice, from the file's metadata."""
+        return int(pq.ParquetFile(self.path(monitor, day)).metadata.num_rows)
+
     def column(self, monitor: str, day: date, column: str) -> pd.Series:
         """One column of the day, whole (a few bytes per row)."""
         table = pq.read_table(self.path(monitor, day), columns=[column])

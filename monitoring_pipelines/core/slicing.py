@@ -7,6 +7,7 @@ one column becomes a null in that column (counted), and the row's other columns 
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -132,6 +133,14 @@ def hash_keys(values: pd.Series, salt: str) -> npt.NDArray[np.uint64]:
     return hashed
 
 
+def hash_positions(first: int, count: int, salt: str) -> npt.NDArray[np.uint64]:
+    """Stable 64-bit hashes of row positions ``first .. first + count - 1``."""
+    offset = int.from_bytes(hashlib.blake2b(salt.encode(), digest_size=7).digest(), "little")
+    positions = np.arange(first, first + count, dtype=np.uint64) + np.uint64(offset)
+    hashed: npt.NDArray[np.uint64] = pd.util.hash_array(positions)
+    return hashed
+
+
 def clean_chunk(
     raw: pd.DataFrame,
     spec: SliceSpec,
@@ -171,7 +180,7 @@ def clean_chunk(
         _drop(quality, "duplicate_request_id", ids, duplicate & keep, keep)
         seen.add(keys[keep & ~missing_id])
     else:
-        keys = hash_keys(pd.Series(np.arange(first_row, first_row + len(frame))), f"row:{day}:")
+        keys = hash_positions(first_row, len(frame), f"row:{day}")
 
     groups = keys
     if spec.session_column:
@@ -241,7 +250,26 @@ def _clean_text(
     null = raw.isna().to_numpy()
     if (null & keep).any():
         quality.values[column]["null"] += int((null & keep).sum())
-    return np.array([None if n else _as_text(v) for v, n in zip(raw, null, strict=True)], object)
+    return as_text(raw, null)
+
+
+def as_text(raw: pd.Series, null: npt.NDArray[np.bool_]) -> npt.NDArray[np.object_]:
+    """Values as text (None where ``null``); integral numbers such as 200.0 read as "200"."""
+    kind = pd.api.types.infer_dtype(raw, skipna=True)
+    values: npt.NDArray[np.object_]
+    if kind in ("string", "empty"):
+        values = raw.to_numpy(dtype=object, copy=True)
+    elif kind == "integer" and not null.any():
+        values = raw.astype(str).to_numpy(dtype=object)
+    elif kind in ("floating", "integer", "mixed-integer-float"):
+        numbers = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+        integral = np.isfinite(numbers) & (np.round(numbers) == numbers)
+        whole = np.where(integral, numbers, 0).astype(np.int64).astype(str).astype(object)
+        values = np.where(integral, whole, numbers.astype(str).astype(object))
+    else:
+        values = np.array([_as_text(v) for v in raw.to_numpy(dtype=object)], dtype=object)
+    values[null] = None
+    return values
 
 
 def _as_text(value: object) -> str:

@@ -132,3 +132,14 @@ def test_seen_keys_merge_runs() -> None:
         seen.add(keys)
     assert seen.contains(np.array([0, 999, 500], dtype=np.uint64)).all()
     assert not seen.contains(np.array([1000, 5000], dtype=np.uint64)).any()
+
+
+def test_text_columns_from_numbers_read_as_their_labels() -> None:
+    from monitoring_pipelines.core.slicing import as_text
+
+    floats = pd.Series([200.0, 503.0, None, 1.5])
+    assert as_text(floats, floats.isna().to_numpy()).tolist() == ["200", "503", None, "1.5"]
+    ints = pd.Series([200, 404])
+    assert as_text(ints, ints.isna().to_numpy()).tolist() == ["200", "404"]
+    mixed = pd.Series(["ok", 7, None, b"x"], dtype=object)
+    assert as_text(mixed, mixed.isna().to_numpy()).tolist() == ["ok", "7", None, "x"]

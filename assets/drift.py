@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.drift import ColumnDrift, Role, compute_drift, drift_check
+from monitoring_pipelines.core.drift import ColumnDrift, compute_drift, drift_check, drift_roles
 from resources import ResultStoreResource
 
 
@@ -12,9 +12,7 @@ def make_feature_drift(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     key = dg.AssetKey([name, "feature_drift"])
-    roles: dict[str, Role] = {c: "feature" for c in monitor.drifted_columns()}
-    if monitor.prediction is not None:
-        roles[monitor.prediction.column] = "prediction"
+    roles = drift_roles(monitor)
     checks = (["feature_drift"] if any(r == "feature" for r in roles.values()) else []) + (
         ["prediction_drift"] if monitor.prediction else []
     )

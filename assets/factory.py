@@ -8,6 +8,7 @@ from assets.profile import make_daily_profile
 from assets.reference import make_reference_profile
 from assets.service import make_service_metrics
 from assets.slice import make_live_slice
+from assets.windows import make_window_drift
 from monitoring_pipelines.core.config import MonitorConfig
 
 
@@ -21,6 +22,7 @@ def build_monitor_assets(
             make_reference_profile(name, monitor),
             make_daily_profile(name, monitor, partitions_def),
             make_feature_drift(name, monitor, partitions_def),
+            make_window_drift(name, monitor, partitions_def),
         ]
     if monitor.service is not None:
         assets.append(make_service_metrics(name, monitor, partitions_def))

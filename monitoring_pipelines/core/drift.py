@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 
 from monitoring_pipelines.core.checks import CheckOutcome, Finding, grade
-from monitoring_pipelines.core.config import DriftConfig, Severity
+from monitoring_pipelines.core.config import DriftConfig, MonitorConfig, Severity
 from monitoring_pipelines.core.sketch import ColumnSketch, aligned, new_categories
 from monitoring_pipelines.core.stats import get_statistic
 
@@ -49,6 +49,14 @@ class ColumnDrift:
     @property
     def drifted(self) -> bool:
         return self.verdict in ("warn", "critical")
+
+
+def drift_roles(monitor: MonitorConfig) -> dict[str, Role]:
+    """Columns tested for drift and their role: the features, then the prediction."""
+    roles: dict[str, Role] = {c: "feature" for c in monitor.drifted_columns()}
+    if monitor.prediction is not None:
+        roles[monitor.prediction.column] = "prediction"
+    return roles
 
 
 def thresholds(config: DriftConfig, column: str, kind: str) -> tuple[str, float, float]:

@@ -248,6 +248,11 @@ class Monitoring:
     defs: dg.Definitions
     instance: dg.DagsterInstance
 
+    def daily_assets(self, monitor: str) -> set[dg.AssetKey]:
+        """The assets a run of the monitor's daily job materializes."""
+        job = self.defs.resolve_job_def(daily_job_name(monitor))
+        return set(job.asset_layer.selected_asset_keys)
+
     def reference(self, monitor: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
         """A run of the monitor's reference job, as the UI or the CLI launches it."""
         job = self.defs.resolve_job_def(reference_job_name(monitor))

@@ -211,6 +211,47 @@ class ResultStore:
         sketches = [ColumnSketch.from_bytes(r.payload) for r in rows]
         return {s.column: s for s in sketches}
 
+    def load_sketches_between(
+        self, monitor: str, first: str, last: str
+    ) -> dict[str, dict[str, ColumnSketch]]:
+        """Daily sketches of the days ``first`` to ``last`` (ISO dates, both included)."""
+        c = t.column_sketches.c
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(c.partition_key, c.payload).where(
+                    c.monitor == monitor,
+                    c.partition_key >= first,
+                    c.partition_key <= last,
+                    c.partition_key.not_like("%/%"),
+                )
+            ).all()
+        out: dict[str, dict[str, ColumnSketch]] = {}
+        for row in rows:
+            sketch = ColumnSketch.from_bytes(row.payload)
+            out.setdefault(row.partition_key, {})[sketch.column] = sketch
+        return out
+
+    def load_profiles_between(self, monitor: str, first: str, last: str) -> list[bytes]:
+        """Daily whylogs profiles of the days ``first`` to ``last``."""
+        c = t.profiles.c
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(c.profile).where(
+                    c.monitor == monitor,
+                    c.partition_key >= first,
+                    c.partition_key <= last,
+                    c.partition_key.not_like("%/%"),
+                    c.partition_key != REFERENCE,
+                )
+            ).all()
+        return [r.profile for r in rows]
+
+    def save_window_profile(
+        self, monitor: str, window_key: str, rows: int, profile: bytes, summary: Mapping[str, Any]
+    ) -> None:
+        with self.transaction() as conn:
+            self._save_profile(conn, monitor, window_key, rows, profile, summary)
+
     def save_drift(self, monitor: str, partition: str, results: Sequence[ColumnDrift]) -> None:
         self.replace_rows(
             t.drift_results,

@@ -1,0 +1,79 @@
+"""Drift over trailing windows (7 and 28 days), merged from the daily profiles."""
+
+import dagster as dg
+
+from assets.common import day_of, failure, numeric_metadata
+from assets.drift import drift_table
+from monitoring_pipelines.core import profiling
+from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.drift import compute_drift, drift_roles
+from monitoring_pipelines.core.windows import WINDOWS, Window, merge_days
+from resources import ResultStoreResource
+
+
+def make_window_drift(
+    name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    roles = drift_roles(monitor)
+    longest = max(WINDOWS)
+
+    @dg.asset(
+        key=[name, "window_drift"],
+        group_name=name,
+        partitions_def=partitions_def,
+        deps=[
+            dg.AssetDep(
+                dg.AssetKey([name, "daily_profile"]),
+                partition_mapping=dg.TimeWindowPartitionMapping(
+                    start_offset=-(longest - 1), allow_nonexistent_upstream_partitions=True
+                ),
+            ),
+            dg.AssetKey([name, "reference_profile"]),
+        ],
+        description=f"Drift over the trailing {' and '.join(str(w) for w in WINDOWS)} days, "
+        "merged from the daily profiles (no raw data is reread).",
+    )
+    def window_drift(
+        context: dg.AssetExecutionContext, result_store: ResultStoreResource
+    ) -> dg.MaterializeResult:
+        store = result_store.get_store()
+        end = day_of(context)
+        reference = store.load_reference(name)
+        if not reference:
+            raise failure(f"monitor '{name}' has no reference profile yet", monitor=name)
+        widest = Window(end, longest)
+        daily = store.load_sketches_between(name, widest.start.isoformat(), end.isoformat())
+        values: dict[str, float | int | None] = {}
+        tables = []
+        for length in WINDOWS:
+            window = Window(end, length)
+            days = [daily[d.isoformat()] for d in window.days() if d.isoformat() in daily]
+            values[f"days_with_data/{length}d"] = len(days)
+            if not days:
+                continue
+            merged = merge_days(days, monitor.drift.p_value_sample)
+            results = compute_drift(reference, merged, roles, monitor.drift)
+            store.save_drift(name, window.key, results)
+            for r in results:
+                values[f"score/{length}d/{r.column}"] = r.score
+            values[f"columns_drifted/{length}d"] = sum(r.drifted for r in results)
+            tables.append(f"**{length} days ({len(days)} with data)**\n\n{drift_table(results)}")
+            views = [
+                profiling.deserialize(p)
+                for p in store.load_profiles_between(
+                    name, window.start.isoformat(), end.isoformat()
+                )
+            ]
+            view = profiling.merge(views)
+            store.save_window_profile(
+                name,
+                window.key,
+                sum(r.rows for r in results[:1]),
+                profiling.serialize(view),
+                profiling.summarize(view),
+            )
+        metadata = numeric_metadata(values)
+        metadata["drift_tables"] = dg.MetadataValue.md("\n\n".join(tables) or "no data yet")
+        return dg.MaterializeResult(metadata=metadata)
+
+    return window_drift

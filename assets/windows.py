@@ -1,5 +1,7 @@
 """Drift over trailing windows (7 and 28 days), merged from the daily profiles."""
 
+from datetime import timedelta
+
 import dagster as dg
 
 from assets.common import day_of, failure, numeric_metadata
@@ -7,6 +9,7 @@ from assets.drift import drift_table
 from monitoring_pipelines.core import profiling
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift import compute_drift, drift_roles
+from monitoring_pipelines.core.store.results import ResultStore
 from monitoring_pipelines.core.windows import WINDOWS, Window, merge_days
 from resources import ResultStoreResource
 
@@ -58,13 +61,9 @@ def make_window_drift(
                 values[f"score/{length}d/{r.column}"] = r.score
             values[f"columns_drifted/{length}d"] = sum(r.drifted for r in results)
             tables.append(f"**{length} days ({len(days)} with data)**\n\n{drift_table(results)}")
-            views = [
-                profiling.deserialize(p)
-                for p in store.load_profiles_between(
-                    name, window.start.isoformat(), end.isoformat()
-                )
-            ]
-            view = profiling.merge(views)
+            view = profiling.merge(
+                [profiling.deserialize(p) for p in _window_profiles(store, name, window)]
+            )
             store.save_window_profile(
                 name,
                 window.key,
@@ -77,3 +76,18 @@ def make_window_drift(
         return dg.MaterializeResult(metadata=metadata)
 
     return window_drift
+
+
+def _window_profiles(store: ResultStore, name: str, window: Window) -> list[bytes]:
+    """The profiles a window's profile merges: whole shorter windows already stored where they
+    tile it exactly (four 7-day windows make 28 days), else the daily profiles."""
+    shortest = min(WINDOWS)
+    if window.length > shortest and window.length % shortest == 0:
+        keys = [
+            Window(window.end - timedelta(days=i * shortest), shortest).key
+            for i in range(window.length // shortest)
+        ]
+        tiles = [store.load_profile(name, key) for key in keys]
+        if all(tile is not None for tile in tiles):
+            return [t for t in tiles if t is not None]
+    return store.load_profiles_between(name, window.start.isoformat(), window.end.isoformat())

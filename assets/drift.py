@@ -4,7 +4,14 @@ import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.drift import ColumnDrift, compute_drift, drift_check, drift_roles
+from monitoring_pipelines.core.drift import (
+    ColumnDrift,
+    base_column,
+    compute_drift,
+    drift_check,
+    drift_roles,
+    segment_label,
+)
 from resources import ResultStoreResource
 
 
@@ -38,23 +45,35 @@ def make_feature_drift(
                 f"monitor '{name}', {day_of(context)}: no {missing} to compare; materialize it",
                 monitor=name,
             )
-        results = compute_drift(reference, current, roles, monitor.drift)
-        store.save_drift(name, context.partition_key, results)
-        outcomes = []
-        if "feature_drift" in checks:
-            features = [r for r in results if r.role == "feature"]
-            outcomes.append(drift_check("feature_drift", features, monitor.drift.fdr))
-        if "prediction_drift" in checks:
-            predictions = [r for r in results if r.role == "prediction"]
-            outcomes.append(drift_check("prediction_drift", predictions, monitor.drift.fdr))
-        values: dict[str, float | int | None] = {
-            "columns_drifted": sum(r.drifted for r in results),
-            "columns_tested": sum(r.score is not None for r in results),
+        # Per-segment sketches (column@segment=value) are tested beside the columns, and
+        # adjusted for multiple testing together with them.
+        tested = dict(roles) | {
+            c: "segment" for c in current if segment_label(c) and base_column(c) in roles
         }
-        for r in results:
+        results = compute_drift(reference, current, tested, monitor.drift)
+        store.save_drift(name, context.partition_key, results)
+        whole = [r for r in results if r.role != "segment"]
+        sliced = [r for r in results if r.role == "segment"]
+        outcomes = []
+        for check, role in (("feature_drift", "feature"), ("prediction_drift", "prediction")):
+            if check in checks:
+                mine = [r for r in whole if r.role == role]
+                columns = {r.column for r in mine}
+                segments = [r for r in sliced if base_column(r.column) in columns]
+                outcomes.append(drift_check(check, mine, monitor.drift.fdr, segments))
+        values: dict[str, float | int | None] = {
+            "columns_drifted": sum(r.drifted for r in whole),
+            "columns_tested": sum(r.score is not None for r in whole),
+            "segments_drifted": sum(r.drifted for r in sliced),
+        }
+        for r in whole:
             values[f"score/{r.column}"] = r.score
         metadata = numeric_metadata(values)
-        metadata["drift_table"] = dg.MetadataValue.md(drift_table(results))
+        metadata["drift_table"] = dg.MetadataValue.md(drift_table(whole))
+        if sliced:
+            metadata["segment_drift_table"] = dg.MetadataValue.md(
+                drift_table([r for r in sliced if r.score is not None])
+            )
         return dg.MaterializeResult(
             metadata=metadata, check_results=[check_result(o, key) for o in outcomes]
         )

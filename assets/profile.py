@@ -51,7 +51,11 @@ def make_daily_profile(
             batches = store_of_slices.batches(
                 name,
                 day,
-                list(dict.fromkeys([ROW_KEY, GROUP_KEY, *plan.columns, *profile_columns])),
+                list(
+                    dict.fromkeys(
+                        [ROW_KEY, GROUP_KEY, *plan.columns, *monitor.segments, *profile_columns]
+                    )
+                ),
             )
             profiled = profile_day(
                 batches,
@@ -61,6 +65,7 @@ def make_daily_profile(
                 monitor.drift.p_value_sample,
                 total_rows=store_of_slices.rows(name, day),
                 profile_rows=monitor.profile.sample_rows,
+                segments=monitor.segments,
             )
         except StoreError as exc:
             raise failure(str(exc), monitor=name) from exc
@@ -77,6 +82,8 @@ def make_daily_profile(
             "profiled_rows": profiled.profiled_rows,
         }
         for sketch in profiled.sketches:
+            if "@" in sketch.column:
+                continue  # per-segment sketches: in the drift asset's segment table
             total = sketch.n + sketch.n_missing
             values[f"null_share/{sketch.column}"] = sketch.n_missing / total if total else None
             if sketch.kind == "numeric" and sketch.n:

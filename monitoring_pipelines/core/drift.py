@@ -21,7 +21,7 @@ from monitoring_pipelines.core.config import DriftConfig, MonitorConfig, Severit
 from monitoring_pipelines.core.sketch import ColumnSketch, aligned, new_categories
 from monitoring_pipelines.core.stats import get_statistic
 
-Role = Literal["feature", "prediction"]
+Role = Literal["feature", "prediction", "segment"]
 Verdict = Literal["ok", "warn", "critical", "insufficient_rows", "no_reference"]
 SIGNIFICANCE_TEST = {"numeric": "ks", "categorical": "chi2"}
 
@@ -49,6 +49,21 @@ class ColumnDrift:
     @property
     def drifted(self) -> bool:
         return self.verdict in ("warn", "critical")
+
+
+def segment_column(column: str, segment: str, value: str) -> str:
+    """Name of a column's sketch within one segment, e.g. ``user_age@model_version=v2``."""
+    return f"{column}@{segment}={value}"
+
+
+def base_column(name: str) -> str:
+    """The column a (possibly per-segment) sketch name is about."""
+    return name.split("@", 1)[0]
+
+
+def segment_label(name: str) -> str | None:
+    """The segment of a per-segment sketch name (``model_version=v2``), else None."""
+    return name.split("@", 1)[1] if "@" in name else None
 
 
 def drift_roles(monitor: MonitorConfig) -> dict[str, Role]:
@@ -98,9 +113,9 @@ def compute_drift(
     """Drift of every column in ``roles``, adjusted together."""
     raw: list[ColumnDrift] = []
     for column, role in roles.items():
-        ref = reference.get(column)
+        ref = reference.get(base_column(column))
         cur = current[column]
-        statistic, warn, critical = thresholds(config, column, cur.kind)
+        statistic, warn, critical = thresholds(config, base_column(column), cur.kind)
         base = {
             "column": column,
             "role": role,
@@ -202,30 +217,66 @@ def _reason(r: ColumnDrift, fdr: float) -> str:
     return f"< warn threshold {r.warn:g} ({rows})"
 
 
-def drift_check(name: str, results: Sequence[ColumnDrift], fdr: float) -> CheckOutcome:
-    """The check over some columns: one finding per column that could be tested."""
+def drift_check(
+    name: str,
+    results: Sequence[ColumnDrift],
+    fdr: float,
+    segments: Sequence[ColumnDrift] = (),
+) -> CheckOutcome:
+    """The check over some columns: one finding per column that could be tested.
+
+    ``segments`` are the same columns' results within segments. When a column drifts, the
+    segment where it drifts most is named in its finding and in the check's metadata; a
+    segment that drifts while its column as a whole does not is a finding of its own
+    (``column@segment=value``), so a change confined to one model version or tenant shows.
+    """
     findings = []
+    drifted_columns = {r.column for r in results if r.drifted}
+    drivers: dict[str, str] = {}
     for r in results:
         if r.verdict in ("insufficient_rows", "no_reference"):
             continue
         assert r.score is not None
-        drifted = r.drifted
         summary = f"{r.column}: {r.statistic} {r.score:.3f} " + _reason(r, fdr)
+        driver = _strongest_segment(r.column, segments)
+        if r.drifted and driver is not None:
+            assert driver.score is not None
+            drivers[r.column] = f"{segment_label(driver.column)} ({driver.score:.3f})"
+            summary += f"; strongest in {drivers[r.column]}"
         severity = Severity.CRITICAL if r.verdict == "critical" else Severity.WARN
-        findings.append(Finding(r.column, not drifted, severity, r.score, r.warn, summary))
+        findings.append(Finding(r.column, not r.drifted, severity, r.score, r.warn, summary))
+    for seg in segments:
+        if seg.score is None or base_column(seg.column) in drifted_columns:
+            continue
+        summary = f"{seg.column}: {seg.statistic} {seg.score:.3f} " + _reason(seg, fdr)
+        severity = Severity.CRITICAL if seg.verdict == "critical" else Severity.WARN
+        findings.append(
+            Finding(seg.column, not seg.drifted, severity, seg.score, seg.warn, summary)
+        )
     skipped = [r for r in results if r.verdict in ("insufficient_rows", "no_reference")]
-    drifted_cols = [r.column for r in results if r.drifted]
-    if drifted_cols:
-        summary = f"drift in {', '.join(drifted_cols)}"
+    failing = [f.subject for f in findings if not f.passed]
+    if failing:
+        summary = f"drift in {', '.join(failing)}"
     elif findings:
-        summary = f"no drift in {len(findings)} column(s)"
+        summary = f"no drift in {len(results) - len(skipped)} column(s)"
+        if segments:
+            summary += f" and {sum(s.score is not None for s in segments)} segment slice(s)"
     else:
         summary = "not evaluated: " + "; ".join(f"{r.column}: {r.note}" for r in skipped)
     metadata: dict[str, float | int | str] = {
-        "columns_tested": len(findings),
-        "columns_drifted": len(drifted_cols),
+        "columns_tested": len(results) - len(skipped),
+        "columns_drifted": len(drifted_columns),
         "columns_skipped": len(skipped),
+        "segments_tested": sum(s.score is not None for s in segments),
+        "segments_drifted": sum(s.drifted for s in segments),
     }
     if skipped:
         metadata["skipped"] = "; ".join(f"{r.column}: {r.note}" for r in skipped)
+    if drivers:
+        metadata["segment_drivers"] = "; ".join(f"{c}: {d}" for c, d in drivers.items())
     return CheckOutcome(name, tuple(findings), summary, metadata)
+
+
+def _strongest_segment(column: str, segments: Sequence[ColumnDrift]) -> ColumnDrift | None:
+    drifted = [s for s in segments if base_column(s.column) == column and s.drifted]
+    return max(drifted, key=lambda s: s.score or 0.0, default=None)

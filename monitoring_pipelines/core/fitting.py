@@ -14,6 +14,7 @@ import pandas as pd
 
 from monitoring_pipelines.core import profiling
 from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.drift import segment_column
 from monitoring_pipelines.core.sketch import (
     CategoricalSketchBuilder,
     ColumnSketch,
@@ -24,6 +25,11 @@ from monitoring_pipelines.core.sketch import (
 from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY, as_text, hash_positions
 
 Builder = NumericSketchBuilder | CategoricalSketchBuilder
+
+# Segments: the largest values of each segment column are sketched, with smaller p-value samples.
+MAX_SEGMENT_VALUES = 10
+MAX_TRACKED_SEGMENT_VALUES = 50
+SEGMENT_SAMPLE = 2000
 
 
 @dataclass(frozen=True)
@@ -125,12 +131,17 @@ def profile_day(
     *,
     total_rows: int | None = None,
     profile_rows: int = 100_000,
+    segments: Sequence[str] = (),
+    segment_values: int = MAX_SEGMENT_VALUES,
 ) -> DayProfile:
     """Sketch one day's slice over the reference's bins and profile it with whylogs.
 
     Counts, moments and p-value samples see every row. The whylogs profile, whose per-row
     preprocessing is the slow part, sees a uniform sample of about ``profile_rows`` rows when
     ``total_rows`` (known from the slice's metadata) is larger.
+
+    With ``segments``, every column is also sketched within each of the ``segment_values``
+    largest values of each segment column (named ``column@segment=value``).
     """
     builders: dict[str, Builder] = {}
     for column in plan.numeric:
@@ -142,26 +153,86 @@ def profile_day(
         categories = ref.categories if ref is not None and ref.categories is not None else ()
         builders[column] = CategoricalSketchBuilder(column, categories, sample_size)
     profile = profiling.ProfileBuilder()
+    sliced = SegmentSketches(builders, segments, min(sample_size, SEGMENT_SAMPLE))
     rows = 0
     for batch in batches:
         rows += len(batch)
         keys = batch[GROUP_KEY].to_numpy(dtype=np.uint64)
+        columns = {
+            column: (
+                batch[column].to_numpy(dtype=np.float64, na_value=np.nan)
+                if isinstance(builder, NumericSketchBuilder)
+                else _categorical(batch[column])
+            )
+            for column, builder in builders.items()
+        }
         for column, builder in builders.items():
-            if isinstance(builder, NumericSketchBuilder):
-                builder.add(batch[column].to_numpy(dtype=np.float64, na_value=np.nan), keys)
-            else:
-                builder.add(_categorical(batch[column]), keys)
+            builder.add(columns[column], keys)  # type: ignore[arg-type]
+        sliced.add(batch, columns, keys)
         row_keys = batch[ROW_KEY].to_numpy(dtype=np.uint64)
         chosen = _sampled(row_keys, total_rows or 0, profile_rows)
         profile.add(batch.loc[chosen, list(profile_columns)])
     view = profile.build()
     return DayProfile(
-        sketches=tuple(b.build() for b in builders.values()),
+        sketches=tuple(b.build() for b in builders.values()) + sliced.build(segment_values),
         profile=profiling.serialize(view),
         summary=profiling.summarize(view),
         rows=rows,
         profiled_rows=profile.rows,
     )
+
+
+class SegmentSketches:
+    """Per-segment sketches of every column, for the segment values seen (at most
+    ``MAX_TRACKED_SEGMENT_VALUES`` per segment column; later values are not tracked)."""
+
+    def __init__(
+        self, template: Mapping[str, Builder], segments: Sequence[str], sample_size: int
+    ) -> None:
+        self._template = template
+        self._segments = segments
+        self._sample_size = sample_size
+        self._builders: dict[tuple[str, str], dict[str, Builder]] = {}
+        self._rows: dict[tuple[str, str], int] = {}
+
+    def add(
+        self,
+        batch: pd.DataFrame,
+        columns: Mapping[str, npt.NDArray[Any]],
+        keys: npt.NDArray[np.uint64],
+    ) -> None:
+        for segment in self._segments:
+            labels = _categorical(batch[segment])
+            for value in pd.unique(labels[pd.notna(labels)]):
+                slot = (segment, str(value))
+                if slot not in self._builders:
+                    tracked = sum(1 for s, _ in self._builders if s == segment)
+                    if tracked >= MAX_TRACKED_SEGMENT_VALUES:
+                        continue
+                    self._builders[slot] = {
+                        c: self._new(segment_column(c, segment, str(value)), b)
+                        for c, b in self._template.items()
+                    }
+                mask = labels == value
+                self._rows[slot] = self._rows.get(slot, 0) + int(mask.sum())
+                for column, builder in self._builders[slot].items():
+                    builder.add(columns[column][mask], keys[mask])
+
+    def build(self, per_segment: int) -> tuple[ColumnSketch, ...]:
+        out: list[ColumnSketch] = []
+        for segment in self._segments:
+            slots = sorted(
+                (slot for slot in self._builders if slot[0] == segment),
+                key=lambda slot: -self._rows[slot],
+            )
+            for slot in slots[:per_segment]:
+                out += [b.build() for b in self._builders[slot].values()]
+        return tuple(out)
+
+    def _new(self, name: str, like: Builder) -> Builder:
+        if isinstance(like, NumericSketchBuilder):
+            return NumericSketchBuilder(name, like.edges, self._sample_size)
+        return CategoricalSketchBuilder(name, like.categories, self._sample_size)
 
 
 def _sampled(keys: npt.NDArray[np.uint64], total: int, wanted: int) -> npt.NDArray[np.bool_]:

@@ -214,6 +214,12 @@ class NumericSketchBuilder:
         self._sample_size = sample_size
         self._sample: BottomK[np.float64] = BottomK(sample_size)
 
+    @property
+    def edges(self) -> FloatArray:
+        edges = self._sketch.edges
+        assert edges is not None
+        return edges
+
     def add(self, values: FloatArray, keys: KeyArray) -> None:
         missing = np.isnan(values)
         infinite = np.isinf(values)
@@ -258,6 +264,10 @@ class CategoricalSketchBuilder:
         self._keys: KeyArray = np.zeros(0, dtype=np.uint64)
         self._values: npt.NDArray[np.object_] = np.zeros(0, dtype=object)
         self._sample: BottomK[np.object_] = BottomK(sample_size)
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return self._known
 
     def add(self, values: npt.NDArray[np.object_], keys: KeyArray) -> None:
         present = pd.notna(values)

@@ -145,13 +145,18 @@ def test_feature_drift_is_stored_with_the_scores_shown(shop_runs: ShopRuns) -> N
         with engine.connect() as conn:
             stored = conn.execute(
                 sa.text(
-                    "select column_name, score, verdict from drift_results "
+                    "select column_name, score, verdict, role from drift_results "
                     "where monitor = 'shop' and partition_key = :p"
                 ),
                 {"p": DRIFTED_DAY.isoformat()},
             ).all()
     finally:
         engine.dispose()
+    segments = [r for r in stored if r.role == "segment"]
+    stored = [r for r in stored if r.role != "segment"]
+    # Every column is also tested within each segment value, named column@segment=value.
+    assert segments and all("@" in r.column_name for r in segments)
+    assert {r.column_name.split("@")[0] for r in segments} == set(DRIFT_COLUMNS)
     assert {r.column_name: r.score for r in stored} == pytest.approx(
         {c: meta[f"score/{c}"] for c in DRIFT_COLUMNS}, rel=METADATA_REL
     )
@@ -356,7 +361,10 @@ def test_rerunning_a_partition_replaces_its_rows(
     first = partition_counts(store_url, partition)
     other_day = partition_counts(store_url, DRIFTED_DAY.isoformat())
     assert all(n > 0 for n in first.values()), first
-    assert first["drift_results"] == first["column_sketches"] == len(DRIFT_COLUMNS)
+    # one row per column, and per column within each segment value
+    assert first["drift_results"] == first["column_sketches"]
+    assert first["drift_results"] % len(DRIFT_COLUMNS) == 0
+    assert first["drift_results"] > len(DRIFT_COLUMNS)
     references = count_rows(store_url, "reference_sketches", monitor="shop")
     assert references == len(DRIFT_COLUMNS)
 

@@ -193,3 +193,58 @@ def test_one_outlier_does_not_stretch_the_distance() -> None:
     expected = stats.wasserstein_distance(ref_values, cur_values) / ref_values.std()
     assert result.score == pytest.approx(expected, abs=0.01)
     assert result.verdict == "ok"
+
+
+def _segment_day(shift_v2: float, rows: int = 4000) -> tuple[dict[str, ColumnSketch], dict]:
+    """A day whose rows split between model versions v1 and v2; v2's x is shifted."""
+    import pandas as pd
+
+    from monitoring_pipelines.core.fitting import ColumnPlan, profile_day
+    from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY
+
+    rng = np.random.default_rng(8)
+    ref_values = rng.normal(0, 1, 20_000)
+    reference = {"x": numeric(ref_values, fit_numeric_edges(ref_values, 20), 1)}
+    version = np.where(np.arange(rows) % 4 == 0, "v2", "v1")
+    x = rng.normal(0, 1, rows) + np.where(version == "v2", shift_v2, 0.0)
+    batch = pd.DataFrame(
+        {
+            "x": x,
+            "model_version": version,
+            ROW_KEY: keys(rows, 1),
+            GROUP_KEY: keys(rows, 2),
+        }
+    )
+    day = profile_day(
+        [batch], ColumnPlan(("x",), ()), reference, ["x"], SAMPLE, segments=["model_version"]
+    )
+    return reference, {s.column: s for s in day.sketches}
+
+
+def test_segments_are_sketched_and_name_the_driver_of_a_drift() -> None:
+    reference, current = _segment_day(shift_v2=2.0)
+    assert set(current) == {"x", "x@model_version=v1", "x@model_version=v2"}
+    assert current["x@model_version=v2"].n == 1000
+    roles = {"x": "feature", "x@model_version=v1": "segment", "x@model_version=v2": "segment"}
+    results = compute_drift(reference, current, roles, DriftConfig())
+    whole = [r for r in results if r.role == "feature"]
+    sliced = [r for r in results if r.role == "segment"]
+    outcome = drift_check("feature_drift", whole, 0.01, sliced)
+    [finding] = outcome.findings  # the column drifted as a whole: one finding, driver named
+    assert not finding.passed
+    assert "strongest in model_version=v2" in finding.summary
+    assert outcome.metadata["segment_drivers"].startswith("x: model_version=v2")
+
+
+def test_a_drift_confined_to_one_segment_is_a_finding_of_its_own() -> None:
+    reference, current = _segment_day(shift_v2=0.35)
+    roles = {"x": "feature", "x@model_version=v1": "segment", "x@model_version=v2": "segment"}
+    results = compute_drift(
+        reference, current, roles, DriftConfig(columns={"x": Threshold(warn=0.1)})
+    )
+    whole = [r for r in results if r.role == "feature"]
+    sliced = [r for r in results if r.role == "segment"]
+    outcome = drift_check("feature_drift", whole, 0.01, sliced)
+    verdicts = {f.subject: f.passed for f in outcome.findings}
+    assert verdicts == {"x": True, "x@model_version=v1": True, "x@model_version=v2": False}
+    assert outcome.summary == "drift in x@model_version=v2"

@@ -22,6 +22,10 @@ CHECK_DESCRIPTIONS = {
     "latency_slo": "The SLO percentile of latency is within service.slo.latency_ms.",
     "error_rate": "The error rate is within service.slo.error_rate.",
     "cost_budget": "The day's LLM cost is within llm.daily_budget_usd.",
+    "data_quality": "Great Expectations suite derived from the reference: types, null share, "
+    "ranges, categories (and with checks.max_rows, the daily row count).",
+    "schema_change": "The source table's columns against the configuration, the reference and "
+    "the previous partition's snapshot.",
 }
 
 

@@ -4,7 +4,9 @@ import dagster as dg
 
 from assets.costs import make_token_costs
 from assets.drift import make_feature_drift
+from assets.performance import make_performance
 from assets.profile import make_daily_profile
+from assets.quality import make_data_quality
 from assets.reference import make_reference_profile
 from assets.service import make_service_metrics
 from assets.slice import make_live_slice
@@ -23,7 +25,10 @@ def build_monitor_assets(
             make_daily_profile(name, monitor, partitions_def),
             make_feature_drift(name, monitor, partitions_def),
             make_window_drift(name, monitor, partitions_def),
+            make_data_quality(name, monitor, partitions_def),
         ]
+    if monitor.labels is not None and monitor.prediction is not None:
+        assets.append(make_performance(name, monitor, partitions_def))
     if monitor.service is not None:
         assets.append(make_service_metrics(name, monitor, partitions_def))
     if monitor.llm is not None:

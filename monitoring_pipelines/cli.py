@@ -181,12 +181,14 @@ def demo_report(ctx: Context) -> None:
 
 def _report(ctx: Context, truth: Path) -> None:
     from monitoring_pipelines.core.groundtruth import compare, load_events
+    from monitoring_pipelines.definitions import build_definitions
 
     if not truth.exists():
         _fail(f"no ground truth at {truth}: run `monitoring demo generate` first")
     events = load_events(truth)
     incidents = ctx.store().incidents()
-    implemented = {e.check for e in events} - {"hallucination_rate"}
+    defs = build_definitions(ctx.config(), ctx.settings, ctx.environ)
+    implemented = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     result = compare(events, incidents, implemented)
     click.echo("\ninjected event                  check               found")
     for match in result.matches:

@@ -12,6 +12,7 @@ from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.jobs import daily_job, reference_job
+from monitoring_pipelines.labels_sensor import labels_sensor
 from monitoring_pipelines.partitions import daily_partitions
 from monitoring_pipelines.schedules import daily_schedule
 from monitoring_pipelines.sensors import alerting_sensor
@@ -42,7 +43,7 @@ def build_definitions(
         assets=assets,
         jobs=jobs,
         schedules=schedules,
-        sensors=[alerting_sensor(alerts, settings.dagster_url)],
+        sensors=[alerting_sensor(alerts, settings.dagster_url), labels_sensor(config.monitors)],
         resources=resources(config, settings, environ),
     )
 

@@ -51,6 +51,9 @@ class ReferenceConfig(Strict):
     table: ColumnName | None = None
     query: str | None = None
     max_rows: Annotated[int, Field(ge=10)] = 1_000_000
+    label_column: ColumnName | None = Field(
+        default=None, description="true labels in the reference: the performance baseline"
+    )
 
     @model_validator(mode="after")
     def _exactly_one_location(self) -> ReferenceConfig:
@@ -73,6 +76,10 @@ class PredictionConfig(Strict):
 
     column: ColumnName
     type: Literal["label", "score"]
+    score_column: ColumnName | None = Field(
+        default=None,
+        description="label predictions: the model's probability (0-1) for its predicted label",
+    )
 
 
 class Threshold(Strict):
@@ -169,12 +176,42 @@ class LabelsConfig(Strict):
     timestamp_column: ColumnName | None = None
 
 
+class PerformanceConfig(Strict):
+    """How realised performance (once labels arrive) is compared with the reference."""
+
+    metric: Literal["accuracy", "macro_f1", "auc", "confidence_auc", "mae", "rmse"] | None = None
+    warn: Annotated[float, Field(gt=0)] | None = None
+    critical: Annotated[float, Field(gt=0)] | None = None
+    min_coverage: Share = 0.10
+    min_labelled: Annotated[int, Field(ge=1)] = 200
+    reference_days: Annotated[int, Field(ge=1, le=366)] = 7
+    significance: Annotated[float, Field(gt=0, le=1)] = 0.01
+
+    @model_validator(mode="after")
+    def _critical_above_warn(self) -> PerformanceConfig:
+        if self.warn is not None and self.critical is not None and self.critical < self.warn:
+            raise ValueError(f"critical ({self.critical}) must be at least warn ({self.warn})")
+        return self
+
+
 class ChecksConfig(Strict):
     """Thresholds of the data checks on each day's slice."""
 
     min_rows: Annotated[int, Field(ge=0)] = 1
+    max_rows: Annotated[int, Field(ge=1)] | None = None
     max_malformed_share: Share = 0.01
     max_duplicate_share: Share = 0.01
+    max_null_share: Share = 0.01
+    null_share_margin: Share = 0.02
+    range_margin: Annotated[float, Field(ge=0)] = 0.1
+    max_out_of_range_share: Share = 0.01
+    max_unseen_category_share: Share = 0.01
+
+    @model_validator(mode="after")
+    def _band(self) -> ChecksConfig:
+        if self.max_rows is not None and self.max_rows < self.min_rows:
+            raise ValueError(f"max_rows ({self.max_rows}) is below min_rows ({self.min_rows})")
+        return self
 
 
 class PolicyConfig(Strict):
@@ -183,6 +220,11 @@ class PolicyConfig(Strict):
     persistence_k: Annotated[int, Field(ge=1)] = 1
     persistence_n: Annotated[int, Field(ge=1)] = 1
     resolve_after: Annotated[int, Field(ge=1)] = 2
+    paging_horizon_days: Annotated[int, Field(ge=0)] | None = Field(
+        default=None,
+        description="overrides alerts.paging_horizon_days for checks evaluated late "
+        "(performance waits for labels)",
+    )
 
     @model_validator(mode="after")
     def _k_within_n(self) -> PolicyConfig:
@@ -198,6 +240,8 @@ class PolicyConfig(Strict):
 DEFAULT_POLICIES: dict[str, PolicyConfig] = {
     "feature_drift": PolicyConfig(persistence_k=2, persistence_n=3, resolve_after=3),
     "prediction_drift": PolicyConfig(persistence_k=2, persistence_n=3, resolve_after=3),
+    # Labels arrive days late: a day's performance is known a week or two after the day.
+    "performance": PolicyConfig(paging_horizon_days=14),
 }
 
 
@@ -214,6 +258,12 @@ class AlertsConfig(Strict):
         return self.policies.get(check) or DEFAULT_POLICIES.get(check) or PolicyConfig()
 
 
+PERFORMANCE_METRICS = {
+    "label": ("accuracy", "macro_f1", "auc", "confidence_auc"),
+    "score": ("mae", "rmse", "auc"),
+}
+
+
 class MonitorConfig(Strict):
     """One monitored model: where its data lives and what to check."""
 
@@ -227,6 +277,7 @@ class MonitorConfig(Strict):
     service: ServiceConfig | None = None
     llm: LlmConfig | None = None
     labels: LabelsConfig | None = None
+    performance: PerformanceConfig = PerformanceConfig()
     drift: DriftConfig = DriftConfig()
     profile: ProfileConfig = ProfileConfig()
     checks: ChecksConfig = ChecksConfig()
@@ -249,6 +300,20 @@ class MonitorConfig(Strict):
             raise ValueError("features and prediction need a 'reference' to compare against")
         if not (self.reference or self.service or self.llm):
             raise ValueError("nothing to monitor: give features, prediction, service or llm")
+        if self.labels is not None and (
+            self.prediction is None or not self.source.request_id_column
+        ):
+            raise ValueError(
+                "labels are joined to predictions by request id: they need 'prediction' and "
+                "'source.request_id_column'"
+            )
+        if self.performance.metric is not None and self.prediction is not None:
+            allowed = PERFORMANCE_METRICS[self.prediction.type]
+            if self.performance.metric not in allowed:
+                raise ValueError(
+                    f"performance.metric '{self.performance.metric}' does not apply to "
+                    f"{self.prediction.type} predictions; allowed: {', '.join(allowed)}"
+                )
         unknown = set(self.drift.columns) - set(self.drifted_columns())
         if unknown:
             raise ValueError(
@@ -270,6 +335,8 @@ class MonitorConfig(Strict):
             roles["the session"] = [self.source.session_column]
         if self.prediction:
             roles["the prediction"] = [self.prediction.column]
+            if self.prediction.score_column:
+                roles["the prediction score"] = [self.prediction.score_column]
         return roles
 
     def drifted_columns(self) -> list[str]:
@@ -284,6 +351,8 @@ class MonitorConfig(Strict):
         columns = list(self.features.numeric)
         if self.prediction and self.prediction.type == "score":
             columns.append(self.prediction.column)
+        if self.prediction and self.prediction.score_column:
+            columns.append(self.prediction.score_column)
         if self.service and self.service.latency_column:
             columns.append(self.service.latency_column)
         if self.llm:

@@ -146,6 +146,10 @@ def describe_events(schedule: Schedule, start: dt.date) -> tuple[DemoEvent, ...]
               check="prediction_drift", subject="predicted_label", kind="prediction shift",
               description="Bad release v3.2.0 predicts 'neutral' for about 45% of requests "
               "with lower confidence; inputs are unchanged and accuracy drops."),
+        event(s.neutral_spike, id="neutral-spike-accuracy", monitor="sentiment",
+              check="performance", subject=None, kind="accuracy drop (delayed labels)",
+              description="The same bad release, seen once its labels arrive: accuracy falls "
+              "from about 0.88 to about 0.66."),
         event(s.latency_regression, id="latency-regression", monitor="recommender",
               check="latency_slo", subject=None, kind="latency regression",
               description="rank-2.4 adds a feature-store lookup: median latency about 140 ms, "

@@ -248,6 +248,8 @@ EXPECTED_CHECKS: dict[date, Expected] = {
         ("service_metrics", "latency_slo"): (True, None),
         ("service_metrics", "error_rate"): (True, None),
         ("token_costs", "cost_budget"): (True, None),
+        ("data_quality", "data_quality"): (True, None),
+        ("data_quality", "schema_change"): (True, None),
     },
     DRIFTED_DAY: {
         ("live_slice", "volume"): (True, None),
@@ -258,6 +260,8 @@ EXPECTED_CHECKS: dict[date, Expected] = {
         ("service_metrics", "latency_slo"): (False, ERROR),  # p95 over twice the SLO
         ("service_metrics", "error_rate"): (False, WARN),  # 8 %: over 5 %, under 10 %
         ("token_costs", "cost_budget"): (False, ERROR),  # over 1.5 x the budget
+        ("data_quality", "data_quality"): (True, None),  # drifted, yet within types and ranges
+        ("data_quality", "schema_change"): (True, None),
     },
 }
 
@@ -267,7 +271,7 @@ def test_check_results_per_partition(shop_runs: ShopRuns, day: date) -> None:
     result = shop_runs.days[day]
     assert result.success, "failed checks are results, not run failures"
     seen = {}
-    for asset in ("live_slice", "feature_drift", "service_metrics", "token_costs"):
+    for asset in ("live_slice", "feature_drift", "service_metrics", "token_costs", "data_quality"):
         for name, evaluation in check_evaluations(result, f"shop/{asset}").items():
             assert evaluation.partition == day.isoformat()
             seen[(asset, name)] = evaluation

@@ -91,7 +91,7 @@ def test_snapshot_covers_every_demo_monitor(demo_defs: dg.Definitions) -> None:
     assert set(snapshot["jobs"]) == {
         f"{m}_{kind}" for m in monitors for kind in ("daily", "reference")
     }
-    assert snapshot["sensors"] == ["alerting"]
+    assert snapshot["sensors"] == ["alerting", "labels"]
     for monitor in monitors:
         assert snapshot["jobs"][f"{monitor}_reference"] == [f"{monitor}/reference_profile"]
         assert f"{monitor}/reference_profile" not in snapshot["jobs"][f"{monitor}_daily"]

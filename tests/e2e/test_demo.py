@@ -16,7 +16,14 @@ from monitoring_pipelines.core.groundtruth import compare, load_events
 DEMO_CONFIG = Path(__file__).parents[2] / "demo" / "monitors.yaml"
 DAYS = 20
 SCALE = 0.5
-IMPLEMENTED = {"feature_drift", "prediction_drift", "latency_slo", "error_rate", "cost_budget"}
+IMPLEMENTED = {
+    "feature_drift",
+    "prediction_drift",
+    "performance",
+    "latency_slo",
+    "error_rate",
+    "cost_budget",
+}
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +103,7 @@ def test_cli_lists_incidents_and_the_report(demo_run: dict[str, str]) -> None:
     assert "recommender: latency above SLO" in listed.output
     report = runner.invoke(main, ["demo", "report"])
     assert report.exit_code == 0
-    assert "found 6/6 events, missed 0, false incidents 0, duplicate incidents 0" in report.output
+    assert "found 7/7 events, missed 0, false incidents 0, duplicate incidents 0" in report.output
 
 
 @pytest.mark.slow

@@ -171,9 +171,13 @@ def test_ground_truth_file_matches_the_summary(demo: Demo) -> None:
     assert truth["events"] == [event.to_json() for event in demo.summary.events]
     by_id = {e["id"]: e for e in truth["events"]}
     assert set(by_id) == {
-        "gradual-age-drift", "channel-shift", "neutral-spike", "latency-regression",
-        "error-burst", "token-spike", "kb-hallucination",
+        "gradual-age-drift", "channel-shift", "neutral-spike", "neutral-spike-accuracy",
+        "latency-regression", "error-burst", "token-spike", "kb-hallucination",
     }  # fmt: skip
+    accuracy = by_id["neutral-spike-accuracy"]
+    assert (accuracy["check"], accuracy["first_day"]) == (
+        "performance", by_id["neutral-spike"]["first_day"],
+    )  # fmt: skip
     last_day = (START + dt.timedelta(days=DAYS - 1)).isoformat()
     for event in truth["events"]:
         first = dt.date.fromisoformat(event["first_day"])

@@ -217,7 +217,7 @@ def _enqueue(
 ) -> None:
     links = Links(context.dagster_url, config.runbook_base_url)
     message = build_message(kind, incident, evaluation, finding, links)
-    status, reason = _delivery_status(evaluation.partition, config, context.now)
+    status, reason = _delivery_status(evaluation.partition, evaluation.check, config, context.now)
     key_partition = "" if kind in (AlertKind.OPEN, AlertKind.RESOLVE) else evaluation.partition
     stored = store.enqueue(
         conn,
@@ -240,13 +240,14 @@ def _enqueue(
 
 
 def _delivery_status(
-    partition: str, config: AlertsConfig, now: datetime
+    partition: str, check: str, config: AlertsConfig, now: datetime
 ) -> tuple[DeliveryStatus, str | None]:
-    horizon = now.date() - timedelta(days=config.paging_horizon_days)
-    if date.fromisoformat(partition) < horizon:
+    days = config.policy_for(check).paging_horizon_days
+    days = config.paging_horizon_days if days is None else days
+    if date.fromisoformat(partition) < now.date() - timedelta(days=days):
         return (
             DeliveryStatus.SUPPRESSED,
-            f"partition {partition} is older than the {config.paging_horizon_days}-day paging "
+            f"partition {partition} is older than the {days}-day paging "
             "horizon (backfill or late run): recorded, not sent",
         )
     return DeliveryStatus.PENDING, None

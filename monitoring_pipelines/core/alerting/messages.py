@@ -22,6 +22,9 @@ CHECK_TITLES = {
     "duplicate_requests": "duplicate requests",
     "run_failure": "pipeline run failed",
     "hallucination_rate": "hallucination rate",
+    "data_quality": "data quality",
+    "schema_change": "schema change",
+    "performance": "performance drop",
 }
 
 

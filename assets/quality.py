@@ -1,0 +1,131 @@
+"""Data quality of the day's slice (Great Expectations) and schema changes of the source table.
+
+Great Expectations is imported by ``monitoring_pipelines.core.quality_gx`` only while this
+asset validates a day, so runs that do not materialize it never pay for the import.
+"""
+
+import dagster as dg
+
+from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from monitoring_pipelines.core import warehouse as wh
+from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.errors import SourceError, StoreError
+from monitoring_pipelines.core.quality_gx import (
+    QualityReport,
+    batch_rows,
+    derive_suite,
+    quality_check,
+    quality_metrics,
+    quality_values,
+    validate_day,
+)
+from monitoring_pipelines.core.schema import (
+    SNAPSHOT_ASSET,
+    configured_columns,
+    diff_schema,
+    drift_kinds,
+    previous_snapshot,
+    schema_check,
+    snapshot_metrics,
+    storable,
+)
+from monitoring_pipelines.core.slicing import TIMESTAMP
+from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
+
+
+def make_data_quality(
+    name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    assert monitor.reference is not None, "data_quality derives its suite from the reference"
+    key = dg.AssetKey([name, "data_quality"])
+    configured = configured_columns(monitor)
+    kinds = drift_kinds(monitor)
+    source = monitor.source
+
+    @dg.asset(
+        key=key,
+        group_name=name,
+        partitions_def=partitions_def,
+        deps=[dg.AssetKey([name, "live_slice"]), dg.AssetKey([name, "reference_profile"])],
+        check_specs=check_specs(["data_quality", "schema_change"], key, partitions_def),
+        kinds={"great_expectations"},
+        description="Great Expectations suite derived from the reference (types, nulls, "
+        "ranges, categories, row count) validated on the day's slice, and schema changes of "
+        "the source table.",
+    )
+    def data_quality(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        slices: SliceStoreResource,
+        result_store: ResultStoreResource,
+    ) -> dg.MaterializeResult:
+        day = day_of(context)
+        partition = context.partition_key
+        store = result_store.get_store()
+        reference = store.load_reference(name)
+        if not reference:
+            raise failure(
+                f"monitor '{name}' has no reference profile yet: materialize "
+                f"{name}/reference_profile first",
+                monitor=name,
+            )
+        try:
+            columns = wh.table_columns(warehouse.engine, source.table, source.db_schema)
+            suite = derive_suite(monitor, reference)
+            batches = slices.get_store().batches(
+                name, day, [TIMESTAMP, *suite.columns], batch_rows=batch_rows(suite)
+            )
+            report = validate_day(suite, batches)
+        except (SourceError, StoreError) as exc:
+            raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
+        before, previous = previous_snapshot(store.load_metrics(name, SNAPSHOT_ASSET), partition)
+        diff = diff_schema(
+            storable(columns),
+            configured,
+            previous,
+            expected_kinds=kinds,
+            reference_kinds={c: s.kind for c, s in reference.items()},
+            previous_partition=before,
+        )
+        outcomes = [quality_check(report), schema_check(diff)]
+        store.save_metrics(name, SNAPSHOT_ASSET, partition, snapshot_metrics(diff.columns))
+        store.save_metrics(name, "data_quality", partition, quality_metrics(report))
+        context.log.info(
+            f"{name} {day}: {report.rows} rows validated in {report.batches} batch(es), "
+            f"{report.seconds:.2f} s"
+        )
+        metadata = numeric_metadata(
+            {
+                **quality_values(report),
+                "schema_changes": len(diff.changes),
+                "columns": len(diff.columns),
+            }
+        )
+        metadata["expectations"] = dg.MetadataValue.md(expectations_table(report))
+        metadata["schema"] = dg.MetadataValue.json(dict(diff.columns))
+        return dg.MaterializeResult(
+            metadata=metadata, check_results=[check_result(o, key) for o in outcomes]
+        )
+
+    return data_quality
+
+
+def expectations_table(report: QualityReport) -> str:
+    """A markdown table of the day's expectations, failing ones first."""
+    lines = [
+        "| expectation | verdict | unexpected | share | allowed | expected | examples |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in sorted(report.results, key=lambda r: r.success):
+        verdict = "error" if r.error else ("pass" if r.success else "FAIL")
+        unexpected = "-" if r.unexpected_count is None else str(r.unexpected_count)
+        share = "-" if r.unexpected_share is None else f"{r.unexpected_share:.2%}"
+        allowed = "-" if r.allowed_share is None else f"{r.allowed_share:.2%}"
+        if r.kind == "row_count" or (r.unexpected_count is None and r.observed is not None):
+            unexpected = str(r.observed)
+        examples = ", ".join(r.examples) if r.examples else (r.error or "")
+        lines.append(
+            f"| {r.name} | {verdict} | {unexpected} | {share} | {allowed} | "
+            f"{r.expected.replace('|', '/')} | {examples.replace('|', '/')[:120]} |"
+        )
+    return "\n".join(lines)

@@ -69,6 +69,11 @@ def make_feature_drift(
         for r in whole:
             values[f"score/{r.column}"] = r.score
         metadata = numeric_metadata(values)
+        unit = "sessions" if monitor.source.session_column else "rows"
+        metadata["p_values"] = dg.MetadataValue.text(
+            f"from a uniform sample of at most {monitor.drift.p_value_sample} {unit} per column "
+            "(effect sizes use every row)"
+        )
         metadata["drift_table"] = dg.MetadataValue.md(drift_table(whole))
         if sliced:
             metadata["segment_drift_table"] = dg.MetadataValue.md(
@@ -84,8 +89,8 @@ def make_feature_drift(
 def drift_table(results: list[ColumnDrift]) -> str:
     """A markdown table of the partition's drift, drifted columns first."""
     lines = [
-        "| column | role | statistic | score | warn | p (adj.) | rows | verdict | note |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| column | role | statistic | score | warn | p (adj.) | p from | rows | verdict | note |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     order = sorted(results, key=lambda r: (not r.drifted, -(r.score or 0.0)))
     for r in order:
@@ -93,6 +98,7 @@ def drift_table(results: list[ColumnDrift]) -> str:
         p_adj = f"{r.p_adjusted:.2g}" if r.p_adjusted is not None else "-"
         lines.append(
             f"| {r.column} | {r.role} | {r.statistic} | {score} | {r.warn:g} | {p_adj} | "
-            f"{r.rows} | {r.verdict} | {(r.note or '').replace('|', '/')} |"
+            f"{r.p_value_rows if r.p_value_rows is not None else '-'} | {r.rows} | {r.verdict} | "
+            f"{(r.note or '').replace('|', '/')} |"
         )
     return "\n".join(lines)

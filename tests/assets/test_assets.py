@@ -115,11 +115,14 @@ def test_feature_drift_metadata_has_a_score_per_column_and_a_table(shop_runs: Sh
         "score",
         "warn",
         "p (adj.)",
+        "p from",
         "rows",
         "verdict",
         "note",
     ]
+    assert "uniform sample of at most 10000 rows" in drifted["p_values"]
     by_column = {row["column"]: row for row in table}
+    assert by_column["amount"]["p from"] == "300"  # a small day: the sample is every row
     assert len(table) == len(by_column) == len(DRIFT_COLUMNS)
     assert set(by_column) == set(DRIFT_COLUMNS)
     assert (by_column["amount"]["role"], by_column["amount"]["statistic"]) == (

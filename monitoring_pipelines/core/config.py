@@ -106,7 +106,7 @@ class ProfileConfig(Strict):
     """The stored whylogs profile."""
 
     sample_rows: Annotated[int, Field(ge=1000)] = Field(
-        default=100_000,
+        default=25_000,
         description="rows profiled per day: a uniform sample above this; counts and drift "
         "always use every row",
     )

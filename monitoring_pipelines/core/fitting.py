@@ -88,7 +88,7 @@ def fit_reference(
     plan: ColumnPlan,
     bins: int,
     sample_size: int,
-    profile_rows: int = 100_000,
+    profile_rows: int = 25_000,
 ) -> FittedReference:
     """Read the reference once, fix bin edges at its quantiles and vocabularies at its
     categories, and sketch it over them."""
@@ -130,7 +130,7 @@ def profile_day(
     sample_size: int,
     *,
     total_rows: int | None = None,
-    profile_rows: int = 100_000,
+    profile_rows: int = 25_000,
     segments: Sequence[str] = (),
     segment_values: int = MAX_SEGMENT_VALUES,
 ) -> DayProfile:

@@ -8,6 +8,7 @@ from assets.performance import make_performance
 from assets.profile import make_daily_profile
 from assets.quality import make_data_quality
 from assets.reference import make_reference_profile
+from assets.report import make_daily_report, report_upstream
 from assets.service import make_service_metrics
 from assets.slice import make_live_slice
 from assets.windows import make_window_drift
@@ -33,4 +34,7 @@ def build_monitor_assets(
         assets.append(make_service_metrics(name, monitor, partitions_def))
     if monitor.llm is not None:
         assets.append(make_token_costs(name, monitor, partitions_def))
+    upstream = report_upstream(name, [key for a in assets for key in a.keys])
+    if upstream:
+        assets.append(make_daily_report(name, monitor, partitions_def, upstream))
     return assets

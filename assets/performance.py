@@ -2,6 +2,7 @@
 
 import contextlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
@@ -9,6 +10,7 @@ import dagster as dg
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import pyarrow.parquet as pq
 
 from assets.common import check_result, day_of, failure, numeric_metadata
 from monitoring_pipelines.core import labels as gt
@@ -25,6 +27,13 @@ from monitoring_pipelines.core.performance import (
     performance_check,
     pooled_baseline,
 )
+from monitoring_pipelines.core.performance_segments import (
+    compare_segments,
+    segment_check,
+    segment_metadata,
+    segment_rows,
+    segment_stats,
+)
 from monitoring_pipelines.core.slices import SliceStore
 from monitoring_pipelines.core.slicing import ROW_KEY
 from monitoring_pipelines.core.store.results import ResultStore, dimensions
@@ -34,7 +43,8 @@ ASSET = "performance"
 REFERENCE_PARTITION = "reference"  # the reference table's statistics, cached per reference
 CHECK_DESCRIPTION = (
     "Once enough labels arrived (performance.min_coverage), the checked metric has not dropped "
-    "below the reference by more than its tolerance (significantly)."
+    "below the reference by more than its tolerance (significantly), as a whole or within a "
+    "segment value (performance@<segment>=<value>)."
 )
 
 
@@ -76,7 +86,8 @@ def make_performance(
         ],
         kinds={"sql"},
         description=f"Performance of the day's predictions against the labels in {labels.table} "
-        "so far (accuracy/F1 or MAE/RMSE, coverage, change from the reference).",
+        "so far (accuracy/F1 or MAE/RMSE, coverage, change from the reference), overall and "
+        "per segment value.",
     )
     def performance(
         context: dg.AssetExecutionContext,
@@ -87,7 +98,7 @@ def make_performance(
         day = day_of(context)
         store = result_store.get_store()
         try:
-            keys, predicted, score = read_predictions(slices.get_store(), name, day, spec)
+            predictions = read_predictions(slices.get_store(), name, day, spec)
             day_labels = gt.read_day_labels(
                 warehouse.engine,
                 monitor.source,
@@ -99,14 +110,17 @@ def make_performance(
             baseline = resolve_baseline(name, monitor, spec, day, warehouse, store)
         except (StoreError, SourceError, FileNotFoundError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        stats, counts = day_performance(spec, keys, predicted, score, day_labels)
+        stats, by_segment, counts = day_performance(spec, predictions, day_labels)
         comparison = compare(stats, baseline, spec.policy)
-        store.save_metrics(
-            name, ASSET, context.partition_key, stats.to_rows() | comparison.to_rows()
-        )
+        segments = compare_segments(by_segment, baseline, spec.policy, comparison)
+        rows = stats.to_rows() | comparison.to_rows() | segment_rows(segments)
+        store.save_metrics(name, ASSET, context.partition_key, rows)
+        metadata = metadata_values(stats, counts, comparison, baseline)
+        metadata |= segment_metadata(segments) | predictions.notes()
+        outcome = segment_check(performance_check(comparison), comparison, segments)
         return dg.MaterializeResult(
-            metadata=numeric_metadata(metadata_values(stats, counts, comparison, baseline)),
-            check_results=[check_result(performance_check(comparison), key)],
+            metadata=numeric_metadata(metadata),
+            check_results=[check_result(outcome, key)],
         )
 
     return performance
@@ -131,15 +145,45 @@ def metadata_values(
     return values
 
 
+@dataclass(frozen=True)
+class DayPredictions:
+    """The day's slice as the performance asset reads it, one entry per row.
+
+    Attributes:
+        keys: Row keys (hashed request ids). predicted: Predictions. score: Scores, when
+            configured. segments: Each segment column's values (text, None when missing).
+        missing_segments: Configured segment columns the slice does not have.
+    """
+
+    keys: npt.NDArray[np.uint64]
+    predicted: npt.NDArray[Any]
+    score: npt.NDArray[np.float64] | None
+    segments: dict[str, npt.NDArray[np.object_]]
+    missing_segments: tuple[str, ...] = ()
+
+    def notes(self) -> dict[str, str]:
+        """Metadata saying which configured segments the slice lacks."""
+        if not self.missing_segments:
+            return {}
+        missing = ", ".join(self.missing_segments)
+        return {
+            "segments_missing": f"{missing}: not in the day's slice (sliced before the segment "
+            "was configured; rematerialize live_slice)"
+        }
+
+
 def read_predictions(
     store: SliceStore, name: str, day: date, spec: PerformanceSpec
-) -> tuple[npt.NDArray[Any], npt.NDArray[Any], npt.NDArray[Any] | None]:
-    """Row keys, predictions and (when configured) scores of the day's slice, in batches."""
-    columns = [ROW_KEY, spec.prediction_column]
+) -> DayPredictions:
+    """Row keys, predictions, scores (when configured) and segments of the day's slice."""
+    present = _slice_columns(store, name, day)
+    segments = [s for s in spec.segments if present is None or s in present]
+    columns = [ROW_KEY, spec.prediction_column, *segments]
     if spec.score_column:
         columns.append(spec.score_column)
     keys, predicted, scores = [], [], []
-    for batch in store.batches(name, day, columns):
+    values: dict[str, list[npt.NDArray[np.object_]]] = {s: [] for s in segments}
+    for batch in store.batches(name, day, list(dict.fromkeys(columns))):
         keys.append(batch[ROW_KEY].to_numpy(dtype=np.uint64))
         column = batch[spec.prediction_column]
         predicted.append(
@@ -149,30 +193,41 @@ def read_predictions(
         )
         if spec.score_column:
             scores.append(batch[spec.score_column].to_numpy(dtype=np.float64, na_value=np.nan))
+        for segment in segments:
+            values[segment].append(batch[segment].to_numpy(dtype=object))
     dtype = np.float64 if spec.kind == "score" else object
-    return (
-        np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64),
-        np.concatenate(predicted) if predicted else np.zeros(0, dtype=dtype),
-        (np.concatenate(scores) if scores else np.zeros(0)) if spec.score_column else None,
+    return DayPredictions(
+        keys=np.concatenate(keys) if keys else np.zeros(0, dtype=np.uint64),
+        predicted=np.concatenate(predicted) if predicted else np.zeros(0, dtype=dtype),
+        score=(np.concatenate(scores) if scores else np.zeros(0)) if spec.score_column else None,
+        segments={
+            s: np.concatenate(v) if v else np.zeros(0, dtype=object) for s, v in values.items()
+        },
+        missing_segments=tuple(s for s in spec.segments if s not in segments),
     )
+
+
+def _slice_columns(store: SliceStore, name: str, day: date) -> set[str] | None:
+    """The columns of the day's slice; None when it is missing (``batches`` says so)."""
+    path = store.path(name, day)
+    return set(pq.ParquetFile(path).schema_arrow.names) if path.exists() else None
 
 
 def day_performance(
-    spec: PerformanceSpec,
-    keys: npt.NDArray[Any],
-    predicted: npt.NDArray[Any],
-    score: npt.NDArray[Any] | None,
-    day_labels: gt.DayLabels,
-) -> tuple[PerformanceStats, dict[str, int]]:
-    """The day's statistics, and counts of labels that could not be used."""
-    rows, positions = gt.match_labels(keys, day_labels.keys)
+    spec: PerformanceSpec, day: DayPredictions, day_labels: gt.DayLabels
+) -> tuple[PerformanceStats, dict[tuple[str, str], PerformanceStats], dict[str, int]]:
+    """The day's statistics, per segment value, and counts of labels that could not be used."""
+    rows, positions = gt.match_labels(day.keys, day_labels.keys)
+    label = day_labels.values[positions]
+    score = day.score
     stats = compute_performance(
         spec.kind,
-        len(keys),
-        predicted[rows],
-        day_labels.values[positions],
+        len(day.keys),
+        day.predicted[rows],
+        label,
         score[rows] if score is not None else None,
     )
+    by_segment = segment_stats(spec.kind, day.segments, rows, day.predicted, label, score)
     counts = {
         "labels_read": day_labels.rows_read,
         "labels_unmatched": len(day_labels.keys) - len(rows),
@@ -181,7 +236,7 @@ def day_performance(
         "labels_replaced": day_labels.replaced,
         "labelled_without_prediction": len(rows) - stats.labelled,
     }
-    return stats, counts
+    return stats, by_segment, counts
 
 
 # -- the baseline ------------------------------------------------------------------------------

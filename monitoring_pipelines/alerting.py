@@ -42,6 +42,8 @@ class AlertingReport:
     ingest: IngestReport = field(default_factory=IngestReport)
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
     cursor: str | None = None
+    checked: set[tuple[str, str]] = field(default_factory=set)
+    """(monitor, partition) pairs whose checks were just recorded (reports are rerun for them)."""
 
     def summary(self) -> str:
         i, d = self.ingest, self.delivery
@@ -79,6 +81,12 @@ def run_alerting(
         fresh = [r.dagster_run for r in records if not store.is_processed(r.dagster_run.run_id)]
         runs = [(run.run_id, evaluations_of(instance, run, set(alerts))) for run in fresh]
         ingest_runs(store, runs, context, report.ingest)
+        report.checked |= {
+            (e.monitor, e.partition)
+            for _, evaluations in runs
+            for e in evaluations
+            if e.check != "run_failure" and e.partition
+        }
         if records:
             stamp = _utc(records[-1].update_timestamp).isoformat()
             with store.transaction() as conn:

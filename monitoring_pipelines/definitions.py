@@ -43,9 +43,22 @@ def build_definitions(
         assets=assets,
         jobs=jobs,
         schedules=schedules,
-        sensors=[alerting_sensor(alerts, settings.dagster_url), labels_sensor(config.monitors)],
+        sensors=[
+            alerting_sensor(alerts, settings.dagster_url, report_keys(assets)),
+            labels_sensor(config.monitors),
+        ],
         resources=resources(config, settings, environ),
     )
+
+
+def report_keys(assets: list[dg.AssetsDefinition]) -> dict[str, dg.AssetKey]:
+    """Each monitor's daily report asset."""
+    return {
+        key.path[0]: key
+        for a in assets
+        for key in a.keys
+        if len(key.path) == 2 and key.path[1] == "daily_report"
+    }
 
 
 def resources(

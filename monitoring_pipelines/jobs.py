@@ -19,7 +19,11 @@ def reference_job_name(monitor: str) -> str:
 
 def daily_job(monitor: str, *, has_reference: bool) -> dg.UnresolvedAssetJobDefinition:
     """The monitor's daily assets; partitioned like them (Dagster infers it)."""
-    selection = dg.AssetSelection.groups(monitor)
+    # The daily report follows the alerting pass (it lists the recorded checks): the alerting
+    # sensor requests it for recent partitions, so it is not part of the daily run.
+    selection = dg.AssetSelection.groups(monitor) - dg.AssetSelection.assets(
+        dg.AssetKey([monitor, "daily_report"])
+    )
     if has_reference:
         # Subtracting a key that no asset supplies fails the job's resolution, so only a
         # monitor with a reference subtracts it.

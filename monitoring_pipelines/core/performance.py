@@ -46,6 +46,8 @@ DEFAULT_METRIC: dict[Kind, str] = {"label": "accuracy", "score": "mae"}
 # Tolerances: an absolute drop for metrics in [0, 1], a rise relative to the reference for errors.
 DEFAULT_TOLERANCE = {"drop": (0.05, 0.10), "rise": (0.10, 0.25)}
 BOOTSTRAP_DRAWS = 200
+# Dimensions naming the scope of stored statistics (a segment value); none: the whole partition.
+SCOPE_KEYS = frozenset({"segment", "value"})
 
 
 @dataclass(frozen=True)
@@ -99,10 +101,11 @@ class PerformanceSpec:
     score_column: str | None = None
     reference_label_column: str | None = None
     policy: PerformancePolicy = PerformancePolicy()
+    segments: tuple[str, ...] = ()
 
     @classmethod
     def for_monitor(cls, monitor: MonitorConfig) -> PerformanceSpec:
-        """The spec of ``monitor``'s prediction, reference labels and performance policy."""
+        """The spec of ``monitor``'s prediction, reference labels, policy and segments."""
         assert monitor.prediction is not None
         return cls(
             kind=monitor.prediction.type,
@@ -110,6 +113,7 @@ class PerformanceSpec:
             score_column=monitor.prediction.score_column,
             reference_label_column=monitor.reference.label_column if monitor.reference else None,
             policy=PerformancePolicy(**monitor.performance.model_dump()),
+            segments=tuple(monitor.segments),
         )
 
 
@@ -369,27 +373,39 @@ class PerformanceStats:
 
     # -- storage as (name, dimensions) -> value, the result store's metrics rows --------------
 
-    def to_rows(self) -> dict[tuple[str, str], float | None]:
-        rows: dict[tuple[str, str], float | None] = {(k, ""): v for k, v in self.metrics().items()}
+    def to_rows(
+        self, scope: Mapping[str, str] | None = None
+    ) -> dict[tuple[str, str], float | None]:
+        """The statistics as result-store rows; with ``scope`` (a segment: ``segment`` and
+        ``value``), every row's dimensions carry it, so one partition holds many scopes."""
+        scope = dict(scope or {})
+        rows: dict[tuple[str, str], float | None] = {
+            (k, dimensions(**scope)): v for k, v in self.metrics().items()
+        }
         for cls, values in self.per_class().items():
             for k, v in values.items():
-                rows[(k, dimensions(**{"class": cls}))] = v
+                rows[(k, dimensions(**scope, **{"class": cls}))] = v
         for (t, p), n in self.confusion.cells.items():
-            rows[("confusion", dimensions(true=t, predicted=p))] = float(n)
+            rows[("confusion", dimensions(**scope, true=t, predicted=p))] = float(n)
         if self.kind == "score":
             for k in ("n", "error", "absolute", "squared", "fourth"):
-                rows[("error_sums", dimensions(sum=k))] = float(getattr(self.errors, k))
+                rows[("error_sums", dimensions(**scope, sum=k))] = float(getattr(self.errors, k))
         for name, auc in (("auc", self.auc), ("confidence_auc", self.confidence_auc)):
             if auc is not None:
-                rows[(f"{name}_positives", "")] = float(auc.positives)
-                rows[(f"{name}_negatives", "")] = float(auc.negatives)
+                rows[(f"{name}_positives", dimensions(**scope))] = float(auc.positives)
+                rows[(f"{name}_negatives", dimensions(**scope))] = float(auc.negatives)
         return rows
 
     @classmethod
     def from_rows(
-        cls, kind: Kind, rows: Mapping[tuple[str, str], float | None]
+        cls,
+        kind: Kind,
+        rows: Mapping[tuple[str, str], float | None],
+        scope: Mapping[str, str] | None = None,
     ) -> PerformanceStats:
-        """The statistics ``to_rows`` stored (headline metrics are recomputed from them)."""
+        """The statistics ``to_rows`` stored for ``scope`` (by default the whole partition);
+        headline metrics are recomputed from them."""
+        rows = scoped_rows(rows, scope)
 
         def get(name: str, dims: str = "") -> float:
             value = rows.get((name, dims))
@@ -424,6 +440,21 @@ class PerformanceStats:
             aucs["auc"],
             aucs["confidence_auc"],
         )
+
+
+def scoped_rows(
+    rows: Mapping[tuple[str, str], float | None], scope: Mapping[str, str] | None = None
+) -> dict[tuple[str, str], float | None]:
+    """The rows of one scope (without ``scope``: the whole partition's), their dimensions
+    without the scope's keys."""
+    wanted = dict(scope or {})
+    out: dict[tuple[str, str], float | None] = {}
+    for (name, dims), value in rows.items():
+        parsed = json.loads(dims) if dims else {}
+        own = {k: parsed.pop(k) for k in SCOPE_KEYS & parsed.keys()}
+        if own == wanted:
+            out[(name, dimensions(**parsed))] = value
+    return out
 
 
 def _add_auc(a: Auc | None, b: Auc | None) -> Auc | None:
@@ -539,18 +570,19 @@ def pooled_baseline(
 
 @dataclass(frozen=True)
 class Comparison:
-    """A day's checked metric against the baseline.
+    """A day's (or a segment's) checked metric against the baseline.
 
     Attributes:
         metric: The checked metric; value: on the day; reference: in the baseline.
         warn, critical: Its tolerances.
-        coverage, labelled: The day's labelled share and rows.
+        coverage, labelled, rows: The labelled share, labelled rows and all rows.
         summary: One line for people.
         evaluated: False while coverage, labelled rows or the baseline are not enough.
         delta: ``value - reference``.
         change: The move in the bad direction, compared with the tolerances: the drop
             (accuracy, F1, AUC) or the rise relative to the reference (MAE, RMSE).
         p_value: One-sided p-value of that move.
+        p_adjusted: The p-value adjusted for multiple tests (segments), when it was.
         severity: Set when the check fails.
     """
 
@@ -561,16 +593,32 @@ class Comparison:
     critical: float
     coverage: float
     labelled: int
+    rows: int = 0
     summary: str = ""
     evaluated: bool = False
     delta: float | None = None
     change: float | None = None
     p_value: float | None = None
+    p_adjusted: float | None = None
     severity: Severity | None = None
 
-    def to_rows(self) -> dict[tuple[str, str], float | None]:
-        keys = ("reference", "delta", "p_value")
-        return {(k, ""): getattr(self, k) for k in keys}
+    @property
+    def bound(self) -> float | None:
+        """The value at which the warn tolerance is reached."""
+        if self.reference is None:
+            return None
+        if self.metric in LOWER_IS_BETTER:
+            return self.reference * (1 + self.warn)
+        return self.reference - self.warn
+
+    def to_rows(
+        self, scope: Mapping[str, str] | None = None
+    ) -> dict[tuple[str, str], float | None]:
+        dims = dimensions(**dict(scope or {}))
+        rows = {(k, dims): getattr(self, k) for k in ("reference", "delta", "p_value")}
+        if self.p_adjusted is not None:
+            rows[("p_adjusted", dims)] = self.p_adjusted
+        return rows
 
 
 def compare(stats: PerformanceStats, baseline: Baseline, policy: PerformancePolicy) -> Comparison:
@@ -579,17 +627,20 @@ def compare(stats: PerformanceStats, baseline: Baseline, policy: PerformancePoli
     warn, critical = policy.tolerances(metric)
     value = stats.value(metric)
     reference = baseline.stats.value(metric) if baseline.stats else None
-    base = Comparison(metric, value, reference, warn, critical, stats.coverage, stats.labelled)
-    coverage = f"coverage {stats.coverage:.1%} ({stats.labelled} of {stats.rows} rows labelled)"
+    base = Comparison(
+        metric, value, reference, warn, critical, stats.coverage, stats.labelled, stats.rows
+    )
     waiting = None
     if stats.coverage < policy.min_coverage or stats.labelled == 0:
-        waiting = f"not evaluated yet: {coverage}; needs {policy.min_coverage:.0%}"
+        waiting = f"not evaluated yet: {_coverage(base)}; needs {policy.min_coverage:.0%}"
     elif stats.labelled < policy.min_labelled:
-        waiting = f"not evaluated yet: {coverage}; needs {policy.min_labelled} labelled rows"
+        waiting = f"not evaluated yet: {_coverage(base)}; needs {policy.min_labelled} labelled rows"
     elif value is None:
-        waiting = f"not evaluated: {metric} is undefined ({_undefined(metric)}); {coverage}"
+        waiting = f"not evaluated: {metric} is undefined ({_undefined(metric)}); {_coverage(base)}"
     elif baseline.in_period:
-        waiting = f"{metric} {value:.4f}, part of the reference ({baseline.source}); {coverage}"
+        waiting = (
+            f"{metric} {value:.4f}, part of the reference ({baseline.source}); {_coverage(base)}"
+        )
     elif baseline.stats is None or reference is None:
         waiting = "not evaluated yet: " + (
             baseline.missing or f"the reference ({baseline.source}) has no {metric}"
@@ -605,27 +656,40 @@ def compare(stats: PerformanceStats, baseline: Baseline, policy: PerformancePoli
     else:
         change = bad_move
     p_value = _one_sided_p(bad_move, stats, baseline.stats, metric)
-    severity = grade(change, warn, critical) if p_value <= policy.significance else None
-    tolerance = f"{warn:.0%} relative rise" if lower_better else f"{warn:g} drop"
+    measured = replace(base, evaluated=True, delta=delta, change=change, p_value=p_value)
+    return judge(measured, policy)
+
+
+def judge(
+    comparison: Comparison, policy: PerformancePolicy, p_adjusted: float | None = None
+) -> Comparison:
+    """The verdict and summary of an evaluated comparison: a failure needs the change beyond
+    the tolerance and its p-value (``p_adjusted`` when given) at most ``policy.significance``."""
+    c = comparison
+    assert c.evaluated and c.change is not None and c.p_value is not None
+    assert c.value is not None and c.reference is not None and c.delta is not None
+    p, p_name = (c.p_value, "p") if p_adjusted is None else (p_adjusted, "adjusted p")
+    severity = grade(c.change, c.warn, c.critical) if p <= policy.significance else None
+    lower_better = c.metric in LOWER_IS_BETTER
+    tolerance = f"{c.warn:.0%} relative rise" if lower_better else f"{c.warn:g} drop"
     if severity is not None:
-        verdict = f"{severity.value}: beyond the {tolerance} tolerance (p {p_value:.2g})"
-    elif change < warn:
+        verdict = f"{severity.value}: beyond the {tolerance} tolerance ({p_name} {p:.2g})"
+    elif c.change < c.warn:
         verdict = f"within the {tolerance} tolerance"
     else:
         verdict = (
             f"beyond the {tolerance} tolerance but not significant "
-            f"(p {p_value:.2g} > {policy.significance:g})"
+            f"({p_name} {p:.2g} > {policy.significance:g})"
         )
-    summary = f"{metric} {value:.4f} vs reference {reference:.4f} ({delta:+.4f}): {verdict}; "
-    return replace(
-        base,
-        summary=summary + coverage,
-        evaluated=True,
-        delta=delta,
-        change=change,
-        p_value=p_value,
-        severity=severity,
+    summary = (
+        f"{c.metric} {c.value:.4f} vs reference {c.reference:.4f} ({c.delta:+.4f}): "
+        f"{verdict}; {_coverage(c)}"
     )
+    return replace(c, summary=summary, p_adjusted=p_adjusted, severity=severity)
+
+
+def _coverage(c: Comparison) -> str:
+    return f"coverage {c.coverage:.1%} ({c.labelled} of {c.rows} rows labelled)"
 
 
 def _one_sided_p(
@@ -665,9 +729,7 @@ def performance_check(comparison: Comparison) -> CheckOutcome:
             metadata[key] = number
     if not c.evaluated:
         return CheckOutcome("performance", (), c.summary, metadata)
-    assert c.reference is not None
-    bound = c.reference * (1 + c.warn) if c.metric in LOWER_IS_BETTER else c.reference - c.warn
     finding = Finding(
-        WHOLE, c.severity is None, c.severity or Severity.WARN, c.value, bound, c.summary
+        WHOLE, c.severity is None, c.severity or Severity.WARN, c.value, c.bound, c.summary
     )
     return CheckOutcome("performance", (finding,), c.summary, metadata)

@@ -1,7 +1,8 @@
 """Performance from delayed labels, materialized in process on a small SQLite warehouse, and the
 labels sensor that re-requests days when late labels land.
 
-The ``clf`` monitor is a three-class classifier. Its days (400 requests each) are built with a
+The ``clf`` monitor is a three-class classifier segmented by ``tenant``: every fourth request
+is ``acme``'s (25 %), the others ``globex``'s. Its days (400 requests each) are built with a
 known number of correct predictions, so every expected number is exact:
 
 =========== ===================== ===============================================
@@ -9,10 +10,13 @@ day         correct / labelled    role
 =========== ===================== ===============================================
 2026-09-01  360 / 400             reference period (first two days)
 2026-09-02  360 / 380             reference period; its last 20 labels arrive late
-2026-09-03  240 / 400             a bad release: accuracy 0.60
+2026-09-03  240 / 400             a bad release, worst at acme: 10 / 100 right there,
+                                  230 / 300 at globex; accuracy 0.60
 2026-09-04  20 / 20 of 400 rows   5 % coverage: not evaluated yet (380 labels late)
 2026-09-05  356 / 380             normal; its last 20 labels arrive late
 2026-09-06  no labels             never sliced (the sensor leaves it to the daily job)
+2026-09-07  344 / 400             acme alone drops: 50 / 100 (0.5), globex 294 / 300;
+                                  0.86 in all, within 0.05 of the training set's 0.90
 =========== ===================== ===============================================
 
 The Definitions are built here: the monitor's assets from ``build_monitor_assets``, with its
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,12 +43,13 @@ from assets.performance import make_performance
 from monitoring_pipelines.core.config import LabelsConfig, MonitorConfig, SourceConfig
 from monitoring_pipelines.core.config_loading import parse_config
 from monitoring_pipelines.core.labels import labels_by_day, read_day_labels
-from monitoring_pipelines.core.performance import PerformancePolicy, PerformanceSpec
+from monitoring_pipelines.core.performance import PerformancePolicy, PerformanceSpec, scoped_rows
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.definitions import resources
 from monitoring_pipelines.labels_sensor import labels_sensor
 from monitoring_pipelines.partitions import daily_partitions
 from tests.assets.conftest import (
+    METADATA_REL,
     QUIET,
     check_evaluations,
     materialization,
@@ -61,6 +66,7 @@ monitors:
     reference: {table: clf_training}
     features: {numeric: [confidence]}
     prediction: {column: predicted, type: label}
+    segments: [tenant]
     labels:
       {table: clf_labels, request_id_column: request_id, label_column: truth,
        timestamp_column: labelled_at}
@@ -68,8 +74,11 @@ monitors:
 
 CLASSES = np.array(["negative", "neutral", "positive"], dtype=object)
 ROWS = 400
-D1, D2, D3, D4, D5, D6 = (date(2026, 9, 1) + timedelta(days=i) for i in range(6))
-CORRECT = {D1: 360, D2: 360, D3: 240, D4: 360, D5: 356, D6: 360}
+D1, D2, D3, D4, D5, D6, D7 = (date(2026, 9, 1) + timedelta(days=i) for i in range(7))
+DAYS = (D1, D2, D3, D4, D5, D6, D7)
+CORRECT = {D1: 360, D2: 360, D3: 240, D4: 360, D5: 356, D6: 360, D7: 344}
+TENANT = np.where(np.arange(ROWS) % 4 == 0, "acme", "globex").astype(object)
+CORRECT_PER_TENANT = {D3: {"acme": 10, "globex": 230}, D7: {"acme": 50, "globex": 294}}
 HELD_BACK = {D2: 20, D4: 380, D5: 20, D6: ROWS}  # the last labels of a day, not there at first
 REFERENCE_ACCURACY = (360 + 360) / (400 + 380)  # the first two days, pooled
 ERROR = dg.AssetCheckSeverity.ERROR
@@ -77,10 +86,15 @@ PERFORMANCE = "clf/performance"
 
 
 def day_requests(rng: np.random.Generator, day: date) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The day's requests and all their labels; the first ``CORRECT[day]`` are right."""
+    """The day's requests and all their labels; the first ``CORRECT[day]`` are right (or the
+    first of each tenant, ``CORRECT_PER_TENANT[day]``)."""
     index = rng.integers(0, 3, ROWS)
     predicted = CLASSES[index]
     correct = np.arange(ROWS) < CORRECT[day]
+    if day in CORRECT_PER_TENANT:
+        rank = pd.Series(TENANT).groupby(TENANT).cumcount().to_numpy()
+        wanted = np.array([CORRECT_PER_TENANT[day][t] for t in TENANT])
+        correct = rank < wanted
     truth = np.where(correct, predicted, CLASSES[(index + rng.integers(1, 3, ROWS)) % 3])
     confidence = np.where(correct, rng.uniform(0.6, 1.0, ROWS), rng.uniform(0.34, 0.8, ROWS))
     start = datetime(day.year, day.month, day.day, tzinfo=UTC)
@@ -91,6 +105,7 @@ def day_requests(rng: np.random.Generator, day: date) -> tuple[pd.DataFrame, pd.
             "ts": [(start + timedelta(seconds=60 * i + 7)).isoformat() for i in range(ROWS)],
             "predicted": predicted,
             "confidence": np.round(confidence, 4),
+            "tenant": TENANT,
         }
     )
     labelled = start + timedelta(days=2)
@@ -144,7 +159,7 @@ class Install:
 def install(home: Path, spec: PerformanceSpec | None = None) -> Install:
     rng = np.random.default_rng(20260901)
     requests, labels, held = [], [], {}
-    for day in (D1, D2, D3, D4, D5, D6):
+    for day in DAYS:
         day_rows, day_labels = day_requests(rng, day)
         requests.append(day_rows)
         keep = len(day_labels) - HELD_BACK.get(day, 0)
@@ -201,6 +216,10 @@ FIRST_TWO_DAYS = PerformanceSpec(
     prediction_column="predicted",
     score_column="confidence",
     policy=PerformancePolicy(reference_days=2, min_labelled=15),
+    segments=("tenant",),
+)
+TRAINING_LABELS = PerformanceSpec(
+    "label", "predicted", "confidence", reference_label_column="truth", segments=("tenant",)
 )
 
 
@@ -239,7 +258,7 @@ def test_a_day_with_a_known_accuracy_drop_fails_critical(first_days: dict[Any, A
 
 
 def test_per_class_and_confidence_metrics_are_stored(first_days: dict[Any, Any]) -> None:
-    stored = first_days["install"].stored(D3)
+    stored = scoped(first_days["install"].stored(D3))
     support = sum(v or 0 for k, v in stored.items() if k.startswith('support{"class"'))
     assert support == 400
     confusion = {k: v for k, v in stored.items() if k.startswith("confusion{")}
@@ -248,6 +267,43 @@ def test_per_class_and_confidence_metrics_are_stored(first_days: dict[Any, Any])
     # right rows are drawn from confidence 0.6-1.0, wrong ones from 0.34-0.8
     assert stored["confidence_auc"] is not None and stored["confidence_auc"] > 0.75
     assert stored["macro_f1"] is not None and 0.4 < stored["macro_f1"] < 0.8
+
+
+def test_each_segment_value_stores_its_own_statistics(first_days: dict[Any, Any]) -> None:
+    stored = first_days["install"].stored(D3)
+    for tenant, rows, correct in (("acme", 100, 10), ("globex", 300, 230)):
+        mine = scoped(stored, segment="tenant", value=tenant)
+        confusion = {k: v for k, v in mine.items() if k.startswith("confusion{")}
+        right = sum(v or 0 for k, v in confusion.items() if _diagonal(k))
+        assert (sum(v or 0 for v in confusion.values()), right) == (rows, correct)
+        assert (mine["rows"], mine["labelled"], mine["accuracy"]) == (rows, rows, correct / rows)
+        assert mine["reference"] == pytest.approx(REFERENCE_ACCURACY, rel=1e-12)
+        assert mine["p_adjusted"] is not None and mine["p_adjusted"] < 1e-6
+    meta = materialization(first_days[D3], PERFORMANCE)
+    assert meta["accuracy@tenant=acme"] == pytest.approx(0.1)
+    assert meta["accuracy@tenant=globex"] == pytest.approx(230 / 300, rel=METADATA_REL)
+    assert (meta["labelled@tenant=acme"], meta["labelled@tenant=globex"]) == (100, 300)
+
+
+def test_a_whole_day_drop_names_the_segment_where_it_drops_most(
+    first_days: dict[Any, Any],
+) -> None:
+    check = check_evaluations(first_days[D3], PERFORMANCE)["performance"]
+    driver = "tenant=acme (accuracy 0.1000, -0.8231; 25% of labelled rows)"
+    assert check.metadata["segment_drivers"] == f"accuracy: {driver}"
+    assert check.summary.endswith(f"; strongest in {driver}")
+    # globex drops too (0.77), less; the segments raise no findings of their own: one incident
+    assert check.metadata["segments_failing"] == 2
+    (finding,) = check.findings
+    assert finding["subject"] == "" and not finding["passed"]
+    assert finding["summary"].endswith(f"; strongest in {driver}")
+
+
+def scoped(stored: dict[str, float | None], **scope: str) -> dict[str, float | None]:
+    """Stored metrics of one segment value (the whole day without ``scope``), keyed as
+    ``stored_metrics`` keys them, without the segment's dimensions."""
+    rows = {(k.split("{", 1)[0], k[len(k.split("{", 1)[0]) :]): v for k, v in stored.items()}
+    return {name + dims: v for (name, dims), v in scoped_rows(rows, scope).items()}
 
 
 def _diagonal(key: str) -> bool:
@@ -273,15 +329,71 @@ def test_a_day_with_5_percent_coverage_is_not_evaluated_yet(first_days: dict[Any
 def test_a_normal_day_passes(first_days: dict[Any, Any]) -> None:
     check = check_evaluations(first_days[D5], PERFORMANCE)["performance"]
     assert check.passed
-    assert len(check.findings) == 1
+    subjects = {f["subject"]: f["passed"] for f in check.findings}
+    # every segment value is a passing finding too, so a segment's incident can resolve
+    assert subjects == {
+        "": True,
+        "performance@tenant=acme": True,
+        "performance@tenant=globex": True,
+    }
     assert "within the 0.05 drop tolerance" in check.summary
+    assert "segment_drivers" not in check.metadata
+
+
+@pytest.fixture(scope="module")
+def acme_drop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dg.ExecuteInProcessResult]:
+    """D7 against the training set's labels (accuracy 0.90): acme alone drops."""
+    inst = install(tmp_path_factory.mktemp("perf_acme"), TRAINING_LABELS)
+    inst.reference()
+    yield inst.run(D7)
+    inst.instance.dispose()
+
+
+def test_a_segment_dropping_alone_is_a_finding_of_its_own(
+    acme_drop: dg.ExecuteInProcessResult,
+) -> None:
+    check = check_evaluations(acme_drop, PERFORMANCE)["performance"]
+    assert not check.passed and check.severity == ERROR
+    findings = {f["subject"]: f for f in check.findings}
+    assert set(findings) == {"", "performance@tenant=acme", "performance@tenant=globex"}
+    whole, acme, globex = (
+        findings[s] for s in ("", "performance@tenant=acme", "performance@tenant=globex")
+    )
+    assert whole["passed"] and whole["value"] == pytest.approx(0.86)
+    assert "accuracy 0.8600 vs reference 0.9000 (-0.0400): within the 0.05 drop" in whole["summary"]
+    assert not acme["passed"] and acme["severity"] == "critical"
+    assert (acme["value"], acme["threshold"]) == (pytest.approx(0.5), pytest.approx(0.85))
+    assert acme["summary"].startswith(
+        "tenant=acme: accuracy 0.5000 vs reference 0.9000 (-0.4000): critical: beyond the "
+        "0.05 drop tolerance (adjusted p"
+    )
+    assert globex["passed"] and globex["value"] == pytest.approx(294 / 300)
+    assert check.summary.startswith(
+        "accuracy drops in tenant=acme (accuracy 0.5000, -0.4000; 25% of labelled rows); "
+        "the whole day: accuracy 0.8600"
+    )
+    assert "segment_drivers" not in check.metadata
+
+
+def test_a_segment_the_slice_does_not_have_is_reported_not_fatal(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    # as after `segments` gained a column: the days sliced before lack it
+    spec = replace(FIRST_TWO_DAYS, segments=("tenant", "plan"))
+    inst = install(tmp_path_factory.mktemp("perf_plan"), spec)
+    try:
+        meta = materialization(inst.run(D1), PERFORMANCE)
+        assert meta["segments_missing"].startswith("plan: not in the day's slice")
+        assert meta["labelled@tenant=acme"] == 100
+        assert not any("plan" in k for k in inst.stored(D1))
+    finally:
+        inst.instance.dispose()
 
 
 def test_the_reference_table_labels_are_the_baseline_and_cached(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    spec = PerformanceSpec("label", "predicted", "confidence", reference_label_column="truth")
-    inst = install(tmp_path_factory.mktemp("perf_ref"), spec)
+    inst = install(tmp_path_factory.mktemp("perf_ref"), TRAINING_LABELS)
     try:
         inst.reference()
         first = inst.run(D3)
@@ -321,7 +433,7 @@ def test_a_rerun_replaces_the_partition_rows_and_sees_late_labels(
         assert after["accuracy"] == 360 / 400
         assert _row_count(inst, D4) == len(after)
         check = check_evaluations(result, PERFORMANCE)["performance"]
-        assert check.passed and len(check.findings) == 1  # evaluated now
+        assert check.passed and len(check.findings) == 3  # evaluated now, with two tenants
     finally:
         inst.instance.dispose()
 

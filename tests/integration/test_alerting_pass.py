@@ -216,10 +216,11 @@ def test_the_sensor_ingests_sends_and_reports(
         result = sensor(context)
         cursor = context.cursor
 
-    assert isinstance(result, dg.SkipReason)
-    assert result.skip_message is not None
-    assert result.skip_message.startswith("3 run(s) ingested (6 evaluations), incidents opened 1")
-    assert "alerts stored 1, sent 1" in result.skip_message
+    assert isinstance(result, dg.SensorResult) and result.skip_reason is not None
+    assert result.run_requests == []  # the runs' days are history: no report requested
+    message = result.skip_reason.skip_message or ""
+    assert message.startswith("3 run(s) ingested (6 evaluations), incidents opened 1")
+    assert "alerts stored 1, sent 1" in message
     assert cursor is not None
     store = AlertStore.connect(store_url)
     try:
@@ -233,8 +234,8 @@ def test_the_sensor_ingests_sends_and_reports(
 
     with dg.build_sensor_context(instance=drifted, resources=resources, cursor=cursor) as context:
         second = sensor(context)
-    assert isinstance(second, dg.SkipReason)
-    assert (second.skip_message or "").startswith("0 run(s) ingested")
+    assert isinstance(second, dg.SensorResult) and second.skip_reason is not None
+    assert (second.skip_reason.skip_message or "").startswith("0 run(s) ingested")
     assert len(fake_slack.messages("#ml-alerts")) == 1
 
 
@@ -246,9 +247,10 @@ def test_the_sensor_without_slack_leaves_alerts_waiting(
     with dg.build_sensor_context(instance=drifted, resources=resources) as context:
         result = alerting_sensor(ALERTS, DAGSTER)(context)
 
-    assert isinstance(result, dg.SkipReason)
-    assert "alerts stored 1, sent 0" in (result.skip_message or "")
-    assert (result.skip_message or "").endswith("waiting 1")
+    assert isinstance(result, dg.SensorResult) and result.skip_reason is not None
+    message = result.skip_reason.skip_message or ""
+    assert "alerts stored 1, sent 0" in message
+    assert message.endswith("waiting 1")
 
 
 # -- the CLI ---------------------------------------------------------------------------------

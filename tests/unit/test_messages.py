@@ -266,3 +266,18 @@ def test_messages_are_plain_json() -> None:
     for kind in AlertKind:
         message = build_message(kind, make_incident(), make_evaluation(), FINDING, LINKS)
         assert json.loads(json.dumps(message)) == message
+
+
+def test_titles_name_the_segment_of_a_segment_finding() -> None:
+    from monitoring_pipelines.core.alerting.messages import incident_title
+
+    assert incident_title("bot", "latency_slo", "") == "bot: latency above SLO"
+    assert incident_title("rec", "feature_drift", "age") == "rec: input drift in age"
+    assert (
+        incident_title("rec", "feature_drift", "age@model_version=v2")
+        == "rec: input drift in age for model_version=v2"
+    )
+    assert (
+        incident_title("clf", "performance", "performance@tenant=acme")
+        == "clf: performance drop for tenant=acme"
+    )

@@ -50,8 +50,16 @@ class Links:
 
 
 def incident_title(monitor: str, check: str, subject: str) -> str:
+    """``recommender: input drift in user_age``; a segment reads ``... for tenant=acme``."""
     what = CHECK_TITLES.get(check, check.replace("_", " "))
-    return f"{monitor}: {what}" + (f" in {subject}" if subject != WHOLE else "")
+    if subject == WHOLE:
+        return f"{monitor}: {what}"
+    column, _, segment = subject.partition("@")
+    if not segment:
+        return f"{monitor}: {what} in {column}"
+    if column == check:
+        return f"{monitor}: {what} for {segment}"
+    return f"{monitor}: {what} in {column} for {segment}"
 
 
 def build_message(

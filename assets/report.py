@@ -1,0 +1,120 @@
+"""The daily HTML report of a monitor: drift, trends, service, cost, quality, performance.
+
+The page is built from the result store only (never from raw data) and written to
+``$MONITORING_HOME/reports/<monitor>/<day>.html``; the asset's metadata links it.
+"""
+
+import os
+import tempfile
+from collections.abc import Iterable, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+
+from assets.common import day_of, failure
+from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.errors import StoreError
+from monitoring_pipelines.core.report import render_report
+from monitoring_pipelines.core.store.reports import load_report_inputs
+from resources import ResultStoreResource, SliceStoreResource
+
+REPORTED = (
+    "feature_drift",
+    "window_drift",
+    "service_metrics",
+    "token_costs",
+    "data_quality",
+    "performance",
+)
+
+
+def report_upstream(name: str, built: Iterable[dg.AssetKey]) -> list[dg.AssetKey]:
+    """The monitor's daily assets the report follows, among the keys built."""
+    keys = set(built)
+    return [dg.AssetKey([name, a]) for a in REPORTED if dg.AssetKey([name, a]) in keys]
+
+
+def make_daily_report(
+    name: str,
+    monitor: MonitorConfig,
+    partitions_def: dg.PartitionsDefinition,
+    upstream: Sequence[dg.AssetKey],
+) -> dg.AssetsDefinition:
+    """The ``<monitor>/daily_report`` asset.
+
+    Args:
+        name: The monitor's name.
+        monitor: Its configuration (description, SLOs, budget).
+        partitions_def: Its daily partitions.
+        upstream: The monitor's daily assets the report reads the results of
+            (``report_upstream`` picks them from the assets built).
+    """
+    reported = frozenset(key.path[-1] for key in upstream)
+
+    @dg.asset(
+        key=[name, "daily_report"],
+        group_name=name,
+        partitions_def=partitions_def,
+        deps=list(upstream),
+        kinds={"html"},
+        description="The day's HTML report (drift with distributions and trends, service, cost, "
+        "quality, performance), built from the result store.",
+    )
+    def daily_report(
+        context: dg.AssetExecutionContext,
+        result_store: ResultStoreResource,
+        slices: SliceStoreResource,
+    ) -> dg.MaterializeResult:
+        day = day_of(context)
+        try:
+            inputs = load_report_inputs(
+                result_store.get_store(), name, monitor, day, datetime.now(UTC), reported
+            )
+        except StoreError as exc:
+            raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
+        report = render_report(inputs)
+        path = report_path(reports_dir(slices.base_dir), name, day)
+        try:
+            size = write_report(report.html, path)
+        except OSError as exc:
+            raise failure(
+                f"monitor '{name}', {day}: cannot write the report to {path}: {exc}", monitor=name
+            ) from exc
+        return dg.MaterializeResult(
+            metadata={
+                "report": dg.MetadataValue.path(str(path)),
+                "report_url": dg.MetadataValue.url(path.as_uri()),
+                "plots": dg.MetadataValue.int(report.plots),
+                "bytes": dg.MetadataValue.int(size),
+                "summary": dg.MetadataValue.md(report.summary_markdown),
+            }
+        )
+
+    return daily_report
+
+
+def reports_dir(slices_dir: str) -> Path:
+    """``$MONITORING_HOME/reports``, beside the slices (``$MONITORING_HOME/slices``)."""
+    return Path(slices_dir).resolve().parent / "reports"
+
+
+def report_path(reports: Path, monitor: str, day: date) -> Path:
+    """Where a day's report lives: ``<reports>/<monitor>/<day>.html``."""
+    return reports / monitor / f"{day.isoformat()}.html"
+
+
+def write_report(html: str, path: Path) -> int:
+    """Write the page atomically (a temporary file renamed over the old one); its bytes."""
+    data = html.encode("utf-8")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return len(data)

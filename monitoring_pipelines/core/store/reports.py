@@ -1,0 +1,196 @@
+"""Reads of the result store for the daily report: one day's results and their history.
+
+Functions over a :class:`ResultStore` rather than methods on it, so the report's queries stay
+beside the report. Only daily partitions are read: never the window keys (``D/7d``) nor the
+``reference`` partition.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Select, select
+
+from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.report import (
+    COSTS,
+    DATA_QUALITY,
+    HISTORY_DAYS,
+    PERFORMANCE,
+    SERVICE,
+    CheckRow,
+    DriftRow,
+    MetricValues,
+    ReportInputs,
+    Targets,
+    distribution_columns,
+    trend_columns,
+)
+from monitoring_pipelines.core.sketch import ColumnSketch
+from monitoring_pipelines.core.store import tables as t
+from monitoring_pipelines.core.store.results import ResultStore
+
+
+def load_report_inputs(
+    store: ResultStore,
+    name: str,
+    monitor: MonitorConfig,
+    day: date,
+    generated_at: datetime,
+    assets: Collection[str] | None = None,
+) -> ReportInputs:
+    """Everything the report of monitor ``name`` for ``day`` shows.
+
+    Args:
+        assets: The monitor's result assets that get a section (``service_metrics``,
+            ``token_costs``, ``data_quality``, ``performance``); by default those its
+            configuration implies.
+    """
+    first = (day - timedelta(days=HISTORY_DAYS - 1)).isoformat()
+    partition = day.isoformat()
+    drift = load_drift_rows(store, name, partition)
+    whole = [r for r in drift if r.role != "segment"]
+    plotted = distribution_columns(whole)
+    expected = frozenset(assets if assets is not None else report_assets(monitor))
+    metrics = {
+        asset: load_daily_metrics(store, name, asset, first, partition)
+        for asset in (SERVICE, COSTS)
+        if asset in expected
+    }
+    for asset in (DATA_QUALITY, PERFORMANCE):
+        metrics[asset] = load_daily_metrics(store, name, asset, partition, partition)
+    service, llm = monitor.service, monitor.llm
+    return ReportInputs(
+        monitor=name,
+        day=day,
+        description=monitor.description,
+        generated_at=generated_at,
+        checks=load_check_rows(store, name, partition),
+        drift=drift,
+        reference=load_reference_sketches(store, name, plotted),
+        current=load_day_sketches(store, name, partition, plotted),
+        drift_history=load_drift_history(store, name, trend_columns(whole), first, partition),
+        metrics=metrics,
+        assets=expected,
+        targets=Targets(
+            latency_ms=service.slo.latency_ms if service else None,
+            latency_percentile=service.slo.latency_percentile if service else 95.0,
+            error_rate=service.slo.error_rate if service else None,
+            daily_budget_usd=llm.daily_budget_usd if llm else None,
+        ),
+    )
+
+
+def report_assets(monitor: MonitorConfig) -> list[str]:
+    """The result assets a monitor's configuration gives it (as the asset factory builds)."""
+    out = []
+    if monitor.service is not None:
+        out.append(SERVICE)
+    if monitor.llm is not None:
+        out.append(COSTS)
+    if monitor.reference is not None:
+        out.append(DATA_QUALITY)
+    if monitor.labels is not None and monitor.prediction is not None:
+        out.append(PERFORMANCE)
+    return out
+
+
+def load_check_rows(store: ResultStore, monitor: str, partition: str) -> list[CheckRow] | None:
+    """The day's check findings, or None when the alerting pass has recorded none yet."""
+    c = t.check_results.c
+    query = (
+        select(c.check_name, c.subject, c.passed, c.severity, c.summary)
+        .where(c.monitor == monitor, c.partition_key == partition)
+        .order_by(c.check_name, c.subject)
+    )
+    with store.transaction() as conn:
+        rows = conn.execute(query).all()
+    if not rows:
+        return None
+    return [CheckRow(r.check_name, r.subject, bool(r.passed), r.severity, r.summary) for r in rows]
+
+
+def load_drift_rows(store: ResultStore, monitor: str, partition: str) -> list[DriftRow]:
+    return [
+        DriftRow(
+            column=r["column_name"],
+            role=r["role"],
+            statistic=r["statistic"],
+            score=r["score"],
+            warn=r["warn_threshold"],
+            critical=r["critical_threshold"],
+            p_adjusted=r["p_adjusted"],
+            rows=r["rows"],
+            verdict=r["verdict"],
+            note=r["note"],
+        )
+        for r in store.load_drift(monitor, partition)
+    ]
+
+
+def load_drift_history(
+    store: ResultStore, monitor: str, columns: Sequence[str], first: str, last: str
+) -> dict[str, dict[date, float | None]]:
+    """Daily drift scores of ``columns`` from ``first`` to ``last`` (ISO days, inclusive)."""
+    if not columns:
+        return {}
+    c = t.drift_results.c
+    query = select(c.column_name, c.partition_key, c.score).where(
+        c.monitor == monitor,
+        c.column_name.in_(list(columns)),
+        c.partition_key >= first,
+        c.partition_key <= last,
+        c.partition_key.not_like("%/%"),
+    )
+    out: dict[str, dict[date, float | None]] = {column: {} for column in columns}
+    with store.transaction() as conn:
+        for row in conn.execute(query):
+            out[row.column_name][date.fromisoformat(row.partition_key)] = row.score
+    return out
+
+
+def load_daily_metrics(
+    store: ResultStore, monitor: str, asset: str, first: str, last: str
+) -> dict[date, MetricValues]:
+    """An asset's metrics per day from ``first`` to ``last`` (ISO days, inclusive)."""
+    c = t.metrics.c
+    query = select(c.partition_key, c.name, c.dimensions, c.value).where(
+        c.monitor == monitor,
+        c.asset == asset,
+        c.partition_key >= first,
+        c.partition_key <= last,
+        c.partition_key.not_like("%/%"),
+    )
+    out: dict[date, dict[tuple[str, str], float | None]] = {}
+    with store.transaction() as conn:
+        for row in conn.execute(query):
+            day = date.fromisoformat(row.partition_key)
+            out.setdefault(day, {})[(row.name, row.dimensions)] = row.value
+    return dict(out)
+
+
+def load_reference_sketches(
+    store: ResultStore, monitor: str, columns: Sequence[str]
+) -> dict[str, ColumnSketch]:
+    c = t.reference_sketches.c
+    query = select(c.payload).where(c.monitor == monitor, c.column_name.in_(list(columns)))
+    return _sketches(store, query) if columns else {}
+
+
+def load_day_sketches(
+    store: ResultStore, monitor: str, partition: str, columns: Sequence[str]
+) -> dict[str, ColumnSketch]:
+    c = t.column_sketches.c
+    query = select(c.payload).where(
+        c.monitor == monitor, c.partition_key == partition, c.column_name.in_(list(columns))
+    )
+    return _sketches(store, query) if columns else {}
+
+
+def _sketches(store: ResultStore, query: Select[Any]) -> dict[str, ColumnSketch]:
+    with store.transaction() as conn:
+        rows = conn.execute(query).all()
+    sketches = [ColumnSketch.from_bytes(r.payload) for r in rows]
+    return {s.column: s for s in sketches}

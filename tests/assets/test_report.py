@@ -1,0 +1,129 @@
+"""The daily_report asset: written after the other daily assets, linked from its metadata.
+
+The shop installation runs its reference and one drifted day with ``shop/daily_report`` added to
+the Definitions as the factory will add it (it joins the monitor's group, so the daily job runs
+it after the assets it depends on). The alerting pass then records the day's checks, and a rerun
+of the report alone replaces the day's file with one that lists them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+
+from monitoring_pipelines.alerting import run_alerting
+from monitoring_pipelines.core.alerting.store import AlertStore
+from tests.assets.conftest import (
+    DRIFTED_DAY,
+    QUIET,
+    SHOP_CONFIG,
+    Monitoring,
+    MonitoringFactory,
+    ShopData,
+    materialization,
+    shop_tables,
+)
+
+REPORT = dg.AssetKey(["shop", "daily_report"])
+UPSTREAM = {"feature_drift", "window_drift", "service_metrics", "token_costs", "data_quality"}
+
+
+def with_report(monitoring: Monitoring) -> Monitoring:
+    """The installation with a job that renders the reports (the alerting sensor requests them
+    for recent days; the daily job leaves them out)."""
+    job = dg.define_asset_job("reports", selection=dg.AssetSelection.assets(REPORT))
+    defs = dg.Definitions.merge(monitoring.defs, dg.Definitions(jobs=[job]))
+    return dataclasses.replace(monitoring, defs=defs)
+
+
+def render(monitoring: Monitoring) -> dg.ExecuteInProcessResult:
+    return monitoring.defs.resolve_job_def("reports").execute_in_process(
+        instance=monitoring.instance, partition_key=DRIFTED_DAY.isoformat(), run_config=QUIET
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    monitoring: Monitoring
+    first: dg.ExecuteInProcessResult
+    first_html: str
+    first_inode: int
+    rerun: dg.ExecuteInProcessResult
+
+    @property
+    def path(self) -> Path:
+        return self.monitoring.home / "reports" / "shop" / f"{DRIFTED_DAY.isoformat()}.html"
+
+
+@pytest.fixture(scope="module")
+def scenario(make_monitoring: MonitoringFactory, shop_data: ShopData) -> Scenario:
+    monitoring = with_report(make_monitoring(SHOP_CONFIG, shop_tables(shop_data)))
+    monitoring.reference("shop")
+    monitoring.day("shop", DRIFTED_DAY)
+    first = render(monitoring)
+    path = monitoring.home / "reports" / "shop" / f"{DRIFTED_DAY.isoformat()}.html"
+    first_html, first_inode = path.read_text(encoding="utf-8"), path.stat().st_ino
+    store = AlertStore.connect(monitoring.store_url)
+    try:
+        alerts = {name: m.alerts for name, m in monitoring.config.monitors.items()}
+        run_alerting(monitoring.instance, store, alerts, "http://dagster.test", None)
+    finally:
+        store.dispose()
+    rerun = render(monitoring)
+    return Scenario(monitoring, first, first_html, first_inode, rerun)
+
+
+def images(html: str) -> list[str]:
+    return re.findall(r'<img [^>]*src="data:image/png;base64,[^"]+"', html)
+
+
+def test_report_follows_the_monitors_other_daily_assets(scenario: Scenario) -> None:
+    graph = scenario.monitoring.defs.resolve_asset_graph()
+    parents = graph.get(REPORT).parent_keys
+    assert {key.path[-1] for key in parents} == UPSTREAM
+    # Not part of the daily run: the alerting sensor requests it once the checks are recorded.
+    assert REPORT not in scenario.monitoring.daily_assets("shop")
+    assert [e.asset_key for e in scenario.first.get_asset_materialization_events()] == [REPORT]
+    assert not graph.get(REPORT).check_keys
+
+
+def test_report_is_written_and_linked_from_the_metadata(scenario: Scenario) -> None:
+    metadata: dict[str, Any] = materialization(scenario.first, "shop/daily_report")
+    path = scenario.path
+    assert Path(metadata["report"]) == path
+    assert metadata["report_url"] == path.as_uri() and metadata["report_url"].startswith("file://")
+    html = scenario.first_html
+    assert metadata["plots"] == len(images(html)) > 0
+    # The drifted day: the drift table leads with drifted columns, each with its distribution.
+    assert '<tr class="critical"><td>amount</td>' in html
+    drifted = re.findall(r'<tr class="(?:warn|critical)"><td>([^<]+)</td>', html)
+    assert set(drifted) >= {"amount", "channel", "decision"}
+    for column in drifted[:6]:
+        assert f'alt="{column}: reference against {DRIFTED_DAY}"' in html
+    for anchor in ("drift", "drift-trend", "service", "cost", "data-quality"):
+        assert f'<section id="{anchor}">' in html
+    assert "performance" not in re.findall(r'<section id="([^"]+)"', html)  # no labels
+    # Alerting had not run: the summary comes from the stored verdicts and metrics.
+    assert "not recorded yet" in metadata["summary"] and "`drift` (critical)" in metadata["summary"]
+
+
+def test_rerun_replaces_the_days_file(scenario: Scenario) -> None:
+    first = materialization(scenario.first, "shop/daily_report")
+    again = materialization(scenario.rerun, "shop/daily_report")
+    path = scenario.path
+    assert again["report"] == first["report"]
+    html = path.read_text(encoding="utf-8")
+    assert again["bytes"] == path.stat().st_size == len(html.encode("utf-8"))
+    assert path.stat().st_ino != scenario.first_inode  # a new file renamed over the old one
+    assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temporary file left
+    # Now the alerting pass has recorded the day's checks, and the report lists them.
+    assert "not recorded yet" not in html and "not recorded yet" in scenario.first_html
+    assert re.search(rf"\d+ of \d+ checks failed on {DRIFTED_DAY}", html)
+    assert "<code>feature_drift</code>" in html and "<code>latency_slo</code>" in html
+    assert again["summary"].startswith("**") and "`feature_drift` (critical)" in again["summary"]

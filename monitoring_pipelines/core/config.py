@@ -112,12 +112,30 @@ class ProfileConfig(Strict):
     )
 
 
+class BurnRateConfig(Strict):
+    """One burn-rate alert: the budget spent over ``days`` at ``threshold`` times the allowed
+    rate (1 spends the budget exactly over the SLO window)."""
+
+    days: Annotated[int, Field(ge=1, le=90)]
+    threshold: Annotated[float, Field(gt=0)]
+
+
 class SloConfig(Strict):
-    """Service level objectives checked per day."""
+    """Service level objectives: checked per day and as an error budget over a window.
+
+    ``latency_ms`` with ``latency_percentile`` reads as "p95 within 200 ms" for the daily check
+    and as "95 % of requests within 200 ms" for the error budget.
+    """
 
     latency_ms: Annotated[float, Field(gt=0)] | None = None
     latency_percentile: Annotated[float, Field(ge=50, lt=100)] = 95.0
     error_rate: Share | None = None
+    window_days: Annotated[int, Field(ge=1, le=366)] = 28
+    # Adapted from the multiwindow burn-rate alerts of SRE practice to daily partitions: a
+    # day burning 7x (a quarter of a 28-day budget) is critical, a week burning 2x (half of
+    # it) is a warning.
+    fast_burn: BurnRateConfig = BurnRateConfig(days=1, threshold=7.0)
+    slow_burn: BurnRateConfig = BurnRateConfig(days=7, threshold=2.0)
 
 
 class ServiceConfig(Strict):
@@ -130,6 +148,12 @@ class ServiceConfig(Strict):
         default=None,
         description="status values that count as errors; unset means HTTP codes >= 500",
     )
+    endpoint_column: ColumnName | None = None
+    dimensions: list[ColumnName] | None = Field(
+        default=None,
+        description="columns latency and errors are broken down by (model, version, endpoint); "
+        "unset: the endpoint column and the monitor's segments",
+    )
     slo: SloConfig = SloConfig()
 
 
@@ -139,6 +163,9 @@ class PriceConfig(Strict):
     model: ColumnName
     input_per_1k: Annotated[float, Field(ge=0)]
     output_per_1k: Annotated[float, Field(ge=0)]
+    cached_input_per_1k: Annotated[float, Field(ge=0)] | None = Field(
+        default=None, description="price of cached prompt tokens; unset: the input price"
+    )
     effective_from: date = date(1970, 1, 1)
 
 
@@ -162,9 +189,49 @@ class LlmConfig(Strict):
     context_column: ColumnName | None = None
     intent_column: ColumnName | None = None
     article_column: ColumnName | None = None
+    cached_tokens_column: ColumnName | None = None
     prices: list[PriceConfig] = []
     daily_budget_usd: Annotated[float, Field(gt=0)] | None = None
+    monthly_budget_usd: Annotated[float, Field(gt=0)] | None = None
     judge: JudgeConfig = JudgeConfig()
+
+
+class AnomalyConfig(Strict):
+    """Day-over-baseline anomalies in operational metrics, with robust statistics."""
+
+    metrics: list[
+        Literal[
+            "cost_per_request",
+            "tokens_per_request",
+            "latency_p95_ms",
+            "error_rate",
+            "requests",
+        ]
+    ] = ["cost_per_request", "tokens_per_request", "latency_p95_ms", "error_rate"]
+    baseline_days: Annotated[int, Field(ge=7, le=366)] = 28
+    min_baseline_days: Annotated[int, Field(ge=3)] = 7
+    weekday_aware: bool = True
+    warn: Annotated[float, Field(gt=0)] = 4.0
+    critical: Annotated[float, Field(gt=0)] = 8.0
+    min_relative_change: Annotated[float, Field(ge=0)] = 0.2
+
+
+class CanaryConfig(Strict):
+    """Comparison of two model versions serving the same days."""
+
+    version_column: ColumnName
+    baseline: str | None = Field(
+        default=None, description="the incumbent version; unset: the one with most traffic"
+    )
+    candidate: str | None = Field(
+        default=None, description="the new version; unset: the most recently seen other one"
+    )
+    min_rows: Annotated[int, Field(ge=10)] = 200
+    max_p95_increase_ms: Annotated[float, Field(ge=0)] = 20.0
+    max_error_rate_increase: Share = 0.005
+    max_cost_increase: Annotated[float, Field(ge=0)] = 0.1
+    max_prediction_drift: Annotated[float, Field(gt=0)] = 0.1
+    bootstrap_samples: Annotated[int, Field(ge=100, le=100_000)] = 2000
 
 
 class LabelsConfig(Strict):
@@ -278,6 +345,8 @@ class MonitorConfig(Strict):
     llm: LlmConfig | None = None
     labels: LabelsConfig | None = None
     performance: PerformanceConfig = PerformanceConfig()
+    anomalies: AnomalyConfig | None = None
+    canary: CanaryConfig | None = None
     drift: DriftConfig = DriftConfig()
     profile: ProfileConfig = ProfileConfig()
     checks: ChecksConfig = ChecksConfig()
@@ -333,11 +402,22 @@ class MonitorConfig(Strict):
             roles["the request id"] = [self.source.request_id_column]
         if self.source.session_column:
             roles["the session"] = [self.source.session_column]
+        if self.service and self.service.endpoint_column:
+            roles["the endpoint"] = [self.service.endpoint_column]
         if self.prediction:
             roles["the prediction"] = [self.prediction.column]
             if self.prediction.score_column:
                 roles["the prediction score"] = [self.prediction.score_column]
         return roles
+
+    def service_dimensions(self) -> list[str]:
+        """Columns latency and errors are broken down by."""
+        if self.service is None:
+            return []
+        if self.service.dimensions is not None:
+            return list(self.service.dimensions)
+        endpoint = [self.service.endpoint_column] if self.service.endpoint_column else []
+        return list(dict.fromkeys([*endpoint, *self.segments]))
 
     def drifted_columns(self) -> list[str]:
         """Columns tested for drift: features, then the prediction."""
@@ -357,6 +437,8 @@ class MonitorConfig(Strict):
             columns.append(self.service.latency_column)
         if self.llm:
             columns += [self.llm.prompt_tokens_column, self.llm.completion_tokens_column]
+            if self.llm.cached_tokens_column:
+                columns.append(self.llm.cached_tokens_column)
         return list(dict.fromkeys(columns))
 
     def text_columns(self) -> list[str]:
@@ -366,6 +448,11 @@ class MonitorConfig(Strict):
             columns.append(self.prediction.column)
         if self.service and self.service.status_column:
             columns.append(self.service.status_column)
+        if self.service:
+            columns += [c for c in (self.service.endpoint_column,) if c]
+            columns += self.service_dimensions()
+        if self.canary:
+            columns.append(self.canary.version_column)
         if self.llm:
             optional = (
                 self.llm.question_column,

@@ -29,7 +29,7 @@ from monitoring_pipelines.core.schema import (
     snapshot_metrics,
     storable,
 )
-from monitoring_pipelines.core.slicing import TIMESTAMP
+from monitoring_pipelines.core.slicing import ROW_KEY, TIMESTAMP
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 
@@ -72,10 +72,16 @@ def make_data_quality(
         try:
             columns = wh.table_columns(warehouse.engine, source.table, source.db_schema)
             suite = derive_suite(monitor, reference)
-            batches = slices.get_store().batches(
-                name, day, [TIMESTAMP, *suite.columns], batch_rows=batch_rows(suite)
+            day_slices = slices.get_store()
+            batches = day_slices.batches(
+                name, day, [TIMESTAMP, ROW_KEY, *suite.columns], batch_rows=batch_rows(suite)
             )
-            report = validate_day(suite, batches)
+            report = validate_day(
+                suite,
+                batches,
+                day_rows=day_slices.rows(name, day),
+                sample_rows=monitor.checks.quality_sample_rows,
+            )
         except (SourceError, StoreError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         before, previous = previous_snapshot(store.load_metrics(name, SNAPSHOT_ASSET), partition)
@@ -98,6 +104,7 @@ def make_data_quality(
             {
                 **quality_values(report),
                 "schema_changes": len(diff.changes),
+                "day_rows": report.day_rows if report.day_rows is not None else report.rows,
                 "columns": len(diff.columns),
             }
         )

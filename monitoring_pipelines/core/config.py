@@ -273,6 +273,7 @@ class ChecksConfig(Strict):
     range_margin: Annotated[float, Field(ge=0)] = 0.1
     max_out_of_range_share: Share = 0.01
     max_unseen_category_share: Share = 0.01
+    quality_sample_rows: Annotated[int, Field(ge=1000)] = 100_000
 
     @model_validator(mode="after")
     def _band(self) -> ChecksConfig:

@@ -111,7 +111,7 @@ def fit_reference(
         cat_builder.add(labels, keys)
         builders[column] = cat_builder
     profile = profiling.ProfileBuilder()
-    profile.add(_for_profile(frame[_sampled(keys, len(frame), profile_rows)], plan))
+    profile.add(_for_profile(frame[sample_mask(keys, len(frame), profile_rows)], plan))
     view = profile.build()
     return FittedReference(
         sketches=tuple(b.build() for b in builders.values()),
@@ -170,7 +170,7 @@ def profile_day(
             builder.add(columns[column], keys)  # type: ignore[arg-type]
         sliced.add(batch, columns, keys)
         row_keys = batch[ROW_KEY].to_numpy(dtype=np.uint64)
-        chosen = _sampled(row_keys, total_rows or 0, profile_rows)
+        chosen = sample_mask(row_keys, total_rows or 0, profile_rows)
         profile.add(batch.loc[chosen, list(profile_columns)])
     view = profile.build()
     return DayProfile(
@@ -235,7 +235,7 @@ class SegmentSketches:
         return CategoricalSketchBuilder(name, like.categories, self._sample_size)
 
 
-def _sampled(keys: npt.NDArray[np.uint64], total: int, wanted: int) -> npt.NDArray[np.bool_]:
+def sample_mask(keys: npt.NDArray[np.uint64], total: int, wanted: int) -> npt.NDArray[np.bool_]:
     """Rows of a uniform sample of about ``wanted`` of ``total`` rows, chosen by key hash (the
     same rows on every rerun)."""
     if total <= wanted:

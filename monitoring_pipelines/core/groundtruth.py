@@ -27,7 +27,7 @@ class Event:
 
     id: str
     monitor: str
-    check: str
+    checks: tuple[str, ...]
     subject: str
     kind: str
     first_day: date
@@ -36,10 +36,11 @@ class Event:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Event:
+        checks = data.get("checks") or [data["check"]]
         return cls(
             id=data["id"],
             monitor=data["monitor"],
-            check=data["check"],
+            checks=tuple(checks),
             subject=data.get("subject") or WHOLE,
             kind=data.get("kind", ""),
             first_day=date.fromisoformat(data["first_day"]),
@@ -59,6 +60,10 @@ class Match:
     @property
     def found(self) -> bool:
         return bool(self.incidents)
+
+    @property
+    def check(self) -> str:
+        return ", ".join(self.event.checks)
 
 
 @dataclass(frozen=True)
@@ -87,23 +92,30 @@ def load_events(path: Path) -> list[Event]:
 def compare(
     events: Sequence[Event], incidents: Iterable[Incident], implemented_checks: set[str]
 ) -> Comparison:
-    """Match incidents to events by monitor, check, subject and overlapping days.
+    """Match incidents to events by monitor, checks, subject and overlapping days.
 
-    Events whose check the product does not run (yet) are listed as not covered.
+    An incident is a root with the incidents that joined it (other checks finding the same
+    problem); it belongs to an event when any of its checks is one the event is expected to
+    fail. Events none of whose checks the product runs (yet) are listed as not covered.
     """
-    remaining = list(incidents)
+    everything = list(incidents)
+    members: dict[int, list[Incident]] = {}
+    for incident in everything:
+        members.setdefault(incident.root_id, []).append(incident)
+    remaining = [i for i in everything if i.parent_id is None]
     matches = []
     for event in events:
-        mine = [i for i in remaining if _belongs(i, event)]
+        mine = [i for i in remaining if any(_belongs(m, event) for m in members[i.id])]
         remaining = [i for i in remaining if i not in mine]
-        matches.append(Match(event, tuple(mine), event.check in implemented_checks))
+        covered = bool(set(event.checks) & implemented_checks)
+        matches.append(Match(event, tuple(mine), covered))
     return Comparison(tuple(matches), tuple(remaining))
 
 
 def _belongs(incident: Incident, event: Event) -> bool:
-    if (incident.monitor, incident.check) != (event.monitor, event.check):
+    if incident.monitor != event.monitor or incident.check not in event.checks:
         return False
-    if event.subject != WHOLE and incident.subject != event.subject:
+    if event.subject != WHOLE and incident.subject.split("@", 1)[0] != event.subject:
         return False
     first = date.fromisoformat(incident.first_partition)
     last = date.fromisoformat(incident.last_failing_partition)

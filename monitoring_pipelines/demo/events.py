@@ -16,7 +16,7 @@ class DemoEvent:
 
     id: str
     monitor: str
-    check: str
+    checks: tuple[str, ...]
     subject: str | None
     kind: str
     first_day: dt.date
@@ -29,7 +29,7 @@ class DemoEvent:
         data: dict[str, Any] = {
             "id": self.id,
             "monitor": self.monitor,
-            "check": self.check,
+            "checks": list(self.checks),
             "subject": self.subject,
             "kind": self.kind,
             "first_day": self.first_day.isoformat(),
@@ -134,36 +134,36 @@ def describe_events(schedule: Schedule, start: dt.date) -> tuple[DemoEvent, ...]
 
     s = schedule
     return (
-        event(s.age_drift, id="gradual-age-drift", monitor="recommender", check="feature_drift",
+        event(s.age_drift, id="gradual-age-drift", monitor="recommender", checks=("feature_drift",),
               subject="user_age", kind="gradual numeric drift",
               description="A campaign brings younger users: the mean user_age ramps linearly "
               f"from 38 to 30 until {day(s.age_ramp_end).isoformat()}, then stays at 30."),
-        event(s.channel_shift, id="channel-shift", monitor="sentiment", check="feature_drift",
+        event(s.channel_shift, id="channel-shift", monitor="sentiment", checks=("feature_drift",),
               subject="channel", kind="abrupt categorical shift",
               description="A partner API integration goes live: the channel mix moves from "
               "web/mobile/email/api .45/.35/.15/.05 to .30/.35/.10/.25."),
         event(s.neutral_spike, id="neutral-spike", monitor="sentiment",
-              check="prediction_drift", subject="predicted_label", kind="prediction shift",
+              checks=("prediction_drift", "performance"), subject="predicted_label",
+              kind="prediction shift",
               description="Bad release v3.2.0 predicts 'neutral' for about 45% of requests "
-              "with lower confidence; inputs are unchanged and accuracy drops."),
-        event(s.neutral_spike, id="neutral-spike-accuracy", monitor="sentiment",
-              check="performance", subject=None, kind="accuracy drop (delayed labels)",
-              description="The same bad release, seen once its labels arrive: accuracy falls "
-              "from about 0.88 to about 0.66."),
+              "with lower confidence; inputs are unchanged, and once its labels arrive "
+              "accuracy shows a drop from about 0.88 to about 0.66."),
         event(s.latency_regression, id="latency-regression", monitor="recommender",
-              check="latency_slo", subject=None, kind="latency regression",
+              checks=("latency_slo", "error_budget", "anomaly"), subject=None,
+              kind="latency regression",
               description="rank-2.4 adds a feature-store lookup: median latency about 140 ms, "
               "p95 about 300 ms against an SLO of 200 ms."),
-        event(s.error_burst, id="error-burst", monitor="sentiment", check="error_rate",
-              subject=None, kind="error burst",
+        event(s.error_burst, id="error-burst", monitor="sentiment",
+              checks=("error_rate", "error_budget", "anomaly"), subject=None, kind="error burst",
               description="An overloaded upstream makes the endpoint answer about 6% of "
               "requests with HTTP 503."),
-        event(s.token_spike, id="token-spike", monitor="support_bot", check="cost_budget",
-              subject=None, kind="token/cost spike",
+        event(s.token_spike, id="token-spike", monitor="support_bot",
+              checks=("cost_budget", "monthly_budget", "anomaly"), subject=None,
+              kind="token/cost spike",
               description="A prompt-template change multiplies prompt tokens by 2.2 until it "
               "is reverted; the daily cost exceeds the $4 budget."),
         event(s.kb_hallucination, id="kb-hallucination", monitor="support_bot",
-              check="hallucination_rate", subject="KB-204", intent="billing",
+              checks=("hallucination_rate",), subject="KB-204", intent="billing",
               kind="unsupported answers tied to one KB article",
               description="Billing article KB-204 is outdated: about 60% of the answers "
               "grounded on it state fees and terms it does not contain (baseline 5%)."),

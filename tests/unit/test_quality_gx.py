@@ -325,3 +325,19 @@ def test_batches_hold_a_bounded_number_of_values() -> None:
     assert batch_rows(suite_of(20)) == 200_000
     assert batch_rows(suite_of(1)) == 500_000  # capped: each batch is one GX validation
     assert batch_rows(suite_of(1000)) == 10_000
+
+
+def test_a_large_day_is_validated_on_a_uniform_sample(suite: QualitySuite) -> None:
+    from monitoring_pipelines.core.slicing import ROW_KEY
+
+    day = clean_day(1000)
+    day.loc[day.index[:100], "amount"] = 1e9  # 10 % out of range
+    day[ROW_KEY] = np.random.default_rng(3).integers(0, 2**64, len(day), dtype=np.uint64)
+    report = validate_day(suite, [day], day_rows=1000, sample_rows=300)
+    assert 200 <= report.rows <= 400 and report.day_rows == 1000
+    share = by_name(report)["amount:range"].unexpected_share
+    assert share is not None and 0.05 < share < 0.16  # the estimate of 10 %
+    assert not by_name(report)["amount:range"].success
+    assert "a uniform sample of the day's 1000 rows" in quality_check(report).summary
+    whole = validate_day(suite, [day], day_rows=1000, sample_rows=5000)
+    assert whole.rows == 1000 and whole.day_rows is None

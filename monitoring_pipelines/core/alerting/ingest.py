@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import Connection
 
+from monitoring_pipelines.core.alerting.families import family_of
 from monitoring_pipelines.core.alerting.messages import Links, build_message, incident_title
 from monitoring_pipelines.core.alerting.model import (
     AlertKind,
@@ -22,7 +23,7 @@ from monitoring_pipelines.core.alerting.model import (
     IncidentStatus,
     fingerprint,
 )
-from monitoring_pipelines.core.alerting.policy import Point, opening_partition, span
+from monitoring_pipelines.core.alerting.policy import Point, Span, opening_partition, span
 from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.checks import Finding
 from monitoring_pipelines.core.config import AlertsConfig, PolicyConfig, Severity
@@ -45,6 +46,7 @@ class IngestReport:
     skipped_runs: int = 0
     evaluations: int = 0
     opened: list[int] = field(default_factory=list)
+    joined: list[int] = field(default_factory=list)
     updated: list[int] = field(default_factory=list)
     resolved: list[int] = field(default_factory=list)
     alerts_stored: int = 0
@@ -128,20 +130,28 @@ def _apply(
             return
         if extent is None:
             return
+        family = family_of(evaluation.check, finding.subject)
+        root = store.active_root(conn, evaluation.monitor, family)
         incident = store.open_incident(
             conn,
             fingerprint=fp,
             monitor=evaluation.monitor,
             check_name=evaluation.check,
             subject=finding.subject,
+            family=family,
+            parent_id=root.id if root is not None else None,
             severity=extent.severity.value,
             first_partition=extent.first_partition,
             last_failing_partition=extent.last_failing_partition,
             failing_partitions=extent.failing_partitions,
             title=incident_title(evaluation.monitor, evaluation.check, finding.subject),
         )
-        report.opened.append(incident.id)
-        kind = AlertKind.OPEN
+        if root is None:
+            report.opened.append(incident.id)
+            kind = AlertKind.OPEN
+        else:
+            report.joined.append(incident.id)
+            kind = AlertKind.JOIN
     else:
         first = incident.first_partition
         if not finding.passed and evaluation.partition < first:
@@ -153,7 +163,7 @@ def _apply(
         extent = span(timeline, first, policy.resolve_after)
         if not finding.passed and evaluation.partition > incident.last_failing_partition:
             kind = AlertKind.UPDATE
-            report.updated.append(incident.id)
+            report.updated.append(incident.root_id)
         incident = store.update_incident(
             conn,
             incident.id,
@@ -165,17 +175,68 @@ def _apply(
     if kind is not None:
         _enqueue(store, conn, kind, incident, evaluation, finding, config, context, report)
     if extent.resolved_partition is not None:
-        incident = store.update_incident(
+        _resolve(
+            store,
             conn,
-            incident.id,
+            incident,
+            extent.resolved_partition,
+            evaluation,
+            finding,
+            config,
+            context,
+            report,
+        )
+
+
+def _resolve(
+    store: AlertStore,
+    conn: Connection,
+    incident: Incident,
+    resolved_partition: str,
+    evaluation: Evaluation,
+    finding: Finding,
+    config: AlertsConfig,
+    context: AlertContext,
+    report: IngestReport,
+) -> None:
+    """The incident's own condition cleared. A root resolves (and says so) once every
+    incident that joined it has cleared too; a joined incident resolves silently and may
+    complete its root's resolution."""
+    if incident.parent_id is None and store.active_children(conn, incident.id):
+        return  # the problem goes on under another check: its last clearing resolves it
+    incident = store.update_incident(
+        conn,
+        incident.id,
+        status=IncidentStatus.RESOLVED.value,
+        resolved_partition=resolved_partition,
+        resolved_at=context.now,
+    )
+    root = incident
+    if incident.parent_id is not None:
+        root = store.incident(conn, incident.parent_id)
+        if not root.active or store.active_children(conn, root.id):
+            return
+        own = _own_extent(store, conn, root, config)
+        if own is None or own.resolved_partition is None:
+            return
+        root = store.update_incident(
+            conn,
+            root.id,
             status=IncidentStatus.RESOLVED.value,
-            resolved_partition=extent.resolved_partition,
+            resolved_partition=max(own.resolved_partition, resolved_partition),
             resolved_at=context.now,
         )
-        report.resolved.append(incident.id)
-        _enqueue(
-            store, conn, AlertKind.RESOLVE, incident, evaluation, finding, config, context, report
-        )
+    report.resolved.append(root.id)
+    _enqueue(store, conn, AlertKind.RESOLVE, root, evaluation, finding, config, context, report)
+
+
+def _own_extent(
+    store: AlertStore, conn: Connection, incident: Incident, config: AlertsConfig
+) -> Span | None:
+    timeline = store.timeline(conn, incident.monitor, incident.check, incident.subject)
+    if not timeline:
+        return None
+    return span(timeline, incident.first_partition, config.policy_for(incident.check).resolve_after)
 
 
 def _extend_resolved(
@@ -215,22 +276,29 @@ def _enqueue(
     context: AlertContext,
     report: IngestReport,
 ) -> None:
+    """Store one message; every message of a problem goes to its root incident's thread."""
+    root = incident if incident.parent_id is None else store.incident(conn, incident.parent_id)
     links = Links(context.dagster_url, config.runbook_base_url)
-    message = build_message(kind, incident, evaluation, finding, links)
+    message = build_message(kind, root, evaluation, finding, links, joined=incident)
     status, reason = _delivery_status(evaluation.partition, evaluation.check, config, context.now)
-    key_partition = "" if kind in (AlertKind.OPEN, AlertKind.RESOLVE) else evaluation.partition
+    if kind in (AlertKind.OPEN, AlertKind.RESOLVE):
+        key = f"{root.id}|{kind.value}|"
+    elif kind is AlertKind.JOIN:
+        key = f"{root.id}|join|{incident.id}"
+    else:
+        key = f"{root.id}|update|{evaluation.partition}"  # one update a day per problem
     stored = store.enqueue(
         conn,
-        alert_key=f"{incident.id}|{kind.value}|{key_partition}",
-        incident_id=incident.id,
+        alert_key=key,
+        incident_id=root.id,
         kind=kind.value,
-        fingerprint=incident.fingerprint,
-        monitor=incident.monitor,
+        fingerprint=root.fingerprint,
+        monitor=root.monitor,
         check_name=incident.check,
         subject=incident.subject,
         partition_key=evaluation.partition,
-        severity=(finding.severity if kind is not AlertKind.RESOLVE else incident.severity).value,
-        title=incident.title,
+        severity=(finding.severity if kind is not AlertKind.RESOLVE else root.severity).value,
+        title=root.title,
         message=message,
         channel=config.slack_channel,
         status=status.value,

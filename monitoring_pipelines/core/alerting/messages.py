@@ -68,6 +68,7 @@ def build_message(
     evaluation: Evaluation,
     finding: Finding,
     links: Links,
+    joined: Incident | None = None,
 ) -> dict[str, Any]:
     """``{"text": ..., "blocks": [...]}`` for one incident event.
 
@@ -80,6 +81,9 @@ def build_message(
     opened = _opened(incident, evaluation, finding, links)
     if kind is AlertKind.UPDATE:
         reply = _updated(incident, evaluation, finding, links)
+        standalone = dict(opened)
+    elif kind is AlertKind.JOIN:
+        reply = _joined(joined or incident, evaluation, finding, links)
         standalone = dict(opened)
     else:
         reply = _resolved(incident, evaluation, links)
@@ -152,6 +156,23 @@ def _updated(
                 "text": {"type": "mrkdwn", "text": f"{ICON[finding.severity]} {text}"},
             },
             _links_block(evaluation, links, incident.check),
+        ],
+    }
+
+
+def _joined(
+    member: Incident, evaluation: Evaluation, finding: Finding, links: Links
+) -> dict[str, Any]:
+    check = CHECK_TITLES.get(member.check, member.check.replace("_", " "))
+    text = f"Also failing since {member.first_partition} ({check}): {finding.summary}"
+    return {
+        "text": text,
+        "blocks": [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": f"{ICON[finding.severity]} {text}"},
+            },
+            _links_block(evaluation, links, member.check),
         ],
     }
 

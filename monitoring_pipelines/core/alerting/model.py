@@ -34,6 +34,7 @@ class DeliveryStatus(StrEnum):
 class AlertKind(StrEnum):
     OPEN = "open"
     UPDATE = "update"
+    JOIN = "join"  # another check found the same problem: a reply in the incident's thread
     RESOLVE = "resolve"
 
 
@@ -85,10 +86,17 @@ class Incident:
     acknowledged_by: str | None
     slack_channel: str | None
     slack_ts: str | None
+    family: str = ""
+    parent_id: int | None = None
 
     @property
     def active(self) -> bool:
         return self.status is not IncidentStatus.RESOLVED
+
+    @property
+    def root_id(self) -> int:
+        """The incident whose thread this one's messages go to."""
+        return self.parent_id if self.parent_id is not None else self.id
 
 
 @dataclass(frozen=True)

@@ -115,6 +115,31 @@ class AlertStore(ResultStore):
         ).first()
         return _incident(row) if row else None
 
+    def active_root(self, conn: Connection, monitor: str, family: str) -> Incident | None:
+        """The open incident of a problem family on a monitor, which new findings join."""
+        c = t.incidents.c
+        row = conn.execute(
+            select(t.incidents)
+            .where(
+                c.monitor == monitor,
+                c.family == family,
+                c.parent_id.is_(None),
+                c.status != IncidentStatus.RESOLVED.value,
+            )
+            .order_by(c.id)
+            .limit(1)
+        ).first()
+        return _incident(row) if row else None
+
+    def active_children(self, conn: Connection, root_id: int) -> list[Incident]:
+        c = t.incidents.c
+        rows = conn.execute(
+            select(t.incidents).where(
+                c.parent_id == root_id, c.status != IncidentStatus.RESOLVED.value
+            )
+        ).all()
+        return [_incident(r) for r in rows]
+
     def open_incident(self, conn: Connection, **fields: Any) -> Incident:
         stamp = now()
         values = {"status": IncidentStatus.OPEN.value, "opened_at": stamp, "updated_at": stamp}
@@ -299,6 +324,8 @@ def _incident(row: Row[Any]) -> Incident:
         monitor=m["monitor"],
         check=m["check_name"],
         subject=m["subject"],
+        family=m["family"],
+        parent_id=m["parent_id"],
         status=IncidentStatus(m["status"]),
         severity=Severity(m["severity"]),
         first_partition=m["first_partition"],

@@ -160,6 +160,10 @@ incidents = Table(
     Column("monitor", String(NAME), nullable=False),
     Column("check_name", String(NAME), nullable=False),
     Column("subject", String(255), nullable=False),
+    # Findings of one family on one monitor are one problem: the first incident of an episode
+    # is its root (parent_id null); incidents that join it while it is open point to it.
+    Column("family", String(255), nullable=False, server_default=""),
+    Column("parent_id", Integer, nullable=True, index=True),
     Column("status", String(16), nullable=False),
     Column("severity", String(16), nullable=False),
     Column("first_partition", String(PARTITION), nullable=False),

@@ -169,6 +169,21 @@ class PriceConfig(Strict):
     effective_from: date = date(1970, 1, 1)
 
 
+class OpenAIJudgeConfig(Strict):
+    """An OpenAI-compatible chat-completions server used as the judge (OpenAI, Azure, vLLM,
+    Ollama...). The API key comes from the environment variable named by ``api_key_env``."""
+
+    base_url: str = "https://api.openai.com/v1"
+    model: str = "gpt-4o-mini"
+    api_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "MONITORING_JUDGE_API_KEY"
+    timeout_s: Annotated[float, Field(gt=0, le=600)] = 30.0
+    max_retries: Annotated[int, Field(ge=0, le=10)] = 4
+    max_concurrency: Annotated[int, Field(ge=1, le=64)] = 4
+    input_per_1k: Annotated[float, Field(ge=0)] | None = None
+    output_per_1k: Annotated[float, Field(ge=0)] | None = None
+    daily_budget_usd: Annotated[float, Field(gt=0)] | None = None
+
+
 class JudgeConfig(Strict):
     """Shadow scoring of LLM answers for faithfulness to the retrieved context."""
 
@@ -176,6 +191,20 @@ class JudgeConfig(Strict):
     sample_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
     threshold: Share = 0.7
     daily_cap: Annotated[int, Field(ge=1)] = 500
+    min_per_intent: Annotated[int, Field(ge=0)] = 20
+    openai: OpenAIJudgeConfig = OpenAIJudgeConfig()
+    max_rate: Share = 0.10
+    baseline_days: Annotated[int, Field(ge=3, le=366)] = 14
+
+
+class KpiConfig(Strict):
+    """A business KPI per day (for example support tickets) to relate hallucinations to."""
+
+    table: ColumnName
+    date_column: ColumnName
+    value_column: ColumnName
+    name: str = "kpi"
+    max_lag_days: Annotated[int, Field(ge=0, le=30)] = 7
 
 
 class LlmConfig(Strict):
@@ -194,6 +223,7 @@ class LlmConfig(Strict):
     daily_budget_usd: Annotated[float, Field(gt=0)] | None = None
     monthly_budget_usd: Annotated[float, Field(gt=0)] | None = None
     judge: JudgeConfig = JudgeConfig()
+    kpi: KpiConfig | None = None
 
 
 class AnomalyConfig(Strict):

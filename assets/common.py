@@ -26,6 +26,18 @@ CHECK_DESCRIPTIONS = {
     "ranges, categories (and with checks.max_rows, the daily row count).",
     "schema_change": "The source table's columns against the configuration, the reference and "
     "the previous partition's snapshot.",
+    "error_budget": "Each SLO's error-budget burn rate over service.slo.fast_burn.days (critical "
+    "when the budget is at risk) and service.slo.slow_burn.days (a warning) stays below its "
+    "threshold.",
+    "monthly_budget": "The month to date plus a weekday-aware forecast of the rest of the month "
+    "is within llm.monthly_budget_usd (critical when the month to date alone exceeds it).",
+    "anomaly": "Each of anomalies.metrics against its trailing anomalies.baseline_days (same "
+    "weekday first): robust z at least anomalies.warn (critical at anomalies.critical) and a "
+    "change of at least anomalies.min_relative_change; increases only, requests both ways.",
+    "hallucination_rate": "The day's hallucination rate (weighted share of sampled answers under "
+    "llm.judge.threshold) is not above llm.judge.max_rate on its Wilson 95% lower bound, and "
+    "neither it nor any intent or knowledge-base article rose significantly against the "
+    "trailing llm.judge.baseline_days (Fisher's exact test, Benjamini-Hochberg).",
 }
 
 

@@ -1,13 +1,30 @@
-"""Token usage and cost per LLM model and day, with the daily budget check."""
+"""Token usage and cost per LLM model, intent and day, with the daily and monthly budget checks."""
+
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
 
 import dagster as dg
+import pandas as pd
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
-from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.costs import budget_check, compute_usage
+from assets.common import CHECK_DESCRIPTIONS, check_result, day_of, failure, numeric_metadata
+from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
+from monitoring_pipelines.core.cost_forecast import (
+    forecast_month,
+    history_days,
+    monthly_budget_check,
+)
+from monitoring_pipelines.core.cost_metrics import ASSET, cost_metrics, load_daily_costs
+from monitoring_pipelines.core.costs import DayCosts, Usage, budget_check, compute_costs
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.store.results import dimensions
 from resources import ResultStoreResource, SliceStoreResource
+
+PLOTTED_INTENTS = 20  # the costliest intents get a plot; the store and by_intent keep all
+
+DESCRIPTIONS = {
+    "monthly_budget": "The month's LLM cost, to date plus a forecast of its remaining days, is "
+    "within llm.monthly_budget_usd (critical once the month to date alone exceeds it).",
+}
 
 
 def make_token_costs(
@@ -15,16 +32,27 @@ def make_token_costs(
 ) -> dg.AssetsDefinition:
     assert monitor.llm is not None
     llm = monitor.llm
-    key = dg.AssetKey([name, "token_costs"])
-    checks = ["cost_budget"] if llm.daily_budget_usd is not None else []
+    key = dg.AssetKey([name, ASSET])
+    budgets = {"cost_budget": llm.daily_budget_usd, "monthly_budget": llm.monthly_budget_usd}
+    check_specs = [
+        dg.AssetCheckSpec(
+            check,
+            asset=key,
+            description=CHECK_DESCRIPTIONS.get(check) or DESCRIPTIONS.get(check),
+            partitions_def=partitions_def,
+        )
+        for check, budget in budgets.items()
+        if budget is not None
+    ]
 
     @dg.asset(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
         deps=[dg.AssetKey([name, "live_slice"])],
-        check_specs=check_specs(checks, key, partitions_def),
-        description="Prompt and completion tokens and their cost per LLM model for the day.",
+        check_specs=check_specs,
+        description="Prompt, cached and completion tokens and their cost per LLM model and "
+        "intent for the day, with the price entry each model was costed at.",
     )
     def token_costs(
         context: dg.AssetExecutionContext,
@@ -32,58 +60,110 @@ def make_token_costs(
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
         day = day_of(context)
-        columns = [llm.model_column, llm.prompt_tokens_column, llm.completion_tokens_column]
+        columns = llm_columns(llm)
         try:
-            frame = next(
-                iter(slices.get_store().batches(name, day, columns, batch_rows=10**9)), None
-            )
+            batches = slices.get_store().batches(name, day, columns, batch_rows=10**9)
+            frame = next(iter(batches), None)
         except StoreError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        if frame is None:
-            usage = []
-        else:
-            usage = compute_usage(
-                frame[llm.model_column],
-                frame[llm.prompt_tokens_column],
-                frame[llm.completion_tokens_column],
-                llm.prices,
-                day,
-            )
-        total = sum(u.cost_usd or 0.0 for u in usage)
-        stored: dict[tuple[str, str], float | None] = {("cost_usd", dimensions()): total}
-        values: dict[str, float | int | None] = {
-            "cost_usd": total,
-            "requests": sum(u.requests for u in usage),
-            "prompt_tokens": sum(u.prompt_tokens for u in usage),
-            "completion_tokens": sum(u.completion_tokens for u in usage),
-            "rows_missing_tokens": sum(u.rows_missing_tokens for u in usage),
-            "unpriced_models": sum(u.cost_usd is None for u in usage),
-        }
-        for u in usage:
-            dims = dimensions(model=u.model)
-            stored[("cost_usd", dims)] = u.cost_usd
-            stored[("requests", dims)] = float(u.requests)
-            stored[("prompt_tokens", dims)] = float(u.prompt_tokens)
-            stored[("completion_tokens", dims)] = float(u.completion_tokens)
-            values[f"cost_usd/{u.model}"] = u.cost_usd
-        result_store.get_store().save_metrics(name, "token_costs", context.partition_key, stored)
-        outcomes = [budget_check(usage, llm.daily_budget_usd)] if llm.daily_budget_usd else []
-        metadata = numeric_metadata(values)
-        metadata["by_model"] = dg.MetadataValue.json(
-            [
-                {
-                    "model": u.model,
-                    "requests": u.requests,
-                    "prompt_tokens": u.prompt_tokens,
-                    "completion_tokens": u.completion_tokens,
-                    "cost_usd": u.cost_usd,
-                    "priced": u.cost_usd is not None,
-                }
-                for u in usage
-            ]
-        )
+        costs = day_costs(llm, frame if frame is not None else pd.DataFrame(columns=columns), day)
+        store = result_store.get_store()
+        store.save_metrics(name, ASSET, context.partition_key, cost_metrics(costs))
+        outcomes = []
+        if llm.daily_budget_usd is not None:
+            outcomes.append(budget_check(costs, llm.daily_budget_usd))
+        if llm.monthly_budget_usd is not None:
+            history = load_daily_costs(store, name, history_days(day, monitor.start_date))
+            history[day] = costs.total.cost_usd or 0.0
+            forecast = forecast_month(day, history, monitor.start_date)
+            outcomes.append(monthly_budget_check(forecast, llm.monthly_budget_usd))
         return dg.MaterializeResult(
-            metadata=metadata, check_results=[check_result(o, key) for o in outcomes]
+            metadata=cost_metadata(costs),
+            check_results=[check_result(o, key) for o in outcomes],
         )
 
     return token_costs
+
+
+def llm_columns(llm: LlmConfig) -> list[str]:
+    """The slice columns the costs read."""
+    optional = (llm.cached_tokens_column, llm.intent_column)
+    return [
+        llm.model_column,
+        llm.prompt_tokens_column,
+        llm.completion_tokens_column,
+        *(c for c in optional if c),
+    ]
+
+
+def day_costs(llm: LlmConfig, frame: pd.DataFrame, day: date) -> DayCosts:
+    """The day's costs from its slice columns."""
+    return compute_costs(
+        frame[llm.model_column],
+        frame[llm.prompt_tokens_column],
+        frame[llm.completion_tokens_column],
+        llm.prices,
+        day,
+        cached_tokens=frame[llm.cached_tokens_column] if llm.cached_tokens_column else None,
+        intents=frame[llm.intent_column] if llm.intent_column else None,
+    )
+
+
+def cost_metadata(costs: DayCosts) -> dict[str, dg.MetadataValue]:
+    """Plottable totals, cost per model and per (costliest) intent, and the tables behind them."""
+    total = costs.total
+    values: dict[str, float | int | None] = {
+        "cost_usd": total.cost_usd,
+        "requests": total.requests,
+        "prompt_tokens": total.prompt_tokens,
+        "completion_tokens": total.completion_tokens,
+        "rows_missing_tokens": total.rows_missing_tokens,
+        "unpriced_models": len(costs.unpriced_models),
+        "unpriced_requests": total.unpriced_requests,
+    }
+    if costs.cached_priced:
+        values["cached_tokens"] = total.cached_tokens
+        values["cached_share"] = (
+            total.cached_tokens / total.prompt_tokens if total.prompt_tokens else None
+        )
+        values["rows_bad_cached_tokens"] = total.rows_bad_cached_tokens
+    for model, usage in costs.by_model.items():
+        values[f"cost_usd/{model}"] = usage.cost_usd
+    largest = sorted(costs.by_intent.items(), key=lambda item: -(item[1].cost_usd or 0.0))
+    for intent, usage in largest[:PLOTTED_INTENTS]:
+        values[f"cost_usd@intent={intent}"] = usage.cost_usd
+    metadata = numeric_metadata(values)
+    metadata["by_model"] = dg.MetadataValue.json(
+        [
+            _row({"model": model}, usage)
+            | {"price_from": _price_from(costs, model), "priced": usage.cost_usd is not None}
+            for model, usage in costs.by_model.items()
+        ]
+    )
+    if costs.by_intent:
+        metadata["by_intent"] = dg.MetadataValue.json(
+            [_row({"intent": i}, u) for i, u in costs.by_intent.items()]
+        )
+        metadata["by_model_intent"] = dg.MetadataValue.json(
+            [_row({"model": m, "intent": i}, u) for (m, i), u in costs.by_model_intent.items()]
+        )
+    return metadata
+
+
+def _row(keys: Mapping[str, str], usage: Usage) -> dict[str, Any]:
+    return {
+        **keys,
+        "requests": usage.requests,
+        "prompt_tokens": usage.prompt_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "rows_missing_tokens": usage.rows_missing_tokens,
+        "rows_bad_cached_tokens": usage.rows_bad_cached_tokens,
+        "unpriced_requests": usage.unpriced_requests,
+        "cost_usd": usage.cost_usd,
+    }
+
+
+def _price_from(costs: DayCosts, model: str) -> str | None:
+    price = costs.prices.get(model)
+    return None if price is None else price.effective_from.isoformat()

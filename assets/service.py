@@ -1,13 +1,26 @@
-"""Service metrics of the endpoint: latency percentiles, error rate, volume, SLO checks."""
+"""Service metrics of the endpoint: latency percentiles, error rate, volume, SLO checks, per
+dimension value and per hour of the day."""
+
+from datetime import date
 
 import dagster as dg
 import numpy as np
+import numpy.typing as npt
+import pandas as pd
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.service import compute_service_metrics, service_checks
-from monitoring_pipelines.core.store.results import dimensions
+from monitoring_pipelines.core.service import service_checks
+from monitoring_pipelines.core.service_day import (
+    ServiceDay,
+    compute_service_day,
+    service_day_rows,
+    service_day_tables,
+    service_day_values,
+)
+from monitoring_pipelines.core.slices import SliceStore
+from monitoring_pipelines.core.slicing import TIMESTAMP
 from resources import ResultStoreResource, SliceStoreResource
 
 
@@ -16,6 +29,7 @@ def make_service_metrics(
 ) -> dg.AssetsDefinition:
     assert monitor.service is not None
     service = monitor.service
+    dimensions = monitor.service_dimensions()
     key = dg.AssetKey([name, "service_metrics"])
     checks = []
     if service.slo.latency_ms is not None and service.latency_column:
@@ -29,7 +43,8 @@ def make_service_metrics(
         partitions_def=partitions_def,
         deps=[dg.AssetKey([name, "live_slice"])],
         check_specs=check_specs(checks, key, partitions_def),
-        description="Latency p50/p95/p99 (exact), error rate and volume of the day.",
+        description="Latency p50/p95/p99 (exact), error rate and volume of the day, per "
+        "dimension value and per hour, with the day's SLO event counts.",
     )
     def service_metrics(
         context: dg.AssetExecutionContext,
@@ -37,35 +52,54 @@ def make_service_metrics(
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
         day = day_of(context)
-        store = slices.get_store()
         try:
-            latency = (
-                store.column(name, day, service.latency_column).to_numpy(
-                    dtype=np.float64, na_value=np.nan
-                )
-                if service.latency_column
-                else None
-            )
-            status = (
-                store.column(name, day, service.status_column).to_numpy(dtype=object)
-                if service.status_column
-                else None
-            )
-            requests = len(store.column(name, day, "__ts"))
+            result = service_day(slices.get_store(), name, day, monitor, dimensions)
         except (StoreError, FileNotFoundError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        metrics = compute_service_metrics(latency, status, service, requests)
-        values = metrics.to_dict()
         result_store.get_store().save_metrics(
-            name,
-            "service_metrics",
-            context.partition_key,
-            {(k, dimensions()): (float(v) if v is not None else None) for k, v in values.items()},
+            name, "service_metrics", context.partition_key, service_day_rows(result)
         )
-        outcomes = service_checks(metrics, service)
+        metadata = numeric_metadata(service_day_values(result))
+        for title, table in service_day_tables(result).items():
+            metadata[title] = dg.MetadataValue.json(table)
         return dg.MaterializeResult(
-            metadata=numeric_metadata(values),
-            check_results=[check_result(o, key) for o in outcomes],
+            metadata=metadata,
+            check_results=[check_result(o, key) for o in service_checks(result.metrics, service)],
         )
 
     return service_metrics
+
+
+def service_day(
+    store: SliceStore, name: str, day: date, monitor: MonitorConfig, dimensions: list[str]
+) -> ServiceDay:
+    """Read the day's service columns from its slice and compute its metrics."""
+    assert monitor.service is not None
+    service = monitor.service
+    columns = [TIMESTAMP, *(c for c in (service.latency_column, service.status_column) if c)]
+    frame = read_columns(store, name, day, list(dict.fromkeys([*columns, *dimensions])))
+    latency = (
+        frame[service.latency_column].to_numpy(dtype=np.float64, na_value=np.nan)
+        if service.latency_column
+        else None
+    )
+    status = frame[service.status_column].to_numpy(dtype=object) if service.status_column else None
+    hours: npt.NDArray[np.int64] = (
+        frame[TIMESTAMP].dt.hour.to_numpy(dtype=np.int64) if len(frame) else np.zeros(0, np.int64)
+    )
+    return compute_service_day(
+        latency,
+        status,
+        service,
+        len(frame),
+        hours=hours,
+        dimensions={c: frame[c].to_numpy(dtype=object) for c in dimensions},
+    )
+
+
+def read_columns(store: SliceStore, name: str, day: date, columns: list[str]) -> pd.DataFrame:
+    """The columns of the day's slice (a missing column fails with a StoreError)."""
+    batches = list(store.batches(name, day, columns))
+    if not batches:
+        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
+    return pd.concat(batches, ignore_index=True)

@@ -1,15 +1,26 @@
-"""Token usage and cost per LLM model and day, priced from the configured price table.
+"""Token usage and cost of LLM calls for one day: per model, per intent, per model and intent.
 
-A model with no price in effect on the day is reported as unpriced, never costed at $0.
+Each model is priced with its entry in the price table in effect on the day (the latest
+``effective_from`` not after it). When ``llm.cached_tokens_column`` is configured, cached prompt
+tokens are part of the prompt tokens, as OpenAI reports them (``usage.prompt_tokens_details.
+cached_tokens``): the prompt minus the cached tokens is billed at ``input_per_1k`` and the
+cached tokens at ``cached_input_per_1k`` (unset: the input price). A provider that reports
+cached tokens apart from the prompt (Anthropic's ``cache_read_input_tokens``) needs the sum
+logged as the prompt.
+
+Nothing is costed at a silent $0: a model with no price on the day is unpriced (its cost is
+None and its requests are counted as unpriced), and a row whose prompt or completion count is
+missing, negative or not a number is counted and left out of every sum.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from monitoring_pipelines.core.checks import CheckOutcome, single
@@ -17,29 +28,44 @@ from monitoring_pipelines.core.config import PriceConfig, Severity
 
 CRITICAL_FACTOR = 1.5
 UNKNOWN_MODEL = "(missing model)"
+UNKNOWN_INTENT = "(missing intent)"
+NO_INTENT = ""  # the intent of every row when no intent column is configured
+TOKENS = ("prompt", "cached", "completion")
+
+FloatArray = npt.NDArray[np.float64]
 
 
 @dataclass(frozen=True)
-class ModelUsage:
-    """One model's traffic on one day.
+class AppliedPrice:
+    """The price a model's tokens are costed at on a day: what each stored day records.
 
     Attributes:
-        model: Model name as logged.
-        requests: Rows for the model.
-        prompt_tokens: Sum of prompt tokens over rows that have them.
-        completion_tokens: Sum of completion tokens over rows that have them.
-        rows_missing_tokens: Rows with a missing, negative or unparseable token count.
-        cost_usd: Cost of the counted tokens; None when the model has no price on the day.
-        price_from: The ``effective_from`` of the price used.
+        effective_from: The ``effective_from`` of the price-table entry used.
+        input_per_1k: USD per 1000 uncached prompt tokens.
+        output_per_1k: USD per 1000 completion tokens.
+        cached_input_per_1k: USD per 1000 cached prompt tokens (the input price when the entry
+            sets none); None when cached tokens are not priced apart (no cached-token column).
     """
 
-    model: str
-    requests: int
-    prompt_tokens: int
-    completion_tokens: int
-    rows_missing_tokens: int
-    cost_usd: float | None
-    price_from: date | None
+    effective_from: date
+    input_per_1k: float
+    output_per_1k: float
+    cached_input_per_1k: float | None
+
+    def rates(self) -> tuple[float, float, float]:
+        """USD per 1000 uncached prompt, cached prompt and completion tokens."""
+        cached = self.input_per_1k if self.cached_input_per_1k is None else self.cached_input_per_1k
+        return self.input_per_1k, cached, self.output_per_1k
+
+    def describe(self) -> str:
+        """The entry and its prices, for a person: ``2026-10-15 entry (in 0.002, ...)``."""
+        cached = (
+            "" if self.cached_input_per_1k is None else f", cached {self.cached_input_per_1k:g}"
+        )
+        return (
+            f"{self.effective_from} entry (in {self.input_per_1k:g}{cached}, "
+            f"out {self.output_per_1k:g} USD per 1k)"
+        )
 
 
 def price_on(prices: Sequence[PriceConfig], model: str, day: date) -> PriceConfig | None:
@@ -48,66 +74,258 @@ def price_on(prices: Sequence[PriceConfig], model: str, day: date) -> PriceConfi
     return max(candidates, key=lambda p: p.effective_from, default=None)
 
 
-def compute_usage(
+def applied_price(
+    prices: Sequence[PriceConfig], model: str, day: date, *, cached_priced: bool
+) -> AppliedPrice | None:
+    """The price :func:`compute_costs` applies to ``model`` on ``day``; None when unpriced."""
+    price = price_on(prices, model, day)
+    if price is None:
+        return None
+    cached = None
+    if cached_priced:
+        cached = (
+            price.input_per_1k if price.cached_input_per_1k is None else price.cached_input_per_1k
+        )
+    return AppliedPrice(price.effective_from, price.input_per_1k, price.output_per_1k, cached)
+
+
+def token_cost(price: AppliedPrice, prompt: float, cached: float, completion: float) -> float:
+    """USD of ``prompt`` tokens, ``cached`` of them cached, and ``completion`` tokens."""
+    per_input, per_cached, per_output = price.rates()
+    return ((prompt - cached) * per_input + cached * per_cached + completion * per_output) / 1000
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Tokens and cost of one group of a day's rows (a model, an intent, both, or all).
+
+    Attributes:
+        requests: Rows in the group.
+        prompt_tokens: Prompt tokens, cached ones included, of the rows with valid counts.
+        cached_tokens: Cached prompt tokens billed at the cached price.
+        completion_tokens: Completion tokens of the rows with valid counts.
+        rows_missing_tokens: Rows whose prompt or completion count is missing, negative or not
+            a number: in no token sum and no cost.
+        rows_bad_cached_tokens: Rows whose cached count is missing, negative, not a number or
+            above the prompt: billed as if nothing were cached (an upper bound).
+        unpriced_requests: Rows of models with no price on the day: in no cost.
+        cost_usd: USD of the priced rows; None when no row of the group is priced.
+    """
+
+    requests: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    completion_tokens: int = 0
+    rows_missing_tokens: int = 0
+    rows_bad_cached_tokens: int = 0
+    unpriced_requests: int = 0
+    cost_usd: float | None = None
+
+
+def combine(parts: Iterable[Usage]) -> Usage:
+    """The usage of the union of disjoint groups; its cost is None when none is priced."""
+    parts = list(parts)
+    costs = [p.cost_usd for p in parts if p.cost_usd is not None]
+    return Usage(
+        requests=sum(p.requests for p in parts),
+        prompt_tokens=sum(p.prompt_tokens for p in parts),
+        cached_tokens=sum(p.cached_tokens for p in parts),
+        completion_tokens=sum(p.completion_tokens for p in parts),
+        rows_missing_tokens=sum(p.rows_missing_tokens for p in parts),
+        rows_bad_cached_tokens=sum(p.rows_bad_cached_tokens for p in parts),
+        unpriced_requests=sum(p.unpriced_requests for p in parts),
+        cost_usd=sum(costs) if costs else None,
+    )
+
+
+@dataclass(frozen=True)
+class DayCosts:
+    """A day's usage and cost at every level, and the price each model was costed at.
+
+    Attributes:
+        total: All rows (its cost is the priced rows' cost; 0 when nothing is priced).
+        by_model: Per model, largest cost first, unpriced models last.
+        by_intent: Per intent; empty without an intent column.
+        by_model_intent: Per (model, intent); empty without an intent column.
+        prices: Per model seen, the price applied; None for unpriced models.
+        cached_priced: Whether cached tokens were priced apart (a cached-token column is set).
+    """
+
+    total: Usage
+    by_model: Mapping[str, Usage]
+    by_intent: Mapping[str, Usage]
+    by_model_intent: Mapping[tuple[str, str], Usage]
+    prices: Mapping[str, AppliedPrice | None]
+    cached_priced: bool
+
+    @property
+    def unpriced_models(self) -> list[str]:
+        return [m for m, price in self.prices.items() if price is None]
+
+
+def compute_costs(
     models: pd.Series,
     prompt_tokens: pd.Series,
     completion_tokens: pd.Series,
     prices: Sequence[PriceConfig],
     day: date,
-) -> list[ModelUsage]:
-    """Usage and cost per model, largest cost first (unpriced models last)."""
-    frame = pd.DataFrame(
+    *,
+    cached_tokens: pd.Series | None = None,
+    intents: pd.Series | None = None,
+) -> DayCosts:
+    """Usage and cost of a day's rows per model, per intent and per model and intent.
+
+    Args:
+        models: Model name per row (a missing name is ``(missing model)``).
+        prompt_tokens: Prompt tokens per row, cached ones included.
+        completion_tokens: Completion tokens per row.
+        prices: The price table.
+        day: The day, which selects each model's price entry.
+        cached_tokens: Cached prompt tokens per row; None prices every prompt token as input.
+        intents: Intent per row (a missing one is ``(missing intent)``); None skips intents.
+
+    Returns:
+        The day's costs. Token counts are sums over the rows with valid counts; costs follow
+        :func:`token_cost` per model.
+    """
+    rows = _clean_rows(models, prompt_tokens, completion_tokens, cached_tokens, intents)
+    sums = rows.groupby(["model", "intent"], sort=True).agg(
+        requests=("prompt", "size"),
+        prompt=("prompt", "sum"),
+        cached=("cached", "sum"),
+        completion=("completion", "sum"),
+        missing=("missing", "sum"),
+        bad_cached=("bad_cached", "sum"),
+    )
+    cached_priced = cached_tokens is not None
+    applied = {
+        str(m): applied_price(prices, str(m), day, cached_priced=cached_priced)
+        for m in sums.index.get_level_values("model").unique()
+    }
+    cells: dict[tuple[str, str], Usage] = {}
+    for (model, intent), s in zip(sums.index, sums.to_dict("records"), strict=True):
+        price = applied[str(model)]
+        prompt, cached, completion = float(s["prompt"]), float(s["cached"]), float(s["completion"])
+        cells[(str(model), str(intent))] = Usage(
+            requests=int(s["requests"]),
+            prompt_tokens=round(prompt),
+            cached_tokens=round(cached),
+            completion_tokens=round(completion),
+            rows_missing_tokens=int(s["missing"]),
+            rows_bad_cached_tokens=int(s["bad_cached"]),
+            unpriced_requests=0 if price is not None else int(s["requests"]),
+            cost_usd=None if price is None else token_cost(price, prompt, cached, completion),
+        )
+    by_model = {m: combine(u for (mm, _), u in cells.items() if mm == m) for m in applied}
+    order = sorted(by_model, key=lambda m: (by_model[m].cost_usd is None, -_cost(by_model[m]), m))
+    with_intents = intents is not None
+    intent_names = sorted({i for _, i in cells})
+    total = combine(by_model.values())
+    return DayCosts(
+        total=replace(total, cost_usd=total.cost_usd or 0.0),
+        by_model={m: by_model[m] for m in order},
+        by_intent=(
+            {i: combine(u for (_, ii), u in cells.items() if ii == i) for i in intent_names}
+            if with_intents
+            else {}
+        ),
+        by_model_intent=cells if with_intents else {},
+        prices={m: applied[m] for m in order},
+        cached_priced=cached_priced,
+    )
+
+
+def row_costs(
+    models: pd.Series,
+    prompt_tokens: pd.Series,
+    completion_tokens: pd.Series,
+    prices: Sequence[PriceConfig],
+    day: date,
+    *,
+    cached_tokens: pd.Series | None = None,
+) -> FloatArray:
+    """USD of each row, priced as :func:`compute_costs` prices it; NaN for rows of unpriced
+    models and rows with unusable token counts (for per-request comparisons)."""
+    rows = _clean_rows(models, prompt_tokens, completion_tokens, cached_tokens, None)
+    cost = np.full(len(rows), np.nan)
+    for model, index in rows.groupby("model").indices.items():
+        price = applied_price(prices, str(model), day, cached_priced=cached_tokens is not None)
+        if price is not None:
+            per_input, per_cached, per_output = price.rates()
+            prompt, cached, completion = (rows[c].to_numpy()[index] for c in TOKENS)
+            cost[index] = (
+                (prompt - cached) * per_input + cached * per_cached + completion * per_output
+            ) / 1000
+    cost[rows["missing"].to_numpy()] = np.nan
+    return cost
+
+
+def _clean_rows(
+    models: pd.Series,
+    prompt_tokens: pd.Series,
+    completion_tokens: pd.Series,
+    cached_tokens: pd.Series | None,
+    intents: pd.Series | None,
+) -> pd.DataFrame:
+    """One row per request with usable counts; unusable ones are flagged and zeroed."""
+    prompt = _counts(prompt_tokens)
+    completion = _counts(completion_tokens)
+    missing = prompt.isna() | completion.isna()
+    prompt = prompt.where(~missing, 0.0)
+    completion = completion.where(~missing, 0.0)
+    if cached_tokens is None:
+        cached = pd.Series(0.0, index=prompt.index)
+        bad_cached = pd.Series(False, index=prompt.index)
+    else:
+        cached = _counts(cached_tokens)
+        bad_cached = (cached.isna() | (cached > prompt)) & ~missing
+        cached = cached.where(~(bad_cached | missing), 0.0)
+    intent = (
+        pd.Series(NO_INTENT, index=prompt.index)
+        if intents is None
+        else intents.astype(object).where(intents.notna(), UNKNOWN_INTENT).astype(str)
+    )
+    return pd.DataFrame(
         {
-            "model": models.fillna(UNKNOWN_MODEL).astype(str),
-            "prompt": prompt_tokens.astype(np.float64),
-            "completion": completion_tokens.astype(np.float64),
+            "model": models.astype(object).where(models.notna(), UNKNOWN_MODEL).astype(str),
+            "intent": intent.to_numpy(),
+            "prompt": prompt.to_numpy(),
+            "cached": cached.to_numpy(),
+            "completion": completion.to_numpy(),
+            "missing": missing.to_numpy(),
+            "bad_cached": bad_cached.to_numpy(),
         }
     )
-    bad = (
-        frame["prompt"].isna()
-        | frame["completion"].isna()
-        | (frame["prompt"] < 0)
-        | (frame["completion"] < 0)
-    )
-    frame["bad"] = bad
-    frame.loc[bad, ["prompt", "completion"]] = 0.0
-    usage = []
-    for model, group in frame.groupby("model", sort=True):
-        prompt = int(group["prompt"].sum())
-        completion = int(group["completion"].sum())
-        price = price_on(prices, str(model), day)
-        cost = None
-        if price is not None:
-            cost = prompt / 1000 * price.input_per_1k + completion / 1000 * price.output_per_1k
-        usage.append(
-            ModelUsage(
-                model=str(model),
-                requests=len(group),
-                prompt_tokens=prompt,
-                completion_tokens=completion,
-                rows_missing_tokens=int(group["bad"].sum()),
-                cost_usd=cost,
-                price_from=price.effective_from if price else None,
-            )
-        )
-    return sorted(usage, key=lambda u: (u.cost_usd is None, -(u.cost_usd or 0.0), u.model))
 
 
-def budget_check(usage: Sequence[ModelUsage], daily_budget_usd: float) -> CheckOutcome:
-    """The day's priced cost against the daily budget; unpriced models are named."""
-    total = sum(u.cost_usd or 0.0 for u in usage)
-    unpriced = [u.model for u in usage if u.cost_usd is None]
+def _counts(values: pd.Series) -> pd.Series:
+    """Token counts as floats; missing, non-numeric, infinite and negative values are NaN."""
+    numbers = pd.to_numeric(values, errors="coerce").astype(np.float64)
+    usable = np.isfinite(numbers.to_numpy()) & (numbers.to_numpy() >= 0)
+    return numbers.where(usable)
+
+
+def _cost(usage: Usage) -> float:
+    return usage.cost_usd or 0.0
+
+
+def budget_check(costs: DayCosts, daily_budget_usd: float) -> CheckOutcome:
+    """The day's priced cost against the daily budget; unpriced models and rows without token
+    counts are named, since they are not in the cost."""
+    total = _cost(costs.total)
+    unpriced = costs.unpriced_models
     passed = total <= daily_budget_usd
     severity = Severity.CRITICAL if total > CRITICAL_FACTOR * daily_budget_usd else Severity.WARN
-    top = max(usage, key=lambda u: u.cost_usd or 0.0, default=None)
     summary = f"cost ${total:.2f} {'<=' if passed else '>'} daily budget ${daily_budget_usd:.2f}"
-    if top is not None and top.cost_usd:
-        summary += f"; largest: {top.model} ${top.cost_usd:.2f}"
-    if unpriced:
-        summary += f"; unpriced (not counted): {', '.join(unpriced)}"
+    top = next(iter(costs.by_model.items()), None)
+    if top is not None and top[1].cost_usd:
+        summary += f"; largest: {top[0]} ${top[1].cost_usd:.2f}"
+    summary += uncounted_note(costs)
     metadata: dict[str, float | int | str] = {"cost_usd": total, "budget_usd": daily_budget_usd}
     if unpriced:
         metadata["unpriced_models"] = ", ".join(unpriced)
+    if costs.total.rows_missing_tokens:
+        metadata["rows_missing_tokens"] = costs.total.rows_missing_tokens
     return single(
         "cost_budget",
         passed=passed,
@@ -117,3 +335,20 @@ def budget_check(usage: Sequence[ModelUsage], daily_budget_usd: float) -> CheckO
         summary=summary,
         metadata=metadata,
     )
+
+
+def uncounted_note(costs: DayCosts) -> str:
+    """What the day's cost leaves out, as ``; ...`` clauses (empty when nothing)."""
+    note = ""
+    if costs.unpriced_models:
+        note += f"; unpriced (not counted): {', '.join(costs.unpriced_models)}"
+    if costs.total.rows_missing_tokens:
+        bad = {m: u.rows_missing_tokens for m, u in costs.by_model.items() if u.rows_missing_tokens}
+        detail = ", ".join(f"{m} {n}" for m, n in bad.items())
+        note += f"; {costs.total.rows_missing_tokens} rows without token counts ({detail})"
+    if costs.total.rows_bad_cached_tokens:
+        note += (
+            f"; {costs.total.rows_bad_cached_tokens} rows with an unusable cached count "
+            "(billed as uncached)"
+        )
+    return note

@@ -152,7 +152,7 @@ def costs_section(
         text = f"{day}: {fmt(total, ',.2f')} USD"
         text += f" (budget {budget:,.2f} USD)" if budget is not None else ""
         parts.append(f"<p>{esc(text)}</p>")
-        models = sorted({_dims(d).get("model", d) for _, d in today if d})
+        models = sorted({p["model"] for _, d in today if d and set(p := _dims(d)) == {"model"}})
         names = ("requests", "prompt_tokens", "completion_tokens", "cost_usd")
         rows = []
         for model in models:

@@ -1,0 +1,76 @@
+"""Canary comparison of two model versions serving the same day, with its verdict check."""
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+
+from assets.common import check_result, day_of, failure, numeric_metadata
+from monitoring_pipelines.core.canary import compare_day, first_seen
+from monitoring_pipelines.core.canary_check import (
+    CHECK,
+    CHECK_DESCRIPTION,
+    canary_check,
+    canary_columns,
+    canary_metadata,
+    day_rows,
+    stored_metrics,
+)
+from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.errors import StoreError
+from resources import ResultStoreResource, SliceStoreResource
+
+ASSET = "canary_comparison"
+
+
+def make_canary(
+    name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
+) -> dg.AssetsDefinition:
+    """The ``<monitor>/canary_comparison`` asset and its ``canary`` check."""
+    if monitor.canary is None:
+        raise ValueError(f"monitor '{name}': the canary comparison needs 'canary'")
+    canary = monitor.canary
+    key = dg.AssetKey([name, ASSET])
+    columns = canary_columns(monitor)
+
+    @dg.asset(
+        key=key,
+        group_name=name,
+        partitions_def=partitions_def,
+        deps=[dg.AssetKey([name, "live_slice"])],
+        check_specs=[
+            dg.AssetCheckSpec(
+                CHECK, asset=key, description=CHECK_DESCRIPTION, partitions_def=partitions_def
+            )
+        ],
+        description=f"The day's candidate model version against its baseline (by "
+        f"{canary.version_column}): p95 latency, error rate, cost per request, predictions, "
+        "and a promote / hold / roll back verdict.",
+    )
+    def canary_comparison(
+        context: dg.AssetExecutionContext,
+        slices: SliceStoreResource,
+        result_store: ResultStoreResource,
+    ) -> dg.MaterializeResult:
+        day = day_of(context)
+        store = result_store.get_store()
+        try:
+            batches = list(slices.get_store().batches(name, day, columns))
+            history = store.load_metrics(name, ASSET)
+        except (StoreError, FileNotFoundError) as exc:
+            raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
+        frame = pd.concat(batches, ignore_index=True) if batches else pd.DataFrame(columns=columns)
+        result = compare_day(
+            day_rows(frame, monitor, day),
+            canary,
+            np.random.default_rng(day.toordinal()),
+            seen=first_seen(history, context.partition_key),
+            bins=monitor.drift.bins,
+            sample_rows=monitor.drift.p_value_sample,
+        )
+        store.save_metrics(name, ASSET, context.partition_key, stored_metrics(result))
+        return dg.MaterializeResult(
+            metadata=numeric_metadata(canary_metadata(result)),
+            check_results=[check_result(canary_check(result), key)],
+        )
+
+    return canary_comparison

@@ -1,0 +1,135 @@
+"""The metrics anomalies score, read from the stored daily results of a monitor.
+
+``service_metrics`` and ``token_costs`` store many numbers per day and other work adds more;
+only the names below are read, and anything else is ignored:
+
+* ``service_metrics``, whole-day rows: ``p95_ms`` (``latency_p95_ms``), ``error_rate``,
+  ``requests``, and ``status_missing`` / ``status_unknown`` (the error rate's sample).
+* ``token_costs``: ``cost_usd``, ``requests``, ``prompt_tokens``, ``completion_tokens``, from
+  the whole-day row when one is stored, else summed over the per-model rows (dimensions
+  exactly ``{"model": ...}``; a breakdown by anything else is never summed into the day).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+from typing import Literal, TypeGuard
+
+from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig
+
+AnomalyMetric = Literal[
+    "cost_per_request", "tokens_per_request", "latency_p95_ms", "error_rate", "requests"
+]
+MetricValues = Mapping[tuple[str, str], float | None]  # (name, dimensions) -> stored value
+
+SERVICE, COSTS = "service_metrics", "token_costs"
+SERVICE_NAMES: Mapping[AnomalyMetric, str] = {
+    "latency_p95_ms": "p95_ms",
+    "error_rate": "error_rate",
+}
+
+
+def available_metrics(monitor: MonitorConfig) -> dict[AnomalyMetric, str | None]:
+    """The metrics to score, each with why the monitor cannot measure it (None: it can).
+
+    A metric of the default list the monitor cannot measure (cost without an llm section) is
+    left out; one listed explicitly in ``anomalies.metrics`` stays, with its reason, so the
+    check says it is not measured.
+    """
+    config = monitor.anomalies or AnomalyConfig()
+    service, llm = monitor.service, monitor.llm
+    missing: dict[AnomalyMetric, str | None] = {
+        "cost_per_request": None if llm and llm.prices else "no llm prices",
+        "tokens_per_request": None if llm else "no llm section",
+        "latency_p95_ms": None if service and service.latency_column else "no latency column",
+        "error_rate": None if service and service.status_column else "no status column",
+        "requests": None if service or llm else "no service or llm section",
+    }
+    explicit = "metrics" in config.model_fields_set
+    return {m: missing[m] for m in config.metrics if explicit or missing[m] is None}
+
+
+def day_values(
+    service: MetricValues | None, costs: MetricValues | None
+) -> dict[AnomalyMetric, float]:
+    """The metrics of one day from the stored rows of ``service_metrics`` and ``token_costs``.
+
+    ``cost_per_request`` is over the requests of priced models (an unpriced model's cost is
+    unknown, not zero); ``tokens_per_request`` is over every LLM request; ``requests`` is the
+    service's, else the LLM's. A metric the day lacks is left out.
+    """
+    out: dict[AnomalyMetric, float] = {}
+    svc = service or {}
+    for metric, name in SERVICE_NAMES.items():
+        value = svc.get((name, ""))
+        if _finite(value):
+            out[metric] = float(value)
+    if costs:
+        tokens = _whole_day(costs, "prompt_tokens"), _whole_day(costs, "completion_tokens")
+        llm_requests = _whole_day(costs, "requests")
+        if llm_requests and tokens[0] is not None and tokens[1] is not None:
+            out["tokens_per_request"] = (tokens[0] + tokens[1]) / llm_requests
+        priced_cost, priced_requests = _priced(costs)
+        if priced_requests:
+            out["cost_per_request"] = priced_cost / priced_requests
+    requests = svc.get(("requests", ""))
+    if not _finite(requests) and costs:
+        requests = _whole_day(costs, "requests")
+    if _finite(requests):
+        out["requests"] = float(requests)
+    return out
+
+
+def status_rows(service: MetricValues | None) -> float | None:
+    """Requests with a known status on the day (``requests`` less ``status_missing`` and
+    ``status_unknown``, where stored): the sample behind its error rate."""
+    svc = service or {}
+    requests = svc.get(("requests", ""))
+    if not _finite(requests):
+        return None
+    unusable = (svc.get((name, "")) for name in ("status_missing", "status_unknown"))
+    return requests - sum(v for v in unusable if _finite(v))
+
+
+def _whole_day(rows: MetricValues, name: str) -> float | None:
+    """The whole-day value of ``name``: its row without dimensions, else the sum over the
+    per-model rows (rows broken down by anything else are not summed)."""
+    value = rows.get((name, ""))
+    if _finite(value):
+        return float(value)
+    per_model = [v for (n, dims), v in rows.items() if n == name and _by_model(dims)]
+    if not per_model or not all(_finite(v) for v in per_model):
+        return None
+    return float(sum(v for v in per_model if v is not None))
+
+
+def _priced(rows: MetricValues) -> tuple[float, float]:
+    """(cost, requests) of the priced models; the whole-day rows when none are per model."""
+    cost = requests = 0.0
+    per_model = [dims for (n, dims) in rows if n == "cost_usd" and _by_model(dims)]
+    for dims in per_model:
+        model_cost, model_requests = rows.get(("cost_usd", dims)), rows.get(("requests", dims))
+        if _finite(model_cost) and _finite(model_requests):
+            cost += float(model_cost)
+            requests += float(model_requests)
+    if not per_model:
+        total, count = rows.get(("cost_usd", "")), rows.get(("requests", ""))
+        if _finite(total) and _finite(count):
+            return float(total), float(count)
+    return cost, requests
+
+
+def _by_model(dims: str) -> bool:
+    if not dims:
+        return False
+    try:
+        parsed = json.loads(dims)
+    except ValueError:
+        return False
+    return isinstance(parsed, dict) and set(parsed) == {"model"}
+
+
+def _finite(value: float | None) -> TypeGuard[float]:
+    return value is not None and math.isfinite(value)

@@ -28,6 +28,8 @@ def slice_schema(spec: SliceSpec) -> pa.Schema:
     ]
     fields += [pa.field(c, pa.float64()) for c in spec.numeric]
     fields += [pa.field(c, pa.string()) for c in spec.text]
+    if spec.keep_request_id and spec.request_id_column:
+        fields.append(pa.field(spec.request_id_column, pa.string()))
     return pa.schema(fields)
 
 

@@ -35,16 +35,22 @@ class SliceSpec:
     numeric: tuple[str, ...]
     text: tuple[str, ...]
     session_column: str | None = None
+    keep_request_id: bool = False
 
     @classmethod
     def for_monitor(cls, monitor: MonitorConfig) -> SliceSpec:
         ids = {monitor.source.request_id_column, monitor.source.session_column}
+        llm = monitor.llm
+        # The request id itself (not only its hash) is kept where a person will look a row
+        # up: the judged answers of the review queue and the fine-tuning set's lineage.
+        judged = llm is not None and bool(llm.answer_column and llm.context_column)
         return cls(
             timestamp_column=monitor.source.timestamp_column,
             request_id_column=monitor.source.request_id_column,
             numeric=tuple(monitor.numeric_columns()),
             text=tuple(c for c in monitor.text_columns() if c not in ids),
             session_column=monitor.source.session_column,
+            keep_request_id=judged and monitor.source.request_id_column is not None,
         )
 
     @property
@@ -188,6 +194,8 @@ def clean_chunk(
         groups = np.where(sessions.isna().to_numpy(), keys, hash_keys(sessions, "session:"))
     bad_row = np.zeros(len(frame), dtype=bool)
     out: dict[str, Any] = {TIMESTAMP: stamps, ROW_KEY: keys, GROUP_KEY: groups}
+    if spec.keep_request_id and spec.request_id_column:
+        out[spec.request_id_column] = frame[spec.request_id_column].astype("string").to_numpy()
     for column in spec.numeric:
         values, bad = _clean_numeric(frame[column], column, quality, keep)
         out[column] = values

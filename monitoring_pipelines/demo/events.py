@@ -41,6 +41,9 @@ class DemoEvent:
         return data
 
 
+CANARY_DAYS = 3  # rank-2.4 takes a share of the traffic for these days before its rollout
+
+
 @dataclass(frozen=True)
 class Window:
     """Day indices ``first`` to ``last`` inclusive, counted from the start day."""
@@ -59,6 +62,7 @@ class Schedule:
         age_ramp_end: Day on which the user-age mean reaches its new level.
         channel_shift: The sentiment channel mix has changed.
         neutral_spike: Sentiment model v3.2.0 is serving.
+        canary: Recommender rank-2.4 serves a share of the requests before its rollout.
         latency_regression: Recommender rank-2.4 is serving.
         error_burst: The sentiment endpoint answers some requests with 503.
         token_spike: The chatbot's prompt template is the bloated one.
@@ -70,6 +74,7 @@ class Schedule:
     age_ramp_end: int
     channel_shift: Window
     neutral_spike: Window
+    canary: Window
     latency_regression: Window
     error_burst: Window
     token_spike: Window
@@ -102,13 +107,15 @@ def build_schedule(days: int) -> Schedule:
 
     end = days - 1
     spike = at(0.3)
+    rollout = at(0.55)
     return Schedule(
         days=days,
         age_drift=window(at(0.25), end),
         age_ramp_end=at(0.5),
         channel_shift=window(at(0.4), end),
         neutral_spike=window(at(0.6), at(0.7)),
-        latency_regression=window(at(0.55), end),
+        canary=Window(rollout - CANARY_DAYS, rollout - 1),
+        latency_regression=window(rollout, end),
         error_burst=window(at(0.8), at(0.8) + 1),
         token_spike=window(spike, spike + (5 if days >= 30 else 3) - 1),
         kb_hallucination=window(at(0.65), at(0.8)),
@@ -153,6 +160,11 @@ def describe_events(schedule: Schedule, start: dt.date) -> tuple[DemoEvent, ...]
               kind="latency regression",
               description="rank-2.4 adds a feature-store lookup: median latency about 140 ms, "
               "p95 about 300 ms against an SLO of 200 ms."),
+        event(s.canary, id="canary-latency", monitor="recommender", checks=("canary",),
+              subject=None, kind="canary regression",
+              description="rank-2.4 is canaried on about 10% of requests for the 3 days before "
+              "its full rollout: its p95 latency is about 300 ms against rank-2.3's 150 ms, "
+              "while the day's p95 stays under the 200 ms SLO."),
         event(s.error_burst, id="error-burst", monitor="sentiment",
               checks=("error_rate", "error_budget", "anomaly"), subject=None, kind="error burst",
               description="An overloaded upstream makes the endpoint answer about 6% of "
@@ -160,10 +172,11 @@ def describe_events(schedule: Schedule, start: dt.date) -> tuple[DemoEvent, ...]
         event(s.token_spike, id="token-spike", monitor="support_bot",
               checks=("cost_budget", "monthly_budget", "anomaly"), subject=None,
               kind="token/cost spike",
-              description="A prompt-template change multiplies prompt tokens by 2.2 until it "
-              "is reverted; the daily cost exceeds the $4 budget."),
+              description="A prompt-template change multiplies prompt tokens by 2.2 and, by "
+              "putting the retrieved passages first, defeats prompt caching until it is "
+              "reverted; the daily cost exceeds the $4 budget."),
         event(s.kb_hallucination, id="kb-hallucination", monitor="support_bot",
-              checks=("hallucination_rate",), subject="KB-204", intent="billing",
+              checks=("hallucination_rate",), subject="article=KB-204", intent="billing",
               kind="unsupported answers tied to one KB article",
               description="Billing article KB-204 is outdated: about 60% of the answers "
               "grounded on it state fees and terms it does not contain (baseline 5%)."),

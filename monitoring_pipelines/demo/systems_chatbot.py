@@ -2,7 +2,8 @@
 
 Customers open sessions of one to a few questions; each question has an intent, retrieves one
 article of that intent, and is answered from it. Prompt tokens follow the retrieved context and
-the conversation so far; latency follows mostly the completion tokens.
+the conversation so far; latency follows mostly the completion tokens. The provider's prompt
+cache serves the system prompt of most requests (``cached_tokens``, part of the prompt tokens).
 """
 
 from __future__ import annotations
@@ -37,6 +38,14 @@ TOKENS_PER_PASSAGE = 150.0
 TOKENS_PER_QUESTION_WORD = 1.3
 TOKENS_PER_EARLIER_TURN = 110.0
 TOKEN_SPIKE_FACTOR = 2.2
+# Prompt caching as OpenAI bills it: a prompt whose beginning matches a recent request's has
+# that prefix cached, counted from 1024 tokens on in steps of 128. The cacheable prefix is the
+# system prompt (the few-shot examples after it are chosen per question). The cache is cold for
+# some requests (idle minutes, another server). The token spike's bloated template starts with
+# the retrieved passages, so while it serves no prompt shares a prefix and nothing is cached.
+SYSTEM_PROMPT_TOKENS = 1100.0
+CACHE_MIN_TOKENS, CACHE_STEP_TOKENS = 1024, 128
+CACHE_HIT_RATE = 0.85
 COMPLETION_MEAN_TOKENS, COMPLETION_SIGMA = 250.0, 0.35
 MS_PER_PROMPT_TOKEN = 0.02
 MS_PER_COMPLETION_TOKEN = np.array([7.0, 11.0])  # by model
@@ -47,6 +56,10 @@ ERROR_RATE, TIMEOUT_RATE = 0.003, 0.002
 UNSUPPORTED_RATE = 0.05
 OUTDATED_ARTICLE = "KB-204"
 OUTDATED_UNSUPPORTED_RATE = 0.60
+# Support tickets: a few per hundred conversations, and some users whose answer was not
+# supported by the knowledge base open one the next day.
+TICKETS_PER_INTERACTION = 0.02
+TICKETS_PER_UNSUPPORTED_ANSWER = 0.35
 
 
 def chatbot_tables(
@@ -56,7 +69,8 @@ def chatbot_tables(
     schedule: Schedule,
     scale: float,
 ) -> dict[str, pd.DataFrame]:
-    """Generate ``chatbot_interactions`` and ``chatbot_baseline`` (the week before ``start``).
+    """Generate ``chatbot_interactions``, ``chatbot_baseline`` (the week before ``start``) and
+    ``support_tickets`` (tickets opened per day, the business KPI).
 
     Args:
         rng: Random generator of the live log.
@@ -66,17 +80,41 @@ def chatbot_tables(
         scale: Volume multiplier (1.0 is about 1200 interactions a day).
 
     Returns:
-        The two tables by name.
+        The three tables by name.
     """
     live = _interactions(
         rng, start, schedule.days, scale, schedule.token_spike, schedule.kb_hallucination, "bot"
     )
     baseline_start = start - dt.timedelta(days=BASELINE_DAYS)
     baseline = _interactions(baseline_rng, baseline_start, BASELINE_DAYS, scale, None, None, "botb")
+    # Its own stream, drawn after the log: the tickets change no draw of the interactions.
+    tickets = _support_tickets(rng.spawn(1)[0], live, start, schedule.days)
     return {
         "chatbot_interactions": traffic.add_log_flaws(rng, live, "latency_ms"),
         "chatbot_baseline": baseline,
+        "support_tickets": tickets,
     }
+
+
+def _support_tickets(
+    rng: np.random.Generator, live: pd.DataFrame, start: dt.date, days: int
+) -> pd.DataFrame:
+    """Tickets opened per day: Poisson around a share of the day's conversations plus a share
+    of the previous day's unsupported answers."""
+    stamps = pd.to_datetime(live["ts"], utc=True)
+    origin = pd.Timestamp(start, tz="UTC")
+    day = ((stamps - origin) // pd.Timedelta(days=1)).to_numpy(dtype=np.int64)
+    unsupported = live["answer"].isin(set(_text_bank().unsupported.texts.tolist()))
+    conversations = np.bincount(day, minlength=days)[:days]
+    wrong = np.bincount(day, weights=unsupported.to_numpy(dtype=float), minlength=days)[:days]
+    previous = np.concatenate([[wrong[0]], wrong[:-1]])
+    mean = TICKETS_PER_INTERACTION * conversations + TICKETS_PER_UNSUPPORTED_ANSWER * previous
+    return pd.DataFrame(
+        {
+            "day": [(start + dt.timedelta(days=i)).isoformat() for i in range(days)],
+            "tickets": rng.poisson(mean).astype(np.int64),
+        }
+    )
 
 
 def _interactions(
@@ -89,6 +127,8 @@ def _interactions(
     prefix: str,
 ) -> pd.DataFrame:
     """One log of interactions; ``None`` windows leave that incident out (the baseline)."""
+    # Its own stream: the cache adds a column without changing any other draw of ``rng``.
+    cache_rng = rng.spawn(1)[0]
     counts = traffic.daily_counts(rng, start, days, INTERACTIONS_PER_DAY * scale)
     session, turn, day, seconds = _sessions(rng, counts)
     n = len(day)
@@ -127,10 +167,13 @@ def _interactions(
         + TOKENS_PER_QUESTION_WORD * question_words
         + TOKENS_PER_EARLIER_TURN * turn
     )
+    bloated = np.zeros(n, dtype=bool)
     if token_spike is not None:
-        prompt *= np.where(
-            traffic.in_days(day, token_spike.first, token_spike.last), TOKEN_SPIKE_FACTOR, 1.0
-        )
+        bloated = traffic.in_days(day, token_spike.first, token_spike.last)
+        prompt *= np.where(bloated, TOKEN_SPIKE_FACTOR, 1.0)
+    prompt_tokens = np.round(prompt).astype(np.int64)
+    hit = (cache_rng.random(n) < CACHE_HIT_RATE) & ~bloated
+    cached = np.where(hit, np.minimum(_cacheable(SYSTEM_PROMPT_TOKENS), prompt_tokens), 0)
     median_completion = COMPLETION_MEAN_TOKENS * np.exp(-(COMPLETION_SIGMA**2) / 2)
     completion = np.round(median_completion * rng.lognormal(0.0, COMPLETION_SIGMA, n))
     latency = (
@@ -151,7 +194,7 @@ def _interactions(
             "intent": np.array(texts.INTENTS, dtype=object)[intent],
             "kb_article": bank.article_ids[article],
             "llm_model": MODELS[model],
-            "prompt_tokens": np.round(prompt).astype(np.int64),
+            "prompt_tokens": prompt_tokens,
             "completion_tokens": completion.astype(np.int64),
             "latency_ms": np.round(latency, 1),
             "status": status.astype(object),
@@ -159,8 +202,17 @@ def _interactions(
             "answer": answer,
             "retrieved_context": bank.contexts.texts[context],
             "question_words": question_words,
+            "cached_tokens": cached.astype(np.int64),
         }
     )
+
+
+def _cacheable(prefix_tokens: float) -> int:
+    """Tokens of a shared prompt prefix the provider bills as cached (0 below the minimum)."""
+    if prefix_tokens < CACHE_MIN_TOKENS:
+        return 0
+    steps = int((prefix_tokens - CACHE_MIN_TOKENS) // CACHE_STEP_TOKENS)
+    return CACHE_MIN_TOKENS + CACHE_STEP_TOKENS * steps
 
 
 def _sessions(

@@ -2,6 +2,8 @@
 
 The click-probability score depends on the item, session, tenure, device and region features
 but not on the user's age, so the age drift moves one feature and nothing downstream of it.
+Release rank-2.4 (slower) is canaried on a share of the requests for a few days before it
+serves them all.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from monitoring_pipelines.demo import traffic
-from monitoring_pipelines.demo.events import Schedule
+from monitoring_pipelines.demo.events import Schedule, Window
 from monitoring_pipelines.demo.traffic import FloatArray, IntArray
 
 EVENTS_PER_DAY = 4000
@@ -32,6 +34,7 @@ LATENCY_MEDIAN_MS, LATENCY_P95_MS = 80.0, 150.0
 REGRESSED_MEDIAN_MS, REGRESSED_P95_MS = 140.0, 300.0
 TIMEOUT_MS = 1000.0
 ERROR_RATE, TIMEOUT_RATE = 0.002, 0.001
+CANARY_SHARE = 0.10  # of the requests on the canary days (events.CANARY_DAYS)
 
 
 def recommender_tables(
@@ -52,9 +55,14 @@ def recommender_tables(
     n = len(day)
 
     features, device, region = _features(rng, _age_mean(day, schedule))
-    regressed = day >= schedule.latency_regression.first
+    ids = traffic.request_ids("rec", n)
+    canary = canary_window(schedule)
+    # rank-2.4 (slower) serves the routed share of the canary days, then every request.
+    rank_24 = (day >= schedule.latency_regression.first) | (
+        traffic.in_days(day, canary.first, canary.last) & _canary_routed(ids)
+    )
     latency = np.where(
-        regressed,
+        rank_24,
         traffic.lognormal(rng, REGRESSED_MEDIAN_MS, REGRESSED_P95_MS, n),
         traffic.lognormal(rng, LATENCY_MEDIAN_MS, LATENCY_P95_MS, n),
     )
@@ -63,9 +71,9 @@ def recommender_tables(
     latency = np.where(status == "timeout", TIMEOUT_MS + rng.uniform(0.0, 25.0, n), latency)
     events = pd.DataFrame(
         {
-            "request_id": traffic.request_ids("rec", n),
+            "request_id": ids,
             "ts": traffic.timestamps(start, day, seconds),
-            "model_version": np.where(regressed, "rank-2.4", "rank-2.3").astype(object),
+            "model_version": np.where(rank_24, "rank-2.4", "rank-2.3").astype(object),
             **features,
             "score": _score(rng, features, device, region),
             "latency_ms": np.round(latency, 2),
@@ -81,6 +89,20 @@ def recommender_tables(
         "recommendation_events": traffic.add_log_flaws(rng, events, "latency_ms"),
         "recommendation_training": training,
     }
+
+
+def canary_window(schedule: Schedule) -> Window:
+    """The days rank-2.4 serves a share of the requests: the CANARY_DAYS before it serves all."""
+    return schedule.canary
+
+
+def _canary_routed(ids: list[str]) -> npt.NDArray[np.bool_]:
+    """Which requests the router sends to the canary: a stable hash of the request id, as
+    routers do, so no draw is taken from the system's random stream (every other column
+    stays what it was without a canary)."""
+    buckets = pd.util.hash_array(np.asarray(ids, dtype=object)) % np.uint64(1000)
+    routed: npt.NDArray[np.bool_] = buckets < np.uint64(round(CANARY_SHARE * 1000))
+    return routed
 
 
 def _age_mean(day: IntArray, schedule: Schedule) -> FloatArray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import pathlib
@@ -14,8 +15,9 @@ import sqlalchemy as sa
 import yaml
 
 from monitoring_pipelines.demo import DemoSummary, generate_demo, texts
-from monitoring_pipelines.demo.events import Schedule, build_schedule
+from monitoring_pipelines.demo.events import Schedule, Window, build_schedule
 from monitoring_pipelines.demo.systems_chatbot import chatbot_tables
+from monitoring_pipelines.demo.systems_recommender import canary_window, recommender_tables
 from monitoring_pipelines.demo.traffic import add_log_flaws
 
 START = dt.date(2026, 9, 1)
@@ -24,13 +26,14 @@ SCALE = 0.1
 SEED = 7
 MONITORS_YAML = pathlib.Path(__file__).resolve().parents[2] / "demo" / "monitors.yaml"
 PRICES = {"gpt-4o-mini": (0.00015, 0.0006), "gpt-4o": (0.0025, 0.01)}
+CACHED_PRICES = {"gpt-4o-mini": 0.000075, "gpt-4o": 0.00125}  # half the input price
 
 INT, FLOAT, TEXT, TS = sa.Integer, sa.Float, sa.Text, sa.DateTime
 REQUEST_LOG = {
     "request_id": TEXT, "ts": TS, "session_id": TEXT, "channel": TEXT, "intent": TEXT,
     "kb_article": TEXT, "llm_model": TEXT, "prompt_tokens": INT, "completion_tokens": INT,
     "latency_ms": FLOAT, "status": TEXT, "question": TEXT, "answer": TEXT,
-    "retrieved_context": TEXT, "question_words": INT,
+    "retrieved_context": TEXT, "question_words": INT, "cached_tokens": INT,
 }  # fmt: skip
 SCHEMA: dict[str, dict[str, type[sa.types.TypeEngine[object]]]] = {
     "sentiment_requests": {
@@ -58,6 +61,7 @@ SCHEMA: dict[str, dict[str, type[sa.types.TypeEngine[object]]]] = {
     },
     "chatbot_interactions": REQUEST_LOG,
     "chatbot_baseline": REQUEST_LOG,
+    "support_tickets": {"day": TEXT, "tickets": INT},
 }  # fmt: skip
 
 
@@ -171,13 +175,12 @@ def test_ground_truth_file_matches_the_summary(demo: Demo) -> None:
     assert truth["events"] == [event.to_json() for event in demo.summary.events]
     by_id = {e["id"]: e for e in truth["events"]}
     assert set(by_id) == {
-        "gradual-age-drift", "channel-shift", "neutral-spike", "neutral-spike-accuracy",
+        "gradual-age-drift", "channel-shift", "neutral-spike", "canary-latency",
         "latency-regression", "error-burst", "token-spike", "kb-hallucination",
     }  # fmt: skip
-    accuracy = by_id["neutral-spike-accuracy"]
-    assert (accuracy["check"], accuracy["first_day"]) == (
-        "performance", by_id["neutral-spike"]["first_day"],
-    )  # fmt: skip
+    # one event, every check expected to see it (the bad release: shifted labels, lost accuracy)
+    assert by_id["neutral-spike"]["checks"] == ["prediction_drift", "performance"]
+    assert by_id["latency-regression"]["checks"][0] == "latency_slo"
     last_day = (START + dt.timedelta(days=DAYS - 1)).isoformat()
     for event in truth["events"]:
         first = dt.date.fromisoformat(event["first_day"])
@@ -191,7 +194,7 @@ def test_ground_truth_file_matches_the_summary(demo: Demo) -> None:
     assert (by_id["token-spike"]["first_day"], by_id["token-spike"]["last_day"]) == (
         "2026-09-07", "2026-09-09",
     )  # fmt: skip
-    assert by_id["kb-hallucination"]["subject"] == "KB-204"
+    assert by_id["kb-hallucination"]["subject"] == "article=KB-204"
     assert by_id["kb-hallucination"]["intent"] == "billing"
     assert "intent" not in by_id["error-burst"]
     assert by_id["latency-regression"]["subject"] is None
@@ -391,17 +394,59 @@ def test_age_drifts_gradually_and_nothing_else_in_the_recommender_moves(demo: De
 def test_latency_regression_arrives_with_rank_24(demo: Demo) -> None:
     events = demo.tables["recommendation_events"]
     after = window_mask(events, demo.schedule.latency_regression.first, DAYS - 1)
+    canary = canary_window(demo.schedule)
+    before = ~after & ~window_mask(events, canary.first, canary.last)
     latency = events["latency_ms"]
-    assert 70 < latency[~after].median() < 90
-    assert 130 < latency[~after].quantile(0.95) < 170
+    assert 70 < latency[before].median() < 90
+    assert 130 < latency[before].quantile(0.95) < 170
     assert 125 < latency[after].median() < 155
     assert 260 < latency[after].quantile(0.95) < 340
     assert (events["model_version"][after] == "rank-2.4").all()
-    assert (events["model_version"][~after] == "rank-2.3").all()
+    assert (events["model_version"][before] == "rank-2.3").all()
     errors = events["status"] != "ok"
     assert errors[after].mean() < 0.01 and errors[~after].mean() < 0.01
     assert drift(events["user_tenure_days"], after, ~after, stat="median") < 0.1
     assert drift(events["item_price"], after, ~after, stat="median") < 0.1
+
+
+def test_rank_24_is_canaried_on_a_tenth_of_the_three_days_before_its_rollout(
+    demo: Demo,
+) -> None:
+    events = demo.tables["recommendation_events"]
+    canary = canary_window(demo.schedule)
+    assert (canary.first, canary.last) == (
+        demo.schedule.latency_regression.first - 3, demo.schedule.latency_regression.first - 1,
+    )  # fmt: skip
+    inside = window_mask(events, canary.first, canary.last)
+    on_canary = inside & (events["model_version"] == "rank-2.4")
+    day = day_index(events["ts"])
+    for d in range(canary.first, canary.last + 1):
+        assert 0.06 < on_canary[day == d].mean() < 0.14, d  # about 40 of 400 requests
+    latency = events["latency_ms"]
+    stable = inside & ~on_canary
+    assert 125 < latency[on_canary].median() < 155
+    assert 250 < latency[on_canary].quantile(0.95) < 350
+    assert 130 < latency[stable].quantile(0.95) < 170
+
+
+def test_the_canary_changes_only_the_version_and_latency_of_its_requests() -> None:
+    schedule = build_schedule(DAYS)
+
+    def tables(schedule: Schedule) -> pd.DataFrame:
+        rng = np.random.default_rng([SEED, 1])
+        return recommender_tables(rng, START, schedule, SCALE)["recommendation_events"]
+
+    canary = canary_window(schedule)
+    with_canary = tables(schedule)
+    no_canary = dataclasses.replace(schedule, canary=Window(canary.first, canary.first - 1))
+    without = tables(no_canary)
+    routed = (with_canary["model_version"] != without["model_version"]).to_numpy()
+    assert window_mask(with_canary, canary.first, canary.last)[routed].all()
+    assert routed.sum() > 0
+    rest = with_canary.drop(columns=["model_version", "latency_ms"])
+    pd.testing.assert_frame_equal(rest, without.drop(columns=["model_version", "latency_ms"]))
+    pd.testing.assert_frame_equal(with_canary[~routed], without[~routed])
+    assert with_canary["latency_ms"][routed].median() > without["latency_ms"][routed].median()
 
 
 def test_token_spike_multiplies_prompt_tokens_only(demo: Demo) -> None:
@@ -418,20 +463,45 @@ def test_token_spike_multiplies_prompt_tokens_only(demo: Demo) -> None:
     assert bot["latency_ms"][~inside].quantile(0.95) < 6000
 
 
-def test_daily_cost_stays_under_budget_except_on_spike_days() -> None:
+@pytest.mark.parametrize("cached", [False, True], ids=["all-input", "cached-priced"])
+def test_daily_cost_stays_under_budget_except_on_spike_days(cached: bool) -> None:
     schedule = build_schedule(30)
     tables = chatbot_tables(
         np.random.default_rng([SEED, 2]), np.random.default_rng([SEED, 3]), START, schedule, 1.0
     )
-    bot = tables["chatbot_interactions"]
+    bot = tables["chatbot_interactions"].drop_duplicates("request_id")  # retries are billed once
     prices = np.array([PRICES[m] for m in bot["llm_model"]])
-    cost = (bot["prompt_tokens"] * prices[:, 0] + bot["completion_tokens"] * prices[:, 1]) / 1000
+    cached_tokens = bot["cached_tokens"] if cached else 0
+    cached_prices = bot["llm_model"].map(CACHED_PRICES)
+    cost = (
+        (bot["prompt_tokens"] - cached_tokens) * prices[:, 0]
+        + cached_tokens * cached_prices
+        + bot["completion_tokens"] * prices[:, 1]
+    ) / 1000
     daily = cost.groupby(day_index(bot["ts"])).sum()
     spike = daily.index.isin(range(schedule.token_spike.first, schedule.token_spike.last + 1))
     assert daily[~spike].max() < 4.0
-    assert 2.4 < daily[~spike].mean() < 3.4
+    assert (2.4 < daily[~spike].mean() < 3.4) if not cached else (2.3 < daily[~spike].mean() < 3.0)
     assert daily[spike].min() > 4.0
     assert 0.29 < (bot["llm_model"] == "gpt-4o").mean() < 0.35
+
+
+def test_cached_tokens_are_the_system_prompt_of_most_requests_but_not_during_the_spike(
+    demo: Demo,
+) -> None:
+    bot = demo.tables["chatbot_interactions"]
+    window = demo.schedule.token_spike
+    inside = window_mask(bot, window.first, window.last)
+    cached = bot["cached_tokens"]
+    assert (cached <= bot["prompt_tokens"]).all()
+    assert set(cached.unique()) == {0, 1024}  # 1024 tokens and 128-token steps: one step here
+    assert (cached[inside] == 0).all()  # the bloated template shares no prefix
+    hit = cached[~inside] > 0
+    assert 0.8 < hit.mean() < 0.9
+    share = (cached / bot["prompt_tokens"])[~inside][hit]
+    assert share.quantile(0.05) > 0.4 and share.quantile(0.95) < 0.65
+    baseline = demo.tables["chatbot_baseline"]
+    assert 0.8 < (baseline["cached_tokens"] > 0).mean() < 0.9
 
 
 def test_kb204_answers_go_unsupported_inside_the_window_only(demo: Demo) -> None:
@@ -448,6 +518,18 @@ def test_kb204_answers_go_unsupported_inside_the_window_only(demo: Demo) -> None
     assert (bot["intent"][kb204] == "billing").all()
 
     assert 0.02 < unsupported(demo.tables["chatbot_baseline"]).mean() < 0.09
+
+
+def test_support_tickets_follow_the_unsupported_answers_of_the_day_before(demo: Demo) -> None:
+    tickets = demo.tables["support_tickets"]
+    assert len(tickets) == DAYS and tickets["tickets"].ge(0).all()
+    days = pd.to_datetime(tickets["day"]).dt.date
+    assert days.iloc[0] == dt.date(2026, 9, 1) and days.is_monotonic_increasing
+    window = demo.schedule.kb_hallucination
+    per_day = tickets["tickets"].to_numpy()
+    after = per_day[window.first + 1 : window.last + 2]  # the day after each outdated day
+    quiet = np.delete(per_day, np.arange(window.first + 1, window.last + 2))
+    assert after.mean() > quiet.mean()
 
 
 def test_chatbot_rows_are_consistent(demo: Demo) -> None:

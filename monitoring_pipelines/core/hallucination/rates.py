@@ -1,0 +1,132 @@
+"""The day's hallucination rate: the share of scored answers under the threshold, with a Wilson
+95 % interval, overall, per intent and per knowledge-base article.
+
+The sample over-represents rare intents (:mod:`monitoring_pipelines.core.hallucination.sampling`),
+so a rate over several intents weights each scored answer by its intent's answers per scored
+answer (``stratum_rows / scored``): the overall rate estimates the share among *all* the day's
+answers, not among the sample. Its interval is Wilson's at the Kish effective sample size
+``(sum w)^2 / sum w^2``. Within one intent the weights are equal, so an intent's rate is plainly
+flagged / scored; an article answered under several intents is weighted like the whole day.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from monitoring_pipelines.core.hallucination.proportions import wilson_interval
+from monitoring_pipelines.core.hallucination.sampling import ALL_ANSWERS
+
+Scope = Literal["overall", "intent", "article"]
+MISSING_ARTICLE = "(missing article)"
+
+
+@dataclass(frozen=True)
+class ScoreRow:
+    """What the rates need of one scored answer."""
+
+    intent: str
+    article: str | None
+    flagged: bool
+    stratum_rows: int
+
+
+@dataclass(frozen=True)
+class ScopeRate:
+    """The rate of one scope on one day.
+
+    Attributes:
+        scope: ``overall``, ``intent`` or ``article``.
+        value: The intent or article (``""`` overall).
+        scored: Answers scored.
+        flagged: Answers under the threshold.
+        rate: The (weighted) share flagged.
+        n_effective: Effective sample size (``scored`` when the weights are equal).
+        low: Lower bound of the Wilson 95 % interval.
+        high: Upper bound.
+    """
+
+    scope: Scope
+    value: str
+    scored: int
+    flagged: int
+    rate: float
+    n_effective: float
+    low: float
+    high: float
+
+    @property
+    def subject(self) -> str:
+        """The check finding's subject: ``""``, ``intent=billing``, ``article=KB-204``."""
+        return "" if self.scope == "overall" else f"{self.scope}={self.value}"
+
+    @property
+    def label(self) -> str:
+        """``overall`` or the subject."""
+        return self.subject or "overall"
+
+    @property
+    def effective_flagged(self) -> float:
+        return self.rate * self.n_effective
+
+
+@dataclass(frozen=True)
+class DayRates:
+    """Every scope's rate on one day; intents and articles by name."""
+
+    overall: ScopeRate
+    intents: tuple[ScopeRate, ...]
+    articles: tuple[ScopeRate, ...]
+
+    @property
+    def scopes(self) -> tuple[ScopeRate, ...]:
+        return (self.overall, *self.intents, *self.articles)
+
+
+def compute_rates(rows: Sequence[ScoreRow]) -> DayRates:
+    """The day's rates from its scored answers.
+
+    Args:
+        rows: The scored answers.
+
+    Returns:
+        The rates; with no rows, an overall rate of 0 over 0 answers and no scopes.
+    """
+    scored_per_intent = Counter(r.intent for r in rows)
+    weighted = [(r, r.stratum_rows / scored_per_intent[r.intent]) for r in rows]
+    by_intent: dict[str, list[tuple[ScoreRow, float]]] = defaultdict(list)
+    by_article: dict[str, list[tuple[ScoreRow, float]]] = defaultdict(list)
+    articles = any(r.article is not None for r in rows)  # else the log has no article column
+    for row, weight in weighted:
+        if row.intent != ALL_ANSWERS:  # a log without intents: the overall rate is the one
+            by_intent[row.intent].append((row, 1.0))
+        if articles:
+            by_article[row.article or MISSING_ARTICLE].append((row, weight))
+    return DayRates(
+        overall=scope_rate("overall", "", weighted),
+        intents=tuple(scope_rate("intent", k, v) for k, v in sorted(by_intent.items())),
+        articles=tuple(scope_rate("article", k, v) for k, v in sorted(by_article.items())),
+    )
+
+
+def scope_rate(scope: Scope, value: str, rows: Iterable[tuple[ScoreRow, float]]) -> ScopeRate:
+    """The weighted share flagged among ``(row, weight)`` pairs, with its Wilson interval."""
+    pairs = list(rows)
+    total = sum(w for _, w in pairs)
+    squares = sum(w * w for _, w in pairs)
+    flagged_weight = sum(w for r, w in pairs if r.flagged)
+    rate = flagged_weight / total if total else 0.0
+    n_eff = total * total / squares if squares else 0.0
+    low, high = wilson_interval(min(rate * n_eff, n_eff), n_eff)
+    return ScopeRate(
+        scope=scope,
+        value=value,
+        scored=len(pairs),
+        flagged=sum(r.flagged for r, _ in pairs),
+        rate=rate,
+        n_effective=n_eff,
+        low=low,
+        high=high,
+    )

@@ -1,0 +1,173 @@
+"""Redaction of obvious PII in free text: email addresses, phone numbers, payment card numbers.
+
+This is a few careful regular expressions, not a DLP system: it removes the PII that a support
+conversation plainly carries before the text is kept somewhere new (a fine-tuning set), and
+it is tuned to leave the numbers support text is full of (dates, times, ids, prices, versions)
+alone. Names, postal addresses, IBANs, national ids and anything spelled out in words are not
+caught. Each finding is replaced by a placeholder and counted by kind. The passes run in this
+order, each on the text the one before left:
+
+1. ``[EMAIL]``: ``local@domain.tld`` (a dotted domain whose last label has 2+ letters).
+2. ``[CARD]``: 13 to 19 digits that pass the Luhn checksum, written unbroken or grouped the
+   way cards are printed (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4; spaces or dashes). Cards go
+   before phones because a grouped 15-digit card also has the shape of a phone number. A run
+   of 13-19 digits that fails Luhn is not a card (one digit in ten of any long id passes by
+   chance, so those ids are redacted too, as ``[CARD]``): the phone pass then sees it, and
+   takes it only if it has a phone's shape and at most 15 digits. So a 16-19 digit run that
+   fails Luhn (a tracking or order number) is left as is, and so is a bare 13-15 digit one.
+3. ``[PHONE]``: 7 to 15 digits (E.164 allows no more) in one of these shapes:
+
+   - international, ``+CC`` then digits, grouped with spaces, dashes or dots, with an
+     optional ``(0)`` or ``(area)``: ``+44 20 7946 0958``, ``+1 (555) 123-4567``,
+     ``+4915112345678``;
+   - ``(area)`` then the number: ``(555) 123-4567``;
+   - groups joined by one separator, the same throughout (space, dash or dot), each group
+     after the first at least 2 digits: ``555-123-4567``, ``020 7946 0958``,
+     ``06.12.34.56.78``; dotted ones need 9+ digits (shorter is more often a version);
+   - a bare national number with its trunk 0, 10-11 digits: ``07700900123``.
+
+   Not phones: a date (``2026-09-01``, ``01.09.2026``), a time (``12:30``), an IPv4 address, a
+   number in thousands groups that is an amount (``1 234 567``, ``€ 612.345.678``,
+   ``612.345.678,00``), a number glued to letters or dashes (``KB-204``, ``v1.2.3``), fewer
+   than 7 digits (prices, versions, short numbers), and a bare run of digits without ``+`` or
+   a trunk 0 (``5551234567`` could as well be an order number). Some other numbers that share
+   a phone's shape are redacted as phones: a US SSN (``123-45-6789``), a space-separated list
+   of 2-3 digit numbers adding up to 7+ digits, a ``1234-5678`` reference.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Final, Literal
+
+PiiKind = Literal["email", "card", "phone"]
+
+KINDS: Final[tuple[PiiKind, ...]] = ("email", "card", "phone")
+PLACEHOLDERS: Final[Mapping[PiiKind, str]] = {
+    "email": "[EMAIL]",
+    "card": "[CARD]",
+    "phone": "[PHONE]",
+}
+
+MIN_PHONE_DIGITS: Final = 7
+MAX_PHONE_DIGITS: Final = 15
+MIN_DOTTED_PHONE_DIGITS: Final = 9
+MAX_PHONE_GROUP: Final = 6
+
+_EMAIL: Final = re.compile(r"(?<![\w.%+\-])[\w.%+\-]+@(?:[\w\-]+\.)+[^\W\d_]{2,}(?![\w\-])")
+
+# A number starts where no word, id, path or other number is glued to it and ends likewise,
+# so ``KB-204``, ``v1.2.3`` and ``/12345678`` never yield a match of their own.
+_START: Final = r"(?<![\w.\-/+])"
+_END: Final = r"(?![\w]|[.\-]\d)"
+
+_CARD: Final = re.compile(
+    _START
+    + r"(?:\d{4}(?:[ \-]\d{4}){3}(?:[ \-]\d{3})?"  # 4-4-4-4 and 4-4-4-4-3
+    + r"|\d{4}[ \-]\d{6}[ \-]\d{4,5}"  # 4-6-4 and 4-6-5
+    + r"|\d{13,19})"
+    + _END
+)
+
+_PHONE: Final = re.compile(
+    _START
+    + r"(?:\+\d{1,3}(?:[ .\-]?\(\d{1,4}\))?[ .\-]?\d+(?:(?P<s1>[ .\-])\d+(?:(?P=s1)\d+)*)?"
+    + r"|\(\d{2,5}\)[ .\-]?\d+(?:(?P<s2>[ .\-])\d+(?:(?P=s2)\d+)*)?"
+    + r"|\d+(?P<s3>[ .\-])\d+(?:(?P=s3)\d+)*"
+    + r"|0[1-9]\d{8,9})"
+    + _END
+)
+
+_DATE: Final = re.compile(r"\d{4}([.\-])\d{1,2}\1\d{1,2}|\d{1,2}([.\-])\d{1,2}\2\d{4}")
+_IPV4: Final = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+_THOUSANDS: Final = re.compile(r"\d{1,3}([ .])\d{3}(?:\1\d{3})*")
+_CURRENCY: Final = r"[$€£¥₹]|\b(?:USD|EUR|GBP|CHF|JPY|CAD|AUD|INR)\b"
+_CURRENCY_BEFORE: Final = re.compile(rf"(?:{_CURRENCY})\s?\Z")
+_CURRENCY_AFTER: Final = re.compile(rf"\A(?:,\d|\s?(?:{_CURRENCY}))")
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """A text with its obvious PII replaced, and how much of each kind was replaced.
+
+    Attributes:
+        text: The redacted text.
+        counts: Replacements by kind (``email``, ``card``, ``phone``), every kind present.
+    """
+
+    text: str
+    counts: Mapping[str, int]
+
+
+def redact(text: str) -> Redaction:
+    """Replace the email addresses, card numbers and phone numbers in ``text``.
+
+    Args:
+        text: Free text (a question, a retrieved context, an answer).
+
+    Returns:
+        The redacted text and the number of replacements by kind (see the module docstring
+        for exactly what is and is not caught).
+    """
+    counts: Counter[str] = Counter()
+
+    def replace(kind: PiiKind) -> str:
+        counts[kind] += 1
+        return PLACEHOLDERS[kind]
+
+    text = _EMAIL.sub(lambda m: replace("email"), text)
+    text = _CARD.sub(lambda m: replace("card") if _is_card(m.group()) else m.group(), text)
+    text = _PHONE.sub(lambda m: replace("phone") if _is_phone(m) else m.group(), text)
+    return Redaction(text, {kind: counts[kind] for kind in KINDS})
+
+
+def luhn_valid(digits: str) -> bool:
+    """Whether a string of digits passes the Luhn checksum (as every card number does)."""
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _digits(text: str) -> str:
+    return "".join(c for c in text if c.isdigit())
+
+
+def _is_card(candidate: str) -> bool:
+    digits = _digits(candidate)
+    return 13 <= len(digits) <= 19 and luhn_valid(digits)
+
+
+def _is_phone(match: re.Match[str]) -> bool:
+    candidate = match.group()
+    if not MIN_PHONE_DIGITS <= len(_digits(candidate)) <= MAX_PHONE_DIGITS:
+        return False
+    if candidate.startswith(("+", "(")) or candidate.isdigit():
+        return True  # the shape alone says phone (or trunk 0, which the pattern requires)
+    groups = re.split(r"[ .\-]", candidate)
+    if any(len(g) > MAX_PHONE_GROUP for g in groups) or any(len(g) < 2 for g in groups[1:]):
+        return False
+    if "." in candidate and len(_digits(candidate)) < MIN_DOTTED_PHONE_DIGITS:
+        return False
+    if _DATE.fullmatch(candidate) or _IPV4.fullmatch(candidate):
+        return False
+    return not _is_amount(match)
+
+
+def _is_amount(match: re.Match[str]) -> bool:
+    """Thousands groups read as an amount: next to a currency or decimals, or led by 1-2 digits
+    (``1 234 567``; phone groupings start with 3+ digits when the rest are threes)."""
+    candidate = match.group()
+    if not _THOUSANDS.fullmatch(candidate):
+        return False
+    if len(re.split(r"[ .]", candidate)[0]) < 3:
+        return True
+    before = match.string[: match.start()]
+    after = match.string[match.end() :]
+    return bool(_CURRENCY_BEFORE.search(before) or _CURRENCY_AFTER.search(after))

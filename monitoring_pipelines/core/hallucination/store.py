@@ -1,0 +1,223 @@
+"""The hallucination results in the result store: the day's scores (and its review items), and
+the daily counts the rates asset writes and the next days' baselines read back.
+
+Functions over a :class:`ResultStore`, beside the domain they map, as the report's reads are.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+
+from monitoring_pipelines.core.hallucination.governance import audit_selected
+from monitoring_pipelines.core.hallucination.rates import DayRates, ScopeRate, ScoreRow
+from monitoring_pipelines.core.hallucination.review import EnqueueReport, ReviewQueue
+from monitoring_pipelines.core.hallucination.rise import (
+    JudgeIdentity,
+    RiseResults,
+    StoredDay,
+    StoredScope,
+)
+from monitoring_pipelines.core.hallucination.scoring import ScoringRun
+from monitoring_pipelines.core.judge.base import Verdict
+from monitoring_pipelines.core.store import tables as t
+from monitoring_pipelines.core.store.results import ResultStore, dimensions, now
+
+RATE_ASSET = "hallucination_rate"
+JUDGE_METRIC = "judge"  # dimensions name the judge and prompt version; the value is the threshold
+JUDGE_COST_METRIC = "judge_cost_usd"  # what the judge spent on the partition, all runs together
+
+
+def save_scores(
+    store: ResultStore, monitor: str, partition: str, run: ScoringRun, audit_rate: float = 0.0
+) -> EnqueueReport:
+    """Replace the partition's scores and queue its flagged answers and its audit sample of
+    passing ones (``audit_rate`` of them, by request key), in one transaction."""
+    stamp = now()
+    rows = [
+        {
+            "request_key": s.sampled.request_key,
+            "intent": s.sampled.intent,
+            "article": s.sampled.article,
+            "model_version": s.sampled.model_version,
+            "stratum_rows": s.sampled.stratum_rows,
+            "score": s.verdict.score,
+            "threshold": s.threshold,
+            "flagged": s.flagged,
+            "rationale": s.verdict.rationale,
+            "judge": s.verdict.judge,
+            "prompt_version": s.verdict.prompt_version,
+            "tokens_in": s.verdict.tokens_in,
+            "tokens_out": s.verdict.tokens_out,
+            "cost_usd": s.verdict.cost_usd,
+            "scored_at": stamp,
+        }
+        for s in run.scored
+    ]
+    with store.transaction() as conn:
+        store.replace_rows(
+            t.faithfulness_scores, {"monitor": monitor, "partition_key": partition}, rows, conn
+        )
+        audited = [
+            s
+            for s in run.scored
+            if not s.flagged and audit_selected(s.sampled.request_key, audit_rate)
+        ]
+        return ReviewQueue(store).enqueue(conn, monitor, partition, run.flagged, audited)
+
+
+def load_verdicts(
+    store: ResultStore, monitor: str, partition: str, judge: str, prompt_version: str
+) -> dict[str, Verdict]:
+    """The partition's stored verdicts of one judge and prompt version, by request key."""
+    c = t.faithfulness_scores.c
+    query = select(t.faithfulness_scores).where(
+        c.monitor == monitor,
+        c.partition_key == partition,
+        c.judge == judge,
+        c.prompt_version == prompt_version,
+    )
+    with store.transaction() as conn:
+        rows = conn.execute(query).all()
+    return {
+        r.request_key: Verdict(
+            score=r.score,
+            rationale=r.rationale,
+            judge=r.judge,
+            prompt_version=r.prompt_version,
+            tokens_in=r.tokens_in,
+            tokens_out=r.tokens_out,
+            cost_usd=r.cost_usd,
+        )
+        for r in rows
+    }
+
+
+def load_judge_cost(store: ResultStore, monitor: str, asset: str, partition: str) -> float | None:
+    """What the judge spent on the partition in earlier runs: the ``judge_cost_usd`` the last
+    run of the scoring ``asset`` stored (a total over the runs); ``None`` when none is known."""
+    for row in store.load_metrics(monitor, asset, partition):
+        if row["name"] == JUDGE_COST_METRIC and row["dimensions"] == "":
+            value = row["value"]
+            return None if value is None else float(value)
+    return None
+
+
+def load_scores(
+    store: ResultStore, monitor: str, partition: str
+) -> tuple[list[ScoreRow], JudgeIdentity | None]:
+    """The partition's scored answers and the judge that scored them (the most used one)."""
+    c = t.faithfulness_scores.c
+    query = select(
+        c.intent, c.article, c.flagged, c.stratum_rows, c.judge, c.prompt_version, c.threshold
+    ).where(c.monitor == monitor, c.partition_key == partition)
+    with store.transaction() as conn:
+        found = conn.execute(query).all()
+    rows = [ScoreRow(r.intent, r.article, bool(r.flagged), int(r.stratum_rows)) for r in found]
+    judges: dict[JudgeIdentity, int] = defaultdict(int)
+    for r in found:
+        judges[JudgeIdentity(r.judge, r.prompt_version, float(r.threshold))] += 1
+    judge = max(judges, key=lambda j: (judges[j], j.label)) if judges else None
+    return rows, judge
+
+
+def rate_metrics(
+    rates: DayRates, rises: RiseResults, judge: JudgeIdentity
+) -> dict[tuple[str, str], float | None]:
+    """The day's stored counts per scope, as ``save_metrics`` takes them."""
+    out: dict[tuple[str, str], float | None] = {
+        (JUDGE_METRIC, dimensions(judge=judge.judge, prompt_version=judge.prompt_version)): (
+            judge.threshold
+        )
+    }
+    tests = {test.current.subject: test for test in (rises.overall, *rises.scopes)}
+    for rate in rates.scopes:
+        dims = _dims(rate)
+        test = tests.get(rate.subject)
+        values: dict[str, float | None] = {
+            "hallucination_rate": rate.rate,
+            "ci_low": rate.low,
+            "ci_high": rate.high,
+            "scored": float(rate.scored),
+            "flagged": float(rate.flagged),
+            "n_effective": rate.n_effective,
+        }
+        if test is not None and test.evaluated:
+            values |= {
+                "rise": 1.0 if test.significant else 0.0,
+                "p_value": test.p_value,
+                "p_adjusted": test.p_adjusted,
+            }
+        if test is not None and test.baseline is not None:
+            values["baseline_rate"] = test.baseline.rate
+        out |= {(name, dims): value for name, value in values.items()}
+    return out
+
+
+def load_daily_rates(store: ResultStore, monitor: str) -> dict[date, float]:
+    """The overall hallucination rate of every stored day of ``monitor``."""
+    c = t.metrics.c
+    query = select(c.partition_key, c.value).where(
+        c.monitor == monitor,
+        c.asset == RATE_ASSET,
+        c.name == "hallucination_rate",
+        c.dimensions == "",
+        c.value.is_not(None),
+    )
+    with store.transaction() as conn:
+        rows = conn.execute(query).all()
+    return {date.fromisoformat(row.partition_key): float(row.value) for row in sorted(rows)}
+
+
+def load_history(store: ResultStore, monitor: str, first: date, last: date) -> list[StoredDay]:
+    """The stored days from ``first`` to ``last`` (both included) that have counts."""
+    c = t.metrics.c
+    query = select(c.partition_key, c.name, c.dimensions, c.value).where(
+        c.monitor == monitor,
+        c.asset == RATE_ASSET,
+        c.partition_key >= first.isoformat(),
+        c.partition_key <= last.isoformat(),
+        c.name.in_([JUDGE_METRIC, "hallucination_rate", "n_effective", "rise"]),
+    )
+    per_day: dict[str, list[tuple[str, str, float | None]]] = defaultdict(list)
+    with store.transaction() as conn:
+        for row in conn.execute(query):
+            per_day[row.partition_key].append((row.name, row.dimensions, row.value))
+    return [_stored_day(day, rows) for day, rows in sorted(per_day.items())]
+
+
+def _stored_day(partition: str, rows: list[tuple[str, str, float | None]]) -> StoredDay:
+    judge = None
+    values: dict[str, dict[str, float]] = defaultdict(dict)
+    for name, dims, value in rows:
+        if name == JUDGE_METRIC:
+            named: Mapping[str, Any] = json.loads(dims) if dims else {}
+            judge = JudgeIdentity(
+                str(named.get("judge", "")), str(named.get("prompt_version", "")), value or 0.0
+            )
+        elif value is not None:
+            values[_subject(dims)][name] = value
+    scopes = {
+        subject: StoredScope(v["hallucination_rate"], v["n_effective"], v.get("rise") == 1.0)
+        for subject, v in values.items()
+        if "hallucination_rate" in v and "n_effective" in v
+    }
+    return StoredDay(date.fromisoformat(partition), judge, scopes)
+
+
+def _dims(rate: ScopeRate) -> str:
+    if rate.scope == "overall":
+        return ""
+    return dimensions(**{rate.scope: rate.value})
+
+
+def _subject(dims: str) -> str:
+    if not dims:
+        return ""
+    named: Mapping[str, Any] = json.loads(dims)
+    return ",".join(f"{k}={v}" for k, v in named.items())

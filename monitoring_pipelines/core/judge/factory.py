@@ -1,0 +1,33 @@
+"""The configured judge: the offline judge, or the OpenAI-compatible one (imported on demand,
+so a monitor with the offline judge never loads an HTTP client)."""
+
+from __future__ import annotations
+
+from monitoring_pipelines.core.config import JudgeConfig
+from monitoring_pipelines.core.errors import ConfigError
+from monitoring_pipelines.core.judge.base import Judge
+from monitoring_pipelines.core.judge.offline import OfflineJudge
+
+
+def make_judge(config: JudgeConfig, api_key: str | None = None) -> Judge:
+    """The judge ``config.backend`` names.
+
+    Args:
+        config: The monitor's ``llm.judge`` section.
+        api_key: Key of the OpenAI-compatible server (read from the environment variable
+            ``config.openai.api_key_env`` by the caller); unused by the offline judge.
+
+    Returns:
+        A judge implementing :class:`~monitoring_pipelines.core.judge.base.Judge`.
+
+    Raises:
+        ConfigError: If the backend is unknown.
+    """
+    if config.backend == "offline":
+        return OfflineJudge()
+    if config.backend == "openai":
+        from monitoring_pipelines.core.judge.llm import OpenAIJudge
+
+        judge: Judge = OpenAIJudge(config.openai, api_key=api_key)
+        return judge
+    raise ConfigError(f"llm.judge.backend '{config.backend}' is unknown; allowed: offline, openai")

@@ -8,20 +8,22 @@ share the result store's record of processed runs, so a run is ingested exactly 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
 
 from monitoring_pipelines.core.alerting.delivery import DeliveryReport, deliver
+from monitoring_pipelines.core.alerting.followups import release_summaries, remind
 from monitoring_pipelines.core.alerting.ingest import AlertContext, IngestReport, ingest_runs
-from monitoring_pipelines.core.alerting.model import Evaluation
+from monitoring_pipelines.core.alerting.model import DeliveryStatus, Evaluation, Target
 from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.checks import WHOLE, Finding, findings_from
 from monitoring_pipelines.core.config import AlertsConfig, Severity
 from monitoring_pipelines.core.notify.base import Notifier
+from monitoring_pipelines.core.notify.pagerduty import PagerDutyNotifier
 
 CURSOR = "dagster_finished_runs"
 # Runs finishing close together may commit out of order; look back this far past the cursor.
@@ -33,6 +35,7 @@ FINISHED = [
 ]
 PARTITION_TAG = "dagster/partition"
 BACKFILL_TAG = "dagster/backfill"
+CLI_BACKFILL_TAG = "monitoring/backfill"  # runs of `monitoring backfill`
 
 
 @dataclass
@@ -64,11 +67,68 @@ def run_alerting(
     notifier: Notifier | None,
     now: datetime | None = None,
     batch: int = 500,
+    *,
+    pagerduty: PagerDutyNotifier | None = None,
 ) -> AlertingReport:
-    """Ingest every finished run not yet processed, then deliver what is due."""
+    """Ingest every finished run not yet processed, add reminders and the summaries of
+    finished backfills, then deliver what is due."""
     now = now or datetime.now(UTC)
     report = AlertingReport()
     context = AlertContext(alerts=alerts, dagster_url=dagster_url, now=now)
+    for runs in _new_runs(instance, store, alerts, batch, report):
+        ingest_runs(store, runs, context, report.ingest)
+    release_summaries(store, lambda backfill: backfill_finished(instance, store, backfill), now)
+    remind(store, alerts, dagster_url, now)
+    report.delivery = deliver(
+        store, notifier, now, pagerduty=pagerduty, page_limits=page_limits(alerts)
+    )
+    return report
+
+
+def replay_alerting(
+    instance: dg.DagsterInstance,
+    store: AlertStore,
+    alerts: Mapping[str, AlertsConfig],
+    dagster_url: str,
+    notifier: Notifier | None,
+    *,
+    pagerduty: PagerDutyNotifier | None = None,
+    hour: int = 1,
+) -> AlertingReport:
+    """The alerting pass as if each new partition had been run live on the next morning.
+
+    Runs not yet processed are ingested one partition (day) at a time, in order, with the
+    clock at ``hour`` UTC of the following day, and what is due is delivered then, as the
+    daily schedule would have done. Backfill tags are ignored. The demo uses it to show the
+    messages its history would have produced.
+    """
+    report = AlertingReport()
+    fresh: list[tuple[str, list[Evaluation]]] = []
+    for runs in _new_runs(instance, store, alerts, 10_000, report):
+        fresh += [(run_id, [replace(e, backfill_id=None) for e in evs]) for run_id, evs in runs]
+    by_day: dict[str, list[tuple[str, list[Evaluation]]]] = {}
+    for run_id, evaluations in fresh:
+        days = {e.partition for e in evaluations if e.partition}
+        by_day.setdefault(min(days) if days else "", []).append((run_id, evaluations))
+    limits = page_limits(alerts)
+    for day in sorted(by_day):
+        clock = _morning_after(day, hour) if day else datetime.now(UTC)
+        context = AlertContext(alerts=alerts, dagster_url=dagster_url, now=clock)
+        ingest_runs(store, by_day[day], context, report.ingest)
+        remind(store, alerts, dagster_url, clock)
+        delivered = deliver(store, notifier, clock, pagerduty=pagerduty, page_limits=limits)
+        report.delivery.absorb(delivered)
+    return report
+
+
+def _new_runs(
+    instance: dg.DagsterInstance,
+    store: AlertStore,
+    alerts: Mapping[str, AlertsConfig],
+    batch: int,
+    report: AlertingReport,
+) -> Iterator[list[tuple[str, list[Evaluation]]]]:
+    """Batches of finished runs not processed yet, with their evaluations; moves the cursor."""
     cursor = store.get_cursor(CURSOR)
     after = datetime.fromisoformat(cursor) - OVERLAP if cursor else None
     while True:
@@ -80,7 +140,7 @@ def run_alerting(
         )
         fresh = [r.dagster_run for r in records if not store.is_processed(r.dagster_run.run_id)]
         runs = [(run.run_id, evaluations_of(instance, run, set(alerts))) for run in fresh]
-        ingest_runs(store, runs, context, report.ingest)
+        yield runs
         report.checked |= {
             (e.monitor, e.partition)
             for _, evaluations in runs
@@ -95,8 +155,54 @@ def run_alerting(
         if len(records) < batch:
             break
         after = _utc(records[-1].update_timestamp)
-    report.delivery = deliver(store, notifier, now)
-    return report
+
+
+def notifier_problems(store: AlertStore) -> list[str]:
+    """One line per notifier whose last delivery attempt failed, and about given-up alerts."""
+    problems = []
+    for target in Target:
+        health = store.delivery_health(target)
+        if health.get("failing_since"):
+            problems.append(
+                f"{target.value} delivery failing since {health['failing_since'][:16]} UTC "
+                f"({health['failures']} failed attempt(s); last error: {health['error']})"
+            )
+    failed = len(store.alerts([DeliveryStatus.FAILED]))
+    if failed:
+        problems.append(
+            f"{failed} alert(s) failed for good: `monitoring alerts --status failed`, "
+            "`monitoring alerts retry`"
+        )
+    return problems
+
+
+def page_limits(alerts: Mapping[str, AlertsConfig]) -> dict[str, int | None]:
+    return {monitor: config.max_pages_per_day for monitor, config in alerts.items()}
+
+
+def backfill_finished(
+    instance: dg.DagsterInstance, store: AlertStore, backfill_id: str
+) -> bool | None:
+    """Whether a backfill is over: a Dagster backfill by its status, one of ``monitoring
+    backfill`` by the mark it leaves when done; None when neither knows it."""
+    if store.get_cursor(f"backfill:{backfill_id}") == "finished":
+        return True
+    try:
+        found = instance.get_backfill(backfill_id)
+    except Exception:  # an instance without backfill storage: decide by quiet time
+        return None
+    if found is None:
+        return None
+    return found.status not in (dg.BulkActionStatus.REQUESTED, dg.BulkActionStatus.CANCELING)
+
+
+def mark_backfill_finished(store: AlertStore, backfill_id: str) -> None:
+    with store.transaction() as conn:
+        store.set_cursor(conn, f"backfill:{backfill_id}", "finished")
+
+
+def _morning_after(day: str, hour: int) -> datetime:
+    return datetime.fromisoformat(day).replace(tzinfo=UTC) + timedelta(days=1, hours=hour)
 
 
 def evaluations_of(
@@ -104,7 +210,7 @@ def evaluations_of(
 ) -> list[Evaluation]:
     """The run's check evaluations, plus a ``run_failure`` verdict per asset step."""
     partition = run.tags.get(PARTITION_TAG, "")
-    backfill = run.tags.get(BACKFILL_TAG)
+    backfill = run.tags.get(BACKFILL_TAG) or run.tags.get(CLI_BACKFILL_TAG)
     out: list[Evaluation] = []
     connection = instance.get_records_for_run(
         run.run_id,
@@ -165,7 +271,9 @@ def _findings(data: Any) -> tuple[Finding, ...]:
     value = getattr(raw, "value", None)
     if isinstance(value, str):
         value = json.loads(value)
-    if isinstance(value, list) and value:
+    if isinstance(value, list):
+        # Our checks always list their findings; none means "not evaluated" (too few rows,
+        # labels not arrived): the day neither fails nor counts as a passing day.
         return findings_from(value)
     passed = bool(data.passed)
     severity = Severity.CRITICAL if str(data.severity.value) == "ERROR" else Severity.WARN

@@ -5,11 +5,15 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
-from monitoring_pipelines.alerting import run_alerting
+from monitoring_pipelines.alerting import notifier_problems, run_alerting
 from monitoring_pipelines.core.config import AlertsConfig
-from resources import ResultStoreResource, SlackResource
+from resources import PagerDutyResource, ResultStoreResource, SlackResource
 
 INTERVAL_S = 30
+
+
+class NotifierDown(Exception):
+    """Alerts cannot be delivered: the tick fails so the UI shows it."""
 
 
 def alerting_sensor(
@@ -34,17 +38,27 @@ def alerting_sensor(
         context: dg.SensorEvaluationContext,
         result_store: ResultStoreResource,
         slack: SlackResource,
+        pagerduty: PagerDutyResource,
     ) -> dg.SensorResult:
+        store = result_store.get_store()
         report = run_alerting(
             context.instance,
-            result_store.get_store(),
+            store,
             alerts,
             dagster_url,
             slack.get_notifier(),
+            pagerduty=pagerduty.get_notifier(),
         )
         if report.cursor:
             context.update_cursor(report.cursor)
         requests = report_requests(report.checked, reports, alerts, report.cursor or "")
+        problems = notifier_problems(store)
+        if problems and not requests:
+            # A failed tick is what the UI shows in red on the sensor's page and in the
+            # sensor list: a notifier that is down must not look like quiet.
+            raise NotifierDown("; ".join(problems))
+        for problem in problems:
+            context.log.error(problem)
         return dg.SensorResult(
             run_requests=requests,
             skip_reason=None if requests else dg.SkipReason(report.summary()),

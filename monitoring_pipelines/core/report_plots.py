@@ -32,6 +32,7 @@ DAY_COLOR = "#0969da"
 WARN_COLOR = "#bf8700"
 CRITICAL_COLOR = "#cf222e"
 SERIES_COLORS = ("#0969da", "#8250df", "#1a7f37", "#bc4c00")
+HIGHLIGHT_COLOR = "#fff8c5"
 
 
 @dataclass(frozen=True)
@@ -105,9 +106,22 @@ def shares(counts: npt.NDArray[np.generic]) -> FloatArray:
     return values / total if total > 0 else np.zeros_like(values)
 
 
-def distribution_png(reference: ColumnSketch, current: ColumnSketch, day: date) -> bytes:
-    """The reference against the day: step histograms (numeric) or paired bars (categorical)."""
-    figure, ax = _figure(5.4, 2.7, bottom=0.5 if reference.kind == "categorical" else 0.3)
+def distribution_png(
+    reference: ColumnSketch,
+    current: ColumnSketch,
+    day: date,
+    *,
+    title: str | None = None,
+    dpi: int = DPI,
+) -> bytes:
+    """The reference against the day: step histograms (numeric) or paired bars (categorical).
+
+    Args:
+        title: Above the plot; the reference's column by default.
+        dpi: Pixels per inch: the layout is fixed in inches, so this scales the whole image.
+    """
+    bottom = 0.5 if reference.kind == "categorical" else 0.3
+    figure, ax = _figure(5.4, 2.7, bottom=bottom, dpi=dpi)
     ref_label = f"reference (n={reference.n:,})"
     day_label = f"{day.isoformat()} (n={current.n:,})"
     if reference.kind == "numeric":
@@ -124,7 +138,7 @@ def distribution_png(reference: ColumnSketch, current: ColumnSketch, day: date) 
         ax.set_ylabel("share of rows", fontsize=8)
     top = max(float(ref_p.max(initial=0.0)), float(cur_p.max(initial=0.0)))
     ax.set_ylim(0, top * 1.3 if top > 0 else 1.0)  # headroom for the legend
-    ax.set_title(reference.column, fontsize=9)
+    ax.set_title(title or reference.column, fontsize=9)
     ax.legend(fontsize=7, frameon=False, loc="upper right")
     return _png(figure)
 
@@ -158,10 +172,21 @@ def series_png(
     series: Mapping[str, Mapping[date, float | None]],
     limit: tuple[str, float] | None = None,
     ylabel: str = "",
+    *,
+    highlight: date | None = None,
+    dpi: int = DPI,
 ) -> bytes:
-    """Daily series as lines, with an optional horizontal limit (an SLO or a budget)."""
-    figure, ax = _figure(5.4, 2.5)
+    """Daily series as lines, with an optional horizontal limit (an SLO or a budget).
+
+    Args:
+        highlight: A day of ``days`` to shade (the day an alert is about).
+        dpi: Pixels per inch: the layout is fixed in inches, so this scales the whole image.
+    """
+    figure, ax = _figure(5.4, 2.5, dpi=dpi)
     x = np.arange(len(days))
+    if highlight is not None and highlight in days:
+        at = list(days).index(highlight)
+        ax.axvspan(at - 0.5, at + 0.5, color=HIGHLIGHT_COLOR, zorder=0)
     for color, (label, values) in zip(SERIES_COLORS, series.items(), strict=False):
         ax.plot(x, _values(values, days), marker=".", linewidth=1.2, color=color, label=label)
     top = max([v for s in series.values() for v in s.values() if v is not None], default=1.0)
@@ -177,12 +202,14 @@ def series_png(
     return _png(figure)
 
 
-def _figure(width: float, height: float, bottom: float = 0.3) -> tuple[Figure, Axes]:
+def _figure(
+    width: float, height: float, bottom: float = 0.3, dpi: int = DPI
+) -> tuple[Figure, Axes]:
     """One plot with fixed margins (``bottom`` in inches): a layout engine would double the
     drawing time."""
     from matplotlib.figure import Figure
 
-    figure = Figure(figsize=(width, height), dpi=DPI)
+    figure = Figure(figsize=(width, height), dpi=dpi)
     figure.subplots_adjust(
         left=0.6 / width, right=0.98, top=1 - 0.28 / height, bottom=bottom / height
     )
@@ -205,7 +232,8 @@ def _png(figure: Figure) -> bytes:
 
     FigureCanvasAgg(figure)  # attaches itself as the figure's canvas
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png")
+    # No "Software" text chunk (and Agg writes no time): a figure's bytes are what it draws.
+    figure.savefig(buffer, format="png", metadata={"Software": None})
     return buffer.getvalue()
 
 

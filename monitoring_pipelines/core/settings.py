@@ -24,6 +24,8 @@ class Settings:
     dagster_url: str
     slack_api_url: str | None
     slack_token: str | None = field(default=None, repr=False)
+    alerts_file: Path | None = None
+    pagerduty_url: str | None = None
 
     @property
     def default_warehouse_url(self) -> str:
@@ -42,4 +44,8 @@ class Settings:
             dagster_url=(env.get("MONITORING_DAGSTER_URL") or "http://localhost:3000").rstrip("/"),
             slack_api_url=env.get("SLACK_API_URL") or None,
             slack_token=env.get("SLACK_BOT_TOKEN") or None,
+            alerts_file=Path(env["MONITORING_ALERTS_FILE"]).expanduser().resolve()
+            if env.get("MONITORING_ALERTS_FILE")
+            else None,
+            pagerduty_url=env.get("PAGERDUTY_EVENTS_URL") or None,
         )

@@ -6,6 +6,13 @@ or form-encoded, a bearer token, ``{"ok": false, "error": ...}`` answers with HT
 pagination and message metadata only on request. ``script()`` queues faults (rate limits,
 server errors, delays, a connection cut after a post was stored) answered before normal
 handling.
+
+File uploads follow Slack's external-upload flow (what slack_sdk's ``files_upload_v2`` calls):
+files.getUploadURLExternal reserves a file id and answers an upload URL on this server
+(``/upload/v1/<file id>``, no token needed, as Slack's are pre-signed); the bytes are POSTed
+there (script faults for it under the method name ``UPLOAD``); files.completeUploadExternal
+shares the uploaded files into a channel, or a thread when ``thread_ts`` names a top-level
+message of that channel. Shared files are kept apart from messages (``files()``).
 """
 
 from __future__ import annotations
@@ -33,6 +40,8 @@ _BLOCK_TEXT_LIMITS = {"section": 3000, "header": 150}
 _SECTION_FIELD_LIMIT = 2000
 _JSON_FORM_FIELDS = ("blocks", "attachments", "metadata")
 _DEFAULT_FAULT_ERRORS = {429: "ratelimited", 503: "service_unavailable"}
+UPLOAD = "upload"  # the pseudo-method of the upload URL, for script() and requests()
+_UPLOAD_PATH = "/upload/v1/"
 
 AuthState = Literal["valid", "wrong", "missing"]
 
@@ -95,6 +104,33 @@ class StoredMessage:
     thread_ts: str | None
 
 
+@dataclass
+class StoredFile:
+    """A file reserved by files.getUploadURLExternal, uploaded, and shared on completion.
+
+    Attributes:
+        id: The file id (``F0...``).
+        filename: The name given when the upload URL was asked for.
+        length: The size announced then, in bytes.
+        alt_txt: Its alt text, if given.
+        content: The bytes POSTed to the upload URL (None until then).
+        title: The title given on completion.
+        channel: The channel id it was shared into (None while not shared).
+        thread_ts: The thread it was shared into, if any.
+        completed: Whether files.completeUploadExternal took it (once only).
+    """
+
+    id: str
+    filename: str
+    length: int
+    alt_txt: str | None = None
+    content: bytes | None = None
+    title: str | None = None
+    channel: str | None = None
+    thread_ts: str | None = None
+    completed: bool = False
+
+
 class _ApiError(Exception):
     def __init__(self, error: str, problems: list[str] | None = None):
         super().__init__(error)
@@ -127,6 +163,7 @@ class FakeSlack:
         self._lock = threading.Lock()
         self._messages: dict[str, list[StoredMessage]] = defaultdict(list)
         self._posted = 0
+        self._files: dict[str, StoredFile] = {}
         self._scripts: dict[str, deque[Fault]] = defaultdict(deque)
         self._requests: list[RecordedRequest] = []
         self._server: _Server | None = None
@@ -186,6 +223,16 @@ class FakeSlack:
         with self._lock:
             channel_id = self._resolve(channel)
             return list(self._messages[channel_id]) if channel_id else []
+
+    def files(self, channel: str | None = None) -> list[StoredFile]:
+        """Files reserved so far, oldest first; with ``channel``, those shared into it."""
+        with self._lock:
+            channel_id = self._resolve(channel) if channel is not None else None
+            return [
+                copy.copy(f)
+                for f in self._files.values()
+                if channel is None or (channel_id is not None and f.channel == channel_id)
+            ]
 
     def add_channel(self, channel_id: str, name: str) -> None:
         """Create a channel."""
@@ -261,6 +308,76 @@ class FakeSlack:
         stored = StoredMessage(channel_id, ts, text, blocks, metadata, thread_ts)
         self._messages[channel_id].append(stored)
         return {"channel": channel_id, "ts": ts, "message": self._render(stored, metadata=True)}
+
+    def _get_upload_url(self, body: dict[str, Any]) -> dict[str, Any]:
+        filename = str(body.get("filename") or "")
+        try:
+            length = int(body.get("length") or 0)
+        except (TypeError, ValueError) as exc:
+            raise _ApiError("invalid_arguments", ["[ERROR] length must be an integer"]) from exc
+        if not filename or length <= 0:
+            raise _ApiError("invalid_arguments", ["[ERROR] filename and length are required"])
+        file_id = f"F0FAKE{len(self._files) + 1:05d}"
+        alt_txt = body.get("alt_txt") or None
+        self._files[file_id] = StoredFile(file_id, filename, length, alt_txt)
+        assert self._server is not None
+        port = self._server.server_address[1]
+        return {"upload_url": f"http://127.0.0.1:{port}{_UPLOAD_PATH}{file_id}", "file_id": file_id}
+
+    def _complete_upload(self, body: dict[str, Any]) -> dict[str, Any]:
+        files = body.get("files")
+        if isinstance(files, str):
+            try:
+                files = json.loads(files)
+            except json.JSONDecodeError as exc:
+                raise _ApiError("invalid_arguments") from exc
+        if (
+            not isinstance(files, list)
+            or not files
+            or not all(isinstance(f, dict) and isinstance(f.get("id"), str) for f in files)
+        ):
+            raise _ApiError("invalid_arguments", ["[ERROR] files must be [{id, title}, ...]"])
+        channel_id = body.get("channel_id") or None
+        if channel_id is not None and channel_id not in self._channels:
+            raise _ApiError("channel_not_found")  # ids only, as in Slack
+        thread_ts = body.get("thread_ts") or None
+        if thread_ts is not None:
+            if channel_id is None:
+                raise _ApiError("invalid_arguments", ["[ERROR] thread_ts needs channel_id"])
+            if not any(
+                m.ts == thread_ts and m.thread_ts is None for m in self._messages[channel_id]
+            ):
+                raise _ApiError("invalid_thread_ts")  # a parent's ts, never a reply's
+        stored = []
+        for item in files:
+            found = self._files.get(item["id"])
+            if found is None or found.content is None or found.completed:
+                raise _ApiError("file_not_found")
+            stored.append((found, item.get("title")))
+        shared = []
+        for found, title in stored:
+            found.title = str(title) if title is not None else found.filename
+            found.channel, found.thread_ts, found.completed = channel_id, thread_ts, True
+            shared.append(
+                {
+                    "id": found.id,
+                    "name": found.filename,
+                    "title": found.title,
+                    "size": len(found.content or b""),
+                    "alt_txt": found.alt_txt,
+                    "channels": [channel_id] if channel_id else [],
+                }
+            )
+        return {"files": shared}
+
+    def _upload(self, file_id: str, content: bytes) -> tuple[int, str]:
+        """The upload URL: keep the bytes of a reserved, not yet completed file."""
+        with self._lock:
+            found = self._files.get(file_id)
+            if found is None or found.completed:
+                return 404, "Not Found"
+            found.content = content
+            return 200, f"OK - {len(content)}"
 
     def _history(self, body: dict[str, Any]) -> dict[str, Any]:
         channel_id = self._channel_id_param(body)
@@ -363,6 +480,8 @@ _METHODS = {
     "conversations.history": FakeSlack._history,
     "conversations.replies": FakeSlack._replies,
     "conversations.list": FakeSlack._list,
+    "files.getUploadURLExternal": FakeSlack._get_upload_url,
+    "files.completeUploadExternal": FakeSlack._complete_upload,
 }
 
 
@@ -487,6 +606,9 @@ class _Handler(BaseHTTPRequestHandler):
         method = url.path.removeprefix("/api/")
         raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         content_type = self.headers.get_content_type()
+        if url.path.startswith(_UPLOAD_PATH):
+            self._serve_upload(url.path.removeprefix(_UPLOAD_PATH), content_type, raw)
+            return
         try:
             body = {**dict(parse_qsl(url.query)), **_parse_body(content_type, raw)}
             parse_error = None
@@ -509,6 +631,26 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self._send(200, answer, {})
+
+    def _serve_upload(self, file_id: str, content_type: str, raw: bytes) -> None:
+        fake = self.server.fake
+        fault, _ = fake._receive(
+            UPLOAD,
+            dict(self.headers.items()),
+            content_type,
+            {"file_id": file_id, "length": len(raw)},
+        )
+        if fault is not None and fault.delay_s:
+            time.sleep(fault.delay_s)
+        if fault is not None and (fault.status is not None or fault.body is not None):
+            body = fault.body if fault.body is not None else "upload failed"
+            self._send(fault.status or 200, body, fault.headers)
+            return
+        status, text = fake._upload(file_id, raw)
+        if fault is not None and fault.drop_response:
+            self.close_connection = True
+            return
+        self._send(status, text, {})
 
     def _send(self, status: int, body: Mapping[str, Any] | str, headers: Mapping[str, str]) -> None:
         if isinstance(body, str):

@@ -23,9 +23,9 @@ from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import AlertsConfig, Severity
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.sensors import alerting_sensor
-from resources import ResultStoreResource, SlackResource
-from tests.fakes.slack_server import FakeSlack, fake_slack_fixture  # noqa: F401
+from monitoring_pipelines.sensors import NotifierDown, alerting_sensor
+from resources import PagerDutyResource, ResultStoreResource, SlackResource
+from tests.fakes.slack_server import FakeSlack, Fault, fake_slack_fixture  # noqa: F401
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::dagster.PreviewWarning"),
@@ -210,6 +210,7 @@ def test_the_sensor_ingests_sends_and_reports(
     resources = {
         "result_store": ResultStoreResource(url=store_url),
         "slack": SlackResource(token=fake_slack.token, base_url=fake_slack.base_url),
+        "pagerduty": PagerDutyResource(),
     }
 
     with dg.build_sensor_context(instance=drifted, resources=resources) as context:
@@ -242,7 +243,11 @@ def test_the_sensor_ingests_sends_and_reports(
 def test_the_sensor_without_slack_leaves_alerts_waiting(
     drifted: dg.DagsterInstance, store_url: str
 ) -> None:
-    resources = {"result_store": ResultStoreResource(url=store_url), "slack": SlackResource()}
+    resources = {
+        "result_store": ResultStoreResource(url=store_url),
+        "slack": SlackResource(),
+        "pagerduty": PagerDutyResource(),
+    }
 
     with dg.build_sensor_context(instance=drifted, resources=resources) as context:
         result = alerting_sensor(ALERTS, DAGSTER)(context)
@@ -251,6 +256,34 @@ def test_the_sensor_without_slack_leaves_alerts_waiting(
     message = result.skip_reason.skip_message or ""
     assert "alerts stored 1, sent 0" in message
     assert message.endswith("waiting 1")
+
+
+def test_the_sensor_tick_fails_while_slack_is_down_and_recovers(
+    drifted: dg.DagsterInstance, store_url: str, fake_slack: FakeSlack
+) -> None:
+    sensor = alerting_sensor(ALERTS, DAGSTER)
+    resources = {
+        "result_store": ResultStoreResource(url=store_url),
+        "slack": SlackResource(token=fake_slack.token, base_url=fake_slack.base_url),
+        "pagerduty": PagerDutyResource(),
+    }
+    fake_slack.script("chat.postMessage", Fault(status=503))
+
+    failing = pytest.raises(NotifierDown, match=r"slack delivery failing since .*HTTP 503")
+    with dg.build_sensor_context(instance=drifted, resources=resources) as context, failing:
+        sensor(context)
+
+    store = AlertStore.connect(store_url)
+    try:
+        [alert] = store.alerts()
+        assert alert.status is DeliveryStatus.PENDING and alert.attempts >= 1
+        store.set_alert(alert.id, next_attempt_at=None)  # due again now
+    finally:
+        store.dispose()
+    with dg.build_sensor_context(instance=drifted, resources=resources) as context:
+        recovered = sensor(context)
+    assert isinstance(recovered, dg.SensorResult)
+    assert len(fake_slack.messages("#ml-alerts")) == 1
 
 
 # -- the CLI ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ BY_CHECK = {
     "prediction_drift": "predictions",
     "performance": "predictions",
     "volume": "traffic",
+    "hallucination_rate": "hallucination",
 }
 
 # subject -> family, for checks whose findings are about different problems

@@ -14,13 +14,19 @@ from datetime import date, datetime, timedelta
 from sqlalchemy import Connection
 
 from monitoring_pipelines.core.alerting.families import family_of
-from monitoring_pipelines.core.alerting.messages import Links, build_message, incident_title
+from monitoring_pipelines.core.alerting.messages import (
+    Links,
+    build_message,
+    incident_title,
+    pagerduty_event,
+)
 from monitoring_pipelines.core.alerting.model import (
     AlertKind,
     DeliveryStatus,
     Evaluation,
     Incident,
     IncidentStatus,
+    Target,
     fingerprint,
 )
 from monitoring_pipelines.core.alerting.policy import Point, Span, opening_partition, span
@@ -134,6 +140,7 @@ def _apply(
         root = store.active_root(conn, evaluation.monitor, family)
         incident = store.open_incident(
             conn,
+            at=context.now,
             fingerprint=fp,
             monitor=evaluation.monitor,
             check_name=evaluation.check,
@@ -276,46 +283,129 @@ def _enqueue(
     context: AlertContext,
     report: IngestReport,
 ) -> None:
-    """Store one message; every message of a problem goes to its root incident's thread."""
+    """Store one message; every message of a problem goes to its root incident's thread.
+
+    Alerts of a backfill's runs are stored as ``digested`` and listed in the backfill's one
+    summary; alerts of partitions older than the paging horizon are stored as ``suppressed``.
+    PagerDuty gets the opening (or the escalation to a paging severity) and the resolution.
+    """
     root = incident if incident.parent_id is None else store.incident(conn, incident.parent_id)
     links = Links(context.dagster_url, config.runbook_base_url)
     message = build_message(kind, root, evaluation, finding, links, joined=incident)
-    status, reason = _delivery_status(evaluation.partition, evaluation.check, config, context.now)
+    status, reason = _delivery_status(evaluation, config, context.now)
     if kind in (AlertKind.OPEN, AlertKind.RESOLVE):
         key = f"{root.id}|{kind.value}|"
     elif kind is AlertKind.JOIN:
         key = f"{root.id}|join|{incident.id}"
     else:
         key = f"{root.id}|update|{evaluation.partition}"  # one update a day per problem
+    common = {
+        "incident_id": root.id,
+        "fingerprint": root.fingerprint,
+        "monitor": root.monitor,
+        "check_name": incident.check,
+        "subject": incident.subject,
+        "partition_key": evaluation.partition,
+        "title": root.title,
+        "status": status.value,
+        "reason": reason,
+        "backfill_id": evaluation.backfill_id,
+    }
     stored = store.enqueue(
         conn,
         alert_key=key,
-        incident_id=root.id,
         kind=kind.value,
-        fingerprint=root.fingerprint,
-        monitor=root.monitor,
-        check_name=incident.check,
-        subject=incident.subject,
-        partition_key=evaluation.partition,
         severity=(finding.severity if kind is not AlertKind.RESOLVE else root.severity).value,
-        title=root.title,
         message=message,
         channel=config.slack_channel,
-        status=status.value,
-        reason=reason,
+        target=Target.SLACK.value,
+        **common,
+    )
+    report.alerts_stored += int(stored)
+    if stored and evaluation.backfill_id and config.slack_channel:
+        _hold_summary(store, conn, evaluation, config.slack_channel)
+    if config.pagerduty is not None:
+        _enqueue_pagerduty(store, conn, kind, root, finding, config, links, common, report)
+
+
+def _enqueue_pagerduty(
+    store: AlertStore,
+    conn: Connection,
+    kind: AlertKind,
+    root: Incident,
+    finding: Finding,
+    config: AlertsConfig,
+    links: Links,
+    common: Mapping[str, object],
+    report: IngestReport,
+) -> None:
+    """Trigger once per incident when it reaches a paging severity; resolve what triggered."""
+    assert config.pagerduty is not None
+    trigger_key = f"{root.id}|open|pd"
+    if kind in (AlertKind.OPEN, AlertKind.UPDATE, AlertKind.JOIN):
+        severity = root.severity if kind is AlertKind.OPEN else finding.severity
+        if severity not in config.pagerduty.severities:
+            return
+        action, key = "trigger", trigger_key
+    elif kind is AlertKind.RESOLVE:
+        if store.alert_in(conn, trigger_key) is None:
+            return  # nothing was triggered for it
+        action, key = "resolve", f"{root.id}|resolve|pd"
+    else:
+        return
+    stored = store.enqueue(
+        conn,
+        alert_key=key,
+        kind=AlertKind.OPEN.value if action == "trigger" else AlertKind.RESOLVE.value,
+        severity=root.severity.value,
+        message=pagerduty_event(action, root, finding, links, source="monitoring-pipelines"),
+        channel="pagerduty",
+        target=Target.PAGERDUTY.value,
+        **common,
     )
     report.alerts_stored += int(stored)
 
 
+def _hold_summary(
+    store: AlertStore, conn: Connection, evaluation: Evaluation, channel: str
+) -> None:
+    """The backfill's summary exists (held until the backfill finishes) in ``channel``."""
+    store.enqueue(
+        conn,
+        alert_key=f"backfill|{evaluation.backfill_id}|{channel}",
+        incident_id=None,
+        kind=AlertKind.SUMMARY.value,
+        fingerprint=f"backfill/{evaluation.backfill_id}",
+        monitor=evaluation.monitor,
+        check_name="backfill",
+        subject="",
+        partition_key=evaluation.partition,
+        severity=Severity.WARN.value,
+        title=f"backfill {evaluation.backfill_id}",
+        message={"text": f"backfill {evaluation.backfill_id}", "blocks": []},
+        channel=channel,
+        status=DeliveryStatus.HELD.value,
+        reason="waiting for the backfill to finish",
+        target=Target.SLACK.value,
+        backfill_id=evaluation.backfill_id,
+    )
+
+
 def _delivery_status(
-    partition: str, check: str, config: AlertsConfig, now: datetime
+    evaluation: Evaluation, config: AlertsConfig, now: datetime
 ) -> tuple[DeliveryStatus, str | None]:
-    days = config.policy_for(check).paging_horizon_days
+    if evaluation.backfill_id:
+        return (
+            DeliveryStatus.DIGESTED,
+            f"from backfill {evaluation.backfill_id}: listed in the backfill's one summary",
+        )
+    days = config.policy_for(evaluation.check).paging_horizon_days
     days = config.paging_horizon_days if days is None else days
+    partition = evaluation.partition
     if date.fromisoformat(partition) < now.date() - timedelta(days=days):
         return (
             DeliveryStatus.SUPPRESSED,
             f"partition {partition} is older than the {days}-day paging "
-            "horizon (backfill or late run): recorded, not sent",
+            "horizon (a late run): recorded, not sent",
         )
     return DeliveryStatus.PENDING, None

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from monitoring_pipelines.core.alerting.model import AlertKind, Evaluation, Incident
+from monitoring_pipelines.core.alerting.model import Alert, AlertKind, Evaluation, Incident
 from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import Severity
 
@@ -25,6 +27,31 @@ CHECK_TITLES = {
     "data_quality": "data quality",
     "schema_change": "schema change",
     "performance": "performance drop",
+    "canary": "canary should roll back",
+    "anomaly": "change from baseline",
+    "monthly_budget": "monthly cost over budget",
+    "error_budget": "error budget burn",
+}
+
+
+# The asset each check is evaluated on (for links without an evaluation at hand).
+ASSET_OF_CHECK = {
+    "volume": "live_slice",
+    "malformed_rows": "live_slice",
+    "duplicate_requests": "live_slice",
+    "feature_drift": "feature_drift",
+    "prediction_drift": "feature_drift",
+    "data_quality": "data_quality",
+    "schema_change": "data_quality",
+    "performance": "performance",
+    "latency_slo": "service_metrics",
+    "error_rate": "service_metrics",
+    "error_budget": "slo_budget",
+    "cost_budget": "token_costs",
+    "monthly_budget": "token_costs",
+    "anomaly": "anomalies",
+    "canary": "canary_comparison",
+    "hallucination_rate": "hallucination_rate",
 }
 
 
@@ -42,6 +69,11 @@ class Links:
 
     def run(self, run_id: str) -> str:
         return f"{self.dagster_url}/runs/{run_id}"
+
+    def incident(self, incident: Incident) -> str:
+        """The incident's asset at its last failing partition."""
+        asset = ASSET_OF_CHECK.get(incident.check, incident.check)
+        return self.asset(f"{incident.monitor}/{asset}", incident.last_failing_partition)
 
     def runbook(self, check: str) -> str | None:
         if not self.runbook_base_url:
@@ -209,3 +241,146 @@ def _num(value: float) -> str:
     if abs(value) < 1:
         return f"{value:.3f}"
     return f"{value:,.1f}"
+
+
+# -- grouped and repeated messages ---------------------------------------------------------
+
+MAX_LISTED = 20  # incidents listed in a summary or digest; the rest are counted
+
+
+def summary_message(
+    backfill_id: str, alerts: Sequence[Alert], incidents: Mapping[int, Incident]
+) -> dict[str, Any]:
+    """One message for everything a backfill's runs found: the incidents, and where they stand.
+
+    The incidents listed that have no thread yet take this message as theirs
+    (``incident_ids``), so their later updates and resolutions are replies to it.
+    """
+    partitions = sorted({a.partition for a in alerts})
+    monitors = sorted({a.monitor for a in alerts})
+    listed = _listed(alerts, incidents)
+    still_open = [i for i in listed if i.active]
+    span = partitions[0] if len(partitions) == 1 else f"{partitions[0]} → {partitions[-1]}"
+    text = (
+        f"Backfill {backfill_id} of {', '.join(monitors)} ({span}): {len(listed)} incident(s), "
+        f"{len(still_open)} still open"
+    )
+    return _grouped(
+        text,
+        ":card_index_dividers: Backfill summary",
+        listed,
+        "Alerts of backfilled partitions are not sent one by one; updates of the incidents "
+        "still open follow in this thread.",
+    )
+
+
+def digest_message(
+    monitor: str, day: str, limit: int, alerts: Sequence[Alert], incidents: Mapping[int, Incident]
+) -> dict[str, Any]:
+    """The alerts of a monitor past its daily page budget, in one message."""
+    listed = _listed(alerts, incidents)
+    text = (
+        f"{monitor}: {len(listed)} more incident(s) on {day}, past the budget of {limit} "
+        "pages a day"
+    )
+    return _grouped(
+        text,
+        f":bellhop_bell: Digest · {monitor}",
+        listed,
+        f"alerts.max_pages_per_day is {limit}: further incidents today are grouped here; their "
+        "updates follow in this thread.",
+    )
+
+
+def reminder_message(
+    incident: Incident, links: Links, hours: float, now: datetime
+) -> dict[str, Any]:
+    """A critical incident still open and unacknowledged, said again in its thread (and the
+    channel)."""
+    age = now - incident.opened_at
+    days = age.total_seconds() / 86_400
+    text = (
+        f"{ICON[incident.severity]} Still open after {days:.1f} days and not acknowledged: "
+        f"{incident.title} ({incident.failing_partitions} failing partitions, "
+        f"{incident.first_partition} → {incident.last_failing_partition}). "
+        f"Reminders every {hours:g} h until `monitoring incidents ack {incident.id}`."
+    )
+    elements = [{"type": "mrkdwn", "text": f"<{links.incident(incident)}|Asset in Dagster>"}]
+    runbook = links.runbook(incident.check)
+    if runbook:
+        elements.append({"type": "mrkdwn", "text": f"<{runbook}|Runbook>"})
+    return {
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "context", "elements": elements},
+        ],
+        "broadcast": True,
+    }
+
+
+def pagerduty_event(
+    action: str, incident: Incident, finding: Finding | None, links: Links, source: str
+) -> dict[str, Any]:
+    """The stored form of a PagerDuty event (trigger or resolve) for a root incident."""
+    event: dict[str, Any] = {"action": action, "dedup_key": pagerduty_key(incident)}
+    if action == "trigger":
+        event |= {
+            "summary": f"{incident.title}: {finding.summary if finding else ''}".rstrip(": "),
+            "severity": incident.severity.value,
+            "source": source,
+            "component": incident.monitor,
+            "group": incident.check,
+            "class": incident.check,
+            "custom_details": {
+                "incident": incident.id,
+                "partitions": f"{incident.first_partition} → {incident.last_failing_partition}",
+                "failing_partitions": incident.failing_partitions,
+                "subject": incident.subject,
+                "value": finding.value if finding else None,
+                "threshold": finding.threshold if finding else None,
+            },
+            "links": [
+                link
+                for link in (
+                    {"href": links.incident(incident), "text": "Asset in Dagster"},
+                    {"href": links.runbook(incident.check), "text": "Runbook"},
+                )
+                if link["href"]
+            ],
+        }
+    return {"text": f"PagerDuty {action}: {incident.title}", "pagerduty": event}
+
+
+def pagerduty_key(incident: Incident) -> str:
+    """The PagerDuty alert of an incident (a resolved incident's successor gets a new one)."""
+    return f"monitoring-pipelines/incident/{incident.id}"
+
+
+def _listed(alerts: Sequence[Alert], incidents: Mapping[int, Incident]) -> list[Incident]:
+    ids = sorted({a.incident_id for a in alerts if a.incident_id is not None})
+    return [incidents[i] for i in ids if i in incidents]
+
+
+def _grouped(text: str, header: str, listed: Sequence[Incident], note: str) -> dict[str, Any]:
+    lines = [
+        f"{ICON[i.severity]} #{i.id} {i.title} · {_span(i)} · "
+        + ("open" if i.active else f"resolved after {i.resolved_partition}")
+        for i in listed[:MAX_LISTED]
+    ]
+    if len(listed) > MAX_LISTED:
+        lines.append(f"… and {len(listed) - MAX_LISTED} more: `monitoring incidents`")
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}},
+    ]
+    if lines:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+    return {"text": text, "blocks": blocks, "incident_ids": [i.id for i in listed if i.active]}
+
+
+def _span(incident: Incident) -> str:
+    if incident.first_partition == incident.last_failing_partition:
+        return incident.first_partition
+    return f"{incident.first_partition} → {incident.last_failing_partition}"

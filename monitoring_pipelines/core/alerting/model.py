@@ -21,13 +21,18 @@ class DeliveryStatus(StrEnum):
 
     ``pending`` waits to be sent (or for a notifier to be configured); ``sending`` was claimed
     by a sender whose outcome is not yet recorded; ``suppressed`` is recorded but pages nobody
-    (older than the paging horizon); ``failed`` gave up after the configured attempts.
+    (older than the paging horizon, or muted: ``reason`` says which); ``digested`` was not sent
+    on its own but listed in one grouped message (a backfill's summary, or the digest of a
+    monitor past its daily page budget); ``held`` is a backfill's summary waiting for the
+    backfill to finish; ``failed`` gave up after the configured attempts.
     """
 
+    HELD = "held"
     PENDING = "pending"
     SENDING = "sending"
     SENT = "sent"
     SUPPRESSED = "suppressed"
+    DIGESTED = "digested"
     FAILED = "failed"
 
 
@@ -36,6 +41,16 @@ class AlertKind(StrEnum):
     UPDATE = "update"
     JOIN = "join"  # another check found the same problem: a reply in the incident's thread
     RESOLVE = "resolve"
+    REMIND = "remind"  # a critical incident still open and unacknowledged, said again
+    SUMMARY = "summary"  # what one backfill found, in one message
+    DIGEST = "digest"  # the alerts past a monitor's daily page budget, in one message
+
+
+class Target(StrEnum):
+    """Where an alert goes."""
+
+    SLACK = "slack"
+    PAGERDUTY = "pagerduty"
 
 
 @dataclass(frozen=True)
@@ -48,8 +63,9 @@ class Evaluation:
         asset: Asset key path, ``/``-joined (``recommender/service_metrics``).
         check: Check name.
         partition: Partition key (a UTC day) or ``""`` for unpartitioned assets.
-        findings: Per-subject verdicts; a check without findings is recorded as one passing
-            or failing finding about the whole partition.
+        findings: Per-subject verdicts; none when the check could not evaluate the partition
+            (it then neither fails nor counts as passing). A check that is not the product's
+            own (no ``findings`` metadata) becomes one finding about the whole partition.
         evaluated_at: When the evaluation happened.
         backfill_id: The backfill the run belongs to, if any.
     """
@@ -125,6 +141,40 @@ class Alert:
     claimed_at: datetime | None
     sent_at: datetime | None
     slack_ts: str | None
+    target: Target = Target.SLACK
+    backfill_id: str | None = None
+
+    @property
+    def page(self) -> bool:
+        """A message that notifies people: an incident's first message or a grouped one."""
+        return self.kind in (AlertKind.OPEN, AlertKind.SUMMARY, AlertKind.DIGEST)
+
+
+@dataclass(frozen=True)
+class Mute:
+    """A window in which a monitor's alerts (of one check, one subject) are not sent."""
+
+    id: int
+    monitor: str
+    check: str | None
+    subject: str | None
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    created_by: str
+    created_at: datetime
+
+    def covers(self, monitor: str, check: str, subject: str, at: datetime) -> bool:
+        return (
+            self.monitor == monitor
+            and self.check in (None, check)
+            and (
+                self.subject is None
+                or subject.split("@", 1)[0] == self.subject
+                or subject == self.subject
+            )
+            and self.starts_at <= at < self.ends_at
+        )
 
 
 def fingerprint(monitor: str, check: str, subject: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,8 @@ from monitoring_pipelines.core.alerting.model import (
     Evaluation,
     Incident,
     IncidentStatus,
+    Mute,
+    Target,
 )
 from monitoring_pipelines.core.alerting.policy import Point
 from monitoring_pipelines.core.config import Severity
@@ -140,8 +143,10 @@ class AlertStore(ResultStore):
         ).all()
         return [_incident(r) for r in rows]
 
-    def open_incident(self, conn: Connection, **fields: Any) -> Incident:
-        stamp = now()
+    def open_incident(
+        self, conn: Connection, at: datetime | None = None, **fields: Any
+    ) -> Incident:
+        stamp = at or now()
         values = {"status": IncidentStatus.OPEN.value, "opened_at": stamp, "updated_at": stamp}
         new_id = conn.execute(insert(t.incidents).values(**values, **fields)).inserted_primary_key
         assert new_id is not None
@@ -225,26 +230,171 @@ class AlertStore(ResultStore):
         with self.transaction() as conn:
             conn.execute(update(t.alerts).where(t.alerts.c.id == alert_id).values(**fields))
 
-    def mark_sent(self, alert: Alert, channel: str, ts: str) -> None:
-        """Record a delivery; an incident's first message becomes its Slack thread."""
+    def mark_sent(self, alert: Alert, channel: str, ts: str, at: datetime | None = None) -> None:
+        """Record a delivery. An incident's first Slack message becomes its thread; a grouped
+        message (summary, digest) becomes the thread of every incident it lists that has none."""
         with self.transaction() as conn:
             conn.execute(
                 update(t.alerts)
                 .where(t.alerts.c.id == alert.id)
                 .values(
                     status=DeliveryStatus.SENT.value,
-                    sent_at=now(),
+                    sent_at=at or now(),
                     slack_ts=ts,
                     last_error=None,
                     next_attempt_at=None,
                 )
             )
+            if alert.target is not Target.SLACK:
+                return
+            listed = alert.message.get("incident_ids")
+            ids = [int(i) for i in listed] if isinstance(listed, list) else []
             if alert.incident_id is not None:
+                ids.append(alert.incident_id)
+            if ids:
                 conn.execute(
                     update(t.incidents)
-                    .where(t.incidents.c.id == alert.incident_id, t.incidents.c.slack_ts.is_(None))
+                    .where(t.incidents.c.id.in_(ids), t.incidents.c.slack_ts.is_(None))
                     .values(slack_channel=channel, slack_ts=ts)
                 )
+
+    def pages_sent(self, monitor: str, target: Target, since: datetime, until: datetime) -> int:
+        """Pages (first messages, summaries, digests) sent for a monitor in [since, until)."""
+        c = t.alerts.c
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(c.id).where(
+                    c.monitor == monitor,
+                    c.target == target.value,
+                    c.status == DeliveryStatus.SENT.value,
+                    c.kind.in_(
+                        [AlertKind.OPEN.value, AlertKind.SUMMARY.value, AlertKind.DIGEST.value]
+                    ),
+                    c.sent_at >= since,
+                    c.sent_at < until,
+                )
+            ).all()
+            return len(rows)
+
+    def last_message_at(self, incident_id: int) -> datetime | None:
+        """When anything about the incident was last sent."""
+        c = t.alerts.c
+        with self.transaction() as conn:
+            value = conn.execute(
+                select(c.sent_at)
+                .where(c.incident_id == incident_id, c.status == DeliveryStatus.SENT.value)
+                .order_by(c.sent_at.desc())
+                .limit(1)
+            ).scalar()
+            return value
+
+    def alert_by_key(self, alert_key: str) -> Alert | None:
+        with self.transaction() as conn:
+            return self.alert_in(conn, alert_key)
+
+    def alert_in(self, conn: Connection, alert_key: str) -> Alert | None:
+        row = conn.execute(select(t.alerts).where(t.alerts.c.alert_key == alert_key)).first()
+        return _alert(row) if row else None
+
+    def backfill_alerts(self, backfill_id: str) -> list[Alert]:
+        """The alerts of a backfill's runs (its summary excluded)."""
+        c = t.alerts.c
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(t.alerts)
+                .where(c.backfill_id == backfill_id, c.kind != AlertKind.SUMMARY.value)
+                .order_by(c.id)
+            ).all()
+            return [_alert(r) for r in rows]
+
+    def held_summaries(self) -> list[Alert]:
+        """Backfill summaries held until their backfill finishes."""
+        c = t.alerts.c
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(t.alerts)
+                .where(c.kind == AlertKind.SUMMARY.value, c.status == DeliveryStatus.HELD.value)
+                .order_by(c.id)
+            ).all()
+            return [_alert(r) for r in rows]
+
+    def set_message(self, alert_id: int, message: dict[str, object], **fields: Any) -> None:
+        with self.transaction() as conn:
+            conn.execute(
+                update(t.alerts).where(t.alerts.c.id == alert_id).values(message=message, **fields)
+            )
+
+    # -- mutes ----------------------------------------------------------------------------
+
+    def add_mute(
+        self,
+        monitor: str,
+        check: str | None,
+        subject: str | None,
+        starts_at: datetime,
+        ends_at: datetime,
+        reason: str,
+        created_by: str,
+    ) -> Mute:
+        if ends_at <= starts_at:
+            raise ValueError(f"a mute must end after it starts ({starts_at} .. {ends_at})")
+        with self.transaction() as conn:
+            new_id = conn.execute(
+                insert(t.mutes).values(
+                    monitor=monitor,
+                    check_name=check,
+                    subject=subject,
+                    starts_at=starts_at,
+                    ends_at=ends_at,
+                    reason=reason,
+                    created_by=created_by,
+                    created_at=now(),
+                )
+            ).inserted_primary_key
+            assert new_id is not None
+            row = conn.execute(select(t.mutes).where(t.mutes.c.id == int(new_id[0]))).one()
+            return _mute(row)
+
+    def mutes(self, active_at: datetime | None = None) -> list[Mute]:
+        """Every mute, or those in force at ``active_at``."""
+        query = select(t.mutes).order_by(t.mutes.c.id)
+        if active_at is not None:
+            query = query.where(t.mutes.c.starts_at <= active_at, t.mutes.c.ends_at > active_at)
+        with self.transaction() as conn:
+            return [_mute(r) for r in conn.execute(query).all()]
+
+    def remove_mute(self, mute_id: int) -> bool:
+        with self.transaction() as conn:
+            return bool(conn.execute(delete(t.mutes).where(t.mutes.c.id == mute_id)).rowcount)
+
+    def end_mute(self, mute_id: int, at: datetime) -> None:
+        with self.transaction() as conn:
+            conn.execute(update(t.mutes).where(t.mutes.c.id == mute_id).values(ends_at=at))
+
+    # -- notifier health ------------------------------------------------------------------
+
+    def record_delivery_health(
+        self, target: Target, ok: bool, at: datetime, error: str | None = None
+    ) -> None:
+        """Keep the last success and the failures since, per target (``notifier:<target>``)."""
+        name = f"notifier:{target.value}"
+        health = self.delivery_health(target)
+        if ok:
+            value = {"last_ok": at.isoformat(), "failing_since": None, "failures": 0, "error": None}
+        else:
+            value = {
+                "last_ok": health.get("last_ok"),
+                "failing_since": health.get("failing_since") or at.isoformat(),
+                "failures": int(health.get("failures") or 0) + 1,
+                "error": (error or "")[:500],
+            }
+        with self.transaction() as conn:
+            self.set_cursor(conn, name, json.dumps(value))
+
+    def delivery_health(self, target: Target) -> dict[str, Any]:
+        """``{last_ok, failing_since, failures, error}`` of a target ({} before any attempt)."""
+        raw = self.get_cursor(f"notifier:{target.value}")
+        return dict(json.loads(raw)) if raw else {}
 
     def get_alert(self, alert_id: int) -> Alert | None:
         with self.transaction() as conn:
@@ -288,6 +438,7 @@ class AlertStore(ResultStore):
                 .where(
                     and_(
                         c.incident_id == alert.incident_id,
+                        c.target == alert.target.value,
                         c.id < alert.id,
                         c.status.in_([DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value]),
                     )
@@ -367,4 +518,21 @@ def _alert(row: Row[Any]) -> Alert:
         claimed_at=m["claimed_at"],
         sent_at=m["sent_at"],
         slack_ts=m["slack_ts"],
+        target=Target(m["target"] or Target.SLACK.value),
+        backfill_id=m["backfill_id"],
+    )
+
+
+def _mute(row: Row[Any]) -> Mute:
+    m = row._mapping
+    return Mute(
+        id=m["id"],
+        monitor=m["monitor"],
+        check=m["check_name"],
+        subject=m["subject"],
+        starts_at=m["starts_at"],
+        ends_at=m["ends_at"],
+        reason=m["reason"],
+        created_by=m["created_by"],
+        created_at=m["created_at"],
     )

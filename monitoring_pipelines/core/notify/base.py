@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -18,6 +18,7 @@ class OutgoingMessage:
         text: Plain-text fallback, shown in notifications.
         blocks: Block Kit blocks.
         thread_ts: Post as a reply in this thread, or None for a new message.
+        broadcast: A reply also shown in the channel (a reminder).
     """
 
     delivery_id: str
@@ -25,6 +26,7 @@ class OutgoingMessage:
     text: str
     blocks: list[dict[str, Any]] = field(default_factory=list)
     thread_ts: str | None = None
+    broadcast: bool = False
 
 
 @dataclass(frozen=True)
@@ -46,4 +48,27 @@ class Notifier(Protocol):
 
     def find(self, message: OutgoingMessage, since: datetime) -> Delivered | None:
         """The already-posted copy of ``message`` (matched by delivery_id), if any."""
+        ...
+
+
+@runtime_checkable
+class FileUploader(Protocol):
+    """A notifier that can also attach files (Slack); others need not implement it, and the
+    caller checks with ``isinstance(notifier, FileUploader)``."""
+
+    def upload_file(
+        self,
+        channel: str,
+        thread_ts: str | None,
+        filename: str,
+        content: bytes,
+        title: str,
+        alt_text: str,
+    ) -> None:
+        """Share ``content`` as a file in ``channel``, in the thread ``thread_ts`` if given.
+
+        Raises:
+            DeliveryError: The file could not be shared; ``retryable`` says whether trying
+                again may succeed.
+        """
         ...

@@ -1,7 +1,8 @@
 """The Slack notifier: posts with slack_sdk's WebClient and finds a post again by its metadata.
 
 The app needs the scopes ``chat:write``, ``channels:read``, ``groups:read``, ``channels:history``
-and ``groups:history``, and must be a member of the channels it posts to.
+and ``groups:history`` (and ``files:write`` to attach charts), and must be a member of the
+channels it posts to.
 """
 
 from __future__ import annotations
@@ -13,10 +14,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Final
-from urllib.error import URLError
+from urllib.error import HTTPError, URLError
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackRequestError
 from slack_sdk.http_retry import (
     ConnectionErrorRetryHandler,
     RateLimitErrorRetryHandler,
@@ -183,6 +184,7 @@ class SlackNotifier:
                 text=text,
                 blocks=blocks or None,
                 thread_ts=message.thread_ts,
+                reply_broadcast=message.broadcast if message.thread_ts else None,
                 unfurl_links=False,
                 unfurl_media=False,
                 metadata={
@@ -238,6 +240,45 @@ class SlackNotifier:
                 if _delivery_id(posted) == message.delivery_id:
                     return Delivered(channel=channel_id, ts=str(posted["ts"]))
         return None
+
+    def upload_file(
+        self,
+        channel: str,
+        thread_ts: str | None,
+        filename: str,
+        content: bytes,
+        title: str,
+        alt_text: str,
+    ) -> None:
+        """Share ``content`` as a file in ``channel`` (in the thread ``thread_ts`` if given).
+
+        Uses slack_sdk's ``files_upload_v2``: files.getUploadURLExternal, a POST of the bytes to
+        the URL it answers, then files.completeUploadExternal into the channel (by id) and
+        thread. Files carry no delivery id, so a retry after an answer was lost may share the
+        file twice.
+
+        Args:
+            channel: Channel name (``#ml-alerts``) or id.
+            thread_ts: The ts of the thread's first message, or None for the channel.
+            filename: The file's name (its extension sets its type, e.g. ``.png``).
+            content: The file's bytes.
+            title: Shown above the file.
+            alt_text: Description of an image for screen readers.
+
+        Raises:
+            DeliveryError: Slack refused the file or could not be reached; ``retryable`` says
+                whether trying again may succeed.
+        """
+        channel_id = self._channel_id(channel)
+        with self._errors_mapped("files.upload_v2", channel), _upload_url_errors_mapped(channel):
+            self._writer.files_upload_v2(
+                channel=channel_id,
+                thread_ts=thread_ts,
+                filename=filename,
+                content=content,
+                title=title,
+                alt_txt=alt_text,
+            )
 
     def _client(self, token: str, retry_handlers: list[RetryHandler]) -> WebClient:
         return WebClient(
@@ -298,7 +339,7 @@ class SlackNotifier:
         try:
             yield
         except SlackApiError as exc:
-            error = _api_error(method, channel, exc.response)
+            error = _api_error(_called(exc.response) or method, channel, exc.response)
             # Slack's problem messages are echoed into the error; keep the token out of them.
             raise DeliveryError(
                 self._redacted(str(error)),
@@ -375,6 +416,33 @@ def _api_error(method: str, channel: str, response: SlackResponse) -> DeliveryEr
     if problems:
         text += ": " + "; ".join(str(problem) for problem in problems)
     return DeliveryError(text, retryable=retryable, retry_after_s=_retry_after(response.headers))
+
+
+@contextmanager
+def _upload_url_errors_mapped(channel: str) -> Iterator[None]:
+    """Errors of the POST of a file's bytes to its upload URL (no Web API answer to read)."""
+    try:
+        yield
+    except HTTPError as exc:
+        status = exc.code
+        raise DeliveryError(
+            f"Slack file upload for channel {channel!r} failed: the upload URL answered HTTP "
+            f"{status}",
+            retryable=status == 429 or status >= 500,
+            retry_after_s=_retry_after(dict(exc.headers.items())) if exc.headers else None,
+        ) from exc
+    except SlackRequestError as exc:
+        # slack_sdk raises this for an upload answered with a 2xx other than 200.
+        raise DeliveryError(
+            f"Slack file upload for channel {channel!r} failed: {exc}", retryable=True
+        ) from exc
+
+
+def _called(response: SlackResponse) -> str | None:
+    """The Web API method a response answers (``files.getUploadURLExternal``), from its URL."""
+    url = getattr(response, "api_url", None)
+    method = url.rsplit("/", 1)[-1] if isinstance(url, str) else ""
+    return method if re.fullmatch(r"[a-zA-Z]+(\.[a-zA-Z]+)+", method) else None
 
 
 def _retry_after(headers: Mapping[str, Any]) -> float | None:

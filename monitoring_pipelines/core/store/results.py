@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, Table, delete, insert, select
+from sqlalchemy import Connection, Engine, Table, delete, insert, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring_pipelines.core.drift import ColumnDrift
@@ -26,6 +26,32 @@ REFERENCE = "reference"
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the columns of the schema that an existing table lacks (each added column is
+    nullable or has a default, so existing rows stay valid); returns ``table.column`` added."""
+    existing = inspect(engine)
+    added: list[str] = []
+    with engine.begin() as conn:
+        for table in t.metadata.sorted_tables:
+            if not existing.has_table(table.name):
+                continue
+            present = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = column.server_default
+                clause = ""
+                if default is not None:
+                    value = str(getattr(default, "arg", "")).replace("'", "''")
+                    clause = f" NOT NULL DEFAULT '{value}'"
+                conn.execute(
+                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
+                )
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 class ResultStore:
@@ -42,8 +68,10 @@ class ResultStore:
         return store
 
     def create_schema(self) -> None:
+        """Create missing tables, and add columns newer releases added to existing ones."""
         try:
             t.metadata.create_all(self.engine)
+            add_missing_columns(self.engine)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot create the result store's tables at {redact_url(str(self.engine.url))}: "

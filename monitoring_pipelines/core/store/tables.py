@@ -212,6 +212,25 @@ alerts = Table(
     Column("claimed_at", UtcDateTime(), nullable=True),
     Column("sent_at", UtcDateTime(), nullable=True),
     Column("slack_ts", String(64), nullable=True),
+    # Where the alert goes: "slack" (the channel above) or "pagerduty".
+    Column("target", String(16), nullable=False, server_default="slack"),
+    # The backfill whose run produced it: such alerts are summarised in one message.
+    Column("backfill_id", String(64), nullable=True, index=True),
+)
+
+# Mute windows: alerts matching one are recorded, not sent (monitoring mute add).
+mutes = Table(
+    "mutes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor", String(NAME), nullable=False),
+    Column("check_name", String(NAME), nullable=True),
+    Column("subject", String(255), nullable=True),
+    Column("starts_at", UtcDateTime(), nullable=False),
+    Column("ends_at", UtcDateTime(), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("created_by", String(128), nullable=False),
+    Column("created_at", UtcDateTime(), nullable=False),
 )
 
 processed_runs = Table(
@@ -228,4 +247,65 @@ cursors = Table(
     Column("name", String(NAME), primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", UtcDateTime(), nullable=False),
+)
+
+# -- hallucination monitoring ------------------------------------------------------------------
+
+# The day's sampled LLM answers and the judge's verdicts; replaced per partition. The request
+# key is the slice's ``__key`` (a 64-bit hash of the request id) in 16 hex digits.
+faithfulness_scores = Table(
+    "faithfulness_scores",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("partition_key", String(PARTITION), primary_key=True),
+    Column("request_key", String(16), primary_key=True),
+    Column("intent", String(255), nullable=True),
+    Column("article", String(255), nullable=True),
+    Column("model_version", String(255), nullable=True),
+    # Answers of the request's intent that day that could be judged: the sampling weight of
+    # this answer is stratum_rows / (answers of the intent scored that day).
+    Column("stratum_rows", Integer, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("flagged", Boolean, nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("judge", String(128), nullable=False),
+    Column("prompt_version", String(128), nullable=False),
+    Column("tokens_in", Integer, nullable=False),
+    Column("tokens_out", Integer, nullable=False),
+    Column("cost_usd", Float, nullable=True),
+    Column("scored_at", UtcDateTime(), nullable=False),
+)
+
+# Answers the judge scored under the threshold, for a person to review. One item per monitor
+# and request: a rerun of the partition refreshes a pending item and never touches a reviewed one.
+review_queue = Table(
+    "review_queue",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("monitor", String(NAME), nullable=False),
+    Column("request_key", String(16), nullable=False),
+    Column("request_id", String(255), nullable=True),
+    Column("reason", String(16), nullable=False, server_default="flagged"),
+    Column("partition_key", String(PARTITION), nullable=False),
+    Column("question", Text, nullable=True),
+    Column("context", Text, nullable=False),
+    Column("answer", Text, nullable=False),
+    Column("score", Float, nullable=False),
+    Column("rationale", Text, nullable=False),
+    Column("judge", String(128), nullable=False),
+    Column("prompt_version", String(128), nullable=False),
+    Column("model_version", String(255), nullable=True),
+    Column("intent", String(255), nullable=True),
+    Column("article", String(255), nullable=True),
+    Column("status", String(16), nullable=False, index=True),
+    Column("corrected_answer", Text, nullable=True),
+    Column("reviewer", String(128), nullable=True),
+    Column("reviewed_at", UtcDateTime(), nullable=True),
+    Column("note", Text, nullable=True),
+    Column("queued_at", UtcDateTime(), nullable=False),
+    Column("updated_at", UtcDateTime(), nullable=False),
+)
+Index(
+    "review_queue_one_per_request", review_queue.c.monitor, review_queue.c.request_key, unique=True
 )

@@ -1,0 +1,107 @@
+"""Messages the alerting pass adds on its own: reminders of long-open critical incidents, and
+the summary of a backfill once the backfill has finished.
+
+* **Reminders.** A root incident that is critical, open (not acknowledged) and announced (it
+  has a thread) is said again, as a thread reply also shown in the channel, when nothing
+  about it was sent for ``alerts.renotify_hours`` (24 by default; unset: never). Acknowledging
+  stops the reminders; so does resolution.
+* **Backfill summaries.** Alerts of a backfill's runs are stored but listed in one summary per
+  backfill and channel, held until the backfill is over: finished according to the
+  orchestrator, or no run of it ingested for ``QUIET`` (a backfill process that died). The
+  summary's content is computed when it is released, so it says where each incident stands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+
+from monitoring_pipelines.core.alerting.messages import Links, reminder_message, summary_message
+from monitoring_pipelines.core.alerting.model import (
+    AlertKind,
+    DeliveryStatus,
+    IncidentStatus,
+    Target,
+)
+from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.config import AlertsConfig, Severity
+
+QUIET = timedelta(minutes=30)
+
+
+def remind(
+    store: AlertStore, alerts: Mapping[str, AlertsConfig], dagster_url: str, now: datetime
+) -> list[int]:
+    """Store a reminder for every incident due one; returns the incidents reminded of."""
+    reminded: list[int] = []
+    for incident in store.incidents(status=[IncidentStatus.OPEN]):
+        config = alerts.get(incident.monitor)
+        if (
+            config is None
+            or config.renotify_hours is None
+            or incident.parent_id is not None
+            or incident.severity is not Severity.CRITICAL
+            or incident.slack_ts is None
+        ):
+            continue
+        period = timedelta(hours=config.renotify_hours)
+        last = store.last_message_at(incident.id) or incident.opened_at
+        if now - last < period:
+            continue
+        links = Links(dagster_url, config.runbook_base_url)
+        with store.transaction() as conn:
+            stored = store.enqueue(
+                conn,
+                alert_key=f"{incident.id}|remind|{now:%Y-%m-%dT%H:%M}",
+                incident_id=incident.id,
+                kind=AlertKind.REMIND.value,
+                fingerprint=incident.fingerprint,
+                monitor=incident.monitor,
+                check_name=incident.check,
+                subject=incident.subject,
+                partition_key=incident.last_failing_partition,
+                severity=incident.severity.value,
+                title=incident.title,
+                message=reminder_message(incident, links, config.renotify_hours, now),
+                channel=incident.slack_channel or config.slack_channel,
+                status=DeliveryStatus.PENDING.value,
+                target=Target.SLACK.value,
+            )
+        if stored:
+            reminded.append(incident.id)
+    return reminded
+
+
+def release_summaries(
+    store: AlertStore, finished: Callable[[str], bool | None], now: datetime
+) -> list[str]:
+    """Release the summaries of finished backfills; returns their backfill ids.
+
+    Args:
+        finished: Whether the orchestrator knows the backfill as finished (True), running
+            (False), or does not know it (None: then it is over once quiet for ``QUIET``).
+    """
+    released: list[str] = []
+    for summary in store.held_summaries():
+        backfill = summary.backfill_id or ""
+        alerts = [a for a in store.backfill_alerts(backfill) if a.target is Target.SLACK]
+        state = finished(backfill)
+        latest = max((a.created_at for a in alerts), default=summary.created_at)
+        if state is False or (state is None and now - latest < QUIET):
+            continue
+        mine = [a for a in alerts if a.channel == summary.channel]
+        incidents = {
+            i.id: i
+            for a in mine
+            if a.incident_id is not None
+            for i in [store.get_incident(a.incident_id)]
+            if i is not None
+        }
+        store.set_message(
+            summary.id,
+            summary_message(backfill, mine, incidents),
+            status=DeliveryStatus.PENDING.value,
+            reason=None,
+        )
+        released.append(backfill)
+    return released

@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(MONITORING_HOME)/dagster
 export MONITORING_CONFIG ?= $(CURDIR)/demo/monitors.yaml
 export WHYLOGS_NO_ANALYTICS := True
 
-.PHONY: install demo test test-fast ui bench lint clean-demo
+.PHONY: install demo test test-fast ui bench bench-drift bench-ops bench-judge lint clean-demo
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,19 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 ## bench: benchmarks (not tests): per-run overhead of the backfill strategies
 bench: install
 	$(BIN)/python benchmarks/run_overhead.py
+
+## bench-drift: drift benchmark (not a test) beside numpy, scipy, whylogs, GX, Evidently, NannyML
+##   options: make bench-drift BENCH_ARGS="--reps 1 --sizes 1000000" (or "--rows-10m")
+bench-drift: install
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+## bench-ops: the day's latency/error/SLO metrics at 1M requests beside a numpy floor
+bench-ops: install
+	$(BIN)/python benchmarks/bench_ops.py $(BENCH_ARGS)
+
+## bench-judge: the offline judge's AUROC (overall, within answer-length strata) and speed
+bench-judge: install
+	$(BIN)/python benchmarks/bench_judge.py $(BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from monitoring_pipelines.jobs import daily_job_name, reference_job_name
+from monitoring_pipelines.jobs import daily_job_name, hallucination_job_name, reference_job_name
 
 BACKFILL_TAG = "monitoring/backfill"
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -122,27 +122,31 @@ def execute(
 ) -> BackfillReport:
     """Run ``tasks`` one after another in this process."""
     report = BackfillReport(backfill_id=tags.get(BACKFILL_TAG, ""))
+    names = {j.name for j in defs.resolve_all_job_defs()}
     for task in tasks:
         if task.day is None:
-            result = defs.resolve_job_def(reference_job_name(task.monitor)).execute_in_process(
-                instance=instance, raise_on_error=False, tags=dict(tags), run_config=QUIET
-            )
+            jobs = [reference_job_name(task.monitor)]
             label = f"{task.monitor} reference"
         else:
-            result = defs.resolve_job_def(daily_job_name(task.monitor)).execute_in_process(
-                partition_key=task.day.isoformat(),
+            # A remote judge's assets have a job of their own, run after the day's job.
+            jobs = [daily_job_name(task.monitor), hallucination_job_name(task.monitor)]
+            label = f"{task.monitor} {task.day}"
+        for job in (j for j in jobs if j in names):
+            result = defs.resolve_job_def(job).execute_in_process(
+                partition_key=None if task.day is None else task.day.isoformat(),
                 instance=instance,
                 raise_on_error=False,
                 tags=dict(tags),
                 run_config=QUIET,
             )
-            label = f"{task.monitor} {task.day}"
-        report.runs += 1
-        if not result.success:
-            report.failed.append(label)
-            progress(f"{label}: run failed: {_first_error(result)}")
-        elif task.day is None:
-            report.references_built.append(task.monitor)
+            report.runs += 1
+            if not result.success:
+                report.failed.append(label)
+                progress(f"{label}: run failed: {first_error(result)}")
+                break
+        else:
+            if task.day is None:
+                report.references_built.append(task.monitor)
     return report
 
 
@@ -156,7 +160,7 @@ def _worker(
     return execute(defs, dg.DagsterInstance.get(), tasks, tags)
 
 
-def _first_error(result: dg.ExecuteInProcessResult) -> str:
+def first_error(result: dg.ExecuteInProcessResult) -> str:
     for event in result.all_events:
         if event.is_step_failure and event.step_failure_data is not None:
             user = event.step_failure_data.user_failure_data

@@ -8,15 +8,31 @@ from collections.abc import Mapping
 import dagster as dg
 
 from assets import build_monitor_assets
+from assets.review import REVIEW_ASSETS
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
+from monitoring_pipelines.core.errors import ConfigError
 from monitoring_pipelines.core.settings import Settings
-from monitoring_pipelines.jobs import daily_job, reference_job
+from monitoring_pipelines.jobs import (
+    daily_job,
+    hallucination_job,
+    reference_job,
+    remote_judge,
+    review_job,
+)
 from monitoring_pipelines.labels_sensor import labels_sensor
 from monitoring_pipelines.partitions import daily_partitions
-from monitoring_pipelines.schedules import daily_schedule
+from monitoring_pipelines.schedules import JUDGE_HOUR, daily_schedule, review_schedule
 from monitoring_pipelines.sensors import alerting_sensor
-from resources import ResultStoreResource, SlackResource, SliceStoreResource, WarehouseResource
+from resources import (
+    JudgeResource,
+    PagerDutyResource,
+    ResultStoreResource,
+    SlackResource,
+    SliceStoreResource,
+    WarehouseResource,
+)
+from resources.pagerduty import EVENTS_URL
 
 # Per-partition asset checks are a preview feature in Dagster 1.13; we rely on it knowingly.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -32,10 +48,25 @@ def build_definitions(
     schedules: list[dg.ScheduleDefinition] = []
     for name, monitor in config.monitors.items():
         partitions_def = daily_partitions(monitor)
-        assets += build_monitor_assets(name, monitor, partitions_def)
-        job = daily_job(name, has_reference=monitor.reference is not None)
+        family = build_monitor_assets(name, monitor, partitions_def)
+        assets += family
+        reviewing = [k for a in family for k in a.keys if k.path[-1] in REVIEW_ASSETS]
+        job = daily_job(
+            name,
+            has_reference=monitor.reference is not None,
+            judge_apart=remote_judge(monitor),
+            unpartitioned=reviewing,
+        )
         jobs.append(job)
         schedules.append(daily_schedule(job))
+        if reviewing:
+            reviewed = review_job(name, reviewing)
+            jobs.append(reviewed)
+            schedules.append(review_schedule(reviewed))
+        if remote_judge(monitor):
+            judged = hallucination_job(name)
+            jobs.append(judged)
+            schedules.append(daily_schedule(judged, hour=JUDGE_HOUR))
         if monitor.reference is not None:
             jobs.append(reference_job(name))
     alerts = {name: monitor.alerts for name, monitor in config.monitors.items()}
@@ -73,8 +104,57 @@ def resources(
         ),
         "result_store": ResultStoreResource(url=settings.store_url),
         "slices": SliceStoreResource(base_dir=str(settings.home / "slices")),
-        "slack": SlackResource(token=token, base_url=settings.slack_api_url or ""),
+        "slack": SlackResource(
+            token=token,
+            base_url=settings.slack_api_url or "",
+            alerts_file=str(settings.alerts_file or ""),
+        ),
+        "pagerduty": PagerDutyResource(
+            routing_key=pagerduty_key(config, environ),
+            url=settings.pagerduty_url or EVENTS_URL,
+        ),
+        "judge": JudgeResource(api_key=judge_key(config, environ)),
     }
+
+
+def pagerduty_key(config: MonitorFile, environ: Mapping[str, str]) -> str | dg.EnvVar:
+    """The PagerDuty routing key, read by Dagster from the variable the monitors name."""
+    return _one_secret(
+        {
+            m.alerts.pagerduty.routing_key_env
+            for m in config.monitors.values()
+            if m.alerts.pagerduty
+        },
+        "alerts.pagerduty.routing_key_env",
+        "one routing key serves every monitor",
+        environ,
+    )
+
+
+def judge_key(config: MonitorFile, environ: Mapping[str, str]) -> str | dg.EnvVar:
+    """The remote judge's API key, read by Dagster from the variable the monitors name."""
+    return _one_secret(
+        {
+            m.llm.judge.openai.api_key_env
+            for m in config.monitors.values()
+            if m.llm is not None and remote_judge(m)
+        },
+        "llm.judge.openai.api_key_env",
+        "one judge key serves every monitor",
+        environ,
+    )
+
+
+def _one_secret(names: set[str], key: str, why: str, environ: Mapping[str, str]) -> str | dg.EnvVar:
+    """``dg.EnvVar`` of the one variable named, when it is set; else empty (feature off)."""
+    if len(names) > 1:
+        raise ConfigError(
+            f"monitors name different {key} variables ({', '.join(sorted(names))}); {why}"
+        )
+    if not names:
+        return ""
+    (env,) = names
+    return dg.EnvVar(env) if environ.get(env) else ""
 
 
 def load_definitions(environ: Mapping[str, str]) -> dg.Definitions:

@@ -1,4 +1,5 @@
-"""Jobs: each monitor's daily job and its reference job.
+"""Jobs: each monitor's daily job, its reference job, its review job (the unpartitioned
+assets that read every reviewed answer) and, with a remote judge, its hallucination job.
 
 Runs execute in process: a partition's steps are small and sequential, and a process per step
 would cost seconds of imports each (measured in README.md, "Backfills").
@@ -6,7 +7,11 @@ would cost seconds of imports each (measured in README.md, "Backfills").
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import dagster as dg
+
+from monitoring_pipelines.core.config import MonitorConfig
 
 
 def daily_job_name(monitor: str) -> str:
@@ -17,13 +22,43 @@ def reference_job_name(monitor: str) -> str:
     return f"{monitor}_reference"
 
 
-def daily_job(monitor: str, *, has_reference: bool) -> dg.UnresolvedAssetJobDefinition:
+def hallucination_job_name(monitor: str) -> str:
+    return f"{monitor}_hallucination"
+
+
+def review_job_name(monitor: str) -> str:
+    return f"{monitor}_review"
+
+
+# The hallucination assets, judged in a job of their own when the judge is a remote server.
+JUDGED = ("faithfulness_scores", "hallucination_rate")
+
+
+def remote_judge(monitor: MonitorConfig) -> bool:
+    """Whether the monitor's answers are judged by a remote, paid, rate-limited server."""
+    return monitor.llm is not None and monitor.llm.judge.backend == "openai"
+
+
+def daily_job(
+    monitor: str,
+    *,
+    has_reference: bool,
+    judge_apart: bool = False,
+    unpartitioned: Sequence[dg.AssetKey] = (),
+) -> dg.UnresolvedAssetJobDefinition:
     """The monitor's daily assets; partitioned like them (Dagster infers it)."""
     # The daily report follows the alerting pass (it lists the recorded checks): the alerting
     # sensor requests it for recent partitions, so it is not part of the daily run.
     selection = dg.AssetSelection.groups(monitor) - dg.AssetSelection.assets(
         dg.AssetKey([monitor, "daily_report"])
     )
+    if judge_apart:
+        # Minutes of remote calls per day would hold up every other check of the day (and a
+        # backfill of them would share the server's rate limit), so they get their own job.
+        selection -= dg.AssetSelection.assets(*(dg.AssetKey([monitor, a]) for a in JUDGED))
+    if unpartitioned:
+        # A job's assets share one partitioning; the review loop's assets have none.
+        selection -= dg.AssetSelection.assets(*unpartitioned)
     if has_reference:
         # Subtracting a key that no asset supplies fails the job's resolution, so only a
         # monitor with a reference subtracts it.
@@ -33,6 +68,27 @@ def daily_job(monitor: str, *, has_reference: bool) -> dg.UnresolvedAssetJobDefi
         selection=selection,
         executor_def=dg.in_process_executor,
         description=f"One UTC day of monitor '{monitor}': slice, profile, drift, metrics, checks.",
+        tags={"monitor": monitor},
+    )
+
+
+def hallucination_job(monitor: str) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        hallucination_job_name(monitor),
+        selection=dg.AssetSelection.assets(*(dg.AssetKey([monitor, a]) for a in JUDGED)),
+        executor_def=dg.in_process_executor,
+        description=f"Judge one UTC day of monitor '{monitor}''s LLM answers (remote judge).",
+        tags={"monitor": monitor, "judge": "remote"},
+    )
+
+
+def review_job(monitor: str, keys: Sequence[dg.AssetKey]) -> dg.UnresolvedAssetJobDefinition:
+    return dg.define_asset_job(
+        review_job_name(monitor),
+        selection=dg.AssetSelection.assets(*keys),
+        executor_def=dg.in_process_executor,
+        description=f"Monitor '{monitor}''s review loop: the fine-tuning dataset from "
+        "reviewers' corrections, the judge's agreement with reviewers, the KPI relation.",
         tags={"monitor": monitor},
     )
 

@@ -7,12 +7,28 @@ import dagster as dg
 # Run shortly after midnight UTC, when the previous day is complete.
 HOUR = 0
 MINUTE = 30
+# The remote judge's job runs later, when the day's slice is certainly written.
+JUDGE_HOUR = 2
+# The review loop reads every day judged so far: after the remote judge's job.
+REVIEW_HOUR = 3
 
 
-def daily_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def daily_schedule(
+    job: dg.UnresolvedAssetJobDefinition, *, hour: int = HOUR
+) -> dg.ScheduleDefinition:
     return dg.build_schedule_from_partitioned_job(
         job,
-        hour_of_day=HOUR,
+        hour_of_day=hour,
         minute_of_hour=MINUTE,
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+    )
+
+
+def review_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+    """The review loop once a day (its assets are not partitioned)."""
+    return dg.ScheduleDefinition(
+        job=job,
+        cron_schedule=f"{MINUTE} {REVIEW_HOUR} * * *",
+        execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )

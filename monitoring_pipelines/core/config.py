@@ -195,6 +195,11 @@ class JudgeConfig(Strict):
     openai: OpenAIJudgeConfig = OpenAIJudgeConfig()
     max_rate: Share = 0.10
     baseline_days: Annotated[int, Field(ge=3, le=366)] = 14
+    audit_rate: Share = Field(
+        default=0.02,
+        description="share of the answers the judge passed that are queued for review too, "
+        "so the judge's agreement with reviewers covers its misses",
+    )
 
 
 class KpiConfig(Strict):
@@ -244,6 +249,12 @@ class AnomalyConfig(Strict):
     warn: Annotated[float, Field(gt=0)] = 4.0
     critical: Annotated[float, Field(gt=0)] = 8.0
     min_relative_change: Annotated[float, Field(ge=0)] = 0.2
+
+    @model_validator(mode="after")
+    def _critical_above_warn(self) -> AnomalyConfig:
+        if self.critical < self.warn:
+            raise ValueError(f"critical ({self.critical}) must be at least warn ({self.warn})")
+        return self
 
 
 class CanaryConfig(Strict):
@@ -343,6 +354,14 @@ DEFAULT_POLICIES: dict[str, PolicyConfig] = {
 }
 
 
+class PagerDutyConfig(Strict):
+    """PagerDuty Events API v2: the routing key of an integration comes from the environment."""
+
+    routing_key_env: Annotated[str, Field(pattern=r"^[A-Z_][A-Z0-9_]*$")] = "PAGERDUTY_ROUTING_KEY"
+    severities: list[Severity] = [Severity.CRITICAL]
+    url: str = "https://events.pagerduty.com/v2/enqueue"
+
+
 class AlertsConfig(Strict):
     """Where alerts go and when they page."""
 
@@ -350,10 +369,21 @@ class AlertsConfig(Strict):
     runbook_base_url: str | None = None
     paging_horizon_days: Annotated[int, Field(ge=0)] = 3
     policies: dict[str, PolicyConfig] = {}
+    renotify_hours: Annotated[float, Field(gt=0)] | None = 24.0
+    max_pages_per_day: Annotated[int, Field(ge=1)] | None = 10
+    pagerduty: PagerDutyConfig | None = None
 
     def policy_for(self, check: str) -> PolicyConfig:
-        """The incident policy of a check: configured, else the documented default."""
-        return self.policies.get(check) or DEFAULT_POLICIES.get(check) or PolicyConfig()
+        """The incident policy of a check: the keys configured for it over its documented
+        default (so ``{resolve_after: 5}`` keeps drift's 2-of-3 persistence)."""
+        default = DEFAULT_POLICIES.get(check) or PolicyConfig()
+        configured = self.policies.get(check)
+        if configured is None:
+            return default
+        keys = configured.model_fields_set
+        return PolicyConfig.model_validate(
+            {**default.model_dump(), **configured.model_dump(include=keys)}
+        )
 
 
 PERFORMANCE_METRICS = {
@@ -400,6 +430,8 @@ class MonitorConfig(Strict):
             raise ValueError("features and prediction need a 'reference' to compare against")
         if not (self.reference or self.service or self.llm):
             raise ValueError("nothing to monitor: give features, prediction, service or llm")
+        if self.anomalies is not None and self.service is None and self.llm is None:
+            raise ValueError("anomalies are measured on service or llm metrics: configure one")
         if self.labels is not None and (
             self.prediction is None or not self.source.request_id_column
         ):

@@ -253,6 +253,7 @@ EXPECTED_CHECKS: dict[date, Expected] = {
         ("token_costs", "cost_budget"): (True, None),
         ("data_quality", "data_quality"): (True, None),
         ("data_quality", "schema_change"): (True, None),
+        ("slo_budget", "error_budget"): (True, None),  # a 28-day window is not complete yet
     },
     DRIFTED_DAY: {
         ("live_slice", "volume"): (True, None),
@@ -265,6 +266,8 @@ EXPECTED_CHECKS: dict[date, Expected] = {
         ("token_costs", "cost_budget"): (False, ERROR),  # over 1.5 x the budget
         ("data_quality", "data_quality"): (True, None),  # drifted, yet within types and ranges
         ("data_quality", "schema_change"): (True, None),
+        # a day burning the latency budget fast while the window is not known yet: critical
+        ("slo_budget", "error_budget"): (False, ERROR),
     },
 }
 
@@ -274,7 +277,8 @@ def test_check_results_per_partition(shop_runs: ShopRuns, day: date) -> None:
     result = shop_runs.days[day]
     assert result.success, "failed checks are results, not run failures"
     seen = {}
-    for asset in ("live_slice", "feature_drift", "service_metrics", "token_costs", "data_quality"):
+    assets = ("live_slice", "feature_drift", "service_metrics", "token_costs", "data_quality")
+    for asset in (*assets, "slo_budget"):
         for name, evaluation in check_evaluations(result, f"shop/{asset}").items():
             assert evaluation.partition == day.isoformat()
             seen[(asset, name)] = evaluation
@@ -407,7 +411,7 @@ def test_rerunning_a_partition_replaces_its_rows(
             requests = conn.execute(
                 sa.text(
                     "select value from metrics where monitor = 'shop' and partition_key = :p "
-                    "and asset = 'service_metrics' and name = 'requests'"
+                    "and asset = 'service_metrics' and name = 'requests' and dimensions = ''"
                 ),
                 {"p": partition},
             ).scalar_one()

@@ -86,11 +86,19 @@ def test_snapshot_covers_every_demo_monitor(demo_defs: dg.Definitions) -> None:
     snapshot = graph_snapshot(demo_defs)
     monitors = {"sentiment", "recommender", "support_bot"}
     assert {key.split("/")[0] for key in snapshot["assets"]} == monitors
-    assert set(snapshot["schedules"]) == {f"{m}_daily_schedule" for m in monitors}
-    assert {s["cron"] for s in snapshot["schedules"].values()} == {"30 0 * * *"}
+    daily = {f"{m}_daily_schedule" for m in monitors}
+    assert set(snapshot["schedules"]) == daily | {"support_bot_review_schedule"}
+    assert {snapshot["schedules"][s]["cron"] for s in daily} == {"30 0 * * *"}
+    # the review loop reads every judged day: after the day's runs (and a remote judge's)
+    assert snapshot["schedules"]["support_bot_review_schedule"]["cron"] == "30 3 * * *"
     assert set(snapshot["jobs"]) == {
         f"{m}_{kind}" for m in monitors for kind in ("daily", "reference")
-    }
+    } | {"support_bot_review"}
+    assert snapshot["jobs"]["support_bot_review"] == [
+        "support_bot/finetuning_dataset",
+        "support_bot/hallucination_kpi_impact",
+        "support_bot/judge_agreement",
+    ]
     assert snapshot["sensors"] == ["alerting", "labels"]
     for monitor in monitors:
         assert snapshot["jobs"][f"{monitor}_reference"] == [f"{monitor}/reference_profile"]
@@ -153,3 +161,27 @@ def test_dagster_validates_the_code_location(tmp_path: Path) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "All code locations passed validation" in output
+
+
+def test_a_remote_judge_gets_its_own_job_schedule_and_key_from_the_environment(
+    tmp_path: Path,
+) -> None:
+    text = DEMO.read_text().replace("backend: offline", "backend: openai")
+    assert text != DEMO.read_text()
+    config_path = tmp_path / "monitors.yaml"
+    config_path.write_text(text)
+    environ = {
+        "MONITORING_HOME": str(tmp_path),
+        "MONITORING_CONFIG": str(config_path),
+        "MONITORING_JUDGE_API_KEY": "sk-from-the-environment",
+    }
+    defs = build_definitions(load_config(config_path, environ), Settings.from_env(environ), environ)
+    snapshot = graph_snapshot(defs)
+    judged = ["support_bot/faithfulness_scores", "support_bot/hallucination_rate"]
+    assert snapshot["jobs"]["support_bot_hallucination"] == judged
+    assert not set(judged) & set(snapshot["jobs"]["support_bot_daily"])
+    schedule = snapshot["schedules"]["support_bot_hallucination_schedule"]
+    assert schedule["cron"] == "30 2 * * *"
+    judge = (defs.resources or {})["judge"]
+    assert isinstance(judge.api_key, dg.EnvVar)
+    assert judge.api_key.env_var_name == "MONITORING_JUDGE_API_KEY"

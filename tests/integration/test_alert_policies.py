@@ -290,6 +290,18 @@ def test_a_critical_incident_left_open_is_said_again_until_acknowledged(
     assert replies(slack)[-1].endswith("acknowledged by ana")
 
 
+def test_a_day_that_says_still_failing_needs_no_reminder(
+    store: AlertStore, slack: FakeSlack
+) -> None:
+    alerts = config(renotify_hours=24)
+    for n in range(4):  # each morning, 24 h after the last, posts the day's update
+        live_day(store, alerts, [evaluation(day(n))], slack)
+    assert [a.kind for a in store.alerts()].count(AlertKind.REMIND) == 0
+    assert len(replies(slack)) == 3
+    quiet = morning_after(day(5))  # a day without a run: nothing said for 48 h
+    assert remind(store, {MONITOR: alerts}, DAGSTER, quiet) == [store.incidents()[0].id]
+
+
 def test_warnings_are_never_reminded(store: AlertStore, slack: FakeSlack) -> None:
     alerts = config(renotify_hours=1)
     now = live_day(store, alerts, [evaluation(day(0), severity=Severity.WARN)], slack)

@@ -3,7 +3,8 @@ the summary of a backfill once the backfill has finished.
 
 * **Reminders.** A root incident that is critical, open (not acknowledged) and announced (it
   has a thread) is said again, as a thread reply also shown in the channel, when nothing
-  about it was sent for ``alerts.renotify_hours`` (24 by default; unset: never). Acknowledging
+  about it was sent for ``alerts.renotify_hours`` (24 by default; unset: never) and no update
+  about it is waiting to go out (a day's "still failing" says it already). Acknowledging
   stops the reminders; so does resolution.
 * **Backfill summaries.** Alerts of a backfill's runs are stored but listed in one summary per
   backfill and channel, held until the backfill is over: finished according to the
@@ -46,7 +47,7 @@ def remind(
             continue
         period = timedelta(hours=config.renotify_hours)
         last = store.last_message_at(incident.id) or incident.opened_at
-        if now - last < period:
+        if now - last < period or store.update_pending(incident.id):
             continue
         links = Links(dagster_url, config.runbook_base_url)
         with store.transaction() as conn:

@@ -288,6 +288,22 @@ class AlertStore(ResultStore):
             ).scalar()
             return value
 
+    def update_pending(self, incident_id: int) -> bool:
+        """Whether a Slack message about the incident (or one that joined it) waits to be sent."""
+        a, i = t.alerts.c, t.incidents.c
+        family = select(i.id).where((i.id == incident_id) | (i.parent_id == incident_id))
+        query = (
+            select(a.id)
+            .where(
+                a.incident_id.in_(family),
+                a.status == DeliveryStatus.PENDING.value,
+                a.target == Target.SLACK.value,
+            )
+            .limit(1)
+        )
+        with self.transaction() as conn:
+            return conn.execute(query).first() is not None
+
     def alert_by_key(self, alert_key: str) -> Alert | None:
         with self.transaction() as conn:
             return self.alert_in(conn, alert_key)

@@ -12,7 +12,7 @@ from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
 from monitoring_pipelines.core.quality_gx import (
     QualityReport,
-    batch_rows,
+    day_batches,
     derive_suite,
     quality_check,
     quality_metrics,
@@ -29,7 +29,6 @@ from monitoring_pipelines.core.schema import (
     snapshot_metrics,
     storable,
 )
-from monitoring_pipelines.core.slicing import ROW_KEY, TIMESTAMP
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 
@@ -72,16 +71,9 @@ def make_data_quality(
         try:
             columns = wh.table_columns(warehouse.engine, source.table, source.db_schema)
             suite = derive_suite(monitor, reference)
-            day_slices = slices.get_store()
-            batches = day_slices.batches(
-                name, day, [TIMESTAMP, ROW_KEY, *suite.columns], batch_rows=batch_rows(suite)
-            )
-            report = validate_day(
-                suite,
-                batches,
-                day_rows=day_slices.rows(name, day),
-                sample_rows=monitor.checks.quality_sample_rows,
-            )
+            sample_rows = monitor.checks.quality_sample_rows
+            batches, day_rows = day_batches(slices.get_store(), name, day, suite, sample_rows)
+            report = validate_day(suite, batches, day_rows=day_rows, sample_rows=sample_rows)
         except (SourceError, StoreError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         before, previous = previous_snapshot(store.load_metrics(name, SNAPSHOT_ASSET), partition)

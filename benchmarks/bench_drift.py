@@ -69,7 +69,6 @@ from monitoring_pipelines.core.slices import SliceStore
 from monitoring_pipelines.core.slicing import (
     GROUP_KEY,
     ROW_KEY,
-    TIMESTAMP,
     SliceSpec,
     write_day_slice,
 )
@@ -237,9 +236,11 @@ def quality_step(
     try:
         start = time.perf_counter()
         suite = gx_step.derive_suite(monitor, reference)
-        columns = [TIMESTAMP, *suite.columns]
-        batches = store.batches(MONITOR, DAY, columns, batch_rows=gx_step.batch_rows(suite))
-        report = gx_step.validate_day(suite, batches)
+        # As the asset runs it: a day larger than checks.quality_sample_rows is validated on a
+        # uniform sample of that many rows chosen by the rows' key hash.
+        sample_rows = monitor.checks.quality_sample_rows
+        batches, day_rows = gx_step.day_batches(store, MONITOR, DAY, suite, sample_rows)
+        report = gx_step.validate_day(suite, batches, day_rows=day_rows, sample_rows=sample_rows)
         outcome = gx_step.quality_check(report)
         quality_s = time.perf_counter() - start
     except (AttributeError, TypeError, ValueError) as exc:  # its API is still being written

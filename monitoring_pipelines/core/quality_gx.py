@@ -37,6 +37,8 @@ import math
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
+from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -47,7 +49,8 @@ from monitoring_pipelines.core.config import ChecksConfig, MonitorConfig, Severi
 from monitoring_pipelines.core.fitting import ColumnPlan, sample_mask
 from monitoring_pipelines.core.quality import CRITICAL_FACTOR
 from monitoring_pipelines.core.sketch import OTHER, ColumnSketch
-from monitoring_pipelines.core.slicing import ROW_KEY
+from monitoring_pipelines.core.slices import SliceStore
+from monitoring_pipelines.core.slicing import ROW_KEY, TIMESTAMP
 from monitoring_pipelines.core.store.results import dimensions
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the import is lazy at run time
@@ -344,6 +347,20 @@ def batch_rows(suite: QualitySuite) -> int:
     """Rows per validated batch: :data:`BATCH_VALUES` spread over the suite's columns."""
     rows = BATCH_VALUES // max(1, len(suite.columns))
     return max(MIN_BATCH_ROWS, min(MAX_BATCH_ROWS, rows))
+
+
+def day_batches(
+    store: SliceStore, monitor: str, day: date, suite: QualitySuite, sample_rows: int
+) -> tuple[Iterator[pd.DataFrame], int]:
+    """The batches :func:`validate_day` reads for a day of the slice store, and the day's
+    rows: a day of more than ``sample_rows`` rows is sampled by key hash as it is read."""
+    day_rows = store.rows(monitor, day)
+    keep = None
+    if day_rows > sample_rows:
+        keep = partial(sample_mask, total=day_rows, wanted=sample_rows)
+    columns = [TIMESTAMP, ROW_KEY, *suite.columns]
+    batches = store.batches(monitor, day, columns, batch_rows=batch_rows(suite), keep=keep)
+    return batches, day_rows
 
 
 def validate_day(

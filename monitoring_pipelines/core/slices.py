@@ -7,11 +7,13 @@ whatever a day's volume.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from types import TracebackType
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -46,9 +48,19 @@ class SliceStore:
         return SliceWriter(self.path(monitor, day), slice_schema(spec), dictionary=spec.text)
 
     def batches(
-        self, monitor: str, day: date, columns: Sequence[str], batch_rows: int = 200_000
+        self,
+        monitor: str,
+        day: date,
+        columns: Sequence[str],
+        batch_rows: int = 200_000,
+        keep: Callable[[npt.NDArray[np.uint64]], npt.NDArray[np.bool_]] | None = None,
     ) -> Iterator[pd.DataFrame]:
-        """The day's rows, ``columns`` only, in batches."""
+        """The day's rows, ``columns`` only, in batches.
+
+        With ``keep``, only the rows it selects by their key (``__key``, which must be among
+        ``columns``) are returned, filtered before the batch becomes a frame: a sample of a
+        large day costs little more than reading it.
+        """
         path = self.path(monitor, day)
         if not path.exists():
             raise StoreError(
@@ -60,6 +72,9 @@ class SliceStore:
         if missing:
             raise StoreError(f"slice {path} has no column {missing}; rematerialize live_slice")
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns)):
+            if keep is not None:
+                keys = batch.column(batch.schema.get_field_index(ROW_KEY))
+                batch = batch.filter(pa.array(keep(keys.to_numpy(zero_copy_only=False))))
             yield batch.to_pandas()
 
     def rows(self, monitor: str, day: date) -> int:

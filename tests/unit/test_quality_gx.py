@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 
 from monitoring_pipelines.core.config import ChecksConfig, MonitorConfig, Severity
+from monitoring_pipelines.core.fitting import sample_mask
 from monitoring_pipelines.core.quality_gx import (
     NUMERIC_TYPES,
     TEXT_TYPES,
@@ -21,6 +22,7 @@ from monitoring_pipelines.core.quality_gx import (
     QualityRules,
     QualitySuite,
     batch_rows,
+    day_batches,
     derive_suite,
     quality_check,
     quality_metrics,
@@ -341,3 +343,31 @@ def test_a_large_day_is_validated_on_a_uniform_sample(suite: QualitySuite) -> No
     assert "a uniform sample of the day's 1000 rows" in quality_check(report).summary
     whole = validate_day(suite, [day], day_rows=1000, sample_rows=5000)
     assert whole.rows == 1000 and whole.day_rows is None
+
+
+def test_a_large_day_of_the_slice_store_is_sampled_as_it_is_read(
+    suite: QualitySuite, tmp_path: Any
+) -> None:
+    from monitoring_pipelines.core.slices import SliceStore
+    from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY, TIMESTAMP, SliceSpec
+
+    day = date(2026, 9, 1)
+    frame = clean_day(5000)
+    frame[ROW_KEY] = np.random.default_rng(5).integers(0, 2**64, len(frame), dtype=np.uint64)
+    frame[GROUP_KEY] = frame[ROW_KEY]
+    frame[TIMESTAMP] = pd.Timestamp(day, tz="UTC")
+    spec = SliceSpec(TIMESTAMP, None, ("amount", "score"), ("channel",))
+    store = SliceStore(tmp_path)
+    with store.writer("m", day, spec) as writer:
+        writer.write(frame[[TIMESTAMP, ROW_KEY, GROUP_KEY, "amount", "score", "channel"]])
+
+    batches, day_rows = day_batches(store, "m", day, suite, sample_rows=1000)
+    read = pd.concat(list(batches), ignore_index=True)
+    assert day_rows == 5000 and 800 < len(read) < 1200
+    # the rows validate_day would have kept from the whole day: the filter only moved earlier
+    kept = frame[sample_mask(frame[ROW_KEY].to_numpy(), 5000, 1000)]
+    assert sorted(read[ROW_KEY]) == sorted(kept[ROW_KEY])
+    report = validate_day(suite, iter([read]), day_rows=day_rows, sample_rows=1000)
+    assert report.rows == len(read) and report.day_rows == 5000
+    small, rows = day_batches(store, "m", day, suite, sample_rows=10_000)
+    assert rows == 5000 and sum(len(b) for b in small) == 5000

@@ -353,14 +353,31 @@ def day_batches(
     store: SliceStore, monitor: str, day: date, suite: QualitySuite, sample_rows: int
 ) -> tuple[Iterator[pd.DataFrame], int]:
     """The batches :func:`validate_day` reads for a day of the slice store, and the day's
-    rows: a day of more than ``sample_rows`` rows is sampled by key hash as it is read."""
+    rows: a day of more than ``sample_rows`` rows is sampled by key hash as it is read, and
+    the sampled rows are gathered into full batches again (each batch is one GX validation,
+    whose fixed cost is most of a small batch's)."""
     day_rows = store.rows(monitor, day)
-    keep = None
-    if day_rows > sample_rows:
-        keep = partial(sample_mask, total=day_rows, wanted=sample_rows)
     columns = [TIMESTAMP, ROW_KEY, *suite.columns]
-    batches = store.batches(monitor, day, columns, batch_rows=batch_rows(suite), keep=keep)
-    return batches, day_rows
+    rows = batch_rows(suite)
+    if day_rows <= sample_rows:
+        return store.batches(monitor, day, columns, batch_rows=rows), day_rows
+    keep = partial(sample_mask, total=day_rows, wanted=sample_rows)
+    sampled = store.batches(monitor, day, columns, batch_rows=rows, keep=keep)
+    return _gathered(sampled, rows), day_rows
+
+
+def _gathered(frames: Iterable[pd.DataFrame], rows: int) -> Iterator[pd.DataFrame]:
+    """The frames concatenated into batches of at least ``rows`` rows (the last may be less)."""
+    held: list[pd.DataFrame] = []
+    size = 0
+    for frame in frames:
+        held.append(frame)
+        size += len(frame)
+        if size >= rows:
+            yield pd.concat(held, ignore_index=True)
+            held, size = [], 0
+    if held:
+        yield pd.concat(held, ignore_index=True)
 
 
 def validate_day(

@@ -362,7 +362,9 @@ def test_a_large_day_of_the_slice_store_is_sampled_as_it_is_read(
         writer.write(frame[[TIMESTAMP, ROW_KEY, GROUP_KEY, "amount", "score", "channel"]])
 
     batches, day_rows = day_batches(store, "m", day, suite, sample_rows=1000)
-    read = pd.concat(list(batches), ignore_index=True)
+    gathered = list(batches)
+    assert len(gathered) == 1  # the sampled rows of all batches in one validation
+    read = gathered[0]
     assert day_rows == 5000 and 800 < len(read) < 1200
     # the rows validate_day would have kept from the whole day: the filter only moved earlier
     kept = frame[sample_mask(frame[ROW_KEY].to_numpy(), 5000, 1000)]
@@ -371,3 +373,12 @@ def test_a_large_day_of_the_slice_store_is_sampled_as_it_is_read(
     assert report.rows == len(read) and report.day_rows == 5000
     small, rows = day_batches(store, "m", day, suite, sample_rows=10_000)
     assert rows == 5000 and sum(len(b) for b in small) == 5000
+
+
+def test_sampled_batches_are_gathered_into_full_validations() -> None:
+    from monitoring_pipelines.core.quality_gx import _gathered
+
+    frames = [pd.DataFrame({"x": range(n)}) for n in (30, 30, 50, 10, 5)]
+    assert [len(b) for b in _gathered(frames, 60)] == [60, 60, 5]
+    assert [len(b) for b in _gathered(frames, 1000)] == [125]
+    assert list(_gathered([], 60)) == []

@@ -19,10 +19,12 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
 import pytest
+
+from tests.fakes.local_http import FakeHttpServer, LocalServer
 
 Messages = list[dict[str, Any]]
 JudgeFn = Callable[[Messages], str]
@@ -82,7 +84,7 @@ class Completion:
     completion_tokens: int
 
 
-class FakeOpenAI:
+class FakeOpenAI(LocalServer):
     """A chat-completions server on 127.0.0.1 (a free port), serving from a daemon thread.
 
     Args:
@@ -108,6 +110,7 @@ class FakeOpenAI:
         reject_response_format: bool = False,
         echo_key_in_errors: bool = False,
     ) -> None:
+        super().__init__()
         self.api_key = api_key
         self.model = model
         self.judge: JudgeFn = judge or (lambda messages: DEFAULT_REPLY)
@@ -122,45 +125,16 @@ class FakeOpenAI:
         self._completions: list[Completion] = []
         self._in_flight = 0
         self._max_in_flight = 0
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> FakeOpenAI:
-        """Bind a free port and serve in a daemon thread."""
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            name="fake-openai",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket (requests still sleeping are abandoned)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _make_server(self, address: tuple[str, int]) -> FakeHttpServer:
+        return _Server(address, _Handler)
 
     @property
     def base_url(self) -> str:
         """The API base URL, ``http://127.0.0.1:PORT/v1``."""
-        if self._server is None:
-            raise RuntimeError("FakeOpenAI is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
+        return f"http://127.0.0.1:{self.port}/v1"
 
     # -- test controls ------------------------------------------------------------------
 
@@ -313,14 +287,8 @@ _DEFAULT_FAULT_MESSAGES = {
 }
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() must not wait for a request sleeping in a delay fault
+class _Server(FakeHttpServer):
     fake: FakeOpenAI
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out has closed its end; writing the late answer fails.
-        pass
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -28,10 +28,12 @@ import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 
 import pytest
+
+from tests.fakes.local_http import FakeHttpServer, LocalServer
 
 PATH = "/v2/enqueue"
 ROUTING_KEY = "e93facc04764012d7bfb002500d5d1a6"
@@ -135,7 +137,7 @@ class _InvalidEvent(Exception):
         self.errors = errors
 
 
-class FakePagerDuty:
+class FakePagerDuty(LocalServer):
     """An Events API v2 server on 127.0.0.1 (a free port), serving from a daemon thread.
 
     Args:
@@ -144,6 +146,7 @@ class FakePagerDuty:
     """
 
     def __init__(self, *, echo_key_in_errors: bool = False) -> None:
+        super().__init__()
         self.routing_key = ROUTING_KEY
         self.echo_key_in_errors = echo_key_in_errors
         self._lock = threading.Lock()
@@ -151,45 +154,16 @@ class FakePagerDuty:
         self._requests: list[RecordedRequest] = []
         self._incidents: list[Incident] = []
         self._dropped: list[dict[str, Any]] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> FakePagerDuty:
-        """Bind a free port and serve in a daemon thread."""
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # shutdown() waits up to one interval
-            name="fake-pagerduty",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket (requests still sleeping are abandoned)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakePagerDuty:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _make_server(self, address: tuple[str, int]) -> FakeHttpServer:
+        return _Server(address, _Handler)
 
     @property
     def url(self) -> str:
         """The enqueue endpoint, ``http://127.0.0.1:PORT/v2/enqueue``."""
-        if self._server is None:
-            raise RuntimeError("FakePagerDuty is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}{PATH}"
+        return f"http://127.0.0.1:{self.port}{PATH}"
 
     # -- test controls ------------------------------------------------------------------
 
@@ -341,14 +315,8 @@ def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")  # Python's json reads NaN; PagerDuty does not
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() must not wait for a request sleeping in a delay fault
+class _Server(FakeHttpServer):
     fake: FakePagerDuty
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out has closed its end; writing the late answer fails.
-        pass
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -25,11 +25,13 @@ import time
 from collections import defaultdict, deque
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+
+from tests.fakes.local_http import FakeHttpServer, LocalServer
 
 BOT_USER_ID = "U0MONBOT"
 BOT_ID = "B0MONBOT"
@@ -138,7 +140,7 @@ class _ApiError(Exception):
         self.problems = problems or []
 
 
-class FakeSlack:
+class FakeSlack(LocalServer):
     """A Slack Web API server on 127.0.0.1 (a free port), serving from a daemon thread.
 
     Args:
@@ -156,6 +158,7 @@ class FakeSlack:
         page_size: int = 100,
         first_ts: int = 1_760_000_000,
     ) -> None:
+        super().__init__()
         self.token = token
         self.page_size = page_size
         self._channels = dict(channels if channels is not None else {"C0ALERTS": "ml-alerts"})
@@ -166,45 +169,16 @@ class FakeSlack:
         self._files: dict[str, StoredFile] = {}
         self._scripts: dict[str, deque[Fault]] = defaultdict(deque)
         self._requests: list[RecordedRequest] = []
-        self._server: _Server | None = None
-        self._thread: threading.Thread | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
-    def start(self) -> FakeSlack:
-        """Bind a free port and serve in a daemon thread."""
-        self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.fake = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},  # shutdown() waits up to one interval
-            name="fake-slack",
-            daemon=True,
-        )
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving and close the socket (requests still sleeping are abandoned)."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
-
-    def __enter__(self) -> FakeSlack:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
+    def _make_server(self, address: tuple[str, int]) -> FakeHttpServer:
+        return _Server(address, _Handler)
 
     @property
     def base_url(self) -> str:
         """The Web API base URL, ``http://127.0.0.1:PORT/api/``."""
-        if self._server is None:
-            raise RuntimeError("FakeSlack is not started")
-        return f"http://127.0.0.1:{self._server.server_address[1]}/api/"
+        return f"http://127.0.0.1:{self.port}/api/"
 
     # -- test controls ------------------------------------------------------------------
 
@@ -320,8 +294,7 @@ class FakeSlack:
         file_id = f"F0FAKE{len(self._files) + 1:05d}"
         alt_txt = body.get("alt_txt") or None
         self._files[file_id] = StoredFile(file_id, filename, length, alt_txt)
-        assert self._server is not None
-        port = self._server.server_address[1]
+        port = self.port
         return {"upload_url": f"http://127.0.0.1:{port}{_UPLOAD_PATH}{file_id}", "file_id": file_id}
 
     def _complete_upload(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -579,14 +552,8 @@ def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
     raise _ApiError("invalid_form_data")
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False  # stop() must not wait for a request sleeping in a delay fault
+class _Server(FakeHttpServer):
     fake: FakeSlack
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that timed out has closed its end; writing the late answer fails.
-        pass
 
 
 class _Handler(BaseHTTPRequestHandler):

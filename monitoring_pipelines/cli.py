@@ -945,10 +945,14 @@ def review_refresh(ctx: Context, monitors: Sequence[str]) -> None:
     """Run the review jobs now (the schedule runs them daily at 03:30 UTC): the fine-tuning
     dataset from the corrections, the judge's agreement with reviewers, the KPI relation."""
     config = ctx.config()
+    _known_monitors(config, monitors)
+    _run_review_loop(ctx, config, list(monitors) or list(config.monitors))
+
+
+def _known_monitors(config: MonitorFile, monitors: Sequence[str]) -> None:
     unknown = [m for m in monitors if m not in config.monitors]
     if unknown:
         _fail(f"unknown monitor(s) {', '.join(unknown)}; configured: {', '.join(config.monitors)}")
-    _run_review_loop(ctx, config, list(monitors) or list(config.monitors))
 
 
 @review.command("export")
@@ -966,6 +970,7 @@ def review_export(ctx: Context, monitor: str, out: Path) -> None:
     from monitoring_pipelines.core.hallucination.finetune import finetuning_records, write_jsonl
     from monitoring_pipelines.core.hallucination.review import REVIEWED
 
+    _known_monitors(ctx.config(), [monitor])
     items = _queue(ctx).items(monitor, REVIEWED)
     dataset = finetuning_records(items)
     try:
@@ -995,6 +1000,7 @@ def review_agreement(ctx: Context, monitor: str) -> None:
     )
     from monitoring_pipelines.core.hallucination.review import REVIEWED
 
+    _known_monitors(ctx.config(), [monitor])
     pairs = review_pairs(_queue(ctx).items(monitor, REVIEWED))
     click.echo(f"all reviewed answers of '{monitor}'\n{agreement(pairs).as_markdown()}")
     for (judge, prompt), result in agreement_by_judge(pairs).items():

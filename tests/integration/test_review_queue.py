@@ -142,3 +142,8 @@ def test_the_commands_fail_clearly(store: AlertStore, store_url: str, tmp_path: 
     assert f"review item #{item} is already rejected (by ann" in twice.output
     missing = cli(store_url, tmp_path, "review", "correct", str(item))
     assert missing.exit_code == 2 and "--answer" in missing.output  # click's usage error
+    out = str(tmp_path / "out.jsonl")
+    nobody = cli(store_url, tmp_path, "review", "export", "--monitor", "nope", "--out", out)
+    assert nobody.exit_code == 2 and "unknown monitor(s) nope; configured:" in nobody.output
+    assert not (tmp_path / "out.jsonl").exists()
+    assert cli(store_url, tmp_path, "review", "agreement", "--monitor", "nope").exit_code == 2

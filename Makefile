@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(MONITORING_HOME)/dagster
 export MONITORING_CONFIG ?= $(CURDIR)/demo/monitors.yaml
 export WHYLOGS_NO_ANALYTICS := True
 
-.PHONY: install demo test test-fast ui bench bench-drift bench-ops bench-judge lint clean-demo
+.PHONY: install demo test test-slow test-all ui bench bench-drift bench-ops bench-judge lint clean-demo
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -29,13 +29,17 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/monitoring demo run
 
-## test: the whole suite (unit, asset, integration, end-to-end) on SQLite and PostgreSQL
+## test: unit, asset, integration and end-to-end tests on SQLite and PostgreSQL, except the
+##   scenarios marked slow (the 60-day demo replays; about 6 min more, run by test-slow)
 test: install
-	$(BIN)/pytest
-
-## test-fast: skip the slow end-to-end scenarios
-test-fast: install
 	$(BIN)/pytest -m "not slow"
+
+## test-slow: the scenarios marked slow (CI runs them after `make test`)
+test-slow: install
+	$(BIN)/pytest -m slow
+
+## test-all: everything, as CI runs it
+test-all: test test-slow
 
 ## ui: the Dagster UI on the demo's history (http://127.0.0.1:$(PORT))
 ui: install $(DAGSTER_HOME)/dagster.yaml

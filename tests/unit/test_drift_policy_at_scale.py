@@ -80,7 +80,6 @@ def incident_opens_on(verdicts: list[bool]) -> int | None:
     return None
 
 
-@pytest.mark.slow
 def test_a_tiny_shift_never_alerts_at_a_million_rows(reference: dict[str, ColumnSketch]) -> None:
     days = [day_verdicts(reference, seed, shift_sd=0.01, mass_moved=0.002) for seed in range(1, 8)]
     assert [d["x"] for d in days] == [False] * 7
@@ -88,7 +87,6 @@ def test_a_tiny_shift_never_alerts_at_a_million_rows(reference: dict[str, Column
     assert incident_opens_on([d["x"] or d["c"] for d in days]) is None
 
 
-@pytest.mark.slow
 def test_a_real_shift_alerts_once_it_has_persisted(reference: dict[str, ColumnSketch]) -> None:
     days = [day_verdicts(reference, seed, shift_sd=0.1, mass_moved=0.1) for seed in range(11, 14)]
     assert [d["x"] for d in days] == [True, True, True]
@@ -99,7 +97,6 @@ def test_a_real_shift_alerts_once_it_has_persisted(reference: dict[str, ColumnSk
     assert incident_opens_on([d["c"] for d in days]) == 1
 
 
-@pytest.mark.slow
 def test_p_values_come_from_a_bounded_sample(reference: dict[str, ColumnSketch]) -> None:
     rng = np.random.default_rng(99)
     numeric = NumericSketchBuilder("x", reference["x"].edges, CONFIG.p_value_sample)  # type: ignore[arg-type]

@@ -22,7 +22,13 @@ from monitoring_pipelines.core.sketch import (
     fit_categories,
     fit_numeric_edges,
 )
-from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY, as_text, hash_positions
+from monitoring_pipelines.core.slicing import (
+    GROUP_KEY,
+    ROW_KEY,
+    all_strings,
+    as_text,
+    hash_positions,
+)
 
 Builder = NumericSketchBuilder | CategoricalSketchBuilder
 
@@ -260,8 +266,7 @@ def _categorical(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]]:
 def _slice_text(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]]:
     """A text column of the slice as labels: the slice stores text (or null) already, so only
     a column of another type (a caller's own frame) is converted."""
-    text = pd.api.types.is_object_dtype(values.dtype) or isinstance(values.dtype, pd.StringDtype)
-    if text and pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty"):
+    if all_strings(values):
         labels: np.ndarray[Any, np.dtype[np.object_]] = values.to_numpy(dtype=object)
         return labels  # nulls stay None, NaN or NA: each counts as missing
     return _categorical(values)

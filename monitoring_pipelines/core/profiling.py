@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from monitoring_pipelines.core.slicing import all_strings
+
 if TYPE_CHECKING:
     from whylogs.core.view.dataset_profile_view import DatasetProfileView
 
@@ -128,7 +130,7 @@ def _split(values: pd.Series) -> Any:
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         column.numpy = NumpyView(ints=values.to_numpy().astype(int))
         return column
-    if isinstance(dtype, pd.StringDtype) or _all_text(values):
+    if all_strings(values):
         null = values.isna().to_numpy()
         missing = int(null.sum())
         column.null_count = missing
@@ -137,12 +139,6 @@ def _split(values: pd.Series) -> Any:
             column.pandas.strings = pd.Series(text[~null] if missing else text, dtype=object)
         return column
     return PreprocessedColumn.apply(values)
-
-
-def _all_text(values: pd.Series) -> bool:
-    if not pd.api.types.is_object_dtype(values.dtype):
-        return False
-    return pd.api.types.infer_dtype(values, skipna=True) in ("string", "empty")
 
 
 def serialize(view: DatasetProfileView | None) -> bytes:

@@ -50,7 +50,7 @@ from monitoring_pipelines.core.fitting import ColumnPlan, sample_mask
 from monitoring_pipelines.core.quality import CRITICAL_FACTOR
 from monitoring_pipelines.core.sketch import OTHER, ColumnSketch
 from monitoring_pipelines.core.slices import SliceStore
-from monitoring_pipelines.core.slicing import ROW_KEY, TIMESTAMP
+from monitoring_pipelines.core.slicing import ROW_KEY, TIMESTAMP, all_strings
 from monitoring_pipelines.core.store.results import dimensions
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the import is lazy at run time
@@ -557,18 +557,9 @@ def _prepared(batch: pd.DataFrame, suite: QualitySuite) -> pd.DataFrame:
     converted = {
         c: frame[c].astype(TEXT_DTYPE)
         for c, kind in suite.columns.items()
-        if kind == "categorical" and _all_strings(frame[c])
+        if kind == "categorical" and all_strings(frame[c])
     }
     return frame.assign(**converted) if converted else frame
-
-
-def _all_strings(values: pd.Series) -> bool:
-    if isinstance(values.dtype, pd.StringDtype):
-        return True
-    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
-        "string",
-        "empty",
-    )
 
 
 # -- adding batches up ------------------------------------------------------------------------

@@ -261,6 +261,17 @@ def _clean_text(
     return as_text(raw, null)
 
 
+def all_strings(values: pd.Series) -> bool:
+    """Whether every non-null value is a string (pandas' string dtype, or object holding only
+    strings and nulls)."""
+    if isinstance(values.dtype, pd.StringDtype):
+        return True
+    return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
+        "string",
+        "empty",
+    )
+
+
 def as_text(raw: pd.Series, null: npt.NDArray[np.bool_]) -> npt.NDArray[np.object_]:
     """Values as text (None where ``null``); integral numbers such as 200.0 read as "200"."""
     kind = pd.api.types.infer_dtype(raw, skipna=True)

@@ -54,12 +54,15 @@ class SliceStore:
         columns: Sequence[str],
         batch_rows: int = 200_000,
         keep: Callable[[npt.NDArray[np.uint64]], npt.NDArray[np.bool_]] | None = None,
+        categorical: Sequence[str] = (),
     ) -> Iterator[pd.DataFrame]:
         """The day's rows, ``columns`` only, in batches.
 
         With ``keep``, only the rows it selects by their key (``__key``, which must be among
         ``columns``) are returned, filtered before the batch becomes a frame: a sample of a
-        large day costs little more than reading it.
+        large day costs little more than reading it. Text columns named in ``categorical``
+        come as pandas categoricals, straight from the file's dictionary encoding (no Python
+        string per row; each batch may have its own categories).
         """
         path = self.path(monitor, day)
         if not path.exists():
@@ -67,7 +70,7 @@ class SliceStore:
                 f"no slice for monitor '{monitor}' on {day}: {path} is missing; "
                 "materialize its live_slice partition first"
             )
-        parquet = pq.ParquetFile(path)
+        parquet = pq.ParquetFile(path, read_dictionary=list(categorical) or None)
         missing = [c for c in columns if c not in parquet.schema_arrow.names]
         if missing:
             raise StoreError(f"slice {path} has no column {missing}; rematerialize live_slice")

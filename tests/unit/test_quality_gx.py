@@ -236,17 +236,47 @@ def test_wrong_types_fail_and_break_nothing(suite: QualitySuite) -> None:
     results = by_name(report)
     assert not results["amount:type"].success and results["amount:type"].unexpected_count == 10
     assert not results["channel:type"].success and results["channel:type"].unexpected_count == 5
-    # Comparing text with numbers raises inside GX: reported as not evaluated, not a crash.
-    assert not results["amount:range"].success and results["amount:range"].error
+    # The range is judged on the numbers; the text is the type rule's finding.
+    assert results["amount:range"].success and results["amount:range"].considered == 90
     findings = {f.subject: f for f in quality_check(report).findings}
     assert findings["amount:type"].severity is Severity.CRITICAL
-    assert "could not be evaluated" in findings["amount:range"].summary
+
+
+def test_a_rule_that_cannot_be_evaluated_is_reported_not_raised(
+    suite: QualitySuite, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(self: pd.Series, values: object) -> pd.Series:
+        raise TypeError("the set lookup failed")
+
+    monkeypatch.setattr(pd.Series, "isin", broken)  # the category metric raises inside GX
+    report = validate_day(suite, [clean_day(100)])
+    results = by_name(report)
+    assert not results["channel:categories"].success and results["channel:categories"].error
+    assert results["amount:range"].success  # the other rules are unaffected
+    findings = {f.subject: f for f in quality_check(report).findings}
+    assert "could not be evaluated" in findings["channel:categories"].summary
 
 
 def test_string_dtype_columns_are_strings(suite: QualitySuite) -> None:
     day = clean_day(200)
     day["channel"] = day["channel"].astype("string")
     assert by_name(validate_day(suite, [day]))["channel:type"].success
+
+
+def test_categorical_columns_are_judged_by_their_categories(suite: QualitySuite) -> None:
+    day = clean_day(1000)
+    day.loc[:99, "channel"] = "kiosk"
+    day.loc[100:104, "channel"] = None
+    day["channel"] = day["channel"].astype("category")  # as day_batches reads the slice
+    results = by_name(validate_day(suite, [day]))
+    assert results["channel:type"].success
+    assert results["channel:nulls"].unexpected_count == 5
+    categories = results["channel:categories"]
+    assert (categories.unexpected_count, categories.considered) == (100, 995)
+    assert categories.examples == ("'kiosk'",)
+    numbers = clean_day(100).assign(channel=pd.Categorical([i % 3 for i in range(100)]))
+    kind = by_name(validate_day(suite, [numbers]))["channel:type"]
+    assert not kind.success and kind.unexpected_count == 100
 
 
 def test_row_count_band(reference: dict[str, ColumnSketch]) -> None:
@@ -366,6 +396,7 @@ def test_a_large_day_of_the_slice_store_is_sampled_as_it_is_read(
     assert len(gathered) == 1  # the sampled rows of all batches in one validation
     read = gathered[0]
     assert day_rows == 5000 and 800 < len(read) < 1200
+    assert isinstance(read["channel"].dtype, pd.CategoricalDtype)  # kept over the batches
     # the rows validate_day would have kept from the whole day: the filter only moved earlier
     kept = frame[sample_mask(frame[ROW_KEY].to_numpy(), 5000, 1000)]
     assert sorted(read[ROW_KEY]) == sorted(kept[ROW_KEY])

@@ -56,6 +56,7 @@ def make_daily_profile(
                         [ROW_KEY, GROUP_KEY, *plan.columns, *monitor.segments, *profile_columns]
                     )
                 ),
+                categorical=plan.categorical,
             )
             profiled = profile_day(
                 batches,

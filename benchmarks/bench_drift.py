@@ -334,7 +334,10 @@ def run(rows: int, data: Path, batch_rows: int) -> dict[str, Any]:
         start = time.perf_counter()
         with whylogs_timed(clock):
             profiled = profile_day(
-                clock.iterate("read_slice", store.batches(MONITOR, DAY, columns)),
+                clock.iterate(
+                    "read_slice",
+                    store.batches(MONITOR, DAY, columns, categorical=plan.categorical),
+                ),
                 plan,
                 reference,
                 profile_columns,

@@ -21,6 +21,7 @@ from monitoring_pipelines.core.sketch import (
     NumericSketchBuilder,
     fit_categories,
     fit_numeric_edges,
+    key_order,
 )
 from monitoring_pipelines.core.slicing import (
     GROUP_KEY,
@@ -105,16 +106,17 @@ def fit_reference(
         digest.update(column.encode())
         digest.update(pd.util.hash_pandas_object(frame[column], index=False).to_numpy().tobytes())
     keys = hash_positions(0, len(frame), "reference")
+    order = key_order(keys)
     builders: dict[str, Builder] = {}
     for column in plan.numeric:
         values = _numeric(frame[column])
         builder = NumericSketchBuilder(column, fit_numeric_edges(values, bins), sample_size)
-        builder.add(values, keys)
+        builder.add(values, keys, order)
         builders[column] = builder
     for column in plan.categorical:
         labels = _categorical(frame[column])
         cat_builder = CategoricalSketchBuilder(column, fit_categories(labels), sample_size)
-        cat_builder.add(labels, keys)
+        cat_builder.add(labels, keys, order)
         builders[column] = cat_builder
     profile = profiling.ProfileBuilder()
     profile.add(_for_profile(frame[sample_mask(keys, len(frame), profile_rows)], plan))
@@ -164,6 +166,7 @@ def profile_day(
     for batch in batches:
         rows += len(batch)
         keys = batch[GROUP_KEY].to_numpy(dtype=np.uint64)
+        order = key_order(keys)  # one sort of the keys for every column's sample
         columns = {
             column: (
                 batch[column].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -173,7 +176,7 @@ def profile_day(
             for column, builder in builders.items()
         }
         for column, builder in builders.items():
-            builder.add(columns[column], keys)  # type: ignore[arg-type]
+            builder.add(columns[column], keys, order)  # type: ignore[arg-type]
         sliced.add(batch, columns, keys)
         row_keys = batch[ROW_KEY].to_numpy(dtype=np.uint64)
         chosen = sample_mask(row_keys, total_rows or 0, profile_rows)
@@ -237,7 +240,7 @@ class SegmentSketches:
 
     def _new(self, name: str, like: Builder) -> Builder:
         if isinstance(like, NumericSketchBuilder):
-            return NumericSketchBuilder(name, like.edges, self._sample_size)
+            return NumericSketchBuilder(name, like.edges, self._sample_size, like.index)
         return CategoricalSketchBuilder(name, like.categories, self._sample_size)
 
 
@@ -263,9 +266,15 @@ def _categorical(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]]:
     return as_text(values, values.isna().to_numpy())
 
 
-def _slice_text(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]]:
+def _slice_text(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]] | pd.Categorical:
     """A text column of the slice as labels: the slice stores text (or null) already, so only
-    a column of another type (a caller's own frame) is converted."""
+    a column of another type (a caller's own frame) is converted. Text read as categoricals
+    stays categorical (its codes count without hashing a string per row)."""
+    if isinstance(values.dtype, pd.CategoricalDtype) and all_strings(
+        pd.Series(values.dtype.categories, dtype=object)
+    ):
+        categorical: pd.Categorical = values.array
+        return categorical
     if all_strings(values):
         labels: np.ndarray[Any, np.dtype[np.object_]] = values.to_numpy(dtype=object)
         return labels  # nulls stay None, NaN or NA: each counts as missing

@@ -44,6 +44,10 @@ def _whylogs() -> Any:
     return whylogs
 
 
+FREQUENT_ITEM_CHARS = 128
+"""Characters of a string whylogs' frequent-items metric keeps (its ``max_frequent_item_size``)."""
+
+
 class ProfileBuilder:
     """Profiles frames chunk by chunk into one whylogs profile, through a typed fast path.
 
@@ -130,6 +134,21 @@ def _split(values: pd.Series) -> Any:
     if isinstance(dtype, np.dtype) and dtype.kind in "iu":
         column.numpy = NumpyView(ints=values.to_numpy().astype(int))
         return column
+    if isinstance(dtype, pd.CategoricalDtype):
+        categories = pd.Series(dtype.categories, dtype=object)
+        if all_strings(categories) and all(len(c) <= FREQUENT_ITEM_CHARS for c in categories):
+            # Text read from the slice's dictionary: each row's string is its category, so
+            # the strings are taken by code without one Python call per row. whylogs' own
+            # split would keep them as pandas strings and cut each to its frequent-items
+            # length one by one; none is longer here, so both give the same counts.
+            codes = values.cat.codes.to_numpy()
+            present = codes >= 0
+            column.null_count = int(codes.size - np.count_nonzero(present))
+            if column.null_count < len(values):
+                table = categories.to_numpy(dtype=object)
+                column.numpy = NumpyView(strings=table[codes[present]])
+            return column
+        values = values.astype(object)
     if all_strings(values):
         null = values.isna().to_numpy()
         missing = int(null.sum())

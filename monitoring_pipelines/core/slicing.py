@@ -203,14 +203,18 @@ def clean_chunk(
     for column in spec.text:
         out[column] = _clean_text(frame[column], column, quality, keep)
     quality.rows_with_bad_values += int((bad_row & keep).sum())
-    cleaned = pd.DataFrame(out)[keep].reset_index(drop=True)
+    cleaned = pd.DataFrame(out)
+    if not keep.all():  # most chunks keep every row: no copy for them
+        cleaned = cleaned[keep].reset_index(drop=True)
     quality.rows_kept += len(cleaned)
     return cleaned
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        parsed = pd.to_datetime(values, utc=True)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        parsed = values.dt.tz_convert("UTC")  # to_datetime would scan the values first
+    elif pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values.dt.tz_localize("UTC")
     else:
         parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
     return parsed.astype("datetime64[us, UTC]")
@@ -274,6 +278,8 @@ def all_strings(values: pd.Series) -> bool:
 
 def as_text(raw: pd.Series, null: npt.NDArray[np.bool_]) -> npt.NDArray[np.object_]:
     """Values as text (None where ``null``); integral numbers such as 200.0 read as "200"."""
+    if isinstance(raw.dtype, pd.CategoricalDtype):
+        raw = raw.astype(object)
     kind = pd.api.types.infer_dtype(raw, skipna=True)
     values: npt.NDArray[np.object_]
     if kind in ("string", "empty"):

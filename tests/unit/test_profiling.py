@@ -85,3 +85,25 @@ def test_an_empty_builder_has_no_profile() -> None:
     builder.add(pd.DataFrame({"a": pd.Series([], dtype=float)}))
     assert builder.build() is None
     assert builder.rows == 0
+
+
+def test_text_read_as_categoricals_profiles_as_its_strings(frame: pd.DataFrame) -> None:
+    # The slice's text columns are read from their dictionary as categoricals: the profile
+    # is the one of the same strings, in every column whylogs counts exactly.
+    rng = np.random.default_rng(11)
+    long = "l" * (profiling.FREQUENT_ITEM_CHARS + 5)  # kept by whylogs' own split
+    texts = frame[["channel"]].assign(
+        long=rng.choice([long, "short"], len(frame)).astype(object),
+        numbers=pd.Categorical(rng.integers(0, 3, len(frame))),  # not text: whylogs' split
+    )
+    as_categories = texts.astype({"channel": "category", "long": "category"})
+    ours = _fast_table(as_categories, chunk=2_500)
+    theirs = _fast_table(texts.astype({"numbers": "int64"}), chunk=2_500)
+    exact = [
+        c
+        for c in theirs.columns
+        if c.startswith(("counts/", "types/", "cardinality/", "frequent_items/"))
+    ]
+    pd.testing.assert_frame_equal(ours[exact], theirs[exact], check_dtype=False)
+    assert ours.loc["channel", "counts/null"] == 25
+    assert ours.loc["channel", "types/string"] == len(frame) - 25

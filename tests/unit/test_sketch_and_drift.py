@@ -248,3 +248,50 @@ def test_a_drift_confined_to_one_segment_is_a_finding_of_its_own() -> None:
     verdicts = {f.subject: f.passed for f in outcome.findings}
     assert verdicts == {"x": True, "x@model_version=v1": True, "x@model_version=v2": False}
     assert outcome.summary == "drift in x@model_version=v2"
+
+
+def test_a_day_read_as_categoricals_sketches_as_its_strings() -> None:
+    """The slice's text columns come as categoricals (from the file's dictionary): every
+    sketch, segments included, is the one of the same strings as object columns."""
+    import pandas as pd
+
+    from monitoring_pipelines.core.fitting import ColumnPlan, profile_day
+    from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY
+
+    rng = np.random.default_rng(12)
+    rows = 30_000  # above the edge table's minimum, in two batches
+    channel = rng.choice(["web", "app", "api", "kiosk"], rows).astype(object)
+    channel[:300] = None
+    ref_values = rng.normal(0, 1, 5_000)
+    reference = {
+        "x": numeric(ref_values, fit_numeric_edges(ref_values, 20), 1),
+        "channel": categorical(["web", "app", "api"] * 100, ("api", "app", "web"), 2),
+    }
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(0, 1, rows),
+            "channel": channel,
+            "version": rng.choice(["v1", "v2"], rows).astype(object),
+            ROW_KEY: keys(rows, 3),
+            GROUP_KEY: keys(rows, 4) % np.uint64(20_000),  # sessions: repeated group keys
+        }
+    )
+    plan = ColumnPlan(("x",), ("channel",))
+
+    def sketches(day: pd.DataFrame) -> dict[str, ColumnSketch]:
+        batches = [day.iloc[:12_000], day.iloc[12_000:]]
+        profiled = profile_day(
+            batches, plan, reference, ["x", "channel"], 2_000, segments=["version"]
+        )
+        return {s.column: s for s in profiled.sketches}
+
+    plain = sketches(frame)
+    read = sketches(frame.astype({"channel": "category", "version": "category"}))
+    assert plain.keys() == read.keys() and "channel@version=v2" in read
+    for column, want in plain.items():
+        got = read[column]
+        assert got.categories == want.categories and np.array_equal(got.counts, want.counts)
+        assert got.n_missing == want.n_missing
+        assert np.array_equal(got.sample_keys, want.sample_keys), column
+        assert np.array_equal(got.sample_values, want.sample_values), column
+    assert read["channel"].n_missing == 300 and read["channel"].sample_keys.size == 2_000

@@ -70,10 +70,13 @@ class SliceStore:
                 f"no slice for monitor '{monitor}' on {day}: {path} is missing; "
                 "materialize its live_slice partition first"
             )
-        parquet = pq.ParquetFile(path, read_dictionary=list(categorical) or None)
+        parquet = pq.ParquetFile(path)
         missing = [c for c in columns if c not in parquet.schema_arrow.names]
         if missing:
             raise StoreError(f"slice {path} has no column {missing}; rematerialize live_slice")
+        dictionary = [c for c in categorical if c in columns]
+        if dictionary:
+            parquet = pq.ParquetFile(path, read_dictionary=dictionary)
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns)):
             if keep is not None:
                 keys = batch.column(batch.schema.get_field_index(ROW_KEY))

@@ -413,3 +413,26 @@ def test_sampled_batches_are_gathered_into_full_validations() -> None:
     assert [len(b) for b in _gathered(frames, 60)] == [60, 60, 5]
     assert [len(b) for b in _gathered(frames, 1000)] == [125]
     assert list(_gathered([], 60)) == []
+
+
+def test_the_slice_store_reads_text_as_categoricals_and_names_a_missing_column(
+    tmp_path: Any,
+) -> None:
+    from monitoring_pipelines.core.slices import SliceStore, StoreError
+    from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY, TIMESTAMP, SliceSpec
+
+    day = date(2026, 9, 2)
+    frame = clean_day(50)
+    frame.loc[:4, "channel"] = None
+    frame[ROW_KEY] = np.arange(50, dtype=np.uint64)
+    frame[GROUP_KEY] = frame[ROW_KEY]
+    frame[TIMESTAMP] = pd.Timestamp(day, tz="UTC")
+    store = SliceStore(tmp_path)
+    with store.writer("m", day, SliceSpec(TIMESTAMP, None, ("amount", "score"), ("channel",))) as w:
+        w.write(frame[[TIMESTAMP, ROW_KEY, GROUP_KEY, "amount", "score", "channel"]])
+    [read] = store.batches("m", day, ["amount", "channel"], categorical=["channel", "gone"])
+    assert isinstance(read["channel"].dtype, pd.CategoricalDtype)
+    assert read["channel"].isna().sum() == 5
+    assert list(read["channel"].astype(object)[5:]) == list(frame["channel"][5:])
+    with pytest.raises(StoreError, match="has no column"):
+        list(store.batches("m", day, ["gone"], categorical=["gone"]))

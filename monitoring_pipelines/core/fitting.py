@@ -270,9 +270,7 @@ def _slice_text(values: pd.Series) -> np.ndarray[Any, np.dtype[np.object_]] | pd
     """A text column of the slice as labels: the slice stores text (or null) already, so only
     a column of another type (a caller's own frame) is converted. Text read as categoricals
     stays categorical (its codes count without hashing a string per row)."""
-    if isinstance(values.dtype, pd.CategoricalDtype) and all_strings(
-        pd.Series(values.dtype.categories, dtype=object)
-    ):
+    if isinstance(values.dtype, pd.CategoricalDtype) and all_strings(values):
         categorical: pd.Categorical = values.array
         return categorical
     if all_strings(values):

@@ -135,8 +135,8 @@ def _split(values: pd.Series) -> Any:
         column.numpy = NumpyView(ints=values.to_numpy().astype(int))
         return column
     if isinstance(dtype, pd.CategoricalDtype):
-        categories = pd.Series(dtype.categories, dtype=object)
-        if all_strings(categories) and all(len(c) <= FREQUENT_ITEM_CHARS for c in categories):
+        categories = dtype.categories
+        if all_strings(values) and all(len(c) <= FREQUENT_ITEM_CHARS for c in categories):
             # Text read from the slice's dictionary: each row's string is its category, so
             # the strings are taken by code without one Python call per row. whylogs' own
             # split would keep them as pandas strings and cut each to its frequent-items
@@ -145,7 +145,7 @@ def _split(values: pd.Series) -> Any:
             present = codes >= 0
             column.null_count = int(codes.size - np.count_nonzero(present))
             if column.null_count < len(values):
-                table = categories.to_numpy(dtype=object)
+                table = np.asarray(categories, dtype=object)
                 column.numpy = NumpyView(strings=table[codes[present]])
             return column
         values = values.astype(object)

@@ -734,18 +734,14 @@ def type_counts(
     for column, type_list in zip(columns, type_lists, strict=True):
         values = frame[column]
         dtype = values.dtype
-        if isinstance(dtype, pd.CategoricalDtype):  # judged by its categories' values
-            categories = pd.Series(dtype.categories, dtype=object)
-            if "str" in type_list and all_strings(categories):
-                yield column, {"observed_value": "str", "success": True}
-                continue
+        if "str" in type_list and all_strings(values):
+            yield column, {"observed_value": "str", "success": True}
+            continue
+        if isinstance(dtype, pd.CategoricalDtype):  # judged by its values, one by one
             values = values.astype(object)
         elif not pd.api.types.is_object_dtype(dtype):
             name = "StringDtype" if isinstance(dtype, pd.StringDtype) else str(dtype)
             yield column, {"observed_value": name, "success": name in type_list}
-            continue
-        elif "str" in type_list and all_strings(values):
-            yield column, {"observed_value": "str", "success": True}
             continue
         null = values.isna().to_numpy(dtype=bool)
         names = values.map(lambda v: type(v).__name__).to_numpy(dtype=object)

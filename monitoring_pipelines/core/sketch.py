@@ -218,8 +218,11 @@ class EdgeIndex:
 
     def __init__(self, edges: FloatArray) -> None:
         self.edges = edges
-        self._table: tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], FloatArray] | None = None
-        self._several: npt.NDArray[np.bool_] | None = None
+        # per cell: edges below it, whether it holds one edge (and which), or several
+        self._table: (
+            tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_], FloatArray, npt.NDArray[np.bool_]]
+            | None
+        ) = None
         self._lo = 0.0
         self._scale = 0.0
         self._usable = edges.size >= 2
@@ -230,12 +233,12 @@ class EdgeIndex:
             return np.searchsorted(self.edges, values, side="left")
         if self._table is None and not self._build():
             return np.searchsorted(self.edges, values, side="left")
-        assert self._table is not None and self._several is not None
-        below, single, edge = self._table
+        assert self._table is not None
+        below, single, edge, several_edges = self._table
         cells = self._cells(values)
         out = below[cells]
         out += single[cells] & (values > edge[cells])
-        several = self._several[cells]
+        several = several_edges[cells]
         if several.any():
             out[several] = np.searchsorted(self.edges, values[several], side="left")
         return out
@@ -264,8 +267,7 @@ class EdgeIndex:
         inside = np.searchsorted(positions, cells, side="right") - below
         single = inside == 1
         edge = edges[np.minimum(below, edges.size - 1)].astype(np.float64)
-        self._table = (below.astype(np.intp), single, edge)
-        self._several = inside > 1
+        self._table = (below.astype(np.intp), single, edge, inside > 1)
         return True
 
 

@@ -266,10 +266,12 @@ def _clean_text(
 
 
 def all_strings(values: pd.Series) -> bool:
-    """Whether every non-null value is a string (pandas' string dtype, or object holding only
-    strings and nulls)."""
+    """Whether every non-null value is a string (pandas' string dtype, object holding only
+    strings and nulls, or a categorical whose categories are all strings)."""
     if isinstance(values.dtype, pd.StringDtype):
         return True
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        return all_strings(pd.Series(values.dtype.categories, dtype=object))
     return values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) in (
         "string",
         "empty",

@@ -7,13 +7,13 @@ from datetime import date, timedelta
 import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
-from monitoring_pipelines.core.anomaly import CHECK, MetricAnomaly, anomaly_check, detect
-from monitoring_pipelines.core.anomaly_metrics import (
+from monitoring_pipelines.core.anomaly.metrics import (
     COSTS,
     SERVICE,
     MetricValues,
     available_metrics,
 )
+from monitoring_pipelines.core.anomaly.scoring import CHECK, MetricAnomaly, anomaly_check, detect
 from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.store.reports import load_daily_metrics

@@ -5,8 +5,7 @@ import numpy as np
 import pandas as pd
 
 from assets.common import check_result, day_of, failure, numeric_metadata
-from monitoring_pipelines.core.canary import compare_day, first_seen
-from monitoring_pipelines.core.canary_check import (
+from monitoring_pipelines.core.canary.check import (
     CHECK,
     CHECK_DESCRIPTION,
     canary_check,
@@ -15,6 +14,7 @@ from monitoring_pipelines.core.canary_check import (
     day_rows,
     stored_metrics,
 )
+from monitoring_pipelines.core.canary.compare import compare_day, first_seen
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from resources import ResultStoreResource, SliceStoreResource

@@ -9,13 +9,13 @@ import pandas as pd
 
 from assets.common import CHECK_DESCRIPTIONS, check_result, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
-from monitoring_pipelines.core.cost_forecast import (
+from monitoring_pipelines.core.costs.day import DayCosts, Usage, budget_check, compute_costs
+from monitoring_pipelines.core.costs.forecast import (
     forecast_month,
     history_days,
     monthly_budget_check,
 )
-from monitoring_pipelines.core.cost_metrics import ASSET, cost_metrics, load_daily_costs
-from monitoring_pipelines.core.costs import DayCosts, Usage, budget_check, compute_costs
+from monitoring_pipelines.core.costs.stored import ASSET, cost_metrics, load_daily_costs
 from monitoring_pipelines.core.errors import StoreError
 from resources import ResultStoreResource, SliceStoreResource
 

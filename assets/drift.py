@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.drift import (
+from monitoring_pipelines.core.drift.engine import (
     ColumnDrift,
     base_column,
     compute_drift,

@@ -32,8 +32,8 @@ from monitoring_pipelines.core.hallucination.store import (
     rate_metrics,
     save_scores,
 )
+from monitoring_pipelines.core.ingest.slice_store import SliceStore
 from monitoring_pipelines.core.judge.base import UnscoredKind
-from monitoring_pipelines.core.slices import SliceStore
 from monitoring_pipelines.core.store.results import dimensions
 from resources import ResultStoreResource, SliceStoreResource
 from resources.judge import JudgeResource

@@ -13,10 +13,12 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from assets.common import check_result, day_of, failure, numeric_metadata
-from monitoring_pipelines.core import labels as gt
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
-from monitoring_pipelines.core.performance import (
+from monitoring_pipelines.core.ingest import labels as gt
+from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
+from monitoring_pipelines.core.ingest.slice_store import SliceStore
+from monitoring_pipelines.core.performance.metrics import (
     Baseline,
     Comparison,
     PerformanceSpec,
@@ -27,15 +29,13 @@ from monitoring_pipelines.core.performance import (
     performance_check,
     pooled_baseline,
 )
-from monitoring_pipelines.core.performance_segments import (
+from monitoring_pipelines.core.performance.segments import (
     compare_segments,
     segment_check,
     segment_metadata,
     segment_rows,
     segment_stats,
 )
-from monitoring_pipelines.core.slices import SliceStore
-from monitoring_pipelines.core.slicing import ROW_KEY
 from monitoring_pipelines.core.store.results import ResultStore, dimensions
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 

@@ -5,8 +5,8 @@ import dagster as dg
 from assets.common import day_of, failure, numeric_metadata
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.fitting import ColumnPlan, profile_day
-from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY, SliceSpec
+from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY, SliceSpec
+from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
 from resources import ResultStoreResource, SliceStoreResource
 
 

@@ -1,16 +1,16 @@
 """Data quality of the day's slice (Great Expectations) and schema changes of the source table.
 
-Great Expectations is imported by ``monitoring_pipelines.core.quality_gx`` only while this
+Great Expectations is imported by ``monitoring_pipelines.core.quality.gx`` only while this
 asset validates a day, so runs that do not materialize it never pay for the import.
 """
 
 import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
-from monitoring_pipelines.core import warehouse as wh
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
-from monitoring_pipelines.core.quality_gx import (
+from monitoring_pipelines.core.ingest import warehouse as wh
+from monitoring_pipelines.core.quality.gx import (
     QualityReport,
     day_batches,
     derive_suite,
@@ -19,7 +19,7 @@ from monitoring_pipelines.core.quality_gx import (
     quality_values,
     validate_day,
 )
-from monitoring_pipelines.core.schema import (
+from monitoring_pipelines.core.quality.schema import (
     SNAPSHOT_ASSET,
     configured_columns,
     diff_schema,

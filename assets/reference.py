@@ -5,7 +5,7 @@ import dagster as dg
 from assets.common import failure
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
-from monitoring_pipelines.core.fitting import ColumnPlan, fit_reference
+from monitoring_pipelines.core.profile.fitting import ColumnPlan, fit_reference
 from resources import ResultStoreResource, WarehouseResource
 
 

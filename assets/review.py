@@ -19,10 +19,10 @@ from monitoring_pipelines.core.hallucination.governance import (
     agreement_by_judge,
     review_pairs,
 )
+from monitoring_pipelines.core.hallucination.kpi_impact import kpi_impact
 from monitoring_pipelines.core.hallucination.kpi_source import read_kpi
 from monitoring_pipelines.core.hallucination.review import REVIEWED, ReviewQueue
 from monitoring_pipelines.core.hallucination.store import RATE_ASSET, load_daily_rates
-from monitoring_pipelines.core.kpi_impact import kpi_impact
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 FINETUNING_ASSET = "finetuning_dataset"

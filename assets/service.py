@@ -11,16 +11,16 @@ import pandas as pd
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.service import service_checks
-from monitoring_pipelines.core.service_day import (
+from monitoring_pipelines.core.ingest.cleaning import TIMESTAMP
+from monitoring_pipelines.core.ingest.slice_store import SliceStore
+from monitoring_pipelines.core.service.day import (
     ServiceDay,
     compute_service_day,
     service_day_rows,
     service_day_tables,
     service_day_values,
 )
-from monitoring_pipelines.core.slices import SliceStore
-from monitoring_pipelines.core.slicing import TIMESTAMP
+from monitoring_pipelines.core.service.metrics import service_checks
 from resources import ResultStoreResource, SliceStoreResource
 
 

@@ -5,8 +5,8 @@ import dagster as dg
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
-from monitoring_pipelines.core.quality import slice_checks
-from monitoring_pipelines.core.slicing import SliceSpec, write_day_slice
+from monitoring_pipelines.core.ingest.cleaning import SliceSpec, write_day_slice
+from monitoring_pipelines.core.ingest.live_checks import slice_checks
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 

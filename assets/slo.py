@@ -6,7 +6,7 @@ import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, numeric_metadata
 from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.slo import (
+from monitoring_pipelines.core.service.slo import (
     CHECK,
     budget_check,
     budget_rows,

@@ -6,11 +6,11 @@ import dagster as dg
 
 from assets.common import day_of, failure, numeric_metadata
 from assets.drift import drift_table
-from monitoring_pipelines.core import profiling
 from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.drift import compute_drift, drift_roles
+from monitoring_pipelines.core.drift.engine import compute_drift, drift_roles
+from monitoring_pipelines.core.profile import whylogs_adapter as profiling
+from monitoring_pipelines.core.profile.windows import WINDOWS, Window, merge_days
 from monitoring_pipelines.core.store.results import ResultStore
-from monitoring_pipelines.core.windows import WINDOWS, Window, merge_days
 from resources import ResultStoreResource
 
 

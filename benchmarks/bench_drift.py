@@ -19,7 +19,7 @@ Runs what a monitor's Dagster assets run, through the same core functions, on th
   defaults. A column is drifted when its verdict is warn or critical. The incident policy's
   persistence across days is not applied: the single day's verdicts are scored, as the
   peers' are.
-* ``quality``: the Great Expectations step of ``monitoring_pipelines.core.quality_gx``
+* ``quality``: the Great Expectations step of ``monitoring_pipelines.core.quality.gx``
   (``derive_suite`` from the reference, ``validate_day`` over the slice's batches,
   ``quality_check``), GX's import timed apart; when that module does not exist ``quality_s``
   is null and ``quality_note`` says why.
@@ -59,20 +59,20 @@ import pandas as pd
 import pyarrow.parquet as pq
 from sqlalchemy import create_engine
 
-from monitoring_pipelines.core import profiling
 from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.drift import ColumnDrift, Role, compute_drift
-from monitoring_pipelines.core.fitting import ColumnPlan, fit_reference, profile_day
-from monitoring_pipelines.core.quality import slice_checks
-from monitoring_pipelines.core.sketch import ColumnSketch
-from monitoring_pipelines.core.slices import SliceStore
-from monitoring_pipelines.core.slicing import (
+from monitoring_pipelines.core.drift.engine import ColumnDrift, Role, compute_drift
+from monitoring_pipelines.core.ingest.cleaning import (
     GROUP_KEY,
     ROW_KEY,
     SliceSpec,
     write_day_slice,
 )
-from monitoring_pipelines.core.warehouse import read_reference
+from monitoring_pipelines.core.ingest.live_checks import slice_checks
+from monitoring_pipelines.core.ingest.slice_store import SliceStore
+from monitoring_pipelines.core.ingest.warehouse import read_reference
+from monitoring_pipelines.core.profile import whylogs_adapter as profiling
+from monitoring_pipelines.core.profile.fitting import ColumnPlan, fit_reference, profile_day
+from monitoring_pipelines.core.profile.sketch import ColumnSketch
 
 HERE = Path(__file__).resolve().parent
 PEER_BENCH = Path("/work/shared/bench")
@@ -80,7 +80,7 @@ TOOL = "monitoring-pipelines"
 MONITOR = "bench"
 DAY = date(2026, 10, 1)
 TIMESTAMP_COLUMN = "ts"
-QUALITY_MODULE = "monitoring_pipelines.core.quality_gx"
+QUALITY_MODULE = "monitoring_pipelines.core.quality.gx"
 SCIPY_MODULES = ("scipy.special", "scipy.stats")
 
 T = TypeVar("T")

@@ -43,13 +43,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from monitoring_pipelines.core.config import ServiceConfig, SloConfig  # noqa: E402
-from monitoring_pipelines.core.service import compute_service_metrics  # noqa: E402
-from monitoring_pipelines.core.service_day import (  # noqa: E402
+from monitoring_pipelines.core.service.day import (  # noqa: E402
     ServiceDay,
     compute_service_day,
     service_day_rows,
     service_day_values,
 )
+from monitoring_pipelines.core.service.metrics import compute_service_metrics  # noqa: E402
 
 VARIANTS = ("floor", "whole_day", "service_day", "service_day_rows")
 CONFIG = ServiceConfig(

@@ -100,8 +100,8 @@ def validate_config(ctx: Context, file: str | None, offline: bool) -> None:
 
 
 def _source_problems(ctx: Context, config: MonitorFile) -> list[str]:
+    from monitoring_pipelines.core.ingest.warehouse import source_problems
     from monitoring_pipelines.core.store.engine import make_engine
-    from monitoring_pipelines.core.warehouse import source_problems
 
     url = config.warehouse_url or ctx.settings.warehouse_url or ctx.settings.default_warehouse_url
     engine = make_engine(url)
@@ -250,7 +250,7 @@ def demo_report(ctx: Context) -> None:
 
 
 def _report(ctx: Context, truth: Path) -> None:
-    from monitoring_pipelines.core.groundtruth import compare, load_events
+    from monitoring_pipelines.core.alerting.groundtruth import compare, load_events
     from monitoring_pipelines.definitions import build_definitions
 
     if not truth.exists():
@@ -348,7 +348,7 @@ def backfill(
         days = days_between(start.date(), end.date())
     except ValueError as exc:
         _fail(str(exc))
-    from monitoring_pipelines.alerting import mark_backfill_finished
+    from monitoring_pipelines.sensors.alerting_pass import mark_backfill_finished
 
     report = _backfill(
         ctx, config, list(monitors) or list(config.monitors), days, rebuild_reference, workers
@@ -403,7 +403,7 @@ def alerting_run(ctx: Context) -> None:
 
 
 def _alerting(ctx: Context, config: MonitorFile, *, replay: bool = False) -> Any:
-    from monitoring_pipelines.alerting import replay_alerting, run_alerting
+    from monitoring_pipelines.sensors.alerting_pass import replay_alerting, run_alerting
 
     notifier, pagerduty = _notifiers(ctx, config)
     alerts = {name: m.alerts for name, m in config.monitors.items()}
@@ -457,7 +457,7 @@ def _notifiers(ctx: Context, config: MonitorFile) -> tuple[Any, Any]:
 
 
 def _warn_notifiers(ctx: Context) -> None:
-    from monitoring_pipelines.alerting import notifier_problems
+    from monitoring_pipelines.sensors.alerting_pass import notifier_problems
 
     for problem in notifier_problems(ctx.store()):
         click.echo(f"WARNING: {problem}", err=True)
@@ -477,7 +477,7 @@ def costs() -> None:
 @pass_context
 def costs_stale(ctx: Context, monitors: Sequence[str], fail_if_stale: bool) -> None:
     """The stored days whose cost the current price table changes, and the backfills to run."""
-    from monitoring_pipelines.core.cost_repricing import stale_costs_report
+    from monitoring_pipelines.core.costs.repricing import stale_costs_report
 
     config = ctx.config()
     unknown = [m for m in monitors if m not in config.monitors]
@@ -747,7 +747,11 @@ def otel_load(
 ) -> None:
     """Load the GenAI spans of OTLP/JSON FILES (a Collector file exporter's JSON Lines, or
     OTLP/HTTP JSON bodies). A span already in the table (same trace and span id) is skipped."""
-    from monitoring_pipelines.core.otel import load_spans, monitor_snippet, summarize_table
+    from monitoring_pipelines.core.integrations.otel import (
+        load_spans,
+        monitor_snippet,
+        summarize_table,
+    )
     from monitoring_pipelines.core.store.engine import make_engine, redact_url
 
     url = warehouse_url or _warehouse_url(ctx)
@@ -788,7 +792,7 @@ def serve_metrics(ctx: Context, port: int, host: str) -> None:
     the result store on every scrape. Ctrl-C stops."""
     import signal
 
-    from monitoring_pipelines.core.prometheus import serve
+    from monitoring_pipelines.core.integrations.prometheus import serve
     from monitoring_pipelines.core.store.engine import redact_url
 
     monitors: list[str] = []

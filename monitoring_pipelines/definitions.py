@@ -20,10 +20,10 @@ from monitoring_pipelines.jobs import (
     remote_judge,
     review_job,
 )
-from monitoring_pipelines.labels_sensor import labels_sensor
 from monitoring_pipelines.partitions import daily_partitions
 from monitoring_pipelines.schedules import JUDGE_HOUR, daily_schedule, review_schedule
-from monitoring_pipelines.sensors import alerting_sensor
+from monitoring_pipelines.sensors.alerting import alerting_sensor
+from monitoring_pipelines.sensors.labels import labels_sensor
 from resources import (
     JudgeResource,
     PagerDutyResource,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from monitoring_pipelines.core.slices import SliceStore
+from monitoring_pipelines.core.ingest.slice_store import SliceStore
 
 
 class SliceStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]

@@ -11,8 +11,8 @@ import pandas as pd
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
-from monitoring_pipelines.core import warehouse
 from monitoring_pipelines.core.config import ReferenceConfig, SourceConfig
+from monitoring_pipelines.core.ingest import warehouse
 from monitoring_pipelines.core.store.engine import make_engine
 
 

@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from monitoring_pipelines.alerting import evaluations_of
 from monitoring_pipelines.core.checks import findings_from
 from monitoring_pipelines.core.config import Severity
+from monitoring_pipelines.sensors.alerting_pass import evaluations_of
 from tests.assets.conftest import (
     CLEAN_DAY,
     CLEAN_ERRORS,

@@ -19,8 +19,8 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from monitoring_pipelines.alerting import evaluations_of
 from monitoring_pipelines.cli import main
+from monitoring_pipelines.sensors.alerting_pass import evaluations_of
 from tests.assets.conftest import (
     METADATA_REL,
     Monitoring,

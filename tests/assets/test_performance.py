@@ -42,12 +42,16 @@ from assets import build_monitor_assets
 from assets.performance import make_performance
 from monitoring_pipelines.core.config import LabelsConfig, MonitorConfig, SourceConfig
 from monitoring_pipelines.core.config_loading import parse_config
-from monitoring_pipelines.core.labels import labels_by_day, read_day_labels
-from monitoring_pipelines.core.performance import PerformancePolicy, PerformanceSpec, scoped_rows
+from monitoring_pipelines.core.ingest.labels import labels_by_day, read_day_labels
+from monitoring_pipelines.core.performance.metrics import (
+    PerformancePolicy,
+    PerformanceSpec,
+    scoped_rows,
+)
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.definitions import resources
-from monitoring_pipelines.labels_sensor import labels_sensor
 from monitoring_pipelines.partitions import daily_partitions
+from monitoring_pipelines.sensors.labels import labels_sensor
 from tests.assets.conftest import (
     METADATA_REL,
     QUIET,

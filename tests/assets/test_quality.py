@@ -27,12 +27,12 @@ import pytest
 import sqlalchemy as sa
 
 from assets.quality import make_data_quality
-from monitoring_pipelines.alerting import evaluations_of
 from monitoring_pipelines.core.checks import findings_from
 from monitoring_pipelines.core.config import Severity
-from monitoring_pipelines.core.schema import UNCONFIGURED
+from monitoring_pipelines.core.quality.schema import UNCONFIGURED
 from monitoring_pipelines.jobs import daily_job_name
 from monitoring_pipelines.partitions import daily_partitions
+from monitoring_pipelines.sensors.alerting_pass import evaluations_of
 from tests.assets.conftest import (
     METADATA_REL,
     QUIET,

@@ -17,8 +17,8 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from monitoring_pipelines.alerting import run_alerting
 from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.assets.conftest import (
     DRIFTED_DAY,
     QUIET,

@@ -22,9 +22,9 @@ import pytest
 import sqlalchemy as sa
 
 from assets.slo import has_slo_budget, make_slo_budget
-from monitoring_pipelines.alerting import evaluations_of
 from monitoring_pipelines.core.checks import findings_from
 from monitoring_pipelines.partitions import daily_partitions
+from monitoring_pipelines.sensors.alerting_pass import evaluations_of
 from tests.assets.conftest import (
     METADATA_REL,
     Monitoring,

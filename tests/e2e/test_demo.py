@@ -11,8 +11,8 @@ import pytest
 from click.testing import CliRunner
 
 from monitoring_pipelines.cli import main
+from monitoring_pipelines.core.alerting.groundtruth import compare, load_events
 from monitoring_pipelines.core.alerting.store import AlertStore
-from monitoring_pipelines.core.groundtruth import compare, load_events
 
 DEMO_CONFIG = Path(__file__).parents[2] / "demo" / "monitors.yaml"
 DAYS = 20

@@ -12,7 +12,6 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from monitoring_pipelines.alerting import notifier_problems
 from monitoring_pipelines.core.alerting.delivery import DeliveryPolicy, deliver
 from monitoring_pipelines.core.alerting.followups import release_summaries, remind
 from monitoring_pipelines.core.alerting.ingest import AlertContext, ingest_runs
@@ -29,6 +28,7 @@ from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import AlertsConfig, PagerDutyConfig, Severity
 from monitoring_pipelines.core.notify.pagerduty import PagerDutyNotifier
 from monitoring_pipelines.core.notify.slack import SlackNotifier
+from monitoring_pipelines.sensors.alerting_pass import notifier_problems
 from tests.fakes.pagerduty_server import FakePagerDuty, fake_pagerduty_fixture  # noqa: F401
 from tests.fakes.slack_server import FakeSlack, Fault
 

@@ -16,14 +16,14 @@ from click.testing import CliRunner, Result
 from sqlalchemy import delete
 
 from assets.common import check_result, check_specs
-from monitoring_pipelines.alerting import CURSOR, run_alerting
 from monitoring_pipelines.cli import main
 from monitoring_pipelines.core.alerting.model import AlertKind, DeliveryStatus, IncidentStatus
 from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import AlertsConfig, Severity
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.sensors import NotifierDown, alerting_sensor
+from monitoring_pipelines.sensors.alerting import NotifierDown, alerting_sensor
+from monitoring_pipelines.sensors.alerting_pass import CURSOR, run_alerting
 from resources import PagerDutyResource, ResultStoreResource, SlackResource
 from tests.fakes.slack_server import FakeSlack, Fault, fake_slack_fixture  # noqa: F401
 

@@ -7,12 +7,12 @@ from datetime import UTC, date, datetime, time, timedelta
 import pytest
 
 from monitoring_pipelines.core.alerting.families import family_of
+from monitoring_pipelines.core.alerting.groundtruth import Event, compare
 from monitoring_pipelines.core.alerting.ingest import AlertContext, ingest_run
 from monitoring_pipelines.core.alerting.model import AlertKind, Evaluation, IncidentStatus
 from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import AlertsConfig, Severity
-from monitoring_pipelines.core.groundtruth import Event, compare
 
 MONITOR = "clf"
 DAY1 = date(2026, 3, 1)

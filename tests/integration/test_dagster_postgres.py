@@ -12,13 +12,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from monitoring_pipelines.alerting import run_alerting
 from monitoring_pipelines.backfill import days_between, run_backfill
 from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.demo import generate_demo
+from monitoring_pipelines.sensors.alerting_pass import run_alerting
 
 ROOT = Path(__file__).parents[2]
 

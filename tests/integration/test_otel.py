@@ -29,14 +29,14 @@ from opentelemetry.trace import Status, StatusCode
 
 from monitoring_pipelines.cli import main
 from monitoring_pipelines.core.config_loading import parse_config
-from monitoring_pipelines.core.otel import (
+from monitoring_pipelines.core.ingest.warehouse import read_day, source_problems
+from monitoring_pipelines.core.integrations.otel import (
     TraceLoadError,
     load_spans,
     monitor_snippet,
     summarize_table,
 )
 from monitoring_pipelines.core.store.engine import make_engine
-from monitoring_pipelines.core.warehouse import read_day, source_problems
 
 DAY = date(2026, 9, 1)
 T0 = datetime(2026, 9, 1, 10, 0, tzinfo=UTC)

@@ -11,7 +11,14 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from monitoring_pipelines.core.anomaly import (
+from monitoring_pipelines.core.anomaly.metrics import (
+    AnomalyMetric,
+    MetricValues,
+    available_metrics,
+    day_values,
+    status_rows,
+)
+from monitoring_pipelines.core.anomaly.scoring import (
     MAD_FLOOR_FRACTION,
     MAD_TO_SD,
     anomaly_check,
@@ -20,13 +27,6 @@ from monitoring_pipelines.core.anomaly import (
     mad_floor,
     median_absolute_deviation,
     robust_z,
-)
-from monitoring_pipelines.core.anomaly_metrics import (
-    AnomalyMetric,
-    MetricValues,
-    available_metrics,
-    day_values,
-    status_rows,
 )
 from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig, Severity
 

@@ -12,7 +12,8 @@ import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
 
-from monitoring_pipelines.core.canary import (
+from monitoring_pipelines.core.canary.check import canary_check, day_rows, stored_metrics
+from monitoring_pipelines.core.canary.compare import (
     DayRows,
     Selection,
     Verdict,
@@ -20,8 +21,7 @@ from monitoring_pipelines.core.canary import (
     compare_day,
     first_seen,
 )
-from monitoring_pipelines.core.canary_check import canary_check, day_rows, stored_metrics
-from monitoring_pipelines.core.canary_stats import (
+from monitoring_pipelines.core.canary.stats import (
     bootstrap_quantile_difference,
     bootstrap_quantiles,
     compare_means,

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from monitoring_pipelines.core.config import Severity
-from monitoring_pipelines.core.cost_forecast import (
+from monitoring_pipelines.core.costs.forecast import (
     forecast_month,
     history_days,
     monthly_budget_check,

@@ -7,9 +7,9 @@ from datetime import date, timedelta
 import pandas as pd
 
 from monitoring_pipelines.core.config import PriceConfig
-from monitoring_pipelines.core.cost_metrics import PriceStamp, cost_metrics, price_stamps
-from monitoring_pipelines.core.cost_repricing import day_ranges, format_stale, stale_days
-from monitoring_pipelines.core.costs import AppliedPrice, compute_costs
+from monitoring_pipelines.core.costs.day import AppliedPrice, compute_costs
+from monitoring_pipelines.core.costs.repricing import day_ranges, format_stale, stale_days
+from monitoring_pipelines.core.costs.stored import PriceStamp, cost_metrics, price_stamps
 
 MINI = PriceConfig(model="gpt-4o-mini", input_per_1k=0.00015, output_per_1k=0.0006)
 GPT = PriceConfig(

@@ -10,15 +10,7 @@ import pandas as pd
 import pytest
 
 from monitoring_pipelines.core.config import PriceConfig, Severity
-from monitoring_pipelines.core.cost_metrics import (
-    MAX_VALUE_CHARS,
-    PriceStamp,
-    cost_metrics,
-    metric_dims,
-    price_stamps,
-    stored_value,
-)
-from monitoring_pipelines.core.costs import (
+from monitoring_pipelines.core.costs.day import (
     UNKNOWN_INTENT,
     UNKNOWN_MODEL,
     AppliedPrice,
@@ -27,6 +19,14 @@ from monitoring_pipelines.core.costs import (
     budget_check,
     compute_costs,
     row_costs,
+)
+from monitoring_pipelines.core.costs.stored import (
+    MAX_VALUE_CHARS,
+    PriceStamp,
+    cost_metrics,
+    metric_dims,
+    price_stamps,
+    stored_value,
 )
 
 BEFORE, CUT = date(2026, 10, 14), date(2026, 10, 15)

@@ -14,8 +14,8 @@ import pytest
 
 from monitoring_pipelines.core.alerting.policy import Point, opening_partition
 from monitoring_pipelines.core.config import AlertsConfig, DriftConfig, Severity
-from monitoring_pipelines.core.drift import compute_drift, drift_check
-from monitoring_pipelines.core.sketch import (
+from monitoring_pipelines.core.drift.engine import compute_drift, drift_check
+from monitoring_pipelines.core.profile.sketch import (
     CategoricalSketchBuilder,
     ColumnSketch,
     NumericSketchBuilder,

@@ -23,7 +23,7 @@ from monitoring_pipelines.core.hallucination.governance import (
 )
 from monitoring_pipelines.core.hallucination.review import ReviewItem, ReviewReason, ReviewStatus
 from monitoring_pipelines.core.hallucination.sampling import plan_sample
-from monitoring_pipelines.core.slicing import hash_keys
+from monitoring_pipelines.core.ingest.cleaning import hash_keys
 
 Z = 1.959963984540054
 

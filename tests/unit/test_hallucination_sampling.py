@@ -13,7 +13,7 @@ from monitoring_pipelines.core.hallucination.sampling import (
     apportion,
     plan_sample,
 )
-from monitoring_pipelines.core.slicing import hash_keys
+from monitoring_pipelines.core.ingest.cleaning import hash_keys
 
 
 def day_of(sizes: dict[str, int], seed: int = 1) -> pd.DataFrame:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from monitoring_pipelines.core.kpi_impact import kpi_impact
+from monitoring_pipelines.core.hallucination.kpi_impact import kpi_impact
 
 START = date(2024, 3, 1)
 TRUE_SLOPE = 400.0  # tickets per unit of rate: +40 tickets per 10 percentage points

@@ -12,8 +12,15 @@ from scipy.stats import mannwhitneyu, norm, rankdata
 
 from monitoring_pipelines.core.checks import WHOLE
 from monitoring_pipelines.core.config import MonitorConfig, Severity
-from monitoring_pipelines.core.labels import latest_labels, match_labels, request_keys
-from monitoring_pipelines.core.performance import (
+from monitoring_pipelines.core.ingest.cleaning import (
+    ROW_KEY,
+    SeenKeys,
+    SliceQuality,
+    SliceSpec,
+    clean_chunk,
+)
+from monitoring_pipelines.core.ingest.labels import latest_labels, match_labels, request_keys
+from monitoring_pipelines.core.performance.metrics import (
     Auc,
     Baseline,
     Confusion,
@@ -27,13 +34,6 @@ from monitoring_pipelines.core.performance import (
     performance_check,
     pooled_baseline,
     roc_auc,
-)
-from monitoring_pipelines.core.slicing import (
-    ROW_KEY,
-    SeenKeys,
-    SliceQuality,
-    SliceSpec,
-    clean_chunk,
 )
 
 

@@ -12,7 +12,7 @@ from scipy.stats import false_discovery_control
 
 from monitoring_pipelines.core.checks import WHOLE, CheckOutcome
 from monitoring_pipelines.core.config import Severity
-from monitoring_pipelines.core.performance import (
+from monitoring_pipelines.core.performance.metrics import (
     Baseline,
     Comparison,
     PerformancePolicy,
@@ -21,7 +21,7 @@ from monitoring_pipelines.core.performance import (
     compute_performance,
     performance_check,
 )
-from monitoring_pipelines.core.performance_segments import (
+from monitoring_pipelines.core.performance.segments import (
     SegmentPerformance,
     compare_segments,
     segment_check,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from monitoring_pipelines.core import profiling
+from monitoring_pipelines.core.profile import whylogs_adapter as profiling
 
 QUANTILES = ("q_01", "q_05", "q_10", "q_25", "q_75", "q_90", "q_95", "q_99")
 

@@ -12,8 +12,15 @@ import pandas as pd
 import pytest
 
 from monitoring_pipelines.core.config import ChecksConfig, MonitorConfig, Severity
-from monitoring_pipelines.core.fitting import sample_mask
-from monitoring_pipelines.core.quality_gx import (
+from monitoring_pipelines.core.profile.fitting import sample_mask
+from monitoring_pipelines.core.profile.sketch import (
+    CategoricalSketchBuilder,
+    ColumnSketch,
+    NumericSketchBuilder,
+    fit_categories,
+    fit_numeric_edges,
+)
+from monitoring_pipelines.core.quality.gx import (
     NUMERIC_TYPES,
     TEXT_TYPES,
     ExpectationResult,
@@ -28,13 +35,6 @@ from monitoring_pipelines.core.quality_gx import (
     quality_metrics,
     quality_values,
     validate_day,
-)
-from monitoring_pipelines.core.sketch import (
-    CategoricalSketchBuilder,
-    ColumnSketch,
-    NumericSketchBuilder,
-    fit_categories,
-    fit_numeric_edges,
 )
 
 CHANNELS = ("api", "app", "web")  # sorted, as the reference vocabulary keeps them
@@ -360,7 +360,7 @@ def test_batches_hold_a_bounded_number_of_values() -> None:
 
 
 def test_a_large_day_is_validated_on_a_uniform_sample(suite: QualitySuite) -> None:
-    from monitoring_pipelines.core.slicing import ROW_KEY
+    from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
 
     day = clean_day(1000)
     day.loc[day.index[:100], "amount"] = 1e9  # 10 % out of range
@@ -378,8 +378,8 @@ def test_a_large_day_is_validated_on_a_uniform_sample(suite: QualitySuite) -> No
 def test_a_large_day_of_the_slice_store_is_sampled_as_it_is_read(
     suite: QualitySuite, tmp_path: Any
 ) -> None:
-    from monitoring_pipelines.core.slices import SliceStore
-    from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY, TIMESTAMP, SliceSpec
+    from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY, TIMESTAMP, SliceSpec
+    from monitoring_pipelines.core.ingest.slice_store import SliceStore
 
     day = date(2026, 9, 1)
     frame = clean_day(5000)
@@ -407,7 +407,7 @@ def test_a_large_day_of_the_slice_store_is_sampled_as_it_is_read(
 
 
 def test_sampled_batches_are_gathered_into_full_validations() -> None:
-    from monitoring_pipelines.core.quality_gx import _gathered
+    from monitoring_pipelines.core.quality.gx import _gathered
 
     frames = [pd.DataFrame({"x": range(n)}) for n in (30, 30, 50, 10, 5)]
     assert [len(b) for b in _gathered(frames, 60)] == [60, 60, 5]
@@ -418,8 +418,8 @@ def test_sampled_batches_are_gathered_into_full_validations() -> None:
 def test_the_slice_store_reads_text_as_categoricals_and_names_a_missing_column(
     tmp_path: Any,
 ) -> None:
-    from monitoring_pipelines.core.slices import SliceStore, StoreError
-    from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY, TIMESTAMP, SliceSpec
+    from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY, TIMESTAMP, SliceSpec
+    from monitoring_pipelines.core.ingest.slice_store import SliceStore, StoreError
 
     day = date(2026, 9, 2)
     frame = clean_day(50)

@@ -25,17 +25,8 @@ from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.checks import Finding
 from monitoring_pipelines.core.config import MonitorConfig, Severity
 from monitoring_pipelines.core.config_loading import parse_config
-from monitoring_pipelines.core.drift import ColumnDrift
-from monitoring_pipelines.core.report import (
-    DriftRow,
-    Report,
-    ReportInputs,
-    distribution_columns,
-    render_report,
-    trend_columns,
-)
-from monitoring_pipelines.core.report_plots import category_shares, numeric_bins
-from monitoring_pipelines.core.sketch import (
+from monitoring_pipelines.core.drift.engine import ColumnDrift
+from monitoring_pipelines.core.profile.sketch import (
     CategoricalSketchBuilder,
     ColumnSketch,
     FloatArray,
@@ -43,6 +34,15 @@ from monitoring_pipelines.core.sketch import (
     fit_categories,
     fit_numeric_edges,
 )
+from monitoring_pipelines.core.report.page import (
+    DriftRow,
+    Report,
+    ReportInputs,
+    distribution_columns,
+    render_report,
+    trend_columns,
+)
+from monitoring_pipelines.core.report.plots import category_shares, numeric_bins
 from monitoring_pipelines.core.store.reports import load_drift_history, load_report_inputs
 from monitoring_pipelines.core.store.results import dimensions
 
@@ -418,7 +418,7 @@ def test_matplotlib_is_imported_only_to_draw() -> None:
     script = (
         "import sys\n"
         "import monitoring_pipelines.core.store.reports\n"
-        "from monitoring_pipelines.core.report_plots import series_png\n"
+        "from monitoring_pipelines.core.report.plots import series_png\n"
         "before = 'matplotlib' in sys.modules\n"
         "series_png('t', [], {})\n"
         "print(before, 'matplotlib' in sys.modules)\n"

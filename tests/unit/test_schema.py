@@ -9,7 +9,7 @@ import pytest
 
 from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.config import MonitorConfig, Severity
-from monitoring_pipelines.core.schema import (
+from monitoring_pipelines.core.quality.schema import (
     SNAPSHOT_ASSET,
     UNCONFIGURED,
     configured_columns,

@@ -10,12 +10,7 @@ import numpy as np
 import pytest
 
 from monitoring_pipelines.core.config import ServiceConfig, Severity
-from monitoring_pipelines.core.service import (
-    classify_status,
-    compute_service_metrics,
-    service_checks,
-)
-from monitoring_pipelines.core.service_breakdown import (
+from monitoring_pipelines.core.service.breakdown import (
     DIMENSIONS_MAX_CHARS,
     MISSING,
     OTHER,
@@ -24,13 +19,18 @@ from monitoring_pipelines.core.service_breakdown import (
     sorted_percentiles,
     stored_value,
 )
-from monitoring_pipelines.core.service_day import (
+from monitoring_pipelines.core.service.day import (
     compute_service_day,
     service_day_rows,
     service_day_tables,
     service_day_values,
 )
-from monitoring_pipelines.core.slo import Sli
+from monitoring_pipelines.core.service.metrics import (
+    classify_status,
+    compute_service_metrics,
+    service_checks,
+)
+from monitoring_pipelines.core.service.slo import Sli
 from monitoring_pipelines.core.store.results import dimensions
 
 CONFIG = ServiceConfig(

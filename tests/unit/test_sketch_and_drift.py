@@ -7,8 +7,8 @@ import pytest
 from scipy import stats
 
 from monitoring_pipelines.core.config import DriftConfig, Threshold
-from monitoring_pipelines.core.drift import benjamini_hochberg, compute_drift, drift_check
-from monitoring_pipelines.core.sketch import (
+from monitoring_pipelines.core.drift.engine import benjamini_hochberg, compute_drift, drift_check
+from monitoring_pipelines.core.profile.sketch import (
     CategoricalSketchBuilder,
     ColumnSketch,
     NumericSketchBuilder,
@@ -199,8 +199,8 @@ def _segment_day(shift_v2: float, rows: int = 4000) -> tuple[dict[str, ColumnSke
     """A day whose rows split between model versions v1 and v2; v2's x is shifted."""
     import pandas as pd
 
-    from monitoring_pipelines.core.fitting import ColumnPlan, profile_day
-    from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY
+    from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY
+    from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
 
     rng = np.random.default_rng(8)
     ref_values = rng.normal(0, 1, 20_000)
@@ -255,8 +255,8 @@ def test_a_day_read_as_categoricals_sketches_as_its_strings() -> None:
     sketch, segments included, is the one of the same strings as object columns."""
     import pandas as pd
 
-    from monitoring_pipelines.core.fitting import ColumnPlan, profile_day
-    from monitoring_pipelines.core.slicing import GROUP_KEY, ROW_KEY
+    from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY
+    from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
 
     rng = np.random.default_rng(12)
     rows = 30_000  # above the edge table's minimum, in two batches

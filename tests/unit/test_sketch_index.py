@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from monitoring_pipelines.core.sketch import (
+from monitoring_pipelines.core.profile.sketch import (
     BottomK,
     CategoricalSketchBuilder,
     EdgeIndex,

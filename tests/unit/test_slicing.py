@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 
 from monitoring_pipelines.core.config import ChecksConfig
-from monitoring_pipelines.core.quality import slice_checks
-from monitoring_pipelines.core.slicing import (
+from monitoring_pipelines.core.ingest.cleaning import (
     ROW_KEY,
     TIMESTAMP,
     SeenKeys,
     SliceSpec,
     write_day_slice,
 )
+from monitoring_pipelines.core.ingest.live_checks import slice_checks
 
 DAY = date(2026, 9, 1)
 SPEC = SliceSpec(
@@ -135,7 +135,7 @@ def test_seen_keys_merge_runs() -> None:
 
 
 def test_text_columns_from_numbers_read_as_their_labels() -> None:
-    from monitoring_pipelines.core.slicing import as_text
+    from monitoring_pipelines.core.ingest.cleaning import as_text
 
     floats = pd.Series([200.0, 503.0, None, 1.5])
     assert as_text(floats, floats.isna().to_numpy()).tolist() == ["200", "503", None, "1.5"]

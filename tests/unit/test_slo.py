@@ -7,7 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from monitoring_pipelines.core.config import ServiceConfig, Severity, SloConfig
-from monitoring_pipelines.core.slo import (
+from monitoring_pipelines.core.service.slo import (
     BudgetStatus,
     Sli,
     SloCounts,

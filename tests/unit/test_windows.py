@@ -6,8 +6,8 @@ from datetime import date
 
 import numpy as np
 
-from monitoring_pipelines.core.sketch import NumericSketchBuilder, fit_numeric_edges
-from monitoring_pipelines.core.windows import Window, merge_days
+from monitoring_pipelines.core.profile.sketch import NumericSketchBuilder, fit_numeric_edges
+from monitoring_pipelines.core.profile.windows import Window, merge_days
 
 
 def test_window_days_and_key() -> None:

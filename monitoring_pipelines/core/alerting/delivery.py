@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from monitoring_pipelines.core.alert_charts import render_alert_chart
+from monitoring_pipelines.core.alerting.charts import render_alert_chart
 from monitoring_pipelines.core.alerting.messages import digest_message
 from monitoring_pipelines.core.alerting.model import Alert, AlertKind, DeliveryStatus, Target
 from monitoring_pipelines.core.alerting.store import AlertStore

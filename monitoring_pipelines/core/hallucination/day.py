@@ -16,7 +16,7 @@ from monitoring_pipelines.core.hallucination.sampling import (
     plan_sample,
 )
 from monitoring_pipelines.core.hallucination.scoring import SampledAnswer
-from monitoring_pipelines.core.slicing import ROW_KEY
+from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
 
 
 @dataclass(frozen=True)

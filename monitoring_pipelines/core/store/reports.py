@@ -14,7 +14,8 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.report import (
+from monitoring_pipelines.core.profile.sketch import ColumnSketch
+from monitoring_pipelines.core.report.page import (
     COSTS,
     DATA_QUALITY,
     HISTORY_DAYS,
@@ -28,7 +29,6 @@ from monitoring_pipelines.core.report import (
     distribution_columns,
     trend_columns,
 )
-from monitoring_pipelines.core.sketch import ColumnSketch
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.results import ResultStore
 

@@ -15,9 +15,9 @@ from typing import Any, Self
 from sqlalchemy import Connection, Engine, Table, delete, insert, inspect, select, text
 from sqlalchemy.exc import SQLAlchemyError
 
-from monitoring_pipelines.core.drift import ColumnDrift
+from monitoring_pipelines.core.drift.engine import ColumnDrift
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.sketch import ColumnSketch
+from monitoring_pipelines.core.profile.sketch import ColumnSketch
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.engine import make_engine, redact_url
 

@@ -6,7 +6,14 @@ from datetime import date
 
 from sqlalchemy import select
 
-from monitoring_pipelines.core.slo import BAD, EVENTS, THRESHOLD, Sli, SloCounts, counts_from_rows
+from monitoring_pipelines.core.service.slo import (
+    BAD,
+    EVENTS,
+    THRESHOLD,
+    Sli,
+    SloCounts,
+    counts_from_rows,
+)
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.results import ResultStore
 

@@ -1,0 +1,1 @@
+"""Alerting: incident policy, families, ingest of findings, follow-ups, delivery."""

@@ -1,0 +1,1 @@
+"""Robust day-over-baseline anomalies of operational metrics."""

@@ -1,0 +1,390 @@
+"""Anomalies in operational metrics: each day against its trailing baseline, robust statistics.
+
+For each metric the day's value is scored as a robust z:
+``z = (value - expected) / (1.4826 * MAD)``, where 1.4826 makes the MAD of normal data its
+standard deviation. The baseline is the ``baseline_days`` days before the day (never the day
+itself); days without a value are skipped, and with fewer than ``min_baseline_days`` left the
+metric is "not evaluated", with the reason.
+
+* **Weekday-aware** (the default): the expected value is the median of the baseline days on
+  the day's weekday, so a Saturday is compared with Saturdays. Three or four such days are too
+  few to measure a spread from (their own MAD would put one normal day in nine above z 4), so
+  the MAD is the largest of: the MAD of every baseline day's residual against the median of
+  the *other* days of its weekday (a residual that has the spread the day's own deviation
+  has, never widened by the weekly pattern); the MAD of the same-weekday days themselves (a
+  weekday whose days disagree, as when a level change is half absorbed, scores softly); and,
+  with a single same-weekday day (the second week of a monitor), the MAD of all days times
+  sqrt(2), the spread of a difference of two days. Weekly seasonality is thus handled from
+  the first evaluated day, with no factor fitted from one or two days per weekday (a factor
+  fitted that way absorbs the noise, shrinks the spread and pages on noise).
+* **Pooled** (``weekday_aware: false``, or no baseline day on the day's weekday): median and
+  MAD of all baseline days.
+* **MAD floor.** The MAD is at least ``MAD_FLOOR_FRACTION`` of the expected value (a perfectly
+  flat baseline would make any change infinite), and for counts and rates at least their
+  sampling error: the Poisson error of ``requests``, the binomial error of ``error_rate`` over
+  the day's requests (so one 503 after weeks without errors does not page).
+* **Practical significance.** A day is anomalous only when its z reaches ``warn`` *and* it
+  differs from the expected value by at least ``min_relative_change`` (20 %): noise on a
+  steady metric never pages.
+* **Direction.** Cost, tokens, latency and errors alert on increases only (a cheaper or faster
+  day is good news); ``requests`` alerts both ways, since a traffic drop is an outage upstream.
+
+Anomalous days are *not* excluded from later baselines. The median ignores a short event (a
+5-day spike is 5 of 28 days), each partition stays a function of the stored metrics of its
+window alone (a rerun gives the same answer whatever ran before it), and a persistent change
+becomes the new normal: weekday-aware, it fires until about half the weekdays have seen it
+twice (ten days for the demo's latency regression), pooled until it is half the baseline
+(14 days); the threshold checks (SLO, budget) carry it after that.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, timedelta
+from statistics import median
+from typing import Literal
+
+from monitoring_pipelines.core.anomaly.metrics import (
+    AnomalyMetric,
+    MetricValues,
+    day_values,
+    status_rows,
+)
+from monitoring_pipelines.core.checks import CheckOutcome, Finding
+from monitoring_pipelines.core.config import AnomalyConfig, Severity
+
+Direction = Literal["up", "both"]
+Mode = Literal["weekday", "pooled"]
+Status = Literal["ok", "warn", "critical", "not_evaluated"]
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+
+CHECK = "anomaly"
+MAD_TO_SD = 1.4826
+MAD_FLOOR_FRACTION = 0.02  # a metric is never steadier than +-3 % (1.4826 x 2 %) a day
+
+DIRECTIONS: Mapping[AnomalyMetric, Direction] = {
+    "cost_per_request": "up",
+    "tokens_per_request": "up",
+    "latency_p95_ms": "up",
+    "error_rate": "up",
+    "requests": "both",
+}
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """What the day is compared with.
+
+    Attributes:
+        days: Baseline days with a value (all of them shape the spread).
+        weekday_days: Of those, days on the day's weekday.
+        mode: ``weekday`` (expected from the same weekday) or ``pooled`` (from all days).
+        expected: The median the day is compared with.
+        mad: The MAD the z divides by, after the floor.
+        raw_mad: The MAD before the floor.
+    """
+
+    days: int
+    weekday_days: int
+    mode: Mode
+    expected: float
+    mad: float
+    raw_mad: float
+
+    @property
+    def floored(self) -> bool:
+        return self.mad > self.raw_mad
+
+
+@dataclass(frozen=True)
+class MetricAnomaly:
+    """One metric's verdict on one day.
+
+    Attributes:
+        metric: The metric.
+        status: ``ok``, ``warn``, ``critical`` or ``not_evaluated``.
+        value: The day's value (None when the day has none).
+        baseline: The baseline (None when there were too few days).
+        baseline_days: Baseline days with a value, even when too few.
+        z: Robust z of the day (None when not evaluated).
+        relative_change: (value - expected) / |expected| (inf from a zero baseline).
+        summary: One line a person reads in an alert.
+    """
+
+    metric: AnomalyMetric
+    status: Status
+    value: float | None
+    baseline: Baseline | None
+    baseline_days: int
+    z: float | None
+    relative_change: float | None
+    summary: str
+
+    @property
+    def failing(self) -> bool:
+        return self.status in ("warn", "critical")
+
+    def finding(self, config: AnomalyConfig) -> Finding:
+        """The check finding: the z against the warn (or critical) threshold."""
+        limit = config.critical if self.status == "critical" else config.warn
+        sign = -1.0 if self.z is not None and self.z < 0 else 1.0
+        return Finding(
+            subject=self.metric,
+            passed=not self.failing,
+            severity=Severity.CRITICAL if self.status == "critical" else Severity.WARN,
+            value=self.z,
+            threshold=sign * limit,
+            summary=self.summary,
+        )
+
+    def numbers(self) -> dict[str, float | int | None]:
+        """The numbers plotted per partition and stored, by statistic."""
+        b = self.baseline
+        return {
+            "value": self.value,
+            "median": b.expected if b else None,
+            "mad": b.mad if b else None,
+            "z": self.z,
+            "relative_change": self.relative_change,
+            "baseline_days": self.baseline_days,
+        }
+
+
+def median_absolute_deviation(values: Sequence[float]) -> float:
+    """median(|x - median(x)|)."""
+    center = median(values)
+    return float(median(abs(v - center) for v in values))
+
+
+def robust_z(value: float, expected: float, mad: float) -> float:
+    """(value - expected) / (1.4826 * mad); needs mad > 0."""
+    return (value - expected) / (MAD_TO_SD * mad)
+
+
+def mad_floor(
+    metric: AnomalyMetric, expected: float, sample: float | None, level: float | None = None
+) -> float:
+    """The smallest MAD the metric is scored with: a fraction of the expected value, and for
+    counts and rates their sampling error (as a MAD: the standard error / 1.4826) at the
+    larger of the expected value and the baseline's overall ``level`` (four same-weekday days
+    can put a small count's median well under its rate)."""
+    floor = MAD_FLOOR_FRACTION * abs(expected)
+    typical = max(expected, level if level is not None else expected)
+    if metric == "requests":
+        floor = max(floor, math.sqrt(max(typical, 1.0)) / MAD_TO_SD)
+    if metric == "error_rate" and sample:
+        rate = min(max(typical, 1.0 / sample), 1.0)
+        floor = max(floor, math.sqrt(rate * (1.0 - rate) / sample) / MAD_TO_SD)
+    return floor
+
+
+def baseline_window(
+    day: date, history: Mapping[date, float], length: int
+) -> list[tuple[date, float]]:
+    """The ``length`` days before ``day`` that have a value, oldest first."""
+    days = (day - timedelta(days=i) for i in range(length, 0, -1))
+    return [(d, history[d]) for d in days if d in history]
+
+
+def build_baseline(
+    day: date,
+    history: Mapping[date, float],
+    config: AnomalyConfig,
+    metric: AnomalyMetric,
+    sample: float | None = None,
+) -> Baseline | None:
+    """The baseline of ``day`` from the ``baseline_days`` before it; None with too few days.
+
+    Args:
+        day: The day scored (excluded from its baseline).
+        history: The metric's value per day; days without a value are absent.
+        config: The anomaly settings.
+        metric: The metric, for its MAD floor.
+        sample: The day's requests behind a rate (``error_rate``), for its sampling floor.
+    """
+    window = baseline_window(day, history, config.baseline_days)
+    if len(window) < config.min_baseline_days:
+        return None
+    values = [v for _, v in window]
+    level = float(median(values))
+    same = [v for d, v in window if d.weekday() == day.weekday()]
+    mode: Mode = "weekday" if config.weekday_aware and same else "pooled"
+    if mode == "weekday":
+        expected = float(median(same))
+        residuals = _weekday_residuals(window)
+        spreads = [median_absolute_deviation(residuals)] if residuals else []
+        if len(same) > 1:
+            spreads.append(median_absolute_deviation(same))
+        else:
+            spreads.append(math.sqrt(2.0) * median_absolute_deviation(values))
+        raw = max(spreads)
+    else:
+        expected, raw = level, median_absolute_deviation(values)
+    return Baseline(
+        days=len(window),
+        weekday_days=len(same),
+        mode=mode,
+        expected=expected,
+        mad=max(raw, mad_floor(metric, expected, sample, level)),
+        raw_mad=raw,
+    )
+
+
+def evaluate(
+    metric: AnomalyMetric,
+    day: date,
+    history: Mapping[date, float],
+    config: AnomalyConfig,
+    sample: float | None = None,
+) -> MetricAnomaly:
+    """Score the day's value of ``metric`` (from ``history``) against its baseline."""
+    value = history.get(day)
+    days = len(baseline_window(day, history, config.baseline_days))
+    if value is None:
+        return _not_evaluated(metric, None, days, "no value on the day")
+    baseline = build_baseline(day, history, config, metric, sample)
+    if baseline is None:
+        return _not_evaluated(
+            metric,
+            value,
+            days,
+            f"{days} baseline days with a value, fewer than {config.min_baseline_days}",
+        )
+    if baseline.mad <= 0:
+        return _not_evaluated(metric, value, days, "the baseline is constant at 0")
+    z = robust_z(value, baseline.expected, baseline.mad)
+    change = _relative_change(value, baseline.expected)
+    status = _status(metric, z, change, config)
+    return MetricAnomaly(
+        metric=metric,
+        status=status,
+        value=value,
+        baseline=baseline,
+        baseline_days=days,
+        z=z,
+        relative_change=change,
+        summary=_describe(metric, day, status, value, baseline, z, change, config),
+    )
+
+
+def detect(
+    day: date,
+    service: Mapping[date, MetricValues],
+    costs: Mapping[date, MetricValues],
+    config: AnomalyConfig,
+    metrics: Sequence[AnomalyMetric] | None = None,
+) -> list[MetricAnomaly]:
+    """Every metric of ``day`` against its baseline, from the stored daily metrics.
+
+    Args:
+        day: The day scored.
+        service: ``service_metrics`` rows per day (the day and its baseline days).
+        costs: ``token_costs`` rows per day.
+        config: The anomaly settings.
+        metrics: The metrics to score (default: the configured ones).
+    """
+    days = sorted(set(service) | set(costs))
+    values = {d: day_values(service.get(d), costs.get(d)) for d in days}
+    out = []
+    for metric in metrics if metrics is not None else config.metrics:
+        history = {d: v[metric] for d, v in values.items() if metric in v}
+        sample = status_rows(service.get(day)) if metric == "error_rate" else None
+        out.append(evaluate(metric, day, history, config, sample))
+    return out
+
+
+def anomaly_check(
+    results: Sequence[MetricAnomaly],
+    config: AnomalyConfig,
+    unavailable: Mapping[AnomalyMetric, str] | None = None,
+) -> CheckOutcome:
+    """The ``anomaly`` check: one finding per metric scored (subject: the metric's name)."""
+    failing = [r for r in results if r.failing]
+    skipped = [r for r in results if r.status == "not_evaluated"]
+    if failing:
+        summary = f"{len(failing)} of {len(results)} metrics anomalous: " + "; ".join(
+            r.summary for r in failing
+        )
+    else:
+        summary = f"no anomaly in {len(results) - len(skipped)} metrics scored"
+    if skipped:
+        summary += "; " + "; ".join(r.summary for r in skipped)
+    if unavailable:
+        summary += "; not measured: " + ", ".join(f"{m} ({why})" for m, why in unavailable.items())
+    return CheckOutcome(
+        name=CHECK,
+        findings=tuple(r.finding(config) for r in results),
+        summary=summary,
+        metadata={"metrics_anomalous": len(failing), "metrics_not_evaluated": len(skipped)},
+    )
+
+
+def _weekday_residuals(window: Sequence[tuple[date, float]]) -> list[float]:
+    """Each day's value minus the median of the other baseline days of its weekday."""
+    by_weekday: dict[int, list[float]] = {}
+    for d, v in window:
+        by_weekday.setdefault(d.weekday(), []).append(v)
+    residuals = []
+    for values in by_weekday.values():
+        for i, v in enumerate(values):
+            others = values[:i] + values[i + 1 :]
+            if others:
+                residuals.append(v - float(median(others)))
+    return residuals
+
+
+def _relative_change(value: float, expected: float) -> float:
+    if expected == 0:
+        return 0.0 if value == 0 else math.copysign(math.inf, value)
+    return (value - expected) / abs(expected)
+
+
+def _status(metric: AnomalyMetric, z: float, change: float, config: AnomalyConfig) -> Status:
+    score, size = (z, change) if DIRECTIONS[metric] == "up" else (abs(z), abs(change))
+    if score < config.warn or size < config.min_relative_change:
+        return "ok"
+    return "critical" if score >= config.critical else "warn"
+
+
+def _not_evaluated(
+    metric: AnomalyMetric, value: float | None, days: int, reason: str
+) -> MetricAnomaly:
+    return MetricAnomaly(
+        metric=metric,
+        status="not_evaluated",
+        value=value,
+        baseline=None,
+        baseline_days=days,
+        z=None,
+        relative_change=None,
+        summary=f"{metric} not evaluated: {reason}",
+    )
+
+
+def _describe(
+    metric: AnomalyMetric,
+    day: date,
+    status: Status,
+    value: float,
+    baseline: Baseline,
+    z: float,
+    change: float,
+    config: AnomalyConfig,
+) -> str:
+    weekday = WEEKDAYS[day.weekday()]
+    if baseline.mode == "pooled":
+        basis = f"median of {baseline.days} days"
+    elif baseline.weekday_days == 1:
+        basis = f"last {weekday}"
+    else:
+        basis = f"median of {baseline.weekday_days} {weekday}s"
+    pct = "new" if math.isinf(change) else f"{change:+.0%}"
+    text = f"{metric} {value:.4g} vs {basis} {baseline.expected:.4g} ({pct}), robust z {z:.1f}"
+    if baseline.floored:
+        text += " (MAD floored)"
+    if status == "ok":
+        return text
+    limit = config.critical if status == "critical" else config.warn
+    return f"{text} {'<=' if z < 0 else '>='} {'-' if z < 0 else ''}{limit:g}"

@@ -1,0 +1,1 @@
+"""Canary and shadow comparison of two model versions serving the same day."""

@@ -1,0 +1,172 @@
+"""The ``token_costs`` rows of the result store: what a day's costs store, and reading them back.
+
+Per partition the asset stores, with ``dimensions`` as :func:`~monitoring_pipelines.core.store.
+results.dimensions` writes them:
+
+* the day's totals (no dimensions), per model (``model``), per intent (``intent``) and per
+  model and intent (``intent``, ``model``): ``requests``, ``prompt_tokens``,
+  ``completion_tokens``, ``cost_usd`` (None: unpriced), ``rows_missing_tokens``; with a
+  cached-token column also ``cached_tokens`` and ``rows_bad_cached_tokens``; the totals and
+  intents also ``unpriced_requests``;
+* the price stamp of each priced model (``model``, ``price_from``: the entry's effective
+  date): ``price_input_per_1k``, ``price_output_per_1k`` and, when cached tokens are priced
+  apart, ``price_cached_input_per_1k``. A model with a cost and no stamp was stored before
+  stamps existed; a model without a cost was unpriced.
+
+A dimension value longer than :data:`MAX_VALUE_CHARS` escaped characters (the column holds 255)
+is stored shortened, with a hash of the whole value so that distinct values stay distinct.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from monitoring_pipelines.core.costs.day import AppliedPrice, DayCosts, Usage
+from monitoring_pipelines.core.store.results import ResultStore, dimensions
+
+ASSET = "token_costs"
+COST = "cost_usd"
+PRICE_INPUT, PRICE_OUTPUT, PRICE_CACHED = (
+    "price_input_per_1k",
+    "price_output_per_1k",
+    "price_cached_input_per_1k",
+)
+# Two values of this length and their keys fit the 255 characters of the dimensions column.
+MAX_VALUE_CHARS = 110
+_HASH_CHARS = 12
+
+Metrics = dict[tuple[str, str], float | None]
+
+
+@dataclass(frozen=True)
+class PriceStamp:
+    """The price a stored day's tokens of one model were costed at.
+
+    Attributes:
+        price: The price applied; None when the model was unpriced, or when not recorded.
+        recorded: False for a day stored before price stamps were recorded: its model had a
+            cost, but at an unknown price.
+    """
+
+    price: AppliedPrice | None
+    recorded: bool = True
+
+
+def stored_value(value: str) -> str:
+    """``value`` as a dimension stores it: itself, or shortened with a hash when too long."""
+    if _escaped_len(value) <= MAX_VALUE_CHARS:
+        return value
+    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:_HASH_CHARS]
+    keep = MAX_VALUE_CHARS - _HASH_CHARS - 1
+    prefix = ""
+    for char in value:
+        if _escaped_len(prefix + char) > keep:
+            break
+        prefix += char
+    return f"{prefix}~{digest}"
+
+
+def _escaped_len(value: str) -> int:
+    return len(json.dumps(value)) - 2
+
+
+def metric_dims(**values: str) -> str:
+    """The dimensions text of a cost metric, each value as :func:`stored_value` stores it."""
+    return dimensions(**{k: stored_value(v) for k, v in values.items()})
+
+
+def cost_metrics(costs: DayCosts) -> Metrics:
+    """Every value the ``token_costs`` partition stores (see the module docstring)."""
+    out: Metrics = {}
+    _put(out, "", costs.total, costs.cached_priced, unpriced=True)
+    for model, usage in costs.by_model.items():
+        _put(out, metric_dims(model=model), usage, costs.cached_priced, unpriced=False)
+    for intent, usage in costs.by_intent.items():
+        _put(out, metric_dims(intent=intent), usage, costs.cached_priced, unpriced=True)
+    for (model, intent), usage in costs.by_model_intent.items():
+        dims = metric_dims(intent=intent, model=model)
+        _put(out, dims, usage, costs.cached_priced, unpriced=False)
+    for model, price in costs.prices.items():
+        if price is None:
+            continue
+        dims = metric_dims(model=model, price_from=price.effective_from.isoformat())
+        out[(PRICE_INPUT, dims)] = price.input_per_1k
+        out[(PRICE_OUTPUT, dims)] = price.output_per_1k
+        if price.cached_input_per_1k is not None:
+            out[(PRICE_CACHED, dims)] = price.cached_input_per_1k
+    return out
+
+
+def _put(out: Metrics, dims: str, usage: Usage, cached: bool, *, unpriced: bool) -> None:
+    out[(COST, dims)] = usage.cost_usd
+    out[("requests", dims)] = float(usage.requests)
+    out[("prompt_tokens", dims)] = float(usage.prompt_tokens)
+    out[("completion_tokens", dims)] = float(usage.completion_tokens)
+    out[("rows_missing_tokens", dims)] = float(usage.rows_missing_tokens)
+    if cached:
+        out[("cached_tokens", dims)] = float(usage.cached_tokens)
+        out[("rows_bad_cached_tokens", dims)] = float(usage.rows_bad_cached_tokens)
+    if unpriced:
+        out[("unpriced_requests", dims)] = float(usage.unpriced_requests)
+
+
+def price_stamps(rows: Iterable[Mapping[str, Any]]) -> dict[date, dict[str, PriceStamp]]:
+    """Per stored day, the price stamp of each model it costed, from ``token_costs`` rows.
+
+    Args:
+        rows: Metric rows (``partition_key``, ``name``, ``dimensions``, ``value``), as
+            :meth:`ResultStore.load_metrics` returns them.
+
+    Returns:
+        Per day, per model (as stored), its stamp.
+    """
+    costs: dict[date, dict[str, float | None]] = {}
+    prices: dict[tuple[date, str], dict[str, Any]] = {}
+    for row in rows:
+        dims = json.loads(row["dimensions"]) if row["dimensions"] else {}
+        day = date.fromisoformat(str(row["partition_key"]))
+        if row["name"] == COST and set(dims) == {"model"}:
+            costs.setdefault(day, {})[dims["model"]] = row["value"]
+        elif row["name"] in (PRICE_INPUT, PRICE_OUTPUT, PRICE_CACHED) and "price_from" in dims:
+            stamp = prices.setdefault((day, dims["model"]), {"from": dims["price_from"]})
+            stamp[row["name"]] = row["value"]
+    out: dict[date, dict[str, PriceStamp]] = {}
+    for day, models in costs.items():
+        out[day] = {}
+        for model, cost in models.items():
+            entry = prices.get((day, model))
+            if entry is None:
+                out[day][model] = PriceStamp(None, recorded=cost is None)
+                continue
+            out[day][model] = PriceStamp(
+                AppliedPrice(
+                    effective_from=date.fromisoformat(entry["from"]),
+                    input_per_1k=float(entry[PRICE_INPUT]),
+                    output_per_1k=float(entry[PRICE_OUTPUT]),
+                    cached_input_per_1k=(
+                        None if entry.get(PRICE_CACHED) is None else float(entry[PRICE_CACHED])
+                    ),
+                )
+            )
+    return out
+
+
+def load_price_stamps(store: ResultStore, monitor: str) -> dict[date, dict[str, PriceStamp]]:
+    """The price stamps of every stored ``token_costs`` partition of ``monitor``."""
+    return price_stamps(store.load_metrics(monitor, ASSET))
+
+
+def load_daily_costs(store: ResultStore, monitor: str, days: Sequence[date]) -> dict[date, float]:
+    """The stored total cost of each of ``days`` that has one (days not materialized are left
+    out). One query per day: each reads a single partition's rows by primary key."""
+    out: dict[date, float] = {}
+    for day in days:
+        for row in store.load_metrics(monitor, ASSET, day.isoformat()):
+            if row["name"] == COST and row["dimensions"] == "" and row["value"] is not None:
+                out[day] = float(row["value"])
+    return out

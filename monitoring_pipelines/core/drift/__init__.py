@@ -1,0 +1,1 @@
+"""Drift verdicts of features and predictions from binned counts and bounded samples."""

@@ -1,0 +1,135 @@
+"""The daily slice on disk: one parquet file per monitor and day, written atomically.
+
+Downstream assets read only the columns they need, batch by batch, so memory stays bounded
+whatever a day's volume.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Sequence
+from datetime import date
+from pathlib import Path
+from types import TracebackType
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from monitoring_pipelines.core.errors import StoreError
+from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY, TIMESTAMP, SliceSpec
+
+
+def slice_schema(spec: SliceSpec) -> pa.Schema:
+    fields = [
+        pa.field(TIMESTAMP, pa.timestamp("us", tz="UTC")),
+        pa.field(ROW_KEY, pa.uint64()),
+        pa.field(GROUP_KEY, pa.uint64()),
+    ]
+    fields += [pa.field(c, pa.float64()) for c in spec.numeric]
+    fields += [pa.field(c, pa.string()) for c in spec.text]
+    if spec.keep_request_id and spec.request_id_column:
+        fields.append(pa.field(spec.request_id_column, pa.string()))
+    return pa.schema(fields)
+
+
+class SliceStore:
+    """Parquet files under ``base_dir/<monitor>/<day>.parquet``."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+
+    def path(self, monitor: str, day: date) -> Path:
+        return self.base_dir / monitor / f"{day.isoformat()}.parquet"
+
+    def writer(self, monitor: str, day: date, spec: SliceSpec) -> SliceWriter:
+        return SliceWriter(self.path(monitor, day), slice_schema(spec), dictionary=spec.text)
+
+    def batches(
+        self,
+        monitor: str,
+        day: date,
+        columns: Sequence[str],
+        batch_rows: int = 200_000,
+        keep: Callable[[npt.NDArray[np.uint64]], npt.NDArray[np.bool_]] | None = None,
+        categorical: Sequence[str] = (),
+    ) -> Iterator[pd.DataFrame]:
+        """The day's rows, ``columns`` only, in batches.
+
+        With ``keep``, only the rows it selects by their key (``__key``, which must be among
+        ``columns``) are returned, filtered before the batch becomes a frame: a sample of a
+        large day costs little more than reading it. Text columns named in ``categorical``
+        come as pandas categoricals, straight from the file's dictionary encoding (no Python
+        string per row; each batch may have its own categories).
+        """
+        path = self.path(monitor, day)
+        if not path.exists():
+            raise StoreError(
+                f"no slice for monitor '{monitor}' on {day}: {path} is missing; "
+                "materialize its live_slice partition first"
+            )
+        parquet = pq.ParquetFile(path)
+        missing = [c for c in columns if c not in parquet.schema_arrow.names]
+        if missing:
+            raise StoreError(f"slice {path} has no column {missing}; rematerialize live_slice")
+        dictionary = [c for c in categorical if c in columns]
+        if dictionary:
+            parquet = pq.ParquetFile(path, read_dictionary=dictionary)
+        for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns)):
+            if keep is not None:
+                keys = batch.column(batch.schema.get_field_index(ROW_KEY))
+                batch = batch.filter(pa.array(keep(keys.to_numpy(zero_copy_only=False))))
+            yield batch.to_pandas()
+
+    def rows(self, monitor: str, day: date) -> int:
+        """Rows of the day's slice, from the file's metadata."""
+        return int(pq.ParquetFile(self.path(monitor, day)).metadata.num_rows)
+
+    def column(self, monitor: str, day: date, column: str) -> pd.Series:
+        """One column of the day, whole (a few bytes per row)."""
+        table = pq.read_table(self.path(monitor, day), columns=[column])
+        return table.column(0).to_pandas()
+
+
+class SliceWriter:
+    """Writes chunks to a temporary file and moves it into place on a clean exit."""
+
+    def __init__(self, path: Path, schema: pa.Schema, dictionary: Sequence[str] = ()) -> None:
+        self.path = path
+        self.schema = schema
+        # Dictionary-encode the text columns only: trying it on floats and hashes costs more
+        # than half the write time for nothing.
+        self._dictionary = list(dictionary)
+        self._tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def __enter__(self) -> SliceWriter:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # LZ4: at 1M rows of the drift workload it writes in half zstd's time and reads back
+        # in less than half, for files about 15 % larger (slices are working copies).
+        self._writer = pq.ParquetWriter(
+            self._tmp, self.schema, compression="lz4", use_dictionary=self._dictionary
+        )
+        return self
+
+    def write(self, frame: pd.DataFrame) -> None:
+        assert self._writer is not None
+        table = pa.Table.from_pandas(frame, schema=self.schema, preserve_index=False)
+        self._writer.write_table(table)
+        self.rows += len(frame)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._writer is not None
+        self._writer.close()
+        if exc_type is None:
+            os.replace(self._tmp, self.path)
+        else:
+            self._tmp.unlink(missing_ok=True)

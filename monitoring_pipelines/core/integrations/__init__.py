@@ -1,0 +1,1 @@
+"""Other systems: OpenTelemetry GenAI spans in, Prometheus metrics out."""

@@ -1,0 +1,320 @@
+"""GenAI spans from OpenTelemetry into an inference table a monitor reads.
+
+Spans that follow the OpenTelemetry GenAI semantic conventions (``gen_ai.*`` attributes) become
+one row per model call: request id (trace and span id), UTC start time, service, operation,
+model, token counts, latency, status and error type, conversation. Loading is idempotent: a
+span whose request id is already in the table is skipped, so a file loaded twice, or two files
+holding the same span, add nothing. A malformed span is counted by reason with examples and
+never stops the load.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    func,
+    insert,
+    inspect,
+    select,
+)
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitoring_pipelines.core.errors import MonitoringError
+from monitoring_pipelines.core.integrations import otlp_json as otlp
+from monitoring_pipelines.core.integrations.genai_spans import (
+    REASONS,
+    InferenceRow,
+    Rejected,
+    to_row,
+)
+
+EXAMPLES_PER_REASON = 3
+
+
+class TraceLoadError(MonitoringError):
+    """Spans could not be loaded: an unreadable file, or an unusable or unwritable table."""
+
+
+# Columns a monitor maps and every load writes; the others are written when the table has them.
+REQUIRED = (
+    "request_id",
+    "ts",
+    "service",
+    "operation",
+    "llm_model",
+    "prompt_tokens",
+    "completion_tokens",
+    "latency_ms",
+    "status",
+    "error_type",
+    "session_id",
+)
+
+
+def _columns() -> list[Column[object]]:
+    text = ("service", "operation", "llm_model", "status", "error_type", "session_id")
+    columns: list[Column[object]] = [
+        Column("request_id", Text, primary_key=True),
+        Column("ts", DateTime(timezone=False), nullable=False),
+    ]
+    columns += [Column(name, Text) for name in text]
+    columns += [
+        Column("prompt_tokens", Integer),
+        Column("completion_tokens", Integer),
+        Column("latency_ms", Float),
+    ]
+    columns += [Column(n, Text) for n in ("trace_id", "span_name", "provider", "response_model")]
+    return columns
+
+
+def inference_table(name: str, metadata: MetaData | None = None) -> Table:
+    """The table this loader creates: plain types, request id as primary key, ts indexed."""
+    table = Table(name, metadata or MetaData(), *_columns())
+    Index(f"ix_{name}_ts"[:63], table.c.ts)
+    return table
+
+
+@dataclass
+class LoadReport:
+    """What a load read, wrote, skipped and rejected."""
+
+    table: str
+    files: int = 0
+    spans: int = 0
+    loaded: int = 0
+    duplicates: int = 0
+    not_genai: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+    models: Counter[str] = field(default_factory=Counter)
+    first: datetime | None = None
+    last: datetime | None = None
+
+    def reject(self, rejected: Rejected) -> None:
+        self.rejected[rejected.reason] += 1
+        shown = self.examples.setdefault(rejected.reason, [])
+        if len(shown) < EXAMPLES_PER_REASON:
+            shown.append(f"{rejected.where}: {rejected.detail}")
+
+    def lines(self) -> list[str]:
+        """The report as text, one line each."""
+        out = [f"read {self.spans} span(s) from {self.files} file(s)"]
+        span = ""
+        if self.first and self.last:
+            span = f", {self.first:%Y-%m-%d %H:%M:%S} .. {self.last:%Y-%m-%d %H:%M:%S} UTC"
+        models = ", ".join(f"{m} {n}" for m, n in self.models.most_common(5))
+        out.append(
+            f"loaded {self.loaded} new row(s) into '{self.table}'{span}"
+            + (f" (models: {models})" if models else "")
+        )
+        out.append(
+            f"skipped {self.duplicates} already loaded (same request id) and "
+            f"{self.not_genai} without gen_ai.* attributes (not model calls)"
+        )
+        if self.rejected:
+            out.append(f"rejected {sum(self.rejected.values())}:")
+            for reason, count in self.rejected.most_common():
+                out.append(f"  {reason} {count} ({REASONS[reason]})")
+                out += [f"    {example}" for example in self.examples[reason]]
+        return out
+
+
+def load_spans(
+    paths: Iterable[Path], engine: Engine, table: str, *, chunk_rows: int = 1000
+) -> LoadReport:
+    """Load the GenAI spans of OTLP/JSON files into ``table``, creating it if absent.
+
+    Args:
+        paths: OTLP/JSON files (JSON Lines of export requests, or one request per file).
+        engine: The warehouse the monitor reads.
+        table: The inference table; an existing one needs the columns of ``REQUIRED``.
+        chunk_rows: Rows written per transaction.
+
+    Raises:
+        TraceLoadError: A file cannot be read, or the table cannot be created or written.
+    """
+    target = ensure_table(engine, table)
+    report = LoadReport(table)
+    pending: list[InferenceRow] = []
+    for row in _rows(paths, report):
+        pending.append(row)
+        if len(pending) >= chunk_rows:
+            _flush(engine, target, pending, report)
+    _flush(engine, target, pending, report)
+    return report
+
+
+def _rows(paths: Iterable[Path], report: LoadReport) -> Iterator[InferenceRow]:
+    for path in paths:
+        report.files += 1
+        try:
+            for item in otlp.read_spans(path):
+                if isinstance(item, otlp.BadDocument):
+                    report.reject(Rejected(item.reason, item.where, item.detail))
+                    continue
+                report.spans += 1
+                row = to_row(item)
+                if row is None:
+                    report.not_genai += 1
+                elif isinstance(row, Rejected):
+                    report.reject(row)
+                else:
+                    yield row
+        except (OSError, UnicodeDecodeError) as exc:
+            raise TraceLoadError(f"cannot read spans from {path}: {exc}") from exc
+
+
+def ensure_table(engine: Engine, name: str) -> Table:
+    """The table to write: created when absent; when present, its columns of ours (it must have
+    every column of ``REQUIRED``)."""
+    try:
+        inspector = inspect(engine)
+        if not inspector.has_table(name):
+            table = inference_table(name)
+            table.metadata.create_all(engine)
+            return table
+        existing = {c["name"]: c["type"] for c in inspector.get_columns(name)}
+    except SQLAlchemyError as exc:
+        raise TraceLoadError(f"cannot create or inspect table '{name}': {exc}") from exc
+    missing = [c for c in REQUIRED if c not in existing]
+    if missing:
+        raise TraceLoadError(
+            f"table '{name}' exists without column(s) {', '.join(missing)}; expected "
+            f"{', '.join(REQUIRED)} (or give a new table name and it is created)"
+        )
+    aware = bool(getattr(existing["ts"], "timezone", False))
+    columns = [
+        Column("ts", DateTime(timezone=aware)) if c.name == "ts" else c
+        for c in _columns()
+        if c.name in existing
+    ]
+    return Table(name, MetaData(), *columns)
+
+
+def _flush(engine: Engine, table: Table, rows: list[InferenceRow], report: LoadReport) -> None:
+    """Insert the rows whose request id the table does not hold yet, in one transaction."""
+    if not rows:
+        return
+    unique: dict[str, InferenceRow] = {}
+    for row in rows:
+        unique.setdefault(row.request_id, row)
+    aware = bool(getattr(table.c.ts.type, "timezone", False))
+    try:
+        with engine.begin() as conn:
+            held = set(
+                conn.execute(
+                    select(table.c.request_id).where(table.c.request_id.in_(list(unique)))
+                ).scalars()
+            )
+            new = [r for key, r in unique.items() if key not in held]
+            if new:
+                conn.execute(insert(table), [_values(r, table, aware) for r in new])
+    except SQLAlchemyError as exc:
+        raise TraceLoadError(f"cannot write {len(rows)} row(s) to '{table.name}': {exc}") from exc
+    report.loaded += len(new)
+    report.duplicates += len(rows) - len(new)
+    for row in new:
+        report.models[row.llm_model or "(no model)"] += 1
+        report.first = min(report.first or row.ts, row.ts)
+        report.last = max(report.last or row.ts, row.ts)
+    rows.clear()
+
+
+def _values(row: InferenceRow, table: Table, aware: bool) -> dict[str, object]:
+    values = {k: v for k, v in asdict(row).items() if k in table.c}
+    # A TIMESTAMP column without a zone holds UTC wall time; handing the driver an aware value
+    # would convert it to the session's zone.
+    values["ts"] = row.ts if aware else row.ts.replace(tzinfo=None)
+    return values
+
+
+def monitor_name(table: str) -> str:
+    """A valid monitor name from a table name (lower-case letters, digits and ``_``)."""
+    name = re.sub(r"[^a-z0-9_]+", "_", table.lower()).strip("_")
+    if not name or not name[0].isalpha():
+        name = f"llm_{name}".rstrip("_")
+    return name[:48]
+
+
+@dataclass(frozen=True)
+class TableSummary:
+    """What a monitor over a loaded table needs to know about it."""
+
+    table: str
+    first_day: date | None
+    models: tuple[str, ...]
+    sessions: bool
+
+
+def summarize_table(engine: Engine, name: str, max_models: int = 10) -> TableSummary:
+    """The table's first day, its most frequent models, and whether it has sessions."""
+    table = ensure_table(engine, name)
+    count = func.count().label("n")
+    try:
+        with engine.connect() as conn:
+            first = conn.execute(select(func.min(table.c.ts))).scalar()
+            models = conn.execute(
+                select(table.c.llm_model, count)
+                .where(table.c.llm_model.is_not(None))
+                .group_by(table.c.llm_model)
+                .order_by(count.desc(), table.c.llm_model)
+                .limit(max_models)
+            ).all()
+            session = conn.execute(
+                select(table.c.session_id).where(table.c.session_id.is_not(None)).limit(1)
+            ).first()
+    except SQLAlchemyError as exc:
+        raise TraceLoadError(f"cannot read table '{name}': {exc}") from exc
+    return TableSummary(
+        name,
+        first.date() if isinstance(first, datetime) else None,
+        tuple(str(m.llm_model) for m in models),
+        session is not None,
+    )
+
+
+def monitor_snippet(summary: TableSummary) -> str:
+    """A monitor file mapping the table: service SLOs, LLM tokens and costs."""
+    first = summary.first_day or datetime.now(UTC).date()
+    session = "\n      session_column: session_id" if summary.sessions else ""
+    example = summary.models[0] if summary.models else "MODEL"
+    seen = f"\n      # Models in the table: {', '.join(summary.models)}." if summary.models else ""
+    return f"""\
+version: 1
+monitors:
+  {monitor_name(summary.table)}:
+    description: GenAI calls from OpenTelemetry spans (monitoring otel load)
+    start_date: {first.isoformat()}
+    source:
+      table: {summary.table}
+      timestamp_column: ts
+      request_id_column: request_id{session}
+    service:
+      latency_column: latency_ms
+      status_column: status
+      error_statuses: [error]
+      slo: {{latency_ms: 10000, latency_percentile: 95, error_rate: 0.02}}  # your objectives
+    llm:
+      model_column: llm_model
+      prompt_tokens_column: prompt_tokens
+      completion_tokens_column: completion_tokens
+      # USD per 1,000 tokens, one entry per model, e.g.
+      #   - {{model: {example}, input_per_1k: 0.0025, output_per_1k: 0.01}}
+      # A model without a price is reported as unpriced, never as $0.{seen}
+      prices: []
+"""

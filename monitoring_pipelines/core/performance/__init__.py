@@ -1,0 +1,1 @@
+"""Model performance once delayed labels arrive, overall and per segment."""

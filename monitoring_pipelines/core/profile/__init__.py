@@ -1,0 +1,1 @@
+"""Fit once, count many times: reference bins, day sketches, whylogs profiles, windows."""

@@ -1,0 +1,1 @@
+"""Data quality: the Great Expectations adapter and schema changes of the source."""

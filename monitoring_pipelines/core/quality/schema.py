@@ -1,0 +1,302 @@
+"""Schema changes of the inference log: columns added, dropped or retyped, checked per day.
+
+The source table's columns and SQL types (as the warehouse reports them when the partition
+runs) are compared with the columns the configuration reads, with the reference profile, and
+with the snapshot stored for the latest earlier partition:
+
+* a configured column missing from the table is critical;
+* a configured column whose type family changed since the previous snapshot is critical;
+* a drift-tested column the reference profile lacks, or holds as the other kind (numeric vs
+  categorical), is critical: the reference must be rebuilt;
+* an unconfigured column that appeared, disappeared or changed type family is a warning.
+
+Types compare by family (numeric, text, temporal, boolean, other): ``INTEGER`` to ``BIGINT`` or
+``VARCHAR(32)`` to ``TEXT`` is not a change; ``FLOAT`` to ``TEXT`` is. The first partition
+only records a snapshot; "previous" is the latest earlier partition with one, so a rerun gives
+the same verdict, and a backfill run out of order compares with whatever earlier day was
+recorded. The snapshot is what the table looks like when the partition runs, not on that day.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from monitoring_pipelines.core.checks import CheckOutcome, Finding
+from monitoring_pipelines.core.config import MonitorConfig, Severity
+from monitoring_pipelines.core.profile.fitting import ColumnPlan
+
+Family = Literal["numeric", "text", "temporal", "boolean", "other"]
+Change = Literal["missing", "retyped", "new", "removed", "not_in_reference", "kind_changed"]
+
+# The finding that collects changes of columns the monitor does not read.
+UNCONFIGURED = "(unconfigured columns)"
+
+# Where snapshots live in the result store's ``metrics`` table: one row per column, the name
+# and type in ``dimensions`` (at most 255 characters), the position in ``value``.
+SNAPSHOT_ASSET = "schema_snapshot"
+SNAPSHOT_METRIC = "column_type"
+MAX_DIMENSIONS = 255
+
+# Checked in order: "INTERVAL" must be temporal before "INT" makes it numeric.
+_FAMILIES: tuple[tuple[Family, tuple[str, ...]], ...] = (
+    ("boolean", ("BOOL",)),
+    ("temporal", ("TIMESTAMP", "DATETIME", "DATE", "TIME", "INTERVAL")),
+    ("numeric", ("INT", "FLOAT", "REAL", "DOUBLE", "NUMERIC", "DECIMAL", "NUMBER", "MONEY")),
+    ("text", ("CHAR", "TEXT", "STRING", "CLOB", "UUID", "ENUM")),
+)
+
+
+def type_family(sql_type: str) -> Family:
+    """The family of an SQL type name as SQLAlchemy prints it (``VARCHAR(32)``, ``BIGINT``...)."""
+    upper = sql_type.upper()
+    for family, tokens in _FAMILIES:
+        if any(token in upper for token in tokens):
+            return family
+    return "other"
+
+
+@dataclass(frozen=True)
+class ColumnChange:
+    """One column that differs from what was expected.
+
+    Attributes:
+        column: Column name.
+        change: ``missing`` (configured, not in the table), ``retyped`` (type family changed
+            since the previous snapshot), ``new`` / ``removed`` (unconfigured column appeared /
+            disappeared), ``not_in_reference`` / ``kind_changed`` (the reference profile lacks
+            the column / holds it as the other kind).
+        configured: Whether the monitor reads the column.
+        before: The previous type (or the reference's kind); None when there was none.
+        after: The current type (or the configured kind); None when the column is gone.
+    """
+
+    column: str
+    change: Change
+    configured: bool
+    before: str | None = None
+    after: str | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return Severity.CRITICAL if self.configured else Severity.WARN
+
+    def describe(self) -> str:
+        if self.change == "missing":
+            return f"{self.column} is missing from the table"
+        if self.change == "retyped":
+            return f"{self.column} changed type from {self.before} to {self.after}"
+        if self.change == "new":
+            return f"new column {self.column} ({self.after})"
+        if self.change == "removed":
+            return f"column {self.column} ({self.before}) was removed"
+        if self.change == "not_in_reference":
+            return f"{self.column} is not in the reference profile; rematerialize reference_profile"
+        return (
+            f"{self.column} is {self.after} in the configuration but {self.before} in the "
+            "reference profile; rematerialize reference_profile"
+        )
+
+
+@dataclass(frozen=True)
+class SchemaDiff:
+    """The day's schema against the configuration, the reference and the previous snapshot.
+
+    Attributes:
+        columns: The table's columns and types now (the snapshot to store).
+        configured: Columns the monitor reads, with their role.
+        changes: What differs, configured columns first.
+        previous_partition: The partition of the snapshot compared with (None: first one).
+    """
+
+    columns: Mapping[str, str]
+    configured: Mapping[str, str]
+    changes: tuple[ColumnChange, ...]
+    previous_partition: str | None = None
+
+    def count(self, *changes: Change) -> int:
+        return sum(c.change in changes for c in self.changes)
+
+
+def configured_columns(monitor: MonitorConfig) -> dict[str, str]:
+    """Every source column the monitor reads, with its role (as configuration errors name it)."""
+    out: dict[str, str] = {}
+    for role, columns in monitor.column_roles().items():
+        for column in columns:
+            out.setdefault(column, role)
+    if monitor.service is not None:
+        for service_column in (monitor.service.latency_column, monitor.service.status_column):
+            if service_column:
+                out.setdefault(service_column, "a service column")
+    if monitor.llm is not None:
+        for key, value in monitor.llm.model_dump().items():
+            if key.endswith("_column") and value:
+                out.setdefault(str(value), "an LLM column")
+    return out
+
+
+def drift_kinds(monitor: MonitorConfig) -> dict[str, str]:
+    """The kind (``numeric``/``categorical``) the reference profile must hold per column."""
+    plan = ColumnPlan.for_monitor(monitor)
+    kinds = {c: "numeric" for c in plan.numeric}
+    kinds.update({c: "categorical" for c in plan.categorical})
+    return kinds
+
+
+def diff_schema(
+    current: Mapping[str, str],
+    configured: Mapping[str, str],
+    previous: Mapping[str, str] | None,
+    expected_kinds: Mapping[str, str] | None = None,
+    reference_kinds: Mapping[str, str] | None = None,
+    previous_partition: str | None = None,
+) -> SchemaDiff:
+    """Compare the table's columns now with the configuration, reference and last snapshot.
+
+    Args:
+        current: Column name to SQL type, as the warehouse reports it now.
+        configured: Columns the monitor reads (name to role).
+        previous: The previous partition's snapshot, or None for the first partition.
+        expected_kinds: Drift-tested columns and the kind the configuration gives them.
+        reference_kinds: The reference profile's columns and kinds (None: not compared).
+        previous_partition: The partition ``previous`` was recorded for.
+    """
+    changes: list[ColumnChange] = []
+    for column in configured:
+        if column not in current:
+            before = previous.get(column) if previous else None
+            changes.append(ColumnChange(column, "missing", True, before=before))
+        elif previous and column in previous and _retyped(previous[column], current[column]):
+            changes.append(ColumnChange(column, "retyped", True, previous[column], current[column]))
+        if reference_kinds is not None and expected_kinds and column in expected_kinds:
+            kind = expected_kinds[column]
+            if column not in reference_kinds:
+                changes.append(ColumnChange(column, "not_in_reference", True, after=kind))
+            elif reference_kinds[column] != kind:
+                changes.append(
+                    ColumnChange(column, "kind_changed", True, reference_kinds[column], kind)
+                )
+    if previous is not None:
+        for column, sql_type in current.items():
+            if column in configured:
+                continue
+            if column not in previous:
+                changes.append(ColumnChange(column, "new", False, after=sql_type))
+            elif _retyped(previous[column], sql_type):
+                changes.append(ColumnChange(column, "retyped", False, previous[column], sql_type))
+        for column, sql_type in previous.items():
+            if column not in current and column not in configured:
+                changes.append(ColumnChange(column, "removed", False, before=sql_type))
+    return SchemaDiff(dict(current), dict(configured), tuple(changes), previous_partition)
+
+
+def _retyped(before: str, after: str) -> bool:
+    return type_family(before) != type_family(after)
+
+
+def schema_check(diff: SchemaDiff) -> CheckOutcome:
+    """The ``schema_change`` check: one finding per configured column (critical when it is
+    missing, retyped or out of step with the reference) and one, :data:`UNCONFIGURED`, for the
+    other columns (a warning when any appeared, disappeared or was retyped). Every subject is
+    reported every day, so an incident resolves once the schema is stable again."""
+    by_column: dict[str, list[ColumnChange]] = {}
+    for change in diff.changes:
+        by_column.setdefault(change.column, []).append(change)
+    findings: list[Finding] = []
+    for column, role in diff.configured.items():
+        mine = [c for c in by_column.get(column, []) if c.configured]
+        if mine:
+            summary = f"{column} ({role}): " + "; ".join(c.describe() for c in mine)
+        else:
+            summary = f"{column} ({role}): {diff.columns.get(column)}, unchanged"
+        findings.append(
+            Finding(column, not mine, Severity.CRITICAL, float(len(mine)), 0.0, summary)
+        )
+    others = [c for c in diff.changes if not c.configured]
+    if others:
+        other_summary = "; ".join(c.describe() for c in others)
+    elif diff.previous_partition is None:
+        other_summary = "first snapshot of the table's columns"
+    else:
+        other_summary = f"unconfigured columns unchanged since {diff.previous_partition}"
+    findings.append(
+        Finding(UNCONFIGURED, not others, Severity.WARN, float(len(others)), 0.0, other_summary)
+    )
+    findings.sort(key=lambda f: f.passed)
+    failing = [c.describe() for c in diff.changes]
+    if failing:
+        summary = "schema changed: " + "; ".join(failing)
+    elif diff.previous_partition is None:
+        summary = f"{len(diff.columns)} columns recorded (first snapshot); configured ones present"
+    else:
+        summary = f"{len(diff.columns)} columns, unchanged since {diff.previous_partition}"
+    metadata: dict[str, float | int | str] = {
+        "columns": len(diff.columns),
+        "columns_missing": diff.count("missing"),
+        "columns_new": diff.count("new"),
+        "columns_removed": diff.count("removed"),
+        "columns_retyped": diff.count("retyped"),
+        "reference_mismatches": diff.count("not_in_reference", "kind_changed"),
+    }
+    if diff.previous_partition is not None:
+        metadata["previous_partition"] = diff.previous_partition
+    return CheckOutcome("schema_change", tuple(findings), summary, metadata)
+
+
+# -- the snapshot in the result store's metrics table -----------------------------------------
+
+
+def snapshot_metrics(columns: Mapping[str, str]) -> dict[tuple[str, str], float | None]:
+    """The snapshot as ``metrics`` rows: ``(column_type, {"column", "type"}) -> position``.
+
+    A type too long for the dimensions column is cut; a column whose name alone does not fit
+    is left out (and then ignored by :func:`storable`)."""
+    rows: dict[tuple[str, str], float | None] = {}
+    for position, (column, sql_type) in enumerate(columns.items()):
+        encoded = _encode(column, sql_type)
+        if len(encoded) > MAX_DIMENSIONS:
+            room = len(sql_type) - (len(encoded) - MAX_DIMENSIONS)
+            encoded = _encode(column, sql_type[: max(room, 0)])
+        if len(encoded) <= MAX_DIMENSIONS:
+            rows[(SNAPSHOT_METRIC, encoded)] = float(position)
+    return rows
+
+
+def storable(columns: Mapping[str, str]) -> dict[str, str]:
+    """The columns a snapshot can hold: names short enough for the metrics table (any name of
+    up to 200 characters; configured names have at most 128). Compare only these, or an
+    unstorable column would look new every day."""
+    return {c: t for c, t in columns.items() if len(_encode(c, "")) <= MAX_DIMENSIONS}
+
+
+def previous_snapshot(
+    rows: Iterable[Mapping[str, Any]], partition: str
+) -> tuple[str | None, dict[str, str] | None]:
+    """The latest snapshot stored for a partition before ``partition`` (as read back with
+    ``ResultStore.load_metrics(monitor, SNAPSHOT_ASSET)``), and its partition."""
+    by_partition: dict[str, list[Mapping[str, Any]]] = {}
+    for row in rows:
+        key = str(row["partition_key"])
+        if key < partition and row["name"] == SNAPSHOT_METRIC:
+            by_partition.setdefault(key, []).append(row)
+    if not by_partition:
+        return None, None
+    latest = max(by_partition)
+    ordered = sorted(by_partition[latest], key=lambda r: r["value"] or 0.0)
+    snapshot: dict[str, str] = {}
+    for row in ordered:
+        decoded = json.loads(row["dimensions"])
+        snapshot[str(decoded["column"])] = str(decoded["type"])
+    return latest, snapshot
+
+
+def _encode(column: str, sql_type: str) -> str:
+    # ResultStore's ``dimensions()`` text, with non-ASCII kept as is (the limit is characters).
+    return json.dumps(
+        {"column": column, "type": sql_type},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )

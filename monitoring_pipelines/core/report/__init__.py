@@ -1,0 +1,1 @@
+"""The daily HTML report of a monitor: page, HTML pieces, plots."""

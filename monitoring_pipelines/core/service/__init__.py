@@ -1,0 +1,1 @@
+"""Service metrics: latency, errors, breakdowns, SLO error budgets and burn rates."""

@@ -1,0 +1,1 @@
+"""The result store: SQLAlchemy tables and repositories."""

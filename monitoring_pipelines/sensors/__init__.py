@@ -1,0 +1,1 @@
+"""Sensors: the alerting pass over check evaluations, and new labels."""

@@ -1,0 +1,96 @@
+"""The alerting sensor: turns finished runs' failed checks into incidents and messages."""
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, timedelta
+
+import dagster as dg
+
+from monitoring_pipelines.core.config import AlertsConfig
+from monitoring_pipelines.sensors.alerting_pass import notifier_problems, run_alerting
+from resources import PagerDutyResource, ResultStoreResource, SlackResource
+
+INTERVAL_S = 30
+
+
+class NotifierDown(Exception):
+    """Alerts cannot be delivered: the tick fails so the UI shows it."""
+
+
+def alerting_sensor(
+    alerts: Mapping[str, AlertsConfig],
+    dagster_url: str,
+    reports: Mapping[str, dg.AssetKey] | None = None,
+) -> dg.SensorDefinition:
+    """The alerting pass every 30 s; it also requests the daily report of every recent
+    partition whose checks it has just recorded, so the report lists them."""
+    reports = dict(reports or {})
+
+    @dg.sensor(
+        name="alerting",
+        minimum_interval_seconds=INTERVAL_S,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="Reads check evaluations of finished runs, opens/updates/resolves "
+        "incidents, sends alerts stored in the outbox, and requests the daily report of "
+        "recent partitions whose checks it recorded.",
+        asset_selection=dg.AssetSelection.assets(*reports.values()) if reports else None,
+    )
+    def alerting(
+        context: dg.SensorEvaluationContext,
+        result_store: ResultStoreResource,
+        slack: SlackResource,
+        pagerduty: PagerDutyResource,
+    ) -> dg.SensorResult:
+        store = result_store.get_store()
+        report = run_alerting(
+            context.instance,
+            store,
+            alerts,
+            dagster_url,
+            slack.get_notifier(),
+            pagerduty=pagerduty.get_notifier(),
+        )
+        if report.cursor:
+            context.update_cursor(report.cursor)
+        requests = report_requests(report.checked, reports, alerts, report.cursor or "")
+        problems = notifier_problems(store)
+        if problems and not requests:
+            # A failed tick is what the UI shows in red on the sensor's page and in the
+            # sensor list: a notifier that is down must not look like quiet.
+            raise NotifierDown("; ".join(problems))
+        for problem in problems:
+            context.log.error(problem)
+        return dg.SensorResult(
+            run_requests=requests,
+            skip_reason=None if requests else dg.SkipReason(report.summary()),
+        )
+
+    return alerting
+
+
+def report_requests(
+    checked: set[tuple[str, str]],
+    reports: Mapping[str, dg.AssetKey],
+    alerts: Mapping[str, AlertsConfig],
+    cursor: str,
+    today: date | None = None,
+) -> list[dg.RunRequest]:
+    """Runs of ``<monitor>/daily_report`` for the recent partitions just checked (history is
+    rendered on demand: materialize the report's partitions from the UI)."""
+    today = today or datetime.now(UTC).date()
+    requests = []
+    for monitor, partition in sorted(checked):
+        key = reports.get(monitor)
+        config = alerts.get(monitor)
+        if key is None or config is None:
+            continue
+        if date.fromisoformat(partition) < today - timedelta(days=config.paging_horizon_days):
+            continue
+        requests.append(
+            dg.RunRequest(
+                run_key=f"report:{monitor}:{partition}:{cursor}",
+                asset_selection=[key],
+                partition_key=partition,
+                tags={"monitor": monitor},
+            )
+        )
+    return requests

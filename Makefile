@@ -62,10 +62,12 @@ bench-ops: install
 bench-judge: install
 	$(BIN)/python benchmarks/bench_judge.py $(BENCH_ARGS)
 
+## lint: ruff (lint and format), mypy strict on the core and mypy on the Dagster layers
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy monitoring_pipelines/core
+	$(BIN)/mypy assets resources monitoring_pipelines/sensors
 
 clean-demo:
 	rm -rf $(MONITORING_HOME)

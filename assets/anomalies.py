@@ -8,24 +8,25 @@ import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.anomaly.metrics import (
-    COSTS,
-    SERVICE,
     MetricValues,
     available_metrics,
 )
 from monitoring_pipelines.core.anomaly.scoring import CHECK, MetricAnomaly, anomaly_check, detect
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.store.reports import load_daily_metrics
 from monitoring_pipelines.core.store.results import ResultStore, dimensions
 from resources import ResultStoreResource
 
-ASSET = "anomalies"
-
 
 def anomaly_sources(monitor: MonitorConfig) -> list[str]:
     """The metric assets the monitor has, which the anomalies read."""
-    return [a for a, has in ((SERVICE, monitor.service), (COSTS, monitor.llm)) if has]
+    return [
+        a
+        for a, has in ((Asset.SERVICE_METRICS, monitor.service), (Asset.TOKEN_COSTS, monitor.llm))
+        if has
+    ]
 
 
 def make_anomalies(
@@ -45,7 +46,7 @@ def make_anomalies(
     reasons = available_metrics(monitor)
     measured = [m for m, why in reasons.items() if why is None]
     unavailable = {m: why for m, why in reasons.items() if why is not None}
-    key = dg.AssetKey([name, ASSET])
+    key = dg.AssetKey([name, Asset.ANOMALIES])
     baseline = dg.TimeWindowPartitionMapping(
         start_offset=-config.baseline_days, allow_nonexistent_upstream_partitions=True
     )
@@ -93,14 +94,14 @@ def score_day(
     }
     results = detect(
         day,
-        stored.get(SERVICE, {}),
-        stored.get(COSTS, {}),
+        stored.get(Asset.SERVICE_METRICS, {}),
+        stored.get(Asset.TOKEN_COSTS, {}),
         config,
         [m for m in config.metrics if m in metrics],
     )
     store.save_metrics(
         name,
-        ASSET,
+        Asset.ANOMALIES,
         day.isoformat(),
         {
             (stat, dimensions(metric=r.metric)): _stored(v)

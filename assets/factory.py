@@ -1,23 +1,28 @@
-"""All assets of one monitor, named ``<monitor>/<asset>``."""
+"""All assets of one monitor, named ``<monitor>/<asset>``: what is built follows what the
+configuration names."""
 
 import dagster as dg
 
 from assets.anomalies import make_anomalies
-from assets.canary import make_canary
-from assets.costs import make_token_costs
-from assets.drift import make_feature_drift
-from assets.hallucination import build_hallucination_assets
+from assets.canary_comparison import make_canary
+from assets.daily_profile import make_daily_profile
+from assets.daily_report import make_daily_report, report_upstream
+from assets.data_quality import make_data_quality
+from assets.faithfulness_scores import make_faithfulness_scores
+from assets.feature_drift import make_feature_drift
+from assets.finetuning_dataset import make_finetuning_dataset
+from assets.hallucination_kpi_impact import make_kpi_impact
+from assets.hallucination_rate import make_hallucination_rate
+from assets.judge_agreement import make_judge_agreement
+from assets.live_slice import make_live_slice
 from assets.performance import make_performance
-from assets.profile import make_daily_profile
-from assets.quality import make_data_quality
-from assets.reference import make_reference_profile
-from assets.report import make_daily_report, report_upstream
-from assets.review import build_review_assets
-from assets.service import make_service_metrics
-from assets.slice import make_live_slice
-from assets.slo import has_slo_budget, make_slo_budget
-from assets.windows import make_window_drift
+from assets.reference_profile import make_reference_profile
+from assets.service_metrics import make_service_metrics
+from assets.slo_budget import has_slo_budget, make_slo_budget
+from assets.token_costs import make_token_costs
+from assets.window_drift import make_window_drift
 from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.hallucination.day import AnswerColumns
 
 
 def build_monitor_assets(
@@ -41,8 +46,8 @@ def build_monitor_assets(
             assets.append(make_slo_budget(name, monitor, partitions_def))
     if monitor.llm is not None:
         assets.append(make_token_costs(name, monitor, partitions_def))
-        assets += build_hallucination_assets(name, monitor, partitions_def)
-        assets += build_review_assets(name, monitor)
+        assets += hallucination_assets(name, monitor, partitions_def)
+        assets += review_assets(name, monitor)
     if monitor.anomalies is not None and (monitor.service is not None or monitor.llm is not None):
         assets.append(make_anomalies(name, monitor, partitions_def))
     if monitor.canary is not None:
@@ -50,4 +55,27 @@ def build_monitor_assets(
     upstream = report_upstream(name, [key for a in assets for key in a.keys])
     if upstream:
         assets.append(make_daily_report(name, monitor, partitions_def, upstream))
+    return assets
+
+
+def hallucination_assets(
+    name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
+) -> list[dg.AssetsDefinition]:
+    """Scores and rate when the monitor logs LLM answers and their context, else none."""
+    if AnswerColumns.for_monitor(monitor) is None:
+        return []
+    return [
+        make_faithfulness_scores(name, monitor, partitions_def),
+        make_hallucination_rate(name, monitor, partitions_def),
+    ]
+
+
+def review_assets(name: str, monitor: MonitorConfig) -> list[dg.AssetsDefinition]:
+    """The review loop's assets (unpartitioned: each reads every review or every stored day)
+    when the monitor's answers are judged, else none."""
+    if AnswerColumns.for_monitor(monitor) is None or monitor.llm is None:
+        return []
+    assets = [make_finetuning_dataset(name), make_judge_agreement(name)]
+    if monitor.llm.kpi is not None:
+        assets.append(make_kpi_impact(name, monitor))
     return assets

@@ -12,7 +12,8 @@ import numpy.typing as npt
 import pandas as pd
 import pyarrow.parquet as pq
 
-from assets.common import check_result, day_of, failure, numeric_metadata
+from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
 from monitoring_pipelines.core.ingest import labels as gt
@@ -39,13 +40,7 @@ from monitoring_pipelines.core.performance.segments import (
 from monitoring_pipelines.core.store.results import ResultStore, dimensions
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
-ASSET = "performance"
 REFERENCE_PARTITION = "reference"  # the reference table's statistics, cached per reference
-CHECK_DESCRIPTION = (
-    "Once enough labels arrived (performance.min_coverage), the checked metric has not dropped "
-    "below the reference by more than its tolerance (significantly), as a whole or within a "
-    "segment value (performance@<segment>=<value>)."
-)
 
 
 def make_performance(
@@ -69,21 +64,14 @@ def make_performance(
         raise ValueError(f"monitor '{name}': labels need 'source.request_id_column' to join on")
     spec = spec or PerformanceSpec.for_monitor(monitor)
     labels = monitor.labels
-    key = dg.AssetKey([name, ASSET])
+    key = dg.AssetKey([name, Asset.PERFORMANCE])
 
     @dg.asset(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, "live_slice"])],
-        check_specs=[
-            dg.AssetCheckSpec(
-                "performance",
-                asset=key,
-                description=CHECK_DESCRIPTION,
-                partitions_def=partitions_def,
-            )
-        ],
+        deps=[dg.AssetKey([name, Asset.LIVE_SLICE])],
+        check_specs=check_specs(["performance"], key, partitions_def),
         kinds={"sql"},
         description=f"Performance of the day's predictions against the labels in {labels.table} "
         "so far (accuracy/F1 or MAE/RMSE, coverage, change from the reference), overall and "
@@ -114,7 +102,7 @@ def make_performance(
         comparison = compare(stats, baseline, spec.policy)
         segments = compare_segments(by_segment, baseline, spec.policy, comparison)
         rows = stats.to_rows() | comparison.to_rows() | segment_rows(segments)
-        store.save_metrics(name, ASSET, context.partition_key, rows)
+        store.save_metrics(name, Asset.PERFORMANCE, context.partition_key, rows)
         metadata = metadata_values(stats, counts, comparison, baseline)
         metadata |= segment_metadata(segments) | predictions.notes()
         outcome = segment_check(performance_check(comparison), comparison, segments)
@@ -261,7 +249,7 @@ def resolve_baseline(
     days = {}
     for i in range(spec.policy.reference_days):
         partition = (first + timedelta(days=i)).isoformat()
-        rows = store.load_metrics(name, ASSET, partition)
+        rows = store.load_metrics(name, Asset.PERFORMANCE, partition)
         if rows:
             days[partition] = PerformanceStats.from_rows(spec.kind, _keyed(rows))
     return pooled_baseline(days, spec.policy, period)
@@ -294,7 +282,7 @@ def reference_table_baseline(
         ),
     )
     if content_hash:
-        cached = _keyed(store.load_metrics(name, ASSET, REFERENCE_PARTITION))
+        cached = _keyed(store.load_metrics(name, Asset.PERFORMANCE, REFERENCE_PARTITION))
         if marker in cached:
             return Baseline(PerformanceStats.from_rows(spec.kind, cached), source)
     columns = [spec.prediction_column, spec.reference_label_column]
@@ -305,7 +293,9 @@ def reference_table_baseline(
     if content_hash:
         # A concurrent run may have cached the same statistics first.
         with contextlib.suppress(StoreError):
-            store.save_metrics(name, ASSET, REFERENCE_PARTITION, stats.to_rows() | {marker: 1.0})
+            store.save_metrics(
+                name, Asset.PERFORMANCE, REFERENCE_PARTITION, stats.to_rows() | {marker: 1.0}
+            )
     return Baseline(stats, source)
 
 

@@ -16,6 +16,7 @@ import click
 
 from monitoring_pipelines.core.alerting.model import DeliveryStatus, IncidentStatus
 from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.errors import MonitoringError
@@ -229,16 +230,16 @@ def _run_review_loop(ctx: Context, config: MonitorFile, monitors: Sequence[str])
         for event in result.get_asset_materialization_events():
             meta = {k: v.value for k, v in event.materialization.metadata.items()}
             asset = event.asset_key.path[-1]
-            if asset == "finetuning_dataset":
+            if asset == Asset.FINETUNING_DATASET:
                 click.echo(
                     f"{monitor}: fine-tuning set {meta['path']}: {meta['records']} record(s) "
                     f"from {meta['reviewed_items']} reviewed answer(s)"
                 )
-            elif asset == "judge_agreement":
+            elif asset == Asset.JUDGE_AGREEMENT:
                 kappa = meta.get("kappa")
                 said = f"kappa {kappa:.2f}" if isinstance(kappa, float) else meta.get("kappa_note")
                 click.echo(f"{monitor}: judge vs reviewers over {meta['n']} review(s): {said}")
-            elif asset == "hallucination_kpi_impact":
+            elif asset == Asset.HALLUCINATION_KPI_IMPACT:
                 click.echo(f"{monitor}: {meta['finding']}")
 
 

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from assets import build_monitor_assets
-from assets.review import REVIEW_ASSETS
+from monitoring_pipelines.core.catalog import REVIEW_ASSETS, Asset
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.errors import ConfigError
@@ -88,7 +88,7 @@ def report_keys(assets: list[dg.AssetsDefinition]) -> dict[str, dg.AssetKey]:
         key.path[0]: key
         for a in assets
         for key in a.keys
-        if len(key.path) == 2 and key.path[1] == "daily_report"
+        if len(key.path) == 2 and key.path[1] == Asset.DAILY_REPORT
     }
 
 

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 
 
@@ -31,7 +32,7 @@ def review_job_name(monitor: str) -> str:
 
 
 # The hallucination assets, judged in a job of their own when the judge is a remote server.
-JUDGED = ("faithfulness_scores", "hallucination_rate")
+JUDGED = (Asset.FAITHFULNESS_SCORES, Asset.HALLUCINATION_RATE)
 
 
 def remote_judge(monitor: MonitorConfig) -> bool:
@@ -50,7 +51,7 @@ def daily_job(
     # The daily report follows the alerting pass (it lists the recorded checks): the alerting
     # sensor requests it for recent partitions, so it is not part of the daily run.
     selection = dg.AssetSelection.groups(monitor) - dg.AssetSelection.assets(
-        dg.AssetKey([monitor, "daily_report"])
+        dg.AssetKey([monitor, Asset.DAILY_REPORT])
     )
     if judge_apart:
         # Minutes of remote calls per day would hold up every other check of the day (and a
@@ -62,7 +63,7 @@ def daily_job(
     if has_reference:
         # Subtracting a key that no asset supplies fails the job's resolution, so only a
         # monitor with a reference subtracts it.
-        selection -= dg.AssetSelection.assets(dg.AssetKey([monitor, "reference_profile"]))
+        selection -= dg.AssetSelection.assets(dg.AssetKey([monitor, Asset.REFERENCE_PROFILE]))
     return dg.define_asset_job(
         daily_job_name(monitor),
         selection=selection,
@@ -96,7 +97,7 @@ def review_job(monitor: str, keys: Sequence[dg.AssetKey]) -> dg.UnresolvedAssetJ
 def reference_job(monitor: str) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         reference_job_name(monitor),
-        selection=dg.AssetSelection.assets(dg.AssetKey([monitor, "reference_profile"])),
+        selection=dg.AssetSelection.assets(dg.AssetKey([monitor, Asset.REFERENCE_PROFILE])),
         executor_def=dg.in_process_executor,
         description=f"Rebuild monitor '{monitor}''s reference bins and profile.",
         tags={"monitor": monitor},

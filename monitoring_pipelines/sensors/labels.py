@@ -33,6 +33,7 @@ from typing import Any
 
 import dagster as dg
 
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
 from monitoring_pipelines.core.ingest.labels import label_watermark, labels_by_day
@@ -55,7 +56,7 @@ class MonitorTick:
 def labels_sensor(monitors: Mapping[str, MonitorConfig]) -> dg.SensorDefinition:
     """One sensor for every monitor with labels, named ``labels``."""
     watched = {n: m for n, m in monitors.items() if m.labels is not None and m.prediction}
-    keys = [dg.AssetKey([name, "performance"]) for name in watched]
+    keys = [dg.AssetKey([name, Asset.PERFORMANCE]) for name in watched]
 
     # asset_selection (not target): each run resolves to the base job of its own monitor's
     # partitions, so monitors with different start dates share the sensor.
@@ -81,7 +82,9 @@ def labels_sensor(monitors: Mapping[str, MonitorConfig]) -> dg.SensorDefinition:
                 notes.append(f"{name}: error")
                 continue
             state[name] = tick.cursor
-            sliced = context.instance.get_materialized_partitions(dg.AssetKey([name, "live_slice"]))
+            sliced = context.instance.get_materialized_partitions(
+                dg.AssetKey([name, Asset.LIVE_SLICE])
+            )
             partitions = daily_partitions(monitor)
             skipped = 0
             for day, token in sorted(tick.days.items()):
@@ -92,7 +95,7 @@ def labels_sensor(monitors: Mapping[str, MonitorConfig]) -> dg.SensorDefinition:
                     dg.RunRequest(
                         run_key=f"labels:{name}:{day}:{token}",
                         partition_key=day,
-                        asset_selection=[dg.AssetKey([name, "performance"])],
+                        asset_selection=[dg.AssetKey([name, Asset.PERFORMANCE])],
                         tags={"monitor": name, "trigger": "late_labels"},
                     )
                 )

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assets.canary import make_canary
+from assets.canary_comparison import make_canary
 from monitoring_pipelines.jobs import daily_job_name
 from monitoring_pipelines.partitions import daily_partitions
 from tests.assets.conftest import (

@@ -26,7 +26,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from assets.quality import make_data_quality
+from assets.data_quality import make_data_quality
 from monitoring_pipelines.core.checks import findings_from
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.quality.schema import UNCONFIGURED

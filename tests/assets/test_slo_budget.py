@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from assets.slo import has_slo_budget, make_slo_budget
+from assets.slo_budget import has_slo_budget, make_slo_budget
 from monitoring_pipelines.core.checks import findings_from
 from monitoring_pipelines.partitions import daily_partitions
 from monitoring_pipelines.sensors.alerting_pass import evaluations_of

@@ -11,17 +11,13 @@ from pathlib import Path
 import click
 import pytest
 
-from assets.common import CHECK_DESCRIPTIONS
 from monitoring_pipelines.cli import main
+from monitoring_pipelines.core.catalog import CHECKS as CATALOG
 
 ROOT = Path(__file__).resolve().parents[2]
 RUNBOOKS = ROOT / "docs" / "runbooks"
 SNAPSHOT = ROOT / "tests" / "assets" / "snapshots" / "asset_graph.json"
 
-# Checks whose specs carry their own descriptions, outside CHECK_DESCRIPTIONS.
-OWN_DESCRIPTIONS = {"performance", "canary", "hallucination_rate", "data_quality", "schema_change"}
-# Not an asset check: the alerting sensor's verdict on a failed step, linked like one.
-ALERTING_ONLY = {"run_failure"}
 EXPECTED = {
     "volume",
     "malformed_rows",
@@ -56,7 +52,7 @@ def snapshot_checks() -> set[str]:
     return {key.rsplit(":", 1)[1] for key in checks}
 
 
-CHECKS = sorted(set(CHECK_DESCRIPTIONS) | OWN_DESCRIPTIONS | snapshot_checks() | ALERTING_ONLY)
+CHECKS = sorted(set(CATALOG) | snapshot_checks())
 
 
 def test_the_check_list_covers_every_check() -> None:

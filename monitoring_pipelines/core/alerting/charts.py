@@ -16,9 +16,9 @@ from datetime import date, timedelta
 
 from sqlalchemy import select
 
-from monitoring_pipelines.core.anomaly.metrics import COSTS, SERVICE
+from monitoring_pipelines.core.catalog import Asset, Chart
+from monitoring_pipelines.core.catalog import check as check_entry
 from monitoring_pipelines.core.drift.engine import base_column
-from monitoring_pipelines.core.hallucination.store import RATE_ASSET
 from monitoring_pipelines.core.report import plots
 from monitoring_pipelines.core.service.slo import THRESHOLD
 from monitoring_pipelines.core.store import tables as t
@@ -33,8 +33,6 @@ from monitoring_pipelines.core.store.results import ResultStore, dimensions
 # The report's figures are laid out in inches at 90 dpi; at this density they are about
 # 800 x 400 pixels, which Slack shows legibly.
 ALERT_DPI = 148
-DRIFT_CHECKS = frozenset({"feature_drift", "prediction_drift"})
-ANOMALIES = "anomalies"
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -101,7 +99,7 @@ def _number(v: float) -> str:
 
 
 _LATENCY = _Trend(
-    SERVICE,
+    Asset.SERVICE_METRICS,
     "latency",
     (("SLO percentile", "slo_percentile_ms", ""), ("p50", "p50_ms", "")),
     fmt=_ms,
@@ -111,7 +109,7 @@ _LATENCY = _Trend(
     limit_metric=(THRESHOLD, dimensions(sli="latency")),
 )
 _ERRORS = _Trend(
-    SERVICE,
+    Asset.SERVICE_METRICS,
     "error rate",
     (("error rate", "error_rate", ""),),
     fmt=_share,
@@ -119,7 +117,7 @@ _ERRORS = _Trend(
     limit_check="error_rate",
 )
 _DAILY_COST = _Trend(
-    COSTS,
+    Asset.TOKEN_COSTS,
     "daily LLM cost",
     (("cost", "cost_usd", ""),),
     fmt=_usd,
@@ -128,7 +126,7 @@ _DAILY_COST = _Trend(
     limit_check="cost_budget",
 )
 _MONTHLY_COST = _Trend(
-    COSTS,
+    Asset.TOKEN_COSTS,
     "LLM cost, month to date",
     (("month to date", "cost_usd", ""),),
     fmt=_usd,
@@ -137,6 +135,12 @@ _MONTHLY_COST = _Trend(
     limit_check="monthly_budget",
     month_to_date=True,
 )
+_TRENDS = {
+    Chart.LATENCY: _LATENCY,
+    Chart.ERRORS: _ERRORS,
+    Chart.DAILY_COST: _DAILY_COST,
+    Chart.MONTHLY_COST: _MONTHLY_COST,
+}
 _ANOMALY_UNITS: Mapping[str, tuple[Callable[[float], str], str]] = {
     "cost_per_request": (lambda v: f"{v:.4g} USD", "USD"),
     "latency_p95_ms": (_ms, "ms"),
@@ -146,34 +150,34 @@ _ANOMALY_UNITS: Mapping[str, tuple[Callable[[float], str], str]] = {
 
 def has_chart(check: str, subject: str) -> bool:
     """Whether a finding of ``check`` about ``subject`` gets a chart (when its data is stored)."""
-    return (check in DRIFT_CHECKS and bool(subject)) or _trend_of(check, subject) is not None
+    chart = check_entry(check).chart_of(subject)
+    if chart is Chart.DISTRIBUTION:
+        return bool(subject)
+    return _trend_of(check, subject) is not None
 
 
 def _trend_of(check: str, subject: str) -> _Trend | None:
     """How the trend of a check's finding is drawn; None when it has no trend chart."""
-    if check == "latency_slo" or (check == "error_budget" and subject.startswith("latency:")):
-        return _LATENCY
-    if check == "error_rate" or (check == "error_budget" and subject.startswith("errors:")):
-        return _ERRORS
-    if check == "cost_budget":
-        return _DAILY_COST
-    if check == "monthly_budget":
-        return _MONTHLY_COST
-    if check == "anomaly" and subject:
+    chart = check_entry(check).chart_of(subject)
+    if chart in _TRENDS:
+        return _TRENDS[chart]
+    if chart is Chart.ANOMALY and subject:
         fmt, unit = _ANOMALY_UNITS.get(subject, (_number, ""))
         dims = dimensions(metric=subject)
         series = (("day", "value", dims), ("baseline median", "median", dims))
-        return _Trend(ANOMALIES, f"{subject} against its baseline", series, fmt, unit)
-    if check == "hallucination_rate":
+        return _Trend(Asset.ANOMALIES, f"{subject} against its baseline", series, fmt, unit)
+    if chart is Chart.HALLUCINATION:
         scope, _, value = subject.partition("=")
         dims = dimensions(**{scope: value}) if subject else ""
         rate, baseline = ("rate", "hallucination_rate", dims), ("baseline", "baseline_rate", dims)
         if subject:
-            return _Trend(RATE_ASSET, f"hallucination rate, {subject}", (rate, baseline), _share)
+            return _Trend(
+                Asset.HALLUCINATION_RATE, f"hallucination rate, {subject}", (rate, baseline), _share
+            )
         # The overall rate fails when its lower bound is above max_rate.
         overall = (rate, ("95% lower bound", "ci_low", ""), baseline)
         return _Trend(
-            RATE_ASSET,
+            Asset.HALLUCINATION_RATE,
             "hallucination rate",
             overall,
             _share,
@@ -218,7 +222,7 @@ def render_alert_chart(
         day = date.fromisoformat(partition)
     except ValueError:
         return None
-    if check in DRIFT_CHECKS:
+    if check_entry(check).chart_of(subject) is Chart.DISTRIBUTION:
         return _drift_chart(store, monitor, check, subject, day) if subject else None
     trend = _trend_of(check, subject)
     return _trend_chart(store, monitor, check, subject, day, days, trend) if trend else None

@@ -9,50 +9,11 @@ from typing import Any
 from urllib.parse import quote
 
 from monitoring_pipelines.core.alerting.model import Alert, AlertKind, Evaluation, Incident
+from monitoring_pipelines.core.catalog import check as check_entry
 from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import Severity
 
 ICON = {Severity.CRITICAL: ":red_circle:", Severity.WARN: ":large_orange_circle:"}
-CHECK_TITLES = {
-    "feature_drift": "input drift",
-    "prediction_drift": "prediction drift",
-    "latency_slo": "latency above SLO",
-    "error_rate": "error rate above SLO",
-    "cost_budget": "cost over budget",
-    "volume": "traffic volume",
-    "malformed_rows": "malformed rows",
-    "duplicate_requests": "duplicate requests",
-    "run_failure": "pipeline run failed",
-    "hallucination_rate": "hallucination rate",
-    "data_quality": "data quality",
-    "schema_change": "schema change",
-    "performance": "performance drop",
-    "canary": "canary should roll back",
-    "anomaly": "change from baseline",
-    "monthly_budget": "monthly cost over budget",
-    "error_budget": "error budget burn",
-}
-
-
-# The asset each check is evaluated on (for links without an evaluation at hand).
-ASSET_OF_CHECK = {
-    "volume": "live_slice",
-    "malformed_rows": "live_slice",
-    "duplicate_requests": "live_slice",
-    "feature_drift": "feature_drift",
-    "prediction_drift": "feature_drift",
-    "data_quality": "data_quality",
-    "schema_change": "data_quality",
-    "performance": "performance",
-    "latency_slo": "service_metrics",
-    "error_rate": "service_metrics",
-    "error_budget": "slo_budget",
-    "cost_budget": "token_costs",
-    "monthly_budget": "token_costs",
-    "anomaly": "anomalies",
-    "canary": "canary_comparison",
-    "hallucination_rate": "hallucination_rate",
-}
 
 
 @dataclass(frozen=True)
@@ -72,18 +33,18 @@ class Links:
 
     def incident(self, incident: Incident) -> str:
         """The incident's asset at its last failing partition."""
-        asset = ASSET_OF_CHECK.get(incident.check, incident.check)
+        asset = check_entry(incident.check).asset or incident.check
         return self.asset(f"{incident.monitor}/{asset}", incident.last_failing_partition)
 
     def runbook(self, check: str) -> str | None:
         if not self.runbook_base_url:
             return None
-        return f"{self.runbook_base_url.rstrip('/')}/{check}.md"
+        return f"{self.runbook_base_url.rstrip('/')}/{check_entry(check).runbook}"
 
 
 def incident_title(monitor: str, check: str, subject: str) -> str:
     """``recommender: input drift in user_age``; a segment reads ``... for tenant=acme``."""
-    what = CHECK_TITLES.get(check, check.replace("_", " "))
+    what = check_entry(check).title
     if subject == WHOLE:
         return f"{monitor}: {what}"
     column, _, segment = subject.partition("@")
@@ -195,7 +156,7 @@ def _updated(
 def _joined(
     member: Incident, evaluation: Evaluation, finding: Finding, links: Links
 ) -> dict[str, Any]:
-    check = CHECK_TITLES.get(member.check, member.check.replace("_", " "))
+    check = check_entry(member.check).title
     text = f"Also failing since {member.first_partition} ({check}): {finding.summary}"
     return {
         "text": text,

@@ -24,7 +24,6 @@ AnomalyMetric = Literal[
 ]
 MetricValues = Mapping[tuple[str, str], float | None]  # (name, dimensions) -> stored value
 
-SERVICE, COSTS = "service_metrics", "token_costs"
 SERVICE_NAMES: Mapping[AnomalyMetric, str] = {
     "latency_p95_ms": "p95_ms",
     "error_rate": "error_rate",

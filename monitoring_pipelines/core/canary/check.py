@@ -23,11 +23,6 @@ from monitoring_pipelines.core.service.metrics import classify_status
 from monitoring_pipelines.core.store.results import dimensions
 
 CHECK = "canary"
-CHECK_DESCRIPTION = (
-    "Two model versions serving the day: the candidate's p95 latency, error rate, cost per "
-    "request and predictions against the baseline's. Fails (critical) on roll back, a "
-    "significant degradation beyond a canary tolerance; hold and no canary pass, with a note."
-)
 
 
 def canary_columns(monitor: MonitorConfig) -> list[str]:

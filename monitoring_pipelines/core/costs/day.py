@@ -23,10 +23,10 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from monitoring_pipelines.core.catalog import critical_factor
 from monitoring_pipelines.core.checks import CheckOutcome, single
 from monitoring_pipelines.core.config import PriceConfig, Severity
 
-CRITICAL_FACTOR = 1.5
 UNKNOWN_MODEL = "(missing model)"
 UNKNOWN_INTENT = "(missing intent)"
 NO_INTENT = ""  # the intent of every row when no intent column is configured
@@ -315,7 +315,8 @@ def budget_check(costs: DayCosts, daily_budget_usd: float) -> CheckOutcome:
     total = _cost(costs.total)
     unpriced = costs.unpriced_models
     passed = total <= daily_budget_usd
-    severity = Severity.CRITICAL if total > CRITICAL_FACTOR * daily_budget_usd else Severity.WARN
+    factor = critical_factor("cost_budget")
+    severity = Severity.CRITICAL if total > factor * daily_budget_usd else Severity.WARN
     summary = f"cost ${total:.2f} {'<=' if passed else '>'} daily budget ${daily_budget_usd:.2f}"
     top = next(iter(costs.by_model.items()), None)
     if top is not None and top[1].cost_usd:

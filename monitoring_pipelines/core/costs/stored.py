@@ -26,10 +26,10 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.costs.day import AppliedPrice, DayCosts, Usage
 from monitoring_pipelines.core.store.results import ResultStore, dimensions
 
-ASSET = "token_costs"
 COST = "cost_usd"
 PRICE_INPUT, PRICE_OUTPUT, PRICE_CACHED = (
     "price_input_per_1k",
@@ -158,7 +158,7 @@ def price_stamps(rows: Iterable[Mapping[str, Any]]) -> dict[date, dict[str, Pric
 
 def load_price_stamps(store: ResultStore, monitor: str) -> dict[date, dict[str, PriceStamp]]:
     """The price stamps of every stored ``token_costs`` partition of ``monitor``."""
-    return price_stamps(store.load_metrics(monitor, ASSET))
+    return price_stamps(store.load_metrics(monitor, Asset.TOKEN_COSTS))
 
 
 def load_daily_costs(store: ResultStore, monitor: str, days: Sequence[date]) -> dict[date, float]:
@@ -166,7 +166,7 @@ def load_daily_costs(store: ResultStore, monitor: str, days: Sequence[date]) -> 
     out). One query per day: each reads a single partition's rows by primary key."""
     out: dict[date, float] = {}
     for day in days:
-        for row in store.load_metrics(monitor, ASSET, day.isoformat()):
+        for row in store.load_metrics(monitor, Asset.TOKEN_COSTS, day.isoformat()):
             if row["name"] == COST and row["dimensions"] == "" and row["value"] is not None:
                 out[day] = float(row["value"])
     return out

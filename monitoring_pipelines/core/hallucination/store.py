@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.hallucination.governance import audit_selected
 from monitoring_pipelines.core.hallucination.rates import DayRates, ScopeRate, ScoreRow
 from monitoring_pipelines.core.hallucination.review import EnqueueReport, ReviewQueue
@@ -28,7 +29,6 @@ from monitoring_pipelines.core.judge.base import Verdict
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.results import ResultStore, dimensions, now
 
-RATE_ASSET = "hallucination_rate"
 JUDGE_METRIC = "judge"  # dimensions name the judge and prompt version; the value is the threshold
 JUDGE_COST_METRIC = "judge_cost_usd"  # what the judge spent on the partition, all runs together
 
@@ -164,7 +164,7 @@ def load_daily_rates(store: ResultStore, monitor: str) -> dict[date, float]:
     c = t.metrics.c
     query = select(c.partition_key, c.value).where(
         c.monitor == monitor,
-        c.asset == RATE_ASSET,
+        c.asset == Asset.HALLUCINATION_RATE,
         c.name == "hallucination_rate",
         c.dimensions == "",
         c.value.is_not(None),
@@ -179,7 +179,7 @@ def load_history(store: ResultStore, monitor: str, first: date, last: date) -> l
     c = t.metrics.c
     query = select(c.partition_key, c.name, c.dimensions, c.value).where(
         c.monitor == monitor,
-        c.asset == RATE_ASSET,
+        c.asset == Asset.HALLUCINATION_RATE,
         c.partition_key >= first.isoformat(),
         c.partition_key <= last.isoformat(),
         c.name.in_([JUDGE_METRIC, "hallucination_rate", "n_effective", "rise"]),

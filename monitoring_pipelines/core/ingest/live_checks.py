@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from monitoring_pipelines.core.catalog import critical_factor
 from monitoring_pipelines.core.checks import CheckOutcome, single
 from monitoring_pipelines.core.config import ChecksConfig, Severity
 from monitoring_pipelines.core.ingest.cleaning import SliceQuality
 
-# A share of bad rows this many times its threshold is critical rather than a warning.
-CRITICAL_FACTOR = 5.0
+# A share of bad values this many times its threshold is critical rather than a warning.
+CRITICAL_FACTOR = critical_factor("malformed_rows")
 
 
 def slice_checks(
@@ -77,7 +78,7 @@ def _share_check(
     return single(
         name,
         passed=passed,
-        severity=Severity.CRITICAL if share > CRITICAL_FACTOR * limit else Severity.WARN,
+        severity=Severity.CRITICAL if share > critical_factor(name) * limit else Severity.WARN,
         value=share,
         threshold=limit,
         summary=summary,

@@ -28,13 +28,13 @@ from sqlalchemy import Engine, and_, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring_pipelines.core.alerting.model import DeliveryStatus, IncidentStatus
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.store import tables as t
 
 log = logging.getLogger(__name__)
 
 DAILY = "____-__-__"  # LIKE pattern of a day's partition key: not "reference", not "<day>/28d"
-DRIFT_ASSET = "feature_drift"
 
 
 @dataclass(frozen=True)
@@ -273,7 +273,7 @@ def _drift(snapshot: Snapshot, gauge: GaugeFactory, days: dict[tuple[str, str], 
     tested: Counter[str] = Counter()
     segments: Counter[str] = Counter()
     for monitor, day, column, role, statistic, score, warn, critical, verdict in snapshot.drift:
-        days[(monitor, DRIFT_ASSET)] = day
+        days[(monitor, Asset.FEATURE_DRIFT)] = day
         is_drifted = verdict in ("warn", "critical")
         if role == "segment":
             segments[monitor] += is_drifted
@@ -294,7 +294,7 @@ def _drift(snapshot: Snapshot, gauge: GaugeFactory, days: dict[tuple[str, str], 
         )
         thresholds.add_metric([monitor, column, "warn"], warn)
         thresholds.add_metric([monitor, column, "critical"], critical)
-    for monitor in sorted({m for m, a in days if a == DRIFT_ASSET}):
+    for monitor in sorted({m for m, a in days if a == Asset.FEATURE_DRIFT}):
         for name, counts, text in (
             (
                 "monitoring_drift_columns_drifted",

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
 from monitoring_pipelines.core.report import html as h
 from monitoring_pipelines.core.report import plots
@@ -20,8 +21,6 @@ MAX_DISTRIBUTIONS = 6
 MAX_TRENDS = 8
 TRENDS_WHEN_CLEAN = 4
 MAX_FINDINGS = 5  # failing subjects listed per check
-SERVICE, COSTS = "service_metrics", "token_costs"
-DATA_QUALITY, PERFORMANCE = "data_quality", "performance"
 SEVERITY_ORDER = {"critical": 0, "warn": 1, "fail": 2, "ok": 3}
 
 MetricValues = Mapping[tuple[str, str], float | None]  # (name, dimensions) -> value
@@ -144,17 +143,22 @@ def findings(inputs: ReportInputs) -> list[CheckSummary]:
     if drifted:
         worst = "critical" if any(r.verdict == "critical" for r in drifted) else "warn"
         out.append(CheckSummary("drift", worst, tuple(_drift_detail(r) for r in drifted)))
-    t, service = inputs.targets, inputs.today(SERVICE)
+    t, service = inputs.targets, inputs.today(Asset.SERVICE_METRICS)
     for name, value, limit, unit in (
         ("latency_slo", service.get(("slo_percentile_ms", "")), t.latency_ms, " ms"),
         ("error_rate", service.get(("error_rate", "")), t.error_rate, ""),
-        ("cost_budget", inputs.today(COSTS).get(("cost_usd", "")), t.daily_budget_usd, " USD"),
+        (
+            "cost_budget",
+            inputs.today(Asset.TOKEN_COSTS).get(("cost_usd", "")),
+            t.daily_budget_usd,
+            " USD",
+        ),
     ):
         if value is not None and limit is not None and value > limit:
             out.append(CheckSummary(name, "fail", (f"{value:.4g}{unit} over {limit:g}{unit}",)))
-    failed = inputs.today(DATA_QUALITY).get(("expectations_failed", ""))
+    failed = inputs.today(Asset.DATA_QUALITY).get(("expectations_failed", ""))
     if failed:
-        out.append(CheckSummary(DATA_QUALITY, "fail", (f"{failed:.0f} expectations failed",)))
+        out.append(CheckSummary("data_quality", "fail", (f"{failed:.0f} expectations failed",)))
     return sorted(out, key=lambda f: SEVERITY_ORDER[f.severity])
 
 
@@ -206,17 +210,19 @@ def render_report(inputs: ReportInputs) -> Report:
         _header(inputs),
         _drift_section(inputs, page),
         _trend_section(inputs, page),
-        h.service_section(inputs.day, days, metrics.get(SERVICE, {}), inputs.targets, page)
-        if SERVICE in inputs.assets
+        h.service_section(
+            inputs.day, days, metrics.get(Asset.SERVICE_METRICS, {}), inputs.targets, page
+        )
+        if Asset.SERVICE_METRICS in inputs.assets
         else "",
-        h.costs_section(inputs.day, days, metrics.get(COSTS, {}), budget, page)
-        if COSTS in inputs.assets
+        h.costs_section(inputs.day, days, metrics.get(Asset.TOKEN_COSTS, {}), budget, page)
+        if Asset.TOKEN_COSTS in inputs.assets
         else "",
-        h.metrics_section("Data quality", inputs.day, inputs.today(DATA_QUALITY))
-        if DATA_QUALITY in inputs.assets or inputs.today(DATA_QUALITY)
+        h.metrics_section("Data quality", inputs.day, inputs.today(Asset.DATA_QUALITY))
+        if Asset.DATA_QUALITY in inputs.assets or inputs.today(Asset.DATA_QUALITY)
         else "",
-        h.metrics_section("Performance", inputs.day, inputs.today(PERFORMANCE))
-        if PERFORMANCE in inputs.assets or inputs.today(PERFORMANCE)
+        h.metrics_section("Performance", inputs.day, inputs.today(Asset.PERFORMANCE))
+        if Asset.PERFORMANCE in inputs.assets or inputs.today(Asset.PERFORMANCE)
         else "",
     ]
     title = f"{inputs.monitor} {inputs.day.isoformat()}"

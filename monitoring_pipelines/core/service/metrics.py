@@ -16,13 +16,12 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
+from monitoring_pipelines.core.catalog import critical_factor
 from monitoring_pipelines.core.checks import CheckOutcome, single
 from monitoring_pipelines.core.config import ServiceConfig, Severity
 from monitoring_pipelines.core.service.breakdown import sorted_percentiles
 from monitoring_pipelines.core.service.slo import Sli, SloCounts
 
-# A day at more than this multiple of its SLO threshold is critical rather than a warning.
-CRITICAL_FACTOR = 2.0
 STATUS_EXAMPLES = 5
 
 FloatArray = npt.NDArray[np.float64]
@@ -292,7 +291,7 @@ def _slo_check(
     missing: str,
     metadata: Mapping[str, float | None],
 ) -> CheckOutcome:
-    """Value within the SLO threshold; more than CRITICAL_FACTOR times it is critical."""
+    """Value within the SLO threshold; over the check's critical factor times it is critical."""
     if value is None:
         return single(
             name,
@@ -306,7 +305,7 @@ def _slo_check(
     return single(
         name,
         passed=passed,
-        severity=Severity.CRITICAL if value > CRITICAL_FACTOR * threshold else Severity.WARN,
+        severity=Severity.CRITICAL if value > critical_factor(name) * threshold else Severity.WARN,
         value=value,
         threshold=threshold,
         summary=describe(passed),

@@ -7,20 +7,17 @@ beside the report. Only daily partitions are read: never the window keys (``D/7d
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, select
 
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
 from monitoring_pipelines.core.report.page import (
-    COSTS,
-    DATA_QUALITY,
     HISTORY_DAYS,
-    PERFORMANCE,
-    SERVICE,
     CheckRow,
     DriftRow,
     MetricValues,
@@ -54,12 +51,12 @@ def load_report_inputs(
     whole = [r for r in drift if r.role != "segment"]
     plotted = distribution_columns(whole)
     expected = frozenset(assets if assets is not None else report_assets(monitor))
-    metrics = {
+    metrics: dict[str, Mapping[date, MetricValues]] = {
         asset: load_daily_metrics(store, name, asset, first, partition)
-        for asset in (SERVICE, COSTS)
+        for asset in (Asset.SERVICE_METRICS, Asset.TOKEN_COSTS)
         if asset in expected
     }
-    for asset in (DATA_QUALITY, PERFORMANCE):
+    for asset in (Asset.DATA_QUALITY, Asset.PERFORMANCE):
         metrics[asset] = load_daily_metrics(store, name, asset, partition, partition)
     service, llm = monitor.service, monitor.llm
     return ReportInputs(
@@ -85,15 +82,15 @@ def load_report_inputs(
 
 def report_assets(monitor: MonitorConfig) -> list[str]:
     """The result assets a monitor's configuration gives it (as the asset factory builds)."""
-    out = []
+    out: list[str] = []
     if monitor.service is not None:
-        out.append(SERVICE)
+        out.append(Asset.SERVICE_METRICS)
     if monitor.llm is not None:
-        out.append(COSTS)
+        out.append(Asset.TOKEN_COSTS)
     if monitor.reference is not None:
-        out.append(DATA_QUALITY)
+        out.append(Asset.DATA_QUALITY)
     if monitor.labels is not None and monitor.prediction is not None:
-        out.append(PERFORMANCE)
+        out.append(Asset.PERFORMANCE)
     return out
 
 

@@ -6,6 +6,7 @@ from datetime import date
 
 from sqlalchemy import select
 
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.service.slo import (
     BAD,
     EVENTS,
@@ -17,8 +18,6 @@ from monitoring_pipelines.core.service.slo import (
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.results import ResultStore
 
-SERVICE_ASSET = "service_metrics"
-
 
 def load_slo_counts(
     store: ResultStore, monitor: str, first: date, last: date
@@ -27,7 +26,7 @@ def load_slo_counts(
     c = t.metrics.c
     query = select(c.partition_key, c.name, c.dimensions, c.value).where(
         c.monitor == monitor,
-        c.asset == SERVICE_ASSET,
+        c.asset == Asset.SERVICE_METRICS,
         c.partition_key >= first.isoformat(),
         c.partition_key <= last.isoformat(),
         c.partition_key.not_like("%/%"),

@@ -4,10 +4,9 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assets.common import check_result, day_of, failure, numeric_metadata
+from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.canary.check import (
     CHECK,
-    CHECK_DESCRIPTION,
     canary_check,
     canary_columns,
     canary_metadata,
@@ -15,11 +14,10 @@ from monitoring_pipelines.core.canary.check import (
     stored_metrics,
 )
 from monitoring_pipelines.core.canary.compare import compare_day, first_seen
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from resources import ResultStoreResource, SliceStoreResource
-
-ASSET = "canary_comparison"
 
 
 def make_canary(
@@ -29,19 +27,15 @@ def make_canary(
     if monitor.canary is None:
         raise ValueError(f"monitor '{name}': the canary comparison needs 'canary'")
     canary = monitor.canary
-    key = dg.AssetKey([name, ASSET])
+    key = dg.AssetKey([name, Asset.CANARY_COMPARISON])
     columns = canary_columns(monitor)
 
     @dg.asset(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, "live_slice"])],
-        check_specs=[
-            dg.AssetCheckSpec(
-                CHECK, asset=key, description=CHECK_DESCRIPTION, partitions_def=partitions_def
-            )
-        ],
+        deps=[dg.AssetKey([name, Asset.LIVE_SLICE])],
+        check_specs=check_specs([CHECK], key, partitions_def),
         description=f"The day's candidate model version against its baseline (by "
         f"{canary.version_column}): p95 latency, error rate, cost per request, predictions, "
         "and a promote / hold / roll back verdict.",
@@ -55,7 +49,7 @@ def make_canary(
         store = result_store.get_store()
         try:
             batches = list(slices.get_store().batches(name, day, columns))
-            history = store.load_metrics(name, ASSET)
+            history = store.load_metrics(name, Asset.CANARY_COMPARISON)
         except (StoreError, FileNotFoundError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         frame = pd.concat(batches, ignore_index=True) if batches else pd.DataFrame(columns=columns)
@@ -67,7 +61,9 @@ def make_canary(
             bins=monitor.drift.bins,
             sample_rows=monitor.drift.p_value_sample,
         )
-        store.save_metrics(name, ASSET, context.partition_key, stored_metrics(result))
+        store.save_metrics(
+            name, Asset.CANARY_COMPARISON, context.partition_key, stored_metrics(result)
+        )
         return dg.MaterializeResult(
             metadata=numeric_metadata(canary_metadata(result)),
             check_results=[check_result(canary_check(result), key)],

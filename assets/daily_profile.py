@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.common import day_of, failure, numeric_metadata
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY, SliceSpec
@@ -24,10 +25,10 @@ def make_daily_profile(
     profile_columns = [c for c in profile_columns if c not in ids]
 
     @dg.asset(
-        key=[name, "daily_profile"],
+        key=[name, Asset.DAILY_PROFILE],
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, "live_slice"]), dg.AssetKey([name, "reference_profile"])],
+        deps=[dg.AssetKey([name, Asset.LIVE_SLICE]), dg.AssetKey([name, Asset.REFERENCE_PROFILE])],
         kinds={"whylogs"},
         description="The day's whylogs profile and per-column counts over the reference's "
         "bins (mergeable into any window).",

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import (
     ColumnDrift,
@@ -18,7 +19,7 @@ from resources import ResultStoreResource
 def make_feature_drift(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    key = dg.AssetKey([name, "feature_drift"])
+    key = dg.AssetKey([name, Asset.FEATURE_DRIFT])
     roles = drift_roles(monitor)
     checks = (["feature_drift"] if any(r == "feature" for r in roles.values()) else []) + (
         ["prediction_drift"] if monitor.prediction else []
@@ -28,7 +29,10 @@ def make_feature_drift(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, "daily_profile"]), dg.AssetKey([name, "reference_profile"])],
+        deps=[
+            dg.AssetKey([name, Asset.DAILY_PROFILE]),
+            dg.AssetKey([name, Asset.REFERENCE_PROFILE]),
+        ],
         check_specs=check_specs(checks, key, partitions_def),
         description="Per-column drift of inputs and predictions against the reference: "
         "effect size, p-value and Benjamini-Hochberg-adjusted p-value.",
@@ -40,7 +44,7 @@ def make_feature_drift(
         reference = store.load_reference(name)
         current = store.load_sketches(name, context.partition_key)
         if not reference or not current:
-            missing = "reference_profile" if not reference else "daily_profile"
+            missing = Asset.REFERENCE_PROFILE if not reference else Asset.DAILY_PROFILE
             raise failure(
                 f"monitor '{name}', {day_of(context)}: no {missing} to compare; materialize it",
                 monitor=name,

@@ -1,35 +1,24 @@
-"""Hallucination monitoring in shadow mode: the day's sampled answers scored by the judge (and
-the flagged ones queued for review), and the day's hallucination rate with its check."""
+"""The day's sampled LLM answers scored for faithfulness by the judge (shadow mode); the
+flagged ones are queued for review."""
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, get_args
 
 import dagster as dg
 import pandas as pd
 
-from assets.common import CHECK_DESCRIPTIONS, check_result, day_of, failure, numeric_metadata
+from assets.common import day_of, failure, numeric_metadata
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import MonitoringError
-from monitoring_pipelines.core.hallucination.check import CHECK, hallucination_check
 from monitoring_pipelines.core.hallucination.day import AnswerColumns, sample_day
-from monitoring_pipelines.core.hallucination.rates import DayRates, compute_rates
 from monitoring_pipelines.core.hallucination.review import EnqueueReport
-from monitoring_pipelines.core.hallucination.rise import (
-    JudgeIdentity,
-    RisePolicy,
-    RiseResults,
-    assess_rises,
-)
 from monitoring_pipelines.core.hallucination.sampling import SamplePlan
 from monitoring_pipelines.core.hallucination.scoring import ScoringRun, day_budget, score_sample
 from monitoring_pipelines.core.hallucination.store import (
-    RATE_ASSET,
-    load_history,
     load_judge_cost,
-    load_scores,
     load_verdicts,
-    rate_metrics,
     save_scores,
 )
 from monitoring_pipelines.core.ingest.slice_store import SliceStore
@@ -37,21 +26,6 @@ from monitoring_pipelines.core.judge.base import UnscoredKind
 from monitoring_pipelines.core.store.results import dimensions
 from resources import ResultStoreResource, SliceStoreResource
 from resources.judge import JudgeResource
-
-SCORES_ASSET = "faithfulness_scores"
-MAX_PLOTTED_ARTICLES = 20  # every article is stored and tested; the largest are plotted
-
-
-def build_hallucination_assets(
-    name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> list[dg.AssetsDefinition]:
-    """Both assets when the monitor logs LLM answers and their context, else none."""
-    if AnswerColumns.for_monitor(monitor) is None:
-        return []
-    return [
-        make_faithfulness_scores(name, monitor, partitions_def),
-        make_hallucination_rate(name, monitor, partitions_def),
-    ]
 
 
 def make_faithfulness_scores(
@@ -62,10 +36,10 @@ def make_faithfulness_scores(
     config = monitor.llm.judge
 
     @dg.asset(
-        key=dg.AssetKey([name, SCORES_ASSET]),
+        key=dg.AssetKey([name, Asset.FAITHFULNESS_SCORES]),
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, "live_slice"])],
+        deps=[dg.AssetKey([name, Asset.LIVE_SLICE])],
         description="The day's stratified sample of LLM answers scored for faithfulness to "
         "their retrieved context by the configured judge; answers under the threshold are "
         "queued for review.",
@@ -91,7 +65,7 @@ def make_faithfulness_scores(
             scorer = judge.get_judge(config)
             store = result_store.get_store()
             known = load_verdicts(store, name, partition, scorer.name, scorer.version)
-            spent_before = load_judge_cost(store, name, SCORES_ASSET, partition)
+            spent_before = load_judge_cost(store, name, Asset.FAITHFULNESS_SCORES, partition)
             budget = None
             if config.backend == "openai":
                 budget = day_budget(config.openai.daily_budget_usd, spent_before, known)
@@ -99,7 +73,7 @@ def make_faithfulness_scores(
             queued = save_scores(store, name, partition, run, config.audit_rate)
             values = scoring_values(plan, run, queued, spent_before)
             metrics = scoring_metrics(values, plan)
-            store.save_metrics(name, SCORES_ASSET, partition, metrics)
+            store.save_metrics(name, Asset.FAITHFULNESS_SCORES, partition, metrics)
         except MonitoringError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         if run.budget_stop:
@@ -114,56 +88,6 @@ def make_faithfulness_scores(
         return dg.MaterializeResult(metadata=metadata)
 
     return faithfulness_scores
-
-
-def make_hallucination_rate(
-    name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
-    assert monitor.llm is not None
-    policy = RisePolicy.from_config(monitor.llm.judge)
-    threshold = monitor.llm.judge.threshold
-    key = dg.AssetKey([name, RATE_ASSET])
-
-    @dg.asset(
-        key=key,
-        group_name=name,
-        partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, SCORES_ASSET])],
-        check_specs=[
-            dg.AssetCheckSpec(
-                CHECK,
-                asset=key,
-                description=CHECK_DESCRIPTIONS[CHECK],
-                partitions_def=partitions_def,
-            )
-        ],
-        description="Share of the day's scored answers under judge.threshold with a Wilson "
-        "95% interval, overall, by intent and by knowledge-base article, against the "
-        "trailing baseline.",
-    )
-    def hallucination_rate(
-        context: dg.AssetExecutionContext, result_store: ResultStoreResource
-    ) -> dg.MaterializeResult:
-        day = day_of(context)
-        store = result_store.get_store()
-        try:
-            rows, judge = load_scores(store, name, context.partition_key)
-            judge = judge or JudgeIdentity("none", "none", threshold)
-            rates = compute_rates(rows)
-            first = day - timedelta(days=policy.baseline_days)
-            history = load_history(store, name, first, day - timedelta(days=1))
-            rises = assess_rises(rates, history, judge, policy, day)
-            metrics = rate_metrics(rates, rises, judge) if rows else {}
-            store.save_metrics(name, RATE_ASSET, context.partition_key, metrics)
-        except MonitoringError as exc:
-            raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        outcome = hallucination_check(rates, rises, policy, judge)
-        return dg.MaterializeResult(
-            metadata=rate_metadata(rates, rises, judge),
-            check_results=[check_result(outcome, key)],
-        )
-
-    return hallucination_rate
 
 
 def read_slice(store: SliceStore, name: str, day: date, columns: Sequence[str]) -> pd.DataFrame:
@@ -253,47 +177,3 @@ def sample_table(plan: SamplePlan, run: ScoringRun) -> list[dict[str, Any]]:
         }
         for s in plan.strata
     ]
-
-
-def rate_metadata(
-    rates: DayRates, rises: RiseResults, judge: JudgeIdentity
-) -> dict[str, dg.MetadataValue]:
-    """Plottable rates (overall, per intent, the largest articles) and the table of scopes."""
-    overall = rates.overall
-    values: dict[str, Any] = {
-        "hallucination_rate": overall.rate if overall.scored else None,
-        "ci_low": overall.low if overall.scored else None,
-        "ci_high": overall.high if overall.scored else None,
-        "scored": overall.scored,
-        "flagged": overall.flagged,
-        "n_effective": overall.n_effective,
-        "judge": judge.judge,
-        "prompt_version": judge.prompt_version,
-        "threshold": judge.threshold,
-        "baseline_reset": rises.reset,
-    }
-    if rises.overall.baseline is not None:
-        values["baseline_rate"] = rises.overall.baseline.rate
-        values["baseline_days"] = rises.overall.baseline.days
-    largest = sorted(rates.articles, key=lambda r: (-r.scored, r.value))[:MAX_PLOTTED_ARTICLES]
-    for rate in (*rates.intents, *sorted(largest, key=lambda r: r.value)):
-        values[f"hallucination_rate@{rate.subject}"] = rate.rate
-    metadata = numeric_metadata(values)
-    metadata["by_scope"] = dg.MetadataValue.json(
-        [
-            {
-                "subject": t.current.label,
-                "scored": t.current.scored,
-                "flagged": t.current.flagged,
-                "rate": round(t.current.rate, 4),
-                "ci_low": round(t.current.low, 4),
-                "ci_high": round(t.current.high, 4),
-                "baseline_rate": None if t.baseline is None else round(t.baseline.rate, 4),
-                "baseline_days": None if t.baseline is None else t.baseline.days,
-                "p_adjusted": t.p_adjusted,
-                "verdict": "rise" if t.significant else ("ok" if t.evaluated else t.note),
-            }
-            for t in (rises.overall, *rises.scopes)
-        ]
-    )
-    return metadata

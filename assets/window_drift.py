@@ -5,7 +5,8 @@ from datetime import timedelta
 import dagster as dg
 
 from assets.common import day_of, failure, numeric_metadata
-from assets.drift import drift_table
+from assets.feature_drift import drift_table
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import compute_drift, drift_roles
 from monitoring_pipelines.core.profile import whylogs_adapter as profiling
@@ -21,17 +22,17 @@ def make_window_drift(
     longest = max(WINDOWS)
 
     @dg.asset(
-        key=[name, "window_drift"],
+        key=[name, Asset.WINDOW_DRIFT],
         group_name=name,
         partitions_def=partitions_def,
         deps=[
             dg.AssetDep(
-                dg.AssetKey([name, "daily_profile"]),
+                dg.AssetKey([name, Asset.DAILY_PROFILE]),
                 partition_mapping=dg.TimeWindowPartitionMapping(
                     start_offset=-(longest - 1), allow_nonexistent_upstream_partitions=True
                 ),
             ),
-            dg.AssetKey([name, "reference_profile"]),
+            dg.AssetKey([name, Asset.REFERENCE_PROFILE]),
         ],
         description=f"Drift over the trailing {' and '.join(str(w) for w in WINDOWS)} days, "
         "merged from the daily profiles (no raw data is reread).",

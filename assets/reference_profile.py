@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.common import failure
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
 from monitoring_pipelines.core.profile.fitting import ColumnPlan, fit_reference
@@ -15,7 +16,7 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
     reference = monitor.reference
 
     @dg.asset(
-        key=[name, "reference_profile"],
+        key=[name, Asset.REFERENCE_PROFILE],
         group_name=name,
         kinds={"whylogs"},
         description="Bins, category vocabularies and whylogs profile of the reference "

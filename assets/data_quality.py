@@ -7,6 +7,7 @@ asset validates a day, so runs that do not materialize it never pay for the impo
 import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
 from monitoring_pipelines.core.ingest import warehouse as wh
@@ -36,7 +37,7 @@ def make_data_quality(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     assert monitor.reference is not None, "data_quality derives its suite from the reference"
-    key = dg.AssetKey([name, "data_quality"])
+    key = dg.AssetKey([name, Asset.DATA_QUALITY])
     configured = configured_columns(monitor)
     kinds = drift_kinds(monitor)
     source = monitor.source
@@ -45,7 +46,7 @@ def make_data_quality(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, "live_slice"]), dg.AssetKey([name, "reference_profile"])],
+        deps=[dg.AssetKey([name, Asset.LIVE_SLICE]), dg.AssetKey([name, Asset.REFERENCE_PROFILE])],
         check_specs=check_specs(["data_quality", "schema_change"], key, partitions_def),
         kinds={"great_expectations"},
         description="Great Expectations suite derived from the reference (types, nulls, "
@@ -87,7 +88,7 @@ def make_data_quality(
         )
         outcomes = [quality_check(report), schema_check(diff)]
         store.save_metrics(name, SNAPSHOT_ASSET, partition, snapshot_metrics(diff.columns))
-        store.save_metrics(name, "data_quality", partition, quality_metrics(report))
+        store.save_metrics(name, Asset.DATA_QUALITY, partition, quality_metrics(report))
         context.log.info(
             f"{name} {day}: {report.rows} rows validated in {report.batches} batch(es), "
             f"{report.seconds:.2f} s"

@@ -7,7 +7,8 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from assets.common import CHECK_DESCRIPTIONS, check_result, day_of, failure, numeric_metadata
+from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
 from monitoring_pipelines.core.costs.day import DayCosts, Usage, budget_check, compute_costs
 from monitoring_pipelines.core.costs.forecast import (
@@ -15,16 +16,11 @@ from monitoring_pipelines.core.costs.forecast import (
     history_days,
     monthly_budget_check,
 )
-from monitoring_pipelines.core.costs.stored import ASSET, cost_metrics, load_daily_costs
+from monitoring_pipelines.core.costs.stored import cost_metrics, load_daily_costs
 from monitoring_pipelines.core.errors import StoreError
 from resources import ResultStoreResource, SliceStoreResource
 
 PLOTTED_INTENTS = 20  # the costliest intents get a plot; the store and by_intent keep all
-
-DESCRIPTIONS = {
-    "monthly_budget": "The month's LLM cost, to date plus a forecast of its remaining days, is "
-    "within llm.monthly_budget_usd (critical once the month to date alone exceeds it).",
-}
 
 
 def make_token_costs(
@@ -32,25 +28,16 @@ def make_token_costs(
 ) -> dg.AssetsDefinition:
     assert monitor.llm is not None
     llm = monitor.llm
-    key = dg.AssetKey([name, ASSET])
+    key = dg.AssetKey([name, Asset.TOKEN_COSTS])
     budgets = {"cost_budget": llm.daily_budget_usd, "monthly_budget": llm.monthly_budget_usd}
-    check_specs = [
-        dg.AssetCheckSpec(
-            check,
-            asset=key,
-            description=CHECK_DESCRIPTIONS.get(check) or DESCRIPTIONS.get(check),
-            partitions_def=partitions_def,
-        )
-        for check, budget in budgets.items()
-        if budget is not None
-    ]
+    checks = [check for check, budget in budgets.items() if budget is not None]
 
     @dg.asset(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, "live_slice"])],
-        check_specs=check_specs,
+        deps=[dg.AssetKey([name, Asset.LIVE_SLICE])],
+        check_specs=check_specs(checks, key, partitions_def),
         description="Prompt, cached and completion tokens and their cost per LLM model and "
         "intent for the day, with the price entry each model was costed at.",
     )
@@ -68,7 +55,7 @@ def make_token_costs(
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         costs = day_costs(llm, frame if frame is not None else pd.DataFrame(columns=columns), day)
         store = result_store.get_store()
-        store.save_metrics(name, ASSET, context.partition_key, cost_metrics(costs))
+        store.save_metrics(name, Asset.TOKEN_COSTS, context.partition_key, cost_metrics(costs))
         outcomes = []
         if llm.daily_budget_usd is not None:
             outcomes.append(budget_check(costs, llm.daily_budget_usd))

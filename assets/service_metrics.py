@@ -9,6 +9,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.ingest.cleaning import TIMESTAMP
@@ -30,7 +31,7 @@ def make_service_metrics(
     assert monitor.service is not None
     service = monitor.service
     dimensions = monitor.service_dimensions()
-    key = dg.AssetKey([name, "service_metrics"])
+    key = dg.AssetKey([name, Asset.SERVICE_METRICS])
     checks = []
     if service.slo.latency_ms is not None and service.latency_column:
         checks.append("latency_slo")
@@ -41,7 +42,7 @@ def make_service_metrics(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, "live_slice"])],
+        deps=[dg.AssetKey([name, Asset.LIVE_SLICE])],
         check_specs=check_specs(checks, key, partitions_def),
         description="Latency p50/p95/p99 (exact), error rate and volume of the day, per "
         "dimension value and per hour, with the day's SLO event counts.",
@@ -57,7 +58,7 @@ def make_service_metrics(
         except (StoreError, FileNotFoundError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         result_store.get_store().save_metrics(
-            name, "service_metrics", context.partition_key, service_day_rows(result)
+            name, Asset.SERVICE_METRICS, context.partition_key, service_day_rows(result)
         )
         metadata = numeric_metadata(service_day_values(result))
         for title, table in service_day_tables(result).items():

@@ -5,6 +5,7 @@ from datetime import timedelta
 import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, numeric_metadata
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.service.slo import (
     CHECK,
@@ -32,7 +33,7 @@ def make_slo_budget(
     slo = monitor.service.slo
     targets = slo_targets(monitor.service)
     longest = max(slo.window_days, slo.fast_burn.days, slo.slow_burn.days)
-    key = dg.AssetKey([name, "slo_budget"])
+    key = dg.AssetKey([name, Asset.SLO_BUDGET])
 
     @dg.asset(
         key=key,
@@ -40,7 +41,7 @@ def make_slo_budget(
         partitions_def=partitions_def,
         deps=[
             dg.AssetDep(
-                dg.AssetKey([name, "service_metrics"]),
+                dg.AssetKey([name, Asset.SERVICE_METRICS]),
                 partition_mapping=dg.TimeWindowPartitionMapping(
                     start_offset=-(longest - 1), allow_nonexistent_upstream_partitions=True
                 ),
@@ -58,7 +59,7 @@ def make_slo_budget(
         store = result_store.get_store()
         daily = load_slo_counts(store, name, end - timedelta(days=longest - 1), end)
         statuses = [budget_status(t, daily.get(t.sli, {}), end, slo) for t in targets]
-        store.save_metrics(name, "slo_budget", context.partition_key, budget_rows(statuses))
+        store.save_metrics(name, Asset.SLO_BUDGET, context.partition_key, budget_rows(statuses))
         outcome = budget_check(statuses, slo)
         metadata = numeric_metadata(budget_values(statuses))
         metadata["objectives"] = dg.MetadataValue.md(

@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
 from monitoring_pipelines.core.ingest.cleaning import SliceSpec, write_day_slice
@@ -13,7 +14,7 @@ from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 def make_live_slice(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    key = dg.AssetKey([name, "live_slice"])
+    key = dg.AssetKey([name, Asset.LIVE_SLICE])
     spec = SliceSpec.for_monitor(monitor)
     has_id = monitor.source.request_id_column is not None
     checks = ["volume", "malformed_rows"] + (["duplicate_requests"] if has_id else [])

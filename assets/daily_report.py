@@ -13,6 +13,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.common import day_of, failure
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.report.page import render_report
@@ -20,12 +21,12 @@ from monitoring_pipelines.core.store.reports import load_report_inputs
 from resources import ResultStoreResource, SliceStoreResource
 
 REPORTED = (
-    "feature_drift",
-    "window_drift",
-    "service_metrics",
-    "token_costs",
-    "data_quality",
-    "performance",
+    Asset.FEATURE_DRIFT,
+    Asset.WINDOW_DRIFT,
+    Asset.SERVICE_METRICS,
+    Asset.TOKEN_COSTS,
+    Asset.DATA_QUALITY,
+    Asset.PERFORMANCE,
 )
 
 
@@ -53,7 +54,7 @@ def make_daily_report(
     reported = frozenset(key.path[-1] for key in upstream)
 
     @dg.asset(
-        key=[name, "daily_report"],
+        key=[name, Asset.DAILY_REPORT],
         group_name=name,
         partitions_def=partitions_def,
         deps=list(upstream),

@@ -1,6 +1,6 @@
 """Data quality of the day's slice (Great Expectations) and schema changes of the source table.
 
-Great Expectations is imported by ``monitoring_pipelines.core.quality.gx`` only while this
+Great Expectations is imported by ``monitoring_pipelines.core.quality`` only while this
 asset validates a day, so runs that do not materialize it never pay for the import.
 """
 
@@ -11,15 +11,9 @@ from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
 from monitoring_pipelines.core.ingest import warehouse as wh
-from monitoring_pipelines.core.quality.gx import (
-    QualityReport,
-    day_batches,
-    derive_suite,
-    quality_check,
-    quality_metrics,
-    quality_values,
-    validate_day,
-)
+from monitoring_pipelines.core.quality.batches import day_batches
+from monitoring_pipelines.core.quality.check import quality_check, quality_metrics, quality_values
+from monitoring_pipelines.core.quality.results import QualityReport
 from monitoring_pipelines.core.quality.schema import (
     SNAPSHOT_ASSET,
     configured_columns,
@@ -30,6 +24,8 @@ from monitoring_pipelines.core.quality.schema import (
     snapshot_metrics,
     storable,
 )
+from monitoring_pipelines.core.quality.suite import derive_suite
+from monitoring_pipelines.core.quality.validate import validate_day
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 

@@ -18,18 +18,17 @@ from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
 from monitoring_pipelines.core.ingest import labels as gt
 from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
+from monitoring_pipelines.core.ingest.labels import label_text
 from monitoring_pipelines.core.ingest.slice_store import SliceStore
-from monitoring_pipelines.core.performance.metrics import (
+from monitoring_pipelines.core.performance.check import (
     Baseline,
     Comparison,
-    PerformanceSpec,
-    PerformanceStats,
     compare,
-    compute_performance,
-    label_text,
     performance_check,
     pooled_baseline,
 )
+from monitoring_pipelines.core.performance.metrics import PerformanceStats, compute_performance
+from monitoring_pipelines.core.performance.policy import PerformanceSpec
 from monitoring_pipelines.core.performance.segments import (
     compare_segments,
     segment_check,

@@ -19,10 +19,10 @@ Runs what a monitor's Dagster assets run, through the same core functions, on th
   defaults. A column is drifted when its verdict is warn or critical. The incident policy's
   persistence across days is not applied: the single day's verdicts are scored, as the
   peers' are.
-* ``quality``: the Great Expectations step of ``monitoring_pipelines.core.quality.gx``
+* ``quality``: the Great Expectations step of ``monitoring_pipelines.core.quality``
   (``derive_suite`` from the reference, ``validate_day`` over the slice's batches,
-  ``quality_check``), GX's import timed apart; when that module does not exist ``quality_s``
-  is null and ``quality_note`` says why.
+  ``quality_check``), GX's import timed apart; when it fails ``quality_s`` is null and
+  ``quality_note`` says why.
 
 Not measured: Dagster's per-run cost (``make bench``) and the result-store writes.
 
@@ -73,6 +73,10 @@ from monitoring_pipelines.core.ingest.warehouse import read_reference
 from monitoring_pipelines.core.profile import whylogs_adapter as profiling
 from monitoring_pipelines.core.profile.fitting import ColumnPlan, fit_reference, profile_day
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
+from monitoring_pipelines.core.quality.batches import day_batches
+from monitoring_pipelines.core.quality.check import quality_check
+from monitoring_pipelines.core.quality.suite import derive_suite
+from monitoring_pipelines.core.quality.validate import validate_day
 
 HERE = Path(__file__).resolve().parent
 PEER_BENCH = Path("/work/shared/bench")
@@ -80,7 +84,7 @@ TOOL = "monitoring-pipelines"
 MONITOR = "bench"
 DAY = date(2026, 10, 1)
 TIMESTAMP_COLUMN = "ts"
-QUALITY_MODULE = "monitoring_pipelines.core.quality.gx"
+QUALITY_MODULE = "monitoring_pipelines.core.quality"
 SCIPY_MODULES = ("scipy.special", "scipy.stats")
 
 T = TypeVar("T")
@@ -222,26 +226,22 @@ def live_batches(path: Path, batch_rows: int, day: date) -> Iterator[pd.DataFram
 def quality_step(
     monitor: MonitorConfig, reference: dict[str, ColumnSketch], store: SliceStore
 ) -> dict[str, Any]:
-    """The ``data_quality`` asset's Great Expectations step on the day's slice, if the module
-    exists: the suite derived from the reference, the day validated batch by batch, the check
-    built. GX's import is timed apart (a per-process cost, as ``validate_day`` itself counts
-    it); the asset's schema-change check needs the warehouse and is not run."""
-    try:
-        gx_step = importlib.import_module(QUALITY_MODULE)
-    except ModuleNotFoundError:
-        return {"quality_s": None, "quality_note": f"{QUALITY_MODULE} does not exist"}
+    """The ``data_quality`` asset's Great Expectations step on the day's slice: the suite
+    derived from the reference, the day validated batch by batch, the check built. GX's
+    import is timed apart (a per-process cost, as ``validate_day`` itself counts it); the
+    asset's schema-change check needs the warehouse and is not run."""
     start = time.perf_counter()
     importlib.import_module("great_expectations")
     import_s = time.perf_counter() - start
     try:
         start = time.perf_counter()
-        suite = gx_step.derive_suite(monitor, reference)
+        suite = derive_suite(monitor, reference)
         # As the asset runs it: a day larger than checks.quality_sample_rows is validated on a
         # uniform sample of that many rows chosen by the rows' key hash.
         sample_rows = monitor.checks.quality_sample_rows
-        batches, day_rows = gx_step.day_batches(store, MONITOR, DAY, suite, sample_rows)
-        report = gx_step.validate_day(suite, batches, day_rows=day_rows, sample_rows=sample_rows)
-        outcome = gx_step.quality_check(report)
+        batches, day_rows = day_batches(store, MONITOR, DAY, suite, sample_rows)
+        report = validate_day(suite, batches, day_rows=day_rows, sample_rows=sample_rows)
+        outcome = quality_check(report)
         quality_s = time.perf_counter() - start
     except (AttributeError, TypeError, ValueError) as exc:  # its API is still being written
         return {"quality_s": None, "quality_note": f"{QUALITY_MODULE} failed: {exc!r}"[:300]}

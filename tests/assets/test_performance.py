@@ -43,11 +43,8 @@ from assets.performance import make_performance
 from monitoring_pipelines.core.config import LabelsConfig, MonitorConfig, SourceConfig
 from monitoring_pipelines.core.config_loading import parse_config
 from monitoring_pipelines.core.ingest.labels import labels_by_day, read_day_labels
-from monitoring_pipelines.core.performance.metrics import (
-    PerformancePolicy,
-    PerformanceSpec,
-    scoped_rows,
-)
+from monitoring_pipelines.core.performance.metrics import scoped_rows
+from monitoring_pipelines.core.performance.policy import PerformancePolicy, PerformanceSpec
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.definitions import resources
 from monitoring_pipelines.partitions import daily_partitions

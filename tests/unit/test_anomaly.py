@@ -20,15 +20,13 @@ from monitoring_pipelines.core.anomaly.metrics import (
 )
 from monitoring_pipelines.core.anomaly.scoring import (
     MAD_FLOOR_FRACTION,
-    MAD_TO_SD,
     anomaly_check,
     detect,
     evaluate,
     mad_floor,
-    median_absolute_deviation,
-    robust_z,
 )
 from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig, Severity
+from monitoring_pipelines.core.stats.inference import MAD_TO_SD, median_absolute_deviation, robust_z
 
 CONFIG = AnomalyConfig()
 POOLED = AnomalyConfig(weekday_aware=False)

@@ -27,9 +27,9 @@ from monitoring_pipelines.core.canary.stats import (
     compare_means,
     prediction_distance,
     two_proportion_test,
-    wilson_interval,
 )
 from monitoring_pipelines.core.config import CanaryConfig, MonitorConfig, Severity
+from monitoring_pipelines.core.stats.inference import wilson_interval_at as wilson_interval
 from monitoring_pipelines.core.store.results import dimensions
 
 CONFIG = CanaryConfig(version_column="version")

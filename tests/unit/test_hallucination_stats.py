@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from scipy.stats import binomtest, fisher_exact
 
-from monitoring_pipelines.core.hallucination.proportions import rise_p_value, wilson_interval
+from monitoring_pipelines.core.hallucination.proportions import rise_p_value
 from monitoring_pipelines.core.hallucination.rates import ScoreRow, compute_rates
 from monitoring_pipelines.core.hallucination.sampling import ALL_ANSWERS
+from monitoring_pipelines.core.stats.inference import wilson_interval
 
 
 @pytest.mark.parametrize(

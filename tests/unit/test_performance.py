@@ -19,22 +19,21 @@ from monitoring_pipelines.core.ingest.cleaning import (
     SliceSpec,
     clean_chunk,
 )
-from monitoring_pipelines.core.ingest.labels import latest_labels, match_labels, request_keys
-from monitoring_pipelines.core.performance.metrics import (
-    Auc,
-    Baseline,
-    Confusion,
-    PerformancePolicy,
-    PerformanceSpec,
-    PerformanceStats,
-    compare,
-    compute_performance,
+from monitoring_pipelines.core.ingest.labels import (
     label_text,
-    midranks,
+    latest_labels,
+    match_labels,
+    request_keys,
+)
+from monitoring_pipelines.core.performance.additive import Auc, Confusion, midranks, roc_auc
+from monitoring_pipelines.core.performance.check import (
+    Baseline,
+    compare,
     performance_check,
     pooled_baseline,
-    roc_auc,
 )
+from monitoring_pipelines.core.performance.metrics import PerformanceStats, compute_performance
+from monitoring_pipelines.core.performance.policy import PerformancePolicy, PerformanceSpec
 
 
 def labels(*values: str | None) -> np.ndarray:

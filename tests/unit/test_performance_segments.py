@@ -12,15 +12,14 @@ from scipy.stats import false_discovery_control
 
 from monitoring_pipelines.core.checks import WHOLE, CheckOutcome
 from monitoring_pipelines.core.config import Severity
-from monitoring_pipelines.core.performance.metrics import (
+from monitoring_pipelines.core.performance.check import (
     Baseline,
     Comparison,
-    PerformancePolicy,
-    PerformanceStats,
     compare,
-    compute_performance,
     performance_check,
 )
+from monitoring_pipelines.core.performance.metrics import PerformanceStats, compute_performance
+from monitoring_pipelines.core.performance.policy import PerformancePolicy
 from monitoring_pipelines.core.performance.segments import (
     SegmentPerformance,
     compare_segments,

@@ -20,22 +20,18 @@ from monitoring_pipelines.core.profile.sketch import (
     fit_categories,
     fit_numeric_edges,
 )
-from monitoring_pipelines.core.quality.gx import (
+from monitoring_pipelines.core.quality.batches import batch_rows, day_batches
+from monitoring_pipelines.core.quality.check import quality_check, quality_metrics, quality_values
+from monitoring_pipelines.core.quality.results import ExpectationResult, QualityReport
+from monitoring_pipelines.core.quality.suite import (
     NUMERIC_TYPES,
     TEXT_TYPES,
-    ExpectationResult,
     ExpectationSpec,
-    QualityReport,
     QualityRules,
     QualitySuite,
-    batch_rows,
-    day_batches,
     derive_suite,
-    quality_check,
-    quality_metrics,
-    quality_values,
-    validate_day,
 )
+from monitoring_pipelines.core.quality.validate import validate_day
 
 CHANNELS = ("api", "app", "web")  # sorted, as the reference vocabulary keeps them
 
@@ -407,7 +403,7 @@ def test_a_large_day_of_the_slice_store_is_sampled_as_it_is_read(
 
 
 def test_sampled_batches_are_gathered_into_full_validations() -> None:
-    from monitoring_pipelines.core.quality.gx import _gathered
+    from monitoring_pipelines.core.quality.batches import _gathered
 
     frames = [pd.DataFrame({"x": range(n)}) for n in (30, 30, 50, 10, 5)]
     assert [len(b) for b in _gathered(frames, 60)] == [60, 60, 5]

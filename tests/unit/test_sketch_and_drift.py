@@ -7,7 +7,7 @@ import pytest
 from scipy import stats
 
 from monitoring_pipelines.core.config import DriftConfig, Threshold
-from monitoring_pipelines.core.drift.engine import benjamini_hochberg, compute_drift, drift_check
+from monitoring_pipelines.core.drift.engine import compute_drift, drift_check
 from monitoring_pipelines.core.profile.sketch import (
     CategoricalSketchBuilder,
     ColumnSketch,
@@ -15,6 +15,7 @@ from monitoring_pipelines.core.profile.sketch import (
     fit_categories,
     fit_numeric_edges,
 )
+from monitoring_pipelines.core.stats.inference import benjamini_hochberg
 
 SAMPLE = 2000
 

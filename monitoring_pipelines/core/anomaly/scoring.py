@@ -54,6 +54,7 @@ from monitoring_pipelines.core.anomaly.metrics import (
 )
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import AnomalyConfig, Severity
+from monitoring_pipelines.core.stats.inference import MAD_TO_SD, median_absolute_deviation, robust_z
 
 Direction = Literal["up", "both"]
 Mode = Literal["weekday", "pooled"]
@@ -61,7 +62,6 @@ Status = Literal["ok", "warn", "critical", "not_evaluated"]
 WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
 
 CHECK = "anomaly"
-MAD_TO_SD = 1.4826
 MAD_FLOOR_FRACTION = 0.02  # a metric is never steadier than +-3 % (1.4826 x 2 %) a day
 
 DIRECTIONS: Mapping[AnomalyMetric, Direction] = {
@@ -150,17 +150,6 @@ class MetricAnomaly:
             "relative_change": self.relative_change,
             "baseline_days": self.baseline_days,
         }
-
-
-def median_absolute_deviation(values: Sequence[float]) -> float:
-    """median(|x - median(x)|)."""
-    center = median(values)
-    return float(median(abs(v - center) for v in values))
-
-
-def robust_z(value: float, expected: float, mad: float) -> float:
-    """(value - expected) / (1.4826 * mad); needs mad > 0."""
-    return (value - expected) / (MAD_TO_SD * mad)
 
 
 def mad_floor(

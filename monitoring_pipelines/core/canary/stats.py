@@ -18,6 +18,7 @@ import numpy.typing as npt
 
 from monitoring_pipelines.core.profile.sketch import fit_numeric_edges
 from monitoring_pipelines.core.stats import Distribution, get_statistic
+from monitoring_pipelines.core.stats.inference import two_sided_z, wilson_interval_at
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -168,17 +169,6 @@ class ProportionDifference:
     trials: tuple[int, int]
 
 
-def wilson_interval(events: int, trials: int, confidence: float = CONFIDENCE) -> Interval:
-    """Wilson score interval of a proportion (``trials`` > 0)."""
-    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
-    p = events / trials
-    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
-    half = (
-        z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
-    )
-    return Interval(max(0.0, centre - half), min(1.0, centre + half))
-
-
 def two_proportion_test(
     baseline_events: int,
     baseline_trials: int,
@@ -213,8 +203,8 @@ def two_proportion_test(
     pooled = (baseline_events + candidate_events) / (baseline_trials + candidate_trials)
     se = math.sqrt(pooled * (1 - pooled) * (1 / baseline_trials + 1 / candidate_trials))
     z = (p_c - p_b) / se if se > 0 else 0.0
-    w_b = wilson_interval(baseline_events, baseline_trials, confidence)
-    w_c = wilson_interval(candidate_events, candidate_trials, confidence)
+    w_b = wilson_interval_at(baseline_events, baseline_trials, confidence)
+    w_c = wilson_interval_at(candidate_events, candidate_trials, confidence)
     diff = p_c - p_b
     low = diff - math.sqrt((p_c - w_c.low) ** 2 + (w_b.high - p_b) ** 2)
     high = diff + math.sqrt((w_c.high - p_c) ** 2 + (p_b - w_b.low) ** 2)
@@ -265,7 +255,7 @@ def compare_means(
     se = math.sqrt(var_b + var_c)
     # No spread on either side: the means differ exactly or not at all.
     p_value = 1.0 - NormalDist().cdf((m_c - m_b) / se) if se > 0 else float(m_c <= m_b)
-    z = NormalDist().inv_cdf(1 - (1 - confidence) / 2)
+    z = two_sided_z(confidence)
     log_ratio = math.log(m_c / m_b)
     log_se = math.sqrt(var_c / m_c**2 + var_b / m_b**2)
     return MeanRatio(

@@ -13,13 +13,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-import numpy as np
-import numpy.typing as npt
-
 from monitoring_pipelines.core.checks import CheckOutcome, Finding, grade
 from monitoring_pipelines.core.config import DriftConfig, MonitorConfig, Severity
 from monitoring_pipelines.core.profile.sketch import ColumnSketch, aligned, new_categories
 from monitoring_pipelines.core.stats import get_statistic
+from monitoring_pipelines.core.stats.inference import benjamini_hochberg
 
 Role = Literal["feature", "prediction", "segment"]
 Verdict = Literal["ok", "warn", "critical", "insufficient_rows", "no_reference"]
@@ -88,20 +86,6 @@ def thresholds(config: DriftConfig, column: str, kind: str) -> tuple[str, float,
             "give its warn (and critical) thresholds too, the scales differ"
         )
     return statistic, warn, max(critical, warn)
-
-
-def benjamini_hochberg(p_values: Sequence[float]) -> npt.NDArray[np.float64]:
-    """Benjamini-Hochberg adjusted p-values (step-up, monotone, capped at 1)."""
-    p = np.asarray(p_values, dtype=np.float64)
-    m = p.size
-    if m == 0:
-        return p
-    order = np.argsort(p)
-    ranked = p[order] * m / np.arange(1, m + 1)
-    adjusted = np.minimum.accumulate(ranked[::-1])[::-1]
-    out = np.empty(m)
-    out[order] = np.minimum(adjusted, 1.0)
-    return out
 
 
 def compute_drift(

@@ -30,10 +30,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from monitoring_pipelines.core.hallucination.review import ReviewItem, ReviewReason, ReviewStatus
+from monitoring_pipelines.core.stats.inference import Z_95
 
 DEFAULT_AUDIT_SALT = "audit"
 DEFAULT_MIN_PAIRS = 20
-Z_95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 NO_PAIRS = "no reviewed answers"
 HALLUCINATION_STATUSES = frozenset({ReviewStatus.CORRECTED, ReviewStatus.REJECTED})
 

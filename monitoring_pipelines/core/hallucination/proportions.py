@@ -1,42 +1,12 @@
-"""Statistics of a share of flagged answers: Wilson intervals and the one-sided rise test.
+"""The one-sided rise test of a share of flagged answers (Fisher's exact test).
 
-Pure Python (``math`` only): the hallucination assets never import scipy; the tests check
-these against ``scipy.stats.binomtest`` and ``scipy.stats.fisher_exact``.
+Pure Python (``math`` only): the hallucination assets never import scipy; the tests check it
+against ``scipy.stats.fisher_exact``.
 """
 
 from __future__ import annotations
 
 import math
-
-Z_95 = 1.959963984540054  # the standard normal's 97.5th percentile
-
-
-def wilson_interval(flagged: float, n: float, z: float = Z_95) -> tuple[float, float]:
-    """The Wilson score interval of a proportion (95 % by default).
-
-    Unlike the normal ("Wald") interval it stays within [0, 1] and does not collapse to a
-    point at 0 or n flagged, which is what small daily samples of one article produce.
-    ``flagged`` and ``n`` may be effective (non-integer) counts of a weighted sample.
-
-    Args:
-        flagged: Answers under the threshold.
-        n: Answers scored (> 0).
-        z: The normal quantile of the confidence level.
-
-    Returns:
-        (low, high); (0, 1) when ``n`` is 0.
-    """
-    if n <= 0:
-        return 0.0, 1.0
-    if not 0 <= flagged <= n:
-        raise ValueError(f"wilson_interval: flagged={flagged} must be within [0, n={n}]")
-    p = flagged / n
-    z2 = z * z
-    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
-    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    low = 0.0 if flagged == 0 else max(0.0, centre - half)
-    high = 1.0 if flagged == n else min(1.0, centre + half)
-    return low, high
 
 
 def rise_p_value(flagged: int, n: int, baseline_flagged: int, baseline_n: int) -> float:

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from monitoring_pipelines.core.hallucination.proportions import wilson_interval
 from monitoring_pipelines.core.hallucination.sampling import ALL_ANSWERS
+from monitoring_pipelines.core.stats.inference import wilson_interval
 
 Scope = Literal["overall", "intent", "article"]
 MISSING_ARTICLE = "(missing article)"

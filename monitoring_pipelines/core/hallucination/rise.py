@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from datetime import date
 
 from monitoring_pipelines.core.config import JudgeConfig
-from monitoring_pipelines.core.drift.engine import benjamini_hochberg
 from monitoring_pipelines.core.hallucination.proportions import rise_p_value
 from monitoring_pipelines.core.hallucination.rates import DayRates, ScopeRate
+from monitoring_pipelines.core.stats.inference import benjamini_hochberg
 
 
 @dataclass(frozen=True)

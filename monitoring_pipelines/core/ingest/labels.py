@@ -13,7 +13,8 @@ and, for the sensor, on the labels' timestamp.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Literal
@@ -44,7 +45,6 @@ from monitoring_pipelines.core.config import LabelsConfig, SourceConfig
 from monitoring_pipelines.core.errors import SourceError
 from monitoring_pipelines.core.ingest.cleaning import hash_keys
 from monitoring_pipelines.core.ingest.warehouse import table_columns
-from monitoring_pipelines.core.performance.metrics import label_text
 
 # The salt slicing.clean_chunk hashes request ids with into the slice's __key.
 REQUEST_ID_SALT = "id:"
@@ -71,6 +71,21 @@ class DayLabels:
     null_labels: int = 0
     bad_labels: int = 0
     replaced: int = 0
+
+
+def label_text(values: Sequence[Any] | pd.Series | npt.NDArray[Any]) -> npt.NDArray[np.object_]:
+    """Class labels as the slice stores predictions: text, ``1.0`` as ``1``, None for null."""
+    out = np.empty(len(values), dtype=object)
+    for i, value in enumerate(values):
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+            out[i] = None
+        elif isinstance(value, float) and value.is_integer():
+            out[i] = str(int(value))
+        elif isinstance(value, bytes):
+            out[i] = value.decode("utf-8", errors="replace")
+        else:
+            out[i] = str(value)
+    return out
 
 
 def request_keys(ids: pd.Series) -> npt.NDArray[np.uint64]:

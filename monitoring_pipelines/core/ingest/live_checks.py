@@ -7,9 +7,6 @@ from monitoring_pipelines.core.checks import CheckOutcome, single
 from monitoring_pipelines.core.config import ChecksConfig, Severity
 from monitoring_pipelines.core.ingest.cleaning import SliceQuality
 
-# A share of bad values this many times its threshold is critical rather than a warning.
-CRITICAL_FACTOR = critical_factor("malformed_rows")
-
 
 def slice_checks(
     quality: SliceQuality, config: ChecksConfig, has_request_id: bool, rows_without_day: int = 0

@@ -1,15 +1,15 @@
 """The ``data_quality`` check and the numbers stored per partition, from a day's report.
 
-A failing expectation is a warning; it is critical when its unexpected share reaches
-:data:`~monitoring_pipelines.core.ingest.live_checks.CRITICAL_FACTOR` times the allowed share,
-when a type is wrong, or when the day has no rows.
+A failing expectation is a warning; it is critical when its unexpected share reaches the
+check's critical factor (its catalog entry) times the allowed share, when a type is wrong, or
+when the day has no rows.
 """
 
 from __future__ import annotations
 
+from monitoring_pipelines.core.catalog import critical_factor
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import Severity
-from monitoring_pipelines.core.ingest.live_checks import CRITICAL_FACTOR
 from monitoring_pipelines.core.quality.results import ExpectationResult, QualityReport
 from monitoring_pipelines.core.quality.suite import TABLE
 from monitoring_pipelines.core.store.results import dimensions
@@ -59,7 +59,7 @@ def _finding(r: ExpectationResult) -> Finding:
     if r.kind == "type":
         severity = Severity.CRITICAL
     else:
-        critical = share >= min(1.0, CRITICAL_FACTOR * allowed) and share > allowed
+        critical = share >= min(1.0, critical_factor("data_quality") * allowed) and share > allowed
         severity = Severity.CRITICAL if critical else Severity.WARN
     what = {
         "type": "values of another type",

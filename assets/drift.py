@@ -6,12 +6,11 @@ from assets.common import check_result, check_specs, day_of, failure, numeric_me
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import (
     ColumnDrift,
-    base_column,
     compute_drift,
     drift_check,
     drift_roles,
-    segment_label,
 )
+from monitoring_pipelines.core.segments import base_column, segment_label
 from resources import ResultStoreResource
 
 

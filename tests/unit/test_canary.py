@@ -30,7 +30,7 @@ from monitoring_pipelines.core.canary.stats import (
     wilson_interval,
 )
 from monitoring_pipelines.core.config import CanaryConfig, MonitorConfig, Severity
-from monitoring_pipelines.core.store.results import dimensions
+from monitoring_pipelines.core.dimensions import dimensions
 
 CONFIG = CanaryConfig(version_column="version")
 LABELS = np.array(["positive", "neutral", "negative"], dtype=object)

@@ -15,7 +15,6 @@ wrong predictions) and, for two classes, the ROC ``auc``. Score models get MAE, 
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,7 +26,7 @@ import pandas as pd
 
 from monitoring_pipelines.core.checks import WHOLE, CheckOutcome, Finding, grade
 from monitoring_pipelines.core.config import Severity
-from monitoring_pipelines.core.store.results import dimensions
+from monitoring_pipelines.core.dimensions import decode, dimensions
 
 if TYPE_CHECKING:
     from monitoring_pipelines.core.config import MonitorConfig
@@ -415,10 +414,10 @@ class PerformanceStats:
         sums: dict[str, float] = {}
         for (name, dims), value in rows.items():
             if name == "confusion" and value:
-                d = json.loads(dims)
+                d = decode(dims)
                 cells[(d["true"], d["predicted"])] = int(value)
             elif name == "error_sums" and value is not None:
-                sums[json.loads(dims)["sum"]] = value
+                sums[decode(dims)["sum"]] = value
         errors = ErrorSums(
             int(sums.get("n", 0)),
             *(sums.get(k, 0.0) for k in ("error", "absolute", "squared", "fourth")),
@@ -450,7 +449,7 @@ def scoped_rows(
     wanted = dict(scope or {})
     out: dict[tuple[str, str], float | None] = {}
     for (name, dims), value in rows.items():
-        parsed = json.loads(dims) if dims else {}
+        parsed = decode(dims)
         own = {k: parsed.pop(k) for k in SCOPE_KEYS & parsed.keys()}
         if own == wanted:
             out[(name, dimensions(**parsed))] = value

@@ -31,7 +31,7 @@ import pandas as pd
 
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import Severity
-from monitoring_pipelines.core.drift.engine import benjamini_hochberg, segment_column
+from monitoring_pipelines.core.drift.engine import benjamini_hochberg
 from monitoring_pipelines.core.performance.metrics import (
     LOWER_IS_BETTER,
     Baseline,
@@ -45,6 +45,7 @@ from monitoring_pipelines.core.performance.metrics import (
     judge,
 )
 from monitoring_pipelines.core.profile.fitting import MAX_SEGMENT_VALUES
+from monitoring_pipelines.core.segments import segment_column
 
 CHECK = "performance"
 SEGMENT_MIN_LABELLED = 50

@@ -50,12 +50,12 @@ from pandas.api.types import union_categoricals
 
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import ChecksConfig, MonitorConfig, Severity
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.ingest.cleaning import ROW_KEY, TIMESTAMP, all_strings
 from monitoring_pipelines.core.ingest.live_checks import CRITICAL_FACTOR
 from monitoring_pipelines.core.ingest.slice_store import SliceStore
 from monitoring_pipelines.core.profile.fitting import ColumnPlan, sample_mask
 from monitoring_pipelines.core.profile.sketch import OTHER, ColumnSketch
-from monitoring_pipelines.core.store.results import dimensions
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the import is lazy at run time
     from great_expectations.core import ExpectationSuiteValidationResult

@@ -6,7 +6,6 @@ rerun or a backfill never duplicates anything.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -339,8 +338,3 @@ class ResultStore:
             return [
                 dict(r) for r in conn.execute(query.order_by(t.metrics.c.partition_key)).mappings()
             ]
-
-
-def dimensions(**dims: str) -> str:
-    """Canonical text of a metric's dimensions, e.g. ``model=gpt-4o``; ``""`` for none."""
-    return json.dumps(dims, sort_keys=True, separators=(",", ":")) if dims else ""

@@ -82,14 +82,33 @@ def fit_value(value: str, budget: int) -> str:
         raise ValueError(
             f"a shortened dimension value needs {SHORTENED_CHARS} characters, not {budget}"
         )
-    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()
+    return shortened(value, digest, budget)
+
+
+def shortened(start: str, digest: str, budget: int) -> str:
+    """The shortened form, in ``budget`` escaped characters, of a value that begins with
+    ``start`` and whose SHA-256 begins with ``digest``: the longest prefix of ``start`` that
+    fits, ``…#`` and the digest's first 8 hex characters.
+
+    It equals :func:`fit_value` of the whole value whenever ``start`` holds at least the
+    characters that fit, which lets a key shortened by an older rule be rewritten without the
+    original value.
+
+    Raises:
+        ValueError: If ``digest`` has fewer than 8 hex characters.
+    """
+    if not re.fullmatch(rf"[0-9a-f]{{{_HASH_CHARS},}}", digest):
+        raise ValueError(
+            f"a shortened value needs {_HASH_CHARS} hex digits of SHA-256, not {digest!r}"
+        )
     keep, cut = budget - SHORTENED_CHARS, 0
-    for char in value:
+    for char in start:
         keep -= escaped_len(char)
         if keep < 0:
             break
         cut += 1
-    return f"{value[:cut]}{MARK}{digest}"
+    return f"{start[:cut]}{MARK}{digest[:_HASH_CHARS]}"
 
 
 def known_prefix(value: str) -> str:

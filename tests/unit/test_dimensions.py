@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 
@@ -16,6 +17,7 @@ from monitoring_pipelines.core.dimensions import (
     fit_value,
     fits,
     known_prefix,
+    shortened,
 )
 from monitoring_pipelines.core.quality.schema import previous_snapshot
 
@@ -93,3 +95,13 @@ def test_schema_rows_stored_with_raw_unicode_read_back_the_same() -> None:
     raw = json.dumps({"column": "ümlaut", "type": "TEXT"}, sort_keys=True, ensure_ascii=False)
     row = {"partition_key": "2026-09-01", "name": "column_type", "dimensions": raw, "value": 0.0}
     assert previous_snapshot([row], "2026-09-02") == ("2026-09-01", {"ümlaut": "TEXT"})
+
+
+def test_shortened_from_a_known_start_is_what_fit_value_gives_and_needs_a_hex_digest() -> None:
+    value = "m" * 120
+    full = hashlib.sha256(value.encode()).hexdigest()
+    assert shortened(value[:100], full[:12], 110) == fit_value(value, 110)
+    with pytest.raises(ValueError, match="8 hex digits"):
+        shortened(value, "ABCDEF12", 110)
+    with pytest.raises(ValueError, match="8 hex digits"):
+        shortened(value, full[:7], 110)

@@ -14,9 +14,10 @@ from monitoring_pipelines.core.anomaly.metrics import (
 from monitoring_pipelines.core.anomaly.scoring import CHECK, MetricAnomaly, anomaly_check, detect
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.store.reports import load_daily_metrics
-from monitoring_pipelines.core.store.results import ResultStore, dimensions
+from monitoring_pipelines.core.store.results import ResultStore
 from resources import ResultStoreResource
 
 

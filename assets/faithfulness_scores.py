@@ -11,6 +11,7 @@ import pandas as pd
 from assets.common import day_of, failure, numeric_metadata
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.core.hallucination.day import AnswerColumns, sample_day
 from monitoring_pipelines.core.hallucination.review import EnqueueReport
@@ -23,7 +24,6 @@ from monitoring_pipelines.core.hallucination.store import (
 )
 from monitoring_pipelines.core.ingest.slice_store import SliceStore
 from monitoring_pipelines.core.judge.base import UnscoredKind
-from monitoring_pipelines.core.store.results import dimensions
 from resources import ResultStoreResource, SliceStoreResource
 from resources.judge import JudgeResource
 

@@ -7,12 +7,11 @@ from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import (
     ColumnDrift,
-    base_column,
     compute_drift,
     drift_check,
     drift_roles,
-    segment_label,
 )
+from monitoring_pipelines.core.segments import base_column, segment_label
 from resources import ResultStoreResource
 
 

@@ -15,6 +15,7 @@ import pyarrow.parquet as pq
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.errors import SourceError, StoreError
 from monitoring_pipelines.core.ingest import labels as gt
 from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
@@ -36,7 +37,7 @@ from monitoring_pipelines.core.performance.segments import (
     segment_rows,
     segment_stats,
 )
-from monitoring_pipelines.core.store.results import ResultStore, dimensions
+from monitoring_pipelines.core.store.results import ResultStore
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 REFERENCE_PARTITION = "reference"  # the reference table's statistics, cached per reference

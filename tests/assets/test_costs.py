@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from monitoring_pipelines.core.config_loading import parse_config
 from monitoring_pipelines.core.costs.day import UNKNOWN_INTENT
 from monitoring_pipelines.core.costs.repricing import stale_costs_report
-from monitoring_pipelines.core.store.results import ResultStore, dimensions
+from monitoring_pipelines.core.dimensions import dimensions
+from monitoring_pipelines.core.store.results import ResultStore
 from tests.assets.conftest import (
     METADATA_REL,
     Monitoring,

@@ -18,10 +18,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Connection
 
 from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.drift.engine import ColumnDrift, Role, Verdict
 from monitoring_pipelines.core.integrations.prometheus import StoreCollector, serve
 from monitoring_pipelines.core.store.engine import make_engine
-from monitoring_pipelines.core.store.results import dimensions
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 MONITORS = ["recommender", "sentiment", "support_bot"]

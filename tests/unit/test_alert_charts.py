@@ -16,8 +16,8 @@ from PIL import Image
 
 from monitoring_pipelines.core.alerting.charts import ChartImage, has_chart, render_alert_chart
 from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.report.plots import CRITICAL_COLOR, HIGHLIGHT_COLOR
-from monitoring_pipelines.core.store.results import dimensions
 from tests.unit.test_report import (
     DAY,
     DAYS,

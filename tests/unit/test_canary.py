@@ -29,8 +29,8 @@ from monitoring_pipelines.core.canary.stats import (
     two_proportion_test,
 )
 from monitoring_pipelines.core.config import CanaryConfig, MonitorConfig, Severity
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.stats.inference import wilson_interval_at as wilson_interval
-from monitoring_pipelines.core.store.results import dimensions
 
 CONFIG = CanaryConfig(version_column="version")
 LABELS = np.array(["positive", "neutral", "negative"], dtype=object)

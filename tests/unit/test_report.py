@@ -25,6 +25,7 @@ from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.checks import Finding
 from monitoring_pipelines.core.config import MonitorConfig, Severity
 from monitoring_pipelines.core.config_loading import parse_config
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.drift.engine import ColumnDrift
 from monitoring_pipelines.core.profile.sketch import (
     CategoricalSketchBuilder,
@@ -44,7 +45,6 @@ from monitoring_pipelines.core.report.page import (
 )
 from monitoring_pipelines.core.report.plots import category_shares, numeric_bins
 from monitoring_pipelines.core.store.reports import load_drift_history, load_report_inputs
-from monitoring_pipelines.core.store.results import dimensions
 
 MONITOR = "shop"
 DAY = date(2026, 10, 8)

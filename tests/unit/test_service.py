@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from monitoring_pipelines.core.config import ServiceConfig, Severity
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.service.breakdown import (
     DIMENSIONS_MAX_CHARS,
     MISSING,
@@ -31,7 +32,6 @@ from monitoring_pipelines.core.service.metrics import (
     service_checks,
 )
 from monitoring_pipelines.core.service.slo import Sli
-from monitoring_pipelines.core.store.results import dimensions
 
 CONFIG = ServiceConfig(
     latency_column="latency_ms",

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 import pytest
 
 from monitoring_pipelines.core.config import ServiceConfig, Severity, SloConfig
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.service.slo import (
     BudgetStatus,
     Sli,
@@ -21,7 +22,6 @@ from monitoring_pipelines.core.service.slo import (
     slo_targets,
     window_counts,
 )
-from monitoring_pipelines.core.store.results import dimensions
 
 END = date(2026, 10, 28)
 SLO = SloConfig(latency_ms=200, latency_percentile=95, error_rate=0.01)

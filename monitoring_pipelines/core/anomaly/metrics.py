@@ -12,12 +12,12 @@ only the names below are read, and anything else is ignored:
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from typing import Literal, TypeGuard
 
 from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig
+from monitoring_pipelines.core.dimensions import decode
 
 AnomalyMetric = Literal[
     "cost_per_request", "tokens_per_request", "latency_p95_ms", "error_rate", "requests"
@@ -124,7 +124,7 @@ def _by_model(dims: str) -> bool:
     if not dims:
         return False
     try:
-        parsed = json.loads(dims)
+        parsed = decode(dims)
     except ValueError:
         return False
     return isinstance(parsed, dict) and set(parsed) == {"model"}

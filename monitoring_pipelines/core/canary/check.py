@@ -19,8 +19,8 @@ from monitoring_pipelines.core.canary.compare import (
 from monitoring_pipelines.core.checks import CheckOutcome, single
 from monitoring_pipelines.core.config import MonitorConfig, Severity
 from monitoring_pipelines.core.costs.day import UNKNOWN_MODEL, price_on
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.service.metrics import classify_status
-from monitoring_pipelines.core.store.results import dimensions
 
 CHECK = "canary"
 

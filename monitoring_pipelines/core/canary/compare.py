@@ -13,7 +13,6 @@ A day served by one version has *no canary*.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -35,6 +34,7 @@ from monitoring_pipelines.core.canary.stats import (
     two_proportion_test,
 )
 from monitoring_pipelines.core.config import CanaryConfig
+from monitoring_pipelines.core.dimensions import decode
 
 FloatArray = npt.NDArray[np.float64]
 ObjectArray = npt.NDArray[np.object_]
@@ -106,7 +106,7 @@ def first_seen(history: Iterable[Mapping[str, Any]], before: str) -> dict[str, s
         partition = str(row["partition_key"])
         if row["name"] != "version_rows" or partition >= before or not row["value"]:
             continue
-        version = json.loads(row["dimensions"]).get("version")
+        version = decode(row["dimensions"]).get("version")
         if version is not None and partition < seen.get(version, "9999"):
             seen[version] = partition
     return seen

@@ -1,7 +1,7 @@
 """The ``token_costs`` rows of the result store: what a day's costs store, and reading them back.
 
-Per partition the asset stores, with ``dimensions`` as :func:`~monitoring_pipelines.core.store.
-results.dimensions` writes them:
+Per partition the asset stores, with ``dimensions`` as :func:`~monitoring_pipelines.core.
+dimensions.dimensions` writes them:
 
 * the day's totals (no dimensions), per model (``model``), per intent (``intent``) and per
   model and intent (``intent``, ``model``): ``requests``, ``prompt_tokens``,
@@ -14,13 +14,11 @@ results.dimensions` writes them:
   stamps existed; a model without a cost was unpriced.
 
 A dimension value longer than :data:`MAX_VALUE_CHARS` escaped characters (the column holds 255)
-is stored shortened, with a hash of the whole value so that distinct values stay distinct.
+is stored shortened as :mod:`monitoring_pipelines.core.dimensions` shortens values.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -28,7 +26,8 @@ from typing import Any
 
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.costs.day import AppliedPrice, DayCosts, Usage
-from monitoring_pipelines.core.store.results import ResultStore, dimensions
+from monitoring_pipelines.core.dimensions import decode, dimensions, fit_value
+from monitoring_pipelines.core.store.results import ResultStore
 
 COST = "cost_usd"
 PRICE_INPUT, PRICE_OUTPUT, PRICE_CACHED = (
@@ -38,7 +37,6 @@ PRICE_INPUT, PRICE_OUTPUT, PRICE_CACHED = (
 )
 # Two values of this length and their keys fit the 255 characters of the dimensions column.
 MAX_VALUE_CHARS = 110
-_HASH_CHARS = 12
 
 Metrics = dict[tuple[str, str], float | None]
 
@@ -58,21 +56,9 @@ class PriceStamp:
 
 
 def stored_value(value: str) -> str:
-    """``value`` as a dimension stores it: itself, or shortened with a hash when too long."""
-    if _escaped_len(value) <= MAX_VALUE_CHARS:
-        return value
-    digest = hashlib.sha256(value.encode("utf-8")).hexdigest()[:_HASH_CHARS]
-    keep = MAX_VALUE_CHARS - _HASH_CHARS - 1
-    prefix = ""
-    for char in value:
-        if _escaped_len(prefix + char) > keep:
-            break
-        prefix += char
-    return f"{prefix}~{digest}"
-
-
-def _escaped_len(value: str) -> int:
-    return len(json.dumps(value)) - 2
+    """``value`` as a dimension stores it: itself, or shortened by the dimensions codec to
+    :data:`MAX_VALUE_CHARS`, so a model or intent reads the same in every row it is part of."""
+    return fit_value(value, MAX_VALUE_CHARS)
 
 
 def metric_dims(**values: str) -> str:
@@ -128,7 +114,7 @@ def price_stamps(rows: Iterable[Mapping[str, Any]]) -> dict[date, dict[str, Pric
     costs: dict[date, dict[str, float | None]] = {}
     prices: dict[tuple[date, str], dict[str, Any]] = {}
     for row in rows:
-        dims = json.loads(row["dimensions"]) if row["dimensions"] else {}
+        dims = decode(row["dimensions"])
         day = date.fromisoformat(str(row["partition_key"]))
         if row["name"] == COST and set(dims) == {"model"}:
             costs.setdefault(day, {})[dims["model"]] = row["value"]

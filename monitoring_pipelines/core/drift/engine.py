@@ -16,6 +16,7 @@ from typing import Literal
 from monitoring_pipelines.core.checks import CheckOutcome, Finding, grade
 from monitoring_pipelines.core.config import DriftConfig, MonitorConfig, Severity
 from monitoring_pipelines.core.profile.sketch import ColumnSketch, aligned, new_categories
+from monitoring_pipelines.core.segments import base_column, segment_label
 from monitoring_pipelines.core.stats import get_statistic
 from monitoring_pipelines.core.stats.inference import benjamini_hochberg
 
@@ -47,21 +48,6 @@ class ColumnDrift:
     @property
     def drifted(self) -> bool:
         return self.verdict in ("warn", "critical")
-
-
-def segment_column(column: str, segment: str, value: str) -> str:
-    """Name of a column's sketch within one segment, e.g. ``user_age@model_version=v2``."""
-    return f"{column}@{segment}={value}"
-
-
-def base_column(name: str) -> str:
-    """The column a (possibly per-segment) sketch name is about."""
-    return name.split("@", 1)[0]
-
-
-def segment_label(name: str) -> str | None:
-    """The segment of a per-segment sketch name (``model_version=v2``), else None."""
-    return name.split("@", 1)[1] if "@" in name else None
 
 
 def drift_roles(monitor: MonitorConfig) -> dict[str, Role]:

@@ -6,15 +6,13 @@ Functions over a :class:`ResultStore`, beside the domain they map, as the report
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from collections.abc import Mapping
 from datetime import date
-from typing import Any
 
 from sqlalchemy import select
 
 from monitoring_pipelines.core.catalog import Asset
+from monitoring_pipelines.core.dimensions import decode, dimensions
 from monitoring_pipelines.core.hallucination.governance import audit_selected
 from monitoring_pipelines.core.hallucination.rates import DayRates, ScopeRate, ScoreRow
 from monitoring_pipelines.core.hallucination.review import EnqueueReport, ReviewQueue
@@ -27,7 +25,7 @@ from monitoring_pipelines.core.hallucination.rise import (
 from monitoring_pipelines.core.hallucination.scoring import ScoringRun
 from monitoring_pipelines.core.judge.base import Verdict
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.results import ResultStore, dimensions, now
+from monitoring_pipelines.core.store.results import ResultStore, now
 
 JUDGE_METRIC = "judge"  # dimensions name the judge and prompt version; the value is the threshold
 JUDGE_COST_METRIC = "judge_cost_usd"  # what the judge spent on the partition, all runs together
@@ -196,7 +194,7 @@ def _stored_day(partition: str, rows: list[tuple[str, str, float | None]]) -> St
     values: dict[str, dict[str, float]] = defaultdict(dict)
     for name, dims, value in rows:
         if name == JUDGE_METRIC:
-            named: Mapping[str, Any] = json.loads(dims) if dims else {}
+            named = decode(dims)
             judge = JudgeIdentity(
                 str(named.get("judge", "")), str(named.get("prompt_version", "")), value or 0.0
             )
@@ -219,5 +217,5 @@ def _dims(rate: ScopeRate) -> str:
 def _subject(dims: str) -> str:
     if not dims:
         return ""
-    named: Mapping[str, Any] = json.loads(dims)
+    named = decode(dims)
     return ",".join(f"{k}={v}" for k, v in named.items())

@@ -11,7 +11,6 @@ counts. Nothing is cached: a scrape reads the store, so new results show on the 
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import Counter
@@ -30,6 +29,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from monitoring_pipelines.core.alerting.model import DeliveryStatus, IncidentStatus
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import Severity
+from monitoring_pipelines.core.dimensions import decode
 from monitoring_pipelines.core.store import tables as t
 
 log = logging.getLogger(__name__)
@@ -210,7 +210,7 @@ def families(snapshot: Snapshot, monitors: Sequence[str] = ()) -> list[Metric]:
     unpriced: Counter[str] = Counter()
     for monitor, asset, day, name, dims, value in snapshot.metrics:
         days[(monitor, asset)] = day
-        parsed: dict[str, str] = json.loads(dims) if dims else {}
+        parsed = decode(dims)
         if (
             asset == "token_costs"
             and name == "cost_usd"

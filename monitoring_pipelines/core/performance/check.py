@@ -9,9 +9,9 @@ from dataclasses import dataclass, replace
 
 from monitoring_pipelines.core.checks import WHOLE, CheckOutcome, Finding, grade
 from monitoring_pipelines.core.config import Severity
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.performance.metrics import LOWER_IS_BETTER, PerformanceStats
 from monitoring_pipelines.core.performance.policy import PerformancePolicy
-from monitoring_pipelines.core.store.results import dimensions
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ Everything is numpy; each metric is tested against hand-computed values and scip
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -22,6 +21,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from monitoring_pipelines.core.dimensions import decode, dimensions
 from monitoring_pipelines.core.performance.additive import (
     Auc,
     Confusion,
@@ -31,7 +31,6 @@ from monitoring_pipelines.core.performance.additive import (
     per_class,
     roc_auc,
 )
-from monitoring_pipelines.core.store.results import dimensions
 
 Kind = Literal["label", "score"]
 
@@ -175,10 +174,10 @@ class PerformanceStats:
         sums: dict[str, float] = {}
         for (name, dims), value in rows.items():
             if name == "confusion" and value:
-                d = json.loads(dims)
+                d = decode(dims)
                 cells[(d["true"], d["predicted"])] = int(value)
             elif name == "error_sums" and value is not None:
-                sums[json.loads(dims)["sum"]] = value
+                sums[decode(dims)["sum"]] = value
         errors = ErrorSums(
             int(sums.get("n", 0)),
             *(sums.get(k, 0.0) for k in ("error", "absolute", "squared", "fourth")),
@@ -210,7 +209,7 @@ def scoped_rows(
     wanted = dict(scope or {})
     out: dict[tuple[str, str], float | None] = {}
     for (name, dims), value in rows.items():
-        parsed = json.loads(dims) if dims else {}
+        parsed = decode(dims)
         own = {k: parsed.pop(k) for k in SCOPE_KEYS & parsed.keys()}
         if own == wanted:
             out[(name, dimensions(**parsed))] = value

@@ -31,7 +31,6 @@ import pandas as pd
 
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import Severity
-from monitoring_pipelines.core.drift.engine import segment_column
 from monitoring_pipelines.core.performance.additive import FloatArray
 from monitoring_pipelines.core.performance.check import Baseline, Comparison, compare, judge
 from monitoring_pipelines.core.performance.metrics import (
@@ -42,6 +41,7 @@ from monitoring_pipelines.core.performance.metrics import (
 )
 from monitoring_pipelines.core.performance.policy import PerformancePolicy
 from monitoring_pipelines.core.profile.fitting import MAX_SEGMENT_VALUES
+from monitoring_pipelines.core.segments import segment_column
 from monitoring_pipelines.core.stats.inference import benjamini_hochberg
 
 CHECK = "performance"

@@ -13,7 +13,6 @@ import numpy.typing as npt
 import pandas as pd
 
 from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.drift.engine import segment_column
 from monitoring_pipelines.core.ingest.cleaning import (
     GROUP_KEY,
     ROW_KEY,
@@ -30,6 +29,7 @@ from monitoring_pipelines.core.profile.sketch import (
     fit_numeric_edges,
     key_order,
 )
+from monitoring_pipelines.core.segments import segment_column
 
 Builder = NumericSketchBuilder | CategoricalSketchBuilder
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 from monitoring_pipelines.core.catalog import critical_factor
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import Severity
+from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.quality.results import ExpectationResult, QualityReport
 from monitoring_pipelines.core.quality.suite import TABLE
-from monitoring_pipelines.core.store.results import dimensions
 
 
 def quality_check(report: QualityReport) -> CheckOutcome:

@@ -19,13 +19,20 @@ recorded. The snapshot is what the table looks like when the partition runs, not
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import MonitorConfig, Severity
+from monitoring_pipelines.core.dimensions import (
+    MAX_CHARS,
+    SHORTENED_CHARS,
+    decode,
+    dimensions,
+    fit_value,
+    known_prefix,
+)
 from monitoring_pipelines.core.profile.fitting import ColumnPlan
 
 Family = Literal["numeric", "text", "temporal", "boolean", "other"]
@@ -35,10 +42,9 @@ Change = Literal["missing", "retyped", "new", "removed", "not_in_reference", "ki
 UNCONFIGURED = "(unconfigured columns)"
 
 # Where snapshots live in the result store's ``metrics`` table: one row per column, the name
-# and type in ``dimensions`` (at most 255 characters), the position in ``value``.
+# and type in ``dimensions`` (the dimensions codec's key), the position in ``value``.
 SNAPSHOT_ASSET = "schema_snapshot"
 SNAPSHOT_METRIC = "column_type"
-MAX_DIMENSIONS = 255
 
 # Checked in order: "INTERVAL" must be temporal before "INT" makes it numeric.
 _FAMILIES: tuple[tuple[Family, tuple[str, ...]], ...] = (
@@ -251,31 +257,28 @@ def schema_check(diff: SchemaDiff) -> CheckOutcome:
 def snapshot_metrics(columns: Mapping[str, str]) -> dict[tuple[str, str], float | None]:
     """The snapshot as ``metrics`` rows: ``(column_type, {"column", "type"}) -> position``.
 
-    A type too long for the dimensions column is cut; a column whose name alone does not fit
-    is left out (and then ignored by :func:`storable`)."""
+    A type too long for the dimensions column is shortened by the dimensions codec; a column
+    whose name leaves no room for a type is left out (and then ignored by :func:`storable`)."""
     rows: dict[tuple[str, str], float | None] = {}
-    for position, (column, sql_type) in enumerate(columns.items()):
-        encoded = _encode(column, sql_type)
-        if len(encoded) > MAX_DIMENSIONS:
-            room = len(sql_type) - (len(encoded) - MAX_DIMENSIONS)
-            encoded = _encode(column, sql_type[: max(room, 0)])
-        if len(encoded) <= MAX_DIMENSIONS:
-            rows[(SNAPSHOT_METRIC, encoded)] = float(position)
+    for position, (column, sql_type) in enumerate(storable(columns).items()):
+        sql_type = fit_value(sql_type, _type_room(column))
+        rows[(SNAPSHOT_METRIC, dimensions(column=column, type=sql_type))] = float(position)
     return rows
 
 
 def storable(columns: Mapping[str, str]) -> dict[str, str]:
-    """The columns a snapshot can hold: names short enough for the metrics table (any name of
-    up to 200 characters; configured names have at most 128). Compare only these, or an
-    unstorable column would look new every day."""
-    return {c: t for c, t in columns.items() if len(_encode(c, "")) <= MAX_DIMENSIONS}
+    """The columns a snapshot can hold: names that leave room in the metrics table for a
+    shortened type (any ASCII name of up to 200 characters; configured names have at most
+    128). Compare only these, or an unstorable column would look new every day."""
+    return {c: t for c, t in columns.items() if _type_room(c) >= SHORTENED_CHARS}
 
 
 def previous_snapshot(
     rows: Iterable[Mapping[str, Any]], partition: str
 ) -> tuple[str | None, dict[str, str] | None]:
     """The latest snapshot stored for a partition before ``partition`` (as read back with
-    ``ResultStore.load_metrics(monitor, SNAPSHOT_ASSET)``), and its partition."""
+    ``load_metrics(monitor, SNAPSHOT_ASSET)``), and its partition. A shortened type reads back
+    as the part of it that was kept."""
     by_partition: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         key = str(row["partition_key"])
@@ -287,16 +290,10 @@ def previous_snapshot(
     ordered = sorted(by_partition[latest], key=lambda r: r["value"] or 0.0)
     snapshot: dict[str, str] = {}
     for row in ordered:
-        decoded = json.loads(row["dimensions"])
-        snapshot[str(decoded["column"])] = str(decoded["type"])
+        decoded = decode(row["dimensions"])
+        snapshot[str(decoded["column"])] = known_prefix(str(decoded["type"]))
     return latest, snapshot
 
 
-def _encode(column: str, sql_type: str) -> str:
-    # ResultStore's ``dimensions()`` text, with non-ASCII kept as is (the limit is characters).
-    return json.dumps(
-        {"column": column, "type": sql_type},
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
+def _type_room(column: str) -> int:
+    return MAX_CHARS - len(dimensions(column=column, type=""))

@@ -22,7 +22,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from monitoring_pipelines.core.store.results import dimensions
+from monitoring_pipelines.core.dimensions import MAX_CHARS, dimensions, fit
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -30,7 +30,7 @@ IntArray = npt.NDArray[np.intp]
 
 OTHER, MISSING = "(other)", "(missing)"
 MAX_DIMENSION_VALUES = 20
-DIMENSIONS_MAX_CHARS = 255  # the result store's dimensions column
+DIMENSIONS_MAX_CHARS = MAX_CHARS  # the result store's dimensions column
 LABEL_MAX_CHARS = 48
 HOURS = 24
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.:/()+-]")
@@ -236,18 +236,9 @@ def metric_label(value: str) -> str:
 
 
 def stored_value(column: str, value: str) -> str:
-    """``value`` verbatim when ``{column: value}`` fits the stored dimensions; else its
-    longest prefix that fits with ``…#<hash>`` appended."""
-    if len(dimensions(**{column: value})) <= DIMENSIONS_MAX_CHARS:
-        return value
-    tail = "…#" + hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:8]
-    cut = len(value)
-    while cut > 0:
-        over = len(dimensions(**{column: value[:cut] + tail})) - DIMENSIONS_MAX_CHARS
-        if over <= 0:
-            break
-        cut -= max(1, over // 12)  # a character escapes to at most 12 JSON characters
-    return value[:cut] + tail
+    """``value`` as ``{column: value}`` stores it: verbatim when that fits the stored dimensions,
+    else shortened by the dimensions codec (its longest prefix that fits, then ``…#<hash>``)."""
+    return fit({column: value})[column]
 
 
 def group_rows(groups: Sequence[GroupMetrics]) -> dict[tuple[str, str], float | None]:

@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from monitoring_pipelines.core.config import ServiceConfig
+from monitoring_pipelines.core.dimensions import dimensions as dims_of
 from monitoring_pipelines.core.service.breakdown import (
     MAX_DIMENSION_VALUES,
     Folding,
@@ -39,7 +40,6 @@ from monitoring_pipelines.core.service.metrics import (
     slo_counts,
 )
 from monitoring_pipelines.core.service.slo import Sli, SloCounts, count_rows
-from monitoring_pipelines.core.store.results import dimensions as dims_of
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ from typing import Literal
 
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import ServiceConfig, Severity, SloConfig
-from monitoring_pipelines.core.store.results import dimensions
+from monitoring_pipelines.core.dimensions import dimensions
 
 CHECK = "error_budget"
 # Names of the per-day counts stored with the service metrics (dimensioned by ``sli``).

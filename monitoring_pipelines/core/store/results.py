@@ -6,7 +6,6 @@ rerun or a backfill never duplicates anything.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.engine import make_engine, redact_url
+from monitoring_pipelines.core.store.migrations import migrate
 
 REFERENCE = "reference"
 
@@ -68,10 +68,13 @@ class ResultStore:
         return store
 
     def create_schema(self) -> None:
-        """Create missing tables, and add columns newer releases added to existing ones."""
+        """Create missing tables, add columns newer releases added to existing ones, and rewrite
+        keys stored in an older form (:mod:`~monitoring_pipelines.core.store.migrations`)."""
         try:
             t.metadata.create_all(self.engine)
             add_missing_columns(self.engine)
+            with self.engine.begin() as conn:
+                migrate(conn)
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot create the result store's tables at {redact_url(str(self.engine.url))}: "
@@ -339,8 +342,3 @@ class ResultStore:
             return [
                 dict(r) for r in conn.execute(query.order_by(t.metrics.c.partition_key)).mappings()
             ]
-
-
-def dimensions(**dims: str) -> str:
-    """Canonical text of a metric's dimensions, e.g. ``model=gpt-4o``; ``""`` for none."""
-    return json.dumps(dims, sort_keys=True, separators=(",", ":")) if dims else ""

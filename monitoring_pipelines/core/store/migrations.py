@@ -16,11 +16,11 @@ import re
 
 from sqlalchemy import Connection, and_, delete, select, tuple_, update
 
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.dimensions import decode, encode, escaped_len, shortened
 from monitoring_pipelines.core.store import tables as t
 
 # As in core/costs/stored.py (which imports the store, so the store cannot import it).
-COST_ASSET = "token_costs"
 COST_VALUE_CHARS = 110
 COST_KEYS = ("intent", "model")
 
@@ -67,7 +67,7 @@ def migrate_cost_dimensions(conn: Connection) -> int:
     m = t.metrics
     found = conn.execute(
         select(m.c.monitor, m.c.asset, m.c.partition_key, m.c.name, m.c.dimensions).where(
-            m.c.asset == COST_ASSET, m.c.dimensions.contains("~")
+            m.c.asset == Asset.TOKEN_COSTS, m.c.dimensions.contains("~")
         )
     ).all()
     moves: dict[Key, Key] = {}

@@ -1,0 +1,45 @@
+"""``monitoring validate-config``: check a monitor file, and that its tables and columns exist."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from monitoring_pipelines.cli.context import Context, fail, pass_context
+from monitoring_pipelines.core.config import MonitorFile
+from monitoring_pipelines.core.config_loading import load_config
+from monitoring_pipelines.core.errors import MonitoringError
+
+
+@click.command("validate-config")
+@click.argument("file", type=click.Path(dir_okay=False), required=False)
+@click.option("--offline", is_flag=True, help="Check the file only; do not inspect the tables.")
+@pass_context
+def validate_config(ctx: Context, file: str | None, offline: bool) -> None:
+    """Check a monitor file (and, unless --offline, that its tables and columns exist)."""
+    path = Path(file) if file else ctx.settings.config_path
+    try:
+        config = load_config(path, ctx.environ)
+    except MonitoringError as exc:
+        fail(str(exc))
+    problems: list[str] = []
+    if not offline:
+        problems = _source_problems(ctx, config)
+    if problems:
+        fail(f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
+    names = ", ".join(config.monitors)
+    checked = "file only" if offline else "file, tables and columns"
+    click.echo(f"{path}: OK ({len(config.monitors)} monitor(s): {names}; checked {checked})")
+
+
+def _source_problems(ctx: Context, config: MonitorFile) -> list[str]:
+    from monitoring_pipelines.core.ingest.warehouse import source_problems
+    from monitoring_pipelines.core.store.engine import make_engine
+
+    url = config.warehouse_url or ctx.settings.warehouse_url or ctx.settings.default_warehouse_url
+    engine = make_engine(url)
+    try:
+        return [p for name, m in config.monitors.items() for p in source_problems(name, m, engine)]
+    finally:
+        engine.dispose()

@@ -1,0 +1,160 @@
+"""The operations several commands (and the demo) run: a backfill of days through Dagster, an
+alerting pass with the configured notifiers, and the monitors' review jobs; each says what it
+did on the terminal."""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Sequence
+from datetime import date
+from typing import Any
+
+import click
+
+from monitoring_pipelines.cli.context import Context
+from monitoring_pipelines.core.catalog import Asset
+from monitoring_pipelines.core.config import MonitorFile
+
+
+def run_days(
+    ctx: Context,
+    config: MonitorFile,
+    monitors: list[str],
+    days: list[date],
+    rebuild_reference: bool,
+    workers: int,
+) -> Any:
+    """Materialize ``days`` of ``monitors``, one Dagster run per monitor and day.
+
+    Returns:
+        The backfill's report (its id, runs, failures and timing).
+    """
+    from monitoring_pipelines.backfill import run_backfill
+    from monitoring_pipelines.definitions import build_definitions
+
+    store = ctx.store()
+    instance = ctx.instance()  # also settles DAGSTER_HOME for the workers
+    report = run_backfill(
+        lambda: (build_definitions(config, ctx.settings, ctx.environ), instance),
+        monitors,
+        days,
+        workers=workers,
+        worker_env={**ctx.environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]},
+        rebuild_reference=rebuild_reference,
+        has_reference=lambda m: store.reference_hash(m) is not None,
+        progress=click.echo,
+    )
+    failed = f", {len(report.failed)} failed" if report.failed else ""
+    click.echo(
+        f"backfill {report.backfill_id}: {report.runs} runs in {report.seconds:.1f} s with "
+        f"{report.workers} worker(s) ({report.seconds / max(report.runs, 1):.2f} s of wall "
+        f"time per run{failed})"
+    )
+    return report
+
+
+def run_alerting(ctx: Context, config: MonitorFile, *, replay: bool = False) -> Any:
+    """Ingest finished runs' check evaluations and deliver due alerts, once.
+
+    Args:
+        ctx: The command's context.
+        config: The monitor file.
+        replay: Replay the history day by day as if it had been live (the demo).
+
+    Returns:
+        The alerting pass's report.
+    """
+    from monitoring_pipelines.sensors.alerting_pass import replay_alerting, run_alerting
+
+    notifier, pagerduty = _notifiers(ctx, config)
+    alerts = {name: m.alerts for name, m in config.monitors.items()}
+    run = replay_alerting if replay else run_alerting
+    report = run(
+        ctx.instance(),
+        ctx.store(),
+        alerts,
+        ctx.settings.dagster_url,
+        notifier,
+        pagerduty=pagerduty,
+    )
+    click.echo(f"alerting: {report.summary()}")
+    counts = Counter(a.status.value for a in ctx.store().alerts())
+    click.echo(
+        "outbox: "
+        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
+        + "; `monitoring alerts` lists them"
+    )
+    if notifier is None and report.delivery.waiting:
+        click.echo(
+            "  (Slack is not configured: set SLACK_BOT_TOKEN, or MONITORING_ALERTS_FILE to "
+            "write the messages to a file; alerts wait in the outbox)"
+        )
+    warn_notifiers(ctx)
+    return report
+
+
+def _notifiers(ctx: Context, config: MonitorFile) -> tuple[Any, Any]:
+    """Slack (or the alerts file) and PagerDuty, as configured in the environment."""
+    notifier: Any = None
+    if ctx.settings.slack_token:
+        from monitoring_pipelines.core.notify.slack import SlackNotifier
+
+        notifier = SlackNotifier(ctx.settings.slack_token, base_url=ctx.settings.slack_api_url)
+    elif ctx.settings.alerts_file:
+        from monitoring_pipelines.core.notify.file import FileNotifier
+
+        notifier = FileNotifier(ctx.settings.alerts_file)
+    pagerduty: Any = None
+    envs = {
+        m.alerts.pagerduty.routing_key_env for m in config.monitors.values() if m.alerts.pagerduty
+    }
+    keys = [ctx.environ[e] for e in sorted(envs) if ctx.environ.get(e)]
+    if keys:
+        from monitoring_pipelines.core.notify.pagerduty import PagerDutyNotifier
+        from resources.pagerduty import EVENTS_URL
+
+        pagerduty = PagerDutyNotifier(keys[0], url=ctx.settings.pagerduty_url or EVENTS_URL)
+    return notifier, pagerduty
+
+
+def warn_notifiers(ctx: Context) -> None:
+    """Warn on stderr about a notifier whose last delivery failed and about given-up alerts."""
+    from monitoring_pipelines.sensors.alerting_pass import notifier_problems
+
+    for problem in notifier_problems(ctx.store()):
+        click.echo(f"WARNING: {problem}", err=True)
+
+
+def run_review_loop(ctx: Context, config: MonitorFile, monitors: Sequence[str]) -> None:
+    """Run the review job of each monitor that has one, through Dagster, and say what it
+    produced: the fine-tuning set, the judge's agreement, the KPI relation."""
+    from monitoring_pipelines.backfill import QUIET, first_error
+    from monitoring_pipelines.definitions import build_definitions
+    from monitoring_pipelines.jobs import review_job_name
+
+    defs = build_definitions(config, ctx.settings, ctx.environ)
+    names = {job.name for job in defs.jobs or []}
+    for monitor in monitors:
+        if review_job_name(monitor) not in names:
+            continue
+        job = defs.resolve_job_def(review_job_name(monitor))
+        result = job.execute_in_process(
+            instance=ctx.instance(), raise_on_error=False, run_config=QUIET
+        )
+        if not result.success:
+            click.echo(f"{monitor}: review job failed: {first_error(result)}", err=True)
+        for event in result.get_asset_materialization_events():
+            meta = {k: v.value for k, v in event.materialization.metadata.items()}
+            asset = event.asset_key.path[-1]
+            if asset == Asset.FINETUNING_DATASET:
+                click.echo(
+                    f"{monitor}: fine-tuning set {meta['path']}: {meta['records']} record(s) "
+                    f"from {meta['reviewed_items']} reviewed answer(s)"
+                )
+            elif asset == Asset.JUDGE_AGREEMENT:
+                kappa = meta.get("kappa")
+                said = f"kappa {kappa:.2f}" if isinstance(kappa, float) else meta.get("kappa_note")
+                click.echo(f"{monitor}: judge vs reviewers over {meta['n']} review(s): {said}")
+            elif asset == Asset.HALLUCINATION_KPI_IMPACT:
+                click.echo(f"{monitor}: {meta['finding']}")

@@ -1,0 +1,93 @@
+"""Commands that run the pipelines from the terminal: ``backfill`` a range of days,
+``alerting run`` once, and ``costs stale`` to find the days a price change reprices."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+
+import click
+
+from monitoring_pipelines.cli.context import Context, fail, pass_context
+from monitoring_pipelines.cli.operations import run_alerting, run_days
+
+
+@click.command()
+@click.option("--monitor", "monitors", multiple=True, help="Monitor(s); default: all.")
+@click.option("--start", type=click.DateTime(["%Y-%m-%d"]), required=True)
+@click.option("--end", type=click.DateTime(["%Y-%m-%d"]), required=True, help="Included.")
+@click.option("--rebuild-reference", is_flag=True, help="Refit the reference first.")
+@click.option("--no-alerting", is_flag=True, help="Do not run the alerting pass afterwards.")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 32),
+    default=lambda: min(os.cpu_count() or 1, 4),
+    show_default="the number of cores, at most 4",
+    help="Worker processes running partitions side by side.",
+)
+@pass_context
+def backfill(
+    ctx: Context,
+    monitors: Sequence[str],
+    start: datetime,
+    end: datetime,
+    rebuild_reference: bool,
+    no_alerting: bool,
+    workers: int,
+) -> None:
+    """Materialize a range of days in this process, one Dagster run per monitor and day."""
+    from monitoring_pipelines.backfill import days_between
+
+    config = ctx.config()
+    unknown = [m for m in monitors if m not in config.monitors]
+    if unknown:
+        fail(f"unknown monitor(s) {', '.join(unknown)}; known: {', '.join(config.monitors)}")
+    try:
+        days = days_between(start.date(), end.date())
+    except ValueError as exc:
+        fail(str(exc))
+    from monitoring_pipelines.sensors.alerting_pass import mark_backfill_finished
+
+    report = run_days(
+        ctx, config, list(monitors) or list(config.monitors), days, rebuild_reference, workers
+    )
+    mark_backfill_finished(ctx.store(), report.backfill_id)  # its summary may go out now
+    if not no_alerting:
+        run_alerting(ctx, config)
+
+
+@click.group()
+def alerting() -> None:
+    """The alerting pass the sensor runs every 30 seconds."""
+
+
+@alerting.command("run")
+@pass_context
+def alerting_run(ctx: Context) -> None:
+    """Ingest finished runs' check evaluations and deliver due alerts, once."""
+    run_alerting(ctx, ctx.config())
+
+
+@click.group()
+def costs() -> None:
+    """LLM costs: the stored days a price-table change reprices."""
+
+
+@costs.command("stale")
+@click.option("--monitor", "monitors", multiple=True, help="Monitor(s); default: every LLM one.")
+@click.option("--check", "fail_if_stale", is_flag=True, help="Exit 1 when a day would reprice.")
+@pass_context
+def costs_stale(ctx: Context, monitors: Sequence[str], fail_if_stale: bool) -> None:
+    """The stored days whose cost the current price table changes, and the backfills to run."""
+    from monitoring_pipelines.core.costs.repricing import stale_costs_report
+
+    config = ctx.config()
+    unknown = [m for m in monitors if m not in config.monitors]
+    if unknown:
+        fail(f"unknown monitor(s) {', '.join(unknown)}; known: {', '.join(config.monitors)}")
+    text, stale = stale_costs_report(config, ctx.store(), list(monitors) or None)
+    click.echo(text)
+    if fail_if_stale and stale:
+        sys.exit(1)

@@ -19,7 +19,6 @@ from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.errors import SourceError, StoreError
 from monitoring_pipelines.core.ingest import labels as gt
 from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
-from monitoring_pipelines.core.ingest.labels import label_text
 from monitoring_pipelines.core.ingest.slice_store import SliceStore
 from monitoring_pipelines.core.performance.check import (
     Baseline,
@@ -177,7 +176,7 @@ def read_predictions(
         predicted.append(
             column.to_numpy(dtype=np.float64, na_value=np.nan)
             if spec.kind == "score"
-            else label_text(column.tolist())
+            else gt.label_text(column.tolist())
         )
         if spec.score_column:
             scores.append(batch[spec.score_column].to_numpy(dtype=np.float64, na_value=np.nan))
@@ -313,7 +312,7 @@ def reference_stats(chunks: Iterable[pd.DataFrame], spec: PerformanceSpec) -> Pe
         p = pd.to_numeric(predicted, errors="coerce").to_numpy(dtype=np.float64)
         t = pd.to_numeric(truth, errors="coerce").to_numpy(dtype=np.float64)
     else:
-        p, t = label_text(predicted.tolist()), label_text(truth.tolist())
+        p, t = gt.label_text(predicted.tolist()), gt.label_text(truth.tolist())
     score = None
     if spec.score_column:
         score = pd.to_numeric(frame[spec.score_column], errors="coerce").to_numpy(np.float64)

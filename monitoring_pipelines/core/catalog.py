@@ -264,7 +264,7 @@ _ENTRIES = (
         "per request and predictions against the baseline's. Fails on roll back, a "
         "significant degradation beyond a canary tolerance; hold and no canary pass, with a "
         "note.",
-        "always: it fails only on a roll back",
+        "whenever it fails (it fails only on a roll back)",
     ),
     CheckEntry(
         "hallucination_rate",
@@ -283,7 +283,7 @@ _ENTRIES = (
         None,
         "pipeline run failed",
         "A step of the monitor's run did not fail.",
-        "always",
+        "whenever it fails",
     ),
 )
 

@@ -17,7 +17,7 @@ from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig
 from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.store.reports import load_daily_metrics
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import ResultRepository
 from resources import ResultStoreResource
 
 
@@ -65,7 +65,7 @@ def make_anomalies(
         context: dg.AssetExecutionContext, result_store: ResultStoreResource
     ) -> dg.MaterializeResult:
         day = day_of(context)
-        store = result_store.get_store()
+        store = result_store.results()
         try:
             results = score_day(store, name, day, config, sources, measured)
         except StoreError as exc:
@@ -80,7 +80,7 @@ def make_anomalies(
 
 
 def score_day(
-    store: ResultStore,
+    store: ResultRepository,
     name: str,
     day: date,
     config: AnomalyConfig,

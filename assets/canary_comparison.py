@@ -46,7 +46,7 @@ def make_canary(
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
         day = day_of(context)
-        store = result_store.get_store()
+        store = result_store.results()
         try:
             batches = list(slices.get_store().batches(name, day, columns))
             history = store.load_metrics(name, Asset.CANARY_COMPARISON)

@@ -39,7 +39,7 @@ def make_daily_profile(
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
         day = day_of(context)
-        store = result_store.get_store()
+        store = result_store.results()
         reference = store.load_reference(name)
         if not reference:
             raise failure(

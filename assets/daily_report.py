@@ -70,7 +70,7 @@ def make_daily_report(
         day = day_of(context)
         try:
             inputs = load_report_inputs(
-                result_store.get_store(), name, monitor, day, datetime.now(UTC), reported
+                result_store.results(), name, monitor, day, datetime.now(UTC), reported
             )
         except StoreError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc

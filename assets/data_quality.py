@@ -57,7 +57,7 @@ def make_data_quality(
     ) -> dg.MaterializeResult:
         day = day_of(context)
         partition = context.partition_key
-        store = result_store.get_store()
+        store = result_store.results()
         reference = store.load_reference(name)
         if not reference:
             raise failure(

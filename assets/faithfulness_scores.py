@@ -63,7 +63,7 @@ def make_faithfulness_scores(
             frame = read_slice(slices.get_store(), name, day, columns.slice_columns())
             plan, sample = sample_day(frame, columns, config)
             scorer = judge.get_judge(config)
-            store = result_store.get_store()
+            store = result_store.results()
             known = load_verdicts(store, name, partition, scorer.name, scorer.version)
             spent_before = load_judge_cost(store, name, Asset.FAITHFULNESS_SCORES, partition)
             budget = None

@@ -39,7 +39,7 @@ def make_feature_drift(
     def feature_drift(
         context: dg.AssetExecutionContext, result_store: ResultStoreResource
     ) -> dg.MaterializeResult:
-        store = result_store.get_store()
+        store = result_store.results()
         reference = store.load_reference(name)
         current = store.load_sketches(name, context.partition_key)
         if not reference or not current:

@@ -32,7 +32,7 @@ def make_finetuning_dataset(name: str) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """Every corrected review item of the monitor, written to one JSONL file."""
         try:
-            items = ReviewQueue(result_store.get_store()).items(name, REVIEWED)
+            items = ReviewQueue(result_store.results()).items(name, REVIEWED)
         except MonitoringError as exc:
             raise failure(f"monitor '{name}': {exc}", monitor=name) from exc
         dataset = finetuning_records(items)

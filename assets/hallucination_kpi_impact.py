@@ -28,7 +28,7 @@ def make_kpi_impact(name: str, monitor: MonitorConfig) -> dg.AssetsDefinition:
     ) -> dg.MaterializeResult:
         """What a rise in the hallucination rate goes with in the KPI, some days later."""
         try:
-            rates = load_daily_rates(result_store.get_store(), name)
+            rates = load_daily_rates(result_store.results(), name)
             series = read_kpi(warehouse.engine, kpi)
         except MonitoringError as exc:
             raise failure(f"monitor '{name}': {exc}", monitor=name) from exc

@@ -49,7 +49,7 @@ def make_hallucination_rate(
         context: dg.AssetExecutionContext, result_store: ResultStoreResource
     ) -> dg.MaterializeResult:
         day = day_of(context)
-        store = result_store.get_store()
+        store = result_store.results()
         try:
             rows, judge = load_scores(store, name, context.partition_key)
             judge = judge or JudgeIdentity("none", "none", threshold)

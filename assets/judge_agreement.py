@@ -25,7 +25,7 @@ def make_judge_agreement(name: str) -> dg.AssetsDefinition:
     def judge_agreement(result_store: ResultStoreResource) -> dg.MaterializeResult:
         """Judge verdicts against reviewers' verdicts on every reviewed item."""
         try:
-            items = ReviewQueue(result_store.get_store()).items(name, REVIEWED)
+            items = ReviewQueue(result_store.results()).items(name, REVIEWED)
         except MonitoringError as exc:
             raise failure(f"monitor '{name}': {exc}", monitor=name) from exc
         pairs = review_pairs(items)

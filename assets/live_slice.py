@@ -45,7 +45,7 @@ def make_live_slice(
         except SourceError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         findings = quality.to_dict()
-        result_store.get_store().save_slice_quality(
+        result_store.results().save_slice_quality(
             name, context.partition_key, quality.rows_read, quality.rows_kept, findings
         )
         outcomes = slice_checks(quality, monitor.checks, has_id, orphans)

@@ -36,7 +36,7 @@ from monitoring_pipelines.core.performance.segments import (
     segment_rows,
     segment_stats,
 )
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import MetricRecord, ResultRepository
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 REFERENCE_PARTITION = "reference"  # the reference table's statistics, cached per reference
@@ -83,7 +83,7 @@ def make_performance(
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
         day = day_of(context)
-        store = result_store.get_store()
+        store = result_store.results()
         try:
             predictions = read_predictions(slices.get_store(), name, day, spec)
             day_labels = gt.read_day_labels(
@@ -235,7 +235,7 @@ def resolve_baseline(
     spec: PerformanceSpec,
     day: date,
     warehouse: WarehouseResource,
-    store: ResultStore,
+    store: ResultRepository,
 ) -> Baseline:
     """The reference table's own labels when configured, else the first days pooled."""
     if spec.reference_label_column:
@@ -259,7 +259,7 @@ def reference_table_baseline(
     monitor: MonitorConfig,
     spec: PerformanceSpec,
     warehouse: WarehouseResource,
-    store: ResultStore,
+    store: ResultRepository,
 ) -> Baseline:
     """Statistics of the reference's predictions against its label column.
 
@@ -319,5 +319,5 @@ def reference_stats(chunks: Iterable[pd.DataFrame], spec: PerformanceSpec) -> Pe
     return compute_performance(spec.kind, len(frame), p, t, score)
 
 
-def _keyed(rows: list[dict[str, Any]]) -> dict[tuple[str, str], float | None]:
-    return {(r["name"], r["dimensions"]): r["value"] for r in rows}
+def _keyed(rows: list[MetricRecord]) -> dict[tuple[str, str], float | None]:
+    return {(r.name, r.dimensions): r.value for r in rows}

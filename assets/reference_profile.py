@@ -39,7 +39,7 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
             raise failure(f"monitor '{name}': {exc}", monitor=name) from exc
         if fitted.rows == 0:
             raise failure(f"monitor '{name}': the reference has no rows", monitor=name)
-        result_store.get_store().save_reference(
+        result_store.results().save_reference(
             name, fitted.sketches, fitted.profile, fitted.summary, fitted.rows, fitted.content_hash
         )
         context.log.info(f"reference of {name}: {fitted.rows} rows, hash {fitted.content_hash}")

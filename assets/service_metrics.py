@@ -57,7 +57,7 @@ def make_service_metrics(
             result = service_day(slices.get_store(), name, day, monitor, dimensions)
         except (StoreError, FileNotFoundError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        result_store.get_store().save_metrics(
+        result_store.results().save_metrics(
             name, Asset.SERVICE_METRICS, context.partition_key, service_day_rows(result)
         )
         metadata = numeric_metadata(service_day_values(result))

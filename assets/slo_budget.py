@@ -56,7 +56,7 @@ def make_slo_budget(
         context: dg.AssetExecutionContext, result_store: ResultStoreResource
     ) -> dg.MaterializeResult:
         end = day_of(context)
-        store = result_store.get_store()
+        store = result_store.results()
         daily = load_slo_counts(store, name, end - timedelta(days=longest - 1), end)
         statuses = [budget_status(t, daily.get(t.sli, {}), end, slo) for t in targets]
         store.save_metrics(name, Asset.SLO_BUDGET, context.partition_key, budget_rows(statuses))

@@ -54,7 +54,7 @@ def make_token_costs(
         except StoreError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         costs = day_costs(llm, frame if frame is not None else pd.DataFrame(columns=columns), day)
-        store = result_store.get_store()
+        store = result_store.results()
         store.save_metrics(name, Asset.TOKEN_COSTS, context.partition_key, cost_metrics(costs))
         outcomes = []
         if llm.daily_budget_usd is not None:

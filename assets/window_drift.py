@@ -11,7 +11,7 @@ from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import compute_drift, drift_roles
 from monitoring_pipelines.core.profile import whylogs_adapter as profiling
 from monitoring_pipelines.core.profile.windows import WINDOWS, Window, merge_days
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import ResultRepository
 from resources import ResultStoreResource
 
 
@@ -40,7 +40,7 @@ def make_window_drift(
     def window_drift(
         context: dg.AssetExecutionContext, result_store: ResultStoreResource
     ) -> dg.MaterializeResult:
-        store = result_store.get_store()
+        store = result_store.results()
         end = day_of(context)
         reference = store.load_reference(name)
         if not reference:
@@ -79,7 +79,7 @@ def make_window_drift(
     return window_drift
 
 
-def _window_profiles(store: ResultStore, name: str, window: Window) -> list[bytes]:
+def _window_profiles(store: ResultRepository, name: str, window: Window) -> list[bytes]:
     """The profiles a window's profile merges: whole shorter windows already stored where they
     tile it exactly (four 7-day windows make 28 days), else the daily profiles."""
     shortest = min(WINDOWS)

@@ -1,15 +1,17 @@
-"""The result store: profiles, sketches, drift, metrics, check results, incidents, outbox."""
+"""The result database, as the two repositories the assets and the sensors use."""
 
 from __future__ import annotations
 
 import dagster as dg
 from pydantic import PrivateAttr
 
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
+from monitoring_pipelines.core.store.database import Database
+from monitoring_pipelines.core.store.results import ResultRepository
 
 
 class ResultStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Where every result is written, one transaction per partition.
+    """Where every result and all alerting state are written, one transaction per partition.
 
     Attributes:
         url: SQLAlchemy URL (``MONITORING_STORE_URL``; SQLite under ``MONITORING_HOME`` by
@@ -17,16 +19,24 @@ class ResultStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """
 
     url: str
-    _store: AlertStore | None = PrivateAttr(default=None)
+    _database: Database | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._store = AlertStore.connect(self.url)
+        self._database = Database.connect(self.url)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
-        if self._store is not None:
-            self._store.dispose()
+        if self._database is not None:
+            self._database.dispose()
 
-    def get_store(self) -> AlertStore:
-        if self._store is None:
-            self._store = AlertStore.connect(self.url)
-        return self._store
+    def database(self) -> Database:
+        if self._database is None:
+            self._database = Database.connect(self.url)
+        return self._database
+
+    def results(self) -> ResultRepository:
+        """The assets' results: references, profiles, sketches, drift, metrics."""
+        return ResultRepository(self.database())
+
+    def alerts(self) -> AlertRepository:
+        """Check results, incidents, the outbox, mutes and cursors."""
+        return AlertRepository(self.database())

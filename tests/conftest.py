@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
+from monitoring_pipelines.core.store.database import Database
+from monitoring_pipelines.core.store.results import ResultRepository
 
 POSTGRES_URL = os.environ.get(
     "MONITORING_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"
@@ -69,8 +71,20 @@ def store_url(backend: str, tmp_path: Path, request: pytest.FixtureRequest) -> s
 
 
 @pytest.fixture
-def store(store_url: str) -> Iterator[AlertStore]:
-    """A result store with its tables, on each backend."""
-    result = AlertStore.connect(store_url)
+def database(store_url: str) -> Iterator[Database]:
+    """A result database with its tables, on each backend."""
+    result = Database.connect(store_url)
     yield result
     result.dispose()
+
+
+@pytest.fixture
+def store(database: Database) -> AlertRepository:
+    """The alert repository of the test's result database."""
+    return AlertRepository(database)
+
+
+@pytest.fixture
+def results(database: Database) -> ResultRepository:
+    """The result repository of the test's result database."""
+    return ResultRepository(database)

@@ -10,10 +10,12 @@ from typing import Any, NoReturn
 
 import click
 
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.settings import Settings
+from monitoring_pipelines.core.store.database import Database
+from monitoring_pipelines.core.store.results import ResultRepository
 
 # Written to a new DAGSTER_HOME that has no dagster.yaml (`make` copies the repository's).
 INSTANCE_YAML = """\
@@ -33,17 +35,25 @@ class Context:
             environ["MONITORING_CONFIG"] = config_path
         self.environ = environ
         self.settings = Settings.from_env(environ)
-        self._store: AlertStore | None = None
+        self._database: Database | None = None
 
     def config(self) -> MonitorFile:
         """The monitor file, read and validated on every call."""
         return load_config(self.settings.config_path, self.environ)
 
-    def store(self) -> AlertStore:
-        """The result store, connected on first use."""
-        if self._store is None:
-            self._store = AlertStore.connect(self.settings.store_url)
-        return self._store
+    def database(self) -> Database:
+        """The result database, connected on first use."""
+        if self._database is None:
+            self._database = Database.connect(self.settings.store_url)
+        return self._database
+
+    def results(self) -> ResultRepository:
+        """The assets' stored results."""
+        return ResultRepository(self.database())
+
+    def alerts(self) -> AlertRepository:
+        """Incidents, the outbox, mutes and cursors."""
+        return AlertRepository(self.database())
 
     def instance(self) -> Any:
         """The Dagster instance, settling DAGSTER_HOME (and its dagster.yaml) first."""

@@ -34,7 +34,7 @@ def alerts(
         return
     ctx: Context = click_ctx.obj
     warn_notifiers(ctx)
-    rows = ctx.store().alerts([DeliveryStatus(s) for s in status] or None, monitor)
+    rows = ctx.alerts().alerts([DeliveryStatus(s) for s in status] or None, monitor)
     for alert in rows[-limit:]:
         note = alert.last_error or alert.reason or ""
         target = "" if alert.target.value == "slack" else f" [{alert.target.value}]"
@@ -68,7 +68,7 @@ def alerts_dismiss(ctx: Context, alert_ids: Sequence[int], who: str) -> None:
 
 
 def _settle_failed(ctx: Context, alert_ids: Sequence[int], **fields: Any) -> int:
-    store = ctx.store()
+    store = ctx.alerts()
     failed = {a.id: a for a in store.alerts([DeliveryStatus.FAILED])}
     unknown = [i for i in alert_ids if i not in failed]
     if unknown:
@@ -121,7 +121,7 @@ def mute_add(
     end = until.replace(tzinfo=UTC) if until is not None else start + _duration(duration or "")
     if end <= start:
         fail(f"--until {end:%Y-%m-%d %H:%M} UTC is in the past")
-    added = ctx.store().add_mute(monitor, check, subject, start, end, reason, who)
+    added = ctx.alerts().add_mute(monitor, check, subject, start, end, reason, who)
     what = " ".join(x for x in (monitor, check, subject) if x)
     click.echo(f"mute #{added.id}: {what} until {end:%Y-%m-%d %H:%M} UTC ({reason})")
 
@@ -132,7 +132,7 @@ def mute_add(
 def mute_list(ctx: Context, everything: bool) -> None:
     """Mutes in force (or all of them)."""
     now = datetime.now(UTC)
-    rows = ctx.store().mutes(None if everything else now)
+    rows = ctx.alerts().mutes(None if everything else now)
     for m in rows:
         state = "in force" if m.starts_at <= now < m.ends_at else "ended"
         what = " ".join(x for x in (m.monitor, m.check, m.subject) if x)
@@ -148,7 +148,7 @@ def mute_list(ctx: Context, everything: bool) -> None:
 @pass_context
 def mute_remove(ctx: Context, mute_id: int) -> None:
     """End a mute now (kept in the list as ended)."""
-    store = ctx.store()
+    store = ctx.alerts()
     if not any(m.id == mute_id for m in store.mutes()):
         fail(f"no mute #{mute_id}; see `monitoring mute list --all`")
     store.end_mute(mute_id, datetime.now(UTC))
@@ -177,7 +177,7 @@ def incidents(click_ctx: click.Context, status: Sequence[str], monitor: str | No
     if click_ctx.invoked_subcommand is not None:
         return
     ctx: Context = click_ctx.obj
-    rows = ctx.store().incidents([IncidentStatus(s) for s in status] or None, monitor)
+    rows = ctx.alerts().incidents([IncidentStatus(s) for s in status] or None, monitor)
     joined: dict[int, list[Any]] = {}
     for i in rows:
         if i.parent_id is not None:
@@ -222,7 +222,7 @@ def incidents_resolve(ctx: Context, incident_id: int, who: str) -> None:
 def _change_incident(ctx: Context, incident_id: int, status: IncidentStatus, who: str) -> None:
     from monitoring_pipelines.core.alerting.manual import change_incident
 
-    store = ctx.store()
+    store = ctx.alerts()
     found = store.get_incident(incident_id)
     config = ctx.config().monitors.get(found.monitor) if found is not None else None
     try:

@@ -33,7 +33,7 @@ def run_days(
     from monitoring_pipelines.backfill import run_backfill
     from monitoring_pipelines.definitions import build_definitions
 
-    store = ctx.store()
+    store = ctx.results()
     instance = ctx.instance()  # also settles DAGSTER_HOME for the workers
     report = run_backfill(
         lambda: (build_definitions(config, ctx.settings, ctx.environ), instance),
@@ -72,14 +72,14 @@ def run_alerting(ctx: Context, config: MonitorFile, *, replay: bool = False) -> 
     run = replay_alerting if replay else run_alerting
     report = run(
         ctx.instance(),
-        ctx.store(),
+        ctx.alerts(),
         alerts,
         ctx.settings.dagster_url,
         notifier,
         pagerduty=pagerduty,
     )
     click.echo(f"alerting: {report.summary()}")
-    counts = Counter(a.status.value for a in ctx.store().alerts())
+    counts = Counter(a.status.value for a in ctx.alerts().alerts())
     click.echo(
         "outbox: "
         + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
@@ -122,7 +122,7 @@ def warn_notifiers(ctx: Context) -> None:
     """Warn on stderr about a notifier whose last delivery failed and about given-up alerts."""
     from monitoring_pipelines.sensors.alerting_pass import notifier_problems
 
-    for problem in notifier_problems(ctx.store()):
+    for problem in notifier_problems(ctx.alerts()):
         click.echo(f"WARNING: {problem}", err=True)
 
 

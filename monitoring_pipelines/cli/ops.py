@@ -92,9 +92,9 @@ def serve_metrics(ctx: Context, port: int, host: str) -> None:
             monitors = list(ctx.config().monitors)
         except MonitoringError as exc:
             click.echo(f"(monitor file not read, serving the store alone: {exc})", err=True)
-    store = ctx.store()
+    database = ctx.database()
     try:
-        server, thread = serve(store.engine, host, port, monitors)
+        server, thread = serve(database.engine, host, port, monitors)
     except OSError as exc:
         fail(f"cannot listen on {host}:{port}: {exc.strerror}")
     click.echo(

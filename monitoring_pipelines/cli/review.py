@@ -25,7 +25,7 @@ def review() -> None:
 def _queue(ctx: Context) -> Any:
     from monitoring_pipelines.core.hallucination.review import ReviewQueue
 
-    return ReviewQueue(ctx.store())
+    return ReviewQueue(ctx.results())
 
 
 @review.command("list")

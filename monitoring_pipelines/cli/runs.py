@@ -53,7 +53,7 @@ def backfill(
     report = run_days(
         ctx, config, list(monitors) or list(config.monitors), days, rebuild_reference, workers
     )
-    mark_backfill_finished(ctx.store(), report.backfill_id)  # its summary may go out now
+    mark_backfill_finished(ctx.alerts(), report.backfill_id)  # its summary may go out now
     if not no_alerting:
         run_alerting(ctx, config)
 
@@ -87,7 +87,7 @@ def costs_stale(ctx: Context, monitors: Sequence[str], fail_if_stale: bool) -> N
     unknown = [m for m in monitors if m not in config.monitors]
     if unknown:
         fail(f"unknown monitor(s) {', '.join(unknown)}; known: {', '.join(config.monitors)}")
-    text, stale = stale_costs_report(config, ctx.store(), list(monitors) or None)
+    text, stale = stale_costs_report(config, ctx.results(), list(monitors) or None)
     click.echo(text)
     if fail_if_stale and stale:
         sys.exit(1)

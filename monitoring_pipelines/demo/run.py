@@ -105,7 +105,7 @@ def report(ctx: Context, truth: Path) -> None:
     if not truth.exists():
         fail(f"no ground truth at {truth}: run `monitoring demo generate` first")
     events = load_events(truth)
-    incidents = ctx.store().incidents()
+    incidents = ctx.alerts().incidents()
     defs = build_definitions(ctx.config(), ctx.settings, ctx.environ)
     implemented = {key.name for key in defs.resolve_asset_graph().asset_check_keys}
     result = compare(events, incidents, implemented)
@@ -138,7 +138,7 @@ def _message_counts(ctx: Context, result: Any) -> None:
     """Messages sent per injected event: first messages (pages) and thread replies."""
     from monitoring_pipelines.core.alerting.model import AlertKind, Target
 
-    sent = [a for a in ctx.store().alerts([DeliveryStatus.SENT]) if a.target is Target.SLACK]
+    sent = [a for a in ctx.alerts().alerts([DeliveryStatus.SENT]) if a.target is Target.SLACK]
     if not sent:
         return
     pages = Counter(a.incident_id for a in sent if a.kind is AlertKind.OPEN)

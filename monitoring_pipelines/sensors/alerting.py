@@ -40,7 +40,7 @@ def alerting_sensor(
         slack: SlackResource,
         pagerduty: PagerDutyResource,
     ) -> dg.SensorResult:
-        store = result_store.get_store()
+        store = result_store.alerts()
         report = run_alerting(
             context.instance,
             store,

@@ -19,7 +19,7 @@ from monitoring_pipelines.core.alerting.delivery import DeliveryReport, deliver
 from monitoring_pipelines.core.alerting.followups import release_summaries, remind
 from monitoring_pipelines.core.alerting.ingest import AlertContext, IngestReport, ingest_runs
 from monitoring_pipelines.core.alerting.model import DeliveryStatus, Evaluation, Target
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import WHOLE, Finding, findings_from
 from monitoring_pipelines.core.config import AlertsConfig, Severity
 from monitoring_pipelines.core.notify.base import Notifier
@@ -61,7 +61,7 @@ class AlertingReport:
 
 def run_alerting(
     instance: dg.DagsterInstance,
-    store: AlertStore,
+    store: AlertRepository,
     alerts: Mapping[str, AlertsConfig],
     dagster_url: str,
     notifier: Notifier | None,
@@ -87,7 +87,7 @@ def run_alerting(
 
 def replay_alerting(
     instance: dg.DagsterInstance,
-    store: AlertStore,
+    store: AlertRepository,
     alerts: Mapping[str, AlertsConfig],
     dagster_url: str,
     notifier: Notifier | None,
@@ -123,7 +123,7 @@ def replay_alerting(
 
 def _new_runs(
     instance: dg.DagsterInstance,
-    store: AlertStore,
+    store: AlertRepository,
     alerts: Mapping[str, AlertsConfig],
     batch: int,
     report: AlertingReport,
@@ -157,7 +157,7 @@ def _new_runs(
         after = _utc(records[-1].update_timestamp)
 
 
-def notifier_problems(store: AlertStore) -> list[str]:
+def notifier_problems(store: AlertRepository) -> list[str]:
     """One line per notifier whose last delivery attempt failed, and about given-up alerts."""
     problems = []
     for target in Target:
@@ -181,7 +181,7 @@ def page_limits(alerts: Mapping[str, AlertsConfig]) -> dict[str, int | None]:
 
 
 def backfill_finished(
-    instance: dg.DagsterInstance, store: AlertStore, backfill_id: str
+    instance: dg.DagsterInstance, store: AlertRepository, backfill_id: str
 ) -> bool | None:
     """Whether a backfill is over: a Dagster backfill by its status, one of ``monitoring
     backfill`` by the mark it leaves when done; None when neither knows it."""
@@ -196,7 +196,7 @@ def backfill_finished(
     return found.status not in (dg.BulkActionStatus.REQUESTED, dg.BulkActionStatus.CANCELING)
 
 
-def mark_backfill_finished(store: AlertStore, backfill_id: str) -> None:
+def mark_backfill_finished(store: AlertRepository, backfill_id: str) -> None:
     with store.transaction() as conn:
         store.set_cursor(conn, f"backfill:{backfill_id}", "finished")
 

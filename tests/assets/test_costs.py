@@ -23,7 +23,7 @@ from monitoring_pipelines.core.config_loading import parse_config
 from monitoring_pipelines.core.costs.day import UNKNOWN_INTENT
 from monitoring_pipelines.core.costs.repricing import stale_costs_report
 from monitoring_pipelines.core.dimensions import dimensions
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import ResultRepository
 from tests.assets.conftest import (
     METADATA_REL,
     Monitoring,
@@ -225,7 +225,7 @@ def test_each_day_records_the_price_entry_it_used_and_a_change_names_its_days(
             0.002 if day >= CUT_DAY else 0.0025
         )
         assert stored[key("price_cached_input_per_1k", model=ODD, price_from="1970-01-01")] == 0.001
-    store = ResultStore.connect(url)
+    store = ResultRepository.connect(url)
     try:
         text, count = stale_costs_report(bot.monitoring.config, store, ["bot"])
         assert (count, text) == (0, "bot: all 4 stored day(s) are costed at the current prices")

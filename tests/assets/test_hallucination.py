@@ -26,7 +26,7 @@ from monitoring_pipelines.core.config import JudgeConfig
 from monitoring_pipelines.core.hallucination.review import ReviewQueue, ReviewReason, ReviewStatus
 from monitoring_pipelines.core.judge import JudgeBudget, JudgeItem, OfflineJudge, Unscored, Verdict
 from monitoring_pipelines.core.judge.factory import make_judge
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.demo import texts
 from monitoring_pipelines.jobs import hallucination_job_name
 from resources.judge import JudgeResource
@@ -167,7 +167,7 @@ class Scenario:
     days: Mapping[date, dg.ExecuteInProcessResult]
 
     def queue(self) -> ReviewQueue:
-        return ReviewQueue(ResultStore.connect(self.monitoring.store_url))
+        return ReviewQueue(ResultRepository.connect(self.monitoring.store_url))
 
 
 @pytest.fixture(scope="module")
@@ -428,10 +428,10 @@ def test_the_daily_budget_caps_a_day_over_its_reruns(
     assert again["reused_verdicts"] == again["scored"] == 3 and again["budget_stopped"] is True
     assert again["judge_run_cost_usd"] == 0.0
     assert again["judge_cost_usd"] == pytest.approx(1.95)  # the day's total, for the next run
-    stored = ResultStore.connect(monitoring.store_url).load_metrics(
+    stored = ResultRepository.connect(monitoring.store_url).load_metrics(
         "bot", "faithfulness_scores", str(day)
     )
-    cost = {(r["name"], r["dimensions"]): r["value"] for r in stored}[("judge_cost_usd", "")]
+    cost = {(r.name, r.dimensions): r.value for r in stored}[("judge_cost_usd", "")]
     assert cost == pytest.approx(1.95) and cost <= 2.0
 
 

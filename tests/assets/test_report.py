@@ -17,7 +17,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.assets.conftest import (
     DRIFTED_DAY,
@@ -69,7 +69,7 @@ def scenario(make_monitoring: MonitoringFactory, shop_data: ShopData) -> Scenari
     first = render(monitoring)
     path = monitoring.home / "reports" / "shop" / f"{DRIFTED_DAY.isoformat()}.html"
     first_html, first_inode = path.read_text(encoding="utf-8"), path.stat().st_ino
-    store = AlertStore.connect(monitoring.store_url)
+    store = AlertRepository.connect(monitoring.store_url)
     try:
         alerts = {name: m.alerts for name, m in monitoring.config.monitors.items()}
         run_alerting(monitoring.instance, store, alerts, "http://dagster.test", None)

@@ -20,7 +20,7 @@ from monitoring_pipelines.core.hallucination.review import (
     ReviewReason,
     ReviewStatus,
 )
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.jobs import review_job_name
 from tests.assets.conftest import QUIET, Monitoring, MonitoringFactory, materialization
 from tests.assets.test_hallucination import CONFIG, DAYS, bot_day
@@ -44,7 +44,7 @@ class Loop:
     log: pd.DataFrame
 
     def queue(self) -> ReviewQueue:
-        return ReviewQueue(ResultStore.connect(self.monitoring.store_url))
+        return ReviewQueue(ResultRepository.connect(self.monitoring.store_url))
 
     def review_run(self) -> dg.ExecuteInProcessResult:
         job = self.monitoring.defs.resolve_job_def(review_job_name("bot"))

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from monitoring_pipelines.cli import main
 from monitoring_pipelines.core.alerting.groundtruth import compare, load_events
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 
 DEMO_CONFIG = Path(__file__).parents[2] / "demo" / "monitors.yaml"
 DAYS = 20
@@ -77,7 +77,7 @@ def monkeypatch_module() -> pytest.MonkeyPatch:
 def test_every_covered_event_is_found_once_and_nothing_else(
     demo_home: dict[str, str], demo_run: dict[str, str]
 ) -> None:
-    store = AlertStore.connect(demo_home["MONITORING_STORE_URL"])
+    store = AlertRepository.connect(demo_home["MONITORING_STORE_URL"])
     events = load_events(Path(demo_home["MONITORING_HOME"]) / "demo" / "ground_truth.json")
     result = compare(events, store.incidents(), IMPLEMENTED)
     covered = [m for m in result.matches if m.covered]
@@ -112,7 +112,7 @@ def test_each_event_gets_one_first_message_and_nothing_else_pages(
 def test_a_backfill_of_history_is_summarised_in_one_message(
     demo_home: dict[str, str], demo_run: dict[str, str], monkeypatch_module: pytest.MonkeyPatch
 ) -> None:
-    store = AlertStore.connect(demo_home["MONITORING_STORE_URL"])
+    store = AlertRepository.connect(demo_home["MONITORING_STORE_URL"])
     incidents = len(store.incidents())
     messages = Path(demo_home["MONITORING_HOME"]) / "backfill-messages.jsonl"
     monkeypatch_module.setenv("MONITORING_ALERTS_FILE", str(messages))
@@ -150,7 +150,7 @@ def test_cli_lists_incidents_and_the_report(demo_run: dict[str, str]) -> None:
 def test_rerunning_days_changes_nothing(
     demo_home: dict[str, str], demo_run: dict[str, str]
 ) -> None:
-    store = AlertStore.connect(demo_home["MONITORING_STORE_URL"])
+    store = AlertRepository.connect(demo_home["MONITORING_STORE_URL"])
     before = [(i.id, i.status, i.failing_partitions) for i in store.incidents()]
     alerts_before = len(store.alerts())
     rerun = CliRunner().invoke(

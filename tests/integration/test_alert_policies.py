@@ -23,7 +23,7 @@ from monitoring_pipelines.core.alerting.model import (
     IncidentStatus,
     Target,
 )
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import AlertsConfig, PagerDutyConfig, Severity
 from monitoring_pipelines.core.notify.pagerduty import PagerDutyNotifier
@@ -85,7 +85,7 @@ def evaluation(
 
 
 def live_day(
-    store: AlertStore,
+    store: AlertRepository,
     alerts: AlertsConfig,
     evaluations: Sequence[Evaluation],
     slack: FakeSlack,
@@ -119,7 +119,7 @@ def replies(slack: FakeSlack) -> list[str]:
 
 
 def test_a_30_day_backfill_with_drift_gives_one_incident_one_summary_and_one_resolve_reply(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     alerts = config()
     backfill = "bf-0001"
@@ -171,7 +171,7 @@ def test_a_30_day_backfill_with_drift_gives_one_incident_one_summary_and_one_res
 
 
 def test_a_backfill_that_dies_is_summarised_once_it_has_been_quiet(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     alerts = config()
     now = morning_after(day(0))
@@ -190,7 +190,7 @@ def test_a_backfill_that_dies_is_summarised_once_it_has_been_quiet(
 
 
 def test_a_mute_records_the_alerts_of_its_check_and_lets_others_through(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     alerts = config()
     now = morning_after(day(0))
@@ -213,7 +213,9 @@ def test_a_mute_records_the_alerts_of_its_check_and_lets_others_through(
     assert len(top_level(slack)) == 1
 
 
-def test_an_ended_mute_lets_the_next_alert_through(store: AlertStore, slack: FakeSlack) -> None:
+def test_an_ended_mute_lets_the_next_alert_through(
+    store: AlertRepository, slack: FakeSlack
+) -> None:
     alerts = config()
     mute = store.add_mute(
         MONITOR,
@@ -241,7 +243,7 @@ def test_an_ended_mute_lets_the_next_alert_through(store: AlertStore, slack: Fak
 
 
 def test_pages_past_the_daily_budget_are_grouped_into_one_digest(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     alerts = config(max_pages_per_day=2)
     checks = ["latency_slo", "error_rate", "volume", "cost_budget", "schema_change"]
@@ -266,7 +268,7 @@ def test_pages_past_the_daily_budget_are_grouped_into_one_digest(
 
 
 def test_a_critical_incident_left_open_is_said_again_until_acknowledged(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     alerts = config(renotify_hours=24)
     now = live_day(store, alerts, [evaluation(day(0))], slack)
@@ -291,7 +293,7 @@ def test_a_critical_incident_left_open_is_said_again_until_acknowledged(
 
 
 def test_a_day_that_says_still_failing_needs_no_reminder(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     alerts = config(renotify_hours=24)
     for n in range(4):  # each morning, 24 h after the last, posts the day's update
@@ -302,7 +304,7 @@ def test_a_day_that_says_still_failing_needs_no_reminder(
     assert remind(store, {MONITOR: alerts}, DAGSTER, quiet) == [store.incidents()[0].id]
 
 
-def test_warnings_are_never_reminded(store: AlertStore, slack: FakeSlack) -> None:
+def test_warnings_are_never_reminded(store: AlertRepository, slack: FakeSlack) -> None:
     alerts = config(renotify_hours=1)
     now = live_day(store, alerts, [evaluation(day(0), severity=Severity.WARN)], slack)
     assert remind(store, {MONITOR: alerts}, DAGSTER, now + timedelta(days=3)) == []
@@ -312,7 +314,7 @@ def test_warnings_are_never_reminded(store: AlertStore, slack: FakeSlack) -> Non
 
 
 def test_critical_incidents_trigger_pagerduty_once_and_resolve_it(
-    store: AlertStore, slack: FakeSlack, fake_pagerduty: FakePagerDuty
+    store: AlertRepository, slack: FakeSlack, fake_pagerduty: FakePagerDuty
 ) -> None:
     alerts = config(pagerduty=PagerDutyConfig(url=fake_pagerduty.url))
     pagerduty = PagerDutyNotifier(fake_pagerduty.routing_key, url=fake_pagerduty.url)
@@ -338,7 +340,7 @@ def test_critical_incidents_trigger_pagerduty_once_and_resolve_it(
 
 
 def test_a_backfill_never_pages_pagerduty(
-    store: AlertStore, slack: FakeSlack, fake_pagerduty: FakePagerDuty
+    store: AlertRepository, slack: FakeSlack, fake_pagerduty: FakePagerDuty
 ) -> None:
     alerts = config(pagerduty=PagerDutyConfig(url=fake_pagerduty.url))
     pagerduty = PagerDutyNotifier(fake_pagerduty.routing_key, url=fake_pagerduty.url)
@@ -358,7 +360,7 @@ def test_a_backfill_never_pages_pagerduty(
 
 
 def test_a_slack_outage_is_visible_and_clears_when_slack_is_back(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     alerts = config()
     assert notifier_problems(store) == []

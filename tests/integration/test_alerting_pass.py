@@ -18,7 +18,7 @@ from sqlalchemy import delete
 from assets.common import check_result, check_specs
 from monitoring_pipelines.cli import main
 from monitoring_pipelines.core.alerting.model import AlertKind, DeliveryStatus, IncidentStatus
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import AlertsConfig, Severity
 from monitoring_pipelines.core.store import tables as t
@@ -101,7 +101,7 @@ def drifted(instance: dg.DagsterInstance) -> dg.DagsterInstance:
 
 
 def test_check_evaluations_become_an_incident_and_a_stored_alert(
-    drifted: dg.DagsterInstance, store: AlertStore
+    drifted: dg.DagsterInstance, store: AlertRepository
 ) -> None:
     report = run_alerting(drifted, store, ALERTS, DAGSTER, None)
 
@@ -124,7 +124,7 @@ def test_check_evaluations_become_an_incident_and_a_stored_alert(
 
 
 def test_a_second_pass_replays_nothing_even_without_the_cursor(
-    drifted: dg.DagsterInstance, store: AlertStore
+    drifted: dg.DagsterInstance, store: AlertRepository
 ) -> None:
     run_alerting(drifted, store, ALERTS, DAGSTER, None)
     incidents, alerts = store.incidents(), store.alerts()
@@ -144,7 +144,7 @@ def test_a_second_pass_replays_nothing_even_without_the_cursor(
 
 
 def test_only_new_runs_are_ingested_by_a_later_pass(
-    drifted: dg.DagsterInstance, store: AlertStore
+    drifted: dg.DagsterInstance, store: AlertRepository
 ) -> None:
     run_alerting(drifted, store, ALERTS, DAGSTER, None)
     assert execute(drifted, 1, drift=True).success
@@ -159,7 +159,7 @@ def test_only_new_runs_are_ingested_by_a_later_pass(
 
 
 def test_a_failed_run_opens_an_incident_that_a_successful_rerun_resolves(
-    instance: dg.DagsterInstance, store: AlertStore
+    instance: dg.DagsterInstance, store: AlertRepository
 ) -> None:
     assert not execute(instance, 3, fail=True).success
     failed = run_alerting(instance, store, ALERTS, DAGSTER, None)
@@ -190,7 +190,7 @@ def test_a_failed_run_opens_an_incident_that_a_successful_rerun_resolves(
 
 
 def test_runs_of_monitors_absent_from_the_configuration_are_processed_but_ignored(
-    drifted: dg.DagsterInstance, store: AlertStore
+    drifted: dg.DagsterInstance, store: AlertRepository
 ) -> None:
     report = run_alerting(drifted, store, {"other": AlertsConfig()}, DAGSTER, None)
 
@@ -223,7 +223,7 @@ def test_the_sensor_ingests_sends_and_reports(
     assert message.startswith("3 run(s) ingested (6 evaluations), incidents opened 1")
     assert "alerts stored 1, sent 1" in message
     assert cursor is not None
-    store = AlertStore.connect(store_url)
+    store = AlertRepository.connect(store_url)
     try:
         [alert] = store.alerts()
         assert alert.status is DeliveryStatus.SENT
@@ -273,7 +273,7 @@ def test_the_sensor_tick_fails_while_slack_is_down_and_recovers(
     with dg.build_sensor_context(instance=drifted, resources=resources) as context, failing:
         sensor(context)
 
-    store = AlertStore.connect(store_url)
+    store = AlertRepository.connect(store_url)
     try:
         [alert] = store.alerts()
         assert alert.status is DeliveryStatus.PENDING and alert.attempts >= 1
@@ -295,7 +295,7 @@ def cli(store_url: str, tmp_path: Path, *args: str) -> Result:
 
 
 def test_cli_lists_acknowledges_and_resolves(
-    drifted: dg.DagsterInstance, store: AlertStore, store_url: str, tmp_path: Path
+    drifted: dg.DagsterInstance, store: AlertRepository, store_url: str, tmp_path: Path
 ) -> None:
     assert execute(drifted, 1, fail=True).success is False
     run_alerting(drifted, store, ALERTS, DAGSTER, None)
@@ -336,7 +336,7 @@ def test_cli_lists_acknowledges_and_resolves(
 
 
 def test_cli_refuses_unknown_and_resolved_incidents(
-    store: AlertStore, store_url: str, tmp_path: Path
+    store: AlertRepository, store_url: str, tmp_path: Path
 ) -> None:
     unknown = cli(store_url, tmp_path, "incidents", "ack", "999")
     assert unknown.exit_code == 2

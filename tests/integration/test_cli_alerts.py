@@ -9,7 +9,7 @@ from click.testing import CliRunner, Result
 
 from monitoring_pipelines.cli import main
 from monitoring_pipelines.core.alerting.model import DeliveryStatus, Target
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 
 DEMO = Path(__file__).parents[2] / "demo" / "monitors.yaml"
 
@@ -23,7 +23,7 @@ def cli(store_url: str, tmp_path: Path, *args: str) -> Result:
     return CliRunner().invoke(main, list(args), env=env)
 
 
-def failed_alert(store: AlertStore) -> int:
+def failed_alert(store: AlertRepository) -> int:
     with store.transaction() as conn:
         store.enqueue(
             conn,
@@ -49,7 +49,7 @@ def failed_alert(store: AlertStore) -> int:
 
 
 def test_mutes_are_added_listed_and_ended(
-    store: AlertStore, store_url: str, tmp_path: Path
+    store: AlertRepository, store_url: str, tmp_path: Path
 ) -> None:
     added = cli(
         store_url, tmp_path, "mute", "add", "--monitor", "sentiment", "--check", "feature_drift",
@@ -84,7 +84,7 @@ def test_mute_add_refuses_bad_arguments(store_url: str, tmp_path: Path) -> None:
 
 
 def test_failed_alerts_are_shown_with_a_warning_and_can_be_retried_or_dismissed(
-    store: AlertStore, store_url: str, tmp_path: Path
+    store: AlertRepository, store_url: str, tmp_path: Path
 ) -> None:
     alert_id = failed_alert(store)
 
@@ -108,7 +108,7 @@ def test_failed_alerts_are_shown_with_a_warning_and_can_be_retried_or_dismissed(
 
 
 def test_a_failing_notifier_is_named_by_the_alerts_command(
-    store: AlertStore, store_url: str, tmp_path: Path
+    store: AlertRepository, store_url: str, tmp_path: Path
 ) -> None:
     now = datetime.now(UTC)
     store.record_delivery_health(Target.SLACK, False, now, "ratelimited")

@@ -10,7 +10,7 @@ from monitoring_pipelines.core.alerting.families import family_of
 from monitoring_pipelines.core.alerting.groundtruth import Event, compare
 from monitoring_pipelines.core.alerting.ingest import AlertContext, ingest_run
 from monitoring_pipelines.core.alerting.model import AlertKind, Evaluation, IncidentStatus
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import AlertsConfig, Severity
 
@@ -24,7 +24,7 @@ def day(n: int) -> str:
     return (DAY1 + timedelta(days=n - 1)).isoformat()
 
 
-def record(store: AlertStore, n: int, check: str, subject: str, passed: bool) -> None:
+def record(store: AlertRepository, n: int, check: str, subject: str, passed: bool) -> None:
     finding = Finding(subject, passed, Severity.CRITICAL, 0.0 if passed else 1.0, 0.5, check)
     run = f"{check}-{subject}-{n}"
     evaluation = Evaluation(run, MONITOR, f"{MONITOR}/asset", check, day(n), (finding,), NOW, None)
@@ -49,7 +49,7 @@ def test_families(check: str, subject: str, family: str) -> None:
     assert family_of(check, subject) == family
 
 
-def test_a_second_check_on_the_same_problem_joins_the_open_incident(store: AlertStore) -> None:
+def test_a_second_check_on_the_same_problem_joins_the_open_incident(store: AlertRepository) -> None:
     # prediction drift needs 2 of 3 days; performance pages on its first failing day
     for n in (1, 2, 3):
         record(store, n, "performance", WHOLE, passed=False)
@@ -73,7 +73,7 @@ def test_a_second_check_on_the_same_problem_joins_the_open_incident(store: Alert
     assert [a.partition for a in alerts if a.kind is AlertKind.UPDATE] == [day(2), day(3)]
 
 
-def test_the_problem_resolves_once_every_check_has_cleared(store: AlertStore) -> None:
+def test_the_problem_resolves_once_every_check_has_cleared(store: AlertRepository) -> None:
     for n in (1, 2, 3):
         record(store, n, "performance", WHOLE, passed=False)
         record(store, n, "prediction_drift", "label", passed=False)
@@ -91,7 +91,7 @@ def test_the_problem_resolves_once_every_check_has_cleared(store: AlertStore) ->
     assert len(resolves) == 1 and resolves[0].incident_id == root.id
 
 
-def test_different_problems_on_one_monitor_stay_apart(store: AlertStore) -> None:
+def test_different_problems_on_one_monitor_stay_apart(store: AlertRepository) -> None:
     for n in (1, 2, 3):
         record(store, n, "latency_slo", WHOLE, passed=False)
         record(store, n, "feature_drift", "age", passed=False)
@@ -99,7 +99,7 @@ def test_different_problems_on_one_monitor_stay_apart(store: AlertStore) -> None
     assert sorted(r.family for r in roots) == ["feature:age", "latency"]
 
 
-def test_ground_truth_counts_an_incident_and_its_joined_checks_once(store: AlertStore) -> None:
+def test_ground_truth_counts_an_incident_and_its_joined_checks_once(store: AlertRepository) -> None:
     for n in (1, 2, 3):
         record(store, n, "performance", WHOLE, passed=False)
         record(store, n, "prediction_drift", "label", passed=False)

@@ -13,9 +13,10 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from monitoring_pipelines.backfill import days_between, run_backfill
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.settings import Settings
+from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.demo import generate_demo
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
@@ -65,13 +66,13 @@ def test_runs_checks_and_alerting_on_postgres(database: str, tmp_path: Path) -> 
     assert type(instance.run_storage).__name__ == "PostgresRunStorage"
     assert type(instance.event_log_storage).__name__ == "PostgresEventLogStorage"
 
-    store = AlertStore.connect(database)
+    store = AlertRepository.connect(database)
     days = days_between(date(2026, 9, 16), date(2026, 9, 18))  # inside the error burst
     report = run_backfill(
         lambda: (build_definitions(config, settings, environ), instance),
         ["sentiment"],
         days,
-        has_reference=lambda m: store.reference_hash(m) is not None,
+        has_reference=lambda m: ResultRepository(store.database).reference_hash(m) is not None,
     )
     assert report.failed == []
     assert report.runs == 1 + len(days)

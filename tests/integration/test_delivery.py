@@ -17,7 +17,7 @@ from monitoring_pipelines.core.alerting.delivery import (
 )
 from monitoring_pipelines.core.alerting.ingest import AlertContext, ingest_run
 from monitoring_pipelines.core.alerting.model import Alert, AlertKind, DeliveryStatus, Evaluation
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import AlertsConfig, Severity
 from monitoring_pipelines.core.notify.slack import SlackNotifier
@@ -47,7 +47,7 @@ def later(seconds: float) -> datetime:
 
 
 def seed_incident(
-    store: AlertStore, days: list[bool], channel: str | None = CHANNEL
+    store: AlertRepository, days: list[bool], channel: str | None = CHANNEL
 ) -> list[Alert]:
     """Ingest a latency check (pages on the first failing day) over recent days.
 
@@ -73,7 +73,7 @@ def seed_incident(
     return store.alerts()
 
 
-def one(store: AlertStore, alert_id: int) -> Alert:
+def one(store: AlertRepository, alert_id: int) -> Alert:
     found = store.get_alert(alert_id)
     assert found is not None
     return found
@@ -87,7 +87,7 @@ def posts(fake: FakeSlack) -> int:
 
 
 def test_a_pending_alert_is_sent_and_marked_with_its_ts(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     [alert] = seed_incident(store, [False])
     assert alert.status is DeliveryStatus.PENDING
@@ -113,7 +113,7 @@ def test_a_pending_alert_is_sent_and_marked_with_its_ts(
     assert (incident.slack_channel, incident.slack_ts) == (CHANNEL_ID, message.ts)
 
 
-def test_a_sent_alert_is_not_sent_again(store: AlertStore, slack: FakeSlack) -> None:
+def test_a_sent_alert_is_not_sent_again(store: AlertRepository, slack: FakeSlack) -> None:
     seed_incident(store, [False])
     notifier = notifier_for(slack)
     deliver(store, notifier, datetime.now(UTC), POLICY)
@@ -125,7 +125,7 @@ def test_a_sent_alert_is_not_sent_again(store: AlertStore, slack: FakeSlack) -> 
 
 
 def test_updates_and_the_resolution_are_replies_in_the_incident_thread(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     alerts = seed_incident(store, [False, False, True, True])
     assert [a.kind for a in alerts] == [AlertKind.OPEN, AlertKind.UPDATE, AlertKind.RESOLVE]
@@ -146,7 +146,7 @@ def test_updates_and_the_resolution_are_replies_in_the_incident_thread(
 
 
 def test_replies_wait_while_the_first_message_is_pending(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     opened, update = seed_incident(store, [False, False])
     slack.script("chat.postMessage", SERVER_ERROR)
@@ -167,7 +167,7 @@ def test_replies_wait_while_the_first_message_is_pending(
     assert reply.thread_ts == parent.ts
 
 
-def test_an_alert_without_a_channel_waits(store: AlertStore, slack: FakeSlack) -> None:
+def test_an_alert_without_a_channel_waits(store: AlertRepository, slack: FakeSlack) -> None:
     [alert] = seed_incident(store, [False], channel=None)
 
     report = deliver(store, notifier_for(slack), datetime.now(UTC), POLICY)
@@ -180,7 +180,7 @@ def test_an_alert_without_a_channel_waits(store: AlertStore, slack: FakeSlack) -
 # -- retries and backoff -----------------------------------------------------------------------
 
 
-def test_rate_limit_honours_retry_after(store: AlertStore, slack: FakeSlack) -> None:
+def test_rate_limit_honours_retry_after(store: AlertRepository, slack: FakeSlack) -> None:
     [alert] = seed_incident(store, [False])
     slack.script("chat.postMessage", Fault(status=429, headers={"Retry-After": "300"}))
     now = datetime.now(UTC)
@@ -202,7 +202,7 @@ def test_rate_limit_honours_retry_after(store: AlertStore, slack: FakeSlack) -> 
     assert len(slack.messages(CHANNEL_ID)) == 1
 
 
-def test_server_errors_back_off_exponentially(store: AlertStore, slack: FakeSlack) -> None:
+def test_server_errors_back_off_exponentially(store: AlertRepository, slack: FakeSlack) -> None:
     [alert] = seed_incident(store, [False])
     slack.script("chat.postMessage", SERVER_ERROR, SERVER_ERROR)
     notifier = notifier_for(slack)
@@ -226,7 +226,7 @@ def test_server_errors_back_off_exponentially(store: AlertStore, slack: FakeSlac
     assert posts(slack) == 3 and len(slack.messages(CHANNEL_ID)) == 1
 
 
-def test_backoff_is_capped(store: AlertStore, slack: FakeSlack) -> None:
+def test_backoff_is_capped(store: AlertRepository, slack: FakeSlack) -> None:
     [alert] = seed_incident(store, [False])
     slack.script("chat.postMessage", SERVER_ERROR)
     policy = DeliveryPolicy(backoff_s=1000.0, max_backoff_s=600.0)
@@ -237,7 +237,9 @@ def test_backoff_is_capped(store: AlertStore, slack: FakeSlack) -> None:
     assert one(store, alert.id).next_attempt_at == now + timedelta(seconds=600)
 
 
-def test_a_timeout_is_retried_without_a_second_copy(store: AlertStore, slack: FakeSlack) -> None:
+def test_a_timeout_is_retried_without_a_second_copy(
+    store: AlertRepository, slack: FakeSlack
+) -> None:
     """The post timed out, but Slack stored it: the retry must find it instead of reposting."""
     [alert] = seed_incident(store, [False])
     slack.script("chat.postMessage", Fault(delay_s=0.6))
@@ -264,7 +266,7 @@ def test_a_timeout_is_retried_without_a_second_copy(store: AlertStore, slack: Fa
     assert (sent.status, sent.slack_ts) == (DeliveryStatus.SENT, message.ts)
 
 
-def test_gives_up_after_max_attempts(store: AlertStore, slack: FakeSlack) -> None:
+def test_gives_up_after_max_attempts(store: AlertRepository, slack: FakeSlack) -> None:
     [alert] = seed_incident(store, [False])
     slack.script("chat.postMessage", *[SERVER_ERROR] * POLICY.max_attempts)
     notifier = notifier_for(slack)
@@ -287,7 +289,7 @@ def test_gives_up_after_max_attempts(store: AlertStore, slack: FakeSlack) -> Non
     assert later_pass.sent == [] and posts(slack) == POLICY.max_attempts
 
 
-def test_an_unknown_channel_fails_at_once(store: AlertStore, slack: FakeSlack) -> None:
+def test_an_unknown_channel_fails_at_once(store: AlertRepository, slack: FakeSlack) -> None:
     [alert] = seed_incident(store, [False], channel="#no-such-channel")
 
     report = deliver(store, notifier_for(slack), datetime.now(UTC), POLICY)
@@ -299,7 +301,7 @@ def test_an_unknown_channel_fails_at_once(store: AlertStore, slack: FakeSlack) -
     assert "not retryable" in (failed.last_error or "")
 
 
-def test_the_token_never_reaches_stored_errors(store: AlertStore, slack: FakeSlack) -> None:
+def test_the_token_never_reaches_stored_errors(store: AlertRepository, slack: FakeSlack) -> None:
     [alert] = seed_incident(store, [False])
     echo = {
         "ok": False,
@@ -338,7 +340,7 @@ def test_the_token_never_reaches_stored_errors(store: AlertStore, slack: FakeSla
 
 
 def test_claimed_but_never_posted_is_sent_once_after_in_doubt_after(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     [alert] = seed_incident(store, [False])
     assert store.claim(alert.id)  # ...and the process dies before posting
@@ -362,7 +364,7 @@ def test_claimed_but_never_posted_is_sent_once_after_in_doubt_after(
 
 
 def test_posted_but_not_recorded_is_found_and_not_posted_again(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     [alert] = seed_incident(store, [False])
     notifier = notifier_for(slack)
@@ -384,7 +386,7 @@ def test_posted_but_not_recorded_is_found_and_not_posted_again(
 
 
 def test_a_reply_posted_but_not_recorded_is_found_in_its_thread(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     opened, update = seed_incident(store, [False, False])
     notifier = notifier_for(slack)
@@ -403,7 +405,7 @@ def test_a_reply_posted_but_not_recorded_is_found_in_its_thread(
 
 
 def test_a_dropped_response_is_found_and_not_posted_again(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     """Slack stored the post but the answer was lost: no second copy on any later pass."""
     [alert] = seed_incident(store, [False])
@@ -426,7 +428,7 @@ def test_a_dropped_response_is_found_and_not_posted_again(
 
 
 def test_recovery_that_cannot_ask_slack_leaves_the_alert_in_doubt(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     [alert] = seed_incident(store, [False])
     assert store.claim(alert.id)
@@ -444,7 +446,7 @@ def test_recovery_that_cannot_ask_slack_leaves_the_alert_in_doubt(
 
 
 def test_without_a_notifier_alerts_stay_pending_and_are_reported_waiting(
-    store: AlertStore,
+    store: AlertRepository,
 ) -> None:
     alerts = seed_incident(store, [False, False, True, True])
 
@@ -456,7 +458,7 @@ def test_without_a_notifier_alerts_stay_pending_and_are_reported_waiting(
     assert {a.attempts for a in store.alerts()} == {0}
 
 
-def test_suppressed_alerts_are_never_sent(store: AlertStore, slack: FakeSlack) -> None:
+def test_suppressed_alerts_are_never_sent(store: AlertRepository, slack: FakeSlack) -> None:
     old = (date.today() - timedelta(days=40)).isoformat()
     config = AlertsConfig(slack_channel=CHANNEL, paging_horizon_days=3)
     finding = Finding(WHOLE, False, Severity.CRITICAL, 900.0, 500.0, "p95 900 ms")
@@ -480,7 +482,7 @@ def test_suppressed_alerts_are_never_sent(store: AlertStore, slack: FakeSlack) -
 
 
 def test_updates_of_an_incident_nobody_was_told_about_carry_their_context(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     # The incident opened on a day older than the paging horizon (its first message was
     # suppressed); a recent failing day is the first message anyone sees, so it must stand
@@ -517,7 +519,7 @@ def test_updates_of_an_incident_nobody_was_told_about_carry_their_context(
 
 
 def test_the_resolution_of_an_incident_nobody_was_told_about_is_not_sent(
-    store: AlertStore, slack: FakeSlack
+    store: AlertRepository, slack: FakeSlack
 ) -> None:
     today = datetime.now(UTC).date()
     config = AlertsConfig(slack_channel=CHANNEL, paging_horizon_days=3)

@@ -19,7 +19,7 @@ from monitoring_pipelines.core.alerting.model import (
     Incident,
     IncidentStatus,
 )
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import AlertsConfig, PolicyConfig, Severity
 from monitoring_pipelines.core.store import tables as t
@@ -73,7 +73,7 @@ def evaluation(
 
 
 def ingest_day(
-    store: AlertStore,
+    store: AlertRepository,
     n: int,
     *findings: Finding,
     ctx: AlertContext | None = None,
@@ -84,7 +84,7 @@ def ingest_day(
 
 
 def ingest_amount(
-    store: AlertStore,
+    store: AlertRepository,
     n: int,
     passed: bool,
     *,
@@ -98,11 +98,11 @@ def kinds(alerts: list[Alert]) -> list[tuple[str, str]]:
     return [(a.kind.value, a.partition) for a in alerts]
 
 
-def active(store: AlertStore) -> list[Incident]:
+def active(store: AlertRepository) -> list[Incident]:
     return store.incidents([IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED])
 
 
-def check_result_rows(store: AlertStore) -> int:
+def check_result_rows(store: AlertRepository) -> int:
     with store.transaction() as conn:
         return int(conn.execute(select(func.count()).select_from(t.check_results)).scalar_one())
 
@@ -110,7 +110,7 @@ def check_result_rows(store: AlertStore) -> int:
 # -- exactly once --------------------------------------------------------------------------
 
 
-def test_a_run_is_ingested_exactly_once(store: AlertStore) -> None:
+def test_a_run_is_ingested_exactly_once(store: AlertRepository) -> None:
     run = "run-0001"
     evaluations = [evaluation(1, drift("amount", False), run_id=run)]
     evaluations.append(evaluation(2, drift("amount", False), run_id=run))
@@ -129,7 +129,7 @@ def test_a_run_is_ingested_exactly_once(store: AlertStore) -> None:
     assert check_result_rows(store) == rows == 2
 
 
-def test_a_skipped_run_does_not_record_its_evaluations(store: AlertStore) -> None:
+def test_a_skipped_run_does_not_record_its_evaluations(store: AlertRepository) -> None:
     ingest_run(store, "run-a", [evaluation(1, drift("amount", True), run_id="run-a")], context())
     changed = [evaluation(1, drift("amount", False), run_id="run-a")]
 
@@ -139,7 +139,7 @@ def test_a_skipped_run_does_not_record_its_evaluations(store: AlertStore) -> Non
         assert store.timeline(conn, MONITOR, "feature_drift", "amount")[day(1)].passed
 
 
-def test_report_accumulates_over_runs(store: AlertStore) -> None:
+def test_report_accumulates_over_runs(store: AlertRepository) -> None:
     report = IngestReport()
     for n in (1, 2, 2):
         found = evaluation(n, drift("amount", False), run_id=f"run-{n}")
@@ -151,7 +151,7 @@ def test_report_accumulates_over_runs(store: AlertStore) -> None:
 # -- the life of an incident -----------------------------------------------------------------
 
 
-def test_drift_incident_opens_updates_and_resolves(store: AlertStore) -> None:
+def test_drift_incident_opens_updates_and_resolves(store: AlertRepository) -> None:
     first = ingest_amount(store, 1, False)
     assert first.opened == [] and store.incidents() == [] and store.alerts() == []
 
@@ -194,7 +194,7 @@ def test_drift_incident_opens_updates_and_resolves(store: AlertStore) -> None:
     assert len(store.alerts()) == 4
 
 
-def test_a_pass_inside_the_episode_neither_resolves_nor_alerts(store: AlertStore) -> None:
+def test_a_pass_inside_the_episode_neither_resolves_nor_alerts(store: AlertRepository) -> None:
     for n, passed in [(1, False), (2, False), (3, True), (4, False)]:
         ingest_amount(store, n, passed)
 
@@ -204,7 +204,7 @@ def test_a_pass_inside_the_episode_neither_resolves_nor_alerts(store: AlertStore
     assert kinds(store.alerts()) == [("open", day(2)), ("update", day(4))]
 
 
-def test_severity_escalates_on_a_critical_day(store: AlertStore) -> None:
+def test_severity_escalates_on_a_critical_day(store: AlertRepository) -> None:
     ingest_amount(store, 1, False)
     ingest_amount(store, 2, False)
     ingest_day(store, 3, drift("amount", False, Severity.CRITICAL))
@@ -214,7 +214,7 @@ def test_severity_escalates_on_a_critical_day(store: AlertStore) -> None:
     assert [a.severity for a in store.alerts()] == [Severity.WARN, Severity.CRITICAL]
 
 
-def test_a_service_check_pages_on_the_first_failing_day(store: AlertStore) -> None:
+def test_a_service_check_pages_on_the_first_failing_day(store: AlertRepository) -> None:
     latency = Finding(WHOLE, False, Severity.CRITICAL, 950.0, 500.0, "p95 latency 950 ms")
     found = evaluation(1, latency, check="latency_slo")
 
@@ -228,7 +228,7 @@ def test_a_service_check_pages_on_the_first_failing_day(store: AlertStore) -> No
 # -- reruns ------------------------------------------------------------------------------------
 
 
-def test_rerunning_a_partition_never_opens_a_second_incident(store: AlertStore) -> None:
+def test_rerunning_a_partition_never_opens_a_second_incident(store: AlertRepository) -> None:
     for n in (1, 2, 3):
         ingest_amount(store, n, False)
     before = store.alerts()
@@ -241,7 +241,7 @@ def test_rerunning_a_partition_never_opens_a_second_incident(store: AlertStore) 
     assert store.alerts() == before
 
 
-def test_rerunning_after_the_resolution_changes_nothing(store: AlertStore) -> None:
+def test_rerunning_after_the_resolution_changes_nothing(store: AlertRepository) -> None:
     for n, passed in [(1, False), (2, False), (3, True), (4, True), (5, True)]:
         ingest_amount(store, n, passed)
     [resolved] = store.incidents()
@@ -256,7 +256,7 @@ def test_rerunning_after_the_resolution_changes_nothing(store: AlertStore) -> No
     assert store.alerts() == before
 
 
-def test_a_new_episode_after_the_resolution_opens_a_new_incident(store: AlertStore) -> None:
+def test_a_new_episode_after_the_resolution_opens_a_new_incident(store: AlertRepository) -> None:
     pattern = [False, False, True, True, True, True, False, False]
     for n, passed in enumerate(pattern, start=1):
         ingest_amount(store, n, passed)
@@ -266,7 +266,9 @@ def test_a_new_episode_after_the_resolution_opens_a_new_incident(store: AlertSto
     assert second.status is IncidentStatus.OPEN and second.first_partition == day(7)
 
 
-def test_one_active_incident_per_fingerprint_with_interleaved_subjects(store: AlertStore) -> None:
+def test_one_active_incident_per_fingerprint_with_interleaved_subjects(
+    store: AlertRepository,
+) -> None:
     rng = random.Random(3)
     subjects = ["amount", "country", "device"]
     for n in range(1, 25):
@@ -286,7 +288,7 @@ def test_one_active_incident_per_fingerprint_with_interleaved_subjects(store: Al
     assert set(opens.values()) == {1}
 
 
-def test_subjects_of_one_evaluation_are_separate_incidents(store: AlertStore) -> None:
+def test_subjects_of_one_evaluation_are_separate_incidents(store: AlertRepository) -> None:
     for n in (1, 2):
         ingest_day(store, n, drift("amount", False), drift("country", True))
 
@@ -300,7 +302,7 @@ def test_subjects_of_one_evaluation_are_separate_incidents(store: AlertStore) ->
 
 
 def test_alerts_older_than_the_horizon_are_suppressed_but_the_incident_opens(
-    store: AlertStore,
+    store: AlertRepository,
 ) -> None:
     config = AlertsConfig(slack_channel="#ml-alerts", paging_horizon_days=3)
     ctx = context(now=noon_after(10), config=config)  # today is day 11, horizon starts day 8
@@ -326,7 +328,7 @@ def test_alerts_older_than_the_horizon_are_suppressed_but_the_incident_opens(
 
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_a_shuffled_30_day_backfill_gives_one_incident_and_pages_nobody_twice(
-    store: AlertStore, seed: int
+    store: AlertRepository, seed: int
 ) -> None:
     drift_days = range(12, 18)  # six days in the middle
     config = AlertsConfig(slack_channel="#ml-alerts", paging_horizon_days=3)
@@ -351,7 +353,7 @@ def test_a_shuffled_30_day_backfill_gives_one_incident_and_pages_nobody_twice(
 
 
 def test_a_backfill_whose_episode_resolves_before_its_first_days_arrive(
-    store: AlertStore,
+    store: AlertRepository,
 ) -> None:
     """Days 14..20 arrive before 12 and 13: the late days belong to the resolved incident."""
     drift_days = range(12, 18)
@@ -366,7 +368,7 @@ def test_a_backfill_whose_episode_resolves_before_its_first_days_arrive(
 
 
 def test_an_isolated_earlier_failure_does_not_resolve_an_open_incident(
-    store: AlertStore,
+    store: AlertRepository,
 ) -> None:
     """Days 10-11 drift (open); a backfilled day 3 drifted alone, with days 4-6 passing."""
     for n, passed in [(9, True), (10, False), (11, False), (4, True), (5, True), (6, True)]:
@@ -379,7 +381,7 @@ def test_an_isolated_earlier_failure_does_not_resolve_an_open_incident(
     assert [a.kind for a in store.alerts()] == [AlertKind.OPEN]
 
 
-def incident_extents(store: AlertStore) -> list[tuple[str, str, int, str | None]]:
+def incident_extents(store: AlertRepository) -> list[tuple[str, str, int, str | None]]:
     return [
         (i.first_partition, i.last_failing_partition, i.failing_partitions, i.resolved_partition)
         for i in store.incidents()
@@ -400,7 +402,7 @@ def incident_extents(store: AlertStore) -> list[tuple[str, str, int, str | None]
     ],
 )
 def test_out_of_order_days_reach_the_incidents_of_the_daily_schedule(
-    store: AlertStore, failing: set[int], first_days: list[int]
+    store: AlertRepository, failing: set[int], first_days: list[int]
 ) -> None:
     days = range(1, 23)
     for n in days:
@@ -420,7 +422,7 @@ def test_out_of_order_days_reach_the_incidents_of_the_daily_schedule(
 
 
 def test_an_evaluation_of_a_monitor_absent_from_the_configuration_is_ignored(
-    store: AlertStore,
+    store: AlertRepository,
 ) -> None:
     ghost = [evaluation(n, drift("amount", False), monitor="ghost", run_id="r") for n in (1, 2)]
 
@@ -432,7 +434,7 @@ def test_an_evaluation_of_a_monitor_absent_from_the_configuration_is_ignored(
     assert store.is_processed("r")
 
 
-def test_a_configured_policy_is_applied(store: AlertStore) -> None:
+def test_a_configured_policy_is_applied(store: AlertRepository) -> None:
     strict = AlertsConfig(
         slack_channel="#ml-alerts",
         paging_horizon_days=60,
@@ -442,7 +444,7 @@ def test_a_configured_policy_is_applied(store: AlertStore) -> None:
     assert len(store.incidents()) == 1
 
 
-def test_without_a_channel_alerts_are_stored_without_one(store: AlertStore) -> None:
+def test_without_a_channel_alerts_are_stored_without_one(store: AlertRepository) -> None:
     config = AlertsConfig(paging_horizon_days=60)
     for n in (1, 2):
         ingest_amount(store, n, False, ctx=context(config=config))

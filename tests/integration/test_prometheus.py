@@ -17,11 +17,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Connection
 
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.drift.engine import ColumnDrift, Role, Verdict
 from monitoring_pipelines.core.integrations.prometheus import StoreCollector, serve
 from monitoring_pipelines.core.store.engine import make_engine
+from monitoring_pipelines.core.store.results import ResultRepository
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 MONITORS = ["recommender", "sentiment", "support_bot"]
@@ -46,7 +47,7 @@ def drift(column: str, role: Role, score: float | None, verdict: Verdict) -> Col
     )
 
 
-def incident(store: AlertStore, conn: Connection, n: int, severity: str, status: str) -> None:
+def incident(store: AlertRepository, conn: Connection, n: int, severity: str, status: str) -> None:
     opened = store.open_incident(
         conn,
         fingerprint=f"sentiment|feature_drift|c{n}",
@@ -63,7 +64,7 @@ def incident(store: AlertStore, conn: Connection, n: int, severity: str, status:
         store.update_incident(conn, opened.id, status=status)
 
 
-def alert(store: AlertStore, conn: Connection, n: int, status: str) -> None:
+def alert(store: AlertRepository, conn: Connection, n: int, status: str) -> None:
     store.enqueue(
         conn,
         alert_key=f"a{n}",
@@ -81,14 +82,15 @@ def alert(store: AlertStore, conn: Connection, n: int, status: str) -> None:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[AlertStore]:
+def store(tmp_path: Path) -> Iterator[AlertRepository]:
     """Two days of results for two monitors, plus rows that must not be exported: an older
     day, the performance reference, a 7-day window and a segment's slice."""
-    store = AlertStore.connect(f"sqlite:///{tmp_path / 'results.db'}")
-    store.save_metrics("support_bot", "service_metrics", "2026-09-01", {("p95_ms", ""): 900.0})
+    store = AlertRepository.connect(f"sqlite:///{tmp_path / 'results.db'}")
+    results = ResultRepository(store.database)
+    results.save_metrics("support_bot", "service_metrics", "2026-09-01", {("p95_ms", ""): 900.0})
     service = {"p50_ms": 400.0, "p95_ms": 1200.5, "p99_ms": 2500.0, "error_rate": 0.02}
     service |= {"requests": 1000.0, "errors": 20.0, "latency_missing": 3.0}
-    store.save_metrics(
+    results.save_metrics(
         "support_bot", "service_metrics", "2026-09-02", {(k, ""): v for k, v in service.items()}
     )
     costs: dict[tuple[str, str], float | None] = {("cost_usd", ""): 3.5}
@@ -100,9 +102,9 @@ def store(tmp_path: Path) -> Iterator[AlertStore]:
         dims = dimensions(model=model)
         costs |= {("cost_usd", dims): cost, ("requests", dims): requests}
         costs |= {("prompt_tokens", dims): prompt, ("completion_tokens", dims): completion}
-    store.save_metrics("support_bot", "token_costs", "2026-09-02", costs)
-    store.save_metrics("sentiment", "performance", "reference", {("accuracy", ""): 0.88})
-    store.save_metrics(
+    results.save_metrics("support_bot", "token_costs", "2026-09-02", costs)
+    results.save_metrics("sentiment", "performance", "reference", {("accuracy", ""): 0.88})
+    results.save_metrics(
         "sentiment",
         "performance",
         "2026-09-02",
@@ -114,14 +116,14 @@ def store(tmp_path: Path) -> Iterator[AlertStore]:
             ("accuracy", dimensions(segment="model_version", value="v2")): 0.1,
         },
     )
-    store.save_metrics(
+    results.save_metrics(
         "sentiment",
         "data_quality",
         "2026-09-02",
         {("expectations_failed", ""): 2.0, ("expectations_evaluated", ""): 14.0},
     )
-    store.save_drift("sentiment", "2026-09-01", [drift("channel", "feature", 0.01, "ok")])
-    store.save_drift(
+    results.save_drift("sentiment", "2026-09-01", [drift("channel", "feature", 0.01, "ok")])
+    results.save_drift(
         "sentiment",
         "2026-09-02",
         [
@@ -132,7 +134,7 @@ def store(tmp_path: Path) -> Iterator[AlertStore]:
             drift("channel@model_version=v2", "segment", 0.3, "warn"),
         ],
     )
-    store.save_drift("sentiment", "2026-09-02/7d", [drift("channel", "feature", 9.9, "critical")])
+    results.save_drift("sentiment", "2026-09-02/7d", [drift("channel", "feature", 9.9, "critical")])
     with store.transaction() as conn:
         incident(store, conn, 1, "critical", "open")
         incident(store, conn, 2, "warn", "acknowledged")
@@ -144,8 +146,8 @@ def store(tmp_path: Path) -> Iterator[AlertStore]:
 
 
 @pytest.fixture
-def endpoint(store: AlertStore) -> Iterator[str]:
-    server, thread = serve(store.engine, "127.0.0.1", 0, MONITORS)
+def endpoint(store: AlertRepository) -> Iterator[str]:
+    server, thread = serve(store.database.engine, "127.0.0.1", 0, MONITORS)
     yield f"http://127.0.0.1:{server.server_port}/metrics"
     server.shutdown()
     server.server_close()
@@ -229,10 +231,11 @@ def test_a_scrape_exports_the_latest_day_of_every_asset(endpoint: str) -> None:
     assert value(samples, "monitoring_store_up") == 1.0
 
 
-def test_each_scrape_reads_the_store_anew(endpoint: str, store: AlertStore) -> None:
+def test_each_scrape_reads_the_store_anew(endpoint: str, store: AlertRepository) -> None:
+    results = ResultRepository(store.database)
     before = scrape(endpoint)
     new_day = {("p95_ms", ""): 5000.0, ("requests", ""): 7.0}
-    store.save_metrics("support_bot", "service_metrics", "2026-09-03", new_day)
+    results.save_metrics("support_bot", "service_metrics", "2026-09-03", new_day)
     with store.transaction() as conn:
         incident(store, conn, 4, "critical", "open")
 
@@ -258,11 +261,11 @@ def test_an_unreadable_store_is_reported_not_raised(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_metrics_command_serves_until_stopped(
-    store: AlertStore, tmp_path: Path, stop: signal.Signals
+    store: AlertRepository, tmp_path: Path, stop: signal.Signals
 ) -> None:
     env = {
         **os.environ,
-        "MONITORING_STORE_URL": str(store.engine.url),
+        "MONITORING_STORE_URL": str(store.database.engine.url),
         "MONITORING_CONFIG": str(tmp_path / "absent.yaml"),
         "MONITORING_HOME": str(tmp_path),
     }

@@ -9,7 +9,6 @@ import pytest
 from click.testing import CliRunner, Result
 
 from monitoring_pipelines.cli import main
-from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.hallucination.review import (
     ReviewQueue,
     ReviewStatus,
@@ -19,6 +18,7 @@ from monitoring_pipelines.core.hallucination.review import (
 from monitoring_pipelines.core.hallucination.scoring import SampledAnswer, ScoredAnswer, ScoringRun
 from monitoring_pipelines.core.hallucination.store import load_scores, save_scores
 from monitoring_pipelines.core.judge import Verdict
+from monitoring_pipelines.core.store.results import ResultRepository
 from tests.assets.conftest import count_rows
 
 DAY = "2026-10-12"
@@ -44,12 +44,14 @@ def run_of(*answers: ScoredAnswer) -> ScoringRun:
     return ScoringRun(tuple(answers), len(answers), None, 0.01)
 
 
-def test_enqueueing_is_idempotent_and_keeps_reviews(store: AlertStore, store_url: str) -> None:
-    queue = ReviewQueue(store)
+def test_enqueueing_is_idempotent_and_keeps_reviews(
+    results: ResultRepository, store_url: str
+) -> None:
+    queue = ReviewQueue(results)
     day = run_of(scored(1, 0.02), scored(2, 0.10), scored(3, 0.95), scored(4, 0.30))
-    first = save_scores(store, "bot", DAY, day)
+    first = save_scores(results, "bot", DAY, day)
     assert (first.added, first.refreshed) == (3, 0)
-    again = save_scores(store, "bot", DAY, day)
+    again = save_scores(results, "bot", DAY, day)
     assert (again.added, again.refreshed, again.kept_reviewed) == (0, 3, 0)
     assert queue.count("bot") == 3
     assert count_rows(store_url, "faithfulness_scores", monitor="bot", partition_key=DAY) == 4
@@ -60,7 +62,7 @@ def test_enqueueing_is_idempotent_and_keeps_reviews(store: AlertStore, store_url
     rescored = run_of(
         scored(1, 0.05, "v2"), scored(2, 0.90, "v2"), scored(3, 0.95, "v2"), scored(4, 0.2, "v2")
     )
-    report = save_scores(store, "bot", DAY, rescored)
+    report = save_scores(results, "bot", DAY, rescored)
     assert (report.added, report.refreshed, report.kept_reviewed, report.withdrawn) == (0, 1, 1, 1)
     after = {i.request_key: i for i in queue.items("bot")}
     assert set(after) == {f"{1:016x}", f"{4:016x}"}
@@ -68,13 +70,13 @@ def test_enqueueing_is_idempotent_and_keeps_reviews(store: AlertStore, store_url
     assert kept.status is ReviewStatus.CORRECTED and kept.score == 0.02  # the reviewed verdict
     assert kept.corrected_answer == "$5." and kept.reviewer == "bob"
     assert after[f"{4:016x}"].prompt_version == "v2" and after[f"{4:016x}"].score == 0.2
-    rows, judge = load_scores(store, "bot", DAY)
+    rows, judge = load_scores(results, "bot", DAY)
     assert len(rows) == 4 and judge is not None and judge.prompt_version == "v2"
 
 
-def test_only_pending_items_can_be_reviewed(store: AlertStore) -> None:
-    queue = ReviewQueue(store)
-    save_scores(store, "bot", DAY, run_of(scored(1, 0.1)))
+def test_only_pending_items_can_be_reviewed(results: ResultRepository) -> None:
+    queue = ReviewQueue(results)
+    save_scores(results, "bot", DAY, run_of(scored(1, 0.1)))
     item = queue.items("bot")[0]
     with pytest.raises(ReviewTransitionError, match="needs the corrected answer"):
         queue.review(item.id, ReviewStatus.CORRECTED, "bob", corrected_answer="  ")
@@ -91,11 +93,11 @@ def cli(store_url: str, tmp_path: Path, *args: str) -> Result:
 
 
 def test_the_review_flow_on_the_command_line(
-    store: AlertStore, store_url: str, tmp_path: Path
+    results: ResultRepository, store_url: str, tmp_path: Path
 ) -> None:
-    save_scores(store, "bot", DAY, run_of(scored(1, 0.02), scored(2, 0.1), scored(3, 0.3)))
-    save_scores(store, "other", DAY, run_of(scored(9, 0.4)))
-    ids = [i.id for i in ReviewQueue(store).items("bot")]
+    save_scores(results, "bot", DAY, run_of(scored(1, 0.02), scored(2, 0.1), scored(3, 0.3)))
+    save_scores(results, "other", DAY, run_of(scored(9, 0.4)))
+    ids = [i.id for i in ReviewQueue(results).items("bot")]
 
     listed = cli(store_url, tmp_path, "review", "list", "--monitor", "bot", "--status", "pending")
     assert listed.exit_code == 0, listed.output
@@ -118,7 +120,7 @@ def test_the_review_flow_on_the_command_line(
     reject = cli(store_url, tmp_path, "review", "reject", str(ids[2]), "--note", "KB-204 outdated")
     assert reject.exit_code == 0, reject.output
 
-    items = {i.id: i for i in ReviewQueue(store).items("bot")}
+    items = {i.id: i for i in ReviewQueue(results).items("bot")}
     assert items[ids[0]].status is ReviewStatus.APPROVED and items[ids[0]].reviewer == "alice"
     assert items[ids[1]].corrected_answer == "It is $5."
     assert items[ids[2]].status is ReviewStatus.REJECTED and items[ids[2]].note == "KB-204 outdated"
@@ -130,9 +132,11 @@ def test_the_review_flow_on_the_command_line(
     assert pending.output.strip().endswith("1 item(s): 1 pending")  # the other monitor's
 
 
-def test_the_commands_fail_clearly(store: AlertStore, store_url: str, tmp_path: Path) -> None:
-    save_scores(store, "bot", DAY, run_of(scored(1, 0.02)))
-    item = ReviewQueue(store).items("bot")[0].id
+def test_the_commands_fail_clearly(
+    results: ResultRepository, store_url: str, tmp_path: Path
+) -> None:
+    save_scores(results, "bot", DAY, run_of(scored(1, 0.02)))
+    item = ReviewQueue(results).items("bot")[0].id
     unknown = cli(store_url, tmp_path, "review", "approve", "4242")
     assert unknown.exit_code == 2 and "no review item #4242" in unknown.output
     assert cli(store_url, tmp_path, "review", "show", "4242").exit_code == 2

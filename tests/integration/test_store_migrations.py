@@ -16,8 +16,9 @@ from monitoring_pipelines.core.costs import stored as cost_rows
 from monitoring_pipelines.core.costs.day import compute_costs
 from monitoring_pipelines.core.costs.repricing import stale_days
 from monitoring_pipelines.core.store import migrations
+from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.engine import make_engine
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import ResultRepository
 
 MONITOR = "support_bot"
 DAYS = [date(2026, 10, 10), date(2026, 10, 11)]
@@ -74,7 +75,7 @@ def insert_raw(url: str, day: date, metrics: dict[tuple[str, str], float | None]
     engine.dispose()
 
 
-def all_rows(store: ResultStore) -> set[tuple[Any, ...]]:
+def all_rows(store: ResultRepository) -> set[tuple[Any, ...]]:
     with store.transaction() as conn:
         return {
             tuple(r) for r in conn.execute(sa.select(sa.text("*")).select_from(sa.table("metrics")))
@@ -84,7 +85,7 @@ def all_rows(store: ResultStore) -> set[tuple[Any, ...]]:
 def test_cost_keys_of_the_old_form_read_back_in_the_codec_form(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ResultStore.connect(store_url).dispose()  # the tables, empty
+    ResultRepository.connect(store_url).dispose()  # the tables, empty
     new = {day: day_metrics(day) for day in DAYS}
     with monkeypatch.context() as patch:
         patch.setattr(cost_rows, "stored_value", old_stored_value)
@@ -98,22 +99,22 @@ def test_cost_keys_of_the_old_form_read_back_in_the_codec_form(
         store_url, DAYS[1], {k: v for k, v in rewritten_day.items() if k not in new[DAYS[1]]}
     )
 
-    unmigrated = ResultStore(make_engine(store_url))
+    unmigrated = ResultRepository(Database(make_engine(store_url)))
     before = cost_rows.load_price_stamps(unmigrated, MONITOR)
     assert [s.day for s in stale_days(PRICES, before, cached_priced=False)] == DAYS
     unmigrated.dispose()
 
-    store = ResultStore.connect(store_url)
+    store = ResultRepository.connect(store_url)
     for day in DAYS:
         rows = store.load_metrics(MONITOR, "token_costs", day.isoformat())
-        assert {(r["name"], r["dimensions"]): r["value"] for r in rows} == new[day]
+        assert {(r.name, r.dimensions): r.value for r in rows} == new[day]
     stamps = cost_rows.load_price_stamps(store, MONITOR)
     assert set(stamps[DAYS[0]]) == {cost_rows.stored_value(p.model) for p in PRICES}
     assert stale_days(PRICES, stamps, cached_priced=False) == []
     snapshot = all_rows(store)
     store.dispose()
 
-    again = ResultStore.connect(store_url)
+    again = ResultRepository.connect(store_url)
     with again.transaction() as conn:
         assert migrations.migrate(conn) == 0
     assert all_rows(again) == snapshot

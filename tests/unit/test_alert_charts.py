@@ -15,9 +15,10 @@ import pytest
 from PIL import Image
 
 from monitoring_pipelines.core.alerting.charts import ChartImage, has_chart, render_alert_chart
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.report.plots import CRITICAL_COLOR, HIGHLIGHT_COLOR
+from monitoring_pipelines.core.store.results import ResultRepository
 from tests.unit.test_report import (
     DAY,
     DAYS,
@@ -54,7 +55,7 @@ def assert_small_png(chart: ChartImage) -> None:
     assert "/" not in chart.filename and " " not in chart.filename
 
 
-def chart(store: AlertStore, check: str, subject: str = "", **kwargs: int) -> ChartImage:
+def chart(store: ResultRepository, check: str, subject: str = "", **kwargs: int) -> ChartImage:
     found = render_alert_chart(store, MONITOR, check, subject, PARTITION, **kwargs)
     assert found is not None, f"no chart for {check} {subject!r}"
     return found
@@ -63,10 +64,10 @@ def chart(store: AlertStore, check: str, subject: str = "", **kwargs: int) -> Ch
 # -- drift -----------------------------------------------------------------------------------
 
 
-def test_a_drifted_column_shows_the_reference_against_the_day(store: AlertStore) -> None:
-    seed(store)
+def test_a_drifted_column_shows_the_reference_against_the_day(results: ResultRepository) -> None:
+    seed(results)
 
-    drawn = chart(store, "feature_drift", "amount")
+    drawn = chart(results, "feature_drift", "amount")
 
     assert_small_png(drawn)
     assert drawn.filename == f"{MONITOR}_feature_drift_amount_{PARTITION}.png"
@@ -76,28 +77,28 @@ def test_a_drifted_column_shows_the_reference_against_the_day(store: AlertStore)
     assert "wasserstein 1.5 against warn 0.05 and critical 0.2 (critical)" in drawn.alt_text
 
 
-def test_a_categorical_column_is_drawn_as_bars(store: AlertStore) -> None:
-    seed(store)
+def test_a_categorical_column_is_drawn_as_bars(results: ResultRepository) -> None:
+    seed(results)
 
-    drawn = chart(store, "feature_drift", "channel")
+    drawn = chart(results, "feature_drift", "channel")
 
     assert_small_png(drawn)
     assert "share of rows per category" in drawn.alt_text
 
 
 def test_a_segment_is_drawn_from_its_own_sketch_against_the_columns_reference(
-    store: AlertStore,
+    results: ResultRepository,
 ) -> None:
-    seed(store)
+    seed(results)
     subject = "amount@model_version=v2"
-    day_sketches = store.load_sketches(MONITOR, PARTITION)
+    day_sketches = results.load_sketches(MONITOR, PARTITION)
     amount = day_sketches["amount"]
     assert amount.edges is not None
     values = np.random.default_rng(3).normal(90, 5, 300)
     segment = numeric(subject, values, amount.edges)
-    store.save_profile(MONITOR, PARTITION, 2000, b"", {}, [*day_sketches.values(), segment])
+    results.save_profile(MONITOR, PARTITION, 2000, b"", {}, [*day_sketches.values(), segment])
 
-    drawn = chart(store, "feature_drift", subject)
+    drawn = chart(results, "feature_drift", subject)
 
     assert_small_png(drawn)
     assert f"on {PARTITION} (n=300)" in drawn.alt_text
@@ -105,24 +106,26 @@ def test_a_segment_is_drawn_from_its_own_sketch_against_the_columns_reference(
     assert drawn.filename == f"{MONITOR}_feature_drift_amount_model_version_v2_{PARTITION}.png"
 
 
-def test_drift_without_sketches_has_no_chart(store: AlertStore) -> None:
-    seed(store)
+def test_drift_without_sketches_has_no_chart(results: ResultRepository) -> None:
+    seed(results)
 
     # No per-segment sketch is stored, the column is unknown, the day has no sketches.
-    assert render_alert_chart(store, MONITOR, "feature_drift", "amount@x=y", PARTITION) is None
-    assert render_alert_chart(store, MONITOR, "prediction_drift", "nope", PARTITION) is None
+    assert render_alert_chart(results, MONITOR, "feature_drift", "amount@x=y", PARTITION) is None
+    assert render_alert_chart(results, MONITOR, "prediction_drift", "nope", PARTITION) is None
     later = (DAY + timedelta(days=3)).isoformat()
-    assert render_alert_chart(store, MONITOR, "feature_drift", "amount", later) is None
+    assert render_alert_chart(results, MONITOR, "feature_drift", "amount", later) is None
 
 
 # -- trends ----------------------------------------------------------------------------------
 
 
-def test_latency_trend_has_the_slo_line_and_the_alert_day_shaded(store: AlertStore) -> None:
-    seed(store)
+def test_latency_trend_has_the_slo_line_and_the_alert_day_shaded(
+    store: AlertRepository, results: ResultRepository
+) -> None:
+    seed(results)
     record_checks(store)
 
-    drawn = chart(store, "latency_slo")
+    drawn = chart(results, "latency_slo")
 
     assert_small_png(drawn)
     first = DAY - timedelta(days=27)
@@ -132,21 +135,23 @@ def test_latency_trend_has_the_slo_line_and_the_alert_day_shaded(store: AlertSto
     assert has_color(drawn.png, CRITICAL_COLOR)
 
 
-def test_without_a_stored_threshold_no_line_is_drawn(store: AlertStore) -> None:
-    seed(store)  # no check results recorded, and no slo_threshold_ms stored
+def test_without_a_stored_threshold_no_line_is_drawn(results: ResultRepository) -> None:
+    seed(results)  # no check results recorded, and no slo_threshold_ms stored
 
-    drawn = chart(store, "latency_slo")
+    drawn = chart(results, "latency_slo")
 
     assert "against" not in drawn.alt_text
     assert not has_color(drawn.png, CRITICAL_COLOR)
     assert has_color(drawn.png, HIGHLIGHT_COLOR)
 
 
-def test_a_latency_burn_alert_shows_latency_against_the_slo(store: AlertStore) -> None:
-    seed(store)
+def test_a_latency_burn_alert_shows_latency_against_the_slo(
+    store: AlertRepository, results: ResultRepository
+) -> None:
+    seed(results)
     record_checks(store)
 
-    drawn = chart(store, "error_budget", "latency:fast", days=7)
+    drawn = chart(results, "error_budget", "latency:fast", days=7)
 
     assert drawn.title == (
         f"{MONITOR} · error_budget · latency:fast: latency, {DAY - timedelta(days=6)} to {DAY}"
@@ -155,12 +160,14 @@ def test_a_latency_burn_alert_shows_latency_against_the_slo(store: AlertStore) -
     assert drawn.filename == f"{MONITOR}_error_budget_latency_fast_{PARTITION}.png"
 
 
-def test_error_rate_and_daily_cost_trends(store: AlertStore) -> None:
-    seed(store)
+def test_error_rate_and_daily_cost_trends(
+    store: AlertRepository, results: ResultRepository
+) -> None:
+    seed(results)
     record_checks(store)
 
-    errors = chart(store, "error_rate")
-    cost = chart(store, "cost_budget")
+    errors = chart(results, "error_rate")
+    cost = chart(results, "cost_budget")
 
     assert f"on {DAY} (shaded) 1.00% against the SLO 5.00% line" in errors.alt_text
     assert f"on {DAY} (shaded) 4.80 USD" in cost.alt_text  # 4 + day / 10
@@ -168,28 +175,28 @@ def test_error_rate_and_daily_cost_trends(store: AlertStore) -> None:
         assert_small_png(drawn)
 
 
-def test_the_monthly_budget_chart_shows_the_month_to_date(store: AlertStore) -> None:
-    seed(store)
+def test_the_monthly_budget_chart_shows_the_month_to_date(results: ResultRepository) -> None:
+    seed(results)
 
-    drawn = chart(store, "monthly_budget")
+    drawn = chart(results, "monthly_budget")
 
     month_to_date = sum(4.0 + d.day / 10 for d in DAYS if d.month == DAY.month and d <= DAY)
     assert f"on {DAY} (shaded) {month_to_date:,.2f} USD" in drawn.alt_text
     assert f"{DAY.replace(day=1)} to {DAY}" in drawn.title
 
 
-def test_anomaly_and_hallucination_trends(store: AlertStore) -> None:
+def test_anomaly_and_hallucination_trends(results: ResultRepository) -> None:
     for i, day in enumerate(DAYS):
         partition = day.isoformat()
         cost = dimensions(metric="cost_per_request")
-        store.save_metrics(
+        results.save_metrics(
             MONITOR,
             "anomalies",
             partition,
             {("value", cost): 0.004 + (0.004 if day == DAY else 0.0), ("median", cost): 0.004},
         )
         intent = dimensions(intent="billing")
-        store.save_metrics(
+        results.save_metrics(
             MONITOR,
             "hallucination_rate",
             partition,
@@ -201,9 +208,9 @@ def test_anomaly_and_hallucination_trends(store: AlertStore) -> None:
             },
         )
 
-    anomaly = chart(store, "anomaly", "cost_per_request")
-    scope = chart(store, "hallucination_rate", "intent=billing")
-    overall = chart(store, "hallucination_rate")
+    anomaly = chart(results, "anomaly", "cost_per_request")
+    scope = chart(results, "hallucination_rate", "intent=billing")
+    overall = chart(results, "hallucination_rate")
 
     assert f"on {DAY} (shaded) 0.008 USD" in anomaly.alt_text
     assert "(day, baseline median)" in anomaly.alt_text
@@ -214,11 +221,14 @@ def test_anomaly_and_hallucination_trends(store: AlertStore) -> None:
         assert_small_png(drawn)
 
 
-def test_trends_are_deterministic_and_carry_no_software_or_time_chunk(store: AlertStore) -> None:
-    seed(store)
+def test_trends_are_deterministic_and_carry_no_software_or_time_chunk(
+    store: AlertRepository,
+    results: ResultRepository,
+) -> None:
+    seed(results)
     record_checks(store)
 
-    first, again = chart(store, "latency_slo"), chart(store, "latency_slo")
+    first, again = chart(results, "latency_slo"), chart(results, "latency_slo")
 
     assert first == again
     assert b"tEXt" not in first.png and b"tIME" not in first.png
@@ -240,16 +250,16 @@ def test_trends_are_deterministic_and_carry_no_software_or_time_chunk(store: Ale
     ],
 )
 def test_no_chart_without_one_or_without_data(
-    store: AlertStore, check: str, subject: str, partition: str
+    results: ResultRepository, check: str, subject: str, partition: str
 ) -> None:
-    seed(store)
+    seed(results)
 
-    assert render_alert_chart(store, MONITOR, check, subject, partition) is None
+    assert render_alert_chart(results, MONITOR, check, subject, partition) is None
 
 
-def test_an_empty_store_has_no_charts(store: AlertStore) -> None:
+def test_an_empty_store_has_no_charts(results: ResultRepository) -> None:
     for check, subject in (("feature_drift", "amount"), ("latency_slo", ""), ("cost_budget", "")):
-        assert render_alert_chart(store, MONITOR, check, subject, PARTITION) is None
+        assert render_alert_chart(results, MONITOR, check, subject, PARTITION) is None
 
 
 def test_which_findings_have_charts() -> None:
@@ -263,6 +273,6 @@ def test_which_findings_have_charts() -> None:
     assert not has_chart("canary", "")
 
 
-def test_a_trend_of_no_days_is_refused(store: AlertStore) -> None:
+def test_a_trend_of_no_days_is_refused(results: ResultRepository) -> None:
     with pytest.raises(ValueError, match="at least 1 day"):
-        render_alert_chart(store, MONITOR, "latency_slo", "", PARTITION, days=0)
+        render_alert_chart(results, MONITOR, "latency_slo", "", PARTITION, days=0)

@@ -31,6 +31,7 @@ from monitoring_pipelines.core.canary.stats import (
 from monitoring_pipelines.core.config import CanaryConfig, MonitorConfig, Severity
 from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.stats.inference import wilson_interval_at as wilson_interval
+from monitoring_pipelines.core.store.results import MetricRecord
 
 CONFIG = CanaryConfig(version_column="version")
 LABELS = np.array(["positive", "neutral", "negative"], dtype=object)
@@ -158,8 +159,7 @@ def test_explicit_versions_are_compared_when_both_serve() -> None:
 def test_candidate_is_the_newest_version_in_the_history_else_the_second_largest() -> None:
     rows = {"v2": 5000, "v1": 900, "v3": 400, "v4": 30}
     history = [
-        {"name": "version_rows", "dimensions": dimensions(version=v), "partition_key": p,
-         "value": 10.0}
+        MetricRecord(p, "version_rows", dimensions(version=v), 10.0)
         for v, p in (("v1", "2026-09-01"), ("v2", "2026-09-03"), ("v3", "2026-09-05"),
                      ("v9", "2026-09-09"))
     ]  # fmt: skip

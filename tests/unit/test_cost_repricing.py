@@ -10,6 +10,7 @@ from monitoring_pipelines.core.config import PriceConfig
 from monitoring_pipelines.core.costs.day import AppliedPrice, compute_costs
 from monitoring_pipelines.core.costs.repricing import day_ranges, format_stale, stale_days
 from monitoring_pipelines.core.costs.stored import PriceStamp, cost_metrics, price_stamps
+from monitoring_pipelines.core.store.results import MetricRecord
 
 MINI = PriceConfig(model="gpt-4o-mini", input_per_1k=0.00015, output_per_1k=0.0006)
 GPT = PriceConfig(
@@ -40,8 +41,7 @@ def stored(
             cached_tokens=pd.Series([500] * len(models)),
         )
         rows += [
-            {"partition_key": day.isoformat(), "name": n, "dimensions": d, "value": v}
-            for (n, d), v in cost_metrics(costs).items()
+            MetricRecord(day.isoformat(), n, d, v) for (n, d), v in cost_metrics(costs).items()
         ]
     return price_stamps(rows)
 

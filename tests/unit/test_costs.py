@@ -28,6 +28,7 @@ from monitoring_pipelines.core.costs.stored import (
     price_stamps,
     stored_value,
 )
+from monitoring_pipelines.core.store.results import MetricRecord
 
 BEFORE, CUT = date(2026, 10, 14), date(2026, 10, 15)
 ODD = 'acme/llm "v2" \u2013 \u03b4, {x}'
@@ -210,10 +211,7 @@ def test_odd_model_names_are_stored_and_read_back() -> None:
     assert short != long_name and len(json.dumps(short)) - 2 <= MAX_VALUE_CHARS
     assert stored_value(long_name + "x") != short  # the hash keeps distinct names apart
     assert metrics[("cost_usd", metric_dims(intent="billing", model=long_name))] is None
-    rows = [
-        {"partition_key": "2026-10-14", "name": n, "dimensions": d, "value": v}
-        for (n, d), v in metrics.items()
-    ]
+    rows = [MetricRecord("2026-10-14", n, d, v) for (n, d), v in metrics.items()]
     stamps = price_stamps(rows)[BEFORE]
     assert stamps == {
         ODD: PriceStamp(AppliedPrice(date(1970, 1, 1), 0.001, 0.002, 0.001)),

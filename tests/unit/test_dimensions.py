@@ -20,6 +20,7 @@ from monitoring_pipelines.core.dimensions import (
     shortened,
 )
 from monitoring_pipelines.core.quality.schema import previous_snapshot
+from monitoring_pipelines.core.store.results import MetricRecord
 
 HOSTILE = [
     "",
@@ -93,7 +94,7 @@ def test_names_that_leave_no_room_are_refused() -> None:
 
 def test_schema_rows_stored_with_raw_unicode_read_back_the_same() -> None:
     raw = json.dumps({"column": "ümlaut", "type": "TEXT"}, sort_keys=True, ensure_ascii=False)
-    row = {"partition_key": "2026-09-01", "name": "column_type", "dimensions": raw, "value": 0.0}
+    row = MetricRecord("2026-09-01", "column_type", raw, 0.0)
     assert previous_snapshot([row], "2026-09-02") == ("2026-09-01", {"ümlaut": "TEXT"})
 
 

@@ -21,7 +21,7 @@ import numpy.typing as npt
 import pytest
 
 from monitoring_pipelines.core.alerting.model import Evaluation
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import Finding
 from monitoring_pipelines.core.config import MonitorConfig, Severity
 from monitoring_pipelines.core.config_loading import parse_config
@@ -45,6 +45,7 @@ from monitoring_pipelines.core.report.page import (
 )
 from monitoring_pipelines.core.report.plots import category_shares, numeric_bins
 from monitoring_pipelines.core.store.reports import load_drift_history, load_report_inputs
+from monitoring_pipelines.core.store.results import ResultRepository
 
 MONITOR = "shop"
 DAY = date(2026, 10, 8)
@@ -115,7 +116,7 @@ def drift(column: str, score: float, verdict: str, kind: str = "numeric") -> Col
     )
 
 
-def seed(store: AlertStore) -> None:
+def seed(store: ResultRepository) -> None:
     """Thirty days of results for ``shop``; the last day drifts and breaks the latency SLO."""
     rng = np.random.default_rng(8)
     ref_amount = rng.normal(50, 10, 5000)
@@ -205,7 +206,7 @@ def seed(store: AlertStore) -> None:
     )
 
 
-def record_checks(store: AlertStore) -> None:
+def record_checks(store: AlertRepository) -> None:
     def evaluation(check: str, *findings: Finding) -> Evaluation:
         return Evaluation("run-1", MONITOR, f"{MONITOR}/x", check, DAY.isoformat(), findings, NOW)
 
@@ -226,7 +227,7 @@ def record_checks(store: AlertStore) -> None:
             store.record_evaluation(conn, e)
 
 
-def build(store: AlertStore, day: date = DAY) -> tuple[ReportInputs, Report]:
+def build(store: ResultRepository, day: date = DAY) -> tuple[ReportInputs, Report]:
     inputs = load_report_inputs(store, MONITOR, monitor_config(), day, NOW)
     return inputs, render_report(inputs)
 
@@ -247,9 +248,9 @@ def section(html: str, anchor: str) -> str:
 # -- from the store -------------------------------------------------------------------------
 
 
-def test_report_has_every_section_and_a_plot_per_drifted_column(store: AlertStore) -> None:
-    seed(store)
-    report = build(store)[1]
+def test_report_has_every_section_and_a_plot_per_drifted_column(results: ResultRepository) -> None:
+    seed(results)
+    report = build(results)[1]
     html, plots = report.html, report.plots
     for anchor in ("drift", "drift-trend", "service", "cost", "data-quality", "performance"):
         assert f'<section id="{anchor}">' in html
@@ -273,10 +274,10 @@ def test_report_has_every_section_and_a_plot_per_drifted_column(store: AlertStor
     assert "x &lt; y &amp; z" in drift_html  # the note, escaped
 
 
-def test_text_from_data_is_escaped(store: AlertStore) -> None:
-    seed(store)
+def test_text_from_data_is_escaped(store: AlertRepository, results: ResultRepository) -> None:
+    seed(results)
     record_checks(store)
-    html = build(store)[1].html
+    html = build(results)[1].html
     assert ESCAPED not in html and "&lt;b&gt;x&lt;/b&gt;" in html
     assert "<script" not in html
     assert "Checkout risk model &lt;script&gt;alert(1)&lt;/script&gt;" in html
@@ -284,10 +285,12 @@ def test_text_from_data_is_escaped(store: AlertStore) -> None:
     assert "http://" not in html and "https://" not in html  # nothing is fetched
 
 
-def test_failed_checks_come_first_with_their_summaries(store: AlertStore) -> None:
-    seed(store)
+def test_failed_checks_come_first_with_their_summaries(
+    store: AlertRepository, results: ResultRepository
+) -> None:
+    seed(results)
     record_checks(store)
-    report = build(store)[1]
+    report = build(results)[1]
     html = report.html
     header = html[html.index('<header id="summary">') : html.index("</header>")]
     assert f"2 of 4 checks failed on {DAY}" in header
@@ -306,9 +309,11 @@ def test_failed_checks_come_first_with_their_summaries(store: AlertStore) -> Non
     ]
 
 
-def test_without_check_results_the_stored_verdicts_are_summarized(store: AlertStore) -> None:
-    seed(store)
-    inputs, report = build(store)
+def test_without_check_results_the_stored_verdicts_are_summarized(
+    results: ResultRepository,
+) -> None:
+    seed(results)
+    inputs, report = build(results)
     assert inputs.checks is None
     html, markdown = report.html, report.summary_markdown
     assert "not recorded yet" in markdown.splitlines()[0]
@@ -319,21 +324,21 @@ def test_without_check_results_the_stored_verdicts_are_summarized(store: AlertSt
     assert "not recorded yet" in html
 
 
-def test_trend_reads_the_last_28_daily_partitions_only(store: AlertStore) -> None:
-    seed(store)
-    inputs = build(store)[0]
+def test_trend_reads_the_last_28_daily_partitions_only(results: ResultRepository) -> None:
+    seed(results)
+    inputs = build(results)[0]
     history = inputs.drift_history["amount"]
     assert sorted(history) == inputs.history == DAYS[2:]
     assert max(v for v in history.values() if v is not None) == 1.5  # not the window's 9.99
     assert set(inputs.drift_history) == {"amount", "channel", ESCAPED}
-    everything = load_drift_history(store, MONITOR, ["amount"], "2000-01-01", "2100-01-01")
+    everything = load_drift_history(results, MONITOR, ["amount"], "2000-01-01", "2100-01-01")
     assert len(everything["amount"]) == len(DAYS)
     assert set(inputs.metrics["service_metrics"]) == set(DAYS[2:])
 
 
-def test_quality_and_performance_tables_show_what_was_stored(store: AlertStore) -> None:
-    seed(store)
-    html = build(store)[1].html
+def test_quality_and_performance_tables_show_what_was_stored(results: ResultRepository) -> None:
+    seed(results)
+    html = build(results)[1].html
     quality = section(html, "data-quality")
     assert '<tr class="fail"><td>amount</td><td>range</td><td>FAIL</td><td>0.031</td>' in quality
     assert "passed (1): channel categories" in quality
@@ -346,10 +351,10 @@ def test_quality_and_performance_tables_show_what_was_stored(store: AlertStore) 
     assert f"{DAY}: 4.80 USD (budget 10.00 USD)" in cost
 
 
-def test_a_day_without_results_renders_and_says_no_data(store: AlertStore) -> None:
-    seed(store)
+def test_a_day_without_results_renders_and_says_no_data(results: ResultRepository) -> None:
+    seed(results)
     empty = DAYS[0] - timedelta(days=40)
-    inputs, report = build(store, empty)
+    inputs, report = build(results, empty)
     html = report.html
     assert report.plots == 0 and not images(html)
     assert inputs.drift == [] and inputs.checks is None
@@ -358,8 +363,8 @@ def test_a_day_without_results_renders_and_says_no_data(store: AlertStore) -> No
     assert "no stored result is over its threshold" in html
 
 
-def test_an_empty_store_renders(store: AlertStore) -> None:
-    report = build(store)[1]
+def test_an_empty_store_renders(results: ResultRepository) -> None:
+    report = build(results)[1]
     html = report.html
     assert report.plots == 0 and html.startswith("<!DOCTYPE html>") and html.endswith("</html>\n")
     assert f"no drift results stored for {DAY}" in html

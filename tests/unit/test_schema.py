@@ -7,7 +7,6 @@ from datetime import date
 
 import pytest
 
-from monitoring_pipelines.core.alerting.store import AlertStore
 from monitoring_pipelines.core.config import MonitorConfig, Severity
 from monitoring_pipelines.core.quality.schema import (
     SNAPSHOT_ASSET,
@@ -21,6 +20,7 @@ from monitoring_pipelines.core.quality.schema import (
     storable,
     type_family,
 )
+from monitoring_pipelines.core.store.results import MetricRecord, ResultRepository
 
 TABLE = {
     "ts": "TEXT",
@@ -168,9 +168,9 @@ def test_configured_columns_and_kinds_of_a_monitor() -> None:
 # -- the snapshot in the result store ---------------------------------------------------------
 
 
-def stored_rows(partition: str, columns: dict[str, str]) -> list[dict[str, object]]:
+def stored_rows(partition: str, columns: dict[str, str]) -> list[MetricRecord]:
     return [
-        {"partition_key": partition, "name": name, "dimensions": dims, "value": value}
+        MetricRecord(partition, name, dims, value)
         for (name, dims), value in snapshot_metrics(columns).items()
     ]
 
@@ -199,12 +199,12 @@ def test_long_types_are_cut_and_impossible_names_left_out() -> None:
     assert storable({"c": "TEXT", "x" * 300: "TEXT"}) == {"c": "TEXT"}
 
 
-def test_snapshot_round_trips_through_the_store(store: AlertStore) -> None:
+def test_snapshot_round_trips_through_the_store(results: ResultRepository) -> None:
     long_type = "ENUM(" + ",".join(f"'välue{i}'" for i in range(60)) + ")"
     columns = {"ts": "TEXT", "amount": "FLOAT", "ümlaut": long_type}
-    store.save_metrics("m", SNAPSHOT_ASSET, "2026-09-01", snapshot_metrics(columns))
-    store.save_metrics("m", SNAPSHOT_ASSET, "2026-09-01", snapshot_metrics(columns))  # rerun
-    rows = store.load_metrics("m", SNAPSHOT_ASSET)
+    results.save_metrics("m", SNAPSHOT_ASSET, "2026-09-01", snapshot_metrics(columns))
+    results.save_metrics("m", SNAPSHOT_ASSET, "2026-09-01", snapshot_metrics(columns))  # rerun
+    rows = results.load_metrics("m", SNAPSHOT_ASSET)
     assert len(rows) == 3
     partition, snapshot = previous_snapshot(rows, "2026-09-02")
     assert partition == "2026-09-01" and snapshot is not None

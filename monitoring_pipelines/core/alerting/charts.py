@@ -29,7 +29,7 @@ from monitoring_pipelines.core.store.reports import (
     load_drift_rows,
     load_reference_sketches,
 )
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import ResultRepository
 
 # The report's figures are laid out in inches at 90 dpi; at this density they are about
 # 800 x 400 pixels, which Slack shows legibly.
@@ -189,7 +189,7 @@ def _trend_of(check: str, subject: str) -> _Trend | None:
 
 
 def render_alert_chart(
-    store: ResultStore,
+    store: ResultRepository,
     monitor: str,
     check: str,
     subject: str,
@@ -230,7 +230,7 @@ def render_alert_chart(
 
 
 def _drift_chart(
-    store: ResultStore, monitor: str, check: str, subject: str, day: date
+    store: ResultRepository, monitor: str, check: str, subject: str, day: date
 ) -> ChartImage | None:
     column, partition = base_column(subject), day.isoformat()
     reference = load_reference_sketches(store, monitor, [column]).get(column)
@@ -258,7 +258,7 @@ def _drift_chart(
 
 
 def _trend_chart(
-    store: ResultStore,
+    store: ResultRepository,
     monitor: str,
     check: str,
     subject: str,
@@ -300,7 +300,7 @@ def _trend_chart(
 
 
 def _limit(
-    store: ResultStore,
+    store: ResultRepository,
     monitor: str,
     day: date,
     trend: _Trend,

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from monitoring_pipelines.core.alerting.charts import render_alert_chart
 from monitoring_pipelines.core.alerting.messages import digest_message
 from monitoring_pipelines.core.alerting.model import Alert, AlertKind, DeliveryStatus, Target
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.errors import DeliveryError, StoreError
 from monitoring_pipelines.core.notify.base import (
@@ -30,6 +30,7 @@ from monitoring_pipelines.core.notify.pagerduty import (
     PagerDutyNotifier,
     pd_severity,
 )
+from monitoring_pipelines.core.store.results import ResultRepository
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,7 @@ class DeliveryReport:
 
 
 def deliver(
-    store: AlertStore,
+    store: AlertRepository,
     notifier: Notifier | None,
     now: datetime,
     policy: DeliveryPolicy | None = None,
@@ -134,7 +135,7 @@ def deliver(
 
 
 def _send(
-    store: AlertStore,
+    store: AlertRepository,
     sender: Notifier | PagerDutyNotifier,
     alert: Alert,
     known_absent: bool,
@@ -165,7 +166,7 @@ def _send(
 
 
 def _attach_chart(
-    store: AlertStore,
+    store: AlertRepository,
     uploader: FileUploader,
     alert: Alert,
     delivered: Delivered,
@@ -175,7 +176,11 @@ def _attach_chart(
     so a chart is never retried (it could be shared twice) and never holds up the alert."""
     try:
         chart = render_alert_chart(
-            store, alert.monitor, alert.check, alert.subject, alert.partition
+            ResultRepository(store.database),
+            alert.monitor,
+            alert.check,
+            alert.subject,
+            alert.partition,
         )
         if chart is not None:
             uploader.upload_file(
@@ -218,7 +223,7 @@ def _send_pagerduty(pagerduty: PagerDutyNotifier, alert: Alert) -> str:
 
 
 def _send_digest(
-    store: AlertStore,
+    store: AlertRepository,
     notifier: Notifier | PagerDutyNotifier,
     monitor: str,
     alerts: Sequence[Alert],
@@ -266,7 +271,7 @@ def _send_digest(
         _send(store, notifier, store.get_alert(digest.id) or digest, False, now, policy, report)
 
 
-def _apply_mutes(store: AlertStore, now: datetime, report: DeliveryReport) -> None:
+def _apply_mutes(store: AlertRepository, now: datetime, report: DeliveryReport) -> None:
     mutes = store.mutes(active_at=now)
     if not mutes:
         return
@@ -285,7 +290,7 @@ def _apply_mutes(store: AlertStore, now: datetime, report: DeliveryReport) -> No
         report.muted.append(alert.id)
 
 
-def _over_budget(store: AlertStore, alert: Alert, limit: int | None, now: datetime) -> bool:
+def _over_budget(store: AlertRepository, alert: Alert, limit: int | None, now: datetime) -> bool:
     """A first Slack message beyond the monitor's pages of the day."""
     if limit is None or alert.target is not Target.SLACK or alert.kind is not AlertKind.OPEN:
         return False
@@ -302,7 +307,7 @@ def _day(now: datetime) -> tuple[datetime, datetime]:
     return start, start + timedelta(days=1)
 
 
-def outgoing(store: AlertStore, alert: Alert) -> OutgoingMessage:
+def outgoing(store: AlertRepository, alert: Alert) -> OutgoingMessage:
     """The message of a stored alert: a reply in its incident's thread when there is one,
     else the alert's standalone form (the whole context, for a reader who saw no thread)."""
     message = alert.message
@@ -325,7 +330,7 @@ def outgoing(store: AlertStore, alert: Alert) -> OutgoingMessage:
 
 
 def _recover(
-    store: AlertStore,
+    store: AlertRepository,
     senders: Mapping[Target, Notifier | PagerDutyNotifier],
     now: datetime,
     policy: DeliveryPolicy,
@@ -356,7 +361,7 @@ def _recover(
     return absent
 
 
-def _unannounced(store: AlertStore, alert: Alert) -> bool:
+def _unannounced(store: AlertRepository, alert: Alert) -> bool:
     """True if nothing about the alert's incident ever reached anyone."""
     if alert.incident_id is None:
         return False
@@ -370,7 +375,7 @@ def _since(alert: Alert) -> datetime:
 
 
 def _failed_attempt(
-    store: AlertStore,
+    store: AlertRepository,
     alert: Alert,
     exc: DeliveryError,
     now: datetime,

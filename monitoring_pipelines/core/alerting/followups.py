@@ -24,14 +24,14 @@ from monitoring_pipelines.core.alerting.model import (
     IncidentStatus,
     Target,
 )
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.config import AlertsConfig, Severity
 
 QUIET = timedelta(minutes=30)
 
 
 def remind(
-    store: AlertStore, alerts: Mapping[str, AlertsConfig], dagster_url: str, now: datetime
+    store: AlertRepository, alerts: Mapping[str, AlertsConfig], dagster_url: str, now: datetime
 ) -> list[int]:
     """Store a reminder for every incident due one; returns the incidents reminded of."""
     reminded: list[int] = []
@@ -74,7 +74,7 @@ def remind(
 
 
 def release_summaries(
-    store: AlertStore, finished: Callable[[str], bool | None], now: datetime
+    store: AlertRepository, finished: Callable[[str], bool | None], now: datetime
 ) -> list[str]:
     """Release the summaries of finished backfills; returns their backfill ids.
 

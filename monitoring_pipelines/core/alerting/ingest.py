@@ -30,7 +30,7 @@ from monitoring_pipelines.core.alerting.model import (
     fingerprint,
 )
 from monitoring_pipelines.core.alerting.policy import Point, Span, opening_partition, span
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import Finding
 from monitoring_pipelines.core.config import AlertsConfig, PolicyConfig, Severity
 
@@ -59,7 +59,7 @@ class IngestReport:
 
 
 def ingest_run(
-    store: AlertStore,
+    store: AlertRepository,
     run_id: str,
     evaluations: Sequence[Evaluation],
     context: AlertContext,
@@ -70,7 +70,7 @@ def ingest_run(
 
 
 def ingest_runs(
-    store: AlertStore,
+    store: AlertRepository,
     runs: Sequence[tuple[str, Sequence[Evaluation]]],
     context: AlertContext,
     report: IngestReport | None = None,
@@ -102,7 +102,7 @@ def ingest_runs(
 
 
 def _apply(
-    store: AlertStore,
+    store: AlertRepository,
     conn: Connection,
     evaluation: Evaluation,
     finding: Finding,
@@ -196,7 +196,7 @@ def _apply(
 
 
 def _resolve(
-    store: AlertStore,
+    store: AlertRepository,
     conn: Connection,
     incident: Incident,
     resolved_partition: str,
@@ -238,7 +238,7 @@ def _resolve(
 
 
 def _own_extent(
-    store: AlertStore, conn: Connection, incident: Incident, config: AlertsConfig
+    store: AlertRepository, conn: Connection, incident: Incident, config: AlertsConfig
 ) -> Span | None:
     timeline = store.timeline(conn, incident.monitor, incident.check, incident.subject)
     if not timeline:
@@ -247,7 +247,7 @@ def _own_extent(
 
 
 def _extend_resolved(
-    store: AlertStore,
+    store: AlertRepository,
     conn: Connection,
     incident: Incident,
     timeline: Mapping[str, Point],
@@ -273,7 +273,7 @@ def _extend_resolved(
 
 
 def _enqueue(
-    store: AlertStore,
+    store: AlertRepository,
     conn: Connection,
     kind: AlertKind,
     incident: Incident,
@@ -329,7 +329,7 @@ def _enqueue(
 
 
 def _enqueue_pagerduty(
-    store: AlertStore,
+    store: AlertRepository,
     conn: Connection,
     kind: AlertKind,
     root: Incident,
@@ -367,7 +367,7 @@ def _enqueue_pagerduty(
 
 
 def _hold_summary(
-    store: AlertStore, conn: Connection, evaluation: Evaluation, channel: str
+    store: AlertRepository, conn: Connection, evaluation: Evaluation, channel: str
 ) -> None:
     """The backfill's summary exists (held until the backfill finishes) in ``channel``."""
     store.enqueue(

@@ -18,13 +18,13 @@ from monitoring_pipelines.core.alerting.model import (
     IncidentStatus,
     Target,
 )
-from monitoring_pipelines.core.alerting.store import AlertStore
+from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.config import AlertsConfig
 from monitoring_pipelines.core.errors import MonitoringError
 
 
 def change_incident(
-    store: AlertStore,
+    store: AlertRepository,
     incident_id: int,
     status: IncidentStatus,
     who: str,

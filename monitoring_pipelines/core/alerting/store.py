@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
-from sqlalchemy import Connection, Row, Table, and_, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Row, and_, delete, insert, select, update
 
 from monitoring_pipelines.core.alerting.model import (
     Alert,
@@ -23,18 +23,34 @@ from monitoring_pipelines.core.alerting.model import (
 from monitoring_pipelines.core.alerting.policy import Point
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.results import ResultStore, now
+from monitoring_pipelines.core.store.database import Database, now, replace_rows
 
 
-class AlertStore(ResultStore):
-    """Alerting state in the same database as the results."""
+class AlertRepository:
+    """Alerting state, in the :class:`Database` the results are in."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @classmethod
+    def connect(cls, url: str, *, create: bool = True) -> Self:
+        return cls(Database.connect(url, create=create))
+
+    def dispose(self) -> None:
+        self.database.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection in a transaction: committed on success, rolled back on error."""
+        with self.database.transaction() as conn:
+            yield conn
 
     # -- ingestion ------------------------------------------------------------------------
 
     def claim_run(self, conn: Connection, run_id: str, evaluations: int) -> bool:
         """Mark a run as processed; False if another process already did (exactly once)."""
         result = conn.execute(
-            self._insert_ignore(t.processed_runs, ["run_id"]).values(
+            self.database.insert_ignore(t.processed_runs, ["run_id"]).values(
                 run_id=run_id, evaluations=evaluations, processed_at=now()
             )
         )
@@ -49,7 +65,8 @@ class AlertStore(ResultStore):
 
     def record_evaluation(self, conn: Connection, evaluation: Evaluation) -> None:
         """Replace the partition's results of this check with the evaluation's findings."""
-        self.replace_rows(
+        replace_rows(
+            conn,
             t.check_results,
             {
                 "monitor": evaluation.monitor,
@@ -70,7 +87,6 @@ class AlertStore(ResultStore):
                 }
                 for f in evaluation.findings
             ],
-            conn,
         )
 
     def timeline(
@@ -185,7 +201,7 @@ class AlertStore(ResultStore):
     def enqueue(self, conn: Connection, **fields: Any) -> bool:
         """Store an alert unless one with the same key exists; True if stored."""
         values = {"attempts": 0, "created_at": now(), **fields}
-        result = conn.execute(self._insert_ignore(t.alerts, ["alert_key"]).values(**values))
+        result = conn.execute(self.database.insert_ignore(t.alerts, ["alert_key"]).values(**values))
         return bool(result.rowcount)
 
     def due_alerts(self, at: datetime, limit: int = 100) -> list[Alert]:
@@ -472,15 +488,6 @@ class AlertStore(ResultStore):
     def set_cursor(self, conn: Connection, name: str, value: str) -> None:
         conn.execute(delete(t.cursors).where(t.cursors.c.name == name))
         conn.execute(insert(t.cursors).values(name=name, value=value, updated_at=now()))
-
-    # -- helpers --------------------------------------------------------------------------
-
-    def _insert_ignore(self, table: Table, keys: list[str]) -> Any:
-        if self.engine.dialect.name == "postgresql":
-            return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
-        if self.engine.dialect.name == "sqlite":
-            return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
-        raise NotImplementedError(f"result store on {self.engine.dialect.name} is not supported")
 
 
 def _incident(row: Row[Any]) -> Incident:

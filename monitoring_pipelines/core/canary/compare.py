@@ -35,6 +35,7 @@ from monitoring_pipelines.core.canary.stats import (
 )
 from monitoring_pipelines.core.config import CanaryConfig
 from monitoring_pipelines.core.dimensions import decode
+from monitoring_pipelines.core.store.results import MetricRecord
 
 FloatArray = npt.NDArray[np.float64]
 ObjectArray = npt.NDArray[np.object_]
@@ -93,20 +94,19 @@ class Selection:
     how: str
 
 
-def first_seen(history: Iterable[Mapping[str, Any]], before: str) -> dict[str, str]:
+def first_seen(history: Iterable[MetricRecord], before: str) -> dict[str, str]:
     """First partition each version was stored in, among the partitions before ``before``.
 
     Args:
-        history: Rows of the result store's ``canary_comparison`` metrics (``name``,
-            ``dimensions``, ``partition_key``, ``value``).
+        history: The stored ``canary_comparison`` metrics.
         before: The partition being computed (ISO date); it and later ones are ignored.
     """
     seen: dict[str, str] = {}
     for row in history:
-        partition = str(row["partition_key"])
-        if row["name"] != "version_rows" or partition >= before or not row["value"]:
+        partition = row.partition_key
+        if row.name != "version_rows" or partition >= before or not row.value:
             continue
-        version = decode(row["dimensions"]).get("version")
+        version = decode(row.dimensions).get("version")
         if version is not None and partition < seen.get(version, "9999"):
             seen[version] = partition
     return seen

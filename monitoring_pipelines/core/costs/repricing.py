@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from monitoring_pipelines.core.config import MonitorFile, PriceConfig
 from monitoring_pipelines.core.costs.day import AppliedPrice, applied_price
 from monitoring_pipelines.core.costs.stored import PriceStamp, load_price_stamps, stored_value
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import ResultRepository
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ def _span(first: date, last: date) -> str:
 
 
 def stale_costs_report(
-    config: MonitorFile, store: ResultStore, monitors: Sequence[str] | None = None
+    config: MonitorFile, store: ResultRepository, monitors: Sequence[str] | None = None
 ) -> tuple[str, int]:
     """``monitoring costs stale``: per LLM monitor, the stored days to reprice.
 

@@ -19,7 +19,7 @@ is stored shortened as :mod:`monitoring_pipelines.core.dimensions` shortens valu
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -27,7 +27,7 @@ from typing import Any
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.costs.day import AppliedPrice, DayCosts, Usage
 from monitoring_pipelines.core.dimensions import decode, dimensions, fit_value
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import MetricRecord, ResultRepository
 
 COST = "cost_usd"
 PRICE_INPUT, PRICE_OUTPUT, PRICE_CACHED = (
@@ -101,12 +101,11 @@ def _put(out: Metrics, dims: str, usage: Usage, cached: bool, *, unpriced: bool)
         out[("unpriced_requests", dims)] = float(usage.unpriced_requests)
 
 
-def price_stamps(rows: Iterable[Mapping[str, Any]]) -> dict[date, dict[str, PriceStamp]]:
+def price_stamps(rows: Iterable[MetricRecord]) -> dict[date, dict[str, PriceStamp]]:
     """Per stored day, the price stamp of each model it costed, from ``token_costs`` rows.
 
     Args:
-        rows: Metric rows (``partition_key``, ``name``, ``dimensions``, ``value``), as
-            :meth:`ResultStore.load_metrics` returns them.
+        rows: Stored metrics, as :meth:`ResultRepository.load_metrics` returns them.
 
     Returns:
         Per day, per model (as stored), its stamp.
@@ -114,13 +113,13 @@ def price_stamps(rows: Iterable[Mapping[str, Any]]) -> dict[date, dict[str, Pric
     costs: dict[date, dict[str, float | None]] = {}
     prices: dict[tuple[date, str], dict[str, Any]] = {}
     for row in rows:
-        dims = decode(row["dimensions"])
-        day = date.fromisoformat(str(row["partition_key"]))
-        if row["name"] == COST and set(dims) == {"model"}:
-            costs.setdefault(day, {})[dims["model"]] = row["value"]
-        elif row["name"] in (PRICE_INPUT, PRICE_OUTPUT, PRICE_CACHED) and "price_from" in dims:
+        dims = decode(row.dimensions)
+        day = date.fromisoformat(row.partition_key)
+        if row.name == COST and set(dims) == {"model"}:
+            costs.setdefault(day, {})[dims["model"]] = row.value
+        elif row.name in (PRICE_INPUT, PRICE_OUTPUT, PRICE_CACHED) and "price_from" in dims:
             stamp = prices.setdefault((day, dims["model"]), {"from": dims["price_from"]})
-            stamp[row["name"]] = row["value"]
+            stamp[row.name] = row.value
     out: dict[date, dict[str, PriceStamp]] = {}
     for day, models in costs.items():
         out[day] = {}
@@ -142,17 +141,19 @@ def price_stamps(rows: Iterable[Mapping[str, Any]]) -> dict[date, dict[str, Pric
     return out
 
 
-def load_price_stamps(store: ResultStore, monitor: str) -> dict[date, dict[str, PriceStamp]]:
+def load_price_stamps(store: ResultRepository, monitor: str) -> dict[date, dict[str, PriceStamp]]:
     """The price stamps of every stored ``token_costs`` partition of ``monitor``."""
     return price_stamps(store.load_metrics(monitor, Asset.TOKEN_COSTS))
 
 
-def load_daily_costs(store: ResultStore, monitor: str, days: Sequence[date]) -> dict[date, float]:
+def load_daily_costs(
+    store: ResultRepository, monitor: str, days: Sequence[date]
+) -> dict[date, float]:
     """The stored total cost of each of ``days`` that has one (days not materialized are left
     out). One query per day: each reads a single partition's rows by primary key."""
     out: dict[date, float] = {}
     for day in days:
         for row in store.load_metrics(monitor, Asset.TOKEN_COSTS, day.isoformat()):
-            if row["name"] == COST and row["dimensions"] == "" and row["value"] is not None:
-                out[day] = float(row["value"])
+            if row.name == COST and row.dimensions == "" and row.value is not None:
+                out[day] = float(row.value)
     return out

@@ -30,7 +30,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.core.hallucination.scoring import ScoredAnswer
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.results import ResultStore, now
+from monitoring_pipelines.core.store.database import now
+from monitoring_pipelines.core.store.results import ResultRepository
 
 
 class ReviewStatus(StrEnum):
@@ -105,7 +106,7 @@ class EnqueueReport:
 class ReviewQueue:
     """The review queue in the result store (SQLite or PostgreSQL)."""
 
-    def __init__(self, store: ResultStore) -> None:
+    def __init__(self, store: ResultRepository) -> None:
         self.store = store
 
     def enqueue(

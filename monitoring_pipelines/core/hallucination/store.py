@@ -1,7 +1,7 @@
 """The hallucination results in the result store: the day's scores (and its review items), and
 the daily counts the rates asset writes and the next days' baselines read back.
 
-Functions over a :class:`ResultStore`, beside the domain they map, as the report's reads are.
+Functions over a :class:`ResultRepository`, beside the domain they map, as the report's reads are.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ from monitoring_pipelines.core.hallucination.rise import (
 from monitoring_pipelines.core.hallucination.scoring import ScoringRun
 from monitoring_pipelines.core.judge.base import Verdict
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.results import ResultStore, now
+from monitoring_pipelines.core.store.database import now
+from monitoring_pipelines.core.store.results import ResultRepository
 
 JUDGE_METRIC = "judge"  # dimensions name the judge and prompt version; the value is the threshold
 JUDGE_COST_METRIC = "judge_cost_usd"  # what the judge spent on the partition, all runs together
 
 
 def save_scores(
-    store: ResultStore, monitor: str, partition: str, run: ScoringRun, audit_rate: float = 0.0
+    store: ResultRepository, monitor: str, partition: str, run: ScoringRun, audit_rate: float = 0.0
 ) -> EnqueueReport:
     """Replace the partition's scores and queue its flagged answers and its audit sample of
     passing ones (``audit_rate`` of them, by request key), in one transaction."""
@@ -70,7 +71,7 @@ def save_scores(
 
 
 def load_verdicts(
-    store: ResultStore, monitor: str, partition: str, judge: str, prompt_version: str
+    store: ResultRepository, monitor: str, partition: str, judge: str, prompt_version: str
 ) -> dict[str, Verdict]:
     """The partition's stored verdicts of one judge and prompt version, by request key."""
     c = t.faithfulness_scores.c
@@ -96,18 +97,20 @@ def load_verdicts(
     }
 
 
-def load_judge_cost(store: ResultStore, monitor: str, asset: str, partition: str) -> float | None:
+def load_judge_cost(
+    store: ResultRepository, monitor: str, asset: str, partition: str
+) -> float | None:
     """What the judge spent on the partition in earlier runs: the ``judge_cost_usd`` the last
     run of the scoring ``asset`` stored (a total over the runs); ``None`` when none is known."""
     for row in store.load_metrics(monitor, asset, partition):
-        if row["name"] == JUDGE_COST_METRIC and row["dimensions"] == "":
-            value = row["value"]
+        if row.name == JUDGE_COST_METRIC and row.dimensions == "":
+            value = row.value
             return None if value is None else float(value)
     return None
 
 
 def load_scores(
-    store: ResultStore, monitor: str, partition: str
+    store: ResultRepository, monitor: str, partition: str
 ) -> tuple[list[ScoreRow], JudgeIdentity | None]:
     """The partition's scored answers and the judge that scored them (the most used one)."""
     c = t.faithfulness_scores.c
@@ -157,7 +160,7 @@ def rate_metrics(
     return out
 
 
-def load_daily_rates(store: ResultStore, monitor: str) -> dict[date, float]:
+def load_daily_rates(store: ResultRepository, monitor: str) -> dict[date, float]:
     """The overall hallucination rate of every stored day of ``monitor``."""
     c = t.metrics.c
     query = select(c.partition_key, c.value).where(
@@ -172,7 +175,7 @@ def load_daily_rates(store: ResultStore, monitor: str) -> dict[date, float]:
     return {date.fromisoformat(row.partition_key): float(row.value) for row in sorted(rows)}
 
 
-def load_history(store: ResultStore, monitor: str, first: date, last: date) -> list[StoredDay]:
+def load_history(store: ResultRepository, monitor: str, first: date, last: date) -> list[StoredDay]:
     """The stored days from ``first`` to ``last`` (both included) that have counts."""
     c = t.metrics.c
     query = select(c.partition_key, c.name, c.dimensions, c.value).where(

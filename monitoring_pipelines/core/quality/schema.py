@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import MonitorConfig, Severity
@@ -34,6 +34,7 @@ from monitoring_pipelines.core.dimensions import (
     known_prefix,
 )
 from monitoring_pipelines.core.profile.fitting import ColumnPlan
+from monitoring_pipelines.core.store.results import MetricRecord
 
 Family = Literal["numeric", "text", "temporal", "boolean", "other"]
 Change = Literal["missing", "retyped", "new", "removed", "not_in_reference", "kind_changed"]
@@ -274,23 +275,22 @@ def storable(columns: Mapping[str, str]) -> dict[str, str]:
 
 
 def previous_snapshot(
-    rows: Iterable[Mapping[str, Any]], partition: str
+    rows: Iterable[MetricRecord], partition: str
 ) -> tuple[str | None, dict[str, str] | None]:
     """The latest snapshot stored for a partition before ``partition`` (as read back with
     ``load_metrics(monitor, SNAPSHOT_ASSET)``), and its partition. A shortened type reads back
     as the part of it that was kept."""
-    by_partition: dict[str, list[Mapping[str, Any]]] = {}
+    by_partition: dict[str, list[MetricRecord]] = {}
     for row in rows:
-        key = str(row["partition_key"])
-        if key < partition and row["name"] == SNAPSHOT_METRIC:
-            by_partition.setdefault(key, []).append(row)
+        if row.partition_key < partition and row.name == SNAPSHOT_METRIC:
+            by_partition.setdefault(row.partition_key, []).append(row)
     if not by_partition:
         return None, None
     latest = max(by_partition)
-    ordered = sorted(by_partition[latest], key=lambda r: r["value"] or 0.0)
+    ordered = sorted(by_partition[latest], key=lambda r: r.value or 0.0)
     snapshot: dict[str, str] = {}
     for row in ordered:
-        decoded = decode(row["dimensions"])
+        decoded = decode(row.dimensions)
         snapshot[str(decoded["column"])] = known_prefix(str(decoded["type"]))
     return latest, snapshot
 

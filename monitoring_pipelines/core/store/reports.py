@@ -1,6 +1,6 @@
 """Reads of the result store for the daily report: one day's results and their history.
 
-Functions over a :class:`ResultStore` rather than methods on it, so the report's queries stay
+Functions over a :class:`ResultRepository` rather than methods on it, so the report's queries stay
 beside the report. Only daily partitions are read: never the window keys (``D/7d``) nor the
 ``reference`` partition.
 """
@@ -27,11 +27,11 @@ from monitoring_pipelines.core.report.page import (
     trend_columns,
 )
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import ResultRepository
 
 
 def load_report_inputs(
-    store: ResultStore,
+    store: ResultRepository,
     name: str,
     monitor: MonitorConfig,
     day: date,
@@ -94,7 +94,7 @@ def report_assets(monitor: MonitorConfig) -> list[str]:
     return out
 
 
-def load_check_rows(store: ResultStore, monitor: str, partition: str) -> list[CheckRow] | None:
+def load_check_rows(store: ResultRepository, monitor: str, partition: str) -> list[CheckRow] | None:
     """The day's check findings, or None when the alerting pass has recorded none yet."""
     c = t.check_results.c
     query = (
@@ -109,26 +109,26 @@ def load_check_rows(store: ResultStore, monitor: str, partition: str) -> list[Ch
     return [CheckRow(r.check_name, r.subject, bool(r.passed), r.severity, r.summary) for r in rows]
 
 
-def load_drift_rows(store: ResultStore, monitor: str, partition: str) -> list[DriftRow]:
+def load_drift_rows(store: ResultRepository, monitor: str, partition: str) -> list[DriftRow]:
     return [
         DriftRow(
-            column=r["column_name"],
-            role=r["role"],
-            statistic=r["statistic"],
-            score=r["score"],
-            warn=r["warn_threshold"],
-            critical=r["critical_threshold"],
-            p_adjusted=r["p_adjusted"],
-            rows=r["rows"],
-            verdict=r["verdict"],
-            note=r["note"],
+            column=r.column,
+            role=r.role,
+            statistic=r.statistic,
+            score=r.score,
+            warn=r.warn,
+            critical=r.critical,
+            p_adjusted=r.p_adjusted,
+            rows=r.rows,
+            verdict=r.verdict,
+            note=r.note,
         )
         for r in store.load_drift(monitor, partition)
     ]
 
 
 def load_drift_history(
-    store: ResultStore, monitor: str, columns: Sequence[str], first: str, last: str
+    store: ResultRepository, monitor: str, columns: Sequence[str], first: str, last: str
 ) -> dict[str, dict[date, float | None]]:
     """Daily drift scores of ``columns`` from ``first`` to ``last`` (ISO days, inclusive)."""
     if not columns:
@@ -149,7 +149,7 @@ def load_drift_history(
 
 
 def load_daily_metrics(
-    store: ResultStore, monitor: str, asset: str, first: str, last: str
+    store: ResultRepository, monitor: str, asset: str, first: str, last: str
 ) -> dict[date, MetricValues]:
     """An asset's metrics per day from ``first`` to ``last`` (ISO days, inclusive)."""
     c = t.metrics.c
@@ -169,7 +169,7 @@ def load_daily_metrics(
 
 
 def load_reference_sketches(
-    store: ResultStore, monitor: str, columns: Sequence[str]
+    store: ResultRepository, monitor: str, columns: Sequence[str]
 ) -> dict[str, ColumnSketch]:
     c = t.reference_sketches.c
     query = select(c.payload).where(c.monitor == monitor, c.column_name.in_(list(columns)))
@@ -177,7 +177,7 @@ def load_reference_sketches(
 
 
 def load_day_sketches(
-    store: ResultStore, monitor: str, partition: str, columns: Sequence[str]
+    store: ResultRepository, monitor: str, partition: str, columns: Sequence[str]
 ) -> dict[str, ColumnSketch]:
     c = t.column_sketches.c
     query = select(c.payload).where(
@@ -186,7 +186,7 @@ def load_day_sketches(
     return _sketches(store, query) if columns else {}
 
 
-def _sketches(store: ResultStore, query: Select[Any]) -> dict[str, ColumnSketch]:
+def _sketches(store: ResultRepository, query: Select[Any]) -> dict[str, ColumnSketch]:
     with store.transaction() as conn:
         rows = conn.execute(query).all()
     sketches = [ColumnSketch.from_bytes(r.payload) for r in rows]

@@ -1,4 +1,4 @@
-"""The result store: one repository class owns sessions and transactions.
+"""The result repository: references, profiles, sketches, drift and metrics of each partition.
 
 Every write of a partition's results replaces that partition's rows in one transaction, so a
 rerun or a backfill never duplicates anything.
@@ -8,92 +8,48 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, Table, delete, insert, inspect, select, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Connection, Row, Table, select
 
 from monitoring_pipelines.core.drift.engine import ColumnDrift
-from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.engine import make_engine, redact_url
-from monitoring_pipelines.core.store.migrations import migrate
+from monitoring_pipelines.core.store.database import Database, now, replace_rows
 
 REFERENCE = "reference"
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
+@dataclass(frozen=True)
+class MetricRecord:
+    """One stored number of an asset's partition; ``dimensions`` is its encoded key
+    (:mod:`~monitoring_pipelines.core.dimensions`), empty for a whole-day number."""
+
+    partition_key: str
+    name: str
+    dimensions: str
+    value: float | None
 
 
-def add_missing_columns(engine: Engine) -> list[str]:
-    """Add the columns of the schema that an existing table lacks (each added column is
-    nullable or has a default, so existing rows stay valid); returns ``table.column`` added."""
-    existing = inspect(engine)
-    added: list[str] = []
-    with engine.begin() as conn:
-        for table in t.metadata.sorted_tables:
-            if not existing.has_table(table.name):
-                continue
-            present = {c["name"] for c in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                default = column.server_default
-                clause = ""
-                if default is not None:
-                    value = str(getattr(default, "arg", "")).replace("'", "''")
-                    clause = f" NOT NULL DEFAULT '{value}'"
-                conn.execute(
-                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
-                )
-                added.append(f"{table.name}.{column.name}")
-    return added
+class ResultRepository:
+    """Reads and writes the assets' results; shares its :class:`Database` with the alerts."""
 
-
-class ResultStore:
-    """Reads and writes the product's results in SQLite or PostgreSQL."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     @classmethod
     def connect(cls, url: str, *, create: bool = True) -> Self:
-        store = cls(make_engine(url))
-        if create:
-            store.create_schema()
-        return store
-
-    def create_schema(self) -> None:
-        """Create missing tables, add columns newer releases added to existing ones, and rewrite
-        keys stored in an older form (:mod:`~monitoring_pipelines.core.store.migrations`)."""
-        try:
-            t.metadata.create_all(self.engine)
-            add_missing_columns(self.engine)
-            with self.engine.begin() as conn:
-                migrate(conn)
-        except SQLAlchemyError as exc:
-            raise StoreError(
-                f"cannot create the result store's tables at {redact_url(str(self.engine.url))}: "
-                f"{exc}"
-            ) from exc
+        return cls(Database.connect(url, create=create))
 
     def dispose(self) -> None:
-        self.engine.dispose()
+        self.database.dispose()
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
         """A connection in a transaction: committed on success, rolled back on error."""
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except SQLAlchemyError as exc:
-            raise StoreError(f"result store transaction failed: {exc}") from exc
-
-    # -- partition replacement -------------------------------------------------------------
+        with self.database.transaction() as conn:
+            yield conn
 
     def replace_rows(
         self,
@@ -105,11 +61,9 @@ class ResultStore:
         """Delete the rows matching ``key`` and insert ``rows``, atomically."""
         if conn is None:
             with self.transaction() as own:
-                self.replace_rows(table, key, rows, own)
+                replace_rows(own, table, key, rows)
             return
-        conn.execute(delete(table).where(*(table.c[k] == v for k, v in key.items())))
-        if rows:
-            conn.execute(insert(table), [dict(key) | dict(r) for r in rows])
+        replace_rows(conn, table, key, rows)
 
     # -- reference ------------------------------------------------------------------------
 
@@ -308,15 +262,13 @@ class ResultStore:
             ],
         )
 
-    def load_drift(self, monitor: str, partition: str) -> list[dict[str, Any]]:
+    def load_drift(self, monitor: str, partition: str) -> list[ColumnDrift]:
+        c = t.drift_results.c
         with self.transaction() as conn:
             rows = conn.execute(
-                select(t.drift_results).where(
-                    t.drift_results.c.monitor == monitor,
-                    t.drift_results.c.partition_key == partition,
-                )
-            ).mappings()
-            return [dict(r) for r in rows]
+                select(t.drift_results).where(c.monitor == monitor, c.partition_key == partition)
+            ).all()
+        return [_column_drift(r) for r in rows]
 
     def save_metrics(
         self,
@@ -334,11 +286,34 @@ class ResultStore:
 
     def load_metrics(
         self, monitor: str, asset: str, partition: str | None = None
-    ) -> list[dict[str, Any]]:
-        query = select(t.metrics).where(t.metrics.c.monitor == monitor, t.metrics.c.asset == asset)
+    ) -> list[MetricRecord]:
+        """An asset's stored numbers, of one partition or of all, in partition order."""
+        c = t.metrics.c
+        query = select(c.partition_key, c.name, c.dimensions, c.value).where(
+            c.monitor == monitor, c.asset == asset
+        )
         if partition is not None:
-            query = query.where(t.metrics.c.partition_key == partition)
+            query = query.where(c.partition_key == partition)
         with self.transaction() as conn:
-            return [
-                dict(r) for r in conn.execute(query.order_by(t.metrics.c.partition_key)).mappings()
-            ]
+            rows = conn.execute(query.order_by(c.partition_key)).all()
+        return [MetricRecord(r.partition_key, r.name, r.dimensions, r.value) for r in rows]
+
+
+def _column_drift(row: Row[Any]) -> ColumnDrift:
+    m = row._mapping
+    return ColumnDrift(
+        column=m["column_name"],
+        role=m["role"],
+        kind=m["kind"],
+        statistic=m["statistic"],
+        score=m["score"],
+        p_value=m["p_value"],
+        p_adjusted=m["p_adjusted"],
+        p_value_rows=m["p_value_rows"],
+        rows=m["rows"],
+        reference_rows=m["reference_rows"],
+        warn=m["warn_threshold"],
+        critical=m["critical_threshold"],
+        verdict=m["verdict"],
+        note=m["note"],
+    )

@@ -16,11 +16,11 @@ from monitoring_pipelines.core.service.slo import (
     counts_from_rows,
 )
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.results import ResultStore
+from monitoring_pipelines.core.store.results import ResultRepository
 
 
 def load_slo_counts(
-    store: ResultStore, monitor: str, first: date, last: date
+    store: ResultRepository, monitor: str, first: date, last: date
 ) -> dict[Sli, dict[date, SloCounts]]:
     """Per objective, the counts of each day from ``first`` to ``last`` that has them."""
     c = t.metrics.c

@@ -1,0 +1,106 @@
+"""The result database: one engine, its schema and its transactions, shared by the
+result repository and the alert repository."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, Self
+
+from sqlalchemy import Connection, Engine, Insert, Table, delete, insert, inspect, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from monitoring_pipelines.core.errors import StoreError
+from monitoring_pipelines.core.store import tables as t
+from monitoring_pipelines.core.store.engine import make_engine, redact_url
+from monitoring_pipelines.core.store.migrations import migrate
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Database:
+    """The SQLite or PostgreSQL database that holds every result and all alerting state."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def connect(cls, url: str, *, create: bool = True) -> Self:
+        database = cls(make_engine(url))
+        if create:
+            database.create_schema()
+        return database
+
+    def create_schema(self) -> None:
+        """Create missing tables, add columns newer releases added to existing ones, and rewrite
+        keys stored in an older form (:mod:`~monitoring_pipelines.core.store.migrations`)."""
+        try:
+            t.metadata.create_all(self.engine)
+            add_missing_columns(self.engine)
+            with self.engine.begin() as conn:
+                migrate(conn)
+        except SQLAlchemyError as exc:
+            raise StoreError(
+                f"cannot create the result store's tables at {redact_url(str(self.engine.url))}: "
+                f"{exc}"
+            ) from exc
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection in a transaction: committed on success, rolled back on error."""
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except SQLAlchemyError as exc:
+            raise StoreError(f"result store transaction failed: {exc}") from exc
+
+    def insert_ignore(self, table: Table, keys: list[str]) -> Insert:
+        """An insert into ``table`` that does nothing when a row with the same ``keys`` exists."""
+        if self.engine.dialect.name == "postgresql":
+            return postgresql.insert(table).on_conflict_do_nothing(index_elements=keys)
+        if self.engine.dialect.name == "sqlite":
+            return sqlite.insert(table).on_conflict_do_nothing(index_elements=keys)
+        raise NotImplementedError(f"result store on {self.engine.dialect.name} is not supported")
+
+
+def replace_rows(
+    conn: Connection, table: Table, key: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
+) -> None:
+    """Delete the rows matching ``key`` and insert ``rows`` (each completed with ``key``), in
+    ``conn``'s transaction: a rerun of a partition replaces its rows, never duplicates them."""
+    conn.execute(delete(table).where(*(table.c[k] == v for k, v in key.items())))
+    if rows:
+        conn.execute(insert(table), [dict(key) | dict(r) for r in rows])
+
+
+def add_missing_columns(engine: Engine) -> list[str]:
+    """Add the columns of the schema that an existing table lacks (each added column is
+    nullable or has a default, so existing rows stay valid); returns ``table.column`` added."""
+    existing = inspect(engine)
+    added: list[str] = []
+    with engine.begin() as conn:
+        for table in t.metadata.sorted_tables:
+            if not existing.has_table(table.name):
+                continue
+            present = {c["name"] for c in existing.get_columns(table.name)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                kind = column.type.compile(dialect=engine.dialect)
+                default = column.server_default
+                clause = ""
+                if default is not None:
+                    value = str(getattr(default, "arg", "")).replace("'", "''")
+                    clause = f" NOT NULL DEFAULT '{value}'"
+                conn.execute(
+                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
+                )
+                added.append(f"{table.name}.{column.name}")
+    return added

@@ -1,10 +1,8 @@
 """Backfills from the command line: each partition is its own Dagster run, recorded in the
-instance, executed in a few long-lived worker processes.
+instance, executed in a few long-lived worker processes that pay the imports once.
 
-``dagster job backfill`` and the UI launch a process per run (seconds of imports each, see
-README.md, "Backfills"); here each worker pays the imports once and runs its share of the
-partitions one after another. The runs are ordinary runs: the UI shows them, and the alerting
-pass reads their check evaluations.
+The runs are ordinary runs: the UI shows them and the alerting pass reads their check
+evaluations (README.md, "Backfills").
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The ``monitoring`` command: validate configuration, run the demo and backfills, and look
 at alerts and incidents without opening the Dagster UI.
 
-Each group of commands has its module: ``config`` (validate-config), ``demo``, ``runs``
-(backfill, alerting, costs), ``incidents`` (alerts, mute, incidents), ``review`` and ``ops``
-(otel, serve-metrics); ``context`` holds what they share."""
+One module per group of commands (``config``, ``demo``, ``runs``, ``incidents``, ``review``,
+``ops``); ``context`` holds what they share.
+"""
 
 from __future__ import annotations
 

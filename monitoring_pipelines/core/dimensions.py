@@ -1,9 +1,7 @@
 """The dimensions of a stored metric: one codec from a mapping to the key the store holds.
 
-A metric row's ``dimensions`` is canonical JSON (sorted keys, no spaces, non-ASCII escaped) in a
-255-character column. One rule fits values that would overflow it: a value keeps its longest
-prefix that fits, followed by ``…#`` and 8 hex characters of its SHA-256, so distinct values
-stay distinct and the same value always gets the same key.
+Canonical JSON in a 255-character column; a value that would overflow keeps its longest prefix
+that fits plus ``…#`` and 8 hex characters of its SHA-256, so distinct values stay distinct.
 """
 
 from __future__ import annotations

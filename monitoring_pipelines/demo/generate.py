@@ -1,9 +1,7 @@
 """Generate the demo warehouse: three production systems' logs with known, injected incidents.
 
-``generate_demo`` writes the inference logs and reference tables that ``demo/monitors.yaml``
-names into any SQLAlchemy database, and a ground-truth file listing the injected incidents.
-Everything not injected keeps the same distributions every day; the output depends only on the
-arguments, so two runs with the same seed write identical tables.
+``generate_demo`` writes the tables ``demo/monitors.yaml`` names into any SQLAlchemy database,
+and a ground-truth file of the injected incidents; the same seed writes identical tables.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The RAG support chatbot: its interaction log and a week of baseline traffic before it.
 
-Customers open sessions of one to a few questions; each question has an intent, retrieves one
-article of that intent, and is answered from it. Prompt tokens follow the retrieved context and
-the conversation so far; latency follows mostly the completion tokens. The provider's prompt
-cache serves the system prompt of most requests (``cached_tokens``, part of the prompt tokens).
+Sessions of a few questions, each answered from one retrieved article of its intent; prompt
+tokens follow the context and the conversation, latency mostly the completion tokens.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The home-page recommender: its event log and its training set.
 
-The click-probability score depends on the item, session, tenure, device and region features
-but not on the user's age, so the age drift moves one feature and nothing downstream of it.
-Release rank-2.4 (slower) is canaried on a share of the requests for a few days before it
-serves them all.
+The score does not depend on the user's age, so the age drift moves one feature and nothing
+downstream; release rank-2.4 (slower) is canaried before it serves every request.
 """
 
 from __future__ import annotations

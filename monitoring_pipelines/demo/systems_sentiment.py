@@ -1,9 +1,7 @@
 """The sentiment classifier: its request log, its training set and its delayed labels.
 
-Each request's true sentiment comes first; the text features follow from it (negative texts
-are longer, positive ones carry more exclamation marks) and the model's prediction follows from
-it too. So a bad release changes predictions without touching inputs, and the channel a request
-arrives through changes nothing else.
+Text features and predictions both follow each request's true sentiment, so a bad release
+changes predictions without touching the inputs.
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """The support chatbot's knowledge base, questions and answers.
 
-Every knowledge-base sentence states one concrete fact (a number, a fee, a name, a duration) as
-its ``value``. An answer restates one fact in other words: a supported answer carries the value
-found in the retrieved context; an unsupported one carries a plausible value that the article
-does not contain (one of the fact's ``wrong`` values). :func:`unsupported_claims` recovers which
-answers are unsupported from the texts alone, which is how the tests measure the injected
-hallucinations without a label column in the table.
+Each sentence states one fact; a supported answer restates its value, an unsupported one a
+plausible wrong value, which :func:`unsupported_claims` recovers from the texts alone.
 """
 
 from __future__ import annotations

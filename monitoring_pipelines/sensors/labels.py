@@ -1,28 +1,7 @@
 """The labels sensor: when late labels land, re-materialize the performance of their days.
 
-Each tick, for every monitor with a ``labels`` table, one grouped SQL query maps the labels that
-arrived since the cursor to the UTC days of the requests they label, and the sensor requests a
-run of ``<monitor>/performance`` (with its check) for each such day.
-
-* With ``labels.timestamp_column``, the cursor is the newest ``labelled_at`` seen: a tick reads
-  the maximum (an index lookup), then counts ``cursor < labelled_at <= maximum`` per request
-  day. The column must record when the row landed (monotonic); a label inserted later with an
-  older timestamp is not seen.
-* Without it, the cursor is the label count per request day and a tick recounts the whole
-  join: exact, but a full scan each tick; add a timestamp column to big labels tables.
-
-The first tick only records where the labels stand: the daily runs and backfills read every
-label present when they run, so history needs no replay. Days whose ``live_slice`` has not been
-materialized are left to the daily job, which reads their labels then (a label landing while
-that day's first run is between its two steps waits for the day's next label). A run key per
-monitor, day and cursor position means a day is never requested twice for the same labels.
-
-Latency: labels reach the performance check within ``INTERVAL_S`` plus one run (about 0.3 s
-in process for a 2,500-request day). Cost per tick, measured on the demo's SQLite warehouse
-(150k requests, 45k labels): with indexes on the labels' request id and timestamp and on the
-requests' id and timestamp, 1 ms for the watermark and the grouped query together; without
-indexes 50 ms; the count mode (no timestamp) 36 ms with indexes, 115 ms without. Each
-requested day then costs one run, which re-reads only that day's slice and labels.
+Each tick maps the labels that arrived since its cursor to the UTC days of the requests they
+label and requests one ``<monitor>/performance`` run per day and cursor position.
 """
 
 import json

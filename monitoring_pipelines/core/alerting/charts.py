@@ -1,10 +1,7 @@
 """PNG charts attached to alerts, drawn from stored results only.
 
-Drift alerts (``feature_drift``, ``prediction_drift``) get the reference against the day's
-distribution of their column (or of the column within one segment, ``column@segment=value``).
-Latency, error-rate, cost and hallucination-rate alerts get the trend of the last days up to
-the alert's partition, with the threshold the check used and that partition shaded. The plots
-are the daily report's (:mod:`monitoring_pipelines.core.report.plots`), drawn larger.
+Drift alerts get the reference against the day's distribution; latency, error-rate, cost and
+hallucination-rate alerts the recent trend with its threshold (the daily report's plots).
 """
 
 from __future__ import annotations

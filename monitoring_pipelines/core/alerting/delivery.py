@@ -1,9 +1,7 @@
 """Sending stored alerts: claim, send, record; retry with backoff; recover after a crash.
 
-An alert is claimed (``sending``) in its own transaction before the network call and marked
-``sent`` after it. If the process dies in between, the alert stays ``sending``; the next pass
-asks the notifier whether the message landed (it carries the delivery id) and either records
-it or sends it again, so nothing is lost and nothing is sent twice.
+An alert is claimed before the network call and marked sent after it; after a crash in between,
+the notifier is asked whether the message landed, so nothing is lost or sent twice.
 """
 
 from __future__ import annotations

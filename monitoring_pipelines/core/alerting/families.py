@@ -1,10 +1,7 @@
 """Which findings are the same problem: one incident per problem, not one per check.
 
-A latency regression fails the daily SLO check, the error-budget burn and the latency anomaly;
-a bad release shifts the predictions and, once labels arrive, drops accuracy. Each check keeps
-its own timeline and policy, but findings of one *family* on one monitor that fail while an
-incident of that family is open join it: the on-call engineer gets one message and thread.
-Each check's family is in its catalog entry.
+Findings of one *family* (each check's catalog entry names it) on one monitor join the family's
+open incident, so the on-call engineer gets one message and one thread.
 """
 
 from __future__ import annotations

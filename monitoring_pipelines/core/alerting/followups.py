@@ -1,15 +1,5 @@
 """Messages the alerting pass adds on its own: reminders of long-open critical incidents, and
-the summary of a backfill once the backfill has finished.
-
-* **Reminders.** A root incident that is critical, open (not acknowledged) and announced (it
-  has a thread) is said again, as a thread reply also shown in the channel, when nothing
-  about it was sent for ``alerts.renotify_hours`` (24 by default; unset: never) and no update
-  about it is waiting to go out (a day's "still failing" says it already). Acknowledging
-  stops the reminders; so does resolution.
-* **Backfill summaries.** Alerts of a backfill's runs are stored but listed in one summary per
-  backfill and channel, held until the backfill is over: finished according to the
-  orchestrator, or no run of it ingested for ``QUIET`` (a backfill process that died). The
-  summary's content is computed when it is released, so it says where each incident stands.
+the summary of a backfill once the backfill has finished (README.md, "Alerting").
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """The metrics anomalies score, read from the stored daily results of a monitor.
 
-``service_metrics`` and ``token_costs`` store many numbers per day and other work adds more;
-only the names below are read, and anything else is ignored:
-
-* ``service_metrics``, whole-day rows: ``p95_ms`` (``latency_p95_ms``), ``error_rate``,
-  ``requests``, and ``status_missing`` / ``status_unknown`` (the error rate's sample).
-* ``token_costs``: ``cost_usd``, ``requests``, ``prompt_tokens``, ``completion_tokens``, from
-  the whole-day row when one is stored, else summed over the per-model rows (dimensions
-  exactly ``{"model": ...}``; a breakdown by anything else is never summed into the day).
+Only the named ``service_metrics`` and ``token_costs`` values are read: the whole-day rows, or
+costs summed over the per-model rows when no whole-day row is stored.
 """
 
 from __future__ import annotations

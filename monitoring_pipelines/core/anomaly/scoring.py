@@ -1,40 +1,7 @@
-"""Anomalies in operational metrics: each day against its trailing baseline, robust statistics.
+"""Anomalies in operational metrics: each day's robust z against its trailing baseline.
 
-For each metric the day's value is scored as a robust z:
-``z = (value - expected) / (1.4826 * MAD)``, where 1.4826 makes the MAD of normal data its
-standard deviation. The baseline is the ``baseline_days`` days before the day (never the day
-itself); days without a value are skipped, and with fewer than ``min_baseline_days`` left the
-metric is "not evaluated", with the reason.
-
-* **Weekday-aware** (the default): the expected value is the median of the baseline days on
-  the day's weekday, so a Saturday is compared with Saturdays. Three or four such days are too
-  few to measure a spread from (their own MAD would put one normal day in nine above z 4), so
-  the MAD is the largest of: the MAD of every baseline day's residual against the median of
-  the *other* days of its weekday (a residual that has the spread the day's own deviation
-  has, never widened by the weekly pattern); the MAD of the same-weekday days themselves (a
-  weekday whose days disagree, as when a level change is half absorbed, scores softly); and,
-  with a single same-weekday day (the second week of a monitor), the MAD of all days times
-  sqrt(2), the spread of a difference of two days. Weekly seasonality is thus handled from
-  the first evaluated day, with no factor fitted from one or two days per weekday (a factor
-  fitted that way absorbs the noise, shrinks the spread and pages on noise).
-* **Pooled** (``weekday_aware: false``, or no baseline day on the day's weekday): median and
-  MAD of all baseline days.
-* **MAD floor.** The MAD is at least ``MAD_FLOOR_FRACTION`` of the expected value (a perfectly
-  flat baseline would make any change infinite), and for counts and rates at least their
-  sampling error: the Poisson error of ``requests``, the binomial error of ``error_rate`` over
-  the day's requests (so one 503 after weeks without errors does not page).
-* **Practical significance.** A day is anomalous only when its z reaches ``warn`` *and* it
-  differs from the expected value by at least ``min_relative_change`` (20 %): noise on a
-  steady metric never pages.
-* **Direction.** Cost, tokens, latency and errors alert on increases only (a cheaper or faster
-  day is good news); ``requests`` alerts both ways, since a traffic drop is an outage upstream.
-
-Anomalous days are *not* excluded from later baselines. The median ignores a short event (a
-5-day spike is 5 of 28 days), each partition stays a function of the stored metrics of its
-window alone (a rerun gives the same answer whatever ran before it), and a persistent change
-becomes the new normal: weekday-aware, it fires until about half the weekdays have seen it
-twice (ten days for the demo's latency regression), pooled until it is half the baseline
-(14 days); the threshold checks (SLO, budget) carry it after that.
+Median and MAD of the baseline days (the same weekday's, by default), floored so that a flat
+baseline or a small count does not page on noise (README.md, "Anomalies").
 """
 
 from __future__ import annotations

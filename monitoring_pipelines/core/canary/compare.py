@@ -1,14 +1,8 @@
 """Canary and shadow comparison: two model versions serving the same day, and a verdict.
 
-The baseline and the candidate come from ``canary`` in the configuration, else the version
-with most rows is the baseline and the candidate is the newest other version (first seen
-latest in the stored history; the second largest without history). The candidate is compared
-with the baseline on p95 latency (percentile bootstrap), error rate (two-proportion test), cost
-per request (LLM monitors) and the prediction distribution (the drift engine's statistics).
-
-Verdict: *roll back* when a metric is significantly worse beyond its tolerance; *hold* when
-the day cannot tell (too few rows, an interval straddling a tolerance); *promote* otherwise.
-A day served by one version has *no canary*.
+The baseline and candidate are configured, else the version with most rows and the newest other
+one. The candidate's p95 latency, error rate, cost per request and predictions against the
+baseline's give *roll back*, *hold* or *promote*; a day served by one version has *no canary*.
 """
 
 from __future__ import annotations

@@ -2,8 +2,7 @@
 percentile-bootstrap interval, a difference of proportions, a ratio of means, and the distance
 between two prediction distributions.
 
-Every interval is two-sided at :data:`CONFIDENCE` (98 %), so each of its bounds is a one-sided
-test at 1 %, the level every "significant" here means (:data:`SIGNIFICANCE`).
+Intervals are two-sided at :data:`CONFIDENCE` (98 %), each bound a one-sided test at 1 %.
 """
 
 from __future__ import annotations

@@ -1,16 +1,7 @@
 """Token usage and cost of LLM calls for one day: per model, per intent, per model and intent.
 
-Each model is priced with its entry in the price table in effect on the day (the latest
-``effective_from`` not after it). When ``llm.cached_tokens_column`` is configured, cached prompt
-tokens are part of the prompt tokens, as OpenAI reports them (``usage.prompt_tokens_details.
-cached_tokens``): the prompt minus the cached tokens is billed at ``input_per_1k`` and the
-cached tokens at ``cached_input_per_1k`` (unset: the input price). A provider that reports
-cached tokens apart from the prompt (Anthropic's ``cache_read_input_tokens``) needs the sum
-logged as the prompt.
-
-Nothing is costed at a silent $0: a model with no price on the day is unpriced (its cost is
-None and its requests are counted as unpriced), and a row whose prompt or completion count is
-missing, negative or not a number is counted and left out of every sum.
+Each model is priced with the entry in effect on the day; nothing is costed at a silent $0 (an
+unpriced model, or a row with unusable token counts, is counted apart).
 """
 
 from __future__ import annotations

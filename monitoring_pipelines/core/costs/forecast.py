@@ -1,18 +1,7 @@
 """The monthly LLM budget: the month to date plus a forecast of the month's remaining days.
 
-The forecast gives each remaining day ``level x factor(weekday)``. The level is the trailing
-7 days' cost per day; the weekday factors are each weekday's median daily cost over the trailing
-28 days divided by the mean of the seven medians. LLM traffic follows the working week (the
-demo's weekends carry a quarter less) and the days left in a month are rarely whole weeks: on a
-Friday with two weekend days left, a flat average overstates them by about 15 %. Medians keep a
-one-off spike from turning into a weekday pattern. The factors need every weekday seen at least
-twice in the 28 days; with fewer days they are all 1 (the plain trailing average). With factors,
-the level is deseasonalized (the trailing days' cost over the sum of their factors), so a level
-read over a weekend is not mistaken for a cheaper week.
-
-Days of the month before the day that have no stored cost (not materialized yet, or skipped by an
-out-of-order backfill) are named and estimated at the forecast rate in the projection; the month
-to date holds stored costs only. Days before the monitor's first partition are not expected.
+Each remaining day is forecast at the trailing 7-day level times a weekday factor from the
+trailing 28 days (README.md, "LLM cost").
 """
 
 from __future__ import annotations

@@ -1,11 +1,7 @@
 """Which stored days a price-table change reprices, and the backfill that reprices them.
 
-Every ``token_costs`` partition stamps the price entry it costed each model at (see
-:mod:`monitoring_pipelines.core.costs.stored`). A day's cost would change under the current
-table exactly when, for one of its models, the entry the table now gives for that day differs
-from the stamp: another entry (a new ``effective_from`` on or before the day), changed prices in
-the same entry, a price for a model that was unpriced, or none for one that was priced. Days of
-models the table never mentions, and days before a new entry's date, are untouched.
+A day is stale when, for one of its models, the entry the table now gives for that day differs
+from the price stamp its ``token_costs`` partition stored.
 """
 
 from __future__ import annotations

@@ -1,20 +1,8 @@
 """The ``token_costs`` rows of the result store: what a day's costs store, and reading them back.
 
-Per partition the asset stores, with ``dimensions`` as :func:`~monitoring_pipelines.core.
-dimensions.dimensions` writes them:
-
-* the day's totals (no dimensions), per model (``model``), per intent (``intent``) and per
-  model and intent (``intent``, ``model``): ``requests``, ``prompt_tokens``,
-  ``completion_tokens``, ``cost_usd`` (None: unpriced), ``rows_missing_tokens``; with a
-  cached-token column also ``cached_tokens`` and ``rows_bad_cached_tokens``; the totals and
-  intents also ``unpriced_requests``;
-* the price stamp of each priced model (``model``, ``price_from``: the entry's effective
-  date): ``price_input_per_1k``, ``price_output_per_1k`` and, when cached tokens are priced
-  apart, ``price_cached_input_per_1k``. A model with a cost and no stamp was stored before
-  stamps existed; a model without a cost was unpriced.
-
-A dimension value longer than :data:`MAX_VALUE_CHARS` escaped characters (the column holds 255)
-is stored shortened as :mod:`monitoring_pipelines.core.dimensions` shortens values.
+Per partition: the day's totals and its rows per model, per intent and per model and intent
+(requests, tokens, cost; None when unpriced), and the price entry each priced model was costed
+at.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The drift engine: effect size per column from exact binned counts, significance from a
 bounded sample, Benjamini-Hochberg across every column tested in the partition.
 
-A column drifts only when its effect size passes the threshold (the practical part) *and* its
-adjusted p-value passes the false discovery rate (the statistical part) *and* the partition has
-enough rows. Persistence across partitions is the incident policy's job
-(:mod:`monitoring_pipelines.core.alerting.policy`).
+A column drifts when effect size, adjusted p-value and row count all pass; persistence across
+partitions is the incident policy's (:mod:`monitoring_pipelines.core.alerting.policy`).
 """
 
 from __future__ import annotations

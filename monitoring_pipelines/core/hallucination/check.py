@@ -1,15 +1,7 @@
 """The ``hallucination_rate`` check: the day's rate against ``judge.max_rate`` and its baseline.
 
-* **Overall** (subject ``""``): fails when the rate is above ``judge.max_rate`` *on the lower
-  bound of its Wilson 95 % interval*, so a small sample does not page on noise (3 flagged of
-  20 is 15 %, but its interval 5 %-36 % does not exclude 10 %), or when it rose significantly
-  against its baseline.
-* **Intents and articles** (``intent=billing``, ``article=KB-204``): a finding for every scope
-  tested, failing when it rose significantly (after Benjamini-Hochberg), passing otherwise so
-  that an incident resolves once the scope is back to normal. The overall finding names the
-  scopes that drive it.
-* **Severity:** critical when the scope's lower bound is above ``max_rate`` (the rate is
-  confidently intolerable), else a warning.
+The overall rate fails on the lower bound of its Wilson interval or on a significant rise;
+intents and articles fail on a significant rise (README.md, "Hallucinations").
 """
 
 from __future__ import annotations

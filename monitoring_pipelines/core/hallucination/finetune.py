@@ -1,17 +1,7 @@
 """A fine-tuning set from the review queue: the answers people corrected, in chat format.
 
-Each corrected item becomes one record in OpenAI's chat fine-tuning JSONL format: a system
-message, the user message the bot saw (the question with its retrieved context fenced, as in
-the RAG prompt) and the corrected answer as the assistant's reply. A ``metadata`` object
-beside the messages keeps the lineage (request, monitor, partition, model, judge, reviewer);
-it is not part of the provider's schema, so strip it before upload if the provider rejects
-extra keys.
-
-The question, the context and the corrected answer are redacted (:mod:`.redact`) before
-anything is kept; the system prompt is the operator's text and is kept as given. Two items
-whose redacted messages are the same, but for case and whitespace, give one record: the one
-reviewed last. Every item given is accounted for: a record, a duplicate dropped, or skipped
-with its reason, so ``len(items) == len(records) + duplicates_dropped + sum(skipped)``.
+Redacted, deduplicated records with their lineage in a ``metadata`` object; every item given is
+a record, a dropped duplicate, or skipped with its reason.
 """
 
 from __future__ import annotations

@@ -1,23 +1,8 @@
 """How far the judge agrees with its reviewers: Cohen's kappa on the reviewed answers.
 
-* **Audit sample.** Only flagged answers are queued for review, so reviewers would never see an
-  answer the judge passed and the judge's misses would stay invisible (kappa is 0 by
-  construction when one side uses one class). A small deterministic share of the *passing*
-  scored answers is therefore queued too (:func:`audit_selected`); flagged answers are always
-  queued.
-* **Pairs.** A reviewed item is one pair (:func:`pair_of`): the judge flagged it or not (its
-  score under the threshold) and the reviewer confirmed a hallucination (``corrected``,
-  ``rejected``) or not (``approved``: the answer was fine).
-* **Agreement.** The 2x2 table, observed agreement, Cohen's kappa with a 95 % Wald interval
-  from the large-sample variance of Fleiss, Cohen & Everitt (1969), and the judge's precision
-  and recall against the reviewers (:func:`agreement`), per judge and prompt version
-  (:func:`agreement_by_judge`): verdicts of another judge are another judge's agreement.
-* **What it measures.** The statistics are of the *reviewed* answers, where flagged answers are
-  over-represented (all of them against an audit share of the passing ones). Precision is that
-  of the flagged answers; recall and kappa are not those of all the day's answers unless the
-  passing answers are weighted back by ``1 / rate``, which this module does not do.
-* **Degenerate cases** give ``kappa=None`` and a reason, never NaN: no pairs, or one side
-  using a single class (kappa would be 0 whatever the other side says, or 0/0 when both do).
+Also the deterministic audit sample of passing answers that makes the judge's misses visible.
+The figures describe the reviewed answers, not the whole day (README.md, "From reviews back to
+the model").
 """
 
 from __future__ import annotations

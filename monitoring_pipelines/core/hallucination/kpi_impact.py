@@ -1,23 +1,7 @@
 """What a rise in the hallucination rate goes with in a business KPI, a few days later.
 
-The daily hallucination rate (a share, 0 to 1) is related to a daily KPI (for example support
-tickets) at each lag of 0 to ``max_lag_days`` days: the rate on day ``d`` is paired with the
-KPI on day ``d + lag``, on the days present in both, and Pearson's r is measured at every lag
-with at least ``min_days`` pairs.
-
-* **Lag.** The lag with the largest ``|r|`` is chosen. Searching over lags makes a chance
-  correlation likelier, so its p-value is Bonferroni-adjusted by the number of lags tested.
-* **Slope.** At that lag, the KPI is regressed on the rate (OLS). Its interval is t-based (n - 2
-  degrees of freedom) and Bonferroni-simultaneous over the lags tested, at level
-  ``1 - (1 - confidence) / lags`` each, so it excludes 0 exactly when the adjusted p-value is
-  under ``1 - confidence``.
-* **Headline.** A rise of 10 percentage points in the rate goes with ``slope x 0.10`` KPI units;
-  a 10 % relative rise from the mean rate goes with ``slope x 0.10 x mean rate`` units, given as
-  a share of the mean KPI (the means are of the paired days and taken as known).
-
-This is an association over days, not a causal effect: anything else that moves both (a release,
-a seasonal topic) shows up here too. Non-finite values are dropped and counted; too few paired
-days or a constant series give a result that says so, never a NaN.
+Pearson's r at each lag (Bonferroni-adjusted over the lags searched), a least-squares slope at
+the strongest one, and a one-sentence headline: an association, not a causal effect.
 """
 
 from __future__ import annotations

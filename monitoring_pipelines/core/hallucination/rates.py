@@ -1,12 +1,8 @@
 """The day's hallucination rate: the share of scored answers under the threshold, with a Wilson
 95 % interval, overall, per intent and per knowledge-base article.
 
-The sample over-represents rare intents (:mod:`monitoring_pipelines.core.hallucination.sampling`),
-so a rate over several intents weights each scored answer by its intent's answers per scored
-answer (``stratum_rows / scored``): the overall rate estimates the share among *all* the day's
-answers, not among the sample. Its interval is Wilson's at the Kish effective sample size
-``(sum w)^2 / sum w^2``. Within one intent the weights are equal, so an intent's rate is plainly
-flagged / scored; an article answered under several intents is weighted like the whole day.
+A rate over several intents weights each answer back by its intent's size, its interval at the
+Kish effective sample size.
 """
 
 from __future__ import annotations

@@ -1,38 +1,8 @@
 """Redaction of obvious PII in free text: email addresses, phone numbers, payment card numbers.
 
-This is a few careful regular expressions, not a DLP system: it removes the PII that a support
-conversation plainly carries before the text is kept somewhere new (a fine-tuning set), and
-it is tuned to leave the numbers support text is full of (dates, times, ids, prices, versions)
-alone. Names, postal addresses, IBANs, national ids and anything spelled out in words are not
-caught. Each finding is replaced by a placeholder and counted by kind. The passes run in this
-order, each on the text the one before left:
-
-1. ``[EMAIL]``: ``local@domain.tld`` (a dotted domain whose last label has 2+ letters).
-2. ``[CARD]``: 13 to 19 digits that pass the Luhn checksum, written unbroken or grouped the
-   way cards are printed (4-4-4-4, 4-4-4-4-3, 4-6-5, 4-6-4; spaces or dashes). Cards go
-   before phones because a grouped 15-digit card also has the shape of a phone number. A run
-   of 13-19 digits that fails Luhn is not a card (one digit in ten of any long id passes by
-   chance, so those ids are redacted too, as ``[CARD]``): the phone pass then sees it, and
-   takes it only if it has a phone's shape and at most 15 digits. So a 16-19 digit run that
-   fails Luhn (a tracking or order number) is left as is, and so is a bare 13-15 digit one.
-3. ``[PHONE]``: 7 to 15 digits (E.164 allows no more) in one of these shapes:
-
-   - international, ``+CC`` then digits, grouped with spaces, dashes or dots, with an
-     optional ``(0)`` or ``(area)``: ``+44 20 7946 0958``, ``+1 (555) 123-4567``,
-     ``+4915112345678``;
-   - ``(area)`` then the number: ``(555) 123-4567``;
-   - groups joined by one separator, the same throughout (space, dash or dot), each group
-     after the first at least 2 digits: ``555-123-4567``, ``020 7946 0958``,
-     ``06.12.34.56.78``; dotted ones need 9+ digits (shorter is more often a version);
-   - a bare national number with its trunk 0, 10-11 digits: ``07700900123``.
-
-   Not phones: a date (``2026-09-01``, ``01.09.2026``), a time (``12:30``), an IPv4 address, a
-   number in thousands groups that is an amount (``1 234 567``, ``€ 612.345.678``,
-   ``612.345.678,00``), a number glued to letters or dashes (``KB-204``, ``v1.2.3``), fewer
-   than 7 digits (prices, versions, short numbers), and a bare run of digits without ``+`` or
-   a trunk 0 (``5551234567`` could as well be an order number). Some other numbers that share
-   a phone's shape are redacted as phones: a US SSN (``123-45-6789``), a space-separated list
-   of 2-3 digit numbers adding up to 7+ digits, a ``1234-5678`` reference.
+A few careful regular expressions, not a DLP system, tuned to leave the dates, times, ids,
+prices and versions of support text alone; README.md ("From reviews back to the model") says
+what is and is not caught.
 """
 
 from __future__ import annotations

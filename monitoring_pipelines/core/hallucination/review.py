@@ -1,19 +1,7 @@
-"""The review queue: answers the judge scored under the threshold, for a person to review.
+"""The review queue: answers the judge flagged, and an audit sample of those it passed.
 
-Each item is one request of one monitor. A person either *approves* it (the answer was fine:
-a false positive of the judge), *corrects* it (writes the answer the bot should have given)
-or *rejects* it (a hallucination, confirmed, without a correction). Only a pending item can be
-reviewed, once; the reviewer and the time are recorded.
-
-Items are queued for one of two reasons: the judge *flagged* the answer (its score is under the
-threshold), or the answer passed and was drawn for the *audit* sample (``judge.audit_rate``, see
-:mod:`monitoring_pipelines.core.hallucination.governance`), so that reviewers also see answers
-the judge let through and the judge's misses can be counted.
-
-The scoring asset enqueues a partition's flagged and audited answers in the transaction that
-stores its scores: a new item is added, a pending one is refreshed with the latest verdict, a
-reviewed one is never touched, and a pending item that is neither flagged nor audited any more
-(a new judge) leaves the queue. Reruns therefore neither duplicate nor reset anything.
+A person approves, corrects or rejects each pending item, once. The scoring asset enqueues a
+partition's items with its scores; reruns never duplicate an item or reset a reviewed one.
 """
 
 from __future__ import annotations

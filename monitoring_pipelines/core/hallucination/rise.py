@@ -1,17 +1,7 @@
 """Did the hallucination rate rise? Each scope of the day against its pooled trailing baseline.
 
-* **Baseline.** The stored days among the ``judge.baseline_days`` before the day, pooled: their
-  (effective) flagged and scored answers add up. A day counts only when it was scored by the
-  same judge, prompt version and threshold as this one: verdicts of another judge are another
-  scale, so a change of judge resets the baseline (and says so) instead of paging. A day on
-  which the scope itself rose is left out of that scope's baseline, so a lasting problem keeps
-  failing until it is fixed instead of becoming its own baseline.
-* **Test.** Fisher's exact one-sided two-proportion test (day vs baseline), at the day's and
-  the baseline's effective counts. The intents and articles tested that day are adjusted
-  together with Benjamini-Hochberg; the overall rate is tested on its own.
-* **Minimums.** A scope is tested with at least ``min_scored`` answers that day and a baseline
-  of ``min_baseline_days`` days and ``min_baseline_answers`` answers; otherwise it is "not
-  evaluated" and the reason is given.
+Fisher's exact test against the baseline days of the same judge, prompt version and threshold;
+intents and articles Benjamini-Hochberg-adjusted together (README.md, "Hallucinations").
 """
 
 from __future__ import annotations

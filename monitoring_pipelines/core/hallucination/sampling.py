@@ -1,21 +1,8 @@
 """Which of the day's LLM answers the judge scores: a stratified, capped, deterministic sample.
 
-* **Size.** ``ceil(judge.sample_rate x answers that can be judged)``, raised so that every intent
-  of the day gets ``judge.min_per_intent`` answers (or all it has), and never more than
-  ``judge.daily_cap``: the cap is the judge's budget and always wins.
-* **Allocation.** Each intent first gets its minimum; the rest of the sample is shared in
-  proportion to the intents' answers (largest remainders, ties by name). When the cap cannot
-  give every intent its minimum, the cap is shared equally (an intent with fewer answers
-  leaves its share to the others). Answers of a rare intent are so over-represented: rates over
-  several intents are weighted back by the intents' sizes (see
-  :mod:`monitoring_pipelines.core.hallucination.rates`).
-* **Selection.** Within an intent, the answers with the smallest *priority*, a salted 64-bit
-  mix of the request key (the hash of the request id): the same day samples the same answers on
-  every rerun, in any row order, and a late row joins the sample without reshuffling the rest.
-  The sample is scored in priority order, so a judge stopped by its budget leaves a uniform
-  part of it scored.
-* **Skipped rows.** An answer without an answer or a context (null or blank) cannot be judged:
-  it is counted by reason, never sampled.
+Every intent gets its minimum within the daily cap, the rest is shared by size, and within an
+intent answers are drawn in a fixed hash order of their request keys (README.md,
+"Hallucinations").
 """
 
 from __future__ import annotations

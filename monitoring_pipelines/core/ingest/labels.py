@@ -1,14 +1,8 @@
 """Delayed ground truth: reading the labels of one day's requests and finding the days new
 labels belong to, through SQLAlchemy.
 
-Labels are joined to requests by request id *in the warehouse* (the day's requests are selected
-by their timestamp, as the live slice selects them), so a day reads only its own labels, in
-chunks, whatever the size of the labels table. The slice keeps request ids hashed in ``__key``
-(``slicing.hash_keys`` with the salt ``id:``); labels are hashed the same way and matched on
-that 64-bit key, so the slice needs no extra column.
-
-For speed the warehouse wants an index on the labels' request id, on the requests' timestamp
-and, for the sensor, on the labels' timestamp.
+Labels are joined to the requests by request id in the warehouse and matched to the slice on the
+same hashed ``__key``, so a day reads only its own labels.
 """
 
 from __future__ import annotations

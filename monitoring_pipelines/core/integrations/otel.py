@@ -1,11 +1,7 @@
 """GenAI spans from OpenTelemetry into an inference table a monitor reads.
 
-Spans that follow the OpenTelemetry GenAI semantic conventions (``gen_ai.*`` attributes) become
-one row per model call: request id (trace and span id), UTC start time, service, operation,
-model, token counts, latency, status and error type, conversation. Loading is idempotent: a
-span whose request id is already in the table is skipped, so a file loaded twice, or two files
-holding the same span, add nothing. A malformed span is counted by reason with examples and
-never stops the load.
+One row per model call (``gen_ai.*`` attributes); loading is idempotent by request id, and a
+malformed span is counted by reason, never stopping the load.
 """
 
 from __future__ import annotations

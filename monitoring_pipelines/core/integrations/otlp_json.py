@@ -1,11 +1,7 @@
 """Reading OTLP/JSON trace exports: ``ExportTraceServiceRequest`` in protobuf's JSON mapping.
 
-These are the files an OpenTelemetry Collector's file exporter writes (one request per line)
-and the bodies of OTLP/HTTP JSON requests (one request per file). The OTLP specification's JSON
-differs from protobuf's canonical mapping in ways a reader has to tolerate: trace and span ids
-are hex (the canonical mapping gives base64), enums are integers (the mapping gives names), and
-receivers accept the proto field names (``resource_spans``) beside the lowerCamelCase ones.
-All of these forms are accepted here.
+Reads a Collector file export (one request per line) or a request per file, tolerating the OTLP
+specification's departures from the canonical mapping (hex ids, integer enums, proto names).
 """
 
 from __future__ import annotations

@@ -1,12 +1,7 @@
 """The latest daily results as Prometheus metrics, read from the result store on every scrape.
 
-Each gauge holds the value of a monitor's latest daily partition of its asset (latency
-percentiles, error ratio, cost per model, drift scores, failed expectations, accuracy ...). The
-partition is not a label, which would start new series every day and break every graph and
-alert rule at midnight: ``monitoring_partition_timestamp_seconds{monitor, asset}`` says which
-day the values are of, so ``time() - monitoring_partition_timestamp_seconds > 2 * 86400``
-finds an asset that stopped being materialized. Incidents and the alert outbox are current
-counts. Nothing is cached: a scrape reads the store, so new results show on the next scrape.
+Each gauge holds the value of a monitor's latest daily partition; the day it is of is
+``monitoring_partition_timestamp_seconds{monitor, asset}``, never a label. Nothing is cached.
 """
 
 from __future__ import annotations

@@ -1,10 +1,8 @@
 """The judge interface: what every faithfulness judge takes and returns.
 
-A judge scores how faithful an answer is to the context it was given: 1.0 when every claim of
-the answer is supported by the context, towards 0.0 when it states things the context does not.
-Answers scoring under the review threshold (0.7 by default) go to the review queue. An answer a
-judge cannot score (an invalid reply, a failed request, a spent budget) gets an
-:class:`Unscored` result saying why, never a made-up score, and never fails the other answers.
+A score from 0.0 (not supported by the context) to 1.0 (fully supported); an answer a judge
+cannot score gets :class:`Unscored` with the reason, never a made-up score, and never fails the
+other answers.
 """
 
 from __future__ import annotations

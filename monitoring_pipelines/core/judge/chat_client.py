@@ -1,15 +1,8 @@
 """The HTTP side of the LLM judge: one OpenAI-compatible chat-completions endpoint over urllib.
 
-``ChatClient.complete`` sends ``POST {base_url}/chat/completions`` and returns the first
-choice. Requests time out after ``timeout_s`` per socket operation and are retried, up to
-``max_retries`` times with exponential backoff and jitter, on network errors, 408, 409, 429
-(waiting at least what Retry-After or retry-after-ms asks) and 5xx. A 400 to a request with
-``response_format`` is asked once more without it; when that works, the client stops sending
-it. Other 4xx fail at once with the server's message; 401, 403, 404 and redirects raise
-:class:`JudgeSetupError`, as no request can succeed.
-
-The API key, when there is one, is sent as ``Authorization: Bearer`` and appears in no error,
-log line or repr; redirects are not followed, so it never reaches another host.
+Retries with backoff on network errors, 408, 409, 429 (after Retry-After) and 5xx; 401, 403,
+404 and redirects raise :class:`JudgeSetupError`. The API key appears in no error, log or repr,
+and redirects are not followed, so it never reaches another host.
 """
 
 from __future__ import annotations

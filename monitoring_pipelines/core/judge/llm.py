@@ -1,15 +1,8 @@
 """The LLM-as-judge: any OpenAI-compatible chat-completions server grades faithfulness.
 
-Works with OpenAI, Azure OpenAI (its ``/openai/v1`` API), vLLM, Ollama, LiteLLM and similar
-servers: one chat completion per answer (:mod:`.chat_client`: retries, backoff, no redirects,
-the key never shown), temperature 0, the prompt of :mod:`.prompt`, and
-``response_format={"type": "json_object"}`` while the server accepts it.
-
-The reply must be a JSON object (a single Markdown code fence around it is tolerated) with a
-numeric ``score`` within [0, 1] and a string ``rationale``; anything else is asked once more and
-then left :class:`~.base.Unscored` with the reason, never given a made-up or clamped score. In a
-batch, an answer the judge cannot score never fails the others; only a server that refuses the
-judge itself (key, model, URL: :class:`JudgeSetupError`) fails the whole batch.
+One chat completion per answer at temperature 0 for a JSON score in [0, 1] and a rationale; a
+reply without one is asked once more, then left unscored with the reason, never given a made-up
+score. Only a server that refuses the judge itself fails the whole batch.
 """
 
 from __future__ import annotations

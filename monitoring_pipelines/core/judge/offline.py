@@ -1,13 +1,8 @@
 """The offline faithfulness judge: lexical evidence against the retrieved context, no network.
 
-An answer is faithful when what it adds to the question is found in the context. The judge
-splits the answer's content words (names, numbers, other words; stopwords dropped, words
-stemmed, numbers normalised) into those the context supports, those that merely echo the
-question, and those found in neither; it measures how much of the answer appears verbatim (in
-runs of two or more words) in the context; and for "which ... first, A or B?" questions it
-checks the answer's choice against the years the context gives. A small logistic model turns
-this evidence into a score. Every feature is a share or a flag, never a count, so the score
-neither grows nor shrinks with the answer's length by construction.
+A small logistic model scores how much of what the answer adds to the question the context
+supports; every feature is a share or a flag, so the score does not grow or shrink with the
+answer's length (README.md, "Hallucinations").
 """
 
 from __future__ import annotations

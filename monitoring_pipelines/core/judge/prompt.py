@@ -1,16 +1,8 @@
 """The LLM judge's prompt: instructions, fenced data blocks and the version that names them.
 
-The question, the retrieved context and the answer are data that anybody may have written (a
-user, a web page in the knowledge base, the model being judged), so they travel in fenced
-blocks, ``<answer-CODE> ... </answer-CODE>``, whose CODE is derived from the content itself
-(a SHA-256 of the three texts) and checked not to occur in any of them. An answer can close a
-fence only by containing its code, which it cannot: the code changes whenever the answer does,
-and a code that happens to occur in the data is replaced by the next one. The instructions
-come before and again after the blocks, and tell the judge to treat everything inside as data.
-
-The code is deterministic, so the same answer always gets the same prompt (reproducible
-verdicts, and servers' prompt caches work). Change any text here and bump ``PROMPT_VERSION``:
-verdicts of different versions are never compared as if they were one.
+The question, context and answer travel as data in blocks fenced by a code derived from their
+content, which none of them contains. Change any text here and bump ``PROMPT_VERSION``: verdicts
+of different versions are never compared as if they were one.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Normalisation and tokenisation for the offline faithfulness judge.
 
-Everything here is pure and deterministic: accents folded, case folded, numbers written one way
-("1,000" and "1000.0" are both ``1000``; "fourth" is ``4``; "first" and "second" stay words, as
-they are as often an order or a unit as a number), words reduced to a crude stem so
-"directed" matches "director" and "American" matches "America", and stopwords dropped.
+Pure and deterministic: accents and case folded, numbers written one way ("1,000" is ``1000``),
+words crudely stemmed ("directed" matches "director") and stopwords dropped.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """A notifier that appends each message to a JSON-lines file instead of posting it.
 
-For trying a configuration without a Slack workspace (``MONITORING_ALERTS_FILE``) and for the
-demo, which shows the messages its history would have sent. Each line is one message as Slack
-would receive it (channel, text, Block Kit blocks, thread) with the ``ts`` the file assigned;
-replies name their thread's ``ts``, so the file reads like the channel. Charts are written as
-PNG files into ``<name>-files/`` beside it, each with a line (``file``) naming its thread.
+Each line is a message as Slack would receive it, replies naming their thread's ``ts``; charts
+go into ``<name>-files/`` beside it. For the demo and for trying a configuration without Slack.
 """
 
 from __future__ import annotations

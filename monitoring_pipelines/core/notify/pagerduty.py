@@ -1,21 +1,8 @@
 """The PagerDuty notifier: triggers, acknowledges and resolves alerts over the Events API v2.
 
-Deduplication makes sending again safe. Every event names a ``dedup_key``, and PagerDuty
-applies it to the open alert with that key (for the same routing key): a trigger opens an alert,
-or is added to the open one as a further log entry; acknowledge and resolve change the open
-alert and are dropped when there is none. So an event whose outcome is unknown (a crash, a
-timeout, an answer lost on the way back) can simply be sent again; unlike Slack there is no
-``find()``. The one case where a resent trigger opens a second alert is when the first was
-resolved in between, which is also what a still-failing check should do.
-
-Outcomes, as PagerDuty documents them (Events API v2 overview, "Response Codes & Retry
-Logic"): 202 accepted; 400 invalid event, not worth retrying; 429 rate limited and 5xx, both
-worth retrying after some time; network errors likewise. This client raises ``DeliveryError``
-for all but 202 and never sleeps: the outbox's delivery loop schedules retries with backoff,
-and ``retry_after_s`` on a 429 tells it to wait at least ``RATE_LIMIT_WAIT_S``.
-
-The routing key is a secret: it goes only into request bodies, and is kept out of reprs and
-error messages (also where PagerDuty echoes it back).
+Every event carries the incident's ``dedup_key``, so an event whose outcome is unknown is simply
+sent again. The client never sleeps (the outbox schedules retries) and keeps the routing key out
+of reprs and error messages.
 """
 
 from __future__ import annotations

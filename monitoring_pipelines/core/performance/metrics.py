@@ -1,14 +1,8 @@
 """Model performance once delayed labels arrive: the metrics of a day or period, from its
 additive statistics (:mod:`.additive`), stored as result-store rows.
 
-Classifiers (``prediction.type: label``) get accuracy, macro F1 (classes: every class seen as a
-label or a prediction; a class with no true and no predicted rows cannot occur, one never
-predicted scores F1 0) and per-class precision, recall and F1; with a score column holding the
-model's probability for its predicted label, ``confidence_auc`` (how well it ranks correct above
-wrong predictions) and, for two classes, the ROC ``auc``. Score models get MAE, RMSE, bias
-(mean prediction minus label) and, when labels are 0/1, ``auc``.
-
-Everything is numpy; each metric is tested against hand-computed values and scipy.
+Classifiers get accuracy, macro and per-class F1, precision and recall, and AUCs of the
+confidence; score models MAE, RMSE, bias and, for 0/1 labels, AUC.
 """
 
 from __future__ import annotations

@@ -1,21 +1,8 @@
-"""Performance per segment: the day's metrics within the largest values of each segment column,
-each compared with the same baseline as the whole day.
+"""Performance per segment: the day's metrics within the largest values of each segment column.
 
-As drift does for its columns (:func:`~monitoring_pipelines.core.drift.engine.drift_check`),
-a drop of the whole day names the segment where the metric drops most, and a segment whose
-metric drops while the whole day's does not is a finding of its own (``performance@tenant=acme``),
-so a bad release or one tenant's regression shows before it moves the day.
-
-* **Which values:** the ``MAX_SEGMENT_VALUES`` values of each segment column with the most
-  labelled rows (ties by name), as drift's segments.
-* **Policy:** the day's tolerances, ``min_coverage`` and significance. A segment needs a quarter
-  of ``min_labelled`` labelled rows, at least ``SEGMENT_MIN_LABELLED`` (and never more than
-  ``min_labelled``): below about 50 rows only a drop far beyond the critical tolerance could be
-  significant, and the normal approximation of a proportion near 0.9 is poor.
-* **Multiplicity:** segment p-values are Benjamini-Hochberg-adjusted across every segment value
-  evaluated that day, at ``significance``, so ten values of three columns are not thirty chances
-  of a false finding; the whole day's verdict is unchanged by its segments.
-* **When:** segments are judged only when the whole day is (coverage, labelled rows, baseline).
+Each value is compared with the whole day's baseline, Benjamini-Hochberg-adjusted across the
+values tested, on the days the whole day is judged (README.md, "Performance with delayed
+labels").
 """
 
 from __future__ import annotations

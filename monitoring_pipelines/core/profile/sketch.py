@@ -1,9 +1,7 @@
 """Column sketches: exact counts over reference bins, running moments, a bounded sample.
 
-Fit once on the reference (quantile bin edges, category vocabulary), then count every day's
-values into the same bins. Counts and moments add up, and the sample is a bottom-k sample by
-row-key hash, so sketches of any days merge into the sketch of their window without rereading
-raw data.
+Fitted once on the reference; every day's counts, moments and bottom-k samples merge into their
+window's sketch without rereading raw data.
 """
 
 from __future__ import annotations

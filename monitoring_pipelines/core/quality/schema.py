@@ -1,20 +1,7 @@
 """Schema changes of the inference log: columns added, dropped or retyped, checked per day.
 
-The source table's columns and SQL types (as the warehouse reports them when the partition
-runs) are compared with the columns the configuration reads, with the reference profile, and
-with the snapshot stored for the latest earlier partition:
-
-* a configured column missing from the table is critical;
-* a configured column whose type family changed since the previous snapshot is critical;
-* a drift-tested column the reference profile lacks, or holds as the other kind (numeric vs
-  categorical), is critical: the reference must be rebuilt;
-* an unconfigured column that appeared, disappeared or changed type family is a warning.
-
-Types compare by family (numeric, text, temporal, boolean, other): ``INTEGER`` to ``BIGINT`` or
-``VARCHAR(32)`` to ``TEXT`` is not a change; ``FLOAT`` to ``TEXT`` is. The first partition
-only records a snapshot; "previous" is the latest earlier partition with one, so a rerun gives
-the same verdict, and a backfill run out of order compares with whatever earlier day was
-recorded. The snapshot is what the table looks like when the partition runs, not on that day.
+The table's columns and type families are compared with the configuration, the reference
+profile and the snapshot stored for the latest earlier partition.
 """
 
 from __future__ import annotations

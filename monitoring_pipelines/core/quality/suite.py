@@ -1,24 +1,7 @@
 """The data-quality suite of a monitor, derived from its reference profile, in plain values.
 
-The expectations come from the reference (the :class:`ColumnSketch` of each drift-tested
-column) and the monitor's configuration (defaults in :class:`QualityRules`; ``checks.*`` keys
-override them):
-
-* **type**: numeric columns hold numbers (a float or int dtype, or numbers value by value),
-  categorical columns hold strings. Critical when broken: the slice was written for another
-  configuration.
-* **nulls**: at most ``max(reference null share + checks.null_share_margin,
-  checks.max_null_share)`` of the rows are null (the reference's nulls include its unparseable
-  and infinite values, which the slice also turns into nulls).
-* **range** (numeric): values lie within the reference's minimum and maximum widened on each
-  side by ``checks.range_margin`` times the reference's range (times ``|min|``, or 1 when it is
-  0, for a constant column); at most ``checks.max_out_of_range_share`` of the non-null values
-  may lie outside (GX ``mostly``).
-* **categories** (categorical): values are among the reference's categories; at most
-  ``checks.max_unseen_category_share`` of the non-null values may be unseen. Not evaluated when
-  the reference folded rare categories into ``(other)`` (its vocabulary is then incomplete).
-* **row_count**: with ``checks.max_rows``, the day has at most that many rows (the minimum,
-  ``checks.min_rows``, is the volume check's); unset, there is no row-count expectation.
+Its rules (type, nulls, range, categories, row count) come from the reference's column sketches
+and the ``checks.*`` configuration (README.md, "Data quality").
 """
 
 from __future__ import annotations

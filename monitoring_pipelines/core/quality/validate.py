@@ -1,12 +1,8 @@
 """Validation of a day with Great Expectations 1.x, batch by batch.
 
-:func:`validate_day` turns the suite into a GX ``ExpectationSuite`` on an ephemeral context (one
-GX expectation per rule, over all of its columns, with its verdict per column), validates the
-day batch by batch (memory stays bounded by
-:data:`~monitoring_pipelines.core.quality.batches.BATCH_VALUES`) and returns plain values
-(:class:`~monitoring_pipelines.core.quality.results.QualityReport`): no GX object leaves the
-quality package, and ``great_expectations`` is imported only when a day is validated (about
-2.5 s and 220 MB per process).
+:func:`validate_day` validates the suite in bounded batches and returns plain values: no GX
+object leaves the quality package, and ``great_expectations`` is imported only when a day is
+validated.
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """Latency and errors per group of requests: per dimension value and per hour of the day.
 
-Percentiles are exact: the day's usable latencies are sorted once, each grouping reorders them
-with a stable sort on the group code (latencies stay sorted within a group) and reads every
-group's percentiles by numpy's linear interpolation, the same arithmetic as ``np.percentile``.
-
-A dimension column keeps its ``max_values`` largest values by requests (ties by value text);
-the rest are folded into ``(other)``, and a missing value is ``(missing)``. Values are stored
-verbatim in the result store's dimensions JSON (shortened with a hash only when the JSON would
-not fit its 255 characters) and sanitised for metadata keys (``p95_ms@model_version=v2``).
+Percentiles are exact (the arithmetic of ``np.percentile``); a dimension keeps its largest
+values, the rest folded into ``(other)`` and a missing value shown as ``(missing)``.
 """
 
 from __future__ import annotations

@@ -1,13 +1,8 @@
 """Everything ``<monitor>/service_metrics`` computes for a day, and how it is stored and shown.
 
-The whole day, each dimension value and each hour (UTC) come from one classification of the
-day's requests (:func:`~monitoring_pipelines.core.service.metrics.classify_requests`), with the
-SLO counts the error budget sums over windows (:mod:`monitoring_pipelines.core.service.slo`).
-
-Stored (result store, asset ``service_metrics``, one transaction per partition): the day's
-metrics without dimensions; ``requests``, ``latency_rows``, ``p50_ms``, ``p95_ms``, ``p99_ms``,
-``errors``, ``status_rows`` and ``error_rate`` per ``{column: value}`` and per ``{hour: "07"}``;
-``slo_events``, ``slo_bad`` (and ``slo_threshold_ms``) per ``{sli: latency|errors}``.
+One classification of the day's requests gives the whole day, each dimension value and each UTC
+hour (requests, p50/p95/p99, errors, error rate), stored with the SLO counts per objective that
+the error budget sums.
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """Service metrics of one day: exact latency percentiles, error rate, volume, SLO checks.
 
-The day's requests are classified once (:func:`classify_requests`): a usable latency is finite
-and not negative; a status is missing, an error, or, for HTTP codes, unknown when it is not a
-code from 100 to 599 (unknown statuses are counted and left out of the error rate, so a log
-that writes ``OK`` is never read as "no errors"). The whole day, each dimension value, each
-hour and the SLO counts are read from that one classification.
+The day's requests are classified once (:func:`classify_requests`); a status that is not an HTTP
+code is unknown and left out of the error rate, never read as "no errors".
 """
 
 from __future__ import annotations

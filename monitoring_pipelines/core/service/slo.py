@@ -1,24 +1,8 @@
 """Error budgets and burn rates of the service level objectives, over windows of daily counts.
 
-Each request is good or bad for each objective: for the latency objective ("95 % of requests
-within 200 ms") a request with a usable latency is bad above ``latency_ms``; for the error
-objective a request with a known status is bad when it is an error. Requests without a usable
-latency or status are not events of that objective (they are counted and reported by the
-service metrics). The allowed bad share is ``1 - latency_percentile / 100`` and ``error_rate``.
-
-Every day stores its events and bad events, so a window's share is a sum of days:
-
-* the remaining budget over the ``window_days`` ending on the day is
-  ``1 - bad / (allowed * events)`` (negative once overspent);
-* the burn rate over the last ``days`` days is the window's bad share over the allowed share
-  (1 spends the budget exactly over the SLO window). A burn window fails at its ``threshold``:
-  the slow one is a warning; the fast one is critical when the budget is at risk (at this rate
-  one more fast window spends what is left, or the budget is unknown) and a warning otherwise,
-  as the daily ``latency_slo`` and ``error_rate`` checks already page for the day itself.
-
-A window is evaluated only once each of its days has stored counts: days without them (before
-the monitor's start, or never materialized) are never counted as good days, and the window says
-"not evaluated" with the days it misses.
+Each day stores its events and bad events per objective, so a window's budget and burn rates
+are sums of days; a window missing a day's counts is not evaluated (README.md, "SLOs and error
+budgets").
 """
 
 from __future__ import annotations

@@ -1,10 +1,7 @@
 """What every drift statistic receives and returns, and the registry that names them.
 
-A statistic compares a reference :class:`Distribution` with a current one over the same support
-(the reference-quantile bins of a numeric column, or the category vocabulary of a categorical
-one). Counts cover every row, so effect sizes are exact for the binned data and additive over
-days; the bounded ``sample`` of raw values is what p-values are computed from, so that at
-production volumes significance does not flag shifts too small to matter.
+Effect sizes come from counts over every row (exact for the binned data, additive over days),
+p-values from the bounded ``sample`` of raw values.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Chi-square test of homogeneity for numeric (binned) and categorical columns.
 
-The score is Cramér's V of the 2 x k table of full counts, an effect size in [0, 1] that does
-not grow with the number of rows. The p-value is the chi-square test on the same table built
-from the bounded samples, equal to ``scipy.stats.chi2_contingency(table, correction=False)``.
-Columns empty on both sides are dropped from either table.
+The score is Cramér's V of the full counts (an effect size in [0, 1]); the p-value is the
+chi-square test on the bounded samples, as ``scipy.stats.chi2_contingency(correction=False)``.
 """
 
 from __future__ import annotations

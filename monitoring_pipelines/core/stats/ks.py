@@ -1,9 +1,7 @@
 """Two-sample Kolmogorov-Smirnov statistic for numeric columns.
 
-The score is the largest gap between the two empirical CDFs at the bin edges, taken from the
-counts over all rows: a lower bound of the exact two-sample D, equal to it when every value lies
-on an edge. The p-value is :func:`scipy.stats.ks_2samp` on the bounded samples, so it does not
-shrink towards zero merely because a day has many rows.
+The score is the largest CDF gap at the bin edges over all rows (a lower bound of the exact D);
+the p-value is :func:`scipy.stats.ks_2samp` on the bounded samples.
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """Population stability index for numeric (binned) and categorical columns.
 
-``PSI = sum((c - r) * ln(c / r))`` over the current (c) and reference (r) proportions, the
-symmetrised Kullback-Leibler divergence ``KL(c || r) + KL(r || c)``. A bin empty on one side
-would make it infinite, so proportions are floored at :data:`PROPORTION_FLOOR` and renormalised.
-It has no p-value.
+``PSI = sum((c - r) * ln(c / r))`` over current and reference proportions, floored at
+:data:`PROPORTION_FLOOR` so that an empty bin does not make it infinite. It has no p-value.
 """
 
 from __future__ import annotations

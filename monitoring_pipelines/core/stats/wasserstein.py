@@ -1,12 +1,7 @@
 """First Wasserstein distance between two binned numeric columns, in reference standard deviations.
 
-Each side's mass in a bin is spread uniformly over an interval inside the bin centred on the
-bin's mean (from ``bin_sums``; the bin's middle without them), the outer bins ending at that
-side's smallest and largest value. The distance is the area between the two quantile functions,
-integrated exactly piece by piece, then divided by the reference standard deviation so that the
-score reads as "how far the distribution moved, in sd". A location shift of d sd scores about d,
-whatever the bins, and a single outlier moves its bin's mean rather than stretching the bin.
-It has no p-value.
+Each bin's mass is spread around the bin's mean and the quantile functions are integrated
+exactly, so a location shift of d sd scores about d whatever the bins. It has no p-value.
 """
 
 from __future__ import annotations

@@ -1,13 +1,6 @@
 """Rewrites of stored keys whose encoding changed, run each time the store connects.
 
 Each migration finds only rows still in the old form, so running it again changes nothing.
-
-Cost dimension values: until the dimensions codec, ``token_costs`` stored a ``model`` or
-``intent`` longer than 110 escaped characters as its longest prefix of at most 97 escaped
-characters, ``~`` and 12 hex characters of its SHA-256. The codec stores it as its longest prefix
-of at most 95, ``…#`` and the first 8 of the same hex characters. The new prefix is a prefix of
-the old one, so the new key follows from the old key alone and is exactly what the costs asset
-writes for the same value today.
 """
 
 from __future__ import annotations

@@ -9,4 +9,7 @@
 * :mod:`.check`: the day against its baseline (:func:`pooled_baseline`, :func:`compare`,
   :func:`judge`) and the ``performance`` check.
 * :mod:`.segments`: the same per segment value, Benjamini-Hochberg-adjusted.
+* :mod:`.baseline`: the baseline a day is compared with (:func:`resolve_baseline`).
+* :mod:`.day`: a day's predictions and labels evaluated (:func:`read_predictions`,
+  :func:`evaluate_day`).
 """

@@ -2,7 +2,6 @@
 
 import dagster as dg
 import numpy as np
-import pandas as pd
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.canary.check import (
@@ -48,11 +47,10 @@ def make_canary(
         day = day_of(context)
         store = result_store.results()
         try:
-            batches = list(slices.get_store().batches(name, day, columns))
+            frame = slices.get_store().frame(name, day, columns)
             history = store.load_metrics(name, Asset.CANARY_COMPARISON)
         except (StoreError, FileNotFoundError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        frame = pd.concat(batches, ignore_index=True) if batches else pd.DataFrame(columns=columns)
         result = compare_day(
             day_rows(frame, monitor, day),
             canary,

@@ -1,12 +1,9 @@
 """The day's sampled LLM answers scored for faithfulness by the judge (shadow mode); the
 flagged ones are queued for review."""
 
-from collections.abc import Sequence
-from datetime import date
 from typing import Any, get_args
 
 import dagster as dg
-import pandas as pd
 
 from assets.common import day_of, failure, numeric_metadata
 from monitoring_pipelines.core.catalog import Asset
@@ -22,7 +19,6 @@ from monitoring_pipelines.core.hallucination.store import (
     load_verdicts,
     save_scores,
 )
-from monitoring_pipelines.core.ingest.slice_store import SliceStore
 from monitoring_pipelines.core.judge.base import UnscoredKind
 from resources import ResultStoreResource, SliceStoreResource
 from resources.judge import JudgeResource
@@ -60,7 +56,7 @@ def make_faithfulness_scores(
         day = day_of(context)
         partition = context.partition_key
         try:
-            frame = read_slice(slices.get_store(), name, day, columns.slice_columns())
+            frame = slices.get_store().frame(name, day, columns.slice_columns())
             plan, sample = sample_day(frame, columns, config)
             scorer = judge.get_judge(config)
             store = result_store.results()
@@ -88,14 +84,6 @@ def make_faithfulness_scores(
         return dg.MaterializeResult(metadata=metadata)
 
     return faithfulness_scores
-
-
-def read_slice(store: SliceStore, name: str, day: date, columns: Sequence[str]) -> pd.DataFrame:
-    """The answer columns of the day's slice."""
-    batches = list(store.batches(name, day, list(columns)))
-    if not batches:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    return pd.concat(batches, ignore_index=True)
 
 
 def scoring_values(

@@ -6,7 +6,6 @@ from datetime import date
 import dagster as dg
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
 from monitoring_pipelines.core.catalog import Asset
@@ -78,7 +77,7 @@ def service_day(
     assert monitor.service is not None
     service = monitor.service
     columns = [TIMESTAMP, *(c for c in (service.latency_column, service.status_column) if c)]
-    frame = read_columns(store, name, day, list(dict.fromkeys([*columns, *dimensions])))
+    frame = store.frame(name, day, [*columns, *dimensions])
     latency = (
         frame[service.latency_column].to_numpy(dtype=np.float64, na_value=np.nan)
         if service.latency_column
@@ -96,11 +95,3 @@ def service_day(
         hours=hours,
         dimensions={c: frame[c].to_numpy(dtype=object) for c in dimensions},
     )
-
-
-def read_columns(store: SliceStore, name: str, day: date, columns: list[str]) -> pd.DataFrame:
-    """The columns of the day's slice (a missing column fails with a StoreError)."""
-    batches = list(store.batches(name, day, columns))
-    if not batches:
-        return pd.DataFrame({c: pd.Series([], dtype=object) for c in columns})
-    return pd.concat(batches, ignore_index=True)

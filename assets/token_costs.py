@@ -49,11 +49,10 @@ def make_token_costs(
         day = day_of(context)
         columns = llm_columns(llm)
         try:
-            batches = slices.get_store().batches(name, day, columns, batch_rows=10**9)
-            frame = next(iter(batches), None)
+            frame = slices.get_store().frame(name, day, columns)
         except StoreError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        costs = day_costs(llm, frame if frame is not None else pd.DataFrame(columns=columns), day)
+        costs = day_costs(llm, frame, day)
         store = result_store.results()
         store.save_metrics(name, Asset.TOKEN_COSTS, context.partition_key, cost_metrics(costs))
         outcomes = []

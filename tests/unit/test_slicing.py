@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from monitoring_pipelines.core.config import ChecksConfig
+from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.ingest.cleaning import (
     ROW_KEY,
     TIMESTAMP,
@@ -16,6 +19,7 @@ from monitoring_pipelines.core.ingest.cleaning import (
     write_day_slice,
 )
 from monitoring_pipelines.core.ingest.live_checks import slice_checks
+from monitoring_pipelines.core.ingest.slice_store import SliceStore
 
 DAY = date(2026, 9, 1)
 SPEC = SliceSpec(
@@ -143,3 +147,26 @@ def test_text_columns_from_numbers_read_as_their_labels() -> None:
     assert as_text(ints, ints.isna().to_numpy()).tolist() == ["200", "404"]
     mixed = pd.Series(["ok", 7, None, b"x"], dtype=object)
     assert as_text(mixed, mixed.isna().to_numpy()).tolist() == ["ok", "7", None, "x"]
+
+
+def test_a_day_of_the_slice_store_reads_whole_typed_even_without_rows(tmp_path: Path) -> None:
+    store = SliceStore(tmp_path)
+    clean, _ = run(frame([("2026-09-01T00:00:01Z", "a", 1.5, "ok")]))
+    with store.writer("m", DAY, SPEC) as writer:
+        writer.write(clean)
+        writer.write(clean.assign(**{ROW_KEY: clean[ROW_KEY] + 1}))
+    whole = store.frame("m", DAY, ["latency", ROW_KEY, "status", "latency"])
+    assert list(whole.columns) == ["latency", ROW_KEY, "status"]
+    assert whole["latency"].tolist() == [1.5, 1.5] and whole.index.tolist() == [0, 1]
+    assert set(store.column_names("m", DAY)) >= {TIMESTAMP, ROW_KEY, "latency", "status"}
+
+    with store.writer("m", date(2026, 9, 2), SPEC):
+        pass
+    empty = store.frame("m", date(2026, 9, 2), [TIMESTAMP, "latency", "status"])
+    assert len(empty) == 0 and list(empty.columns) == [TIMESTAMP, "latency", "status"]
+    assert empty["latency"].dtype == np.float64 and empty[TIMESTAMP].dt.tz is not None
+
+    with pytest.raises(StoreError, match="has no column"):
+        store.frame("m", DAY, ["latency", "gone"])
+    with pytest.raises(StoreError, match="is missing"):
+        store.frame("m", date(2026, 9, 3), ["latency"])

@@ -64,19 +64,10 @@ class SliceStore:
         come as pandas categoricals, straight from the file's dictionary encoding (no Python
         string per row; each batch may have its own categories).
         """
-        path = self.path(monitor, day)
-        if not path.exists():
-            raise StoreError(
-                f"no slice for monitor '{monitor}' on {day}: {path} is missing; "
-                "materialize its live_slice partition first"
-            )
-        parquet = pq.ParquetFile(path)
-        missing = [c for c in columns if c not in parquet.schema_arrow.names]
-        if missing:
-            raise StoreError(f"slice {path} has no column {missing}; rematerialize live_slice")
+        parquet = self._open(monitor, day, columns)
         dictionary = [c for c in categorical if c in columns]
         if dictionary:
-            parquet = pq.ParquetFile(path, read_dictionary=dictionary)
+            parquet = pq.ParquetFile(self.path(monitor, day), read_dictionary=dictionary)
         for batch in parquet.iter_batches(batch_size=batch_rows, columns=list(columns)):
             if keep is not None:
                 keys = batch.column(batch.schema.get_field_index(ROW_KEY))
@@ -87,10 +78,31 @@ class SliceStore:
         """Rows of the day's slice, from the file's metadata."""
         return int(pq.ParquetFile(self.path(monitor, day)).metadata.num_rows)
 
-    def column(self, monitor: str, day: date, column: str) -> pd.Series:
-        """One column of the day, whole (a few bytes per row)."""
-        table = pq.read_table(self.path(monitor, day), columns=[column])
-        return table.column(0).to_pandas()
+    def frame(self, monitor: str, day: date, columns: Sequence[str]) -> pd.DataFrame:
+        """The day's rows, ``columns`` only, whole, for work that needs them all at once.
+
+        A day without rows gives the columns without rows, typed as the file types them.
+        """
+        columns = list(dict.fromkeys(columns))
+        return self._open(monitor, day, columns).read(columns=columns).to_pandas()
+
+    def column_names(self, monitor: str, day: date) -> list[str]:
+        """The columns of the day's slice."""
+        return list(self._open(monitor, day).schema_arrow.names)
+
+    def _open(self, monitor: str, day: date, columns: Sequence[str] = ()) -> pq.ParquetFile:
+        """The day's file, once it is known to exist and to have ``columns``."""
+        path = self.path(monitor, day)
+        if not path.exists():
+            raise StoreError(
+                f"no slice for monitor '{monitor}' on {day}: {path} is missing; "
+                "materialize its live_slice partition first"
+            )
+        parquet = pq.ParquetFile(path)
+        missing = [c for c in columns if c not in parquet.schema_arrow.names]
+        if missing:
+            raise StoreError(f"slice {path} has no column {missing}; rematerialize live_slice")
+        return parquet
 
 
 class SliceWriter:

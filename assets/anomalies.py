@@ -16,7 +16,7 @@ from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig
 from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.store.reports import load_daily_metrics
+from monitoring_pipelines.core.report.inputs import load_daily_metrics
 from monitoring_pipelines.core.store.results import ResultRepository
 from resources import ResultStoreResource
 

@@ -16,8 +16,8 @@ from assets.common import day_of, failure
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
+from monitoring_pipelines.core.report.inputs import load_report_inputs
 from monitoring_pipelines.core.report.page import render_report
-from monitoring_pipelines.core.store.reports import load_report_inputs
 from resources import ResultStoreResource, SliceStoreResource
 
 REPORTED = (

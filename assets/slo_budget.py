@@ -15,7 +15,7 @@ from monitoring_pipelines.core.service.slo import (
     budget_values,
     slo_targets,
 )
-from monitoring_pipelines.core.store.slo_counts import load_slo_counts
+from monitoring_pipelines.core.service.slo_counts import load_slo_counts
 from resources import ResultStoreResource
 
 

@@ -35,6 +35,7 @@ from monitoring_pipelines.core.profile.sketch import (
     fit_categories,
     fit_numeric_edges,
 )
+from monitoring_pipelines.core.report.inputs import load_drift_history, load_report_inputs
 from monitoring_pipelines.core.report.page import (
     DriftRow,
     Report,
@@ -44,7 +45,6 @@ from monitoring_pipelines.core.report.page import (
     trend_columns,
 )
 from monitoring_pipelines.core.report.plots import category_shares, numeric_bins
-from monitoring_pipelines.core.store.reports import load_drift_history, load_report_inputs
 from monitoring_pipelines.core.store.results import ResultRepository
 
 MONITOR = "shop"
@@ -422,7 +422,7 @@ def test_matplotlib_is_imported_only_to_draw() -> None:
     """Importing the report's modules costs no matplotlib import; drawing a plot does."""
     script = (
         "import sys\n"
-        "import monitoring_pipelines.core.store.reports\n"
+        "import monitoring_pipelines.core.report.inputs\n"
         "from monitoring_pipelines.core.report.plots import series_png\n"
         "before = 'matplotlib' in sys.modules\n"
         "series_png('t', [], {})\n"

@@ -17,15 +17,15 @@ from monitoring_pipelines.core.catalog import Asset, Chart
 from monitoring_pipelines.core.catalog import check as check_entry
 from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.report import plots
-from monitoring_pipelines.core.segments import base_column
-from monitoring_pipelines.core.service.slo import THRESHOLD
-from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.reports import (
+from monitoring_pipelines.core.report.inputs import (
     load_daily_metrics,
     load_day_sketches,
     load_drift_rows,
     load_reference_sketches,
 )
+from monitoring_pipelines.core.segments import base_column
+from monitoring_pipelines.core.service.slo import THRESHOLD
+from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.results import ResultRepository
 
 # The report's figures are laid out in inches at 90 dpi; at this density they are about

@@ -13,7 +13,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-from monitoring_pipelines.core.checks import WHOLE
+WHOLE = ""  # the subject of a check about the whole partition (latency, volume...)
 
 
 class Asset:
@@ -78,6 +78,8 @@ class CheckEntry:
             the prefix), for checks whose findings are about different problems.
         chart: The chart an alert thread gets; None for none.
         chart_by_subject: Charts by subject prefix, for checks whose findings differ.
+        policy: Its default incident policy, as the keys of ``alerts.policies.<check>`` it
+            changes from the general default (a monitor's configuration overrides them).
         runbook: The runbook's file name under ``docs/runbooks/``.
     """
 
@@ -91,6 +93,7 @@ class CheckEntry:
     family_by_subject: Mapping[str, str] = field(default_factory=dict)
     chart: Chart | None = None
     chart_by_subject: Mapping[str, Chart] = field(default_factory=dict)
+    policy: Mapping[str, int] = field(default_factory=dict)
 
     @property
     def runbook(self) -> str:
@@ -114,6 +117,11 @@ class CheckEntry:
         """The chart of a finding about ``subject``; None when it has none."""
         return self.chart_by_subject.get(subject.split(":", 1)[0], self.chart)
 
+
+# Drift must persist (2 of 3 days) before it pages; other checks page on the first bad day.
+DRIFT_PERSISTENCE: Final[Mapping[str, int]] = MappingProxyType(
+    {"persistence_k": 2, "persistence_n": 3, "resolve_after": 3}
+)
 
 _ENTRIES = (
     CheckEntry(
@@ -151,6 +159,7 @@ _ENTRIES = (
         "per type)",
         family="feature:{column}",
         chart=Chart.DISTRIBUTION,
+        policy=DRIFT_PERSISTENCE,
     ),
     CheckEntry(
         "prediction_drift",
@@ -160,6 +169,7 @@ _ENTRIES = (
         "when the effect size reaches the prediction's drift critical threshold",
         family="predictions",
         chart=Chart.DISTRIBUTION,
+        policy=DRIFT_PERSISTENCE,
     ),
     CheckEntry(
         "data_quality",
@@ -188,6 +198,8 @@ _ENTRIES = (
         "or within a segment value (performance@<segment>=<value>).",
         "when the change reaches the metric's critical tolerance (performance.critical)",
         family="predictions",
+        # Labels arrive days late: a day's performance is known a week or two after the day.
+        policy={"paging_horizon_days": 14},
     ),
     CheckEntry(
         "latency_slo",

@@ -10,9 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from monitoring_pipelines.core.catalog import WHOLE as WHOLE  # findings name it from here
 from monitoring_pipelines.core.config import Severity
-
-WHOLE = ""  # the subject of a check about the whole partition (latency, volume...)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from monitoring_pipelines.core import catalog
+
 MonitorName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")]
 ColumnName = Annotated[str, Field(min_length=1, max_length=128)]
 Share = Annotated[float, Field(ge=0.0, le=1.0)]
@@ -345,15 +347,6 @@ class PolicyConfig(Strict):
         return self
 
 
-# Drift must persist before it pages; service checks page on the first bad day.
-DEFAULT_POLICIES: dict[str, PolicyConfig] = {
-    "feature_drift": PolicyConfig(persistence_k=2, persistence_n=3, resolve_after=3),
-    "prediction_drift": PolicyConfig(persistence_k=2, persistence_n=3, resolve_after=3),
-    # Labels arrive days late: a day's performance is known a week or two after the day.
-    "performance": PolicyConfig(paging_horizon_days=14),
-}
-
-
 class PagerDutyConfig(Strict):
     """PagerDuty Events API v2: the routing key of an integration comes from the environment."""
 
@@ -376,7 +369,7 @@ class AlertsConfig(Strict):
     def policy_for(self, check: str) -> PolicyConfig:
         """The incident policy of a check: the keys configured for it over its documented
         default (so ``{resolve_after: 5}`` keeps drift's 2-of-3 persistence)."""
-        default = DEFAULT_POLICIES.get(check) or PolicyConfig()
+        default = PolicyConfig.model_validate(dict(catalog.check(check).policy))
         configured = self.policies.get(check)
         if configured is None:
             return default

@@ -12,6 +12,7 @@ from monitoring_pipelines.core.alerting.families import family_of
 from monitoring_pipelines.core.alerting.messages import Links, incident_title
 from monitoring_pipelines.core.catalog import CHECKS, Asset, Chart, check, critical_factor
 from monitoring_pipelines.core.checks import WHOLE
+from monitoring_pipelines.core.config import AlertsConfig, PolicyConfig
 
 SNAPSHOT = Path(__file__).resolve().parents[1] / "assets" / "snapshots" / "asset_graph.json"
 
@@ -65,3 +66,13 @@ def test_charts_by_subject() -> None:
 
 def test_asset_names_are_plain_strings() -> None:
     assert Asset.LIVE_SLICE == "live_slice" and f"{Asset.TOKEN_COSTS}" == "token_costs"
+
+
+def test_each_default_policy_is_a_valid_policy_and_a_monitor_overrides_it() -> None:
+    for entry in CHECKS.values():
+        PolicyConfig.model_validate(dict(entry.policy))
+    alerts = AlertsConfig(policies={"feature_drift": PolicyConfig(resolve_after=5)})
+    drift = alerts.policy_for("feature_drift")
+    assert (drift.persistence_k, drift.persistence_n, drift.resolve_after) == (2, 3, 5)
+    assert alerts.policy_for("performance").paging_horizon_days == 14
+    assert alerts.policy_for("latency_slo") == PolicyConfig()

@@ -3,24 +3,33 @@ answer unscored, never the day; a stored verdict is reused only for the very tex
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+import dagster as dg
+import pandas as pd
 import pytest
+import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitoring_pipelines.core.config import OpenAIJudgeConfig
 from monitoring_pipelines.core.hallucination.scoring import SampledAnswer, score_sample
 from monitoring_pipelines.core.hallucination.store import load_verdicts, save_scores
-from monitoring_pipelines.core.judge import JudgeItem, Unscored, Verdict
+from monitoring_pipelines.core.judge import JudgeItem, OfflineJudge, Unscored, Verdict
 from monitoring_pipelines.core.judge.llm import JudgeOutputError, OpenAIJudge, parse_verdict
+from monitoring_pipelines.core.store import tables as t
+from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.results import ResultRepository
+from monitoring_pipelines.jobs import hallucination_job_name
+from resources.judge import JudgeResource
 from tests.assets.conftest import (  # noqa: F401
     QUIET,
     WARNING_FILTERS,
+    Monitoring,
     MonitoringFactory,
     make_monitoring,
     materialization,
@@ -231,3 +240,199 @@ def test_any_reply_parses_to_a_verdict_or_a_reason(reply: str) -> None:
     data = json.loads(text, object_pairs_hook=lambda pairs: objects.append(pairs) or dict(pairs))
     assert all(len({k for k, _ in pairs}) == len(pairs) for pairs in objects), "a key repeated"
     assert data["score"] == score
+
+
+# -- 21: a stored verdict is reused only for the texts it judged ----------------------------------
+
+BOT_CONFIG = """
+version: 1
+monitors:
+  bot:
+    start_date: 2026-09-01
+    source: {table: bot_log, timestamp_column: ts, request_id_column: request_id}
+    llm:
+      model_column: llm_model
+      prompt_tokens_column: prompt_tokens
+      completion_tokens_column: completion_tokens
+      question_column: question
+      answer_column: answer
+      context_column: retrieved_context
+      intent_column: intent
+      judge:
+        backend: openai
+        sample_rate: 1.0
+        daily_cap: 50
+        min_per_intent: 1
+        openai: {base_url: '%s', model: judge-1, api_key_env: BOT_JUDGE_KEY, max_retries: 0}
+"""
+ROWS = 8
+CHANGED = 5  # the row whose answer is rewritten after the first scoring
+REWRITTEN = "The tower opened in 1925 and is 500 metres tall."
+
+
+def bot_log(day: date) -> pd.DataFrame:
+    start = datetime(day.year, day.month, day.day, 8, tzinfo=UTC)
+    return pd.DataFrame(
+        {
+            "ts": [(start + timedelta(minutes=7 * i)).isoformat() for i in range(ROWS)],
+            "request_id": [f"req-{i}" for i in range(ROWS)],
+            "intent": ["facts" if i % 2 else "travel" for i in range(ROWS)],
+            "llm_model": "gpt-4o-mini",
+            "prompt_tokens": 900,
+            "completion_tokens": 80,
+            "question": QUESTION,
+            "retrieved_context": CONTEXT,
+            "answer": [f"It was completed in 1889 (answer {i})." for i in range(ROWS)],
+        }
+    )
+
+
+def grading_model(messages: Messages) -> str:
+    """Unsupported when the answer names 1925, else supported."""
+    answer = answer_of(messages)
+    if "1925" in answer:
+        return verdict_reply(0.1, "1925 is not in the context")
+    return verdict_reply(0.95, "1889 is in the context")
+
+
+@pytest.mark.filterwarnings(*WARNING_FILTERS)
+def test_a_rerun_rescores_an_answer_whose_text_changed(
+    make_monitoring: MonitoringFactory,  # noqa: F811
+    fake_openai: FakeOpenAI,
+    store_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Item 21: verdicts were reused by request id within a day, so a rerun after the logged
+    texts changed kept the stale verdict."""
+    fake_openai.judge = grading_model
+    monkeypatch.setenv("BOT_JUDGE_KEY", fake_openai.api_key or "")
+    base = make_monitoring(
+        BOT_CONFIG % fake_openai.base_url, {"bot_log": bot_log(DAY)}, store_url=store_url
+    )
+    monitoring = with_remote_judge(base)
+
+    assert monitoring.day("bot", DAY).success
+    first = materialization(judge_day(monitoring, DAY), "bot/faithfulness_scores")
+    assert first["scored"] == len(fake_openai.requests()) == ROWS
+    assert first["flagged"] == 0
+
+    engine = sa.create_engine(monitoring.warehouse_url)
+    with engine.begin() as conn:
+        conn.execute(
+            sa.text("UPDATE bot_log SET answer = :a WHERE request_id = :r"),
+            {"a": REWRITTEN, "r": f"req-{CHANGED}"},
+        )
+    engine.dispose()
+    assert monitoring.day("bot", DAY).success  # the day's slice is taken again
+    again = materialization(judge_day(monitoring, DAY), "bot/faithfulness_scores")
+
+    asked = fake_openai.requests()[ROWS:]
+    assert [answer_of(r.body["messages"]) for r in asked] == [REWRITTEN]
+    assert again["reused_verdicts"] == ROWS - 1 and again["scored"] == ROWS
+    assert again["flagged"] == 1
+    rows = stored_scores(store_url)
+    assert len(rows) == ROWS
+    changed = [r for r in rows if r.score == 0.1]
+    assert len(changed) == 1 and "1925" in changed[0].rationale
+
+    unchanged = materialization(judge_day(monitoring, DAY), "bot/faithfulness_scores")
+    assert unchanged["reused_verdicts"] == ROWS and len(fake_openai.requests()) == ROWS + 1
+
+
+SUPPORTED = (
+    "It was completed in 1889.",
+    "The tower is 330 metres tall.",
+    "The Eiffel Tower was completed in 1889.",
+)
+
+
+def test_scores_stored_without_a_text_hash_are_never_reused(store_url: str) -> None:
+    """Item 21 (upgrade): rows scored before the hash was stored carry none; they are scored
+    again, not trusted for whatever text the request has now."""
+    old = sa.MetaData()
+    legacy = sa.Table(
+        t.faithfulness_scores.name,
+        old,
+        *(
+            sa.Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable)
+            for c in t.faithfulness_scores.columns
+            if c.name != "content_sha256"
+        ),
+    )
+    engine = sa.create_engine(store_url)
+    old.create_all(engine)
+    judge = OfflineJudge()
+    sample = [
+        SampledAnswer(f"{i:016x}", QUESTION, CONTEXT, answer, "a", None, None, 3)
+        for i, answer in enumerate(SUPPORTED)
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            sa.insert(legacy),
+            [
+                {
+                    "monitor": "bot",
+                    "partition_key": str(DAY),
+                    "request_key": s.request_key,
+                    "stratum_rows": 3,
+                    "score": 0.0,
+                    "threshold": 0.7,
+                    "flagged": True,
+                    "rationale": "scored when the answer said something else",
+                    "judge": judge.name,
+                    "prompt_version": judge.version,
+                    "tokens_in": 0,
+                    "tokens_out": 0,
+                    "cost_usd": 0.0,
+                    "scored_at": datetime.now(UTC),
+                }
+                for s in sample
+            ],
+        )
+    engine.dispose()
+
+    database = Database.connect(store_url)  # adds the missing column
+    try:
+        store = ResultRepository(database)
+        known = load_verdicts(store, "bot", str(DAY), judge.name, judge.version)
+        run = score_sample(judge, sample, 0.7, known)
+        assert known == {} and run.reused == 0 and len(run.scored) == 3
+        assert all(s.verdict.score > 0.5 for s in run.scored)
+        save_scores(store, "bot", str(DAY), run)
+        stored = load_verdicts(store, "bot", str(DAY), judge.name, judge.version)
+        assert score_sample(judge, sample, 0.7, stored).reused == 3
+    finally:
+        database.dispose()
+
+
+def stored_scores(store_url: str) -> list[Any]:
+    engine = sa.create_engine(store_url)
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(sa.select(t.faithfulness_scores)).all())
+    finally:
+        engine.dispose()
+
+
+def with_remote_judge(monitoring: Monitoring) -> Monitoring:
+    """The installation with the judge resource reading its key from the environment."""
+    d = monitoring.defs
+    defs = dg.Definitions(
+        assets=d.assets,
+        asset_checks=d.asset_checks,
+        jobs=d.jobs,
+        schedules=d.schedules,
+        sensors=d.sensors,
+        resources={
+            **(d.resources or {}),
+            "judge": JudgeResource(api_key=dg.EnvVar("BOT_JUDGE_KEY")),
+        },
+    )
+    return dataclasses.replace(monitoring, defs=defs)
+
+
+def judge_day(monitoring: Monitoring, day: date) -> dg.ExecuteInProcessResult:
+    job = monitoring.defs.resolve_job_def(hallucination_job_name("bot"))
+    return job.execute_in_process(
+        instance=monitoring.instance, partition_key=day.isoformat(), run_config=QUIET
+    )

@@ -147,7 +147,10 @@ def test_the_day_budget_is_what_earlier_runs_left() -> None:
 
 def test_a_rerun_reuses_the_stored_verdicts() -> None:
     first = score_sample(CountingJudge(budget=6), sample(10), 0.7, batch_size=4)
-    known = {s.sampled.request_key: s.verdict for s in first.scored}
+    known = {
+        s.sampled.stored_key(s.verdict.judge, s.verdict.prompt_version): s.verdict
+        for s in first.scored
+    }
     judge = CountingJudge()
     rerun = score_sample(judge, sample(10), 0.7, known, batch_size=4)
     assert len(rerun.scored) == 10 and rerun.reused == 6

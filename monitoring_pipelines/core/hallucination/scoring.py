@@ -10,6 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from monitoring_pipelines.core.judge.base import (
     NOT_ASKED,
@@ -19,6 +20,20 @@ from monitoring_pipelines.core.judge.base import (
     Unscored,
     Verdict,
 )
+from monitoring_pipelines.core.judge.cache import CacheKey, cache_key, content_sha256
+
+
+class StoredKey(NamedTuple):
+    """What a stored verdict is found by on a rerun of its day.
+
+    Attributes:
+        request_key: The request's key.
+        judged: The judge, its prompt version and the hash of the texts it judged.
+    """
+
+    request_key: str
+    judged: CacheKey
+
 
 # Verdicts are asked for this many answers at a time: a judge may batch or parallelise within
 # a call, and each call gets what is left of the budget after the calls before it.
@@ -51,6 +66,16 @@ class SampledAnswer:
     stratum_rows: int
     request_id: str | None = None
 
+    @property
+    def content_sha256(self) -> str:
+        """The hash of the question, context and answer, as the judge sees them."""
+        return content_sha256(self.question, self.context, self.answer)
+
+    def stored_key(self, judge: str, prompt_version: str) -> StoredKey:
+        """What a verdict of ``judge`` and ``prompt_version`` on this answer is found by."""
+        judged = cache_key(judge, prompt_version, self.question, self.context, self.answer)
+        return StoredKey(self.request_key, judged)
+
 
 @dataclass(frozen=True)
 class ScoredAnswer:
@@ -76,7 +101,8 @@ class ScoringRun:
         sampled: Answers in the sample.
         budget_stop: Why the judge's budget stopped it, else ``None``.
         seconds: Wall time the judge took.
-        reused: Verdicts taken from an earlier run of the day by the same judge and version.
+        reused: Verdicts taken from an earlier run of the day by the same judge and version
+            on the same texts.
         unscored: Sampled answers left without a verdict, by ``Unscored.kind``; after a stop
             the answers never sent count under the stop's kind, so every sampled answer is
             either scored or counted here.
@@ -110,7 +136,7 @@ class ScoringRun:
 
 
 def day_budget(
-    daily_usd: float | None, spent_before: float | None, known: Mapping[str, Verdict]
+    daily_usd: float | None, spent_before: float | None, known: Mapping[StoredKey, Verdict]
 ) -> JudgeBudget:
     """What the judge may still spend on a day: ``daily_usd`` less what earlier runs of the
     day spent, an answer expected to cost what the day's stored verdicts cost on average.
@@ -129,7 +155,7 @@ def score_sample(
     judge: Judge,
     sample: Sequence[SampledAnswer],
     threshold: float,
-    known: Mapping[str, Verdict] | None = None,
+    known: Mapping[StoredKey, Verdict] | None = None,
     budget: JudgeBudget | None = None,
     batch_size: int = BATCH_SIZE,
     clock: Callable[[], float] = time.perf_counter,
@@ -137,15 +163,17 @@ def score_sample(
     """Judge every sampled answer, in order, until done, the budget is spent, or the judge
     stops answering (``Unscored`` kinds ``budget_exhausted``, ``judge_unavailable``).
 
-    A rerun of a day pays nothing twice: answers with a verdict in ``known`` (stored by an
-    earlier run with this judge and prompt version) keep it and are not sent to the judge.
+    A rerun of a day pays nothing twice: an answer with a verdict in ``known`` under its
+    :meth:`SampledAnswer.stored_key` (stored by an earlier run of this judge and prompt
+    version on the same question, context and answer) keeps it and is not sent to the judge;
+    an answer whose texts changed since is judged again.
     An answer the judge leaves unscored for another reason is counted, and the rest go on.
 
     Args:
         judge: The judge.
         sample: The answers, in scoring order.
         threshold: Scores under it are flagged.
-        known: Earlier verdicts of this judge and version, by request key.
+        known: Earlier verdicts, by what they judged (``load_verdicts``).
         budget: What the judge may spend on the whole sample (each batch gets what the
             batches before it left); ``None``: the judge's own default.
         batch_size: Answers per ``judge_many`` call.
@@ -159,7 +187,9 @@ def score_sample(
     """
     started = clock()
     known = known or {}
-    todo = [a for a in sample if a.request_key not in known]
+    keys = [a.stored_key(judge.name, judge.version) for a in sample]
+    reuse = {key.request_key: known[key] for key in keys if key in known}
+    todo = [a for a in sample if a.request_key not in reuse]
     fresh: dict[str, Verdict] = {}
     attempts: list[Unscored] = []
     unscored: Counter[str] = Counter()
@@ -188,13 +218,13 @@ def score_sample(
         if budget is not None:
             budget = budget.after(results)
     scored = tuple(
-        ScoredAnswer(answer, known[answer.request_key], threshold, reused=True)
-        if answer.request_key in known
+        ScoredAnswer(answer, reuse[answer.request_key], threshold, reused=True)
+        if answer.request_key in reuse
         else ScoredAnswer(answer, fresh[answer.request_key], threshold)
         for answer in sample
-        if answer.request_key in known or answer.request_key in fresh
+        if answer.request_key in reuse or answer.request_key in fresh
     )
-    reused = sum(a.request_key in known for a in sample)
+    reused = sum(a.request_key in reuse for a in sample)
     return ScoringRun(
         scored,
         len(sample),

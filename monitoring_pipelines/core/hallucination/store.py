@@ -22,8 +22,9 @@ from monitoring_pipelines.core.hallucination.rise import (
     StoredDay,
     StoredScope,
 )
-from monitoring_pipelines.core.hallucination.scoring import ScoringRun
+from monitoring_pipelines.core.hallucination.scoring import ScoringRun, StoredKey
 from monitoring_pipelines.core.judge.base import Verdict
+from monitoring_pipelines.core.judge.cache import CacheKey
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.database import now
 from monitoring_pipelines.core.store.results import ResultRepository
@@ -55,6 +56,7 @@ def save_scores(
             "tokens_out": s.verdict.tokens_out,
             "cost_usd": s.verdict.cost_usd,
             "scored_at": stamp,
+            "content_sha256": s.sampled.content_sha256,
         }
         for s in run.scored
     ]
@@ -72,19 +74,22 @@ def save_scores(
 
 def load_verdicts(
     store: ResultRepository, monitor: str, partition: str, judge: str, prompt_version: str
-) -> dict[str, Verdict]:
-    """The partition's stored verdicts of one judge and prompt version, by request key."""
+) -> dict[StoredKey, Verdict]:
+    """The partition's stored verdicts of one judge and prompt version, by request and what
+    they judged (the judge, its prompt version and the hash of the texts); a score stored
+    without the hash of its texts is left out, as nothing tells which texts it judged."""
     c = t.faithfulness_scores.c
     query = select(t.faithfulness_scores).where(
         c.monitor == monitor,
         c.partition_key == partition,
         c.judge == judge,
         c.prompt_version == prompt_version,
+        c.content_sha256.is_not(None),
     )
     with store.transaction() as conn:
         rows = conn.execute(query).all()
     return {
-        r.request_key: Verdict(
+        StoredKey(r.request_key, CacheKey(r.judge, r.prompt_version, r.content_sha256)): Verdict(
             score=r.score,
             rationale=r.rationale,
             judge=r.judge,

@@ -2,7 +2,9 @@
 
 Retries with backoff on network errors, 408, 409, 429 (after Retry-After) and 5xx; 401, 403,
 404 and redirects raise :class:`JudgeSetupError`. The API key appears in no error, log or repr,
-and redirects are not followed, so it never reaches another host.
+and redirects are not followed, so it never reaches another host. At most
+``MAX_RESPONSE_BYTES`` of a body are read; a body that is larger, not JSON or nested too deep to
+parse is a :class:`JudgeOutputError` (or an unreadable error message), never a crash.
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ MAX_RETRY_AFTER_S: Final = 120.0
 BACKOFF_BASE_S: Final = 0.5
 BACKOFF_MAX_S: Final = 30.0
 USER_AGENT: Final = "monitoring-pipelines-judge/1"
+MAX_RESPONSE_BYTES: Final = 1 << 20
+"""Most of a response body read: a chat completion with one verdict is a few kilobytes."""
 
 _EXCERPT_CHARS: Final = 300
 _KEY_WINDOW: Final = 6  # a word sharing this many consecutive characters with the key is hidden
@@ -305,10 +309,11 @@ class ChatClient:
         try:
             try:
                 with self._opener.open(request, timeout=self._config.timeout_s) as response:
-                    return response.status, _lower(response.headers.items()), response.read()
+                    raw = response.read(MAX_RESPONSE_BYTES + 1)
+                    return response.status, _lower(response.headers.items()), raw
             except urllib.error.HTTPError as exc:
                 with exc:
-                    return exc.code, _lower(exc.headers.items()), exc.read()
+                    return exc.code, _lower(exc.headers.items()), exc.read(MAX_RESPONSE_BYTES)
         except (OSError, http.client.HTTPException) as exc:
             # URLError, TimeoutError, ConnectionError, RemoteDisconnected, IncompleteRead...
             reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
@@ -319,13 +324,18 @@ class ChatClient:
             raise _NetworkError(self.redact(problem)) from exc
 
     def _reply(self, raw: bytes) -> ChatReply:
+        if len(raw) > MAX_RESPONSE_BYTES:
+            raise JudgeOutputError(
+                f"the judge server at {self.shown} answered HTTP 200 with a body of more than "
+                f"{MAX_RESPONSE_BYTES:,} bytes, far more than a verdict; not read"
+            )
         try:
             data = json.loads(raw)
             choice = data["choices"][0]
             message = choice["message"]
             if not isinstance(message, dict):
                 raise TypeError("message is not an object")
-        except (ValueError, KeyError, IndexError, TypeError) as exc:
+        except (ValueError, KeyError, IndexError, TypeError, RecursionError) as exc:
             raise JudgeOutputError(
                 f"the judge server at {self.shown} answered HTTP 200 without a "
                 f"chat-completions choice ({type(exc).__name__}): "
@@ -394,7 +404,7 @@ def _server_message(raw: bytes) -> str:
     text = raw.decode("utf-8", "replace").strip()
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):
         return excerpt(text) or "(empty body)"
     if isinstance(data, dict):
         error = data.get("error")

@@ -13,11 +13,12 @@ import random
 import re
 import threading
 import time
+import unicodedata
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from typing import Final, Literal, TypeVar
+from typing import Any, Final, Literal, TypeVar
 
 from monitoring_pipelines.core.config import OpenAIJudgeConfig
 from monitoring_pipelines.core.errors import ConfigError
@@ -45,7 +46,9 @@ from monitoring_pipelines.core.judge.prompt import PROMPT_VERSION, build_message
 
 __all__ = [
     "BUDGET_EXHAUSTED",
+    "MAX_NESTING",
     "MAX_RATIONALE_CHARS",
+    "MAX_REPLY_CHARS",
     "UNAVAILABLE_AFTER",
     "JudgeBudgetError",
     "JudgeError",
@@ -59,11 +62,17 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_RATIONALE_CHARS: Final = 500
+MAX_REPLY_CHARS: Final = 20_000
+"""Longest reply read: a verdict is a score and one short sentence, and a longer reply would
+only cost memory and time to parse."""
+MAX_NESTING: Final = 32
+"""Deepest nesting of arrays and objects parsed: a verdict is one flat object."""
 OUTPUT_ATTEMPTS: Final = 2
 UNAVAILABLE_AFTER: Final = 5
 """judge_many stops asking after this many answers in a row failed on retryable errors."""
 
 _CODE_BLOCK: Final = re.compile(r"\A```(?:json)?[ \t]*\n?(.*?)\n?[ \t]*```\Z", re.DOTALL | re.I)
+_JSON_STRING: Final = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
 
 _R = TypeVar("_R", bound="Verdict | Unscored")
 
@@ -75,24 +84,38 @@ class JudgeBudgetError(JudgeError):
 def parse_verdict(content: str) -> tuple[float, str]:
     """The score and rationale of a judge's reply, validated strictly.
 
+    Whatever the reply, this returns a verdict or raises :class:`JudgeOutputError` saying why
+    there is none: a reply longer than ``MAX_REPLY_CHARS`` is not read, one nested deeper than
+    ``MAX_NESTING`` is not parsed, and a key given twice anywhere makes the verdict ambiguous.
+
     Args:
         content: The reply: one JSON object, optionally inside a single Markdown code fence.
 
     Returns:
-        The score, within [0, 1], and the rationale, whitespace collapsed, at most
-        ``MAX_RATIONALE_CHARS`` characters.
+        The score, within [0, 1], and the rationale, whitespace collapsed, control characters
+        dropped, at most ``MAX_RATIONALE_CHARS`` characters.
 
     Raises:
         JudgeOutputError: The reply is not such an object; a score outside [0, 1] is refused,
             not clamped.
     """
+    if len(content) > MAX_REPLY_CHARS:
+        raise JudgeOutputError(
+            f"the judge's reply is {len(content):,} characters long, more than a verdict's "
+            f"{MAX_REPLY_CHARS:,}: {excerpt(content)}"
+        )
     text = content.strip()
     fenced = _CODE_BLOCK.match(text)
     if fenced:
         text = fenced.group(1).strip()
+    if _nesting(text) > MAX_NESTING:
+        raise JudgeOutputError(
+            f"the judge's reply is nested more than {MAX_NESTING} levels deep, which no "
+            f"verdict is: {excerpt(content)}"
+        )
     try:
-        data = json.loads(text, parse_constant=_no_constant)
-    except ValueError as exc:
+        data = json.loads(text, parse_constant=_no_constant, object_pairs_hook=_unique_keys)
+    except (ValueError, RecursionError) as exc:
         raise JudgeOutputError(
             f"the judge's reply is not JSON ({exc}): {excerpt(content)}"
         ) from exc
@@ -100,13 +123,17 @@ def parse_verdict(content: str) -> tuple[float, str]:
         raise JudgeOutputError(f"the judge's reply is not a JSON object: {excerpt(content)}")
     score = data.get("score")
     if isinstance(score, bool) or not isinstance(score, int | float):
-        raise JudgeOutputError(f"the judge's score must be a number from 0 to 1, got {score!r}")
+        raise JudgeOutputError(
+            f"the judge's score must be a number from 0 to 1, got {excerpt(repr(score))}"
+        )
     if not 0 <= score <= 1:
-        raise JudgeOutputError(f"the judge's score {score!r} is outside [0, 1]")
+        raise JudgeOutputError(f"the judge's score {excerpt(repr(score))} is outside [0, 1]")
     rationale = data.get("rationale")
     if not isinstance(rationale, str):
-        raise JudgeOutputError(f"the judge's rationale must be a string, got {rationale!r}")
-    return float(score), truncate(" ".join(rationale.split()), MAX_RATIONALE_CHARS)
+        raise JudgeOutputError(
+            f"the judge's rationale must be a string, got {excerpt(repr(rationale))}"
+        )
+    return float(score), truncate(_plain(rationale), MAX_RATIONALE_CHARS)
 
 
 @dataclass(frozen=True)
@@ -415,6 +442,15 @@ class OpenAIJudge:
                 error = JudgeOutputError(self._client.redact(str(exc)))
                 logger.warning("judge %s: %s", self.name, error)
                 continue
+            except Exception as exc:  # a reply is untrusted: reading it may cost one answer only
+                error = JudgeOutputError(
+                    self._client.redact(
+                        f"the judge's reply could not be read ({type(exc).__name__}: "
+                        f"{excerpt(str(exc))})"
+                    )
+                )
+                logger.exception("judge %s: %s", self.name, error)
+                continue
             cost = self.cost_usd(tokens_in, tokens_out) if usage_known else None
             verdict = Verdict(
                 score, rationale, self.name, self.version, tokens_in, tokens_out, cost
@@ -485,3 +521,41 @@ def _read(reply: ChatReply) -> tuple[float, str]:
 
 def _no_constant(name: str) -> float:
     raise ValueError(f"{name} is not a number")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object of ``pairs``; a key given twice (at any depth) is a JudgeOutputError."""
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in data:
+            raise JudgeOutputError(
+                f"the judge's reply has a duplicate key {excerpt(repr(key))}, so which value "
+                "it meant is ambiguous"
+            )
+        data[key] = value
+    return data
+
+
+def _nesting(text: str) -> int:
+    """How deep arrays and objects nest in ``text``, strings left out."""
+    depth = deepest = 0
+    for char in _JSON_STRING.sub("", text):
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth -= 1
+    return deepest
+
+
+def _plain(text: str) -> str:
+    """``text`` as stored: whitespace collapsed, control characters (NUL, which PostgreSQL
+    cannot store, among them) dropped and unpaired surrogates replaced."""
+    kept: list[str] = []
+    for char in " ".join(text.split()):
+        category = unicodedata.category(char)
+        if category == "Cs":
+            kept.append("\N{REPLACEMENT CHARACTER}")
+        elif category != "Cc":
+            kept.append(char)
+    return "".join(kept)

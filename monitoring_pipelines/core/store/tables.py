@@ -275,6 +275,10 @@ faithfulness_scores = Table(
     Column("tokens_out", Integer, nullable=False),
     Column("cost_usd", Float, nullable=True),
     Column("scored_at", UtcDateTime(), nullable=False),
+    # SHA-256 of the question, context and answer the judge saw (judge.cache.content_sha256):
+    # a rerun reuses the verdict only for the same texts, judge and prompt version. Rows
+    # stored before it was kept have none and are never reused.
+    Column("content_sha256", String(64), nullable=True),
 )
 
 # Answers the judge scored under the threshold, for a person to review. One item per monitor

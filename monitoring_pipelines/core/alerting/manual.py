@@ -21,6 +21,7 @@ from monitoring_pipelines.core.alerting.model import (
 from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.config import AlertsConfig
 from monitoring_pipelines.core.errors import MonitoringError
+from monitoring_pipelines.core.notify.mrkdwn import escape_mrkdwn
 
 
 def change_incident(
@@ -61,7 +62,9 @@ def change_incident(
             store.update_incident(
                 conn, target.id, status=status.value, acknowledged_by=who, **extra
             )
-        text = f":bust_in_silhouette: {incident.title}: {verb} by {who}"
+        text = (
+            f":bust_in_silhouette: {escape_mrkdwn(incident.title)}: {verb} by {escape_mrkdwn(who)}"
+        )
         kind = AlertKind.RESOLVE if resolving else AlertKind.UPDATE
         common = {
             "incident_id": incident.id,
@@ -80,7 +83,9 @@ def change_incident(
             kind=kind.value,
             message={
                 "text": text,
-                "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": text}}],
+                "blocks": [
+                    {"type": "section", "text": {"type": "mrkdwn", "text": text, "verbatim": True}}
+                ],
             },
             channel=incident.slack_channel or (config.slack_channel if config else None),
             status=(DeliveryStatus.PENDING if announced else DeliveryStatus.SUPPRESSED).value,

@@ -1,4 +1,11 @@
-"""Slack messages (Block Kit) for incidents: pure functions of the incident and the finding."""
+"""Slack messages (Block Kit) for incidents: pure functions of the incident and the finding.
+
+Every string that comes from data (titles naming subjects and segment values, findings'
+summaries, monitors, partitions) enters a message through ``escape_mrkdwn`` (or
+``escape_plain_text`` in a header), so a value such as ``<!channel>`` or ``*x*`` is shown as
+written instead of pinging a channel or formatting the message; the product's own markup and
+links are written around them.
+"""
 
 from __future__ import annotations
 
@@ -12,8 +19,11 @@ from monitoring_pipelines.core.alerting.model import Alert, AlertKind, Evaluatio
 from monitoring_pipelines.core.catalog import check as check_entry
 from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import Severity
+from monitoring_pipelines.core.notify.mrkdwn import escape_mrkdwn as md
+from monitoring_pipelines.core.notify.mrkdwn import escape_plain_text, head
 
 ICON = {Severity.CRITICAL: ":red_circle:", Severity.WARN: ":large_orange_circle:"}
+MAX_HEADER = 150  # characters of a header block's text
 
 
 @dataclass(frozen=True)
@@ -80,11 +90,14 @@ def build_message(
         standalone = dict(opened)
     else:
         reply = _resolved(incident, evaluation, links)
-        header = f":white_check_mark: RESOLVED · {incident.title}"
+        header = f":white_check_mark: RESOLVED · {escape_plain_text(incident.title)}"
         standalone = {
             "text": reply["text"],
             "blocks": [
-                {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
+                {
+                    "type": "header",
+                    "text": {"type": "plain_text", "text": head(header, MAX_HEADER)},
+                },
                 *reply["blocks"],
             ],
         }
@@ -95,42 +108,36 @@ def _opened(
     incident: Incident, evaluation: Evaluation, finding: Finding, links: Links
 ) -> dict[str, Any]:
     severity = incident.severity
-    header = f"{ICON[severity]} {severity.value.upper()} · {incident.title}"
-    partitions = (
-        incident.first_partition
-        if incident.first_partition == incident.last_failing_partition
-        else f"{incident.first_partition} → {incident.last_failing_partition}"
-    )
+    header = f"{ICON[severity]} {severity.value.upper()} · {escape_plain_text(incident.title)}"
     fields = [
-        ("Monitor", f"`{incident.monitor}`"),
-        ("Check", f"`{incident.check}`"),
-        ("Partition(s)", partitions),
+        ("Monitor", f"`{md(incident.monitor)}`"),
+        ("Check", f"`{md(incident.check)}`"),
+        ("Partition(s)", _span(incident)),
         ("Failing partitions", str(incident.failing_partitions)),
     ]
     if finding.value is not None and finding.threshold is not None:
         fields.append(("Value / threshold", f"{_num(finding.value)} / {_num(finding.threshold)}"))
     if incident.subject != WHOLE:
-        fields.append(("Subject", f"`{incident.subject}`"))
+        fields.append(("Subject", f"`{md(incident.subject)}`"))
     blocks: list[dict[str, Any]] = [
-        {"type": "header", "text": {"type": "plain_text", "text": header[:150], "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{finding.summary}*"}},
         {
-            "type": "section",
-            "fields": [{"type": "mrkdwn", "text": f"*{k}*\n{v}"} for k, v in fields],
+            "type": "header",
+            "text": {"type": "plain_text", "text": head(header, MAX_HEADER), "emoji": True},
         },
+        {"type": "section", "text": _mrkdwn(f"*{md(finding.summary)}*")},
+        {"type": "section", "fields": [_mrkdwn(f"*{k}*\n{v}") for k, v in fields]},
         _links_block(evaluation, links, incident.check),
         {
             "type": "context",
             "elements": [
-                {
-                    "type": "mrkdwn",
-                    "text": f"Incident #{incident.id} · updates follow in this thread · "
-                    f"`monitoring incidents ack {incident.id}` to acknowledge",
-                }
+                _mrkdwn(
+                    f"Incident #{incident.id} · updates follow in this thread · "
+                    f"`monitoring incidents ack {incident.id}` to acknowledge"
+                )
             ],
         },
     ]
-    text = f"[{severity.value.upper()}] {incident.title}: {finding.summary}"
+    text = f"[{severity.value.upper()}] {md(incident.title)}: {md(finding.summary)}"
     return {"text": text, "blocks": blocks}
 
 
@@ -138,16 +145,14 @@ def _updated(
     incident: Incident, evaluation: Evaluation, finding: Finding, links: Links
 ) -> dict[str, Any]:
     text = (
-        f"Still failing on {evaluation.partition}: {finding.summary} "
-        f"({incident.failing_partitions} failing partitions since {incident.first_partition})"
+        f"Still failing on {md(evaluation.partition)}: {md(finding.summary)} "
+        f"({incident.failing_partitions} failing partitions since "
+        f"{md(incident.first_partition)})"
     )
     return {
         "text": text,
         "blocks": [
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"{ICON[finding.severity]} {text}"},
-            },
+            {"type": "section", "text": _mrkdwn(f"{ICON[finding.severity]} {text}")},
             _links_block(evaluation, links, incident.check),
         ],
     }
@@ -157,14 +162,11 @@ def _joined(
     member: Incident, evaluation: Evaluation, finding: Finding, links: Links
 ) -> dict[str, Any]:
     check = check_entry(member.check).title
-    text = f"Also failing since {member.first_partition} ({check}): {finding.summary}"
+    text = f"Also failing since {md(member.first_partition)} ({md(check)}): {md(finding.summary)}"
     return {
         "text": text,
         "blocks": [
-            {
-                "type": "section",
-                "text": {"type": "mrkdwn", "text": f"{ICON[finding.severity]} {text}"},
-            },
+            {"type": "section", "text": _mrkdwn(f"{ICON[finding.severity]} {text}")},
             _links_block(evaluation, links, member.check),
         ],
     }
@@ -172,14 +174,15 @@ def _joined(
 
 def _resolved(incident: Incident, evaluation: Evaluation, links: Links) -> dict[str, Any]:
     text = (
-        f"Resolved: {incident.title} passed on every partition after "
-        f"{incident.last_failing_partition} through {incident.resolved_partition} "
-        f"({incident.failing_partitions} failing partitions from {incident.first_partition})"
+        f"Resolved: {md(incident.title)} passed on every partition after "
+        f"{md(incident.last_failing_partition)} through {md(str(incident.resolved_partition))} "
+        f"({incident.failing_partitions} failing partitions from "
+        f"{md(incident.first_partition)})"
     )
     return {
         "text": text,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": f":white_check_mark: {text}"}},
+            {"type": "section", "text": _mrkdwn(f":white_check_mark: {text}")},
             _links_block(evaluation, links, incident.check),
         ],
     }
@@ -193,7 +196,13 @@ def _links_block(evaluation: Evaluation, links: Links, check: str) -> dict[str, 
     runbook = links.runbook(check)
     if runbook:
         parts.append(f"<{runbook}|Runbook>")
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": " · ".join(parts)}]}
+    return {"type": "context", "elements": [_mrkdwn(" · ".join(parts))]}
+
+
+def _mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object; ``verbatim`` keeps Slack from turning a bare URL, channel name or
+    ``@here`` in a value into a link or a mention (the product writes its links itself)."""
+    return {"type": "mrkdwn", "text": text, "verbatim": True}
 
 
 def _num(value: float) -> str:
@@ -223,8 +232,8 @@ def summary_message(
     still_open = [i for i in listed if i.active]
     span = partitions[0] if len(partitions) == 1 else f"{partitions[0]} → {partitions[-1]}"
     text = (
-        f"Backfill {backfill_id} of {', '.join(monitors)} ({span}): {len(listed)} incident(s), "
-        f"{len(still_open)} still open"
+        f"Backfill {md(backfill_id)} of {md(', '.join(monitors))} ({md(span)}): "
+        f"{len(listed)} incident(s), {len(still_open)} still open"
     )
     return _grouped(
         text,
@@ -241,12 +250,12 @@ def digest_message(
     """The alerts of a monitor past its daily page budget, in one message."""
     listed = _listed(alerts, incidents)
     text = (
-        f"{monitor}: {len(listed)} more incident(s) on {day}, past the budget of {limit} "
+        f"{md(monitor)}: {len(listed)} more incident(s) on {md(day)}, past the budget of {limit} "
         "pages a day"
     )
     return _grouped(
         text,
-        f":bellhop_bell: Digest · {monitor}",
+        f":bellhop_bell: Digest · {escape_plain_text(monitor)}",
         listed,
         f"alerts.max_pages_per_day is {limit}: further incidents today are grouped here; their "
         "updates follow in this thread.",
@@ -262,18 +271,18 @@ def reminder_message(
     days = age.total_seconds() / 86_400
     text = (
         f"{ICON[incident.severity]} Still open after {days:.1f} days and not acknowledged: "
-        f"{incident.title} ({incident.failing_partitions} failing partitions, "
-        f"{incident.first_partition} → {incident.last_failing_partition}). "
+        f"{md(incident.title)} ({incident.failing_partitions} failing partitions, "
+        f"{md(incident.first_partition)} → {md(incident.last_failing_partition)}). "
         f"Reminders every {hours:g} h until `monitoring incidents ack {incident.id}`."
     )
-    elements = [{"type": "mrkdwn", "text": f"<{links.incident(incident)}|Asset in Dagster>"}]
+    elements = [_mrkdwn(f"<{links.incident(incident)}|Asset in Dagster>")]
     runbook = links.runbook(incident.check)
     if runbook:
-        elements.append({"type": "mrkdwn", "text": f"<{runbook}|Runbook>"})
+        elements.append(_mrkdwn(f"<{runbook}|Runbook>"))
     return {
         "text": text,
         "blocks": [
-            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {"type": "section", "text": _mrkdwn(text)},
             {"type": "context", "elements": elements},
         ],
         "broadcast": True,
@@ -325,23 +334,24 @@ def _listed(alerts: Sequence[Alert], incidents: Mapping[int, Incident]) -> list[
 
 def _grouped(text: str, header: str, listed: Sequence[Incident], note: str) -> dict[str, Any]:
     lines = [
-        f"{ICON[i.severity]} #{i.id} {i.title} · {_span(i)} · "
-        + ("open" if i.active else f"resolved after {i.resolved_partition}")
+        f"{ICON[i.severity]} #{i.id} {md(i.title)} · {_span(i)} · "
+        + ("open" if i.active else f"resolved after {md(str(i.resolved_partition))}")
         for i in listed[:MAX_LISTED]
     ]
     if len(listed) > MAX_LISTED:
         lines.append(f"… and {len(listed) - MAX_LISTED} more: `monitoring incidents`")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
-        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{text}*"}},
+        {"type": "section", "text": _mrkdwn(f"*{text}*")},
     ]
     if lines:
-        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}})
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]})
+        blocks.append({"type": "section", "text": _mrkdwn("\n".join(lines))})
+    blocks.append({"type": "context", "elements": [_mrkdwn(note)]})
     return {"text": text, "blocks": blocks, "incident_ids": [i.id for i in listed if i.active]}
 
 
 def _span(incident: Incident) -> str:
+    """The incident's failing partitions, escaped for mrkdwn."""
     if incident.first_partition == incident.last_failing_partition:
-        return incident.first_partition
-    return f"{incident.first_partition} → {incident.last_failing_partition}"
+        return md(incident.first_partition)
+    return f"{md(incident.first_partition)} → {md(incident.last_failing_partition)}"

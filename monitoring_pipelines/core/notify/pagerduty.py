@@ -2,7 +2,7 @@
 
 Every event carries the incident's ``dedup_key``, so an event whose outcome is unknown is simply
 sent again. The client never sleeps (the outbox schedules retries) and keeps the routing key out
-of reprs and error messages.
+of reprs and error messages. The texts of an event are sent as plain lines (``plain_line``).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import http.client
 import json
 import math
+import unicodedata
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -86,14 +87,16 @@ class PagerDutyEvent:
     Attributes:
         dedup_key: Identifies the alert (at most 255 characters); later events with this key
             are applied to it, so use a key stable across resends (e.g. our incident id).
-        summary: Title of the alert; cut to ``MAX_SUMMARY`` characters when sent.
+        summary: Title of the alert; sent as a ``plain_line`` cut to ``MAX_SUMMARY``
+            characters.
         severity: PagerDuty's severity; ``pd_severity`` maps ours.
         source: The affected system, e.g. the monitored model or service.
         component: The part of it that is broken, e.g. a feature or an endpoint.
         group: A grouping of sources, e.g. a team or a product.
         event_class: The kind of problem, e.g. ``drift`` (PagerDuty's ``class``).
-        custom_details: Free-form details shown on the alert; values JSON cannot hold (NaN, a
-            Decimal, a datetime) are sent as their ``str()``.
+        custom_details: Free-form details shown on the alert; texts are sent as
+            ``plain_line``s, values JSON cannot hold (NaN, a Decimal, a datetime) as their
+            ``str()``.
         links: Links shown on the alert (dashboards, runbooks).
         timestamp: When the problem was detected; a naive datetime is read as UTC. None lets
             PagerDuty use the time it received the event.
@@ -122,19 +125,20 @@ def trigger_event(
         client_url: Link to the sending tool, shown on the alert.
 
     Returns:
-        A JSON-ready object; the summary is cut to ``MAX_SUMMARY`` characters.
+        A JSON-ready object; its texts are ``plain_line``s, the summary cut to ``MAX_SUMMARY``
+        characters.
     """
     payload: dict[str, Any] = {
-        "summary": truncate(event.summary, MAX_SUMMARY),
-        "source": event.source,
+        "summary": truncate(plain_line(event.summary), MAX_SUMMARY),
+        "source": plain_line(event.source),
         "severity": event.severity,
     }
     if event.timestamp is not None:
         payload["timestamp"] = iso_timestamp(event.timestamp)
     optional = {"component": event.component, "group": event.group, "class": event.event_class}
-    payload.update({key: value for key, value in optional.items() if value is not None})
+    payload.update({key: plain_line(value) for key, value in optional.items() if value is not None})
     if event.custom_details:
-        payload["custom_details"] = _json_safe(event.custom_details)
+        payload["custom_details"] = _sendable(event.custom_details)
     body: dict[str, Any] = {
         "event_action": "trigger",
         "dedup_key": event.dedup_key,
@@ -152,16 +156,35 @@ def trigger_event(
     return body
 
 
-def _json_safe(value: Any) -> Any:
-    """``value`` with NaN and infinities as text: json.dumps would write them as bare NaN and
-    Infinity, which are not JSON, and PagerDuty would refuse the whole event."""
+def _sendable(value: Any) -> Any:
+    """``value`` with its texts as ``plain_line``s and NaN and infinities as text: json.dumps
+    would write them as bare NaN and Infinity, which are not JSON, and PagerDuty would refuse
+    the whole event."""
+    if isinstance(value, str):
+        return plain_line(value)
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, Mapping):
-        return {str(key): _json_safe(item) for key, item in value.items()}
+        return {str(key): _sendable(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(item) for item in value]
+        return [_sendable(item) for item in value]
     return value
+
+
+_ANGLES: Final = str.maketrans({"<": "\u2039", ">": "\u203a"})
+
+
+def plain_line(text: str) -> str:
+    """``text`` as one line of plain text that no tool showing it reads as markup.
+
+    Control characters (line breaks, tabs, NUL, escape...) become spaces. ``<`` and ``>``
+    become the single angle quotation marks U+2039 and U+203A: PagerDuty shows summaries as
+    plain text, but passes them on to chat tools (its Slack integration) where ``<!channel>``
+    or ``<https://x|label>`` is markup; the quotation marks read the same and mean nothing
+    there. Nothing is entity-encoded, so a cut to ``MAX_SUMMARY`` never splits an escape.
+    """
+    line = "".join(" " if unicodedata.category(char) == "Cc" else char for char in text)
+    return line.translate(_ANGLES)
 
 
 def truncate(text: str, limit: int) -> str:

@@ -31,6 +31,7 @@ from slack_sdk.web import SlackResponse
 
 from monitoring_pipelines.core.errors import DeliveryError
 from monitoring_pipelines.core.notify.base import Delivered, OutgoingMessage
+from monitoring_pipelines.core.notify.mrkdwn import head
 
 EVENT_TYPE: Final = "monitoring_alert"
 """Slack message-metadata event type under which the delivery id is stored."""
@@ -109,14 +110,15 @@ def _fit_text_object(obj: Any, limit: int) -> None:
 
 
 def _truncate(text: str, limit: int, *, mrkdwn: bool) -> str:
+    """``text`` cut to ``limit`` with an ellipsis, never inside an escape (``&lt;``)."""
     if len(text) <= limit:
         return text
     if mrkdwn:
         # A cut inside a code block would leave it open and show the rest as literal backticks.
-        cut = text[: limit - len(ELLIPSIS) - len(_CODE_FENCE)]
+        cut = head(text, limit - len(ELLIPSIS) - len(_CODE_FENCE))
         if cut.count(_CODE_FENCE) % 2 == 1:
             return cut + ELLIPSIS + _CODE_FENCE
-    return text[: limit - len(ELLIPSIS)] + ELLIPSIS
+    return head(text, limit - len(ELLIPSIS)) + ELLIPSIS
 
 
 def _left_out_note(left_out: int) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import dagster as dg
 
 from assets import build_monitor_assets
+from monitoring_pipelines.core.alerting.destinations import pagerduty_key_names
 from monitoring_pipelines.core.catalog import REVIEW_ASSETS, Asset
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
@@ -32,7 +33,6 @@ from resources import (
     SliceStoreResource,
     WarehouseResource,
 )
-from resources.pagerduty import EVENTS_URL
 
 # Per-partition asset checks are a preview feature in Dagster 1.13; we rely on it knowingly.
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
@@ -75,7 +75,9 @@ def build_definitions(
         jobs=jobs,
         schedules=schedules,
         sensors=[
-            alerting_sensor(alerts, settings.dagster_url, report_keys(assets)),
+            alerting_sensor(
+                alerts, settings.dagster_url, report_keys(assets), settings.alerting_budget_s
+            ),
             labels_sensor(config.monitors),
         ],
         resources=resources(config, settings, environ),
@@ -110,25 +112,17 @@ def resources(
             alerts_file=str(settings.alerts_file or ""),
         ),
         "pagerduty": PagerDutyResource(
-            routing_key=pagerduty_key(config, environ),
-            url=settings.pagerduty_url or EVENTS_URL,
+            routing_keys=pagerduty_keys(config, environ), url=settings.pagerduty_url or ""
         ),
         "judge": JudgeResource(api_key=judge_key(config, environ)),
     }
 
 
-def pagerduty_key(config: MonitorFile, environ: Mapping[str, str]) -> str | dg.EnvVar:
-    """The PagerDuty routing key, read by Dagster from the variable the monitors name."""
-    return _one_secret(
-        {
-            m.alerts.pagerduty.routing_key_env
-            for m in config.monitors.values()
-            if m.alerts.pagerduty
-        },
-        "alerts.pagerduty.routing_key_env",
-        "one routing key serves every monitor",
-        environ,
-    )
+def pagerduty_keys(config: MonitorFile, environ: Mapping[str, str]) -> dict[str, str]:
+    """Each routing key the monitors name, read by Dagster from its variable (``dg.EnvVar``:
+    the key itself is never in the definitions); variables not set are left out."""
+    alerts = {name: m.alerts for name, m in config.monitors.items()}
+    return {env: dg.EnvVar(env) for env in sorted(pagerduty_key_names(alerts)) if environ.get(env)}
 
 
 def judge_key(config: MonitorFile, environ: Mapping[str, str]) -> str | dg.EnvVar:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import click
 
 from monitoring_pipelines.cli.config import validate_config
-from monitoring_pipelines.cli.context import Context
+from monitoring_pipelines.cli.context import Context, fail
 from monitoring_pipelines.cli.demo import demo
 from monitoring_pipelines.cli.incidents import alerts, incidents, mute
 from monitoring_pipelines.cli.ops import otel, serve_metrics
 from monitoring_pipelines.cli.review import review
 from monitoring_pipelines.cli.runs import alerting, backfill, costs
+from monitoring_pipelines.core.errors import MonitoringError
 
 __all__ = ["main"]
 
@@ -30,7 +31,10 @@ __all__ = ["main"]
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """Monitoring pipelines for ML and LLM systems: see README.md."""
-    ctx.obj = Context(config_path)
+    try:
+        ctx.obj = Context(config_path)
+    except MonitoringError as exc:  # a malformed setting in the environment
+        fail(str(exc))
 
 
 for _command in (

@@ -17,7 +17,8 @@ from monitoring_pipelines.core.errors import MonitoringError
 @click.option("--offline", is_flag=True, help="Check the file only; do not inspect the tables.")
 @pass_context
 def validate_config(ctx: Context, file: str | None, offline: bool) -> None:
-    """Check a monitor file (and, unless --offline, that its tables and columns exist)."""
+    """Check a monitor file (and, unless --offline, that its tables and columns exist), and
+    say where each monitor's alerts go."""
     path = Path(file) if file else ctx.settings.config_path
     try:
         config = load_config(path, ctx.environ)
@@ -31,6 +32,29 @@ def validate_config(ctx: Context, file: str | None, offline: bool) -> None:
     names = ", ".join(config.monitors)
     checked = "file only" if offline else "file, tables and columns"
     click.echo(f"{path}: OK ({len(config.monitors)} monitor(s): {names}; checked {checked})")
+    _destinations(ctx, config)
+
+
+def _destinations(ctx: Context, config: MonitorFile) -> None:
+    """Each monitor's destinations (the variable of a PagerDuty key, never the key), and a
+    warning for each monitor whose alerts, or some of them, have nowhere to go."""
+    from monitoring_pipelines.core.alerting.destinations import describe, nowhere_warning
+
+    def is_set(env: str) -> bool:
+        return bool(ctx.environ.get(env))
+
+    click.echo("alert destinations:")
+    for name, monitor in config.monitors.items():
+        click.echo(f"  {describe(name, monitor.alerts, is_set)}")
+    if not (ctx.settings.slack_token or ctx.settings.alerts_file):
+        click.echo(
+            "  (neither SLACK_BOT_TOKEN nor MONITORING_ALERTS_FILE is set here: Slack messages "
+            "wait in the outbox)"
+        )
+    for name, monitor in config.monitors.items():
+        warning = nowhere_warning(name, monitor.alerts)
+        if warning:
+            click.echo(f"WARNING: {warning}", err=True)
 
 
 def _source_problems(ctx: Context, config: MonitorFile) -> list[str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -14,7 +14,7 @@ import click
 
 from monitoring_pipelines.cli.context import Context
 from monitoring_pipelines.core.catalog import Asset
-from monitoring_pipelines.core.config import MonitorFile
+from monitoring_pipelines.core.config import AlertsConfig, MonitorFile
 
 
 def run_days(
@@ -65,19 +65,17 @@ def run_alerting(ctx: Context, config: MonitorFile, *, replay: bool = False) -> 
     Returns:
         The alerting pass's report.
     """
+    from monitoring_pipelines.core.alerting.delivery import DeliveryPolicy
     from monitoring_pipelines.sensors.alerting_pass import replay_alerting, run_alerting
 
-    notifier, pagerduty = _notifiers(ctx, config)
     alerts = {name: m.alerts for name, m in config.monitors.items()}
-    run = replay_alerting if replay else run_alerting
-    report = run(
-        ctx.instance(),
-        ctx.alerts(),
-        alerts,
-        ctx.settings.dagster_url,
-        notifier,
-        pagerduty=pagerduty,
-    )
+    notifier, pagerduty = _notifiers(ctx, alerts)
+    args = (ctx.instance(), ctx.alerts(), alerts, ctx.settings.dagster_url, notifier)
+    if replay:
+        report = replay_alerting(*args, pagerduty=pagerduty)
+    else:
+        policy = DeliveryPolicy(pass_budget_s=ctx.settings.alerting_budget_s)
+        report = run_alerting(*args, pagerduty=pagerduty, policy=policy)
     click.echo(f"alerting: {report.summary()}")
     counts = Counter(a.status.value for a in ctx.alerts().alerts())
     click.echo(
@@ -90,12 +88,20 @@ def run_alerting(ctx: Context, config: MonitorFile, *, replay: bool = False) -> 
             "  (Slack is not configured: set SLACK_BOT_TOKEN, or MONITORING_ALERTS_FILE to "
             "write the messages to a file; alerts wait in the outbox)"
         )
+    if report.delivery.undeliverable:
+        click.echo(
+            f"WARNING: {len(report.delivery.undeliverable)} alert(s) undeliverable: a monitor "
+            "without alerts.slack_channel (`monitoring alerts --status undeliverable`, "
+            "`monitoring validate-config`)",
+            err=True,
+        )
     warn_notifiers(ctx)
     return report
 
 
-def _notifiers(ctx: Context, config: MonitorFile) -> tuple[Any, Any]:
-    """Slack (or the alerts file) and PagerDuty, as configured in the environment."""
+def _notifiers(ctx: Context, alerts: Mapping[str, AlertsConfig]) -> tuple[Any, Any]:
+    """Slack (or the alerts file), and each paging monitor's PagerDuty notifier with the
+    routing key its variable holds, as configured in the environment."""
     notifier: Any = None
     if ctx.settings.slack_token:
         from monitoring_pipelines.core.notify.slack import SlackNotifier
@@ -105,17 +111,13 @@ def _notifiers(ctx: Context, config: MonitorFile) -> tuple[Any, Any]:
         from monitoring_pipelines.core.notify.file import FileNotifier
 
         notifier = FileNotifier(ctx.settings.alerts_file)
-    pagerduty: Any = None
-    envs = {
-        m.alerts.pagerduty.routing_key_env for m in config.monitors.values() if m.alerts.pagerduty
-    }
-    keys = [ctx.environ[e] for e in sorted(envs) if ctx.environ.get(e)]
-    if keys:
-        from monitoring_pipelines.core.notify.pagerduty import PagerDutyNotifier
-        from resources.pagerduty import EVENTS_URL
+    from monitoring_pipelines.core.alerting.destinations import (
+        pagerduty_key_names,
+        pagerduty_notifiers,
+    )
 
-        pagerduty = PagerDutyNotifier(keys[0], url=ctx.settings.pagerduty_url or EVENTS_URL)
-    return notifier, pagerduty
+    keys = {env: ctx.environ[env] for env in pagerduty_key_names(alerts) if ctx.environ.get(env)}
+    return notifier, pagerduty_notifiers(alerts, keys, ctx.settings.pagerduty_url)
 
 
 def warn_notifiers(ctx: Context) -> None:

@@ -10,7 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from monitoring_pipelines.core.errors import ConfigError
+
 DEFAULT_HOME = ".monitoring"
+ALERTING_BUDGET_S = 15.0
+"""Seconds an alerting pass may spend sending, well under the sensor's 30 s interval."""
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,7 @@ class Settings:
     slack_token: str | None = field(default=None, repr=False)
     alerts_file: Path | None = None
     pagerduty_url: str | None = None
+    alerting_budget_s: float = ALERTING_BUDGET_S
 
     @property
     def default_warehouse_url(self) -> str:
@@ -48,4 +53,18 @@ class Settings:
             if env.get("MONITORING_ALERTS_FILE")
             else None,
             pagerduty_url=env.get("PAGERDUTY_EVENTS_URL") or None,
+            alerting_budget_s=_seconds(env, "MONITORING_ALERTING_BUDGET_S", ALERTING_BUDGET_S),
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds above 0; expected e.g. 15")
+    return value

@@ -5,7 +5,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
+from monitoring_pipelines.core.alerting.delivery import DeliveryPolicy
 from monitoring_pipelines.core.config import AlertsConfig
+from monitoring_pipelines.core.settings import ALERTING_BUDGET_S
 from monitoring_pipelines.sensors.alerting_pass import notifier_problems, run_alerting
 from resources import PagerDutyResource, ResultStoreResource, SlackResource
 
@@ -20,10 +22,16 @@ def alerting_sensor(
     alerts: Mapping[str, AlertsConfig],
     dagster_url: str,
     reports: Mapping[str, dg.AssetKey] | None = None,
+    budget_s: float = ALERTING_BUDGET_S,
 ) -> dg.SensorDefinition:
     """The alerting pass every 30 s; it also requests the daily report of every recent
-    partition whose checks it has just recorded, so the report lists them."""
+    partition whose checks it has just recorded, so the report lists them.
+
+    A pass sends for at most ``budget_s`` seconds (``MONITORING_ALERTING_BUDGET_S``); what is
+    left waits for the next tick.
+    """
     reports = dict(reports or {})
+    policy = DeliveryPolicy(pass_budget_s=budget_s)
 
     @dg.sensor(
         name="alerting",
@@ -47,7 +55,8 @@ def alerting_sensor(
             alerts,
             dagster_url,
             slack.get_notifier(),
-            pagerduty=pagerduty.get_notifier(),
+            pagerduty=pagerduty.get_notifiers(alerts),
+            policy=policy,
         )
         if report.cursor:
             context.update_cursor(report.cursor)
@@ -59,6 +68,11 @@ def alerting_sensor(
             raise NotifierDown("; ".join(problems))
         for problem in problems:
             context.log.error(problem)
+        if report.delivery.undeliverable:
+            context.log.warning(
+                f"{len(report.delivery.undeliverable)} alert(s) undeliverable (a monitor without "
+                "alerts.slack_channel): `monitoring alerts --status undeliverable`"
+            )
         return dg.SensorResult(
             run_requests=requests,
             skip_reason=None if requests else dg.SkipReason(report.summary()),

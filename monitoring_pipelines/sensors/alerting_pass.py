@@ -15,7 +15,12 @@ from typing import Any
 
 import dagster as dg
 
-from monitoring_pipelines.core.alerting.delivery import DeliveryReport, deliver
+from monitoring_pipelines.core.alerting.delivery import (
+    DeliveryPolicy,
+    DeliveryReport,
+    PagerDutyRoutes,
+    deliver,
+)
 from monitoring_pipelines.core.alerting.followups import release_summaries, remind
 from monitoring_pipelines.core.alerting.ingest import AlertContext, IngestReport, ingest_runs
 from monitoring_pipelines.core.alerting.model import DeliveryStatus, Evaluation, Target
@@ -23,7 +28,6 @@ from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import WHOLE, Finding, findings_from
 from monitoring_pipelines.core.config import AlertsConfig, Severity
 from monitoring_pipelines.core.notify.base import Notifier
-from monitoring_pipelines.core.notify.pagerduty import PagerDutyNotifier
 
 CURSOR = "dagster_finished_runs"
 # Runs finishing close together may commit out of order; look back this far past the cursor.
@@ -55,7 +59,8 @@ class AlertingReport:
             f"incidents opened {len(i.opened)}, updated {len(i.updated)}, "
             f"resolved {len(i.resolved)}; alerts stored {i.alerts_stored}, sent {len(d.sent)}, "
             f"recovered {len(d.recovered)}, retrying {len(d.retrying)}, failed {len(d.failed)}, "
-            f"waiting {d.waiting}"
+            f"undeliverable {len(d.undeliverable)}, waiting {d.waiting}"
+            + (f" ({len(d.deferred)} held back: {'; '.join(d.stopped)})" if d.stopped else "")
         )
 
 
@@ -68,10 +73,11 @@ def run_alerting(
     now: datetime | None = None,
     batch: int = 500,
     *,
-    pagerduty: PagerDutyNotifier | None = None,
+    pagerduty: PagerDutyRoutes | None = None,
+    policy: DeliveryPolicy | None = None,
 ) -> AlertingReport:
     """Ingest every finished run not yet processed, add reminders and the summaries of
-    finished backfills, then deliver what is due."""
+    finished backfills, then deliver what is due (within ``policy``'s time budget)."""
     now = now or datetime.now(UTC)
     report = AlertingReport()
     context = AlertContext(alerts=alerts, dagster_url=dagster_url, now=now)
@@ -80,7 +86,7 @@ def run_alerting(
     release_summaries(store, lambda backfill: backfill_finished(instance, store, backfill), now)
     remind(store, alerts, dagster_url, now)
     report.delivery = deliver(
-        store, notifier, now, pagerduty=pagerduty, page_limits=page_limits(alerts)
+        store, notifier, now, policy, pagerduty=pagerduty, page_limits=page_limits(alerts)
     )
     return report
 
@@ -92,7 +98,7 @@ def replay_alerting(
     dagster_url: str,
     notifier: Notifier | None,
     *,
-    pagerduty: PagerDutyNotifier | None = None,
+    pagerduty: PagerDutyRoutes | None = None,
     hour: int = 1,
 ) -> AlertingReport:
     """The alerting pass as if each new partition had been run live on the next morning.
@@ -100,7 +106,7 @@ def replay_alerting(
     Runs not yet processed are ingested one partition (day) at a time, in order, with the
     clock at ``hour`` UTC of the following day, and what is due is delivered then, as the
     daily schedule would have done. Backfill tags are ignored. The demo uses it to show the
-    messages its history would have produced.
+    messages its history would have produced; its days are not cut short by a time budget.
     """
     report = AlertingReport()
     fresh: list[tuple[str, list[Evaluation]]] = []
@@ -111,12 +117,15 @@ def replay_alerting(
         days = {e.partition for e in evaluations if e.partition}
         by_day.setdefault(min(days) if days else "", []).append((run_id, evaluations))
     limits = page_limits(alerts)
+    unbounded = DeliveryPolicy(pass_budget_s=None)
     for day in sorted(by_day):
         clock = _morning_after(day, hour) if day else datetime.now(UTC)
         context = AlertContext(alerts=alerts, dagster_url=dagster_url, now=clock)
         ingest_runs(store, by_day[day], context, report.ingest)
         remind(store, alerts, dagster_url, clock)
-        delivered = deliver(store, notifier, clock, pagerduty=pagerduty, page_limits=limits)
+        delivered = deliver(
+            store, notifier, clock, unbounded, pagerduty=pagerduty, page_limits=limits
+        )
         report.delivery.absorb(delivered)
     return report
 

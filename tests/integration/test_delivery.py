@@ -167,13 +167,17 @@ def test_replies_wait_while_the_first_message_is_pending(
     assert reply.thread_ts == parent.ts
 
 
-def test_an_alert_without_a_channel_waits(store: AlertRepository, slack: FakeSlack) -> None:
+def test_an_alert_without_a_channel_is_undeliverable_not_pending(
+    store: AlertRepository, slack: FakeSlack
+) -> None:
     [alert] = seed_incident(store, [False], channel=None)
 
     report = deliver(store, notifier_for(slack), datetime.now(UTC), POLICY)
 
-    assert report.waiting == 1 and report.sent == []
-    assert one(store, alert.id).status is DeliveryStatus.PENDING
+    assert report.undeliverable == [alert.id] and report.sent == [] and report.waiting == 0
+    undeliverable = one(store, alert.id)
+    assert undeliverable.status is DeliveryStatus.UNDELIVERABLE
+    assert "alerts.slack_channel" in (undeliverable.reason or "")
     assert posts(slack) == 0
 
 

@@ -1,18 +1,22 @@
 """Sending stored alerts: claim, send, record; retry with backoff; recover after a crash.
 
 An alert is claimed before the network call and marked sent after it; after a crash in between,
-the notifier is asked whether the message landed, so nothing is lost or sent twice.
+the notifier is asked whether the message landed, so nothing is lost or sent twice. A pass
+stops sending to a destination that failed it and starts no send past its time budget
+(``pacing``); an alert no configured notifier can take is marked ``undeliverable``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from monitoring_pipelines.core.alerting.charts import render_alert_chart
 from monitoring_pipelines.core.alerting.messages import digest_message
 from monitoring_pipelines.core.alerting.model import Alert, AlertKind, DeliveryStatus, Target
+from monitoring_pipelines.core.alerting.pacing import Pacer
 from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.errors import DeliveryError, StoreError
@@ -30,16 +34,25 @@ from monitoring_pipelines.core.notify.pagerduty import (
 )
 from monitoring_pipelines.core.store.results import ResultRepository
 
+Sender = Notifier | PagerDutyNotifier
+PagerDutyRoutes = PagerDutyNotifier | Mapping[str, PagerDutyNotifier]
+"""One PagerDuty notifier for every monitor, or each monitor's own (by monitor name)."""
+
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    """Retry and recovery settings (documented in README.md, "Alerting")."""
+    """Retry and recovery settings (documented in README.md, "Alerting").
+
+    ``pass_budget_s`` is the time a pass may spend before it starts no more sends (None: no
+    limit); what is left waits for the next pass.
+    """
 
     max_attempts: int = 5
     backoff_s: float = 30.0
     max_backoff_s: float = 3600.0
     in_doubt_after_s: float = 120.0
     batch: int = 100
+    pass_budget_s: float | None = 15.0
 
 
 @dataclass
@@ -49,16 +62,22 @@ class DeliveryReport:
     retrying: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
     muted: list[int] = field(default_factory=list)
+    undeliverable: list[int] = field(default_factory=list)
     waiting: int = 0
+    deferred: list[int] = field(default_factory=list)
+    """Due alerts left pending (among ``waiting``) because the pass stopped sending."""
+    stopped: list[str] = field(default_factory=list)
+    """Why the pass stopped sending: a destination paused, its time budget spent."""
     errors: list[str] = field(default_factory=list)
     attempted: set[Target] = field(default_factory=set)
     target_errors: dict[Target, list[str]] = field(default_factory=dict)
 
     def absorb(self, other: DeliveryReport) -> None:
-        """Add another pass's outcome (the last pass's waiting count wins)."""
-        for name in ("sent", "recovered", "retrying", "failed", "muted", "errors"):
+        """Add another pass's outcome (what waits is the last pass's)."""
+        names = ("sent", "recovered", "retrying", "failed", "muted", "undeliverable", "errors")
+        for name in (*names, "stopped"):
             getattr(self, name).extend(getattr(other, name))
-        self.waiting = other.waiting
+        self.waiting, self.deferred = other.waiting, other.deferred
         self.attempted |= other.attempted
         for target, errors in other.target_errors.items():
             self.target_errors.setdefault(target, []).extend(errors)
@@ -70,31 +89,49 @@ def deliver(
     now: datetime,
     policy: DeliveryPolicy | None = None,
     *,
-    pagerduty: PagerDutyNotifier | None = None,
+    pagerduty: PagerDutyRoutes | None = None,
     page_limits: Mapping[str, int | None] | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> DeliveryReport:
     """Send every due alert; without a notifier for its target an alert waits in the outbox.
 
     Alerts covered by a mute are recorded as suppressed. A monitor's first messages beyond
-    ``page_limits[monitor]`` today (UTC) are grouped into one digest per pass instead.
+    ``page_limits[monitor]`` today (UTC) are grouped into one digest per pass instead. A Slack
+    message without a channel is written by a notifier that needs none (the alerts file) and
+    marked ``undeliverable`` by one that does. After a retryable error from a destination, its
+    other alerts wait for its Retry-After (or the first backoff); past ``pass_budget_s``
+    (measured with ``clock``, monotonic seconds) every alert left waits for the next pass.
     """
     policy = policy or DeliveryPolicy()
     report = DeliveryReport()
     _apply_mutes(store, now, report)
-    senders: dict[Target, Notifier | PagerDutyNotifier] = {}
-    if notifier is not None:
-        senders[Target.SLACK] = notifier
-    if pagerduty is not None:
-        senders[Target.PAGERDUTY] = pagerduty
-    if not senders:
+    if notifier is None and not pagerduty:
         report.waiting = len(store.due_alerts(now, policy.batch))
         return report
-    absent = _recover(store, senders, now, policy, report)
+    pacer = Pacer(now, policy.pass_budget_s, clock or time.monotonic)
+
+    def route(alert: Alert) -> Sender | None:
+        if alert.target is Target.SLACK:
+            return notifier
+        if isinstance(pagerduty, PagerDutyNotifier) or pagerduty is None:
+            return pagerduty
+        return pagerduty.get(alert.monitor)
+
+    absent = _recover(store, route, pacer, now, policy, report)
     held: dict[str, list[Alert]] = {}
     for alert in store.due_alerts(now, policy.batch):
-        sender = senders.get(alert.target)
-        if sender is None or not alert.channel:
+        sender = route(alert)
+        if sender is None:
             report.waiting += 1
+            continue
+        if notifier is not None and _nowhere(alert, notifier):
+            store.set_alert(
+                alert.id,
+                status=DeliveryStatus.UNDELIVERABLE.value,
+                reason=f"monitor {alert.monitor!r} has no alerts.slack_channel, and "
+                f"{notifier.name} needs a channel: not sent (set the channel for later alerts)",
+            )
+            report.undeliverable.append(alert.id)
             continue
         if store.earlier_undelivered(alert):
             report.waiting += 1  # replies follow their incident's first message
@@ -119,26 +156,53 @@ def deliver(
             )
             held.setdefault(alert.monitor, []).append(alert)
             continue
-        if not store.claim(alert.id):
+        if _deferred(store, pacer, sender, alert, report) or not store.claim(alert.id):
             continue
-        _send(store, sender, alert, alert.id in absent, now, policy, report)
+        _send(store, sender, alert, alert.id in absent, now, policy, pacer, report)
     for monitor, alerts in held.items():
+        assert notifier is not None  # only Slack messages are grouped
         _send_digest(
-            store, senders[Target.SLACK], monitor, alerts, page_limits or {}, now, policy, report
+            store, notifier, monitor, alerts, page_limits or {}, now, policy, pacer, report
         )
+    report.stopped = pacer.reasons()
     for target in report.attempted:
         errors = report.target_errors.get(target)
         store.record_delivery_health(target, not errors, now, errors[-1] if errors else None)
     return report
 
 
+def _nowhere(alert: Alert, notifier: Notifier) -> bool:
+    """A Slack message without a channel, for a notifier that needs one."""
+    return alert.target is Target.SLACK and not alert.channel and notifier.needs_channel
+
+
+def _deferred(
+    store: AlertRepository, pacer: Pacer, sender: Sender, alert: Alert, report: DeliveryReport
+) -> bool:
+    """Leave ``alert`` pending when the pass sends nothing more to ``sender``; True if so.
+
+    Its attempts are untouched; behind a paused destination it waits as long as the pause.
+    """
+    hold = pacer.hold(sender)
+    if hold is None:
+        return False
+    if hold.until is not None and (
+        alert.next_attempt_at is None or alert.next_attempt_at < hold.until
+    ):
+        store.set_alert(alert.id, next_attempt_at=hold.until)
+    report.deferred.append(alert.id)
+    report.waiting += 1
+    return True
+
+
 def _send(
     store: AlertRepository,
-    sender: Notifier | PagerDutyNotifier,
+    sender: Sender,
     alert: Alert,
     known_absent: bool,
     now: datetime,
     policy: DeliveryPolicy,
+    pacer: Pacer,
     report: DeliveryReport,
 ) -> None:
     """Send one claimed alert and record the outcome."""
@@ -155,12 +219,13 @@ def _send(
             delivered = found or sender.post(message)
     except DeliveryError as exc:
         report.target_errors.setdefault(alert.target, []).append(str(exc)[:500])
+        pacer.pause(sender, exc, policy.backoff_s)
         _failed_attempt(store, alert, exc, now, policy, report)
         return
     store.mark_sent(alert, delivered.channel, delivered.ts, now)
     (report.recovered if found else report.sent).append(alert.id)
     if alert.kind is AlertKind.OPEN and not found and isinstance(sender, FileUploader):
-        _attach_chart(store, sender, alert, delivered, report)
+        _attach_chart(store, sender, alert, delivered, policy, pacer, report)
 
 
 def _attach_chart(
@@ -168,6 +233,8 @@ def _attach_chart(
     uploader: FileUploader,
     alert: Alert,
     delivered: Delivered,
+    policy: DeliveryPolicy,
+    pacer: Pacer,
     report: DeliveryReport,
 ) -> None:
     """The alert's chart in its thread, best effort: an uploaded file carries no delivery id,
@@ -191,6 +258,8 @@ def _attach_chart(
             )
     except (DeliveryError, StoreError) as exc:
         report.errors.append(f"alert {alert.id}: chart not attached: {exc}")
+        if isinstance(exc, DeliveryError):
+            pacer.pause(uploader, exc, policy.backoff_s)
 
 
 def _send_pagerduty(pagerduty: PagerDutyNotifier, alert: Alert) -> str:
@@ -222,12 +291,13 @@ def _send_pagerduty(pagerduty: PagerDutyNotifier, alert: Alert) -> str:
 
 def _send_digest(
     store: AlertRepository,
-    notifier: Notifier | PagerDutyNotifier,
+    notifier: Notifier,
     monitor: str,
     alerts: Sequence[Alert],
     limits: Mapping[str, int | None],
     now: datetime,
     policy: DeliveryPolicy,
+    pacer: Pacer,
     report: DeliveryReport,
 ) -> None:
     """One message for the alerts past the budget; a reply to today's digest if there is one."""
@@ -265,8 +335,11 @@ def _send_digest(
             target=Target.SLACK.value,
         )
     digest = store.alert_by_key(key)
-    if digest is not None and digest.status is DeliveryStatus.PENDING and store.claim(digest.id):
-        _send(store, notifier, store.get_alert(digest.id) or digest, False, now, policy, report)
+    if digest is None or digest.status is not DeliveryStatus.PENDING:
+        return
+    if not _deferred(store, pacer, notifier, digest, report) and store.claim(digest.id):
+        claimed = store.get_alert(digest.id) or digest
+        _send(store, notifier, claimed, False, now, policy, pacer, report)
 
 
 def _apply_mutes(store: AlertRepository, now: datetime, report: DeliveryReport) -> None:
@@ -329,16 +402,20 @@ def outgoing(store: AlertRepository, alert: Alert) -> OutgoingMessage:
 
 def _recover(
     store: AlertRepository,
-    senders: Mapping[Target, Notifier | PagerDutyNotifier],
+    route: Callable[[Alert], Sender | None],
+    pacer: Pacer,
     now: datetime,
     policy: DeliveryPolicy,
     report: DeliveryReport,
 ) -> set[int]:
-    """Settle alerts left ``sending`` by a crash; returns those found not to have landed."""
+    """Settle alerts left ``sending`` by a crash; returns those found not to have landed.
+
+    An alert whose destination the pass is not sending to stays in doubt for a later pass.
+    """
     absent: set[int] = set()
     for alert in store.in_doubt(now - timedelta(seconds=policy.in_doubt_after_s)):
-        sender = senders.get(alert.target)
-        if sender is None:
+        sender = route(alert)
+        if sender is None or pacer.hold(sender) is not None:
             continue
         if isinstance(sender, PagerDutyNotifier):
             # PagerDuty deduplicates by key: sending again cannot page twice.
@@ -349,6 +426,7 @@ def _recover(
             found = sender.find(outgoing(store, alert), _since(alert))
         except DeliveryError as exc:
             report.errors.append(f"alert {alert.id}: cannot check whether it was sent: {exc}")
+            pacer.pause(sender, exc, policy.backoff_s)
             continue
         if found is not None:
             store.mark_sent(alert, found.channel, found.ts, now)

@@ -322,7 +322,7 @@ def _enqueue(
         **common,
     )
     report.alerts_stored += int(stored)
-    if stored and evaluation.backfill_id and config.slack_channel:
+    if stored and evaluation.backfill_id:
         _hold_summary(store, conn, evaluation, config.slack_channel)
     if config.pagerduty is not None:
         _enqueue_pagerduty(store, conn, kind, root, finding, config, links, common, report)
@@ -367,12 +367,14 @@ def _enqueue_pagerduty(
 
 
 def _hold_summary(
-    store: AlertRepository, conn: Connection, evaluation: Evaluation, channel: str
+    store: AlertRepository, conn: Connection, evaluation: Evaluation, channel: str | None
 ) -> None:
-    """The backfill's summary exists (held until the backfill finishes) in ``channel``."""
+    """The backfill's summary exists (held until the backfill finishes) in ``channel``; one
+    without a channel is delivered like any message without one (written to the alerts file,
+    or marked undeliverable), so the alerts it lists are never listed nowhere."""
     store.enqueue(
         conn,
-        alert_key=f"backfill|{evaluation.backfill_id}|{channel}",
+        alert_key=f"backfill|{evaluation.backfill_id}|{channel or ''}",
         incident_id=None,
         kind=AlertKind.SUMMARY.value,
         fingerprint=f"backfill/{evaluation.backfill_id}",

@@ -24,7 +24,9 @@ class DeliveryStatus(StrEnum):
     (older than the paging horizon, or muted: ``reason`` says which); ``digested`` was not sent
     on its own but listed in one grouped message (a backfill's summary, or the digest of a
     monitor past its daily page budget); ``held`` is a backfill's summary waiting for the
-    backfill to finish; ``failed`` gave up after the configured attempts.
+    backfill to finish; ``failed`` gave up after the configured attempts; ``undeliverable``
+    has no destination the configured notifier can reach (a Slack message of a monitor without
+    ``alerts.slack_channel``), ``reason`` says which.
     """
 
     HELD = "held"
@@ -34,6 +36,7 @@ class DeliveryStatus(StrEnum):
     SUPPRESSED = "suppressed"
     DIGESTED = "digested"
     FAILED = "failed"
+    UNDELIVERABLE = "undeliverable"
 
 
 class AlertKind(StrEnum):

@@ -38,9 +38,14 @@ class Delivered:
 
 
 class Notifier(Protocol):
-    """Posts messages; raises DeliveryError(retryable=...) when it cannot."""
+    """Posts messages; raises DeliveryError(retryable=...) when it cannot.
+
+    ``needs_channel`` says whether a message must name a channel (Slack) or can be taken
+    without one (a file of messages).
+    """
 
     name: str
+    needs_channel: bool
 
     def post(self, message: OutgoingMessage) -> Delivered:
         """Send ``message``; the returned ``ts`` identifies it (and its thread)."""

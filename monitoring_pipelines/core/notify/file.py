@@ -20,6 +20,7 @@ class FileNotifier:
     """Appends messages to ``path`` (created with its folder when missing)."""
 
     name = "file"
+    needs_channel = False  # every message is written, with or without a channel
 
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)

@@ -144,6 +144,7 @@ class SlackNotifier:
     """
 
     name = "slack"
+    needs_channel = True
 
     def __init__(
         self,
@@ -397,7 +398,9 @@ def _retry_handlers(max_retries: int, *, idempotent: bool) -> list[RetryHandler]
     """
     connection_errors: list[type[Exception]] = [URLError]
     if idempotent:
-        connection_errors += [ConnectionResetError, http.client.RemoteDisconnected, TimeoutError]
+        # Not TimeoutError: a Slack that does not answer would cost the timeout once more per
+        # retry, holding up the alerting pass; the outbox asks again on a later pass.
+        connection_errors += [ConnectionResetError, http.client.RemoteDisconnected]
     handlers: list[RetryHandler] = [
         ConnectionErrorRetryHandler(max_retry_count=max_retries, error_types=connection_errors),
         _ShortRateLimitRetryHandler(max_retry_count=max_retries),

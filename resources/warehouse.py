@@ -13,11 +13,11 @@ from sqlalchemy import Engine
 
 from monitoring_pipelines.core.config import ReferenceConfig, SourceConfig
 from monitoring_pipelines.core.ingest import warehouse
-from monitoring_pipelines.core.store.engine import make_engine
+from monitoring_pipelines.core.ingest.engine import warehouse_engine
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Reads the user's tables through SQLAlchemy.
+    """Reads the user's tables through SQLAlchemy, read-only (a missing SQLite file is an error).
 
     Attributes:
         url: SQLAlchemy URL of the warehouse (``MONITORING_WAREHOUSE_URL``).
@@ -29,7 +29,7 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     _engine: Engine | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._engine = make_engine(self.url)
+        self._engine = warehouse_engine(self.url)
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._engine is not None:
@@ -38,7 +38,7 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url)
+            self._engine = warehouse_engine(self.url)
         return self._engine
 
     def read_day(

@@ -33,12 +33,21 @@ def validate_config(ctx: Context, file: str | None, offline: bool) -> None:
     click.echo(f"{path}: OK ({len(config.monitors)} monitor(s): {names}; checked {checked})")
 
 
+def _warehouse_source(ctx: Context, config: MonitorFile) -> str:
+    if config.warehouse_url:
+        return "key 'warehouse_url'"
+    return "MONITORING_WAREHOUSE_URL" if ctx.settings.warehouse_url else "the embedded warehouse"
+
+
 def _source_problems(ctx: Context, config: MonitorFile) -> list[str]:
+    from monitoring_pipelines.core.ingest.engine import warehouse_engine
     from monitoring_pipelines.core.ingest.warehouse import source_problems
-    from monitoring_pipelines.core.store.engine import make_engine
 
     url = config.warehouse_url or ctx.settings.warehouse_url or ctx.settings.default_warehouse_url
-    engine = make_engine(url)
+    try:
+        engine = warehouse_engine(url)
+    except MonitoringError as exc:
+        return [f"{_warehouse_source(ctx, config)}: {exc}"]
     try:
         return [p for name, m in config.monitors.items() for p in source_problems(name, m, engine)]
     finally:

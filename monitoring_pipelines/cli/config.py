@@ -9,7 +9,8 @@ import click
 from monitoring_pipelines.cli.context import Context, fail, pass_context
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
-from monitoring_pipelines.core.errors import MonitoringError
+from monitoring_pipelines.core.errors import ConfigError, MonitoringError
+from monitoring_pipelines.core.settings import url_secret
 
 
 @click.command("validate-config")
@@ -23,14 +24,27 @@ def validate_config(ctx: Context, file: str | None, offline: bool) -> None:
         config = load_config(path, ctx.environ)
     except MonitoringError as exc:
         fail(str(exc))
-    problems: list[str] = []
-    if not offline:
+    problems = _secret_problems(ctx, config)
+    if not offline and not problems:
         problems = _source_problems(ctx, config)
     if problems:
         fail(f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
     names = ", ".join(config.monitors)
     checked = "file only" if offline else "file, tables and columns"
     click.echo(f"{path}: OK ({len(config.monitors)} monitor(s): {names}; checked {checked})")
+
+
+def _secret_problems(ctx: Context, config: MonitorFile) -> list[str]:
+    """A password written into the monitor file, which Dagster would store with every run."""
+    if config.warehouse_url is None:
+        return []
+    try:
+        url_secret(
+            config.warehouse_url, ctx.environ, "MONITORING_WAREHOUSE_URL", "key 'warehouse_url'"
+        )
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
 
 
 def _warehouse_source(ctx: Context, config: MonitorFile) -> str:

@@ -57,7 +57,7 @@ class Database:
         would otherwise race to create the same tables."""
         try:
             with self.engine.connect() as conn:
-                _lock(conn, "schema")
+                _lock_schema(conn)
                 t.metadata.create_all(conn)
                 add_missing_columns(conn)
                 migrate(conn)
@@ -99,24 +99,30 @@ def replace_rows(
     so two runs of one partition at once leave the rows of the one that committed last. (The
     lock is per partition, not per key: one ingestion of hundreds of runs replaces thousands
     of keys, and each lock held takes a slot of PostgreSQL's shared lock table.)"""
-    _lock(conn, json.dumps([table.name, *(str(key[k]) for k in PARTITION_KEYS if k in key)]))
+    _advisory_lock(
+        conn, json.dumps([table.name, *(str(key[k]) for k in PARTITION_KEYS if k in key)])
+    )
     conn.execute(delete(table).where(*(table.c[k] == v for k, v in key.items())))
     if rows:
         conn.execute(insert(table), [dict(key) | dict(r) for r in rows])
 
 
-def _lock(conn: Connection, name: str) -> None:
-    """Hold ``name`` until ``conn``'s transaction ends; other transactions asking wait.
-
-    PostgreSQL takes a transaction-scoped advisory lock on the name (in the current schema).
-    SQLite has one writer at a time: the schema is created under ``BEGIN IMMEDIATE``, and a
-    replacement's first statement, a delete, takes the write lock for the transaction."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(
-            select(func.pg_advisory_xact_lock(func.hashtext(func.current_schema() + "/" + name)))
-        )
-    elif conn.dialect.name == "sqlite" and name == "schema":
+def _lock_schema(conn: Connection) -> None:
+    """Create the schema one process at a time: SQLite's write lock for the whole transaction
+    (``BEGIN IMMEDIATE``), an advisory lock on PostgreSQL."""
+    if conn.dialect.name == "sqlite":
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        _advisory_lock(conn, "schema")
+
+
+def _advisory_lock(conn: Connection, name: str) -> None:
+    """Hold ``name`` (in the current schema) until ``conn``'s transaction ends; others asking
+    wait. Only PostgreSQL needs it: SQLite has one writer at a time, and a replacement's first
+    statement, a delete, takes the write lock for the rest of its transaction."""
+    if conn.dialect.name == "postgresql":
+        schema = func.coalesce(func.current_schema(), "")
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(schema + "/" + name))))
 
 
 def add_missing_columns(conn: Connection) -> list[str]:

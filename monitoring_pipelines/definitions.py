@@ -13,7 +13,7 @@ from monitoring_pipelines.core.catalog import REVIEW_ASSETS, Asset
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.errors import ConfigError
-from monitoring_pipelines.core.settings import Settings
+from monitoring_pipelines.core.settings import Settings, url_secret, without_password
 from monitoring_pipelines.jobs import (
     daily_job,
     hallucination_job,
@@ -99,12 +99,18 @@ def resources(
 ) -> dict[str, dg.ConfigurableResource]:  # type: ignore[type-arg]
     """Resources resolved from the configuration and the environment."""
     token: str | dg.EnvVar = dg.EnvVar("SLACK_BOT_TOKEN") if environ.get("SLACK_BOT_TOKEN") else ""
+    warehouse_url = config.warehouse_url or settings.warehouse_url or settings.default_warehouse_url
+    warehouse_key = "key 'warehouse_url'" if config.warehouse_url else "MONITORING_WAREHOUSE_URL"
     return {
         "warehouse": WarehouseResource(
-            url=config.warehouse_url or settings.warehouse_url or settings.default_warehouse_url,
+            **database_fields(warehouse_url, environ, "MONITORING_WAREHOUSE_URL", warehouse_key),
             config_dir=str(settings.config_path.parent),
         ),
-        "result_store": ResultStoreResource(url=settings.store_url),
+        "result_store": ResultStoreResource(
+            **database_fields(
+                settings.store_url, environ, "MONITORING_STORE_URL", "MONITORING_STORE_URL"
+            )
+        ),
         "slices": SliceStoreResource(base_dir=str(settings.home / "slices")),
         "slack": SlackResource(
             token=token,
@@ -116,6 +122,19 @@ def resources(
         ),
         "judge": JudgeResource(api_key=judge_key(config, environ)),
     }
+
+
+def database_fields(
+    url: str, environ: Mapping[str, str], variable: str, where: str
+) -> dict[str, str | dg.EnvVar]:
+    """A database resource's ``url`` and ``password``: a password is read by Dagster from the
+    variable that holds it (``dg.EnvVar``), so run storage and the UI hold only its name."""
+    secret = url_secret(url, environ, variable, where)
+    if secret.url_variable is not None:
+        return {"url": dg.EnvVar(secret.url_variable)}
+    if secret.password_variable is not None:
+        return {"url": without_password(url), "password": dg.EnvVar(secret.password_variable)}
+    return {"url": url}
 
 
 def pagerduty_keys(config: MonitorFile, environ: Mapping[str, str]) -> dict[str, str]:

@@ -6,6 +6,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from monitoring_pipelines.core.alerting.store import AlertRepository
+from monitoring_pipelines.core.settings import with_password
 from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.results import ResultRepository
 
@@ -15,14 +16,17 @@ class ResultStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     Attributes:
         url: SQLAlchemy URL (``MONITORING_STORE_URL``; SQLite under ``MONITORING_HOME`` by
-            default, PostgreSQL in production).
+            default, PostgreSQL in production). One that carries a password is given as a
+            ``dagster.EnvVar``.
+        password: The URL's password when it is given apart (a ``dagster.EnvVar``).
     """
 
     url: str
+    password: str = ""
     _database: Database | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._database = Database.connect(self.url)
+        self._database = Database.connect(with_password(self.url, self.password))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._database is not None:
@@ -30,7 +34,7 @@ class ResultStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
 
     def database(self) -> Database:
         if self._database is None:
-            self._database = Database.connect(self.url)
+            self._database = Database.connect(with_password(self.url, self.password))
         return self._database
 
     def results(self) -> ResultRepository:

@@ -13,23 +13,27 @@ from sqlalchemy import Engine
 
 from monitoring_pipelines.core.config import ReferenceConfig, SourceConfig
 from monitoring_pipelines.core.ingest import warehouse
-from monitoring_pipelines.core.store.engine import make_engine
+from monitoring_pipelines.core.ingest.engine import warehouse_engine
+from monitoring_pipelines.core.settings import with_password
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
-    """Reads the user's tables through SQLAlchemy.
+    """Reads the user's tables through SQLAlchemy, read-only (a missing SQLite file is an error).
 
     Attributes:
-        url: SQLAlchemy URL of the warehouse (``MONITORING_WAREHOUSE_URL``).
+        url: SQLAlchemy URL of the warehouse (``MONITORING_WAREHOUSE_URL``); one that carries a
+            password is given as a ``dagster.EnvVar``.
+        password: The URL's password when it is given apart (a ``dagster.EnvVar``).
         config_dir: Folder of the monitor file; relative reference paths start there.
     """
 
     url: str
+    password: str = ""
     config_dir: str = "."
     _engine: Engine | None = PrivateAttr(default=None)
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._engine = make_engine(self.url)
+        self._engine = warehouse_engine(with_password(self.url, self.password))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._engine is not None:
@@ -38,7 +42,7 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     @property
     def engine(self) -> Engine:
         if self._engine is None:
-            self._engine = make_engine(self.url)
+            self._engine = warehouse_engine(with_password(self.url, self.password))
         return self._engine
 
     def read_day(

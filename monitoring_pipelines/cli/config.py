@@ -9,7 +9,8 @@ import click
 from monitoring_pipelines.cli.context import Context, fail, pass_context
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
-from monitoring_pipelines.core.errors import MonitoringError
+from monitoring_pipelines.core.errors import ConfigError, MonitoringError
+from monitoring_pipelines.core.settings import url_secret
 
 
 @click.command("validate-config")
@@ -24,8 +25,8 @@ def validate_config(ctx: Context, file: str | None, offline: bool) -> None:
         config = load_config(path, ctx.environ)
     except MonitoringError as exc:
         fail(str(exc))
-    problems: list[str] = []
-    if not offline:
+    problems = _secret_problems(ctx, config)
+    if not offline and not problems:
         problems = _source_problems(ctx, config)
     if problems:
         fail(f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
@@ -57,12 +58,34 @@ def _destinations(ctx: Context, config: MonitorFile) -> None:
             click.echo(f"WARNING: {warning}", err=True)
 
 
+def _secret_problems(ctx: Context, config: MonitorFile) -> list[str]:
+    """A password written into the monitor file, which Dagster would store with every run."""
+    if config.warehouse_url is None:
+        return []
+    try:
+        url_secret(
+            config.warehouse_url, ctx.environ, "MONITORING_WAREHOUSE_URL", "key 'warehouse_url'"
+        )
+    except ConfigError as exc:
+        return [str(exc)]
+    return []
+
+
+def _warehouse_source(ctx: Context, config: MonitorFile) -> str:
+    if config.warehouse_url:
+        return "key 'warehouse_url'"
+    return "MONITORING_WAREHOUSE_URL" if ctx.settings.warehouse_url else "the embedded warehouse"
+
+
 def _source_problems(ctx: Context, config: MonitorFile) -> list[str]:
+    from monitoring_pipelines.core.ingest.engine import warehouse_engine
     from monitoring_pipelines.core.ingest.warehouse import source_problems
-    from monitoring_pipelines.core.store.engine import make_engine
 
     url = config.warehouse_url or ctx.settings.warehouse_url or ctx.settings.default_warehouse_url
-    engine = make_engine(url)
+    try:
+        engine = warehouse_engine(url)
+    except MonitoringError as exc:
+        return [f"{_warehouse_source(ctx, config)}: {exc}"]
     try:
         return [p for name, m in config.monitors.items() for p in source_problems(name, m, engine)]
     finally:

@@ -38,15 +38,17 @@ def otel_load(
 ) -> None:
     """Load the GenAI spans of OTLP/JSON FILES (a Collector file exporter's JSON Lines, or
     OTLP/HTTP JSON bodies). A span already in the table (same trace and span id) is skipped."""
+    from sqlalchemy import create_engine
+
     from monitoring_pipelines.core.integrations.otel import (
         load_spans,
         monitor_snippet,
         summarize_table,
     )
-    from monitoring_pipelines.core.store.engine import make_engine, redact_url
+    from monitoring_pipelines.core.store.engine import redact_url
 
     url = warehouse_url or _warehouse_url(ctx)
-    engine = make_engine(url)
+    engine = create_engine(url)  # the warehouse as it is: no journal mode set, no folder made
     try:
         report = load_spans(files, engine, table, chunk_rows=chunk_rows)
         summary = summarize_table(engine, table)

@@ -13,6 +13,8 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
+from monitoring_pipelines.core.dimensions import fit_key
+
 WHOLE = ""  # the subject of a check about the whole partition (latency, volume...)
 
 
@@ -110,8 +112,8 @@ class CheckEntry:
         if known is not None:
             return known
         if self.family is not None:
-            return self.family.format(column=subject.split("@", 1)[0])
-        return self.name if subject == WHOLE else f"{self.name}:{subject}"
+            return fit_key(self.family.format(column=subject.split("@", 1)[0]))
+        return self.name if subject == WHOLE else fit_key(f"{self.name}:{subject}")
 
     def chart_of(self, subject: str) -> Chart | None:
         """The chart of a finding about ``subject``; None when it has none."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from monitoring_pipelines.core.catalog import WHOLE as WHOLE  # findings name it from here
 from monitoring_pipelines.core.config import Severity
+from monitoring_pipelines.core.dimensions import fit_key
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,9 @@ class Finding:
     """One subject's verdict inside a check (a feature, a segment, or the whole partition).
 
     Attributes:
-        subject: What the finding is about; ``""`` for the whole partition.
+        subject: What the finding is about; ``""`` for the whole partition. A data-derived
+            subject longer than the store's keys is shortened with a hash
+            (:func:`~.dimensions.fit_key`), so incidents and results find each other.
         passed: False when the subject breaks its threshold.
         severity: How bad a failure is.
         value: The measured number (None when it could not be measured).
@@ -33,6 +36,9 @@ class Finding:
     value: float | None
     threshold: float | None
     summary: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "subject", fit_key(self.subject))
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -2,6 +2,8 @@
 
 Canonical JSON in a 255-character column; a value that would overflow keeps its longest prefix
 that fits plus ``…#`` and 8 hex characters of its SHA-256, so distinct values stay distinct.
+Every other data-derived name the store keys on (a segment's sketch, a check's subject) is
+fitted by the same rule (:func:`fit_key`).
 """
 
 from __future__ import annotations
@@ -65,6 +67,16 @@ def fit(dims: Mapping[str, str]) -> dict[str, str]:
         out[key] = fit_value(dims[key], room // (len(order) - i))
         room -= escaped_len(out[key])
     return {key: out[key] for key in dims}
+
+
+def fit_key(key: str, max_chars: int = MAX_CHARS) -> str:
+    """A plain stored name (``amount@model_version=<value>``, ``intent=<value>``) in
+    ``max_chars`` characters: ``key`` itself when it fits, else shortened as :func:`fit_value`
+    shortens a value. Fitting a fitted key changes nothing, so a name may be fitted wherever
+    it is made, written or looked up."""
+    if len(key) <= max_chars:
+        return key
+    return fit_value(key, max_chars)
 
 
 def fit_value(value: str, budget: int) -> str:

@@ -6,10 +6,14 @@ for it.
 
 from __future__ import annotations
 
+from monitoring_pipelines.core.dimensions import fit_key
+
 
 def segment_column(column: str, segment: str, value: str) -> str:
-    """Name of a column's sketch within one segment, e.g. ``user_age@model_version=v2``."""
-    return f"{column}@{segment}={value}"
+    """Name of a column's sketch within one segment, e.g. ``user_age@model_version=v2``; a
+    long segment value is shortened with a hash (:func:`~.dimensions.fit_key`) so the name
+    fits the store's key columns."""
+    return fit_key(f"{column}@{segment}={value}")
 
 
 def base_column(name: str) -> str:

@@ -10,6 +10,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy.engine import make_url
+
 from monitoring_pipelines.core.errors import ConfigError
 
 DEFAULT_HOME = ".monitoring"
@@ -23,8 +25,8 @@ class Settings:
 
     home: Path
     config_path: Path
-    warehouse_url: str | None
-    store_url: str
+    warehouse_url: str | None = field(repr=False)
+    store_url: str = field(repr=False)
     dagster_url: str
     slack_api_url: str | None
     slack_token: str | None = field(default=None, repr=False)
@@ -55,6 +57,59 @@ class Settings:
             pagerduty_url=env.get("PAGERDUTY_EVENTS_URL") or None,
             alerting_budget_s=_seconds(env, "MONITORING_ALERTING_BUDGET_S", ALERTING_BUDGET_S),
         )
+
+
+@dataclass(frozen=True)
+class UrlSecret:
+    """Where the password of a database URL is read from: the variable holding the whole URL,
+    or the one holding just its password. Resources take these names (as ``dagster.EnvVar``)
+    instead of the password, so Dagster never stores or shows it."""
+
+    url_variable: str | None = None
+    password_variable: str | None = None
+
+
+def url_secret(url: str, environ: Mapping[str, str], variable: str, where: str) -> UrlSecret:
+    """Where the password of ``url`` comes from; nothing to hide when it carries none.
+
+    Args:
+        url: The URL as resolved from the environment and the monitor file.
+        environ: The environment it was resolved from.
+        variable: The variable that normally holds the URL (``MONITORING_STORE_URL``...).
+        where: Where the URL is configured, for the error message.
+
+    Raises:
+        ConfigError: If the URL carries a password that no environment variable holds (it was
+            written into the monitor file).
+    """
+    password = make_url(url).password
+    if not password:
+        return UrlSecret()
+    holders = [variable, *sorted(k for k in environ if k != variable)]
+    whole = [k for k in holders if environ.get(k) == url]
+    if whole:
+        return UrlSecret(url_variable=whole[0])
+    part = [k for k in holders if environ.get(k) == password]
+    if part:
+        return UrlSecret(password_variable=part[0])
+    raise ConfigError(
+        f"{where}: the URL carries a password written in the monitor file; give it through "
+        f"the environment instead (the whole URL as ${{{variable}}}, or the password as a "
+        "variable such as ${DB_PASSWORD}), or leave it out for the driver to find "
+        "(PGPASSWORD or ~/.pgpass for PostgreSQL)"
+    )
+
+
+def without_password(url: str) -> str:
+    """``url`` with its password left out."""
+    return make_url(url)._replace(password=None).render_as_string(hide_password=False)
+
+
+def with_password(url: str, password: str) -> str:
+    """``url`` with ``password`` put in (unchanged when ``password`` is empty)."""
+    if not password:
+        return url
+    return make_url(url).set(password=password).render_as_string(hide_password=False)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
+from monitoring_pipelines.core.dimensions import fit
 from monitoring_pipelines.core.hallucination.sampling import ALL_ANSWERS
 from monitoring_pipelines.core.stats.inference import wilson_interval
 
@@ -55,8 +56,12 @@ class ScopeRate:
 
     @property
     def subject(self) -> str:
-        """The check finding's subject: ``""``, ``intent=billing``, ``article=KB-204``."""
-        return "" if self.scope == "overall" else f"{self.scope}={self.value}"
+        """The check finding's subject: ``""``, ``intent=billing``, ``article=KB-204``; a long
+        value as its stored metrics name it (:func:`~.dimensions.fit`), so baselines, charts
+        and incidents find one another."""
+        if self.scope == "overall":
+            return ""
+        return f"{self.scope}={fit({self.scope: self.value})[self.scope]}"
 
     @property
     def label(self) -> str:

@@ -3,12 +3,24 @@ result repository and the alert repository."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any, Self
 
-from sqlalchemy import Connection, Engine, Insert, Table, delete, insert, inspect, text
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Insert,
+    Table,
+    delete,
+    func,
+    insert,
+    inspect,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -16,6 +28,8 @@ from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.engine import make_engine, redact_url
 from monitoring_pipelines.core.store.migrations import migrate
+
+PARTITION_KEYS = ("monitor", "partition_key")
 
 
 def now() -> datetime:
@@ -37,12 +51,17 @@ class Database:
 
     def create_schema(self) -> None:
         """Create missing tables, add columns newer releases added to existing ones, and rewrite
-        keys stored in an older form (:mod:`~monitoring_pipelines.core.store.migrations`)."""
+        keys stored in an older form (:mod:`~monitoring_pipelines.core.store.migrations`).
+
+        One process at a time and in one transaction: runs starting together on a new store
+        would otherwise race to create the same tables."""
         try:
-            t.metadata.create_all(self.engine)
-            add_missing_columns(self.engine)
-            with self.engine.begin() as conn:
+            with self.engine.connect() as conn:
+                _lock_schema(conn)
+                t.metadata.create_all(conn)
+                add_missing_columns(conn)
                 migrate(conn)
+                conn.commit()
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot create the result store's tables at {redact_url(str(self.engine.url))}: "
@@ -74,33 +93,59 @@ def replace_rows(
     conn: Connection, table: Table, key: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
 ) -> None:
     """Delete the rows matching ``key`` and insert ``rows`` (each completed with ``key``), in
-    ``conn``'s transaction: a rerun of a partition replaces its rows, never duplicates them."""
+    ``conn``'s transaction: a rerun of a partition replaces its rows, never duplicates them.
+
+    Writers of one monitor's partition of a table take turns until their transactions end,
+    so two runs of one partition at once leave the rows of the one that committed last. (The
+    lock is per partition, not per key: one ingestion of hundreds of runs replaces thousands
+    of keys, and each lock held takes a slot of PostgreSQL's shared lock table.)"""
+    _advisory_lock(
+        conn, json.dumps([table.name, *(str(key[k]) for k in PARTITION_KEYS if k in key)])
+    )
     conn.execute(delete(table).where(*(table.c[k] == v for k, v in key.items())))
     if rows:
         conn.execute(insert(table), [dict(key) | dict(r) for r in rows])
 
 
-def add_missing_columns(engine: Engine) -> list[str]:
+def _lock_schema(conn: Connection) -> None:
+    """Create the schema one process at a time: SQLite's write lock for the whole transaction
+    (``BEGIN IMMEDIATE``), an advisory lock on PostgreSQL."""
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        _advisory_lock(conn, "schema")
+
+
+def _advisory_lock(conn: Connection, name: str) -> None:
+    """Hold ``name`` (in the current schema) until ``conn``'s transaction ends; others asking
+    wait. Only PostgreSQL needs it: SQLite has one writer at a time, and a replacement's first
+    statement, a delete, takes the write lock for the rest of its transaction."""
+    if conn.dialect.name == "postgresql":
+        schema = func.coalesce(func.current_schema(), "")
+        conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(schema + "/" + name))))
+
+
+def add_missing_columns(conn: Connection) -> list[str]:
     """Add the columns of the schema that an existing table lacks (each added column is
-    nullable or has a default, so existing rows stay valid); returns ``table.column`` added."""
-    existing = inspect(engine)
+    nullable or has a default, so existing rows stay valid), in ``conn``'s transaction;
+    returns ``table.column`` added."""
+    existing = inspect(conn)
     added: list[str] = []
-    with engine.begin() as conn:
-        for table in t.metadata.sorted_tables:
-            if not existing.has_table(table.name):
+    for table in t.metadata.sorted_tables:
+        if not existing.has_table(table.name):
+            continue
+        present = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
                 continue
-            present = {c["name"] for c in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name in present:
-                    continue
-                kind = column.type.compile(dialect=engine.dialect)
-                default = column.server_default
-                clause = ""
-                if default is not None:
-                    value = str(getattr(default, "arg", "")).replace("'", "''")
-                    clause = f" NOT NULL DEFAULT '{value}'"
-                conn.execute(
-                    text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
-                )
-                added.append(f"{table.name}.{column.name}")
+            kind = column.type.compile(dialect=conn.dialect)
+            default = column.server_default
+            clause = ""
+            if default is not None:
+                value = str(getattr(default, "arg", "")).replace("'", "''")
+                clause = f" NOT NULL DEFAULT '{value}'"
+            conn.execute(
+                text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
+            )
+            added.append(f"{table.name}.{column.name}")
     return added

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator
 
+from monitoring_pipelines.core.dimensions import fit_key
+
 metadata = MetaData()
 
 
@@ -52,6 +54,26 @@ class UtcDateTime(TypeDecorator[datetime]):
         return stamp.astimezone(UTC)
 
 
+class Key(TypeDecorator[str]):
+    """A bounded text column that holds data-derived names (segment values, intents, model
+    versions, request ids): a longer value is shortened by the one codec
+    (:func:`~monitoring_pipelines.core.dimensions.fit_key`) in writes and comparisons alike,
+    so it is stored on every backend and a lookup by the full value finds its row."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, length: int = 255) -> None:
+        super().__init__(length)
+        self.length = length
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else fit_key(value, self.length)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+
 NAME = 64
 PARTITION = 32  # a UTC day "2026-09-01", or "reference"
 
@@ -59,7 +81,7 @@ reference_sketches = Table(
     "reference_sketches",
     metadata,
     Column("monitor", String(NAME), primary_key=True),
-    Column("column_name", String(255), primary_key=True),
+    Column("column_name", Key(255), primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("n", Integer, nullable=False),
     Column("n_missing", Integer, nullable=False),
@@ -84,7 +106,7 @@ column_sketches = Table(
     metadata,
     Column("monitor", String(NAME), primary_key=True),
     Column("partition_key", String(PARTITION), primary_key=True),
-    Column("column_name", String(255), primary_key=True),
+    Column("column_name", Key(255), primary_key=True),
     Column("kind", String(16), nullable=False),
     Column("n", Integer, nullable=False),
     Column("n_missing", Integer, nullable=False),
@@ -108,7 +130,7 @@ drift_results = Table(
     metadata,
     Column("monitor", String(NAME), primary_key=True),
     Column("partition_key", String(PARTITION), primary_key=True),
-    Column("column_name", String(255), primary_key=True),
+    Column("column_name", Key(255), primary_key=True),
     Column("role", String(16), nullable=False),
     Column("kind", String(16), nullable=False),
     Column("statistic", String(32), nullable=False),
@@ -140,7 +162,7 @@ check_results = Table(
     metadata,
     Column("monitor", String(NAME), primary_key=True),
     Column("check_name", String(NAME), primary_key=True),
-    Column("subject", String(255), primary_key=True),
+    Column("subject", Key(255), primary_key=True),
     Column("partition_key", String(PARTITION), primary_key=True),
     Column("passed", Boolean, nullable=False),
     Column("severity", String(16), nullable=False),
@@ -156,13 +178,13 @@ incidents = Table(
     "incidents",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("fingerprint", String(400), nullable=False),
+    Column("fingerprint", Key(400), nullable=False),
     Column("monitor", String(NAME), nullable=False),
     Column("check_name", String(NAME), nullable=False),
-    Column("subject", String(255), nullable=False),
+    Column("subject", Key(255), nullable=False),
     # Findings of one family on one monitor are one problem: the first incident of an episode
     # is its root (parent_id null); incidents that join it while it is open point to it.
-    Column("family", String(255), nullable=False, server_default=""),
+    Column("family", Key(255), nullable=False, server_default=""),
     Column("parent_id", Integer, nullable=True, index=True),
     Column("status", String(16), nullable=False),
     Column("severity", String(16), nullable=False),
@@ -191,13 +213,13 @@ alerts = Table(
     "alerts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("alert_key", String(400), nullable=False, unique=True),
+    Column("alert_key", Key(400), nullable=False, unique=True),
     Column("incident_id", Integer, nullable=True, index=True),
     Column("kind", String(16), nullable=False),
-    Column("fingerprint", String(400), nullable=False),
+    Column("fingerprint", Key(400), nullable=False),
     Column("monitor", String(NAME), nullable=False),
     Column("check_name", String(NAME), nullable=False),
-    Column("subject", String(255), nullable=False),
+    Column("subject", Key(255), nullable=False),
     Column("partition_key", String(PARTITION), nullable=False),
     Column("severity", String(16), nullable=False),
     Column("title", Text, nullable=False),
@@ -225,7 +247,7 @@ mutes = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("monitor", String(NAME), nullable=False),
     Column("check_name", String(NAME), nullable=True),
-    Column("subject", String(255), nullable=True),
+    Column("subject", Key(255), nullable=True),
     Column("starts_at", UtcDateTime(), nullable=False),
     Column("ends_at", UtcDateTime(), nullable=False),
     Column("reason", Text, nullable=False),
@@ -259,9 +281,9 @@ faithfulness_scores = Table(
     Column("monitor", String(NAME), primary_key=True),
     Column("partition_key", String(PARTITION), primary_key=True),
     Column("request_key", String(16), primary_key=True),
-    Column("intent", String(255), nullable=True),
-    Column("article", String(255), nullable=True),
-    Column("model_version", String(255), nullable=True),
+    Column("intent", Key(255), nullable=True),
+    Column("article", Key(255), nullable=True),
+    Column("model_version", Key(255), nullable=True),
     # Answers of the request's intent that day that could be judged: the sampling weight of
     # this answer is stratum_rows / (answers of the intent scored that day).
     Column("stratum_rows", Integer, nullable=False),
@@ -289,7 +311,7 @@ review_queue = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("monitor", String(NAME), nullable=False),
     Column("request_key", String(16), nullable=False),
-    Column("request_id", String(255), nullable=True),
+    Column("request_id", Key(255), nullable=True),
     Column("reason", String(16), nullable=False, server_default="flagged"),
     Column("partition_key", String(PARTITION), nullable=False),
     Column("question", Text, nullable=True),
@@ -299,9 +321,9 @@ review_queue = Table(
     Column("rationale", Text, nullable=False),
     Column("judge", String(128), nullable=False),
     Column("prompt_version", String(128), nullable=False),
-    Column("model_version", String(255), nullable=True),
-    Column("intent", String(255), nullable=True),
-    Column("article", String(255), nullable=True),
+    Column("model_version", Key(255), nullable=True),
+    Column("intent", Key(255), nullable=True),
+    Column("article", Key(255), nullable=True),
     Column("status", String(16), nullable=False, index=True),
     Column("corrected_answer", Text, nullable=True),
     Column("reviewer", String(128), nullable=True),

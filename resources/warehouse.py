@@ -32,15 +32,13 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     config_dir: str = "."
     _engine: Engine | None = PrivateAttr(default=None)
 
-    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
-        self._engine = warehouse_engine(with_password(self.url, self.password))
-
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._engine is not None:
             self._engine.dispose()
 
     @property
     def engine(self) -> Engine:
+        """Opened on first use, so a run or sensor that reads no table never opens it."""
         if self._engine is None:
             self._engine = warehouse_engine(with_password(self.url, self.password))
         return self._engine

@@ -20,7 +20,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitoring_pipelines.core.checks import findings_from
-from monitoring_pipelines.core.config import ChecksConfig, DriftConfig, SourceConfig
+from monitoring_pipelines.core.config import (
+    ChecksConfig,
+    DriftConfig,
+    LabelsConfig,
+    SourceConfig,
+)
 from monitoring_pipelines.core.drift.engine import compute_drift
 from monitoring_pipelines.core.ingest.cleaning import (
     ROW_KEY,
@@ -28,6 +33,7 @@ from monitoring_pipelines.core.ingest.cleaning import (
     Window,
     write_day_slice,
 )
+from monitoring_pipelines.core.ingest.labels import read_day_labels
 from monitoring_pipelines.core.ingest.live_checks import ROWS_WITHOUT_DAY, slice_checks
 from monitoring_pipelines.core.ingest.warehouse import read_day, rows_outside_window
 from monitoring_pipelines.core.profile.sketch import (
@@ -187,6 +193,21 @@ def test_offsets_crossing_midnight_land_on_their_utc_day_once(text_log: sa.Engin
     source = SourceConfig(table="log", timestamp_column="ts", request_id_column="rid")
     kept = {day: set(sliced(text_log, source, day)[0]["rid"]) for day in (DAY1, DAY2, DAY3)}
     assert kept == {DAY1: set(), DAY2: {rid for _, rid in OFFSET_ROWS}, DAY3: set()}
+
+
+def test_labels_of_requests_crossing_midnight_join_their_utc_day(text_log: sa.Engine) -> None:
+    """Item 6: the labels of such a request are read with the day whose slice holds it."""
+    labelled = pd.DataFrame({"rid": [rid for _, rid in OFFSET_ROWS], "label": "yes"})
+    labelled.to_sql("labels", text_log, index=False)
+    source = SourceConfig(table="log", timestamp_column="ts", request_id_column="rid")
+    config = LabelsConfig(table="labels", request_id_column="rid", label_column="label")
+    by_day = {
+        day: read_day_labels(text_log, source, config, day, numeric=False)
+        for day in (DAY1, DAY2, DAY3)
+    }
+    assert {day: len(labels.keys) for day, labels in by_day.items()} == {DAY1: 0, DAY2: 5, DAY3: 0}
+    slice_keys = sliced(text_log, source, DAY2)[0][ROW_KEY].to_numpy()
+    assert set(by_day[DAY2].keys.tolist()) == set(slice_keys.tolist())
 
 
 def test_rows_outside_every_day_fail_a_visible_finding(text_log: sa.Engine) -> None:

@@ -221,8 +221,7 @@ def clean_chunk(
     placed = OWN_DAY in frame
     if placed:
         own = frame[OWN_DAY].to_numpy(dtype=bool)
-        moved = _moved(frame[spec.timestamp_column], stamps, own & ~bad_ts & ~on_day, day, window)
-        ours = (own & ~moved) | (~own & on_day)
+        ours = _ours(frame[spec.timestamp_column], stamps, own, on_day, day, window)
         if not ours.all():
             quality.rows_of_other_days += int((~ours).sum())
             frame = frame[ours].reset_index(drop=True)
@@ -298,6 +297,32 @@ def missing_ids(ids: pd.Series) -> npt.NDArray[np.bool_]:
 def _earlier(stamps: pd.Series, day: date) -> npt.NDArray[np.bool_]:
     earlier: npt.NDArray[np.bool_] = (stamps < day_bounds(day)[0]).to_numpy()
     return earlier
+
+
+def rows_of_day(
+    texts: pd.Series, own: npt.NDArray[np.bool_], day: date, window: Window | None = None
+) -> npt.NDArray[np.bool_]:
+    """Which rows read for ``day`` (with the warehouse's :data:`OWN_DAY` flags ``own``) are
+    the day's, as :func:`clean_chunk` decides: own rows not moved onto a neighbour by their
+    offset, and neighbours' rows whose instant falls on the day."""
+    stamps = _parse_timestamps(texts.reset_index(drop=True))
+    start, end = day_bounds(day)
+    on_day = ((stamps >= start) & (stamps < end)).to_numpy() & ~stamps.isna().to_numpy()
+    return _ours(texts.reset_index(drop=True), stamps, own, on_day, day, window)
+
+
+def _ours(
+    texts: pd.Series,
+    stamps: pd.Series,
+    own: npt.NDArray[np.bool_],
+    on_day: npt.NDArray[np.bool_],
+    day: date,
+    window: Window | None,
+) -> npt.NDArray[np.bool_]:
+    parsed = ~stamps.isna().to_numpy()
+    moved = _moved(texts, stamps, own & parsed & ~on_day, day, window)
+    ours: npt.NDArray[np.bool_] = (own & ~moved) | (~own & on_day)
+    return ours
 
 
 def _moved(

@@ -3,8 +3,6 @@ no row of the source that no day reads."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from monitoring_pipelines.core.catalog import critical_factor
 from monitoring_pipelines.core.checks import WHOLE, CheckOutcome, Finding, single
 from monitoring_pipelines.core.config import ChecksConfig, Severity
@@ -97,14 +95,12 @@ def _with_rows_without_day(
             "that no day reads"
         )
     if counts.before:
-        first = f" {_day(window.first)}" if window else ""
-        ignored = (
-            " (allowed: checks.allow_rows_before_start)" if config.allow_rows_before_start else ""
-        )
-        parts.append(f"{counts.before} row(s) dated before start_date{first}{ignored}")
+        first = f" {window.first}" if window else ""
+        allowed = " (allowed)" if config.allow_rows_before_start else ""
+        parts.append(f"{counts.before} row(s) dated before start_date{first}{allowed}")
     if counts.after:
-        end = f" {_day(window.end)} or later" if window else " the window"
-        parts.append(f"{counts.after} row(s) dated in the future ({end.strip()})")
+        since = f" ({window.end} or later)" if window else ""
+        parts.append(f"{counts.after} row(s) dated in the future{since}")
     summary = "; ".join(parts) if parts else "every row of the source is in a day"
     finding = Finding(
         ROWS_WITHOUT_DAY,
@@ -124,10 +120,6 @@ def _with_rows_without_day(
         "rows_in_future": counts.after,
     }
     return CheckOutcome(outcome.name, (*outcome.findings, finding), check_summary, metadata)
-
-
-def _day(day: date) -> str:
-    return day.isoformat()
 
 
 def _share_check(

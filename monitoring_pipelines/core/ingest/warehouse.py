@@ -181,6 +181,23 @@ def read_day(
             chunk[OWN_DAY] = True
             yield chunk
         return
+    own, condition = text_day(ts, day, window)
+    flag = case((own, 1), else_=0).label(OWN_DAY)
+    query = select(*selected, flag).where(condition)
+    names = [*columns, OWN_DAY]
+    for chunk in _stream(engine, query, names, source.chunk_rows, f"table '{source.table}'"):
+        chunk[OWN_DAY] = chunk[OWN_DAY].astype(bool)
+        yield chunk
+
+
+def text_day(
+    ts: ColumnElement[Any], day: date, window: Window | None = None
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """For a text timestamp column: the day's own text range, and that range with the
+    neighbours' rows whose non-zero offset may move them onto the day (neighbours outside
+    ``window`` left out)."""
+    lower, upper = _bounds("text", day, day + timedelta(days=1))
+    own = and_(ts >= lower, ts < upper)
     condition = own
     previous, following = day - timedelta(days=1), day + timedelta(days=1)
     if window is None or previous >= window.first:
@@ -195,12 +212,7 @@ def read_day(
             ts < (following + timedelta(days=1)).isoformat(),
             _nonzero_offset(ts, "+"),
         )
-    flag = case((own, 1), else_=0).label(OWN_DAY)
-    query = select(*selected, flag).where(condition)
-    names = [*columns, OWN_DAY]
-    for chunk in _stream(engine, query, names, source.chunk_rows, f"table '{source.table}'"):
-        chunk[OWN_DAY] = chunk[OWN_DAY].astype(bool)
-        yield chunk
+    return own, condition
 
 
 def _nonzero_offset(ts: ColumnElement[Any], sign: str) -> ColumnElement[bool]:

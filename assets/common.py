@@ -75,3 +75,20 @@ def numeric_metadata(values: Mapping[str, Any]) -> dict[str, dg.MetadataValue]:
 def failure(message: str, **metadata: Any) -> dg.Failure:
     """An infrastructure fault (missing table, unreadable store) as a Dagster failure."""
     return dg.Failure(description=message, metadata=numeric_metadata(metadata))
+
+
+def check_evaluation(
+    outcome: CheckOutcome, asset_key: dg.AssetKey, partition: str
+) -> dg.AssetCheckEvaluation:
+    """A check outcome as the evaluation of a check of another asset of the run (one whose
+    step will not run, e.g. after this step fails), with the metadata of :func:`check_result`."""
+    result = check_result(outcome, asset_key)
+    return dg.AssetCheckEvaluation(
+        asset_key=asset_key,
+        check_name=outcome.name,
+        passed=outcome.passed,
+        metadata=result.metadata,
+        severity=result.severity,
+        description=outcome.summary,
+        partition=partition,
+    )

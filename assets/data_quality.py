@@ -16,13 +16,9 @@ from monitoring_pipelines.core.quality.check import quality_check, quality_metri
 from monitoring_pipelines.core.quality.results import QualityReport
 from monitoring_pipelines.core.quality.schema import (
     SNAPSHOT_ASSET,
-    configured_columns,
-    diff_schema,
-    drift_kinds,
-    previous_snapshot,
+    diff_source_schema,
     schema_check,
     snapshot_metrics,
-    storable,
 )
 from monitoring_pipelines.core.quality.suite import derive_suite
 from monitoring_pipelines.core.quality.validate import validate_day
@@ -34,8 +30,6 @@ def make_data_quality(
 ) -> dg.AssetsDefinition:
     assert monitor.reference is not None, "data_quality derives its suite from the reference"
     key = dg.AssetKey([name, Asset.DATA_QUALITY])
-    configured = configured_columns(monitor)
-    kinds = drift_kinds(monitor)
     source = monitor.source
 
     @dg.asset(
@@ -73,14 +67,12 @@ def make_data_quality(
             report = validate_day(suite, batches, day_rows=day_rows, sample_rows=sample_rows)
         except (SourceError, StoreError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        before, previous = previous_snapshot(store.load_metrics(name, SNAPSHOT_ASSET), partition)
-        diff = diff_schema(
-            storable(columns),
-            configured,
-            previous,
-            expected_kinds=kinds,
-            reference_kinds={c: s.kind for c, s in reference.items()},
-            previous_partition=before,
+        diff = diff_source_schema(
+            monitor,
+            columns,
+            store.load_metrics(name, SNAPSHOT_ASSET),
+            partition,
+            {c: s.kind for c, s in reference.items()},
         )
         outcomes = [quality_check(report), schema_check(diff)]
         store.save_metrics(name, SNAPSHOT_ASSET, partition, snapshot_metrics(diff.columns))

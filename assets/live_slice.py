@@ -1,13 +1,32 @@
 """The live slice: one UTC day of the inference log, typed, with every bad row counted."""
 
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+
 import dagster as dg
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from assets.common import (
+    check_evaluation,
+    check_result,
+    check_specs,
+    day_of,
+    failure,
+    numeric_metadata,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
-from monitoring_pipelines.core.ingest.cleaning import SliceSpec, write_day_slice
-from monitoring_pipelines.core.ingest.live_checks import slice_checks
+from monitoring_pipelines.core.ingest import warehouse as wh
+from monitoring_pipelines.core.ingest.cleaning import SliceSpec, Window, write_day_slice
+from monitoring_pipelines.core.ingest.live_checks import rows_without_day, slice_checks
+from monitoring_pipelines.core.ingest.slice_store import SliceStore
+from monitoring_pipelines.core.quality.schema import (
+    SNAPSHOT_ASSET,
+    diff_source_schema,
+    schema_check,
+    snapshot_metrics,
+)
+from monitoring_pipelines.core.store.results import ResultRepository
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 
@@ -33,22 +52,30 @@ def make_live_slice(
         warehouse: WarehouseResource,
         slices: SliceStoreResource,
         result_store: ResultStoreResource,
-    ) -> dg.MaterializeResult:
+    ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
         day = day_of(context)
         store = slices.get_store()
+        results = result_store.results()
+        window = Window.until(monitor.start_date, datetime.now(UTC).date())
         try:
             with store.writer(name, day, spec) as writer:
                 quality = write_day_slice(
-                    warehouse.read_day(monitor.source, spec.columns, day), spec, day, writer.write
+                    warehouse.read_day(monitor.source, spec.columns, day, window),
+                    spec,
+                    day,
+                    writer.write,
+                    window,
                 )
-            orphans = warehouse.rows_without_day(monitor.source)
+            outside = warehouse.rows_outside_window(monitor.source, window)
         except SourceError as exc:
+            yield from _schema_fault(name, monitor, day, warehouse, store, results)
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         findings = quality.to_dict()
-        result_store.results().save_slice_quality(
+        results.save_slice_quality(
             name, context.partition_key, quality.rows_read, quality.rows_kept, findings
         )
-        outcomes = slice_checks(quality, monitor.checks, has_id, orphans)
+        outcomes = slice_checks(quality, monitor.checks, has_id, outside, window)
+        orphans = rows_without_day(quality, outside)
         metadata = numeric_metadata(
             {
                 "rows": quality.rows_kept,
@@ -56,13 +83,50 @@ def make_live_slice(
                 "malformed_rows": quality.malformed_rows,
                 "duplicate_rows": quality.duplicate_rows,
                 "malformed_share": quality.share(quality.malformed_rows),
-                "rows_without_day": orphans,
+                "rows_without_day": orphans.total,
+                "rows_before_start": orphans.before,
+                "rows_in_future": orphans.after,
             }
         )
         metadata["findings"] = dg.MetadataValue.json(findings)
         metadata["path"] = dg.MetadataValue.path(str(store.path(name, day)))
-        return dg.MaterializeResult(
+        yield dg.MaterializeResult(
             metadata=metadata, check_results=[check_result(o, key) for o in outcomes]
         )
 
     return live_slice
+
+
+def _schema_fault(
+    name: str,
+    monitor: MonitorConfig,
+    day: date,
+    warehouse: WarehouseResource,
+    store: SliceStore,
+    results: ResultRepository,
+) -> Iterator[dg.AssetCheckEvaluation]:
+    """When the source lost its table or a configured column, the day cannot be computed:
+    its slice and stored results from an earlier run go (they would read as current), and
+    ``schema_change`` (on ``data_quality``, which will not run) reports the change."""
+    if not wh.source_problems(name, monitor, warehouse.engine):
+        return  # a passing fault (connection, permissions): the earlier results stay
+    partition = day.isoformat()
+    store.path(name, day).unlink(missing_ok=True)
+    results.clear_partition(name, partition)
+    if monitor.reference is None:
+        return
+    try:
+        columns = wh.table_columns(warehouse.engine, monitor.source.table, monitor.source.db_schema)
+    except SourceError:
+        return  # the table is gone: the failure says so
+    reference = results.load_reference(name)
+    diff = diff_source_schema(
+        monitor,
+        columns,
+        results.load_metrics(name, SNAPSHOT_ASSET),
+        partition,
+        {c: s.kind for c, s in reference.items()} if reference else None,
+    )
+    results.save_metrics(name, SNAPSHOT_ASSET, partition, snapshot_metrics(diff.columns))
+    outcome = schema_check(diff)
+    yield check_evaluation(outcome, dg.AssetKey([name, Asset.DATA_QUALITY]), partition)

@@ -13,7 +13,9 @@ from sqlalchemy import Engine
 
 from monitoring_pipelines.core.config import ReferenceConfig, SourceConfig
 from monitoring_pipelines.core.ingest import warehouse
+from monitoring_pipelines.core.ingest.cleaning import Window
 from monitoring_pipelines.core.ingest.engine import warehouse_engine
+from monitoring_pipelines.core.ingest.warehouse import OutsideWindow
 from monitoring_pipelines.core.settings import with_password
 
 
@@ -44,12 +46,12 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return self._engine
 
     def read_day(
-        self, source: SourceConfig, columns: Sequence[str], day: date
+        self, source: SourceConfig, columns: Sequence[str], day: date, window: Window | None = None
     ) -> Iterator[pd.DataFrame]:
-        return warehouse.read_day(self.engine, source, columns, day)
+        return warehouse.read_day(self.engine, source, columns, day, window)
 
-    def rows_without_day(self, source: SourceConfig) -> int:
-        return warehouse.rows_without_day(self.engine, source)
+    def rows_outside_window(self, source: SourceConfig, window: Window) -> OutsideWindow:
+        return warehouse.rows_outside_window(self.engine, source, window)
 
     def read_reference(
         self, reference: ReferenceConfig, columns: Sequence[str]

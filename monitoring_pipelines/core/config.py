@@ -311,6 +311,10 @@ class ChecksConfig(Strict):
     max_rows: Annotated[int, Field(ge=1)] | None = None
     max_malformed_share: Share = 0.01
     max_duplicate_share: Share = 0.01
+    allow_rows_before_start: bool = Field(
+        default=False,
+        description="a table with history before start_date: show those rows without failing",
+    )
     max_null_share: Share = 0.01
     null_share_margin: Share = 0.02
     range_margin: Annotated[float, Field(ge=0)] = 0.1

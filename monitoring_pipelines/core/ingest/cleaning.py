@@ -3,6 +3,8 @@
 Nothing is dropped silently: a row is dropped only for an unparseable timestamp, a timestamp
 outside the day, or a repeated request id, and each is counted with examples. A bad value in
 one column becomes a null in that column (counted), and the row's other columns still count.
+Each row lands on exactly one UTC day: the one its instant (the text's offset applied) falls
+on; a row read for a neighbouring day's sake is left to that day, uncounted here.
 """
 
 from __future__ import annotations
@@ -24,6 +26,31 @@ MAX_EXAMPLES = 5
 TIMESTAMP = "__ts"
 ROW_KEY = "__key"
 GROUP_KEY = "__group"
+# Set by the warehouse read: the row is in the day's own range (for text timestamps, its text
+# starts with the day's date); false for a neighbour's row read because its offset may move it.
+OWN_DAY = "__own_day"
+
+
+@dataclass(frozen=True)
+class Window:
+    """The UTC days a monitor's partitions cover or will cover, ``[first, end)``.
+
+    ``first`` is the monitor's start date; ``end`` lies past today (rows dated later are in
+    the future), so rows of today and tomorrow are not yet anyone's concern.
+    """
+
+    first: date
+    end: date
+
+    @classmethod
+    def until(cls, first: date, today: date) -> Window:
+        """From ``first`` to the end of the day after ``today`` (a day of clock skew)."""
+        return cls(first, today + timedelta(days=2))
+
+
+def zero_offsets(sign: str) -> tuple[str, ...]:
+    """The endings of a text timestamp whose ``sign`` offset is zero (which moves no row)."""
+    return (f"{sign}00:00", f"{sign}0000", f"{sign}00")
 
 
 @dataclass(frozen=True)
@@ -63,7 +90,11 @@ class SliceSpec:
 
 @dataclass
 class SliceQuality:
-    """What was read for one day, and everything that was wrong with it."""
+    """What was read for one day, and everything that was wrong with it.
+
+    ``rows_read`` counts the day's own rows; rows a text timestamp's offset puts on a
+    neighbouring day are that day's, and only counted in ``rows_of_other_days``.
+    """
 
     rows_read: int = 0
     rows_kept: int = 0
@@ -74,15 +105,21 @@ class SliceQuality:
     )
     missing_request_id: int = 0
     examples: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    rows_of_other_days: int = 0
 
     @property
     def malformed_rows(self) -> int:
-        """Rows with an unparseable timestamp or at least one unparseable value."""
-        return self.dropped.get("unparseable_timestamp", 0) + self.rows_with_bad_values
+        """Rows with an unparseable or misplaced timestamp or at least one unparseable value."""
+        return sum(self.dropped.get(r, 0) for r in MALFORMED) + self.rows_with_bad_values
 
     @property
     def duplicate_rows(self) -> int:
         return self.dropped.get("duplicate_request_id", 0)
+
+    @property
+    def outside_window(self) -> tuple[int, int]:
+        """The day's rows whose instant lies before / after the monitored window."""
+        return self.dropped.get("before_window", 0), self.dropped.get("after_window", 0)
 
     def share(self, count: int) -> float:
         return count / self.rows_read if self.rows_read else 0.0
@@ -101,8 +138,15 @@ class SliceQuality:
             "dropped": dict(self.dropped),
             "values": {c: dict(v) for c, v in self.values.items()},
             "missing_request_id": self.missing_request_id,
+            "rows_of_other_days": self.rows_of_other_days,
             "examples": dict(self.examples),
         }
+
+
+# Dropped rows that count as malformed: a timestamp no day can use. ("outside_day" rows were
+# handed over by a caller that selected rows of other days; "before_window"/"after_window"
+# rows are reported with the rows no day reads.)
+MALFORMED = ("unparseable_timestamp", "misplaced_timestamp")
 
 
 class SeenKeys:
@@ -154,36 +198,67 @@ def clean_chunk(
     quality: SliceQuality,
     seen: SeenKeys,
     first_row: int,
+    window: Window | None = None,
 ) -> pd.DataFrame:
     """Typed rows of one chunk: UTC timestamps, float numerics, text categoricals.
 
     The returned frame has the configured columns plus ``__ts`` (UTC timestamp), ``__key``
     (a 64-bit row key: the request id's hash, or the row's position in the day) and
     ``__group`` (the session's hash, or the row key: rows of one group are not independent).
+
+    With the warehouse's :data:`OWN_DAY` column, rows are the day's own or a neighbour's:
+    a neighbour's row is kept when its instant is on ``day``, an own row whose offset moves
+    it onto a neighbour (which reads it too) is left to it, and an own row whose instant no
+    day of ``window`` reads is dropped and counted (``before_window``, ``after_window``,
+    ``misplaced_timestamp``). Without it, every row is the day's and rows of other days are
+    dropped as ``outside_day``.
     """
-    quality.rows_read += len(raw)
     frame = raw.reset_index(drop=True)
+    stamps = _parse_timestamps(frame[spec.timestamp_column])
+    start, end = day_bounds(day)
+    bad_ts = stamps.isna().to_numpy()
+    on_day = ((stamps >= start) & (stamps < end)).to_numpy() & ~bad_ts
+    placed = OWN_DAY in frame
+    if placed:
+        own = frame[OWN_DAY].to_numpy(dtype=bool)
+        ours = _ours(frame[spec.timestamp_column], stamps, own, on_day, day, window)
+        if not ours.all():
+            quality.rows_of_other_days += int((~ours).sum())
+            frame = frame[ours].reset_index(drop=True)
+            stamps = stamps[ours].reset_index(drop=True)
+            bad_ts, on_day = bad_ts[ours], on_day[ours]
+    quality.rows_read += len(frame)
     keep = np.ones(len(frame), dtype=bool)
 
-    stamps = _parse_timestamps(frame[spec.timestamp_column])
-    bad_ts = stamps.isna().to_numpy()
-    _drop(quality, "unparseable_timestamp", frame[spec.timestamp_column], bad_ts, keep)
-    start, end = day_bounds(day)
-    outside = (~bad_ts) & ((stamps < start) | (stamps >= end)).to_numpy()
-    _drop(quality, "outside_day", frame[spec.timestamp_column], outside, keep)
+    raw_ts = frame[spec.timestamp_column]
+    _drop(quality, "unparseable_timestamp", raw_ts, bad_ts, keep)
+    outside = ~bad_ts & ~on_day
+    if placed and outside.any():
+        before = outside & (window is not None) & _earlier(stamps, window.first if window else day)
+        after = outside & (window is not None) & ~_earlier(stamps, window.end if window else day)
+        _drop(quality, "before_window", raw_ts, before, keep)
+        _drop(quality, "after_window", raw_ts, after, keep)
+        _drop(quality, "misplaced_timestamp", raw_ts, outside, keep)
+    else:
+        _drop(quality, "outside_day", raw_ts, outside, keep)
 
     if spec.request_id_column:
         ids = frame[spec.request_id_column]
-        missing_id = ids.isna().to_numpy()
+        missing_id = missing_ids(ids)
         quality.missing_request_id += int((missing_id & keep).sum())
-        positions = pd.Series(np.arange(first_row, first_row + len(frame))).astype(str)
-        keys = hash_keys(ids.where(~missing_id, "#row" + positions), "id:")
+        keys = hash_keys(ids, "id:")
+        if missing_id.any():
+            # A missing id is no identity: the row's position in the day keys it, under a salt
+            # no request id shares.
+            positions = hash_positions(first_row, len(frame), f"missing-id:{day}")
+            keys[missing_id] = positions[missing_id]
         candidate = keep & ~missing_id
-        repeated = np.zeros(len(frame), dtype=bool)
-        repeated[candidate] = seen.contains(keys[candidate])
-        within = pd.Series(keys).duplicated().to_numpy() & candidate
-        duplicate = repeated | within
-        _drop(quality, "duplicate_request_id", ids, duplicate & keep, keep)
+        duplicate = np.zeros(len(frame), dtype=bool)
+        candidate_keys = keys[candidate]
+        duplicate[candidate] = (
+            seen.contains(candidate_keys) | pd.Series(candidate_keys).duplicated().to_numpy()
+        )
+        _drop(quality, "duplicate_request_id", ids, duplicate, keep)
         seen.add(keys[keep & ~missing_id])
     else:
         keys = hash_positions(first_row, len(frame), f"row:{day}")
@@ -208,6 +283,74 @@ def clean_chunk(
         cleaned = cleaned[keep].reset_index(drop=True)
     quality.rows_kept += len(cleaned)
     return cleaned
+
+
+def missing_ids(ids: pd.Series) -> npt.NDArray[np.bool_]:
+    """Which request ids are missing: null, or text that is empty or only whitespace."""
+    missing: npt.NDArray[np.bool_] = ids.isna().to_numpy()
+    if ids.dtype == object or isinstance(ids.dtype, pd.StringDtype | pd.CategoricalDtype):
+        blank = ids.astype("string").str.strip().eq("").fillna(False)
+        missing = missing | blank.to_numpy(dtype=bool)
+    return missing
+
+
+def _earlier(stamps: pd.Series, day: date) -> npt.NDArray[np.bool_]:
+    earlier: npt.NDArray[np.bool_] = (stamps < day_bounds(day)[0]).to_numpy()
+    return earlier
+
+
+def rows_of_day(
+    texts: pd.Series, own: npt.NDArray[np.bool_], day: date, window: Window | None = None
+) -> npt.NDArray[np.bool_]:
+    """Which rows read for ``day`` (with the warehouse's :data:`OWN_DAY` flags ``own``) are
+    the day's, as :func:`clean_chunk` decides: own rows not moved onto a neighbour by their
+    offset, and neighbours' rows whose instant falls on the day."""
+    stamps = _parse_timestamps(texts.reset_index(drop=True))
+    start, end = day_bounds(day)
+    on_day = ((stamps >= start) & (stamps < end)).to_numpy() & ~stamps.isna().to_numpy()
+    return _ours(texts.reset_index(drop=True), stamps, own, on_day, day, window)
+
+
+def _ours(
+    texts: pd.Series,
+    stamps: pd.Series,
+    own: npt.NDArray[np.bool_],
+    on_day: npt.NDArray[np.bool_],
+    day: date,
+    window: Window | None,
+) -> npt.NDArray[np.bool_]:
+    parsed = ~stamps.isna().to_numpy()
+    moved = _moved(texts, stamps, own & parsed & ~on_day, day, window)
+    ours: npt.NDArray[np.bool_] = (own & ~moved) | (~own & on_day)
+    return ours
+
+
+def _moved(
+    texts: pd.Series,
+    stamps: pd.Series,
+    candidates: npt.NDArray[np.bool_],
+    day: date,
+    window: Window | None,
+) -> npt.NDArray[np.bool_]:
+    """Which own rows a neighbouring day reads too and owns: a text timestamp whose non-zero
+    offset moves it onto the next day (negative offset) or the previous one (positive), as
+    :func:`~monitoring_pipelines.core.ingest.warehouse.read_day` selects them."""
+    moved = np.zeros(len(texts), dtype=bool)
+    for i in np.flatnonzero(candidates):
+        value = texts.iat[i]
+        target = stamps.iat[i].date()
+        if not isinstance(value, str) or (
+            window is not None and not window.first <= target < window.end
+        ):
+            continue
+        sign = {day + timedelta(days=1): "-", day - timedelta(days=1): "+"}.get(target)
+        moved[i] = sign is not None and has_nonzero_offset(value, sign)
+    return moved
+
+
+def has_nonzero_offset(value: str, sign: str) -> bool:
+    """Whether a text timestamp carries a non-zero ``sign`` offset after its date."""
+    return sign in value[11:] and not value.endswith(zero_offsets(sign))
 
 
 def _parse_timestamps(values: pd.Series) -> pd.Series:
@@ -312,13 +455,14 @@ def write_day_slice(
     spec: SliceSpec,
     day: date,
     sink: Callable[[pd.DataFrame], None],
+    window: Window | None = None,
 ) -> SliceQuality:
     """Clean every chunk of a day and hand it to ``sink``; returns what was found."""
     quality = SliceQuality()
     seen = SeenKeys()
     first_row = 0
     for raw in chunks:
-        cleaned = clean_chunk(raw, spec, day, quality, seen, first_row)
+        cleaned = clean_chunk(raw, spec, day, quality, seen, first_row, window)
         first_row += len(raw)
         if len(cleaned):
             sink(cleaned)

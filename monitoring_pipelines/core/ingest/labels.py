@@ -26,6 +26,7 @@ from sqlalchemy import (
     Select,
     String,
     Table,
+    case,
     cast,
     func,
     inspect,
@@ -37,8 +38,8 @@ from sqlalchemy.types import TypeEngine
 
 from monitoring_pipelines.core.config import LabelsConfig, SourceConfig
 from monitoring_pipelines.core.errors import SourceError
-from monitoring_pipelines.core.ingest.cleaning import hash_keys
-from monitoring_pipelines.core.ingest.warehouse import table_columns
+from monitoring_pipelines.core.ingest.cleaning import OWN_DAY, hash_keys, rows_of_day
+from monitoring_pipelines.core.ingest.warehouse import table_columns, text_day
 
 # The salt slicing.clean_chunk hashes request ids with into the slice's __key.
 REQUEST_ID_SALT = "id:"
@@ -144,16 +145,28 @@ def read_day_labels(
 ) -> DayLabels:
     """The labels of the requests logged on ``day`` (UTC), read ``chunk_rows`` at a time."""
     tables = _LabelTables.reflect(engine, source, labels)
-    start = datetime.combine(day, time.min)
-    query = (
-        select(*tables.label_columns())
-        .select_from(tables.joined())
-        .where(*tables.request_day(start, start + timedelta(days=1)))
-    )
     names = ["request_id", "label"] + (["labelled_at"] if labels.timestamp_column else [])
+    columns = tables.label_columns()
+    if tables.request_ts_kind == "text":
+        # As the live slice: a request whose offset moves it across midnight is its UTC day's.
+        ts = tables.requests.c[source.timestamp_column]
+        own, condition = text_day(ts, day)
+        columns += [ts, case((own, 1), else_=0)]
+        names += [_REQUEST_TS, OWN_DAY]
+        where = [condition]
+    else:
+        start = datetime.combine(day, time.min)
+        where = tables.request_day(start, start + timedelta(days=1))
+    query = select(*columns).select_from(tables.joined()).where(*where)
     frames = list(_stream(engine, query, names, chunk_rows, labels.table))
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
+    if OWN_DAY in frame:
+        mine = rows_of_day(frame[_REQUEST_TS], frame[OWN_DAY].to_numpy(dtype=bool), day)
+        frame = frame[mine].drop(columns=[_REQUEST_TS, OWN_DAY]).reset_index(drop=True)
     return latest_labels(frame, numeric=numeric)
+
+
+_REQUEST_TS = "__request_ts"
 
 
 def label_watermark(engine: Engine, labels: LabelsConfig) -> tuple[StampKind, Any]:
@@ -265,10 +278,10 @@ class _LabelTables:
         return columns + ([self.labels.c[c.timestamp_column]] if c.timestamp_column else [])
 
     def request_day(self, start: datetime, end: datetime) -> list[ColumnElement[bool]]:
-        """The requests of the UTC day [start, end), selected as read_day selects them.
-
-        Text timestamps compare as strings (date-only bounds suit ' ' and 'T' separators);
-        time-zone-aware columns get UTC bounds, whatever the session's time zone.
+        """The requests of the UTC day [start, end) of a datetime column, selected as read_day
+        selects them: time-zone-aware columns get UTC bounds, whatever the session's time
+        zone. (Text timestamps go through :func:`~.warehouse.text_day` and the cleaning's
+        decision of which rows are the day's.)
         """
         ts = self.requests.c[self.source.timestamp_column]
         if self.request_ts_kind == "text":

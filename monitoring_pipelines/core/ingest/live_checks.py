@@ -1,23 +1,42 @@
-"""Checks on a day's slice: enough traffic, few malformed rows, few duplicate requests."""
+"""Checks on a day's slice: enough traffic, few malformed rows, few duplicate requests, and
+no row of the source that no day reads."""
 
 from __future__ import annotations
 
 from monitoring_pipelines.core.catalog import critical_factor
-from monitoring_pipelines.core.checks import CheckOutcome, single
+from monitoring_pipelines.core.checks import WHOLE, CheckOutcome, Finding, single
 from monitoring_pipelines.core.config import ChecksConfig, Severity
-from monitoring_pipelines.core.ingest.cleaning import SliceQuality
+from monitoring_pipelines.core.ingest.cleaning import SliceQuality, Window
+from monitoring_pipelines.core.ingest.warehouse import OutsideWindow
+
+# The malformed_rows finding about the source's rows that no day reads.
+ROWS_WITHOUT_DAY = "rows_without_day"
 
 
 def slice_checks(
-    quality: SliceQuality, config: ChecksConfig, has_request_id: bool, rows_without_day: int = 0
+    quality: SliceQuality,
+    config: ChecksConfig,
+    has_request_id: bool,
+    outside: OutsideWindow | None = None,
+    window: Window | None = None,
 ) -> list[CheckOutcome]:
     """Volume, malformed-row and (with a request id) duplicate checks of one day.
 
-    ``rows_without_day`` counts rows of the whole table whose timestamp no day can read; they
-    belong to no partition, so they are named in the malformed-row check's summary (every day)
-    without failing it.
+    With ``outside`` (the source's rows that no day of ``window`` reads), the malformed-row
+    check has a second finding, :data:`ROWS_WITHOUT_DAY`: it fails whenever such a row exists
+    (rows dated before ``start_date`` only without ``checks.allow_rows_before_start``), and
+    is reported every day so that its incident resolves once the rows are fixed.
     """
     rows = quality.rows_kept
+    malformed = _share_check(
+        "malformed_rows",
+        quality.malformed_rows,
+        quality,
+        config.max_malformed_share,
+        "malformed rows (unparseable timestamp or value)",
+    )
+    if outside is not None:
+        malformed = _with_rows_without_day(malformed, quality, outside, window, config)
     outcomes = [
         single(
             "volume",
@@ -33,14 +52,7 @@ def slice_checks(
             ),
             metadata={"rows": rows},
         ),
-        _share_check(
-            "malformed_rows",
-            quality.malformed_rows,
-            quality,
-            config.max_malformed_share,
-            "malformed rows (unparseable timestamp or value)",
-            rows_without_day,
-        ),
+        malformed,
     ]
     if has_request_id:
         outcomes.append(
@@ -55,8 +67,63 @@ def slice_checks(
     return outcomes
 
 
+def rows_without_day(quality: SliceQuality, outside: OutsideWindow) -> OutsideWindow:
+    """The source's rows no day reads, with the day's own rows whose instant lies outside the
+    window (a text timestamp dated on the first day whose offset puts it before it)."""
+    before, after = quality.outside_window
+    return OutsideWindow(
+        null=outside.null,
+        unparseable=outside.unparseable,
+        before=outside.before + before,
+        after=outside.after + after,
+    )
+
+
+def _with_rows_without_day(
+    outcome: CheckOutcome,
+    quality: SliceQuality,
+    outside: OutsideWindow,
+    window: Window | None,
+    config: ChecksConfig,
+) -> CheckOutcome:
+    counts = rows_without_day(quality, outside)
+    failing = counts.total - (counts.before if config.allow_rows_before_start else 0)
+    parts = []
+    if counts.null + counts.unparseable:
+        parts.append(
+            f"{counts.null + counts.unparseable} row(s) with a null or non-ISO timestamp "
+            "that no day reads"
+        )
+    if counts.before:
+        first = f" {window.first}" if window else ""
+        allowed = " (allowed)" if config.allow_rows_before_start else ""
+        parts.append(f"{counts.before} row(s) dated before start_date{first}{allowed}")
+    if counts.after:
+        since = f" ({window.end} or later)" if window else ""
+        parts.append(f"{counts.after} row(s) dated in the future{since}")
+    summary = "; ".join(parts) if parts else "every row of the source is in a day"
+    finding = Finding(
+        ROWS_WITHOUT_DAY,
+        failing == 0,
+        Severity.WARN,
+        float(failing),
+        0.0,
+        f"the table has {summary}" if parts else summary,
+    )
+    check_summary = outcome.summary + (f"; the table also has {summary}" if parts else "")
+    metadata = {
+        **outcome.metadata,
+        "rows_without_day": counts.total,
+        "rows_null_timestamp": counts.null,
+        "rows_unparseable_outside": counts.unparseable,
+        "rows_before_start": counts.before,
+        "rows_in_future": counts.after,
+    }
+    return CheckOutcome(outcome.name, (*outcome.findings, finding), check_summary, metadata)
+
+
 def _share_check(
-    name: str, count: int, quality: SliceQuality, limit: float, what: str, orphans: int = 0
+    name: str, count: int, quality: SliceQuality, limit: float, what: str
 ) -> CheckOutcome:
     share = quality.share(count)
     passed = share <= limit
@@ -67,23 +134,18 @@ def _share_check(
     )
     if examples and not passed:
         summary += f"; e.g. {', '.join(examples[:3])}"
-    if orphans:
-        summary += (
-            f"; the table also has {orphans} row(s) with a null or non-ISO timestamp "
-            "that no day reads"
-        )
-    return single(
-        name,
-        passed=passed,
-        severity=Severity.CRITICAL if share > critical_factor(name) * limit else Severity.WARN,
-        value=share,
-        threshold=limit,
-        summary=summary,
-        metadata={"count": count, "share": share},
+    finding = Finding(
+        WHOLE,
+        passed,
+        Severity.CRITICAL if share > critical_factor(name) * limit else Severity.WARN,
+        share,
+        limit,
+        summary,
     )
+    return CheckOutcome(name, (finding,), summary, {"count": count, "share": share})
 
 
 def _related(check: str, reason: str) -> bool:
     if check == "duplicate_requests":
         return reason == "duplicate_request_id"
-    return reason != "duplicate_request_id" and reason != "outside_day"
+    return reason not in ("duplicate_request_id", "outside_day", "before_window", "after_window")

@@ -1,11 +1,20 @@
 """Reading the user's tables through SQLAlchemy: one UTC day of the inference log, in chunks,
-and the reference data from a table, a query or a parquet/CSV file."""
+the rows no day reads, and the reference data from a table, a query or a parquet/CSV file.
+
+Timestamps are one of three kinds. A time-zone-aware column (PostgreSQL ``timestamptz``) is
+compared with UTC instants, whatever the session's time zone; a naive one holds UTC wall
+times. Text timestamps compare as text, so each day's text range ``[day, day + 1)`` tiles the
+window exactly; a row whose non-zero UTC offset moves it onto a neighbouring UTC day is also
+read by that neighbour, and cleaning keeps it on the one day its instant belongs to.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import date, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import (
@@ -15,20 +24,36 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    and_,
+    case,
     func,
     inspect,
+    or_,
     select,
     text,
 )
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.types import TypeEngine
 
 from monitoring_pipelines.core.config import MonitorConfig, ReferenceConfig, SourceConfig
 from monitoring_pipelines.core.errors import SourceError
+from monitoring_pipelines.core.ingest.cleaning import OWN_DAY, Window, zero_offsets
+
+TimestampKind = Literal["text", "naive", "aware"]
+
+# Text that starts with an ISO date: what the days' text ranges are made of.
+_ISO_DATE = "____-__-__%"
+# An explicit offset after the date ("...T23:30:00-05:00"): 11 characters, then a sign.
+_SIGN_AFTER_DATE = "___________%{sign}%"
 
 
 def table_columns(engine: Engine, table: str, schema: str | None = None) -> dict[str, str]:
     """Column names and SQL types of ``table``; SourceError if it does not exist."""
+    return {name: str(sql_type) for name, sql_type in _column_types(engine, table, schema).items()}
+
+
+def _column_types(engine: Engine, table: str, schema: str | None) -> dict[str, TypeEngine[Any]]:
     try:
         inspector = inspect(engine)
         if not inspector.has_table(table, schema=schema):
@@ -38,7 +63,7 @@ def table_columns(engine: Engine, table: str, schema: str | None = None) -> dict
                 f"table '{_qualified(table, schema)}' does not exist in the warehouse "
                 f"(tables there: {listed or 'none'})"
             )
-        return {c["name"]: str(c["type"]) for c in inspector.get_columns(table, schema=schema)}
+        return {c["name"]: c["type"] for c in inspector.get_columns(table, schema=schema)}
     except SQLAlchemyError as exc:
         raise SourceError(f"cannot inspect table '{_qualified(table, schema)}': {exc}") from exc
 
@@ -60,55 +85,158 @@ def source_problems(name: str, monitor: MonitorConfig, engine: Engine) -> list[s
     return problems
 
 
-def rows_without_day(engine: Engine, source: SourceConfig) -> int:
-    """Rows of the whole table that no daily partition reads: a null timestamp, or (for text
-    timestamps) one that does not start with an ISO date such as ``2026-09-01``."""
-    available = table_columns(engine, source.table, source.db_schema)
-    ts = Table(
-        source.table, MetaData(), Column(source.timestamp_column, String()), schema=source.db_schema
-    ).c[source.timestamp_column]
-    condition: ColumnElement[bool] = ts.is_(None)
-    if _timestamp_is_text(engine, available[source.timestamp_column]):
-        condition = condition | ~ts.like("____-__-__%")
-    query = select(func.count()).where(condition)
+def timestamp_kind(sql_type: TypeEngine[Any], dialect: str) -> TimestampKind:
+    """How a timestamp column of ``sql_type`` compares: as text, or as naive or aware instants.
+
+    SQLite keeps datetimes as text; a type with ``timezone`` (PostgreSQL ``timestamptz``)
+    stores instants and converts naive bounds with the session's time zone, so it gets UTC
+    bounds."""
+    name = str(sql_type).upper()
+    if dialect == "sqlite" or "CHAR" in name or "TEXT" in name:
+        return "text"
+    return "aware" if getattr(sql_type, "timezone", False) else "naive"
+
+
+@dataclass(frozen=True)
+class OutsideWindow:
+    """Rows of the source that no day of the monitored window reads.
+
+    Attributes:
+        null: Rows whose timestamp is null.
+        unparseable: Text timestamps outside the window that do not start with an ISO date.
+        before: Rows dated before the window's first day (the monitor's ``start_date``).
+        after: Rows dated at or after the window's end (the future).
+    """
+
+    null: int = 0
+    unparseable: int = 0
+    before: int = 0
+    after: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.null + self.unparseable + self.before + self.after
+
+
+def rows_outside_window(engine: Engine, source: SourceConfig, window: Window) -> OutsideWindow:
+    """Count the rows that no day of ``window`` reads, in one aggregate query.
+
+    Only rows outside the window are selected (with an index on the timestamp, a null lookup
+    and two range scans), so the cost does not grow with the table's monitored rows. Text
+    timestamps compare as text, exactly as :func:`read_day` selects them.
+    """
+    column_types = _column_types(engine, source.table, source.db_schema)
+    kind = timestamp_kind(column_types[source.timestamp_column], engine.dialect.name)
+    ts = _source_table(source, [source.timestamp_column], kind).c[source.timestamp_column]
+    lower, upper = _bounds(kind, window.first, window.end)
+    before, after = ts < lower, ts >= upper
+    if kind == "text":
+        iso = ts.like(_ISO_DATE)
+        counts = [ts.is_(None), before & ~iso, after & ~iso, before & iso, after & iso]
+    else:
+        counts = [ts.is_(None), before, after]
+    query = select(*(func.sum(case((c, 1), else_=0)) for c in counts)).where(
+        or_(ts.is_(None), before, after)
+    )
     try:
         with engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+            row = [int(v or 0) for v in conn.execute(query).one()]
     except SQLAlchemyError as exc:
         raise SourceError(f"cannot count rows of table '{source.table}': {exc}") from exc
-
-
-def _timestamp_is_text(engine: Engine, sql_type: str) -> bool:
-    kind = sql_type.upper()
-    return engine.dialect.name == "sqlite" or "CHAR" in kind or "TEXT" in kind
+    if kind == "text":
+        return OutsideWindow(null=row[0], unparseable=row[1] + row[2], before=row[3], after=row[4])
+    return OutsideWindow(null=row[0], before=row[1], after=row[2])
 
 
 def read_day(
-    engine: Engine, source: SourceConfig, columns: Sequence[str], day: date
+    engine: Engine,
+    source: SourceConfig,
+    columns: Sequence[str],
+    day: date,
+    window: Window | None = None,
 ) -> Iterator[pd.DataFrame]:
-    """The rows of one UTC day, ``source.chunk_rows`` at a time, with the raw column values."""
-    start = datetime.combine(day, time.min)
-    end = start + timedelta(days=1)
-    available = table_columns(engine, source.table, source.db_schema)
-    missing = [c for c in columns if c not in available]
+    """The rows of one UTC day, ``source.chunk_rows`` at a time, with the raw column values.
+
+    Each frame has the column :data:`~.cleaning.OWN_DAY`: whether the row is in the day's
+    own range (always, for datetime columns). Text timestamps also bring the neighbouring
+    days' rows whose non-zero offset may move them onto this UTC day (``OWN_DAY`` false);
+    :func:`~.cleaning.clean_chunk` keeps those whose instant falls on the day. Neighbours
+    outside ``window`` are not read: no day of it would give those rows back.
+    """
+    column_types = _column_types(engine, source.table, source.db_schema)
+    missing = [c for c in columns if c not in column_types]
     if missing:
         raise SourceError(
             f"table '{source.table}' has no column {', '.join(repr(c) for c in missing)}"
         )
-    timestamp_is_text = _timestamp_is_text(engine, available[source.timestamp_column])
-    ts_type = String() if timestamp_is_text else DateTime()
-    table = Table(
+    kind = timestamp_kind(column_types[source.timestamp_column], engine.dialect.name)
+    table = _source_table(source, columns, kind)
+    ts = table.c[source.timestamp_column]
+    lower, upper = _bounds(kind, day, day + timedelta(days=1))
+    own = and_(ts >= lower, ts < upper)
+    selected = [table.c[c] for c in columns]
+    if kind != "text":
+        query = select(*selected).where(own)
+        for chunk in _stream(engine, query, columns, source.chunk_rows, f"table '{source.table}'"):
+            chunk[OWN_DAY] = True
+            yield chunk
+        return
+    own, condition = text_day(ts, day, window)
+    flag = case((own, 1), else_=0).label(OWN_DAY)
+    query = select(*selected, flag).where(condition)
+    names = [*columns, OWN_DAY]
+    for chunk in _stream(engine, query, names, source.chunk_rows, f"table '{source.table}'"):
+        chunk[OWN_DAY] = chunk[OWN_DAY].astype(bool)
+        yield chunk
+
+
+def text_day(
+    ts: ColumnElement[Any], day: date, window: Window | None = None
+) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """For a text timestamp column: the day's own text range, and that range with the
+    neighbours' rows whose non-zero offset may move them onto the day (neighbours outside
+    ``window`` left out)."""
+    lower, upper = _bounds("text", day, day + timedelta(days=1))
+    own = and_(ts >= lower, ts < upper)
+    condition = own
+    previous, following = day - timedelta(days=1), day + timedelta(days=1)
+    if window is None or previous >= window.first:
+        # An evening west of Greenwich (a negative offset) can be this day's UTC morning.
+        condition = condition | and_(
+            ts >= previous.isoformat(), ts < day.isoformat(), _nonzero_offset(ts, "-")
+        )
+    if window is None or following < window.end:
+        # A morning east of Greenwich (a positive offset) can be this day's UTC evening.
+        condition = condition | and_(
+            ts >= following.isoformat(),
+            ts < (following + timedelta(days=1)).isoformat(),
+            _nonzero_offset(ts, "+"),
+        )
+    return own, condition
+
+
+def _nonzero_offset(ts: ColumnElement[Any], sign: str) -> ColumnElement[bool]:
+    zero = or_(*(ts.like(f"%{suffix}") for suffix in zero_offsets(sign)))
+    return and_(ts.like(_SIGN_AFTER_DATE.format(sign=sign)), ~zero)
+
+
+def _bounds(kind: TimestampKind, first: date, end: date) -> tuple[Any, Any]:
+    """Bounds of the UTC days ``[first, end)`` in the column's own terms."""
+    if kind == "text":
+        # Date-only text bounds work for both the ' ' and the 'T' separator.
+        return first.isoformat(), end.isoformat()
+    tz = UTC if kind == "aware" else None
+    return datetime.combine(first, time.min, tzinfo=tz), datetime.combine(end, time.min, tzinfo=tz)
+
+
+def _source_table(source: SourceConfig, columns: Sequence[str], kind: TimestampKind) -> Table:
+    stamp: TypeEngine[Any] = String() if kind == "text" else DateTime(timezone=kind == "aware")
+    return Table(
         source.table,
         MetaData(),
-        *(Column(c, ts_type if c == source.timestamp_column else String()) for c in columns),
+        *(Column(c, stamp if c == source.timestamp_column else String()) for c in columns),
         schema=source.db_schema,
     )
-    ts = table.c[source.timestamp_column]
-    # Text timestamps compare as strings: date-only bounds work for ' ' and 'T' separators.
-    lower: object = start.date().isoformat() if timestamp_is_text else start
-    upper: object = end.date().isoformat() if timestamp_is_text else end
-    query = select(*(table.c[c] for c in columns)).where(ts >= lower, ts < upper)
-    yield from _stream(engine, query, columns, source.chunk_rows, f"table '{source.table}'")
 
 
 def read_reference(

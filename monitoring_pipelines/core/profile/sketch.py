@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Generic, Literal, TypeVar
@@ -49,6 +50,9 @@ class ColumnSketch:
         sample_keys: Hash keys of the sampled rows (the k smallest keys seen).
         sample_values: Sampled values: floats, or indices into ``categories``.
         sums: Sum of the values in each bin (numeric), so distances know where mass sits.
+        scale: The unit of ``sums`` (and its square the unit of ``m2``): 1, or a power of two
+            when values are so large that their sums or squares would overflow (1e308 is a
+            finite float); see :func:`value_scale`.
     """
 
     column: str
@@ -65,6 +69,7 @@ class ColumnSketch:
     sample_keys: KeyArray = field(default_factory=lambda: np.zeros(0, dtype=np.uint64))
     sample_values: FloatArray = field(default_factory=lambda: np.zeros(0, dtype=np.float64))
     sums: FloatArray | None = None
+    scale: float = 1.0
 
     @property
     def n(self) -> int:
@@ -74,12 +79,28 @@ class ColumnSketch:
     @property
     def std(self) -> float | None:
         n = self.n
-        return float(np.sqrt(self.m2 / n)) if self.kind == "numeric" and n > 0 else None
+        if self.kind != "numeric" or n == 0:
+            return None
+        return float(np.sqrt(self.m2 / n)) * self.scale
+
+    def rescaled(self, scale: float) -> ColumnSketch:
+        """The same sketch with ``sums`` and ``m2`` in units of ``scale`` (not below its own)."""
+        if scale == self.scale:
+            return self
+        factor = self.scale / scale  # a power of two: exact
+        sums = self.sums * factor if self.sums is not None else None
+        return replace(self, sums=sums, m2=self.m2 * factor * factor, scale=scale)
 
     def merge(self, other: ColumnSketch, sample_size: int) -> ColumnSketch:
         """The sketch of both sketches' rows together."""
         if other.column != self.column or other.kind != self.kind:
             raise ValueError(f"cannot merge sketches of {self.column} and {other.column}")
+        scale = max(self.scale, other.scale)
+        if scale != 1.0:
+            return self.rescaled(scale)._merge(other.rescaled(scale), sample_size)
+        return self._merge(other, sample_size)
+
+    def _merge(self, other: ColumnSketch, sample_size: int) -> ColumnSketch:
         if self.kind == "numeric":
             if not _same_edges(self.edges, other.edges):
                 raise ValueError(f"cannot merge sketches of {self.column} with different bins")
@@ -92,7 +113,7 @@ class ColumnSketch:
             other_values = remap[other.sample_values.astype(np.int64)].astype(np.float64)
             sums = None
         n_a, n_b = self.n, other.n
-        mean, m2 = _combine_moments(n_a, self.mean, self.m2, n_b, other.mean, other.m2)
+        mean, m2 = _combine_moments(n_a, self.mean, self.m2, n_b, other.mean, other.m2, self.scale)
         keys, values = bottom_k(
             np.concatenate([self.sample_keys, other.sample_keys]),
             np.concatenate([self.sample_values, other_values]),
@@ -124,6 +145,7 @@ class ColumnSketch:
             sample=self.sample_values,
             std=self.std,
             bin_sums=self.sums,
+            sum_scale=self.scale,
         )
 
     def to_bytes(self) -> bytes:
@@ -138,6 +160,8 @@ class ColumnSketch:
             "mean": self.mean,
             "m2": self.m2,
         }
+        if self.scale != 1.0:
+            header["scale"] = self.scale
         buffer = io.BytesIO()
         arrays: dict[str, npt.NDArray[np.generic]] = {
             "counts": self.counts,
@@ -172,6 +196,7 @@ class ColumnSketch:
                 sample_keys=arrays["sample_keys"].astype(np.uint64),
                 sample_values=arrays["sample_values"].astype(np.float64),
                 sums=arrays["sums"].astype(np.float64) if "sums" in arrays else None,
+                scale=float(header.get("scale", 1.0)),
             )
 
 
@@ -181,7 +206,9 @@ def fit_numeric_edges(values: FloatArray, bins: int) -> FloatArray:
     finite = values[np.isfinite(values)]
     if finite.size == 0:
         return np.zeros(0, dtype=np.float64)
-    quantiles = np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)[1:-1])
+    # Interpolating between -1e308 and 1e308 overflows; in units of a power of two it is exact.
+    scale = value_scale(float(np.max(np.abs(finite))))
+    quantiles = np.quantile(finite / scale, np.linspace(0.0, 1.0, bins + 1)[1:-1]) * scale
     edges = np.unique(quantiles)
     if edges.size == 0:
         edges = np.array([finite[0]], dtype=np.float64)
@@ -307,9 +334,11 @@ class NumericSketchBuilder:
         edges = self.edges
         index = self.index(finite)
         counts = np.bincount(index, minlength=edges.size + 1).astype(np.int64)
-        sums = np.bincount(index, weights=finite, minlength=edges.size + 1).astype(np.float64)
-        chunk_mean = float(finite.mean()) if finite.size else 0.0
-        chunk_m2 = float(((finite - chunk_mean) ** 2).sum()) if finite.size else 0.0
+        scale = value_scale(float(np.max(np.abs(finite)))) if finite.size else 1.0
+        scaled = finite / scale if scale != 1.0 else finite
+        sums = np.bincount(index, weights=scaled, minlength=edges.size + 1).astype(np.float64)
+        chunk_mean = float(scaled.mean()) * scale if finite.size else 0.0
+        chunk_m2 = float(((scaled - chunk_mean / scale) ** 2).sum()) if finite.size else 0.0
         self._sample.offer(keys, values, finite_mask, order)
         # The running sketch holds no sample (the bottom-k sample is kept apart and attached
         # by build), so merging adds counts and moments without sorting the sample again.
@@ -323,6 +352,7 @@ class NumericSketchBuilder:
             mean=chunk_mean,
             m2=chunk_m2,
             sums=sums,
+            scale=scale,
         )
         self._sketch = self._sketch.merge(chunk, self._sample_size)
 
@@ -532,16 +562,34 @@ def _union_categories(
     return support, counts, remap
 
 
+def value_scale(largest: float) -> float:
+    """The unit to hold sums and squares of values up to ``largest`` in magnitude: 1 up to
+    2**400 (their sums and squares stay finite), above it the power of two at or above
+    ``largest`` (at most 2**1023), so that values in that unit are at most 2."""
+    if not math.isfinite(largest) or largest <= _LARGEST_UNSCALED:
+        return 1.0
+    return math.ldexp(1.0, min(math.frexp(largest)[1], 1023))
+
+
+_LARGEST_UNSCALED = 2.0**400
+
+
 def _combine_moments(
-    n_a: int, mean_a: float, m2_a: float, n_b: int, mean_b: float, m2_b: float
+    n_a: int, mean_a: float, m2_a: float, n_b: int, mean_b: float, m2_b: float, scale: float = 1.0
 ) -> tuple[float, float]:
+    """Chan's update of (mean, m2); ``m2`` in units of ``scale`` squared, and with ``scale``
+    above 1 the means are combined so that nothing overflows."""
     n = n_a + n_b
     if n == 0:
         return 0.0, 0.0
-    delta = mean_b - mean_a
-    mean = mean_a + delta * n_b / n
-    m2 = m2_a + m2_b + delta * delta * n_a * n_b / n
-    return mean, m2
+    if scale == 1.0:
+        delta = mean_b - mean_a
+        mean = mean_a + delta * n_b / n
+        m2 = m2_a + m2_b + delta * delta * n_a * n_b / n
+        return mean, m2
+    delta_scaled = mean_b / scale - mean_a / scale
+    mean = mean_a * (n_a / n) + mean_b * (n_b / n)
+    return mean, m2_a + m2_b + delta_scaled * delta_scaled * n_a * n_b / n
 
 
 def _same_edges(a: FloatArray | None, b: FloatArray | None) -> bool:

@@ -186,6 +186,27 @@ def diff_schema(
     return SchemaDiff(dict(current), dict(configured), tuple(changes), previous_partition)
 
 
+def diff_source_schema(
+    monitor: MonitorConfig,
+    columns: Mapping[str, str],
+    snapshots: Iterable[MetricRecord],
+    partition: str,
+    reference_kinds: Mapping[str, str] | None,
+) -> SchemaDiff:
+    """The partition's :class:`SchemaDiff` from what the stores hold: the table's ``columns``
+    now, the monitor's stored snapshots (``load_metrics(monitor, SNAPSHOT_ASSET)``) and the
+    reference profile's kinds (None: no reference profile to compare with)."""
+    before, previous = previous_snapshot(snapshots, partition)
+    return diff_schema(
+        storable(columns),
+        configured_columns(monitor),
+        previous,
+        expected_kinds=drift_kinds(monitor),
+        reference_kinds=reference_kinds,
+        previous_partition=before,
+    )
+
+
 def _retyped(before: str, after: str) -> bool:
     return type_family(before) != type_family(after)
 

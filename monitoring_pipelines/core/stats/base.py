@@ -35,6 +35,8 @@ class Distribution:
             distances).
         bin_sums: Sum of the values in each bin (numeric only; optional). With it, distances
             place each bin's mass around its true mean instead of the bin's middle.
+        sum_scale: The unit of ``bin_sums`` (a power of two above 1 when the sums of huge
+            finite values would overflow).
     """
 
     kind: Kind
@@ -46,6 +48,7 @@ class Distribution:
     sample: npt.NDArray[np.float64] | None = None
     std: float | None = None
     bin_sums: FloatArray | None = None
+    sum_scale: float = 1.0
 
     @property
     def n(self) -> int:

@@ -284,6 +284,17 @@ class ResultRepository:
             [{"name": n, "dimensions": d, "value": v} for (n, d), v in values.items()],
         )
 
+    def clear_partition(self, monitor: str, partition: str) -> None:
+        """Delete a day's results of every asset (slice quality, profile, sketches, drift,
+        metrics) in one transaction, for a day that can no longer be computed: what an earlier
+        run left would read as the day's current results. Judged answers stay (they cost judge
+        calls and carry reviews)."""
+        key = {"monitor": monitor, "partition_key": partition}
+        with self.transaction() as conn:
+            for table in (t.slice_quality, t.profiles, t.column_sketches, t.drift_results):
+                replace_rows(conn, table, key, [])
+            replace_rows(conn, t.metrics, key, [])
+
     def load_metrics(
         self, monitor: str, asset: str, partition: str | None = None
     ) -> list[MetricRecord]:

@@ -2,7 +2,14 @@
 
 import dagster as dg
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from assets.common import (
+    check_result,
+    check_specs,
+    day_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
@@ -28,6 +35,7 @@ def make_live_slice(
         description=f"One UTC day of {monitor.source.table}, read in chunks, typed, with "
         "malformed and duplicate rows counted.",
     )
+    @reports_faults(name)
     def live_slice(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,

@@ -192,23 +192,34 @@ def run_backfill(
             finished(task, run_task(defs, instance, task, selection, tags))
     else:
         env = dict(worker_env or os.environ)
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(
-            workers, mp_context=context, initializer=_start_worker, initargs=(env,)
-        ) as pool:
-            running: dict[Future[BackfillReport], Task] = {}
-            while True:
-                while len(running) < workers and (task := schedule.next()) is not None:
-                    selection = selections[task.monitor][task.stage]
-                    future = pool.submit(_run_in_worker, task, selection, tags)
-                    running[future] = task
-                if not running:
-                    break
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
-                for future in done:
-                    finished(running.pop(future), future.result())
+        _run_in_pool(schedule, selections, tags, workers, env, finished)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _run_in_pool(
+    schedule: Schedule,
+    selections: Mapping[str, Mapping[Stage, Selection]],
+    tags: Mapping[str, str],
+    workers: int,
+    env: Mapping[str, str],
+    finished: Callable[[Task, BackfillReport], None],
+) -> None:
+    """Run the schedule in ``workers`` processes, starting a run whenever one is free."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_start_worker, initargs=(env,)
+    ) as pool:
+        running: dict[Future[BackfillReport], Task] = {}
+        while True:
+            while len(running) < workers and (task := schedule.next()) is not None:
+                selection = selections[task.monitor][task.stage]
+                running[pool.submit(_run_in_worker, task, selection, tags)] = task
+            if not running:
+                return
+            done, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in done:
+                finished(running.pop(future), future.result())
 
 
 def check_range(partitions: Mapping[str, dg.PartitionsDefinition], days: Sequence[date]) -> None:

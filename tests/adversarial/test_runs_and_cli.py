@@ -13,7 +13,10 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner, Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from monitoring_pipelines.backfill import Schedule, Stage, Task
 from monitoring_pipelines.cli import main
 from monitoring_pipelines.demo.generate import write_tables
 from monitoring_pipelines.sensors.alerting_pass import _failure_message
@@ -319,3 +322,47 @@ def test_a_step_failing_under_dagsters_wrapper_reads_as_its_cause(tmp_path: Path
     result = dg.materialize([report], raise_on_error=False)
     failures = [e for e in result.all_events if e.is_step_failure]
     assert [_failure_message(e) for e in failures] == [f"{folder}: Permission denied"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_window_runs_start_only_once_their_day_and_every_earlier_day_are_done(
+    data: st.DataObject,
+) -> None:
+    """Issue 12, item 17: whatever order runs end in (any number of workers, any failures),
+    a day's window assets start only after that day's own assets and every earlier day."""
+    days = [START + timedelta(days=i) for i in range(data.draw(st.integers(1, 8)))]
+    monitors = ["a", "b", "c"][: data.draw(st.integers(1, 3))]
+    windowed = data.draw(st.sets(st.sampled_from(monitors)))
+    workers = data.draw(st.integers(1, 4))
+    schedule = Schedule(monitors, days, windowed)
+    own: dict[tuple[str, date], bool] = {}  # a day's own assets ran: did they succeed
+    ended: set[tuple[str, date]] = set()  # days whose window assets ran, or never will
+    running: list[Task] = []
+    while True:
+        while len(running) < workers and (task := schedule.next()) is not None:
+            assert task.day is not None
+            key = (task.monitor, task.day)
+            if task.stage is not Stage.WINDOW:
+                assert key not in own, f"{key}'s own assets ran twice"
+            if task.monitor in windowed and task.stage is not Stage.OWN:
+                earlier = [(task.monitor, d) for d in days if d < task.day]
+                assert all(k in ended for k in earlier), (task, ended)
+            if task.stage is Stage.WINDOW:
+                assert own.get(key) is True, task
+            running.append(task)
+        if not running:
+            break
+        task = running.pop(data.draw(st.integers(0, len(running) - 1)))
+        assert task.day is not None
+        succeeded = data.draw(st.booleans())
+        schedule.done(task, succeeded=succeeded)
+        key = (task.monitor, task.day)
+        if task.stage is Stage.OWN:
+            own[key] = succeeded
+            if not succeeded:
+                ended.add(key)
+        else:
+            own.setdefault(key, succeeded)
+            ended.add(key)
+    assert ended == {(m, d) for m in monitors for d in days}

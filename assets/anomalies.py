@@ -6,7 +6,14 @@ from datetime import date, timedelta
 
 import dagster as dg
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from assets.common import (
+    check_result,
+    check_specs,
+    day_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.anomaly.metrics import (
     MetricValues,
     available_metrics,
@@ -61,6 +68,7 @@ def make_anomalies(
         description=f"Robust z of the day's {', '.join(measured) or 'metrics'} against the "
         f"trailing {config.baseline_days} days (same weekday first).",
     )
+    @reports_faults(name)
     def anomalies(
         context: dg.AssetExecutionContext, result_store: ResultStoreResource
     ) -> dg.MaterializeResult:

@@ -3,7 +3,15 @@
 import dagster as dg
 import numpy as np
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from assets.common import (
+    check_result,
+    check_specs,
+    day_of,
+    earlier_days_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.canary.check import (
     CHECK,
     canary_check,
@@ -33,12 +41,14 @@ def make_canary(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, Asset.LIVE_SLICE])],
+        # The candidate is the newest version in the history of the days before.
+        deps=[dg.AssetKey([name, Asset.LIVE_SLICE]), earlier_days_of(key, 1)],
         check_specs=check_specs([CHECK], key, partitions_def),
         description=f"The day's candidate model version against its baseline (by "
         f"{canary.version_column}): p95 latency, error rate, cost per request, predictions, "
         "and a promote / hold / roll back verdict.",
     )
+    @reports_faults(name)
     def canary_comparison(
         context: dg.AssetExecutionContext,
         slices: SliceStoreResource,

@@ -1,15 +1,21 @@
-"""Helpers shared by the asset factories: partition days, check results, metadata."""
+"""Helpers shared by the asset factories: partition days, check results, metadata, and how
+an asset's faults read."""
 
+import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import dagster as dg
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring_pipelines.core.catalog import CHECKS
 from monitoring_pipelines.core.checks import CheckOutcome
 from monitoring_pipelines.core.config import Severity
+from monitoring_pipelines.core.errors import MonitoringError, describe_fault
+
+Body = TypeVar("Body", bound=Callable[..., Any])
 
 
 def day_of(context: dg.AssetExecutionContext) -> date:
@@ -91,4 +97,46 @@ def check_evaluation(
         severity=result.severity,
         description=outcome.summary,
         partition=partition,
+    )
+
+
+def reports_faults(monitor: str) -> Callable[[Body], Body]:
+    """Make an asset body's infrastructure faults (a file or folder it cannot use, a store
+    it cannot read or write, a database error) a Failure naming the monitor, the day, the
+    asset, the object and the cause, instead of Dagster's "Error occurred while executing
+    op". Goes between ``@dg.asset(...)`` and the body, which is named after the asset."""
+
+    def decorate(body: Body) -> Body:
+        @functools.wraps(body)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return body(*args, **kwargs)
+            except dg.Failure:
+                raise
+            except (OSError, MonitoringError, SQLAlchemyError) as exc:
+                context = next((a for a in args if isinstance(a, dg.AssetExecutionContext)), None)
+                day = context.partition_key if context and context.has_partition_key else None
+                where = ", ".join([f"monitor '{monitor}'", *([day] if day else []), body.__name__])
+                raise failure(
+                    f"{where}: {describe_fault(exc)}",
+                    monitor=monitor,
+                    partition=day,
+                    asset=body.__name__,
+                ) from exc
+
+        return cast(Body, guarded)
+
+    return decorate
+
+
+def earlier_days_of(key: dg.AssetKey, first: int, last: int = 1) -> dg.AssetDep:
+    """The dependency of an asset on its own partitions ``first`` to ``last`` days before the
+    one being materialized: declared by an asset that reads its own history (a baseline, the
+    month so far, the versions seen before), so that Dagster's asset backfills and
+    ``monitoring backfill`` materialize its days oldest first."""
+    return dg.AssetDep(
+        key,
+        partition_mapping=dg.TimeWindowPartitionMapping(
+            start_offset=-first, end_offset=-last, allow_nonexistent_upstream_partitions=True
+        ),
     )

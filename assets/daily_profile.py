@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.common import day_of, failure, numeric_metadata
+from assets.common import day_of, failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
@@ -33,6 +33,7 @@ def make_daily_profile(
         description="The day's whylogs profile and per-column counts over the reference's "
         "bins (mergeable into any window).",
     )
+    @reports_faults(name)
     def daily_profile(
         context: dg.AssetExecutionContext,
         slices: SliceStoreResource,

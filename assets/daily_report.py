@@ -12,7 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.common import day_of, failure
+from assets.common import day_of, failure, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
@@ -62,6 +62,7 @@ def make_daily_report(
         description="The day's HTML report (drift with distributions and trends, service, cost, "
         "quality, performance), built from the result store.",
     )
+    @reports_faults(name)
     def daily_report(
         context: dg.AssetExecutionContext,
         result_store: ResultStoreResource,

@@ -6,7 +6,14 @@ asset validates a day, so runs that do not materialize it never pay for the impo
 
 import dagster as dg
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from assets.common import (
+    check_result,
+    check_specs,
+    day_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
@@ -43,6 +50,7 @@ def make_data_quality(
         "ranges, categories, row count) validated on the day's slice, and schema changes of "
         "the source table.",
     )
+    @reports_faults(name)
     def data_quality(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,

@@ -5,7 +5,7 @@ from typing import Any, get_args
 
 import dagster as dg
 
-from assets.common import day_of, failure, numeric_metadata
+from assets.common import day_of, failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.dimensions import dimensions
@@ -40,6 +40,7 @@ def make_faithfulness_scores(
         "their retrieved context by the configured judge; answers under the threshold are "
         "queued for review.",
     )
+    @reports_faults(name)
     def faithfulness_scores(
         context: dg.AssetExecutionContext,
         slices: SliceStoreResource,

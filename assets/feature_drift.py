@@ -2,7 +2,14 @@
 
 import dagster as dg
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from assets.common import (
+    check_result,
+    check_specs,
+    day_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import (
@@ -36,6 +43,7 @@ def make_feature_drift(
         description="Per-column drift of inputs and predictions against the reference: "
         "effect size, p-value and Benjamini-Hochberg-adjusted p-value.",
     )
+    @reports_faults(name)
     def feature_drift(
         context: dg.AssetExecutionContext, result_store: ResultStoreResource
     ) -> dg.MaterializeResult:

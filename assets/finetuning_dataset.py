@@ -5,7 +5,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.common import failure, numeric_metadata
+from assets.common import failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.core.hallucination.finetune import finetuning_records, write_jsonl
@@ -27,6 +27,7 @@ def make_finetuning_dataset(name: str) -> dg.AssetsDefinition:
         "obvious PII redacted, each record with its request id, partition, model version and "
         "judge score.",
     )
+    @reports_faults(name)
     def finetuning_dataset(
         result_store: ResultStoreResource, slices: SliceStoreResource
     ) -> dg.MaterializeResult:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.common import failure, numeric_metadata
+from assets.common import failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import MonitoringError
@@ -23,6 +23,7 @@ def make_kpi_impact(name: str, monitor: MonitorConfig) -> dg.AssetsDefinition:
         description=f"Lagged correlation and regression slope (with its confidence interval) "
         f"between the daily hallucination rate and {kpi.name} from table {kpi.table}.",
     )
+    @reports_faults(name)
     def hallucination_kpi_impact(
         result_store: ResultStoreResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

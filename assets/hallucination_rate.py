@@ -5,7 +5,15 @@ from typing import Any
 
 import dagster as dg
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from assets.common import (
+    check_result,
+    check_specs,
+    day_of,
+    earlier_days_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import MonitoringError
@@ -39,12 +47,16 @@ def make_hallucination_rate(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, Asset.FAITHFULNESS_SCORES])],
+        deps=[
+            dg.AssetKey([name, Asset.FAITHFULNESS_SCORES]),
+            earlier_days_of(key, policy.baseline_days),  # the baseline rates
+        ],
         check_specs=check_specs([CHECK], key, partitions_def),
         description="Share of the day's scored answers under judge.threshold with a Wilson "
         "95% interval, overall, by intent and by knowledge-base article, against the "
         "trailing baseline.",
     )
+    @reports_faults(name)
     def hallucination_rate(
         context: dg.AssetExecutionContext, result_store: ResultStoreResource
     ) -> dg.MaterializeResult:

@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.common import failure, numeric_metadata
+from assets.common import failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.core.hallucination.governance import (
@@ -22,6 +22,7 @@ def make_judge_agreement(name: str) -> dg.AssetsDefinition:
         description="Agreement between the judge and the reviewers (Cohen's kappa, confusion "
         "table), overall and per judge and prompt version.",
     )
+    @reports_faults(name)
     def judge_agreement(result_store: ResultStoreResource) -> dg.MaterializeResult:
         """Judge verdicts against reviewers' verdicts on every reviewed item."""
         try:

@@ -12,6 +12,7 @@ from assets.common import (
     day_of,
     failure,
     numeric_metadata,
+    reports_faults,
 )
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
@@ -47,6 +48,7 @@ def make_live_slice(
         description=f"One UTC day of {monitor.source.table}, read in chunks, typed, with "
         "malformed and duplicate rows counted.",
     )
+    @reports_faults(name)
     def live_slice(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,

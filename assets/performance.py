@@ -4,7 +4,14 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from assets.common import (
+    check_result,
+    check_specs,
+    day_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
@@ -49,6 +56,7 @@ def make_performance(
         "so far (accuracy/F1 or MAE/RMSE, coverage, change from the reference), overall and "
         "per segment value.",
     )
+    @reports_faults(name)
     def performance(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,

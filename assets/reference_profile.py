@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from assets.common import failure
+from assets.common import failure, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
@@ -22,6 +22,7 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
         description="Bins, category vocabularies and whylogs profile of the reference "
         "(training) data; daily drift is measured against it.",
     )
+    @reports_faults(name)
     def reference_profile(
         context: dg.AssetExecutionContext,
         warehouse: WarehouseResource,

@@ -7,7 +7,14 @@ import dagster as dg
 import numpy as np
 import numpy.typing as npt
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from assets.common import (
+    check_result,
+    check_specs,
+    day_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
@@ -46,6 +53,7 @@ def make_service_metrics(
         description="Latency p50/p95/p99 (exact), error rate and volume of the day, per "
         "dimension value and per hour, with the day's SLO event counts.",
     )
+    @reports_faults(name)
     def service_metrics(
         context: dg.AssetExecutionContext,
         slices: SliceStoreResource,

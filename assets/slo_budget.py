@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from assets.common import check_result, check_specs, day_of, numeric_metadata
+from assets.common import check_result, check_specs, day_of, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.service.slo import (
@@ -52,6 +52,7 @@ def make_slo_budget(
         f"rates over {slo.fast_burn.days} and {slo.slow_burn.days} days, per objective, "
         "summed from the daily SLO counts of service_metrics.",
     )
+    @reports_faults(name)
     def slo_budget(
         context: dg.AssetExecutionContext, result_store: ResultStoreResource
     ) -> dg.MaterializeResult:

@@ -7,7 +7,15 @@ from typing import Any
 import dagster as dg
 import pandas as pd
 
-from assets.common import check_result, check_specs, day_of, failure, numeric_metadata
+from assets.common import (
+    check_result,
+    check_specs,
+    day_of,
+    earlier_days_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
 from monitoring_pipelines.core.costs.day import DayCosts, Usage, budget_check, compute_costs
@@ -36,11 +44,16 @@ def make_token_costs(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, Asset.LIVE_SLICE])],
+        deps=[
+            dg.AssetKey([name, Asset.LIVE_SLICE]),
+            # The monthly forecast reads the month so far and the trailing weeks' costs.
+            *([earlier_days_of(key, 30)] if llm.monthly_budget_usd is not None else []),
+        ],
         check_specs=check_specs(checks, key, partitions_def),
         description="Prompt, cached and completion tokens and their cost per LLM model and "
         "intent for the day, with the price entry each model was costed at.",
     )
+    @reports_faults(name)
     def token_costs(
         context: dg.AssetExecutionContext,
         slices: SliceStoreResource,

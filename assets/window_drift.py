@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from assets.common import day_of, failure, numeric_metadata
+from assets.common import day_of, earlier_days_of, failure, numeric_metadata, reports_faults
 from assets.feature_drift import drift_table
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
@@ -19,10 +19,11 @@ def make_window_drift(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     roles = drift_roles(monitor)
-    longest = max(WINDOWS)
+    longest, shortest = max(WINDOWS), min(WINDOWS)
+    key = dg.AssetKey([name, Asset.WINDOW_DRIFT])
 
     @dg.asset(
-        key=[name, Asset.WINDOW_DRIFT],
+        key=key,
         group_name=name,
         partitions_def=partitions_def,
         deps=[
@@ -33,10 +34,13 @@ def make_window_drift(
                 ),
             ),
             dg.AssetKey([name, Asset.REFERENCE_PROFILE]),
+            # A long window's profile merges the short windows stored on earlier days.
+            earlier_days_of(key, longest - shortest, shortest),
         ],
         description=f"Drift over the trailing {' and '.join(str(w) for w in WINDOWS)} days, "
         "merged from the daily profiles (no raw data is reread).",
     )
+    @reports_faults(name)
     def window_drift(
         context: dg.AssetExecutionContext, result_store: ResultStoreResource
     ) -> dg.MaterializeResult:

@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 import click
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
+from monitoring_pipelines.core.errors import StoreError, describe_fault
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.results import ResultRepository
@@ -44,7 +46,12 @@ class Context:
     def database(self) -> Database:
         """The result database, connected on first use."""
         if self._database is None:
-            self._database = Database.connect(self.settings.store_url)
+            try:
+                self._database = Database.connect(self.settings.store_url)
+            except (OSError, SQLAlchemyError) as exc:
+                raise StoreError(
+                    f"cannot open the result store {self.settings.store_url}: {describe_fault(exc)}"
+                ) from exc
         return self._database
 
     def results(self) -> ResultRepository:
@@ -60,10 +67,15 @@ class Context:
         import dagster as dg
 
         home = os.environ.get("DAGSTER_HOME") or str(self.settings.home / "dagster")
-        Path(home).mkdir(parents=True, exist_ok=True)
         instance_yaml = Path(home) / "dagster.yaml"
-        if not instance_yaml.exists():
-            instance_yaml.write_text(INSTANCE_YAML, encoding="utf-8")
+        try:
+            Path(home).mkdir(parents=True, exist_ok=True)
+            if not instance_yaml.exists():
+                instance_yaml.write_text(INSTANCE_YAML, encoding="utf-8")
+        except OSError as exc:
+            raise StoreError(
+                f"cannot set up Dagster's instance in {home} (DAGSTER_HOME): {describe_fault(exc)}"
+            ) from exc
         os.environ["DAGSTER_HOME"] = home
         return dg.DagsterInstance.get()
 

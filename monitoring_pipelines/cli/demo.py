@@ -8,6 +8,7 @@ from datetime import datetime
 import click
 
 from monitoring_pipelines.cli.context import Context, pass_context
+from monitoring_pipelines.demo.events import MIN_DAYS
 from monitoring_pipelines.demo.generate import DEFAULT_START
 
 
@@ -18,7 +19,7 @@ def demo() -> None:
 
 @demo.command("generate")
 @click.option("--start", type=click.DateTime(["%Y-%m-%d"]), default=DEFAULT_START.isoformat())
-@click.option("--days", type=click.IntRange(14, 366), default=60, show_default=True)
+@click.option("--days", type=click.IntRange(MIN_DAYS, 366), default=60, show_default=True)
 @click.option("--scale", type=click.FloatRange(0.01, 100), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @pass_context
@@ -30,7 +31,7 @@ def demo_generate(ctx: Context, start: datetime, days: int, scale: float, seed: 
 
 
 @demo.command("run")
-@click.option("--days", type=click.IntRange(14, 366), default=60, show_default=True)
+@click.option("--days", type=click.IntRange(MIN_DAYS, 366), default=60, show_default=True)
 @click.option("--scale", type=click.FloatRange(0.01, 100), default=1.0, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
 @pass_context

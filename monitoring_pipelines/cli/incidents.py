@@ -13,7 +13,7 @@ import click
 from monitoring_pipelines.cli.context import Context, fail, pass_context
 from monitoring_pipelines.cli.operations import warn_notifiers
 from monitoring_pipelines.core.alerting.model import DeliveryStatus, IncidentStatus
-from monitoring_pipelines.core.errors import MonitoringError
+from monitoring_pipelines.core.errors import MonitoringError, StoreError
 
 
 @click.group(invoke_without_command=True)
@@ -229,6 +229,8 @@ def _change_incident(ctx: Context, incident_id: int, status: IncidentStatus, who
         change_incident(
             store, incident_id, status, who, config.alerts if config else None, datetime.now(UTC)
         )
+    except StoreError:
+        raise  # the store's fault, not the request's: one line and exit 1 (cli/__init__.py)
     except MonitoringError as exc:
         fail(str(exc))
     click.echo(

@@ -24,8 +24,10 @@ def run_days(
     days: list[date],
     rebuild_reference: bool,
     workers: int,
+    backfill_id: str | None = None,
 ) -> Any:
-    """Materialize ``days`` of ``monitors``, one Dagster run per monitor and day.
+    """Materialize ``days`` of ``monitors``, one Dagster run per monitor and day; each failed
+    step and each monitor's days that could not run get one line on stderr.
 
     Returns:
         The backfill's report (its id, runs, failures and timing).
@@ -43,13 +45,18 @@ def run_days(
         worker_env={**ctx.environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]},
         rebuild_reference=rebuild_reference,
         has_reference=lambda m: store.reference_hash(m) is not None,
-        progress=click.echo,
+        progress=lambda line: click.echo(line, err=True),
+        backfill_id=backfill_id,
     )
-    failed = f", {len(report.failed)} failed" if report.failed else ""
+    problems = [
+        f"{len(report.failed)} failed" if report.failed else "",
+        f"{len(report.not_run)} monitor(s) not run" if report.not_run else "",
+    ]
+    said = "".join(f", {p}" for p in problems if p)
     click.echo(
         f"backfill {report.backfill_id}: {report.runs} runs in {report.seconds:.1f} s with "
         f"{report.workers} worker(s) ({report.seconds / max(report.runs, 1):.2f} s of wall "
-        f"time per run{failed})"
+        f"time per run{said})"
     )
     return report
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from monitoring_pipelines.cli.context import Context, fail, pass_context
-from monitoring_pipelines.core.errors import MonitoringError
+from monitoring_pipelines.core.errors import MonitoringError, describe_fault
 
 
 @click.group()
@@ -53,7 +53,7 @@ def otel_load(
         report = load_spans(files, engine, table, chunk_rows=chunk_rows)
         summary = summarize_table(engine, table)
     except MonitoringError as exc:
-        fail(str(exc))
+        fail(describe_fault(exc))
     finally:
         engine.dispose()
     click.echo(f"warehouse: {redact_url(url)}")

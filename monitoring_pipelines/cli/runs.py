@@ -6,12 +6,13 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 
 import click
 
 from monitoring_pipelines.cli.context import Context, fail, pass_context
 from monitoring_pipelines.cli.operations import run_alerting, run_days
+from monitoring_pipelines.core.config import MonitorFile
 
 
 @click.command()
@@ -37,25 +38,43 @@ def backfill(
     no_alerting: bool,
     workers: int,
 ) -> None:
-    """Materialize a range of days in this process, one Dagster run per monitor and day."""
-    from monitoring_pipelines.backfill import days_between
+    """Materialize a range of days in this process, one Dagster run per monitor and day.
+
+    Exits 1 when a run failed or a monitor's days could not run (each is listed on stderr,
+    one line each: monitor, day, asset, cause), 2 when the days are outside a monitor's
+    partitions.
+    """
+    from monitoring_pipelines.backfill import BackfillRangeError, days_between, new_backfill_id
+    from monitoring_pipelines.sensors.alerting_pass import mark_backfill_finished
 
     config = ctx.config()
     unknown = [m for m in monitors if m not in config.monitors]
     if unknown:
         fail(f"unknown monitor(s) {', '.join(unknown)}; known: {', '.join(config.monitors)}")
+    chosen = list(monitors) or list(config.monitors)
     try:
         days = days_between(start.date(), end.date())
-    except ValueError as exc:
+        check_days(config, chosen, days)
+    except BackfillRangeError as exc:
         fail(str(exc))
-    from monitoring_pipelines.sensors.alerting_pass import mark_backfill_finished
-
-    report = run_days(
-        ctx, config, list(monitors) or list(config.monitors), days, rebuild_reference, workers
-    )
-    mark_backfill_finished(ctx.alerts(), report.backfill_id)  # its summary may go out now
+    backfill_id = new_backfill_id()
+    try:
+        report = run_days(ctx, config, chosen, days, rebuild_reference, workers, backfill_id)
+    finally:
+        # Its one summary waits for this mark (or for 30 quiet minutes): no other run will come.
+        mark_backfill_finished(ctx.alerts(), backfill_id)
     if not no_alerting:
         run_alerting(ctx, config)
+    if report.failures or report.not_run:
+        sys.exit(1)
+
+
+def check_days(config: MonitorFile, monitors: Sequence[str], days: Sequence[date]) -> None:
+    """Reject days outside the monitors' partitions before anything runs."""
+    from monitoring_pipelines.backfill import check_range
+    from monitoring_pipelines.partitions import daily_partitions
+
+    check_range({m: daily_partitions(config.monitors[m]) for m in monitors}, days)
 
 
 @click.group()

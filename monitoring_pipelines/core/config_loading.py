@@ -25,6 +25,11 @@ def load_config(path: Path | str, environ: Mapping[str, str]) -> MonitorFile:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read the monitor file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start + 1} is {exc.object[exc.start]:#04x}); "
+            "save the monitor file as UTF-8"
+        ) from exc
     return parse_config(text, environ, source=str(path))
 
 
@@ -33,10 +38,11 @@ def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>"
     try:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{source} is not valid YAML: {exc}") from exc
+        raise ConfigError(_printable(f"{source} is not valid YAML: {_yaml_problem(exc)}")) from exc
     if not isinstance(raw, dict):
         raise ConfigError(
-            f"{source}: found {type(raw).__name__}; expected a mapping with a 'monitors' key"
+            f"{_printable(source)}: found {type(raw).__name__}; expected a mapping with a "
+            "'monitors' key"
         )
     problems: list[str] = []
     raw = _interpolate(raw, environ, (), problems)
@@ -50,9 +56,30 @@ def parse_config(text: str, environ: Mapping[str, str], source: str = "<config>"
         raise ConfigError(_headline(source, problems)) from exc
 
 
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    """The parser's complaint in one line, with where it is in the file."""
+    if isinstance(exc, yaml.reader.ReaderError):
+        char = exc.character
+        code = char if isinstance(char, int) else ord(char[:1] or "\0")
+        return f"character {exc.position + 1}: {exc.reason} (#x{code:04x})"
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        during = f" ({exc.context})" if exc.context else ""
+        return f"{where}{exc.problem or 'cannot be parsed'}{during}"
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
 def _headline(source: str, problems: list[str]) -> str:
     noun = "problem" if len(problems) == 1 else "problems"
-    return f"{source}: {len(problems)} {noun}\n" + "\n".join(f"  - {p}" for p in problems)
+    lines = "\n".join(f"  - {_printable(p)}" for p in problems)
+    return f"{_printable(source)}: {len(problems)} {noun}\n{lines}"
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line: a key or value holding a line break or another control
+    character shows it escaped."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _interpolate(

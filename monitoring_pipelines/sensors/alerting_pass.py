@@ -300,13 +300,10 @@ def _asset_path(event: dg.DagsterEvent) -> Sequence[str] | None:
 
 
 def _failure_message(event: dg.DagsterEvent) -> str:
-    data = event.step_failure_data
-    if data is None or data.error is None:
-        return "step failed"
-    user = data.user_failure_data
-    if user is not None and user.description:
-        return user.description.splitlines()[0][:500]
-    return (data.error.message or "step failed").strip().splitlines()[0][:500]
+    # The asset's Failure, or the fault under Dagster's "Error occurred while executing op".
+    from monitoring_pipelines.run_failures import step_failure_text
+
+    return step_failure_text(event)
 
 
 def _utc(stamp: datetime) -> datetime:

@@ -2,6 +2,7 @@
 an asset's faults read."""
 
 import functools
+import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
@@ -107,6 +108,30 @@ def reports_faults(monitor: str) -> Callable[[Body], Body]:
     op". Goes between ``@dg.asset(...)`` and the body, which is named after the asset."""
 
     def decorate(body: Body) -> Body:
+        def fault(exc: Exception, args: tuple[Any, ...]) -> dg.Failure:
+            context = next((a for a in args if isinstance(a, dg.AssetExecutionContext)), None)
+            day = context.partition_key if context and context.has_partition_key else None
+            where = ", ".join([f"monitor '{monitor}'", *([day] if day else []), body.__name__])
+            return failure(
+                f"{where}: {describe_fault(exc)}",
+                monitor=monitor,
+                partition=day,
+                asset=body.__name__,
+            )
+
+        if inspect.isgeneratorfunction(body):  # an asset that also yields other checks' results
+
+            @functools.wraps(body)
+            def guarded_steps(*args: Any, **kwargs: Any) -> Any:
+                try:
+                    yield from body(*args, **kwargs)
+                except dg.Failure:
+                    raise
+                except (OSError, MonitoringError, SQLAlchemyError) as exc:
+                    raise fault(exc, args) from exc
+
+            return cast(Body, guarded_steps)
+
         @functools.wraps(body)
         def guarded(*args: Any, **kwargs: Any) -> Any:
             try:
@@ -114,15 +139,7 @@ def reports_faults(monitor: str) -> Callable[[Body], Body]:
             except dg.Failure:
                 raise
             except (OSError, MonitoringError, SQLAlchemyError) as exc:
-                context = next((a for a in args if isinstance(a, dg.AssetExecutionContext)), None)
-                day = context.partition_key if context and context.has_partition_key else None
-                where = ", ".join([f"monitor '{monitor}'", *([day] if day else []), body.__name__])
-                raise failure(
-                    f"{where}: {describe_fault(exc)}",
-                    monitor=monitor,
-                    partition=day,
-                    asset=body.__name__,
-                ) from exc
+                raise fault(exc, args) from exc
 
         return cast(Body, guarded)
 

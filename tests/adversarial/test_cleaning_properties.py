@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, timedelta, timezone
 
 import pandas as pd
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitoring_pipelines.core.config import SourceConfig
@@ -71,6 +71,12 @@ cells = st.one_of(
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(rows=st.lists(cells, max_size=40))
+@example(  # pandas reads a naive text after one with an offset in that offset
+    rows=[
+        ("2026-09-03T00:00:00-07:00", datetime(2026, 9, 3, 7, tzinfo=UTC)),
+        ("2026-09-03T17:00:00", datetime(2026, 9, 3, 17, tzinfo=UTC)),
+    ]
+)
 def test_every_row_is_in_one_day_or_counted_outside_the_window(
     rows: list[tuple[str | None, datetime | None]],
 ) -> None:

@@ -359,8 +359,24 @@ def _parse_timestamps(values: pd.Series) -> pd.Series:
     elif pd.api.types.is_datetime64_any_dtype(values):
         parsed = values.dt.tz_localize("UTC")
     else:
-        parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+        parsed = _parse_texts(values)
     return parsed.astype("datetime64[us, UTC]")
+
+
+_OFFSET = r"(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def _parse_texts(values: pd.Series) -> pd.Series:
+    """Text timestamps in UTC: naive ones are UTC; ones with an offset are converted. The two
+    kinds are parsed apart, since pandas reads a naive text after an offset one in that offset."""
+    texts = values.astype("string")
+    with_offset = texts.str.strip().str.contains(_OFFSET, regex=True, na=False).to_numpy(bool)
+    if with_offset.all() or not with_offset.any():
+        return pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[ns, UTC]")
+    for part in (with_offset, ~with_offset):
+        parsed[part] = pd.to_datetime(values[part], utc=True, errors="coerce", format="ISO8601")
+    return parsed
 
 
 def _drop(

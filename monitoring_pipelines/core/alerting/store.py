@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import Connection, Row, and_, delete, insert, select, update
 
@@ -23,27 +22,11 @@ from monitoring_pipelines.core.alerting.model import (
 from monitoring_pipelines.core.alerting.policy import Point
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.database import Database, now, replace_rows
+from monitoring_pipelines.core.store.database import Repository, now, replace_rows
 
 
-class AlertRepository:
+class AlertRepository(Repository):
     """Alerting state, in the :class:`Database` the results are in."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    @classmethod
-    def connect(cls, url: str, *, create: bool = True) -> Self:
-        return cls(Database.connect(url, create=create))
-
-    def dispose(self) -> None:
-        self.database.dispose()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A connection in a transaction: committed on success, rolled back on error."""
-        with self.database.transaction() as conn:
-            yield conn
 
     # -- ingestion ------------------------------------------------------------------------
 

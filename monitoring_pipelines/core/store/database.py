@@ -89,6 +89,26 @@ class Database:
         raise NotImplementedError(f"result store on {self.engine.dialect.name} is not supported")
 
 
+class Repository:
+    """What the result and alert repositories share: the :class:`Database` they are over."""
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
+
+    @classmethod
+    def connect(cls, url: str, *, create: bool = True) -> Self:
+        return cls(Database.connect(url, create=create))
+
+    def dispose(self) -> None:
+        self.database.dispose()
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A connection in a transaction: committed on success, rolled back on error."""
+        with self.database.transaction() as conn:
+            yield conn
+
+
 def replace_rows(
     conn: Connection, table: Table, key: Mapping[str, Any], rows: Sequence[Mapping[str, Any]]
 ) -> None:

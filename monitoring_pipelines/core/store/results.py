@@ -6,17 +6,16 @@ rerun or a backfill never duplicates anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import Any
 
 from sqlalchemy import Connection, Row, Table, select
 
 from monitoring_pipelines.core.drift.engine import ColumnDrift
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.database import Database, now, replace_rows
+from monitoring_pipelines.core.store.database import Repository, now, replace_rows
 
 REFERENCE = "reference"
 
@@ -32,24 +31,8 @@ class MetricRecord:
     value: float | None
 
 
-class ResultRepository:
+class ResultRepository(Repository):
     """Reads and writes the assets' results; shares its :class:`Database` with the alerts."""
-
-    def __init__(self, database: Database) -> None:
-        self.database = database
-
-    @classmethod
-    def connect(cls, url: str, *, create: bool = True) -> Self:
-        return cls(Database.connect(url, create=create))
-
-    def dispose(self) -> None:
-        self.database.dispose()
-
-    @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """A connection in a transaction: committed on success, rolled back on error."""
-        with self.database.transaction() as conn:
-            yield conn
 
     def replace_rows(
         self,

@@ -8,17 +8,20 @@ processed is never processed again, so restarts neither lose nor duplicate anyth
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Connection
 
 from monitoring_pipelines.core.alerting.families import family_of
 from monitoring_pipelines.core.alerting.messages import (
     Links,
+    Revision,
     build_message,
     incident_title,
     pagerduty_event,
+    revision_message,
 )
 from monitoring_pipelines.core.alerting.model import (
     AlertKind,
@@ -29,7 +32,8 @@ from monitoring_pipelines.core.alerting.model import (
     Target,
     fingerprint,
 )
-from monitoring_pipelines.core.alerting.policy import Point, Span, opening_partition, span
+from monitoring_pipelines.core.alerting.policy import Span
+from monitoring_pipelines.core.alerting.reconcile import Plan, Release, closed_by_hand, reconcile
 from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import Finding
 from monitoring_pipelines.core.config import AlertsConfig, PolicyConfig, Severity
@@ -77,9 +81,13 @@ def ingest_runs(
 ) -> IngestReport:
     """Record several finished runs in one transaction, in partition order.
 
-    Runs already processed are skipped. Applying every new evaluation in partition order,
-    whatever order the runs finished in, lets a backfill read in one pass reach the same
-    incidents as the daily schedule.
+    Runs already processed are skipped. Every evaluation recorded reconciles its fingerprints'
+    incidents with the episodes of their whole timeline, so a backfill read in one pass, days
+    recorded in any order and reruns all reach the incidents of the daily schedule.
+
+    An unpartitioned asset (the reference, the review loop) has no partition: its verdicts are
+    recorded on the UTC day they were reached, and a build that succeeds clears the failures
+    before it, so a broken reference pages and its rebuild resolves the incident.
     """
     report = report or IngestReport()
     with store.transaction() as conn:
@@ -90,186 +98,293 @@ def ingest_runs(
                 continue
             report.runs += 1
             fresh += evaluations
-        for evaluation in sorted(fresh, key=lambda e: (e.partition, e.asset, e.check)):
+        dated = [(_dated(e), not e.partition) for e in fresh]
+        for evaluation, unpartitioned in sorted(
+            dated, key=lambda pair: (pair[0].partition, pair[0].asset, pair[0].check)
+        ):
             config = context.alerts.get(evaluation.monitor)
             if config is None:
                 continue  # a monitor removed from the configuration since the run
             report.evaluations += 1
             store.record_evaluation(conn, evaluation)
+            if unpartitioned:
+                store.supersede(conn, evaluation)
             for finding in evaluation.findings:
-                _apply(store, conn, evaluation, finding, config, context, report)
+                _Reconciliation(store, conn, evaluation, finding, config, context, report).run()
     return report
 
 
-def _apply(
-    store: AlertRepository,
-    conn: Connection,
-    evaluation: Evaluation,
-    finding: Finding,
-    config: AlertsConfig,
-    context: AlertContext,
-    report: IngestReport,
-) -> None:
-    if not evaluation.partition:
-        return  # incidents are per partition; unpartitioned checks are recorded only
-    fp = fingerprint(evaluation.monitor, evaluation.check, finding.subject)
-    policy = config.policy_for(evaluation.check)
-    timeline = store.timeline(conn, evaluation.monitor, evaluation.check, finding.subject)
-    incident = store.active_incident(conn, fp)
-    kind: AlertKind | None = None
-    if incident is None:
-        if finding.passed:
-            return
-        first = opening_partition(timeline, evaluation.partition, policy)
-        extent = span(timeline, first, policy.resolve_after) if first is not None else None
-        earlier = store.resolved_overlapping(
-            conn,
-            fp,
-            extent.first_partition if extent else evaluation.partition,
-            extent.resolved_partition if extent else evaluation.partition,
-        )
-        if earlier is not None:
-            # A rerun, or days of a backfill arriving after the incident resolved: the same
-            # episode, so the resolved incident grows and nothing opens or pages again.
-            if extent is not None:
-                _extend_resolved(store, conn, earlier, timeline, extent.first_partition, policy)
-            return
-        if extent is None:
-            return
-        family = family_of(evaluation.check, finding.subject)
-        root = store.active_root(conn, evaluation.monitor, family)
-        incident = store.open_incident(
-            conn,
-            at=context.now,
-            fingerprint=fp,
-            monitor=evaluation.monitor,
-            check_name=evaluation.check,
-            subject=finding.subject,
+def _dated(evaluation: Evaluation) -> Evaluation:
+    if evaluation.partition:
+        return evaluation
+    return replace(evaluation, partition=evaluation.evaluated_at.astimezone(UTC).date().isoformat())
+
+
+@dataclass
+class _Reconciliation:
+    """One finding's fingerprint brought in line with its whole timeline, and the messages
+    saying so; ``evaluation`` is the cause (its run, its partition)."""
+
+    store: AlertRepository
+    conn: Connection
+    evaluation: Evaluation
+    finding: Finding
+    config: AlertsConfig
+    context: AlertContext
+    report: IngestReport
+
+    @property
+    def fingerprint(self) -> str:
+        e = self.evaluation
+        return fingerprint(e.monitor, e.check, self.finding.subject)
+
+    @property
+    def policy(self) -> PolicyConfig:
+        return self.config.policy_for(self.evaluation.check)
+
+    def plan(self, partition: str) -> Plan:
+        e = self.evaluation
+        timeline = self.store.timeline(self.conn, e.monitor, e.check, self.finding.subject)
+        incidents = self.store.incidents_of(self.conn, self.fingerprint)
+        return reconcile(timeline, self.policy, incidents, partition)
+
+    def run(self) -> None:
+        plan = self.plan(self.evaluation.partition)
+        for release in plan.releases:  # first: an incident reopening may take its place
+            self.release(release)
+        for match in plan.matches:
+            if match.incident is not None and not closed_by_hand(match.incident):
+                self.carry(match.incident, match.episode)
+        carried = {m.episode: m.incident for m in plan.matches if m.incident is not None}
+        for match in plan.matches:
+            if match.incident is None:
+                carried[match.episode] = self.open(match.episode)
+        for match in plan.matches:
+            if match.incident is None or not match.split_off or closed_by_hand(match.incident):
+                continue
+            others = [carried[e] for e in match.split_off if e in carried]
+            incident = self.store.incident(self.conn, match.incident.id)
+            witness = self.witness(match.episode.last_failing_partition)
+            key = f"split|{incident.first_partition}|{incident.last_failing_partition}|" + (
+                ",".join(str(o.id) for o in others)
+            )
+            self.say(AlertKind.UPDATE, incident, witness, key, Revision.SPLIT, others)
+
+    # -- what happens to an incident ---------------------------------------------------------
+
+    def open(self, episode: Span) -> Incident:
+        """An incident for an episode that has none. One already over (days recorded late)
+        is history: it opens resolved, on its own. A new episode while a root whose own
+        episode ended still waits for the incidents that joined it continues that root."""
+        e, subject = self.evaluation, self.finding.subject
+        over = episode.resolved_partition is not None
+        waiting = None if over else self.store.active_incident(self.conn, self.fingerprint)
+        if waiting is not None:
+            self.carry(waiting, _continued(waiting, episode))
+            return self.store.incident(self.conn, waiting.id)
+        family = family_of(e.check, subject)
+        root = None if over else self.store.active_root(self.conn, e.monitor, family)
+        fields = _extent(episode)
+        if over:
+            fields |= {
+                "status": IncidentStatus.RESOLVED.value,
+                "resolved_partition": episode.resolved_partition,
+                "resolved_at": self.context.now,
+            }
+        incident = self.store.open_incident(
+            self.conn,
+            at=self.context.now,
+            fingerprint=self.fingerprint,
+            monitor=e.monitor,
+            check_name=e.check,
+            subject=subject,
             family=family,
             parent_id=root.id if root is not None else None,
-            severity=extent.severity.value,
-            first_partition=extent.first_partition,
-            last_failing_partition=extent.last_failing_partition,
-            failing_partitions=extent.failing_partitions,
-            title=incident_title(evaluation.monitor, evaluation.check, finding.subject),
+            title=incident_title(e.monitor, e.check, subject),
+            **fields,
         )
+        witness = self.evaluation, self.finding
+        if self.finding.passed or not (
+            episode.first_partition <= e.partition <= episode.last_failing_partition
+        ):
+            witness = self.witness(episode.last_failing_partition)
         if root is None:
-            report.opened.append(incident.id)
-            kind = AlertKind.OPEN
+            self.report.opened.append(incident.id)
+            self.say(AlertKind.OPEN, incident, witness)
         else:
-            report.joined.append(incident.id)
-            kind = AlertKind.JOIN
-    else:
-        first = incident.first_partition
-        if not finding.passed and evaluation.partition < first:
-            # An earlier failure joins the incident only if it persisted up to it.
-            start = opening_partition(timeline, evaluation.partition, policy)
-            if start is not None:
-                reach = span(timeline, start, policy.resolve_after).resolved_partition
-                first = start if reach is None or reach > first else first
-        extent = span(timeline, first, policy.resolve_after)
-        if not finding.passed and evaluation.partition > incident.last_failing_partition:
-            kind = AlertKind.UPDATE
-            report.updated.append(incident.root_id)
-        incident = store.update_incident(
-            conn,
-            incident.id,
-            severity=extent.severity.value,
-            first_partition=extent.first_partition,
-            last_failing_partition=extent.last_failing_partition,
-            failing_partitions=extent.failing_partitions,
-        )
-    if kind is not None:
-        _enqueue(store, conn, kind, incident, evaluation, finding, config, context, report)
-    if extent.resolved_partition is not None:
-        _resolve(
-            store,
-            conn,
+            self.report.joined.append(incident.id)
+            self.say(AlertKind.JOIN, incident, witness)
+        if over:
+            self.report.resolved.append(incident.id)
+            self.say(AlertKind.RESOLVE, incident, (self.evaluation, self.finding))
+        return incident
+
+    def carry(self, incident: Incident, episode: Span) -> None:
+        """The incident takes its episode's extent: an update for a new failing partition, a
+        resolution once it cleared; a resolved one reopens or is corrected."""
+        if incident.active:
+            newer = episode.last_failing_partition > incident.last_failing_partition
+            incident = self.update(incident, **_extent(episode))
+            if newer:
+                self.report.updated.append(incident.root_id)
+                witness = self.witness(episode.last_failing_partition)
+                self.say(AlertKind.UPDATE, incident, witness)
+            if episode.resolved_partition is not None:
+                self.resolve(incident, episode.resolved_partition)
+        elif episode.resolved_partition is None:
+            fields: dict[str, Any] = {"status": IncidentStatus.OPEN.value}
+            fields |= {"resolved_partition": None, "resolved_at": None}
+            if (
+                incident.parent_id is not None
+                and not self.store.incident(self.conn, incident.parent_id).active
+            ):
+                fields["parent_id"] = None  # its problem was over: it is its own again
+            incident = self.update(incident, **fields, **_extent(episode))
+            self.report.updated.append(incident.root_id)
+            witness = self.witness(episode.last_failing_partition)
+            cycle = self.store.count_alerts(self.conn, f"{incident.root_id}|reopen|")
+            self.say(AlertKind.UPDATE, incident, witness, f"reopen|{cycle}", Revision.REOPENED)
+        else:
+            said = (incident.last_failing_partition, incident.resolved_partition)
+            incident = self.update(
+                incident, resolved_partition=episode.resolved_partition, **_extent(episode)
+            )
+            if said != (episode.last_failing_partition, episode.resolved_partition):
+                key = f"correct|{episode.last_failing_partition}|{episode.resolved_partition}"
+                witness = self.witness(episode.last_failing_partition)
+                self.say(AlertKind.UPDATE, incident, witness, key, Revision.CORRECTED)
+
+    def release(self, release: Release) -> None:
+        """An active incident no episode calls for: its failures passed when run again, or
+        they are part of another incident's episode."""
+        incident = release.incident
+        others = [release.merged_into] if release.merged_into is not None else []
+        revision = Revision.MERGED if others else Revision.CLEARED
+        self.resolve(incident, self.evaluation.partition, (revision, others))
+
+    def resolve(
+        self,
+        incident: Incident,
+        resolved_partition: str,
+        revision: tuple[Revision, list[Incident]] | None = None,
+    ) -> None:
+        """The incident's own condition cleared. A root resolves (and says so) once every
+        incident that joined it has cleared too; a joined incident resolves silently and may
+        complete its root's resolution. An incident released by a revision covers no failing
+        partition any more."""
+        if incident.parent_id is None and self.store.active_children(self.conn, incident.id):
+            return  # the problem goes on under another check: its last clearing resolves it
+        said = incident
+        fields: dict[str, Any] = {
+            "status": IncidentStatus.RESOLVED.value,
+            "resolved_partition": resolved_partition,
+            "resolved_at": self.context.now,
+        }
+        if revision is not None:
+            fields["failing_partitions"] = 0
+        incident = self.update(incident, **fields)
+        root = incident
+        if incident.parent_id is not None:
+            root = self.store.incident(self.conn, incident.parent_id)
+            if not root.active or self.store.active_children(self.conn, root.id):
+                return
+            own = self.own_resolution(root)
+            if own is None:
+                return
+            root_fields: dict[str, Any] = {
+                "status": IncidentStatus.RESOLVED.value,
+                "resolved_partition": max(own[0], resolved_partition),
+                "resolved_at": self.context.now,
+            }
+            if own[1]:
+                root_fields["failing_partitions"] = 0
+            root = self.update(root, **root_fields)
+            revision = None
+        self.report.resolved.append(root.id)
+        witness = self.evaluation, self.finding
+        if revision is None:
+            self.say(AlertKind.RESOLVE, root, witness)
+        else:
+            self.say(AlertKind.RESOLVE, said, witness, None, revision[0], revision[1])
+
+    def own_resolution(self, root: Incident) -> tuple[str, bool] | None:
+        """Where a root's own condition cleared (its children just did), and whether its
+        failing partitions are gone altogether; None while it still holds."""
+        policy = self.config.policy_for(root.check)
+        timeline = self.store.timeline(self.conn, root.monitor, root.check, root.subject)
+        incidents = self.store.incidents_of(self.conn, root.fingerprint)
+        plan = reconcile(timeline, policy, incidents, root.first_partition)
+        for match in plan.matches:
+            if match.incident is not None and match.incident.id == root.id:
+                resolved = match.episode.resolved_partition
+                return None if resolved is None else (resolved, False)
+        return max([root.last_failing_partition, *timeline]), True
+
+    # -- the store and the outbox --------------------------------------------------------------
+
+    def update(self, incident: Incident, **fields: Any) -> Incident:
+        if all(getattr(incident, _FIELD.get(k, k)) == v for k, v in fields.items()):
+            return incident
+        return self.store.update_incident(self.conn, incident.id, **fields)
+
+    def witness(self, partition: str) -> tuple[Evaluation, Finding]:
+        """The evaluation and finding a message about ``partition`` cites: the one just
+        recorded, or the recorded verdict of that partition."""
+        e, subject = self.evaluation, self.finding.subject
+        if partition != e.partition:
+            found = self.store.result(self.conn, e.monitor, e.check, subject, partition)
+            if found is not None:
+                return replace(found, backfill_id=e.backfill_id), found.findings[0]
+        return e, self.finding
+
+    def say(
+        self,
+        kind: AlertKind,
+        incident: Incident,
+        witness: tuple[Evaluation, Finding],
+        key: str | None = None,
+        revision: Revision | None = None,
+        others: Sequence[Incident] = (),
+    ) -> None:
+        evaluation, finding = witness
+        _enqueue(
+            self.store,
+            self.conn,
+            kind,
             incident,
-            extent.resolved_partition,
             evaluation,
             finding,
-            config,
-            context,
-            report,
+            self.config,
+            self.context,
+            self.report,
+            key=key,
+            revision=revision,
+            others=others,
         )
 
 
-def _resolve(
-    store: AlertRepository,
-    conn: Connection,
-    incident: Incident,
-    resolved_partition: str,
-    evaluation: Evaluation,
-    finding: Finding,
-    config: AlertsConfig,
-    context: AlertContext,
-    report: IngestReport,
-) -> None:
-    """The incident's own condition cleared. A root resolves (and says so) once every
-    incident that joined it has cleared too; a joined incident resolves silently and may
-    complete its root's resolution."""
-    if incident.parent_id is None and store.active_children(conn, incident.id):
-        return  # the problem goes on under another check: its last clearing resolves it
-    incident = store.update_incident(
-        conn,
-        incident.id,
-        status=IncidentStatus.RESOLVED.value,
-        resolved_partition=resolved_partition,
-        resolved_at=context.now,
+_FIELD = {"check_name": "check"}
+
+
+def _continued(incident: Incident, episode: Span) -> Span:
+    """``episode`` as the continuation of an open incident's earlier one."""
+    critical = Severity.CRITICAL in (incident.severity, episode.severity)
+    return Span(
+        first_partition=min(incident.first_partition, episode.first_partition),
+        last_failing_partition=episode.last_failing_partition,
+        failing_partitions=incident.failing_partitions + episode.failing_partitions,
+        severity=Severity.CRITICAL if critical else Severity.WARN,
+        resolved_partition=None,
     )
-    root = incident
-    if incident.parent_id is not None:
-        root = store.incident(conn, incident.parent_id)
-        if not root.active or store.active_children(conn, root.id):
-            return
-        own = _own_extent(store, conn, root, config)
-        if own is None or own.resolved_partition is None:
-            return
-        root = store.update_incident(
-            conn,
-            root.id,
-            status=IncidentStatus.RESOLVED.value,
-            resolved_partition=max(own.resolved_partition, resolved_partition),
-            resolved_at=context.now,
-        )
-    report.resolved.append(root.id)
-    _enqueue(store, conn, AlertKind.RESOLVE, root, evaluation, finding, config, context, report)
 
 
-def _own_extent(
-    store: AlertRepository, conn: Connection, incident: Incident, config: AlertsConfig
-) -> Span | None:
-    timeline = store.timeline(conn, incident.monitor, incident.check, incident.subject)
-    if not timeline:
-        return None
-    return span(timeline, incident.first_partition, config.policy_for(incident.check).resolve_after)
-
-
-def _extend_resolved(
-    store: AlertRepository,
-    conn: Connection,
-    incident: Incident,
-    timeline: Mapping[str, Point],
-    first: str,
-    policy: PolicyConfig,
-) -> None:
-    """Grow a resolved incident by failing days recorded after it resolved; it never shrinks."""
-    extent = span(timeline, min(first, incident.first_partition), policy.resolve_after)
-    fields = {
-        "severity": (
-            Severity.CRITICAL
-            if Severity.CRITICAL in (extent.severity, incident.severity)
-            else Severity.WARN
-        ).value,
-        "first_partition": extent.first_partition,
-        "last_failing_partition": max(
-            extent.last_failing_partition, incident.last_failing_partition
-        ),
-        "failing_partitions": max(extent.failing_partitions, incident.failing_partitions),
+def _extent(episode: Span) -> dict[str, Any]:
+    return {
+        "severity": episode.severity.value,
+        "first_partition": episode.first_partition,
+        "last_failing_partition": episode.last_failing_partition,
+        "failing_partitions": episode.failing_partitions,
     }
-    if any(getattr(incident, k) != v for k, v in fields.items()):
-        store.update_incident(conn, incident.id, **fields)
 
 
 def _enqueue(
@@ -282,19 +397,34 @@ def _enqueue(
     config: AlertsConfig,
     context: AlertContext,
     report: IngestReport,
+    *,
+    key: str | None = None,
+    revision: Revision | None = None,
+    others: Sequence[Incident] = (),
 ) -> None:
     """Store one message; every message of a problem goes to its root incident's thread.
 
     Alerts of a backfill's runs are stored as ``digested`` and listed in the backfill's one
-    summary; alerts of partitions older than the paging horizon are stored as ``suppressed``.
-    PagerDuty gets the opening (or the escalation to a paging severity) and the resolution.
+    summary; alerts of partitions older than the paging horizon are stored as ``suppressed``;
+    a revision of an incident whose thread was posted is a reply there whatever its age.
+    PagerDuty gets the opening (or the escalation to a paging severity, or a reopening) and
+    the resolution. A reopened incident's next resolution and page are new messages.
     """
     root = incident if incident.parent_id is None else store.incident(conn, incident.parent_id)
     links = Links(context.dagster_url, config.runbook_base_url)
-    message = build_message(kind, root, evaluation, finding, links, joined=incident)
+    if revision is None:
+        message = build_message(kind, root, evaluation, finding, links, joined=incident)
+    else:
+        message = revision_message(revision, incident, evaluation, finding, links, others)
     status, reason = _delivery_status(evaluation, config, context.now)
-    if kind in (AlertKind.OPEN, AlertKind.RESOLVE):
-        key = f"{root.id}|{kind.value}|"
+    if revision is not None and root.slack_ts is not None:
+        status, reason = DeliveryStatus.PENDING, None
+    cycle = store.count_alerts(conn, f"{root.id}|reopen|")
+    suffix = str(cycle) if cycle else ""
+    if key is not None:
+        key = f"{root.id}|{key}|{incident.id}"
+    elif kind in (AlertKind.OPEN, AlertKind.RESOLVE):
+        key = f"{root.id}|{kind.value}|{suffix}"
     elif kind is AlertKind.JOIN:
         key = f"{root.id}|join|{incident.id}"
     else:
@@ -324,8 +454,11 @@ def _enqueue(
     report.alerts_stored += int(stored)
     if stored and evaluation.backfill_id and config.slack_channel:
         _hold_summary(store, conn, evaluation, config.slack_channel)
-    if config.pagerduty is not None:
-        _enqueue_pagerduty(store, conn, kind, root, finding, config, links, common, report)
+    if config.pagerduty is not None and revision not in (Revision.SPLIT, Revision.CORRECTED):
+        pd_suffix = f"|{cycle}" if cycle else ""
+        _enqueue_pagerduty(
+            store, conn, kind, root, finding, config, links, common, report, pd_suffix
+        )
 
 
 def _enqueue_pagerduty(
@@ -338,10 +471,11 @@ def _enqueue_pagerduty(
     links: Links,
     common: Mapping[str, object],
     report: IngestReport,
+    suffix: str = "",
 ) -> None:
     """Trigger once per incident when it reaches a paging severity; resolve what triggered."""
     assert config.pagerduty is not None
-    trigger_key = f"{root.id}|open|pd"
+    trigger_key = f"{root.id}|open|pd{suffix}"
     if kind in (AlertKind.OPEN, AlertKind.UPDATE, AlertKind.JOIN):
         severity = root.severity if kind is AlertKind.OPEN else finding.severity
         if severity not in config.pagerduty.severities:
@@ -350,7 +484,7 @@ def _enqueue_pagerduty(
     elif kind is AlertKind.RESOLVE:
         if store.alert_in(conn, trigger_key) is None:
             return  # nothing was triggered for it
-        action, key = "resolve", f"{root.id}|resolve|pd"
+        action, key = "resolve", f"{root.id}|resolve|pd{suffix}"
     else:
         return
     stored = store.enqueue(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -88,6 +89,79 @@ def build_message(
                 *reply["blocks"],
             ],
         }
+    return {**reply, "standalone": standalone}
+
+
+class Revision(StrEnum):
+    """Why an incident changed other than by its next partition (partitions recorded late, or
+    run again): said in its thread, so what was sent stays true."""
+
+    SPLIT = "split"  # it bridged episodes that partitions recorded late show apart
+    CORRECTED = "corrected"  # a resolved incident's extent or resolution moved
+    REOPENED = "reopened"  # failing again before its resolution held
+    MERGED = "merged"  # the same episode as another incident: it resolves into that one
+    CLEARED = "cleared"  # every failing partition passed when run again
+
+
+def revision_message(
+    revision: Revision,
+    incident: Incident,
+    evaluation: Evaluation,
+    finding: Finding,
+    links: Links,
+    others: Sequence[Incident] = (),
+) -> dict[str, Any]:
+    """A reply saying how ``incident`` changed (for MERGED and CLEARED, ``incident`` as it was
+    before); ``others`` are the incidents split off it, or the one it merged into."""
+    extent = f"{_span(incident)} ({incident.failing_partitions} failing partitions)"
+    state = (
+        f"resolved through {incident.resolved_partition}" if not incident.active else "still open"
+    )
+    ids = ", ".join(f"#{i.id} ({_span(i)})" for i in others)
+    if revision is Revision.SPLIT:
+        text = (
+            f"Split by partitions recorded late: this incident is {extent}, {state}; "
+            f"the later failures are incident {ids}"
+        )
+    elif revision is Revision.CORRECTED:
+        text = (
+            f"Corrected by partitions recorded late: {incident.title} failed {extent} and "
+            f"passed on every partition after it through {incident.resolved_partition}"
+        )
+    elif revision is Revision.REOPENED:
+        text = (
+            f"Reopened: failing again on {evaluation.partition}: {finding.summary} "
+            f"({incident.failing_partitions} failing partitions since {incident.first_partition})"
+        )
+    elif revision is Revision.MERGED:
+        text = (
+            f"Resolved: {incident.title} ({extent}) is one episode with incident {ids}, "
+            "where its updates continue"
+        )
+    else:
+        text = (
+            f"Resolved: {incident.title}: every failing partition ({_span(incident)}) "
+            "passed when run again"
+        )
+    icon = ":white_check_mark:" if revision in (Revision.MERGED, Revision.CLEARED) else ":pencil2:"
+    reply = {
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": f"{icon} {text}"}},
+            _links_block(evaluation, links, incident.check),
+        ],
+    }
+    if revision in (Revision.MERGED, Revision.CLEARED):
+        header = f":white_check_mark: RESOLVED · {incident.title}"
+        standalone = {
+            "text": text,
+            "blocks": [
+                {"type": "header", "text": {"type": "plain_text", "text": header[:150]}},
+                *reply["blocks"],
+            ],
+        }
+    else:
+        standalone = _opened(incident, evaluation, finding, links)
     return {**reply, "standalone": standalone}
 
 

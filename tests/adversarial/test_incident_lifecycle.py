@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 from monitoring_pipelines.cli import main
 from monitoring_pipelines.core.alerting.ingest import AlertContext, ingest_run
+from monitoring_pipelines.core.alerting.manual import change_incident
 from monitoring_pipelines.core.alerting.model import (
     AlertKind,
     Evaluation,
@@ -433,3 +434,26 @@ def test_reruns_that_change_verdicts_open_and_close_as_the_whole_timeline_says(
         x for x in daily if x[4] is not IncidentStatus.RESOLVED
     ]
     assert set(daily) <= set(history)
+
+
+@pytest.mark.parametrize("policy", sorted(POLICIES))
+def test_reconciling_keeps_an_incident_resolved_by_hand_as_it_was_left(
+    store: AlertRepository, policy: str
+) -> None:
+    """14: reconciling with the whole timeline never reopens or reshapes what a person resolved;
+    failures after the resolution open a new incident."""
+    configured = POLICIES[policy]
+    policies = {"feature_drift": configured} if configured else {}
+    config = AlertsConfig(slack_channel="#ml-alerts", paging_horizon_days=60, policies=policies)
+    for n in (1, 2, 3):
+        record(store, config, n, False, f"run-{n}")
+    [closed] = store.incidents()
+    closed = change_incident(store, closed.id, IncidentStatus.RESOLVED, "ana", config, NOW)
+
+    for n in (4, 5, 6):
+        record(store, config, n, False, f"run-{n}")
+    record(store, config, 2, True, "rerun-2")  # a rerun inside what ana resolved
+
+    first, later = store.incidents()
+    assert first == closed
+    assert later.status is IncidentStatus.OPEN and later.first_partition == on(4)

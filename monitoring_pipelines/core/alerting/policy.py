@@ -97,11 +97,11 @@ def episodes(
     """
     found: list[Span] = []
     floor = ""
+    visible = timeline
     ends = sorted(cuts)
     for day in sorted(timeline):
         if day <= floor or timeline[day].passed:
             continue
-        visible = {p: v for p, v in timeline.items() if p > floor} if floor else timeline
         if opening_partition(visible, day, policy) is None:
             continue
         extent = span(visible, day, policy.resolve_after)
@@ -119,6 +119,7 @@ def episodes(
         if extent.resolved_partition is None:
             break
         floor = extent.resolved_partition
+        visible = {p: v for p, v in timeline.items() if p > floor}
     return found
 
 

@@ -114,6 +114,8 @@ def reconcile(
         if index not in episode_ids:
             continue
         incident = owner[index]
+        if incident is None and any(_meets(_extent(i), _range(episode)) for i in by_hand):
+            continue  # partitions a person resolved by hand: theirs, not a new incident's
         split_off: tuple[Span, ...] = ()
         if incident is not None:
             split_off = tuple(

@@ -196,6 +196,11 @@ class AlertRepository:
         ).first()
         return _incident(row) if row else None
 
+    def children(self, conn: Connection, root_id: int) -> list[Incident]:
+        """The incidents that joined a root, whatever their status."""
+        rows = conn.execute(select(t.incidents).where(t.incidents.c.parent_id == root_id)).all()
+        return [_incident(r) for r in rows]
+
     def active_children(self, conn: Connection, root_id: int) -> list[Incident]:
         c = t.incidents.c
         rows = conn.execute(

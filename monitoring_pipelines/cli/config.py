@@ -1,4 +1,5 @@
-"""``monitoring validate-config``: check a monitor file, and that its tables and columns exist."""
+"""``monitoring validate-config``: check a monitor file, and that its tables, columns and
+references exist."""
 
 from __future__ import annotations
 
@@ -18,8 +19,8 @@ from monitoring_pipelines.core.settings import url_secret
 @click.option("--offline", is_flag=True, help="Check the file only; do not inspect the tables.")
 @pass_context
 def validate_config(ctx: Context, file: str | None, offline: bool) -> None:
-    """Check a monitor file (and, unless --offline, that its tables and columns exist), and
-    say where each monitor's alerts go."""
+    """Check a monitor file (and, unless --offline, that its tables, columns and references
+    exist), and say where each monitor's alerts go."""
     path = Path(file) if file else ctx.settings.config_path
     try:
         config = load_config(path, ctx.environ)
@@ -27,11 +28,11 @@ def validate_config(ctx: Context, file: str | None, offline: bool) -> None:
         fail(str(exc))
     problems = _secret_problems(ctx, config)
     if not offline and not problems:
-        problems = _source_problems(ctx, config)
+        problems = _source_problems(ctx, config, path.parent)
     if problems:
         fail(f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
     names = ", ".join(config.monitors)
-    checked = "file only" if offline else "file, tables and columns"
+    checked = "file only" if offline else "file, tables, columns and references"
     click.echo(f"{path}: OK ({len(config.monitors)} monitor(s): {names}; checked {checked})")
     _destinations(ctx, config)
 
@@ -77,9 +78,11 @@ def _warehouse_source(ctx: Context, config: MonitorFile) -> str:
     return "MONITORING_WAREHOUSE_URL" if ctx.settings.warehouse_url else "the embedded warehouse"
 
 
-def _source_problems(ctx: Context, config: MonitorFile) -> list[str]:
+def _source_problems(ctx: Context, config: MonitorFile, config_dir: Path) -> list[str]:
+    """Per monitor: its source table's missing columns, then its reference's (relative
+    reference paths start at the monitor file's folder, as in the runs)."""
     from monitoring_pipelines.core.ingest.engine import warehouse_engine
-    from monitoring_pipelines.core.ingest.warehouse import source_problems
+    from monitoring_pipelines.core.ingest.warehouse import reference_problems, source_problems
 
     url = config.warehouse_url or ctx.settings.warehouse_url or ctx.settings.default_warehouse_url
     try:
@@ -87,6 +90,13 @@ def _source_problems(ctx: Context, config: MonitorFile) -> list[str]:
     except MonitoringError as exc:
         return [f"{_warehouse_source(ctx, config)}: {exc}"]
     try:
-        return [p for name, m in config.monitors.items() for p in source_problems(name, m, engine)]
+        return [
+            problem
+            for name, monitor in config.monitors.items()
+            for problem in (
+                *source_problems(name, monitor, engine),
+                *reference_problems(name, monitor, engine, config_dir),
+            )
+        ]
     finally:
         engine.dispose()

@@ -423,11 +423,15 @@ def validate(lab: LabRuns, path: Path, *args: str) -> tuple[int, str]:
 def test_validate_config_names_monitor_key_and_column(lab: LabRuns, broken_config: Path) -> None:
     code, output = validate(lab, broken_config)
     assert code == 2, output
-    assert "2 problem(s)" in output
+    assert "3 problem(s)" in output  # the reference lacks the missing column too
     assert "monitor 'ghost', key 'source.table': table 'ghost_requests' does not exist" in output
     assert (
         "monitor 'partial', key 'features.numeric[1]': column 'discount' is not in table "
         "'lab_requests'"
+    ) in output
+    assert (
+        "monitor 'partial', key 'reference.table': reference table 'lab_training' has no "
+        "column 'discount'"
     ) in output
 
 

@@ -172,19 +172,18 @@ def test_a_failed_run_opens_an_incident_that_a_successful_rerun_resolves(
     [alert] = store.alerts()
     assert "warehouse table shop.requests is missing" in str(alert.message["text"])
 
-    assert execute(instance, 3).success  # the rerun succeeds
+    assert execute(instance, 3).success  # the rerun succeeds: no partition fails any more
     rerun = run_alerting(instance, store, ALERTS, DAGSTER, None)
-    assert rerun.ingest.runs == 1 and rerun.ingest.resolved == []
-    assert store.get_incident(incident.id).status is IncidentStatus.OPEN  # type: ignore[union-attr]
-
-    assert execute(instance, 2).success
-    assert execute(instance, 1).success  # resolve_after (2) passing partitions
-    resolved = run_alerting(instance, store, ALERTS, DAGSTER, None)
-
-    assert resolved.ingest.resolved == [incident.id]
+    assert rerun.ingest.runs == 1 and rerun.ingest.resolved == [incident.id]
     done = store.get_incident(incident.id)
     assert done is not None and done.status is IncidentStatus.RESOLVED
-    assert done.resolved_partition == day(1)
+    assert done.resolved_partition == day(3)
+
+    assert execute(instance, 2).success
+    assert execute(instance, 1).success
+    later = run_alerting(instance, store, ALERTS, DAGSTER, None)
+
+    assert later.ingest.resolved == [] and store.get_incident(incident.id) == done
     assert [a.kind for a in store.alerts()] == [AlertKind.OPEN, AlertKind.RESOLVE]
     assert len(store.incidents()) == 1
 

@@ -388,12 +388,6 @@ def incident_extents(store: AlertRepository) -> list[tuple[str, str, int, str | 
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug: ingestion decides on the timeline recorded so far and never revisits, so "
-    "unrecorded days between two episodes let span() bridge them; fixing it needs incidents "
-    "reconciled with the episodes of the whole timeline",
-)
 @pytest.mark.parametrize(
     ("failing", "first_days"),
     [

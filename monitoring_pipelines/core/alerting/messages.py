@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 from urllib.parse import quote
 
@@ -101,6 +102,85 @@ def build_message(
                 *reply["blocks"],
             ],
         }
+    return {**reply, "standalone": standalone}
+
+
+class Revision(StrEnum):
+    """Why an incident changed other than by its next partition (partitions recorded late, or
+    run again): said in its thread, so what was sent stays true."""
+
+    SPLIT = "split"  # it bridged episodes that partitions recorded late show apart
+    CORRECTED = "corrected"  # a resolved incident's extent or resolution moved
+    REOPENED = "reopened"  # failing again before its resolution held
+    MERGED = "merged"  # the same episode as another incident: it resolves into that one
+    CLEARED = "cleared"  # every failing partition passed when run again
+
+
+def revision_message(
+    revision: Revision,
+    incident: Incident,
+    evaluation: Evaluation,
+    finding: Finding,
+    links: Links,
+    others: Sequence[Incident] = (),
+) -> dict[str, Any]:
+    """A reply saying how ``incident`` changed (for MERGED and CLEARED, ``incident`` as it was
+    before); ``others`` are the incidents split off it, or the one it merged into."""
+    extent = f"{md(_span(incident))} ({incident.failing_partitions} failing partitions)"
+    state = (
+        f"resolved through {md(str(incident.resolved_partition))}"
+        if not incident.active
+        else "still open"
+    )
+    ids = ", ".join(f"#{i.id} ({md(_span(i))})" for i in others)
+    if revision is Revision.SPLIT:
+        text = (
+            f"Split by partitions recorded late: this incident is {extent}, {state}; "
+            f"the later failures are incident {ids}"
+        )
+    elif revision is Revision.CORRECTED:
+        text = (
+            f"Corrected by partitions recorded late: {md(incident.title)} failed {extent} and "
+            f"passed on every partition after it through {md(str(incident.resolved_partition))}"
+        )
+    elif revision is Revision.REOPENED:
+        text = (
+            f"Reopened: failing again on {md(evaluation.partition)}: {md(finding.summary)} "
+            f"({incident.failing_partitions} failing partitions since "
+            f"{md(incident.first_partition)})"
+        )
+    elif revision is Revision.MERGED:
+        text = (
+            f"Resolved: {md(incident.title)} ({extent}) is one episode with incident {ids}, "
+            "where its updates continue"
+        )
+    else:
+        text = (
+            f"Resolved: {md(incident.title)}: every failing partition ({md(_span(incident))}) "
+            "passed when run again"
+        )
+    icon = ":white_check_mark:" if revision in (Revision.MERGED, Revision.CLEARED) else ":pencil2:"
+    reply = {
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": _mrkdwn(f"{icon} {text}")},
+            _links_block(evaluation, links, incident.check),
+        ],
+    }
+    if revision in (Revision.MERGED, Revision.CLEARED):
+        header = f":white_check_mark: RESOLVED · {escape_plain_text(incident.title)}"
+        standalone = {
+            "text": text,
+            "blocks": [
+                {
+                    "type": "header",
+                    "text": {"type": "plain_text", "text": head(header, MAX_HEADER)},
+                },
+                *reply["blocks"],
+            ],
+        }
+    else:
+        standalone = _opened(incident, evaluation, finding, links)
     return {**reply, "standalone": standalone}
 
 

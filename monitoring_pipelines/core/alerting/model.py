@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
 from monitoring_pipelines.core.checks import WHOLE, Finding
-from monitoring_pipelines.core.config import Severity
+from monitoring_pipelines.core.config import AlertsConfig, Severity
 
 
 class IncidentStatus(StrEnum):
@@ -183,3 +184,26 @@ class Mute:
 def fingerprint(monitor: str, check: str, subject: str) -> str:
     """Identity of a problem: one incident at a time per fingerprint."""
     return f"{monitor}/{check}/{subject}" if subject != WHOLE else f"{monitor}/{check}"
+
+
+@dataclass(frozen=True)
+class AlertContext:
+    """What ingestion needs besides the evaluations."""
+
+    alerts: Mapping[str, AlertsConfig]
+    dagster_url: str
+    now: datetime
+
+
+@dataclass
+class IngestReport:
+    """What one ingestion did."""
+
+    runs: int = 0
+    skipped_runs: int = 0
+    evaluations: int = 0
+    opened: list[int] = field(default_factory=list)
+    joined: list[int] = field(default_factory=list)
+    updated: list[int] = field(default_factory=list)
+    resolved: list[int] = field(default_factory=list)
+    alerts_stored: int = 0

@@ -7,7 +7,7 @@ incidents as the daily schedule, and a rerun of a partition never opens a second
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -82,6 +82,53 @@ def span(timeline: Mapping[str, Point], first: str, resolve_after: int) -> Span:
             return Span(first, last_failing, failing, severity, shift(last_failing, resolve_after))
         day = shift(day, 1)
     return Span(first, last_failing, failing, severity, None)
+
+
+def episodes(
+    timeline: Mapping[str, Point], policy: PolicyConfig, cuts: Iterable[str] = ()
+) -> list[Span]:
+    """The incidents the whole timeline calls for, in order: what ingesting every recorded
+    partition in partition order reaches, whatever order they were recorded in.
+
+    An episode opens at the first failing partition that persistence counts (k failing among
+    n consecutive partitions after the previous episode's resolution) and spans to its
+    resolution. A ``cut`` (where a person resolved an incident by hand) ends the episode
+    running through it; failing partitions after the cut start a new one.
+    """
+    found: list[Span] = []
+    floor = ""
+    visible = timeline
+    ends = sorted(cuts)
+    for day in sorted(timeline):
+        if day <= floor or timeline[day].passed:
+            continue
+        if opening_partition(visible, day, policy) is None:
+            continue
+        extent = span(visible, day, policy.resolve_after)
+        cut = next(
+            (
+                c
+                for c in ends
+                if day <= c and (extent.resolved_partition is None or c < extent.resolved_partition)
+            ),
+            None,
+        )
+        if cut is not None:
+            extent = _until(visible, day, cut)
+        found.append(extent)
+        if extent.resolved_partition is None:
+            break
+        floor = extent.resolved_partition
+        visible = {p: v for p, v in timeline.items() if p > floor}
+    return found
+
+
+def _until(timeline: Mapping[str, Point], first: str, cut: str) -> Span:
+    """The span from ``first`` ended at ``cut`` (a resolution by hand)."""
+    failing = sorted(p for p, v in timeline.items() if first <= p <= cut and not v.passed)
+    critical = any(timeline[p].severity is Severity.CRITICAL for p in failing)
+    severity = Severity.CRITICAL if critical else Severity.WARN
+    return Span(first, failing[-1], len(failing), severity, cut)
 
 
 def _cleared(timeline: Mapping[str, Point], last_failing: str, resolve_after: int) -> bool:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, and_, delete, insert, select, update
+from sqlalchemy import Connection, Row, and_, delete, func, insert, or_, select, update
 
 from monitoring_pipelines.core.alerting.model import (
     Alert,
@@ -20,9 +20,10 @@ from monitoring_pipelines.core.alerting.model import (
     Target,
 )
 from monitoring_pipelines.core.alerting.policy import Point
+from monitoring_pipelines.core.checks import Finding
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.store import tables as t
-from monitoring_pipelines.core.store.database import Repository, now, replace_rows
+from monitoring_pipelines.core.store.database import Repository, now
 
 
 class AlertRepository(Repository):
@@ -47,17 +48,28 @@ class AlertRepository(Repository):
             return found is not None
 
     def record_evaluation(self, conn: Connection, evaluation: Evaluation) -> None:
-        """Replace the partition's results of this check with the evaluation's findings."""
-        replace_rows(
-            conn,
-            t.check_results,
-            {
-                "monitor": evaluation.monitor,
-                "check_name": evaluation.check,
-                "partition_key": evaluation.partition,
-            },
+        """Replace the partition's results of this check on the evaluation's asset with its
+        findings (and any row of a subject it names): each asset speaks for itself, so one
+        asset's ``run_failure`` verdict never replaces another's."""
+        c = t.check_results.c
+        subjects = [f.subject for f in evaluation.findings]
+        conn.execute(
+            delete(t.check_results).where(
+                c.monitor == evaluation.monitor,
+                c.check_name == evaluation.check,
+                c.partition_key == evaluation.partition,
+                or_(c.asset == evaluation.asset, c.subject.in_(subjects)),
+            )
+        )
+        if not subjects:
+            return
+        conn.execute(
+            insert(t.check_results),
             [
                 {
+                    "monitor": evaluation.monitor,
+                    "check_name": evaluation.check,
+                    "partition_key": evaluation.partition,
                     "subject": f.subject,
                     "passed": f.passed,
                     "severity": f.severity.value,
@@ -70,6 +82,55 @@ class AlertRepository(Repository):
                 }
                 for f in evaluation.findings
             ],
+        )
+
+    def supersede(self, conn: Connection, evaluation: Evaluation) -> None:
+        """Drop the earlier verdicts of the subjects the evaluation passes: an unpartitioned
+        asset has one current state, and a build that succeeds clears the failures before it."""
+        c = t.check_results.c
+        passing = [f.subject for f in evaluation.findings if f.passed]
+        if passing:
+            conn.execute(
+                delete(t.check_results).where(
+                    c.monitor == evaluation.monitor,
+                    c.check_name == evaluation.check,
+                    c.subject.in_(passing),
+                    c.partition_key < evaluation.partition,
+                )
+            )
+
+    def result(
+        self, conn: Connection, monitor: str, check: str, subject: str, partition: str
+    ) -> Evaluation | None:
+        """A recorded verdict as the evaluation (with its one finding) it came from."""
+        c = t.check_results.c
+        row = conn.execute(
+            select(t.check_results).where(
+                c.monitor == monitor,
+                c.check_name == check,
+                c.subject == subject,
+                c.partition_key == partition,
+            )
+        ).first()
+        if row is None:
+            return None
+        m = row._mapping
+        finding = Finding(
+            subject,
+            bool(m["passed"]),
+            Severity(m["severity"]),
+            m["value"],
+            m["threshold"],
+            m["summary"],
+        )
+        return Evaluation(
+            run_id=m["run_id"],
+            monitor=monitor,
+            asset=m["asset"],
+            check=check,
+            partition=partition,
+            findings=(finding,),
+            evaluated_at=m["evaluated_at"],
         )
 
     def timeline(
@@ -94,28 +155,13 @@ class AlertRepository(Repository):
         ).first()
         return _incident(row) if row else None
 
-    def resolved_covering(
-        self, conn: Connection, fingerprint: str, partition: str
-    ) -> Incident | None:
-        return self.resolved_overlapping(conn, fingerprint, partition, partition)
-
-    def resolved_overlapping(
-        self, conn: Connection, fingerprint: str, first: str, last: str | None
-    ) -> Incident | None:
-        """A resolved incident whose partitions (first through resolved) meet ``first`` through
-        ``last`` (no end when None)."""
+    def incidents_of(self, conn: Connection, fingerprint: str) -> list[Incident]:
+        """Every incident of a fingerprint, whatever its status, oldest first."""
         c = t.incidents.c
-        conditions = [
-            c.fingerprint == fingerprint,
-            c.status == IncidentStatus.RESOLVED.value,
-            c.resolved_partition >= first,
-        ]
-        if last is not None:
-            conditions.append(c.first_partition <= last)
-        row = conn.execute(
-            select(t.incidents).where(*conditions).order_by(c.first_partition).limit(1)
-        ).first()
-        return _incident(row) if row else None
+        rows = conn.execute(
+            select(t.incidents).where(c.fingerprint == fingerprint).order_by(c.id)
+        ).all()
+        return [_incident(r) for r in rows]
 
     def active_root(self, conn: Connection, monitor: str, family: str) -> Incident | None:
         """The open incident of a problem family on a monitor, which new findings join."""
@@ -133,6 +179,11 @@ class AlertRepository(Repository):
         ).first()
         return _incident(row) if row else None
 
+    def children(self, conn: Connection, root_id: int) -> list[Incident]:
+        """The incidents that joined a root, whatever their status."""
+        rows = conn.execute(select(t.incidents).where(t.incidents.c.parent_id == root_id)).all()
+        return [_incident(r) for r in rows]
+
     def active_children(self, conn: Connection, root_id: int) -> list[Incident]:
         c = t.incidents.c
         rows = conn.execute(
@@ -147,7 +198,7 @@ class AlertRepository(Repository):
     ) -> Incident:
         stamp = at or now()
         values = {"status": IncidentStatus.OPEN.value, "opened_at": stamp, "updated_at": stamp}
-        new_id = conn.execute(insert(t.incidents).values(**values, **fields)).inserted_primary_key
+        new_id = conn.execute(insert(t.incidents).values(**(values | fields))).inserted_primary_key
         assert new_id is not None
         return self.incident(conn, int(new_id[0]))
 
@@ -310,6 +361,12 @@ class AlertRepository(Repository):
     def alert_in(self, conn: Connection, alert_key: str) -> Alert | None:
         row = conn.execute(select(t.alerts).where(t.alerts.c.alert_key == alert_key)).first()
         return _alert(row) if row else None
+
+    def count_alerts(self, conn: Connection, key_prefix: str) -> int:
+        """Stored alerts whose key starts with ``key_prefix``."""
+        c = t.alerts.c
+        query = select(func.count()).where(c.alert_key.startswith(key_prefix, autoescape=True))
+        return int(conn.execute(query).scalar_one())
 
     def backfill_alerts(self, backfill_id: str) -> list[Alert]:
         """The alerts of a backfill's runs (its summary excluded)."""

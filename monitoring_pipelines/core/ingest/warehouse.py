@@ -85,6 +85,64 @@ def source_problems(name: str, monitor: MonitorConfig, engine: Engine) -> list[s
     return problems
 
 
+def reference_problems(
+    name: str, monitor: MonitorConfig, engine: Engine, base_dir: Path
+) -> list[str]:
+    """Whether the monitor's reference exists and holds the columns drift and performance
+    read from it (features, prediction, ``reference.label_column``), as messages."""
+    reference = monitor.reference
+    if reference is None:
+        return []
+    key = "reference." + ("path" if reference.path else "table" if reference.table else "query")
+    try:
+        available = reference_columns(engine, reference, base_dir)
+    except SourceError as exc:
+        return [f"monitor '{name}', key '{key}': {exc}"]
+    needed = [*monitor.features.numeric, *monitor.features.categorical]
+    if monitor.prediction is not None:
+        needed.append(monitor.prediction.column)
+    if reference.label_column:
+        needed.append(reference.label_column)
+    missing = [c for c in dict.fromkeys(needed) if c not in available]
+    if not missing:
+        return []
+    return [
+        f"monitor '{name}', key '{key}': {_reference_name(reference, base_dir)} "
+        f"{'returns' if reference.query else 'has'} no column "
+        f"{', '.join(repr(c) for c in missing)} (its columns: {', '.join(sorted(available))})"
+    ]
+
+
+def reference_columns(engine: Engine, reference: ReferenceConfig, base_dir: Path) -> list[str]:
+    """The columns of the reference, read without its rows; SourceError if it is missing or
+    unreadable."""
+    if reference.path:
+        return _file_columns(_reference_path(reference, base_dir))
+    if reference.table:
+        return list(table_columns(engine, reference.table))
+    assert reference.query is not None
+    query = text(f"SELECT * FROM ({reference.query}) AS reference_columns WHERE 1 = 0")
+    try:
+        with engine.connect() as conn:
+            return list(conn.execute(query).keys())
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot run the reference query: {exc}") from exc
+
+
+def _reference_path(reference: ReferenceConfig, base_dir: Path) -> Path:
+    assert reference.path is not None
+    path = Path(reference.path)
+    return path if path.is_absolute() else base_dir / path
+
+
+def _reference_name(reference: ReferenceConfig, base_dir: Path) -> str:
+    if reference.path:
+        return f"reference file {_reference_path(reference, base_dir)}"
+    if reference.table:
+        return f"reference table '{reference.table}'"
+    return "the reference query"
+
+
 def timestamp_kind(sql_type: TypeEngine[Any], dialect: str) -> TimestampKind:
     """How a timestamp column of ``sql_type`` compares: as text, or as naive or aware instants.
 
@@ -259,9 +317,7 @@ def _reference_chunks(
 ) -> Iterator[pd.DataFrame]:
     chunk_rows = 100_000
     if reference.path:
-        path = Path(reference.path)
-        path = path if path.is_absolute() else base_dir / path
-        yield from _file_chunks(path, columns, chunk_rows)
+        yield from _file_chunks(_reference_path(reference, base_dir), columns, chunk_rows)
     elif reference.table:
         available = table_columns(engine, reference.table)
         missing = [c for c in columns if c not in available]
@@ -284,7 +340,8 @@ def _reference_chunks(
             yield chunk[list(columns)]
 
 
-def _file_chunks(path: Path, columns: Sequence[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+def _file_columns(path: Path) -> list[str]:
+    """The header of a parquet or CSV reference file."""
     if not path.exists():
         raise SourceError(f"reference file {path} does not exist")
     suffix = path.suffix.lower()
@@ -292,23 +349,33 @@ def _file_chunks(path: Path, columns: Sequence[str], chunk_rows: int) -> Iterato
         if suffix in (".parquet", ".pq"):
             import pyarrow.parquet as pq
 
+            return list(pq.read_schema(path).names)
+        if suffix in (".csv", ".gz", ".tsv"):
+            sep = "\t" if ".tsv" in path.name else ","
+            return [str(c) for c in pd.read_csv(path, sep=sep, nrows=0).columns]
+    except (OSError, ValueError) as exc:  # unreadable, not parquet, not CSV
+        raise SourceError(f"reference file {path}: {exc}") from exc
+    raise SourceError(f"reference file {path}: unknown format '{suffix}'; allowed: .parquet, .csv")
+
+
+def _file_chunks(path: Path, columns: Sequence[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    available = _file_columns(path)
+    missing = [c for c in columns if c not in available]
+    if missing:
+        raise SourceError(
+            f"reference file {path} has no column {', '.join(repr(c) for c in missing)}"
+        )
+    try:
+        if path.suffix.lower() in (".parquet", ".pq"):
+            import pyarrow.parquet as pq
+
             parquet = pq.ParquetFile(path)
-            missing = [c for c in columns if c not in parquet.schema_arrow.names]
-            if missing:
-                raise SourceError(
-                    f"reference file {path} has no column {', '.join(repr(c) for c in missing)}"
-                )
             for batch in parquet.iter_batches(batch_size=chunk_rows, columns=list(columns)):
                 yield batch.to_pandas()
-        elif suffix in (".csv", ".gz", ".tsv"):
-            sep = "\t" if ".tsv" in path.name else ","
-            reader = pd.read_csv(path, sep=sep, chunksize=chunk_rows, usecols=list(columns))
-            yield from reader
         else:
-            raise SourceError(
-                f"reference file {path}: unknown format '{suffix}'; allowed: .parquet, .csv"
-            )
-    except ValueError as exc:  # pandas: usecols do not match
+            sep = "\t" if ".tsv" in path.name else ","
+            yield from pd.read_csv(path, sep=sep, chunksize=chunk_rows, usecols=list(columns))
+    except (OSError, ValueError) as exc:
         raise SourceError(f"reference file {path}: {exc}") from exc
 
 

@@ -68,8 +68,10 @@ def head(text: str, limit: int) -> str:
     if amp != -1 and ";" not in cut[amp:]:
         cut = cut[:amp]
     rest = text[len(cut) :]
-    if cut.endswith(SOFT_HYPHEN) and rest[:1] in MARKERS and rest[1:2] == SOFT_HYPHEN:
-        cut = cut[:-1]  # the opening soft hyphen of a wrapped marker
+    if cut.endswith(SOFT_HYPHEN) and (
+        (rest[:1] in MARKERS and rest[1:2] == SOFT_HYPHEN) or rest.startswith("&gt;")
+    ):
+        cut = cut[:-1]  # the opening soft hyphen of a wrapped marker, or the one before a ">"
     elif cut[-2:-1] == SOFT_HYPHEN and cut[-1:] in MARKERS and rest[:1] == SOFT_HYPHEN:
         cut = cut[:-2]  # a wrapped marker without its closing soft hyphen
     return cut

@@ -171,10 +171,10 @@ def notifier_problems(store: AlertRepository) -> list[str]:
     problems = []
     for target in Target:
         health = store.delivery_health(target)
-        if health.get("failing_since"):
+        if health.failing_since:
             problems.append(
-                f"{target.value} delivery failing since {health['failing_since'][:16]} UTC "
-                f"({health['failures']} failed attempt(s); last error: {health['error']})"
+                f"{target.value} delivery failing since {health.failing_since[:16]} UTC "
+                f"({health.failures} failed attempt(s); last error: {health.error})"
             )
     failed = len(store.alerts([DeliveryStatus.FAILED]))
     if failed:

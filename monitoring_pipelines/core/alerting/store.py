@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,6 +25,17 @@ from monitoring_pipelines.core.checks import Finding
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.database import Repository, now
+
+
+@dataclass(frozen=True)
+class DeliveryHealth:
+    """A destination's delivery record: its last success, and since when and how often it has
+    failed since (ISO timestamps; all empty before any attempt)."""
+
+    last_ok: str | None = None
+    failing_since: str | None = None
+    failures: int = 0
+    error: str | None = None
 
 
 class AlertRepository(Repository):
@@ -449,24 +461,33 @@ class AlertRepository(Repository):
         self, target: Target, ok: bool, at: datetime, error: str | None = None
     ) -> None:
         """Keep the last success and the failures since, per target (``notifier:<target>``)."""
-        name = f"notifier:{target.value}"
-        health = self.delivery_health(target)
-        if ok:
-            value = {"last_ok": at.isoformat(), "failing_since": None, "failures": 0, "error": None}
-        else:
-            value = {
-                "last_ok": health.get("last_ok"),
-                "failing_since": health.get("failing_since") or at.isoformat(),
-                "failures": int(health.get("failures") or 0) + 1,
-                "error": (error or "")[:500],
-            }
+        was = self.delivery_health(target)
+        stamp = at.isoformat()
+        health = (
+            DeliveryHealth(last_ok=stamp)
+            if ok
+            else DeliveryHealth(
+                last_ok=was.last_ok,
+                failing_since=was.failing_since or stamp,
+                failures=was.failures + 1,
+                error=(error or "")[:500],
+            )
+        )
         with self.transaction() as conn:
-            self.set_cursor(conn, name, json.dumps(value))
+            self.set_cursor(conn, f"notifier:{target.value}", json.dumps(asdict(health)))
 
-    def delivery_health(self, target: Target) -> dict[str, Any]:
-        """``{last_ok, failing_since, failures, error}`` of a target ({} before any attempt)."""
+    def delivery_health(self, target: Target) -> DeliveryHealth:
+        """The target's last success and failures since (all empty before any attempt)."""
         raw = self.get_cursor(f"notifier:{target.value}")
-        return dict(json.loads(raw)) if raw else {}
+        if not raw:
+            return DeliveryHealth()
+        stored = json.loads(raw)
+        return DeliveryHealth(
+            last_ok=stored.get("last_ok"),
+            failing_since=stored.get("failing_since"),
+            failures=int(stored.get("failures") or 0),
+            error=stored.get("error"),
+        )
 
     def get_alert(self, alert_id: int) -> Alert | None:
         with self.transaction() as conn:

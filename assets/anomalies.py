@@ -10,6 +10,7 @@ from assets.common import (
     check_result,
     check_specs,
     day_of,
+    earlier_days_of,
     failure,
     numeric_metadata,
     reports_faults,
@@ -55,15 +56,12 @@ def make_anomalies(
     measured = [m for m, why in reasons.items() if why is None]
     unavailable = {m: why for m, why in reasons.items() if why is not None}
     key = dg.AssetKey([name, Asset.ANOMALIES])
-    baseline = dg.TimeWindowPartitionMapping(
-        start_offset=-config.baseline_days, allow_nonexistent_upstream_partitions=True
-    )
 
     @dg.asset(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetDep(dg.AssetKey([name, s]), partition_mapping=baseline) for s in sources],
+        deps=[earlier_days_of(dg.AssetKey([name, s]), config.baseline_days, 0) for s in sources],
         check_specs=check_specs([CHECK], key, partitions_def),
         description=f"Robust z of the day's {', '.join(measured) or 'metrics'} against the "
         f"trailing {config.baseline_days} days (same weekday first).",

@@ -147,10 +147,10 @@ def reports_faults(monitor: str) -> Callable[[Body], Body]:
 
 
 def earlier_days_of(key: dg.AssetKey, first: int, last: int = 1) -> dg.AssetDep:
-    """The dependency of an asset on its own partitions ``first`` to ``last`` days before the
-    one being materialized: declared by an asset that reads its own history (a baseline, the
-    month so far, the versions seen before), so that Dagster's asset backfills and
-    ``monitoring backfill`` materialize its days oldest first."""
+    """The dependency on ``key``'s partitions ``first`` to ``last`` days before the one being
+    materialized (``last=0``: up to the same day): declared by an asset that reads a trailing
+    window or its own history (a baseline, the month so far, the versions seen before), so that
+    Dagster's asset backfills and ``monitoring backfill`` materialize those days first."""
     return dg.AssetDep(
         key,
         partition_mapping=dg.TimeWindowPartitionMapping(

@@ -4,7 +4,14 @@ from datetime import timedelta
 
 import dagster as dg
 
-from assets.common import check_result, check_specs, day_of, numeric_metadata, reports_faults
+from assets.common import (
+    check_result,
+    check_specs,
+    day_of,
+    earlier_days_of,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.service.slo import (
@@ -39,14 +46,7 @@ def make_slo_budget(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[
-            dg.AssetDep(
-                dg.AssetKey([name, Asset.SERVICE_METRICS]),
-                partition_mapping=dg.TimeWindowPartitionMapping(
-                    start_offset=-(longest - 1), allow_nonexistent_upstream_partitions=True
-                ),
-            )
-        ],
+        deps=[earlier_days_of(dg.AssetKey([name, Asset.SERVICE_METRICS]), longest - 1, 0)],
         check_specs=check_specs([CHECK], key, partitions_def),
         description=f"Error budget left over the trailing {slo.window_days} days and burn "
         f"rates over {slo.fast_burn.days} and {slo.slow_burn.days} days, per objective, "

@@ -27,12 +27,7 @@ def make_window_drift(
         group_name=name,
         partitions_def=partitions_def,
         deps=[
-            dg.AssetDep(
-                dg.AssetKey([name, Asset.DAILY_PROFILE]),
-                partition_mapping=dg.TimeWindowPartitionMapping(
-                    start_offset=-(longest - 1), allow_nonexistent_upstream_partitions=True
-                ),
-            ),
+            earlier_days_of(dg.AssetKey([name, Asset.DAILY_PROFILE]), longest - 1, 0),
             dg.AssetKey([name, Asset.REFERENCE_PROFILE]),
             # A long window's profile merges the short windows stored on earlier days.
             earlier_days_of(key, longest - shortest, shortest),

@@ -1,4 +1,5 @@
-"""The daily HTML report of a monitor: drift, trends, service, cost, quality, performance.
+"""The daily HTML report of a monitor: drift, trends, performance, hallucination, canary,
+service, cost, quality.
 
 The page is built from the result store only (never from raw data) and written to
 ``$MONITORING_HOME/reports/<monitor>/<day>.html``; the asset's metadata links it.
@@ -17,7 +18,7 @@ from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.report.inputs import load_report_inputs
-from monitoring_pipelines.core.report.page import render_report
+from monitoring_pipelines.core.report.page import Report, render_report
 from resources import ResultStoreResource, SliceStoreResource
 
 REPORTED = (
@@ -27,6 +28,8 @@ REPORTED = (
     Asset.TOKEN_COSTS,
     Asset.DATA_QUALITY,
     Asset.PERFORMANCE,
+    Asset.HALLUCINATION_RATE,
+    Asset.CANARY_COMPARISON,
 )
 
 
@@ -36,11 +39,24 @@ def report_upstream(name: str, built: Iterable[dg.AssetKey]) -> list[dg.AssetKey
     return [dg.AssetKey([name, a]) for a in REPORTED if dg.AssetKey([name, a]) in keys]
 
 
+def daily_checks(name: str, assets: Iterable[dg.AssetsDefinition]) -> list[str]:
+    """The names of the checks of monitor ``name``'s partitioned assets: what the Dagster UI
+    lists for one of its days, and what the report's headline counts."""
+    return sorted(
+        key.name
+        for a in assets
+        if a.partitions_def is not None
+        for key in a.check_keys
+        if key.asset_key.path[0] == name
+    )
+
+
 def make_daily_report(
     name: str,
     monitor: MonitorConfig,
     partitions_def: dg.PartitionsDefinition,
     upstream: Sequence[dg.AssetKey],
+    checks: Sequence[str] | None = None,
 ) -> dg.AssetsDefinition:
     """The ``<monitor>/daily_report`` asset.
 
@@ -50,8 +66,11 @@ def make_daily_report(
         partitions_def: Its daily partitions.
         upstream: The monitor's daily assets the report reads the results of
             (``report_upstream`` picks them from the assets built).
+        checks: The names of the checks of its daily assets (``daily_checks``), which the
+            headline counts; None to count those with a recorded result.
     """
     reported = frozenset(key.path[-1] for key in upstream)
+    specs = tuple(checks) if checks is not None else None
 
     @dg.asset(
         key=[name, Asset.DAILY_REPORT],
@@ -59,8 +78,9 @@ def make_daily_report(
         partitions_def=partitions_def,
         deps=list(upstream),
         kinds={"html"},
-        description="The day's HTML report (drift with distributions and trends, service, cost, "
-        "quality, performance), built from the result store.",
+        description="The day's HTML report (drift with distributions and trends, performance "
+        "with the confusion matrix, hallucination, canary, service, cost, quality), built from "
+        "the result store.",
     )
     @reports_faults(name)
     def daily_report(
@@ -71,7 +91,7 @@ def make_daily_report(
         day = day_of(context)
         try:
             inputs = load_report_inputs(
-                result_store.results(), name, monitor, day, datetime.now(UTC), reported
+                result_store.results(), name, monitor, day, datetime.now(UTC), reported, specs
             )
         except StoreError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
@@ -83,17 +103,20 @@ def make_daily_report(
             raise failure(
                 f"monitor '{name}', {day}: cannot write the report to {path}: {exc}", monitor=name
             ) from exc
-        return dg.MaterializeResult(
-            metadata={
-                "report": dg.MetadataValue.path(str(path)),
-                "report_url": dg.MetadataValue.url(path.as_uri()),
-                "plots": dg.MetadataValue.int(report.plots),
-                "bytes": dg.MetadataValue.int(size),
-                "summary": dg.MetadataValue.md(report.summary_markdown),
-            }
-        )
+        return dg.MaterializeResult(metadata=report_metadata(report, path, size))
 
     return daily_report
+
+
+def report_metadata(report: Report, path: Path, size: int) -> dict[str, dg.MetadataValue]:
+    """What a report's materialization records (the asset's, and the CLI's runless one)."""
+    return {
+        "report": dg.MetadataValue.path(str(path)),
+        "report_url": dg.MetadataValue.url(path.as_uri()),
+        "plots": dg.MetadataValue.int(report.plots),
+        "bytes": dg.MetadataValue.int(size),
+        "summary": dg.MetadataValue.md(report.summary_markdown),
+    }
 
 
 def reports_dir(slices_dir: str) -> Path:

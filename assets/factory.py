@@ -6,7 +6,7 @@ import dagster as dg
 from assets.anomalies import make_anomalies
 from assets.canary_comparison import make_canary
 from assets.daily_profile import make_daily_profile
-from assets.daily_report import make_daily_report, report_upstream
+from assets.daily_report import daily_checks, make_daily_report, report_upstream
 from assets.data_quality import make_data_quality
 from assets.faithfulness_scores import make_faithfulness_scores
 from assets.feature_drift import make_feature_drift
@@ -54,7 +54,8 @@ def build_monitor_assets(
         assets.append(make_canary(name, monitor, partitions_def))
     upstream = report_upstream(name, [key for a in assets for key in a.keys])
     if upstream:
-        assets.append(make_daily_report(name, monitor, partitions_def, upstream))
+        checks = daily_checks(name, assets)
+        assets.append(make_daily_report(name, monitor, partitions_def, upstream, checks))
     return assets
 
 

@@ -27,6 +27,8 @@ from monitoring_pipelines.core.config import MonitorConfig, Severity
 from monitoring_pipelines.core.config_loading import parse_config
 from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.drift.engine import ColumnDrift
+from monitoring_pipelines.core.performance.additive import Confusion
+from monitoring_pipelines.core.performance.metrics import PerformanceStats
 from monitoring_pipelines.core.profile.sketch import (
     CategoricalSketchBuilder,
     ColumnSketch,
@@ -193,17 +195,10 @@ def seed(store: ResultRepository) -> None:
             ("unexpected_share", dimensions(column="channel", expectation="categories")): 0.0,
         },
     )
-    store.save_metrics(
-        MONITOR,
-        "performance",
-        DAY.isoformat(),
-        {
-            ("accuracy", ""): 0.8125,
-            ("coverage", ""): 0.5,
-            ("precision", dimensions(**{"class": "approve"})): 0.9,
-            ("recall", dimensions(**{"class": "approve"})): 0.7,
-        },
-    )
+    # As the performance asset stores them: 16 labelled of 32 rows, 13 right (accuracy 0.8125).
+    cells = {("approve", "approve"): 9, ("approve", "decline"): 2, ("decline", "decline"): 4}
+    stats = PerformanceStats("label", 32, 16, Confusion({**cells, ("decline", "approve"): 1}))
+    store.save_metrics(MONITOR, "performance", DAY.isoformat(), stats.to_rows())
 
 
 def record_checks(store: AlertRepository) -> None:
@@ -344,8 +339,14 @@ def test_quality_and_performance_tables_show_what_was_stored(results: ResultRepo
     assert "passed (1): channel categories" in quality
     assert "<td>expectations_failed</td><td>1</td>" in quality
     performance = section(html, "performance")
-    assert "<td>accuracy</td><td>0.8125</td>" in performance
-    assert "<th>class</th><th>precision</th><th>recall</th>" in performance
+    assert "<td>accuracy (checked)</td><td>0.8125</td>" in performance
+    assert '<th scope="col">class</th><th scope="col">precision</th>' in performance
+    assert "16 of 32 predictions labelled so far (50.0% coverage)" in performance
+    # The confusion matrix: rows actual, columns predicted, counts and shares of the row.
+    assert (
+        '<tr><th scope="row">approve</th><td>9 (81.8%)</td><td>2 (18.2%)</td><td>11</td></tr>'
+        in performance
+    )
     cost = section(html, "cost")
     assert "<td>local</td><td>10</td><td>-</td><td>-</td><td>unpriced</td>" in cost
     assert f"{DAY}: 4.80 USD (budget 10.00 USD)" in cost

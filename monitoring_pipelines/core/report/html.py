@@ -20,17 +20,21 @@ MAX_TABLE_ROWS = 40
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;
- color:#1f2328;max-width:1120px;margin:1.5rem auto;padding:0 1rem}
+ color:#1f2328;max-width:1120px;margin:1.5rem auto;padding:0 1rem;overflow-wrap:anywhere}
 h1{margin:0 0 .2rem}h2{border-bottom:1px solid #d0d7de;padding-bottom:.2rem;margin-top:2rem}
+nav{margin:.6rem 0;font-size:13px}nav a{margin-right:.8rem}
 .meta{color:#57606a;margin:.1rem 0}.headline{font-size:1.1rem;font-weight:600}
 .nodata{color:#57606a;font-style:italic}
-table{border-collapse:collapse;margin:.5rem 0;font-size:13px}
-th,td{border:1px solid #d0d7de;padding:.2rem .5rem;text-align:left;vertical-align:top}
+.scroll{max-width:100%;overflow-x:auto;margin:.5rem 0 1rem}
+table{border-collapse:collapse;font-size:13px}
+caption{caption-side:top;text-align:left;color:#57606a;font-size:12px;padding:0 0 .25rem}
+th,td{border:1px solid #d0d7de;padding:.2rem .5rem;text-align:left;vertical-align:top;
+ max-width:28rem}
 th{background:#f6f8fa}tr.warn td{background:#fff8c5}tr.critical td,tr.fail td{background:#ffebe9}
 .sev{display:inline-block;border-radius:.8em;padding:0 .5em;font-size:12px;background:#eaeef2}
 .sev.critical,.sev.fail{background:#ffebe9;color:#cf222e}.sev.warn{background:#fff8c5;color:#9a6700}
-figure{display:inline-block;margin:.4rem .6rem .4rem 0;vertical-align:top}
-figcaption{color:#57606a;font-size:12px;max-width:480px}img{max-width:100%}
+figure{display:inline-block;margin:.4rem .6rem .4rem 0;vertical-align:top;max-width:100%}
+figcaption{color:#57606a;font-size:12px;max-width:480px}img{max-width:100%;height:auto}
 """
 # The page may load nothing: no script, no remote image, font or style.
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -78,21 +82,59 @@ def section(title: str, body: str) -> str:
     return f'<section id="{anchor}"><h2>{esc(title)}</h2>{body}</section>'
 
 
+def contents(sections: Sequence[str]) -> str:
+    """Links to the sections (each built by :func:`section`), in their order."""
+    links = []
+    for built in sections:
+        match = _SECTION.match(built)
+        if match:
+            links.append(f'<a href="#{match.group(1)}">{match.group(2)}</a>')
+    return f'<nav aria-label="sections">{"".join(links)}</nav>' if links else ""
+
+
+_SECTION = re.compile(r'<section id="([a-z0-9-]+)"><h2>([^<]*)</h2>')
+
+
 def no_data(text: str) -> str:
     return f'<p class="nodata">no data: {esc(text)}</p>'
 
 
-def table(header: Sequence[str], rows: Sequence[Sequence[str]], classes: Sequence[str] = ()) -> str:
-    """A table of escaped text cells; ``classes`` style rows (``warn``, ``critical``, ``fail``)."""
-    head = "".join(f"<th>{esc(c)}</th>" for c in header)
+def table(
+    header: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    classes: Sequence[str] = (),
+    *,
+    caption: str,
+    row_headers: bool = False,
+) -> str:
+    """A captioned table of escaped text cells in a box that scrolls sideways when the table
+    is wider than the page.
+
+    Args:
+        classes: Row styles (``warn``, ``critical``, ``fail``).
+        caption: What the table is, shown above it.
+        row_headers: Whether each row's first cell names the row (a matrix's row label).
+    """
+    head = "".join(f'<th scope="col">{esc(c)}</th>' for c in header)
     body = []
     for i, row in enumerate(rows[:MAX_TABLE_ROWS]):
         css = classes[i] if i < len(classes) and classes[i] else ""
         attr = f' class="{esc(css)}"' if css else ""
-        body.append(f"<tr{attr}>{''.join(f'<td>{esc(c)}</td>' for c in row)}</tr>")
+        cells = [
+            f'<th scope="row">{esc(c)}</th>' if row_headers and j == 0 else _cell(c)
+            for j, c in enumerate(row)
+        ]
+        body.append(f"<tr{attr}>{''.join(cells)}</tr>")
     more = len(rows) - MAX_TABLE_ROWS
     note = f'<p class="meta">{more} more rows not shown</p>' if more > 0 else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>{note}"
+    return (
+        f'<div class="scroll"><table><caption>{esc(caption)}</caption>'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>{note}"
+    )
+
+
+def _cell(text: str) -> str:
+    return f"<td>{esc(text)}</td>"
 
 
 def daily(
@@ -161,7 +203,8 @@ def costs_section(
             rows.append([model, *(fmt(today.get((n, dims))) for n in names[:3])])
             rows[-1].append("unpriced" if cost is None else fmt(cost, ",.4f"))
         if rows:
-            parts.append(table(["model", *names], rows))
+            caption = f"LLM requests, tokens and cost per model on {day}"
+            parts.append(table(["model", *names], rows, caption=caption))
     else:
         parts.append(no_data(f"no token costs stored for {day}"))
     spent = {"cost": daily(history, days, "cost_usd")}
@@ -178,7 +221,9 @@ def metrics_section(title: str, day: date, values: MetricValues) -> str:
     if not values:
         return section(title, no_data(f"no {title.lower()} results stored for {day}"))
     plain = sorted((n, v) for (n, d), v in values.items() if not d)
-    parts = [table(["metric", "value"], [[n, fmt(v)] for n, v in plain])] if plain else []
+    caption = f"{title}: the figures of {day}"
+    cells = [[n, fmt(v)] for n, v in plain]
+    parts = [table(["metric", "value"], cells, caption=caption)] if plain else []
     groups: dict[tuple[str, ...], dict[tuple[str, ...], dict[str, float | None]]] = {}
     for (name, dims), value in values.items():
         if dims:
@@ -187,12 +232,12 @@ def metrics_section(title: str, day: date, values: MetricValues) -> str:
             row = groups.setdefault(keys, {}).setdefault(tuple(parsed[k] for k in keys), {})
             row[name] = value
     for keys, rows in sorted(groups.items()):
-        parts.append(_group_table(keys, rows))
+        parts.append(_group_table(keys, rows, f"{title} of {day} per {' and '.join(keys)}"))
     return section(title, "".join(parts))
 
 
 def _group_table(
-    keys: tuple[str, ...], rows: Mapping[tuple[str, ...], Mapping[str, float | None]]
+    keys: tuple[str, ...], rows: Mapping[tuple[str, ...], Mapping[str, float | None]], caption: str
 ) -> str:
     """Rows of one kind of dimensions; with a ``passed`` metric, passing rows are only named."""
     names = sorted({n for row in rows.values() for n in row if n != "passed"})
@@ -206,7 +251,9 @@ def _group_table(
         verdict = [_verdict(row.get("passed"))] if checked else []
         cells.append([*k, *verdict, *(fmt(row.get(n)) for n in names)])
     classes = ["fail" if row.get("passed") == 0.0 else "" for _, row in shown]
-    out = table(header, cells, classes) if cells else ""
+    if checked:
+        caption += "; failed rows first, passing ones named below"
+    out = table(header, cells, classes, caption=caption) if cells else ""
     if passing:
         out += f'<p class="meta">passed ({len(passing)}): {esc(", ".join(passing))}</p>'
     return out

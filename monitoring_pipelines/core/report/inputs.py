@@ -11,14 +11,24 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, func, select
 
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.dimensions import decode
+from monitoring_pipelines.core.hallucination.day import AnswerColumns
+from monitoring_pipelines.core.hallucination.governance import (
+    HALLUCINATION_STATUSES,
+    ReviewPair,
+    agreement,
+)
+from monitoring_pipelines.core.hallucination.review import REVIEWED, ReviewReason, ReviewStatus
+from monitoring_pipelines.core.performance.policy import PerformanceSpec
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
+from monitoring_pipelines.core.report.checks import CheckRow
+from monitoring_pipelines.core.report.hallucination import JUDGE_METRIC, ReviewState
 from monitoring_pipelines.core.report.page import (
     HISTORY_DAYS,
-    CheckRow,
     DriftRow,
     MetricValues,
     ReportInputs,
@@ -37,13 +47,16 @@ def load_report_inputs(
     day: date,
     generated_at: datetime,
     assets: Collection[str] | None = None,
+    check_specs: Sequence[str] | None = None,
 ) -> ReportInputs:
     """Everything the report of monitor ``name`` for ``day`` shows.
 
     Args:
         assets: The monitor's result assets that get a section (``service_metrics``,
-            ``token_costs``, ``data_quality``, ``performance``); by default those its
-            configuration implies.
+            ``token_costs``, ``data_quality``, ``performance``, ``hallucination_rate``,
+            ``canary_comparison``); by default those its configuration implies.
+        check_specs: The names of the Dagster checks of the monitor's daily assets, which the
+            headline counts; None to count the checks with a recorded result.
     """
     first = (day - timedelta(days=HISTORY_DAYS - 1)).isoformat()
     partition = day.isoformat()
@@ -53,11 +66,20 @@ def load_report_inputs(
     expected = frozenset(assets if assets is not None else report_assets(monitor))
     metrics: dict[str, Mapping[date, MetricValues]] = {
         asset: load_daily_metrics(store, name, asset, first, partition)
-        for asset in (Asset.SERVICE_METRICS, Asset.TOKEN_COSTS)
+        for asset in (Asset.SERVICE_METRICS, Asset.TOKEN_COSTS, Asset.HALLUCINATION_RATE)
         if asset in expected
     }
-    for asset in (Asset.DATA_QUALITY, Asset.PERFORMANCE):
+    for asset in (Asset.DATA_QUALITY, Asset.PERFORMANCE, Asset.CANARY_COMPARISON):
         metrics[asset] = load_daily_metrics(store, name, asset, partition, partition)
+    review = None
+    if Asset.HALLUCINATION_RATE in expected:
+        today = metrics[Asset.HALLUCINATION_RATE].get(day, {})
+        review = load_review_state(store, name, day, _judge_of(today))
+    spec = (
+        PerformanceSpec.for_monitor(monitor)
+        if monitor.labels is not None and monitor.prediction is not None
+        else None
+    )
     service, llm = monitor.service, monitor.llm
     return ReportInputs(
         monitor=name,
@@ -77,6 +99,10 @@ def load_report_inputs(
             error_rate=service.slo.error_rate if service else None,
             daily_budget_usd=llm.daily_budget_usd if llm else None,
         ),
+        check_specs=tuple(check_specs) if check_specs is not None else None,
+        performance_kind=spec.kind if spec else None,
+        performance_metric=spec.policy.metric_for(spec.kind) if spec else None,
+        review=review,
     )
 
 
@@ -91,7 +117,60 @@ def report_assets(monitor: MonitorConfig) -> list[str]:
         out.append(Asset.DATA_QUALITY)
     if monitor.labels is not None and monitor.prediction is not None:
         out.append(Asset.PERFORMANCE)
+    if monitor.llm is not None and AnswerColumns.for_monitor(monitor) is not None:
+        out.append(Asset.HALLUCINATION_RATE)
+    if monitor.canary is not None:
+        out.append(Asset.CANARY_COMPARISON)
     return out
+
+
+def load_review_state(
+    store: ResultRepository, monitor: str, day: date, judge: tuple[str, str] | None
+) -> ReviewState:
+    """The review queue's size, the day's queued answers and the judge's agreement with the
+    reviewers on every answer reviewed so far (of ``judge``, a judge and prompt version)."""
+    c = t.review_queue.c
+    mine = c.monitor == monitor
+    with store.transaction() as conn:
+        pending = conn.execute(
+            select(func.count()).where(mine, c.status == ReviewStatus.PENDING.value)
+        ).scalar_one()
+        statuses = conn.execute(
+            select(c.status, func.count())
+            .where(mine, c.partition_key == day.isoformat())
+            .group_by(c.status)
+        ).all()
+        reviewed = conn.execute(
+            select(c.reason, c.status, c.judge, c.prompt_version).where(
+                mine, c.status.in_([s.value for s in REVIEWED])
+            )
+        ).all()
+    pairs = [
+        ReviewPair(
+            judge_flagged=r.reason == ReviewReason.FLAGGED.value,
+            reviewer_hallucination=ReviewStatus(r.status) in HALLUCINATION_STATUSES,
+            judge=r.judge,
+            prompt_version=r.prompt_version,
+        )
+        for r in reviewed
+    ]
+    if judge is not None:
+        pairs = [p for p in pairs if (p.judge, p.prompt_version) == judge]
+    return ReviewState(
+        pending=int(pending),
+        day_statuses={str(status): int(n) for status, n in statuses},
+        agreement=agreement(pairs),
+        judge=f"{judge[0]} / prompt {judge[1]}" if judge else None,
+    )
+
+
+def _judge_of(today: Mapping[tuple[str, str], float | None]) -> tuple[str, str] | None:
+    """The judge and prompt version the day's rates were scored by, when stored."""
+    for name, dims in today:
+        if name == JUDGE_METRIC and dims:
+            d = decode(dims)
+            return d.get("judge", ""), d.get("prompt_version", "")
+    return None
 
 
 def load_check_rows(store: ResultRepository, monitor: str, partition: str) -> list[CheckRow] | None:

@@ -12,29 +12,26 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from monitoring_pipelines.core.catalog import Asset
+from monitoring_pipelines.core.performance.metrics import Kind
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
 from monitoring_pipelines.core.report import html as h
 from monitoring_pipelines.core.report import plots
+from monitoring_pipelines.core.report.canary import canary_section
+from monitoring_pipelines.core.report.checks import (
+    SEVERITY_ORDER,
+    CheckRow,
+    CheckSummary,
+    tally,
+)
+from monitoring_pipelines.core.report.hallucination import ReviewState, hallucination_section
+from monitoring_pipelines.core.report.performance import performance_section
 
 HISTORY_DAYS = 28
 MAX_DISTRIBUTIONS = 6
 MAX_TRENDS = 8
 TRENDS_WHEN_CLEAN = 4
-MAX_FINDINGS = 5  # failing subjects listed per check
-SEVERITY_ORDER = {"critical": 0, "warn": 1, "fail": 2, "ok": 3}
 
 MetricValues = Mapping[tuple[str, str], float | None]  # (name, dimensions) -> value
-
-
-@dataclass(frozen=True)
-class CheckRow:
-    """One finding of one check for the day, as the alerting path recorded it."""
-
-    check: str
-    subject: str
-    passed: bool
-    severity: str
-    summary: str
 
 
 @dataclass(frozen=True)
@@ -78,7 +75,13 @@ class ReportInputs:
         drift_history: Daily drift score per column over the history (see ``trend_columns``).
         metrics: Per asset, per day, the stored metrics.
         assets: The result assets the monitor has (``service_metrics``, ``token_costs``,
-            ``data_quality``, ``performance``); each has a section.
+            ``data_quality``, ``performance``, ``hallucination_rate``, ``canary_comparison``);
+            each has a section.
+        check_specs: The Dagster checks of the monitor's daily assets, which the headline
+            counts as the Dagster UI lists them; None to count the checks with a result.
+        performance_kind: ``label`` or ``score`` predictions; performance_metric: the metric
+            the performance check compares with its reference.
+        review: The review queue and the judge's agreement (monitors whose answers are judged).
     """
 
     monitor: str
@@ -93,6 +96,10 @@ class ReportInputs:
     metrics: Mapping[str, Mapping[date, MetricValues]] = field(default_factory=dict)
     assets: frozenset[str] = frozenset()
     targets: Targets = Targets()
+    check_specs: tuple[str, ...] | None = None
+    performance_kind: Kind | None = None
+    performance_metric: str | None = None
+    review: ReviewState | None = None
 
     @property
     def history(self) -> list[date]:
@@ -108,16 +115,6 @@ class Report:
     html: str
     plots: int
     summary_markdown: str
-
-
-@dataclass(frozen=True)
-class CheckSummary:
-    """A check and its failing subjects (none when it passed); before alerting ran, a stored
-    result over its threshold."""
-
-    name: str
-    severity: str
-    details: tuple[str, ...]
 
 
 def distribution_columns(drift: Sequence[DriftRow]) -> list[str]:
@@ -137,7 +134,9 @@ def trend_columns(drift: Sequence[DriftRow]) -> list[str]:
 def findings(inputs: ReportInputs) -> list[CheckSummary]:
     """Failed checks, worst first; before alerting ran, results over their thresholds."""
     if inputs.checks is not None:
-        return [s for s in check_statuses(inputs.checks) if s.details]
+        counted = tally(inputs.checks, inputs.check_specs)
+        listed = (*counted.failed, *counted.other_failed)
+        return sorted(listed, key=lambda f: SEVERITY_ORDER.get(f.severity, 2))
     out = []
     drifted = [r for r in _by_score(inputs.drift) if r.drifted and r.role != "segment"]
     if drifted:
@@ -159,34 +158,13 @@ def findings(inputs: ReportInputs) -> list[CheckSummary]:
     failed = inputs.today(Asset.DATA_QUALITY).get(("expectations_failed", ""))
     if failed:
         out.append(CheckSummary("data_quality", "fail", (f"{failed:.0f} expectations failed",)))
-    return sorted(out, key=lambda f: SEVERITY_ORDER[f.severity])
-
-
-def check_statuses(rows: Sequence[CheckRow]) -> list[CheckSummary]:
-    """One entry per check (no details when it passed), failed ones first."""
-    by_check: dict[str, list[CheckRow]] = {}
-    for row in rows:
-        by_check.setdefault(row.check, []).append(row)
-    out = []
-    for check, found in by_check.items():
-        failing = sorted(
-            (r for r in found if not r.passed), key=lambda r: SEVERITY_ORDER.get(r.severity, 2)
-        )
-        severity = failing[0].severity if failing else "ok"
-        details = [_detail(r) for r in failing]
-        if len(details) > MAX_FINDINGS:
-            details = [*details[:MAX_FINDINGS], f"and {len(details) - MAX_FINDINGS} more"]
-        out.append(CheckSummary(check, severity, tuple(details)))
-    return sorted(out, key=lambda f: (SEVERITY_ORDER.get(f.severity, 2), f.name))
+    return sorted(out, key=lambda f: SEVERITY_ORDER.get(f.severity, 2))
 
 
 def headline(inputs: ReportInputs) -> str:
     failed = findings(inputs)
     if inputs.checks is not None:
-        total = len({r.check for r in inputs.checks})
-        if not failed:
-            return f"all {total} checks passed on {inputs.day}"
-        return f"{len(failed)} of {total} checks failed on {inputs.day}"
+        return tally(inputs.checks, inputs.check_specs).headline(inputs.day)
     prefix = f"check results for {inputs.day} not recorded yet (the alerting pass has not run)"
     if not failed:
         return f"{prefix}; no stored result is over its threshold"
@@ -206,25 +184,36 @@ def render_report(inputs: ReportInputs) -> Report:
     """The report page and how many plots it embeds."""
     page = h.Page()
     days, metrics, budget = inputs.history, inputs.metrics, inputs.targets.daily_budget_usd
-    body = [
-        _header(inputs),
+    today = inputs.today
+    sections = [
         _drift_section(inputs, page),
         _trend_section(inputs, page),
-        h.service_section(
-            inputs.day, days, metrics.get(Asset.SERVICE_METRICS, {}), inputs.targets, page
-        )
-        if Asset.SERVICE_METRICS in inputs.assets
-        else "",
-        h.costs_section(inputs.day, days, metrics.get(Asset.TOKEN_COSTS, {}), budget, page)
-        if Asset.TOKEN_COSTS in inputs.assets
-        else "",
-        h.metrics_section("Data quality", inputs.day, inputs.today(Asset.DATA_QUALITY))
-        if Asset.DATA_QUALITY in inputs.assets or inputs.today(Asset.DATA_QUALITY)
-        else "",
-        h.metrics_section("Performance", inputs.day, inputs.today(Asset.PERFORMANCE))
-        if Asset.PERFORMANCE in inputs.assets or inputs.today(Asset.PERFORMANCE)
-        else "",
     ]
+    if Asset.PERFORMANCE in inputs.assets or today(Asset.PERFORMANCE):
+        sections.append(
+            performance_section(
+                inputs.day,
+                today(Asset.PERFORMANCE),
+                inputs.performance_kind,
+                inputs.performance_metric,
+            )
+        )
+    if Asset.HALLUCINATION_RATE in inputs.assets or today(Asset.HALLUCINATION_RATE):
+        history = metrics.get(Asset.HALLUCINATION_RATE, {})
+        sections.append(hallucination_section(inputs.day, days, history, inputs.review, page))
+    if Asset.CANARY_COMPARISON in inputs.assets or today(Asset.CANARY_COMPARISON):
+        sections.append(
+            canary_section(inputs.day, today(Asset.CANARY_COMPARISON), _canary_summary(inputs))
+        )
+    if Asset.SERVICE_METRICS in inputs.assets:
+        service = metrics.get(Asset.SERVICE_METRICS, {})
+        sections.append(h.service_section(inputs.day, days, service, inputs.targets, page))
+    if Asset.TOKEN_COSTS in inputs.assets:
+        costs = metrics.get(Asset.TOKEN_COSTS, {})
+        sections.append(h.costs_section(inputs.day, days, costs, budget, page))
+    if Asset.DATA_QUALITY in inputs.assets or today(Asset.DATA_QUALITY):
+        sections.append(h.metrics_section("Data quality", inputs.day, today(Asset.DATA_QUALITY)))
+    body = [_header(inputs), h.contents(sections), *sections]
     title = f"{inputs.monitor} {inputs.day.isoformat()}"
     html = h.document(title, "".join(body))
     return Report(html=html, plots=page.plots, summary_markdown=summary_markdown(inputs))
@@ -248,10 +237,19 @@ def _header(inputs: ReportInputs) -> str:
     if items:
         parts.append(f'<ul class="findings">{"".join(items)}</ul>')
     if inputs.checks is not None:
-        passed = [s.name for s in check_statuses(inputs.checks) if not s.details]
-        if passed:
-            parts.append(f'<p class="meta">passed: {h.esc(", ".join(passed))}</p>')
+        t = tally(inputs.checks, inputs.check_specs)
+        if t.passed:
+            parts.append(f'<p class="meta">passed: {h.esc(", ".join(sorted(t.passed)))}</p>')
+        if t.not_evaluated:
+            missing = ", ".join(t.not_evaluated)
+            parts.append(f'<p class="meta">not evaluated on this day: {h.esc(missing)}</p>')
     return f'<header id="summary">{"".join(parts)}</header>'
+
+
+def _canary_summary(inputs: ReportInputs) -> str | None:
+    """The ``canary`` check's finding of the day, which gives the verdict's reasons."""
+    found = [r.summary for r in inputs.checks or () if r.check == "canary"]
+    return found[0] if found else None
 
 
 def _drift_section(inputs: ReportInputs, page: h.Page) -> str:
@@ -262,7 +260,12 @@ def _drift_section(inputs: ReportInputs, page: h.Page) -> str:
     header = ["column", "statistic", "score", "warn / critical", "p (adj.)", "rows", "verdict"]
     rows = [_drift_cells(r) for r in ordered]
     classes = [r.verdict if r.drifted else "" for r in ordered]
-    parts = [h.table([*header, "note"], rows, classes)]
+    caption = (
+        f"Drift of each column on {inputs.day} against the reference: the statistic's score, "
+        "its warn and critical thresholds, the p-value adjusted across the day's tests "
+        "(Benjamini-Hochberg) and the verdict; drifted columns first"
+    )
+    parts = [h.table([*header, "note"], rows, classes, caption=caption)]
     segments = [r for r in _by_score(inputs.drift) if r.role == "segment" and r.drifted]
     if segments:
         listed = ", ".join(f"{r.column} ({h.fmt(r.score)})" for r in segments[:10])
@@ -303,11 +306,6 @@ def _by_score(rows: Sequence[DriftRow], drifted_first: bool = False) -> list[Dri
         return (drifted_first and not r.drifted, r.score is None, -(r.score or 0.0))
 
     return sorted(rows, key=key)
-
-
-def _detail(r: CheckRow) -> str:
-    """The finding's summary, led by its subject unless the summary already names it."""
-    return r.summary if r.summary.startswith(r.subject) else f"{r.subject}: {r.summary}"
 
 
 def _drift_cells(r: DriftRow) -> list[str]:

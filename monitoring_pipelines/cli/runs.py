@@ -40,6 +40,9 @@ def backfill(
 ) -> None:
     """Materialize a range of days in this process, one Dagster run per monitor and day.
 
+    Then the alerting pass runs, and the HTML report of every day an incident failed on and
+    of the last day is written under $MONITORING_HOME/reports (the paths are printed).
+
     Exits 1 when a run failed or a monitor's days could not run (each is listed on stderr,
     one line each: monitor, day, asset, cause), 2 when the days are outside a monitor's
     partitions.
@@ -64,7 +67,10 @@ def backfill(
         # Its one summary waits for this mark (or for 30 quiet minutes): no other run will come.
         mark_backfill_finished(ctx.alerts(), backfill_id)
     if not no_alerting:
-        run_alerting(ctx, config)
+        from monitoring_pipelines.cli.reports import write_run_reports
+
+        alerting = run_alerting(ctx, config)
+        write_run_reports(ctx, config, alerting, {(m, days[-1].isoformat()) for m in chosen})
     if report.failures or report.not_run:
         sys.exit(1)
 

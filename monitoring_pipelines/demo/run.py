@@ -1,6 +1,6 @@
 """What ``monitoring demo run`` does, step by step: generate the demo's data, backfill every
-day through Dagster, replay the alerting as if the days had been live, render the reports, run
-the review jobs, and compare the incidents found with the injected events."""
+day through Dagster, replay the alerting as if the days had been live, write the reports of the
+incidents' days, run the review jobs, and compare the incidents found with the injected events."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ import click
 
 from monitoring_pipelines.cli.context import Context, fail
 from monitoring_pipelines.cli.operations import run_alerting, run_days, run_review_loop
+from monitoring_pipelines.cli.reports import write_run_reports
 from monitoring_pipelines.core.alerting.model import DeliveryStatus
-from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.demo.generate import DEFAULT_START, generate_demo
 
 
@@ -37,8 +37,9 @@ def generate(ctx: Context, start: date, days: int, scale: float, seed: int) -> P
 
 
 def run_demo(ctx: Context, days: int, scale: float, seed: int) -> None:
-    """Generate ``days`` of demo data, run them through Dagster, replay the alerting, render
-    the last day's reports, run the review jobs and report what was found and sent."""
+    """Generate ``days`` of demo data, run them through Dagster, replay the alerting, write
+    the reports of every day an incident failed on and of the last day, run the review jobs
+    and report what was found and sent."""
     from monitoring_pipelines.backfill import days_between
 
     started = time.perf_counter()
@@ -59,41 +60,16 @@ def run_demo(ctx: Context, days: int, scale: float, seed: int) -> None:
         messages = ctx.settings.home / "demo" / "messages.jsonl"
         messages.unlink(missing_ok=True)
         ctx.settings = replace(ctx.settings, alerts_file=messages)
-    run_alerting(ctx, config, replay=True)
-    render_reports(ctx, config, last)
+    alerting = run_alerting(ctx, config, replay=True)
     run_review_loop(ctx, config, list(config.monitors))
+    # After the review loop, so that the reports show its queue and the judge's agreement.
+    write_run_reports(ctx, config, alerting, {(m, last.isoformat()) for m in config.monitors})
     report(ctx, truth)
     click.echo(
         f"\ndemo done in {time.perf_counter() - started:.0f} s "
         f"({backfilled.runs} Dagster runs in {backfilled.seconds:.0f} s). "
         "`make ui` opens the same history in the Dagster UI."
     )
-
-
-def render_reports(ctx: Context, config: MonitorFile, day: date) -> None:
-    """Materialize each monitor's daily report for ``day`` (the alerting sensor does it for
-    recent days; the demo's days are history)."""
-    import dagster as dg
-
-    from monitoring_pipelines.backfill import QUIET
-    from monitoring_pipelines.definitions import build_definitions, report_keys
-
-    defs = build_definitions(config, ctx.settings, ctx.environ)
-    keys = report_keys(list(defs.assets or []))  # type: ignore[arg-type]
-    job = dg.define_asset_job("demo_reports", selection=dg.AssetSelection.assets(*keys.values()))
-    resolved = dg.Definitions.merge(defs, dg.Definitions(jobs=[job])).resolve_job_def(
-        "demo_reports"
-    )
-    result = resolved.execute_in_process(
-        partition_key=day.isoformat(),
-        instance=ctx.instance(),
-        raise_on_error=False,
-        run_config=QUIET,
-    )
-    for event in result.get_asset_materialization_events():
-        path = event.materialization.metadata.get("report")
-        if path is not None:
-            click.echo(f"report: {path.value}")
 
 
 def report(ctx: Context, truth: Path) -> None:

@@ -1,11 +1,12 @@
 """The alerting sensor: turns finished runs' failed checks into incidents and messages."""
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import UTC, date, datetime, timedelta
 
 import dagster as dg
 
 from monitoring_pipelines.core.alerting.delivery import DeliveryPolicy
+from monitoring_pipelines.core.alerting.incident_days import days_to_report
 from monitoring_pipelines.core.config import AlertsConfig
 from monitoring_pipelines.core.settings import ALERTING_BUDGET_S
 from monitoring_pipelines.sensors.alerting_pass import notifier_problems, run_alerting
@@ -25,7 +26,8 @@ def alerting_sensor(
     budget_s: float = ALERTING_BUDGET_S,
 ) -> dg.SensorDefinition:
     """The alerting pass every 30 s; it also requests the daily report of every recent
-    partition whose checks it has just recorded, so the report lists them.
+    partition whose checks it has just recorded, so the report lists them, and of every day
+    an incident it opened or updated failed on, however old (a backfill's incidents).
 
     A pass sends for at most ``budget_s`` seconds (``MONITORING_ALERTING_BUDGET_S``); what is
     left waits for the next tick.
@@ -39,7 +41,7 @@ def alerting_sensor(
         default_status=dg.DefaultSensorStatus.RUNNING,
         description="Reads check evaluations of finished runs, opens/updates/resolves "
         "incidents, sends alerts stored in the outbox, and requests the daily report of "
-        "recent partitions whose checks it recorded.",
+        "recent partitions whose checks it recorded and of the days its incidents failed on.",
         asset_selection=dg.AssetSelection.assets(*reports.values()) if reports else None,
     )
     def alerting(
@@ -60,7 +62,10 @@ def alerting_sensor(
         )
         if report.cursor:
             context.update_cursor(report.cursor)
-        requests = report_requests(report.checked, reports, alerts, report.cursor or "")
+        incident = days_to_report(store, report.ingest, report.checked) if reports else set()
+        requests = report_requests(
+            report.checked, reports, alerts, report.cursor or "", incident=incident
+        )
         problems = notifier_problems(store)
         if problems and not requests:
             # A failed tick is what the UI shows in red on the sensor's page and in the
@@ -87,17 +92,21 @@ def report_requests(
     alerts: Mapping[str, AlertsConfig],
     cursor: str,
     today: date | None = None,
+    incident: Collection[tuple[str, str]] = (),
 ) -> list[dg.RunRequest]:
-    """Runs of ``<monitor>/daily_report`` for the recent partitions just checked (history is
-    rendered on demand: materialize the report's partitions from the UI)."""
+    """Runs of ``<monitor>/daily_report`` for the recent partitions just checked and for the
+    ``incident`` days (``days_to_report``), whatever their age; other history is rendered on
+    demand (materialize the report's partitions from the UI, or ``monitoring report``)."""
     today = today or datetime.now(UTC).date()
     requests = []
-    for monitor, partition in sorted(checked):
+    for monitor, partition in sorted({*checked, *incident}):
         key = reports.get(monitor)
         config = alerts.get(monitor)
         if key is None or config is None:
             continue
-        if date.fromisoformat(partition) < today - timedelta(days=config.paging_horizon_days):
+        horizon = today - timedelta(days=config.paging_horizon_days)
+        recent = (monitor, partition) in checked and date.fromisoformat(partition) >= horizon
+        if not recent and (monitor, partition) not in incident:
             continue
         requests.append(
             dg.RunRequest(

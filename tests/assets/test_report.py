@@ -2,8 +2,9 @@
 
 The shop installation runs its reference and one drifted day with ``shop/daily_report`` added to
 the Definitions as the factory will add it (it joins the monitor's group, so the daily job runs
-it after the assets it depends on). The alerting pass then records the day's checks, and a rerun
-of the report alone replaces the day's file with one that lists them.
+it after the assets it depends on). The alerting sensor then records the day's checks; the day is
+weeks old, but an incident opened on it, so the sensor requests its report, and the run it
+requests replaces the day's file with one that lists the checks as the definitions declare them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,6 @@ import dagster as dg
 import pytest
 
 from monitoring_pipelines.core.alerting.store import AlertRepository
-from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.assets.conftest import (
     DRIFTED_DAY,
     QUIET,
@@ -32,6 +32,7 @@ from tests.assets.conftest import (
 
 REPORT = dg.AssetKey(["shop", "daily_report"])
 UPSTREAM = {"feature_drift", "window_drift", "service_metrics", "token_costs", "data_quality"}
+DAY = DRIFTED_DAY.isoformat()
 
 
 def with_report(monitoring: Monitoring) -> Monitoring:
@@ -42,9 +43,9 @@ def with_report(monitoring: Monitoring) -> Monitoring:
     return dataclasses.replace(monitoring, defs=defs)
 
 
-def render(monitoring: Monitoring) -> dg.ExecuteInProcessResult:
+def render(monitoring: Monitoring, partition: str = DAY) -> dg.ExecuteInProcessResult:
     return monitoring.defs.resolve_job_def("reports").execute_in_process(
-        instance=monitoring.instance, partition_key=DRIFTED_DAY.isoformat(), run_config=QUIET
+        instance=monitoring.instance, partition_key=partition, run_config=QUIET
     )
 
 
@@ -54,6 +55,7 @@ class Scenario:
     first: dg.ExecuteInProcessResult
     first_html: str
     first_inode: int
+    requests: list[dg.RunRequest]
     rerun: dg.ExecuteInProcessResult
 
     @property
@@ -69,14 +71,15 @@ def scenario(make_monitoring: MonitoringFactory, shop_data: ShopData) -> Scenari
     first = render(monitoring)
     path = monitoring.home / "reports" / "shop" / f"{DRIFTED_DAY.isoformat()}.html"
     first_html, first_inode = path.read_text(encoding="utf-8"), path.stat().st_ino
-    store = AlertRepository.connect(monitoring.store_url)
-    try:
-        alerts = {name: m.alerts for name, m in monitoring.config.monitors.items()}
-        run_alerting(monitoring.instance, store, alerts, "http://dagster.test", None)
-    finally:
-        store.dispose()
-    rerun = render(monitoring)
-    return Scenario(monitoring, first, first_html, first_inode, rerun)
+    sensor = monitoring.defs.resolve_sensor_def("alerting")
+    resources = {k: monitoring.defs.resources[k] for k in ("result_store", "slack", "pagerduty")}
+    with dg.build_sensor_context(instance=monitoring.instance, resources=resources) as ctx:
+        result = sensor(ctx)
+    assert isinstance(result, dg.SensorResult)
+    requests = list(result.run_requests or [])
+    [request] = requests
+    rerun = render(monitoring, request.partition_key or "")
+    return Scenario(monitoring, first, first_html, first_inode, requests, rerun)
 
 
 def images(html: str) -> list[str]:
@@ -127,3 +130,35 @@ def test_rerun_replaces_the_days_file(scenario: Scenario) -> None:
     assert re.search(rf"\d+ of \d+ checks failed on {DRIFTED_DAY}", html)
     assert "<code>feature_drift</code>" in html and "<code>latency_slo</code>" in html
     assert again["summary"].startswith("**") and "`feature_drift` (critical)" in again["summary"]
+
+
+def test_an_old_day_with_an_incident_gets_its_report_requested(scenario: Scenario) -> None:
+    store = AlertRepository.connect(scenario.monitoring.store_url)
+    try:
+        incidents = store.incidents()
+    finally:
+        store.dispose()
+    # The day is months before today, past the paging horizon: the incident asks for it.
+    assert any(i.first_partition == DAY for i in incidents)
+    [request] = scenario.requests
+    assert request.partition_key == DAY and list(request.asset_selection or []) == [REPORT]
+    assert [e.asset_key for e in scenario.rerun.get_asset_materialization_events()] == [REPORT]
+
+
+def test_the_report_counts_the_checks_the_definitions_declare(scenario: Scenario) -> None:
+    graph = scenario.monitoring.defs.resolve_asset_graph()
+    declared = [
+        key
+        for key in graph.asset_check_keys
+        if key.asset_key.path[0] == "shop" and graph.get(key.asset_key).partitions_def is not None
+    ]
+    assert len(declared) > 5
+    html = scenario.path.read_text(encoding="utf-8")
+    counted = re.search(rf"(\d+) of (\d+) checks failed on {DRIFTED_DAY}", html)
+    assert counted and int(counted.group(2)) == len(declared)
+    # Each declared check is listed once: failed (with its findings) or passed.
+    header = html[: html.index("</header>")]
+    failed = re.findall(r"<code>([^<]+)</code>", header)
+    passed = re.search(r'<p class="meta">passed: ([^<]*)</p>', header)
+    assert passed and len(failed) == int(counted.group(1))
+    assert sorted([*failed, *passed.group(1).split(", ")]) == sorted(k.name for k in declared)

@@ -27,9 +27,10 @@ nav{margin:.6rem 0;font-size:13px}nav a{margin-right:.8rem}
 .nodata{color:#57606a;font-style:italic}
 .scroll{max-width:100%;overflow-x:auto;margin:.5rem 0 1rem}
 table{border-collapse:collapse;font-size:13px}
-caption{caption-side:top;text-align:left;color:#57606a;font-size:12px;padding:0 0 .25rem}
+caption{caption-side:top;min-width:min(40rem,90vw);text-align:left;color:#57606a;
+ font-size:12px;padding:0 0 .25rem}
 th,td{border:1px solid #d0d7de;padding:.2rem .5rem;text-align:left;vertical-align:top;
- max-width:28rem}
+ overflow-wrap:break-word}
 th{background:#f6f8fa}tr.warn td{background:#fff8c5}tr.critical td,tr.fail td{background:#ffebe9}
 .sev{display:inline-block;border-radius:.8em;padding:0 .5em;font-size:12px;background:#eaeef2}
 .sev.critical,.sev.fail{background:#ffebe9;color:#cf222e}.sev.warn{background:#fff8c5;color:#9a6700}

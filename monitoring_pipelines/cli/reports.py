@@ -8,12 +8,15 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitoring_pipelines.cli.context import Context, fail, pass_context
 from monitoring_pipelines.core.config import MonitorFile
+
+if TYPE_CHECKING:
+    from monitoring_pipelines.core.report.page import Report
 
 
 @click.command("report")
@@ -76,7 +79,7 @@ class Renderer:
         self.checks = {m: daily_checks(m, assets) for m in config.monitors}  # type: ignore[arg-type]
         self.results = ctx.results()
 
-    def render(self, monitor: str, day: date) -> Any:
+    def render(self, monitor: str, day: date) -> Report:
         from monitoring_pipelines.core.report.inputs import load_report_inputs
         from monitoring_pipelines.core.report.page import render_report
 

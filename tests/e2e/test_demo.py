@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from monitoring_pipelines.cli import main
 from monitoring_pipelines.core.alerting.groundtruth import compare, load_events
+from monitoring_pipelines.core.alerting.incident_days import incident_days
 from monitoring_pipelines.core.alerting.store import AlertRepository
 
 DEMO_CONFIG = Path(__file__).parents[2] / "demo" / "monitors.yaml"
@@ -144,6 +145,27 @@ def test_cli_lists_incidents_and_the_report(demo_run: dict[str, str]) -> None:
     report = runner.invoke(main, ["demo", "report"])
     assert report.exit_code == 0
     assert "found 8/8 events, missed 0, false incidents 0, duplicate incidents 0" in report.output
+
+
+@pytest.mark.slow
+def test_every_day_an_incident_failed_on_has_its_report(
+    demo_home: dict[str, str], demo_run: dict[str, str]
+) -> None:
+    store = AlertRepository.connect(demo_home["MONITORING_STORE_URL"])
+    days = incident_days(store, [i.id for i in store.incidents()])
+    reports = Path(demo_home["MONITORING_HOME"]) / "reports"
+    assert len(days) > len(IMPLEMENTED)
+    assert sorted(d for d in days if not (reports / d[0] / f"{d[1]}.html").exists()) == []
+    output = demo_run["demo"]
+    assert f"written under {reports}/<monitor>/<day>.html" in output
+    assert "open in a browser: " in output
+    # The hallucination incident's days show the rate by article, the canary's the verdict.
+    bot = [d for m, d in days if m == "support_bot"]
+    html = (reports / "support_bot" / f"{max(bot)}.html").read_text(encoding="utf-8")
+    assert "Hallucination rate by article" in html and "Review queue:" in html
+    recommender = sorted(d for m, d in days if m == "recommender")
+    pages = [(reports / "recommender" / f"{d}.html").read_text() for d in recommender]
+    assert any("roll back" in p for p in pages)
 
 
 @pytest.mark.slow

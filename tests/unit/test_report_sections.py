@@ -228,6 +228,7 @@ def test_canary_section_gives_the_verdict_and_each_figure_with_its_interval() ->
     )
     assert "<td>error rate</td><td>1.00%</td><td>1.20%</td><td>+0.20%</td>" in html
     assert len(captions(html)) == len(tables(html)) == 2
+    assert '<th scope="col">98% interval</th>' in html  # the level the comparison decides at
     assert "<td>v1</td><td>900</td>" in html
 
 

@@ -1,11 +1,13 @@
 """The report's canary section: the day's candidate model version against its baseline, with
-the verdict (promote, hold, roll back) and each compared figure's change and interval."""
+the verdict (promote, hold, roll back) and each compared figure's change and interval (at the
+comparison's own confidence level)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
 
+from monitoring_pipelines.core.canary.stats import CONFIDENCE
 from monitoring_pipelines.core.dimensions import decode
 from monitoring_pipelines.core.report import html as h
 
@@ -91,11 +93,12 @@ def canary_section(day: date, values: MetricValues, summary: str | None = None) 
         p = h.fmt(figures.get("prediction_drift_p_value"), ".2g")
         rows.append(["prediction drift", "-", "-", h.fmt(figures["prediction_drift"]), "-", p])
     if rows:
+        level = f"{CONFIDENCE:.0%}"
         caption = (
             f"Candidate against baseline on {day}: each figure of both versions, the change "
-            "(candidate - baseline) with its 95 % interval and p-value"
+            f"(candidate - baseline) with its {level} interval and p-value"
         )
-        header = ["figure", "baseline", "candidate", "change", "95 % interval", "p"]
+        header = ["figure", "baseline", "candidate", "change", f"{level} interval", "p"]
         parts.append(h.table(header, rows, caption=caption))
     served = sorted(
         ((decode(d).get("version", ""), v) for (n, d), v in values.items() if n == "version_rows"),

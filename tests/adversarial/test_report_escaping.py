@@ -116,6 +116,7 @@ def test_values_from_the_data_are_text_and_never_markup(text: str) -> None:
     assert "<script" not in html
 
 
+@pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
 def test_a_hostile_value_is_shown_escaped_in_each_section() -> None:
     html = page(HOSTILE)
     escaped = "&lt;script&gt;alert(1)&lt;/script&gt;"

@@ -56,6 +56,12 @@ class ReferenceConfig(Strict):
     label_column: ColumnName | None = Field(
         default=None, description="true labels in the reference: the performance baseline"
     )
+    timestamp_column: ColumnName | None = Field(
+        default=None,
+        description="when each reference row was logged (default: the source's timestamp "
+        "column, if the reference has it): lets drift compare a day with the reference's "
+        "same weekday",
+    )
 
     @model_validator(mode="after")
     def _exactly_one_location(self) -> ReferenceConfig:
@@ -102,6 +108,11 @@ class DriftConfig(Strict):
     min_rows: Annotated[int, Field(ge=1)] = 200
     p_value_sample: Annotated[int, Field(ge=100)] = 10_000
     bins: Annotated[int, Field(ge=4, le=200)] = 20
+    seasonality: Literal["auto", "weekly", "none"] = Field(
+        default="auto",
+        description="weekly: compare each day with the reference's rows of the same weekday; "
+        "auto: weekly when the reference has a timestamp and at least two of every weekday",
+    )
 
 
 class ProfileConfig(Strict):

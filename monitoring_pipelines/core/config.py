@@ -262,6 +262,12 @@ class AnomalyConfig(Strict):
     warn: Annotated[float, Field(gt=0)] = 4.0
     critical: Annotated[float, Field(gt=0)] = 8.0
     min_relative_change: Annotated[float, Field(ge=0)] = 0.2
+    absorb_after_days: Annotated[int, Field(ge=1, le=366)] = Field(
+        default=14,
+        description="anomalous days stay out of later baselines (a lasting change stays an "
+        "anomaly) until this many in a row: then the new level is the normal one",
+    )
+    enabled: bool = True
 
     @model_validator(mode="after")
     def _critical_above_warn(self) -> AnomalyConfig:
@@ -414,7 +420,10 @@ class MonitorConfig(Strict):
     llm: LlmConfig | None = None
     labels: LabelsConfig | None = None
     performance: PerformanceConfig = PerformanceConfig()
-    anomalies: AnomalyConfig | None = None
+    anomalies: AnomalyConfig | None = Field(
+        default=AnomalyConfig(),
+        description="on by default for the metrics a monitor has; `enabled: false` turns it off",
+    )
     canary: CanaryConfig | None = None
     drift: DriftConfig = DriftConfig()
     profile: ProfileConfig = ProfileConfig()
@@ -438,7 +447,8 @@ class MonitorConfig(Strict):
             raise ValueError("features and prediction need a 'reference' to compare against")
         if not (self.reference or self.service or self.llm):
             raise ValueError("nothing to monitor: give features, prediction, service or llm")
-        if self.anomalies is not None and self.service is None and self.llm is None:
+        asked = "anomalies" in self.model_fields_set and self.anomalies and self.anomalies.enabled
+        if asked and self.service is None and self.llm is None:
             raise ValueError("anomalies are measured on service or llm metrics: configure one")
         if self.labels is not None and (
             self.prediction is None or not self.source.request_id_column

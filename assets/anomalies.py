@@ -61,7 +61,9 @@ def make_anomalies(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[earlier_days_of(dg.AssetKey([name, s]), config.baseline_days, 0) for s in sources],
+        deps=[
+            earlier_days_of(dg.AssetKey([name, s]), 2 * config.baseline_days, 0) for s in sources
+        ],
         check_specs=check_specs([CHECK], key, partitions_def),
         description=f"Robust z of the day's {', '.join(measured) or 'metrics'} against the "
         f"trailing {config.baseline_days} days (same weekday first).",
@@ -95,7 +97,8 @@ def score_day(
 ) -> list[MetricAnomaly]:
     """Score ``day`` from the stored metrics of its window and store the results (replacing the
     partition's, so a rerun is idempotent)."""
-    first, last = (day - timedelta(days=config.baseline_days)).isoformat(), day.isoformat()
+    # Twice the baseline: the earlier days are scored in turn to find an ongoing change.
+    first, last = (day - timedelta(days=2 * config.baseline_days)).isoformat(), day.isoformat()
     stored: dict[str, Mapping[date, MetricValues]] = {
         source: load_daily_metrics(store, name, source, first, last) for source in sources
     }

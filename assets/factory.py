@@ -48,7 +48,8 @@ def build_monitor_assets(
         assets.append(make_token_costs(name, monitor, partitions_def))
         assets += hallucination_assets(name, monitor, partitions_def)
         assets += review_assets(name, monitor)
-    if monitor.anomalies is not None and (monitor.service is not None or monitor.llm is not None):
+    anomalies = monitor.anomalies
+    if anomalies is not None and anomalies.enabled and (monitor.service or monitor.llm):
         assets.append(make_anomalies(name, monitor, partitions_def))
     if monitor.canary is not None:
         assets.append(make_canary(name, monitor, partitions_def))

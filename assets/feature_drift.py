@@ -18,6 +18,7 @@ from monitoring_pipelines.core.drift.engine import (
     drift_check,
     drift_roles,
 )
+from monitoring_pipelines.core.drift.seasonality import choose_baseline
 from monitoring_pipelines.core.segments import base_column, segment_label
 from resources import ResultStoreResource
 
@@ -61,6 +62,12 @@ def make_feature_drift(
         tested = dict(roles) | {
             c: "segment" for c in current if segment_label(c) and base_column(c) in roles
         }
+        baseline = choose_baseline(
+            monitor.drift.seasonality, day_of(context), store.season_days(name)
+        )
+        season = store.load_season(name, baseline.season) if baseline.season else None
+        if season is not None:
+            reference = {s.column: s for s in season.sketches}
         results = compute_drift(reference, current, tested, monitor.drift)
         store.save_drift(name, context.partition_key, results)
         whole = [r for r in results if r.role != "segment"]
@@ -85,6 +92,7 @@ def make_feature_drift(
             f"from a uniform sample of at most {monitor.drift.p_value_sample} {unit} per column "
             "(effect sizes use every row)"
         )
+        metadata["baseline"] = dg.MetadataValue.text(baseline.explanation)
         metadata["drift_table"] = dg.MetadataValue.md(drift_table(whole))
         if sliced:
             metadata["segment_drift_table"] = dg.MetadataValue.md(

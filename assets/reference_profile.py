@@ -29,19 +29,31 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
         try:
+            time_column = None
+            if monitor.drift.seasonality != "none":
+                time_column = warehouse.reference_time_column(
+                    reference, monitor.source.timestamp_column
+                )
             fitted = fit_reference(
-                warehouse.read_reference(reference, plan.columns),
+                warehouse.read_reference(reference, [*plan.columns, *filter(None, [time_column])]),
                 plan,
                 bins=monitor.drift.bins,
                 sample_size=monitor.drift.p_value_sample,
                 profile_rows=monitor.profile.sample_rows,
+                time_column=time_column,
             )
         except SourceError as exc:
             raise failure(f"monitor '{name}': {exc}", monitor=name) from exc
         if fitted.rows == 0:
             raise failure(f"monitor '{name}': the reference has no rows", monitor=name)
         result_store.results().save_reference(
-            name, fitted.sketches, fitted.profile, fitted.summary, fitted.rows, fitted.content_hash
+            name,
+            fitted.sketches,
+            fitted.profile,
+            fitted.summary,
+            fitted.rows,
+            fitted.content_hash,
+            fitted.seasons,
         )
         context.log.info(f"reference of {name}: {fitted.rows} rows, hash {fitted.content_hash}")
         return dg.MaterializeResult(
@@ -50,6 +62,9 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
                 "columns": dg.MetadataValue.int(len(fitted.sketches)),
                 "reference_hash": dg.MetadataValue.text(fitted.content_hash),
                 "bins": dg.MetadataValue.json({s.column: len(s.counts) for s in fitted.sketches}),
+                "weekdays": dg.MetadataValue.json(
+                    {k.split("=", 1)[1]: v.days for k, v in fitted.seasons.items()}
+                ),
             },
             data_version=dg.DataVersion(fitted.content_hash),
         )

@@ -57,3 +57,10 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         self, reference: ReferenceConfig, columns: Sequence[str]
     ) -> Iterator[pd.DataFrame]:
         return warehouse.read_reference(self.engine, reference, columns, Path(self.config_dir))
+
+    def reference_time_column(
+        self, reference: ReferenceConfig, source_timestamp: str
+    ) -> str | None:
+        return warehouse.reference_time_column(
+            self.engine, reference, source_timestamp, Path(self.config_dir)
+        )

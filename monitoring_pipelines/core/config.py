@@ -56,6 +56,12 @@ class ReferenceConfig(Strict):
     label_column: ColumnName | None = Field(
         default=None, description="true labels in the reference: the performance baseline"
     )
+    timestamp_column: ColumnName | None = Field(
+        default=None,
+        description="when each reference row was logged (default: the source's timestamp "
+        "column, if the reference has it): lets drift compare a day with the reference's "
+        "same weekday",
+    )
 
     @model_validator(mode="after")
     def _exactly_one_location(self) -> ReferenceConfig:
@@ -102,6 +108,11 @@ class DriftConfig(Strict):
     min_rows: Annotated[int, Field(ge=1)] = 200
     p_value_sample: Annotated[int, Field(ge=100)] = 10_000
     bins: Annotated[int, Field(ge=4, le=200)] = 20
+    seasonality: Literal["auto", "weekly", "none"] = Field(
+        default="auto",
+        description="weekly: compare each day with the reference's rows of the same weekday; "
+        "auto: weekly when the reference has a timestamp and at least two of every weekday",
+    )
 
 
 class ProfileConfig(Strict):
@@ -251,6 +262,12 @@ class AnomalyConfig(Strict):
     warn: Annotated[float, Field(gt=0)] = 4.0
     critical: Annotated[float, Field(gt=0)] = 8.0
     min_relative_change: Annotated[float, Field(ge=0)] = 0.2
+    absorb_after_days: Annotated[int, Field(ge=1, le=366)] = Field(
+        default=14,
+        description="anomalous days stay out of later baselines (a lasting change stays an "
+        "anomaly) until this many in a row: then the new level is the normal one",
+    )
+    enabled: bool = True
 
     @model_validator(mode="after")
     def _critical_above_warn(self) -> AnomalyConfig:
@@ -403,7 +420,10 @@ class MonitorConfig(Strict):
     llm: LlmConfig | None = None
     labels: LabelsConfig | None = None
     performance: PerformanceConfig = PerformanceConfig()
-    anomalies: AnomalyConfig | None = None
+    anomalies: AnomalyConfig | None = Field(
+        default=AnomalyConfig(),
+        description="on by default for the metrics a monitor has; `enabled: false` turns it off",
+    )
     canary: CanaryConfig | None = None
     drift: DriftConfig = DriftConfig()
     profile: ProfileConfig = ProfileConfig()
@@ -427,7 +447,8 @@ class MonitorConfig(Strict):
             raise ValueError("features and prediction need a 'reference' to compare against")
         if not (self.reference or self.service or self.llm):
             raise ValueError("nothing to monitor: give features, prediction, service or llm")
-        if self.anomalies is not None and self.service is None and self.llm is None:
+        asked = "anomalies" in self.model_fields_set and self.anomalies and self.anomalies.enabled
+        if asked and self.service is None and self.llm is None:
             raise ValueError("anomalies are measured on service or llm metrics: configure one")
         if self.labels is not None and (
             self.prediction is None or not self.source.request_id_column

@@ -254,6 +254,7 @@ EXPECTED_CHECKS: dict[date, Expected] = {
         ("data_quality", "data_quality"): (True, None),
         ("data_quality", "schema_change"): (True, None),
         ("slo_budget", "error_budget"): (True, None),  # a 28-day window is not complete yet
+        ("anomalies", "anomaly"): (True, None),  # on by default; too few days to score yet
     },
     DRIFTED_DAY: {
         ("live_slice", "volume"): (True, None),
@@ -268,6 +269,7 @@ EXPECTED_CHECKS: dict[date, Expected] = {
         ("data_quality", "schema_change"): (True, None),
         # a day burning the latency budget fast while the window is not known yet: critical
         ("slo_budget", "error_budget"): (False, ERROR),
+        ("anomalies", "anomaly"): (True, None),
     },
 }
 
@@ -278,7 +280,7 @@ def test_check_results_per_partition(shop_runs: ShopRuns, day: date) -> None:
     assert result.success, "failed checks are results, not run failures"
     seen = {}
     assets = ("live_slice", "feature_drift", "service_metrics", "token_costs", "data_quality")
-    for asset in (*assets, "slo_budget"):
+    for asset in (*assets, "slo_budget", "anomalies"):
         for name, evaluation in check_evaluations(result, f"shop/{asset}").items():
             assert evaluation.partition == day.isoformat()
             seen[(asset, name)] = evaluation

@@ -424,3 +424,59 @@ def test_available_metrics_follow_the_monitor() -> None:
     # the default list keeps only what the monitor measures
     defaults = monitor.model_copy(update={"anomalies": AnomalyConfig()})
     assert available_metrics(defaults) == {"latency_p95_ms": None}
+
+
+# -- a lasting change --------------------------------------------------------------------------
+
+
+def test_a_lasting_change_stays_an_anomaly_until_it_is_absorbed() -> None:
+    rng = np.random.default_rng(3)
+    start = MONDAY - timedelta(days=28)
+    before = weekly(rng, MONDAY, 28, level=1.0, noise=0.03)
+    # cost per request +54 % from MONDAY on, lasting
+    after = {
+        MONDAY + timedelta(days=i): v * 1.54
+        for i, v in enumerate(weekly(rng, MONDAY + timedelta(days=30), 30, 1.0, 0.03).values())
+    }
+    history = before | after
+    assert min(history) == start
+    verdicts = {d: evaluate("cost_per_request", d, history, CONFIG) for d in sorted(after)[:20]}
+    failing = [d for d, r in verdicts.items() if r.failing]
+    # every day of the change fails until absorb_after_days (14) anomalous days in a row
+    assert failing == sorted(after)[: CONFIG.absorb_after_days]
+    eighth = verdicts[MONDAY + timedelta(days=7)]
+    assert eighth.left_out == 7 and "baseline without 7 anomalous days since" in eighth.summary
+    # the old behaviour (no exclusion) lets the change become its own baseline in week two
+    no_memory = AnomalyConfig(absorb_after_days=1)
+    assert not evaluate("cost_per_request", MONDAY + timedelta(days=10), history, no_memory).failing
+
+
+def test_a_one_day_spike_does_not_shift_later_baselines() -> None:
+    rng = np.random.default_rng(4)
+    history = weekly(rng, MONDAY, 35, level=100.0, noise=0.03)
+    spike = MONDAY - timedelta(days=7)
+    history[spike] = 400.0
+    result = evaluate("latency_p95_ms", MONDAY, history | {MONDAY: 101.0}, CONFIG)
+    assert not result.failing and result.left_out == 1
+
+
+def test_anomalies_are_on_by_default_for_the_metrics_a_monitor_has() -> None:
+    base = {
+        "start_date": "2026-09-01",
+        "source": {"table": "t", "timestamp_column": "ts"},
+        "service": {"latency_column": "latency_ms"},
+    }
+    monitor = MonitorConfig.model_validate(base)
+    assert monitor.anomalies is not None and monitor.anomalies.enabled
+    assert list(available_metrics(monitor)) == ["latency_p95_ms"]
+    off = MonitorConfig.model_validate(base | {"anomalies": {"enabled": False}})
+    assert off.anomalies is not None and not off.anomalies.enabled
+    reference_only = {
+        "start_date": "2026-09-01",
+        "source": {"table": "t", "timestamp_column": "ts"},
+        "reference": {"table": "r"},
+        "features": {"numeric": ["x"]},
+    }
+    MonitorConfig.model_validate(reference_only)  # no service: no anomalies, no error
+    with pytest.raises(ValueError, match="anomalies are measured on service or llm"):
+        MonitorConfig.model_validate(reference_only | {"anomalies": {"warn": 5}})

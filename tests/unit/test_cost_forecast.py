@@ -78,14 +78,25 @@ def test_first_day_of_a_month_forecasts_from_the_previous_month() -> None:
     )
 
 
-def test_days_before_the_monitor_starts_are_not_missing() -> None:
+def test_days_before_the_monitor_starts_are_estimated_for_the_calendar_month() -> None:
     day = date(2026, 9, 12)
     costs = dict.fromkeys(days(date(2026, 9, 10), day), 1.0)
     f = forecast_month(day, costs, first_day=date(2026, 9, 10))
     assert (f.missing_days, f.days_counted, f.level_days) == ((), 3, 3)
-    assert f.projected_usd == pytest.approx(3 + 18)
-    summary = monthly_budget_check(f, 100.0).summary
-    assert summary.endswith("; the month counts from 2026-09-10, the monitor's first day")
+    assert f.before_start == tuple(days(date(2026, 9, 1), date(2026, 9, 9)))
+    # the budget is for September: 9 days before the start + 3 stored + 18 left, all at $1
+    assert f.projected_usd == pytest.approx(9 + 3 + 18)
+    outcome = monthly_budget_check(f, 29.0)
+    assert not outcome.passed
+    assert "+ $9.00 estimated for 9 days before the monitor's first day (2026-09-10)" in (
+        outcome.summary
+    )
+    assert (
+        monthly_budget_check(forecast_month(day, costs, first_day=day), 100.0).metadata[
+            "days_before_start"
+        ]
+        == 11
+    )
     assert forecast_month(day, costs).missing_days == tuple(
         days(date(2026, 9, 1), date(2026, 9, 9))
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from statistics import median
 from typing import Literal
@@ -78,6 +78,7 @@ class MetricAnomaly:
         z: Robust z of the day (None when not evaluated).
         relative_change: (value - expected) / |expected| (inf from a zero baseline).
         summary: One line a person reads in an alert.
+        left_out: Earlier days kept out of the baseline as part of an ongoing change.
     """
 
     metric: AnomalyMetric
@@ -88,6 +89,7 @@ class MetricAnomaly:
     z: float | None
     relative_change: float | None
     summary: str
+    left_out: int = 0
 
     @property
     def failing(self) -> bool:
@@ -116,6 +118,7 @@ class MetricAnomaly:
             "z": self.z,
             "relative_change": self.relative_change,
             "baseline_days": self.baseline_days,
+            "days_left_out": self.left_out,
         }
 
 
@@ -188,14 +191,65 @@ def build_baseline(
     )
 
 
+def ongoing_change(
+    metric: AnomalyMetric,
+    day: date,
+    history: Mapping[date, float],
+    config: AnomalyConfig,
+    samples: Mapping[date, float] | None = None,
+) -> tuple[date, ...]:
+    """The days before ``day`` kept out of its baseline: each earlier day is scored in turn
+    against a baseline without the anomalous days before it, so a lasting change stays an
+    anomaly instead of becoming its own baseline; after ``absorb_after_days`` anomalous days
+    in a row, the change is the new normal and those days count again."""
+    excluded: set[date] = set()
+    run: list[date] = []
+    for d in sorted(x for x in history if x < day):
+        usable = {k: v for k, v in history.items() if k < d and k not in excluded}
+        sample = samples.get(d) if samples else None
+        if _score(metric, d, usable | {d: history[d]}, config, sample).failing:
+            run.append(d)
+            excluded.add(d)
+            if len(run) >= config.absorb_after_days:
+                excluded -= set(run)
+                run = []
+        else:
+            run = []
+    return tuple(sorted(excluded))
+
+
 def evaluate(
     metric: AnomalyMetric,
     day: date,
     history: Mapping[date, float],
     config: AnomalyConfig,
     sample: float | None = None,
+    samples: Mapping[date, float] | None = None,
 ) -> MetricAnomaly:
-    """Score the day's value of ``metric`` (from ``history``) against its baseline."""
+    """Score the day's value of ``metric`` (from ``history``) against its baseline, without
+    the days of an ongoing change (:func:`ongoing_change`; ``samples`` are the requests
+    behind each earlier day's rate)."""
+    left_out = ongoing_change(metric, day, history, config, samples)
+    if not left_out:
+        return _score(metric, day, history, config, sample)
+    kept = {d: v for d, v in history.items() if d not in left_out}
+    scored = _score(metric, day, kept, config, sample)
+    since = left_out[0].isoformat()
+    note = f"baseline without {_count(len(left_out), 'anomalous day')} since {since}"
+    return replace(scored, summary=f"{scored.summary} ({note})", left_out=len(left_out))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _score(
+    metric: AnomalyMetric,
+    day: date,
+    history: Mapping[date, float],
+    config: AnomalyConfig,
+    sample: float | None = None,
+) -> MetricAnomaly:
     value = history.get(day)
     days = len(baseline_window(day, history, config.baseline_days))
     if value is None:
@@ -246,8 +300,11 @@ def detect(
     out = []
     for metric in metrics if metrics is not None else config.metrics:
         history = {d: v[metric] for d, v in values.items() if metric in v}
-        sample = status_rows(service.get(day)) if metric == "error_rate" else None
-        out.append(evaluate(metric, day, history, config, sample))
+        samples = None
+        if metric == "error_rate":
+            samples = {d: n for d in days if (n := status_rows(service.get(d))) is not None}
+        sample = samples.get(day) if samples else None
+        out.append(evaluate(metric, day, history, config, sample, samples))
     return out
 
 

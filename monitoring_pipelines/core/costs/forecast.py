@@ -28,6 +28,9 @@ class MonthForecast:
     Attributes:
         day: The day evaluated (its cost is part of the month to date).
         first_counted: The month's first day, or the monitor's first day if later.
+        before_start: Days of the month before the monitor's first day: the budget is for the
+            calendar month, so they are estimated at the forecast (nothing is stored for them).
+        before_start_estimate_usd: That estimate.
         month_end: The month's last day.
         month_to_date_usd: Stored cost of the month's days up to and including ``day``.
         days_counted: Days in the month to date.
@@ -42,6 +45,8 @@ class MonthForecast:
 
     day: date
     first_counted: date
+    before_start: tuple[date, ...]
+    before_start_estimate_usd: float
     month_end: date
     month_to_date_usd: float
     days_counted: int
@@ -55,7 +60,12 @@ class MonthForecast:
 
     @property
     def projected_usd(self) -> float:
-        return self.month_to_date_usd + self.missing_estimate_usd + self.forecast_rest_usd
+        return (
+            self.before_start_estimate_usd
+            + self.month_to_date_usd
+            + self.missing_estimate_usd
+            + self.forecast_rest_usd
+        )
 
     @property
     def basis(self) -> str:
@@ -121,9 +131,12 @@ def forecast_month(
     month = [first + timedelta(days=i) for i in range((day - first).days + 1)]
     missing = tuple(d for d in month if d not in known)
     rest = [day + timedelta(days=i) for i in range(1, (month_end - day).days + 1)]
+    before = tuple(month_start + timedelta(days=i) for i in range((first - month_start).days))
     return MonthForecast(
         day=day,
         first_counted=first,
+        before_start=before,
+        before_start_estimate_usd=sum(level * factor(d) for d in before),
         month_end=month_end,
         month_to_date_usd=sum(known[d] for d in month if d in known),
         days_counted=len(month) - len(missing),
@@ -158,9 +171,12 @@ def monthly_budget_check(forecast: MonthForecast, budget_usd: float) -> CheckOut
         if f.missing_days:
             summary += f" + ${f.missing_estimate_usd:.2f} estimated for missing days"
         summary += f" + forecast ${f.forecast_rest_usd:.2f} for {f.remaining_days} days left"
+        if f.before_start:
+            summary += (
+                f" + ${f.before_start_estimate_usd:.2f} estimated for {_days(len(f.before_start))}"
+                f" before the monitor's first day ({f.first_counted})"
+            )
     summary += f" ({f.basis})"
-    if f.first_counted.day != 1:
-        summary += f"; the month counts from {f.first_counted}, the monitor's first day"
     if f.missing_days:
         listed = ", ".join(d.isoformat() for d in f.missing_days[:LISTED_MISSING])
         more = len(f.missing_days) - LISTED_MISSING
@@ -178,6 +194,8 @@ def monthly_budget_check(forecast: MonthForecast, budget_usd: float) -> CheckOut
         "days_counted": f.days_counted,
         "days_missing": len(f.missing_days),
         "missing_estimate_usd": f.missing_estimate_usd,
+        "days_before_start": len(f.before_start),
+        "before_start_estimate_usd": f.before_start_estimate_usd,
         "level_usd_per_day": f.level_usd_per_day,
         "level_days": f.level_days,
         "forecast_basis": f.basis,
@@ -193,3 +211,7 @@ def monthly_budget_check(forecast: MonthForecast, budget_usd: float) -> CheckOut
         summary=summary,
         metadata=metadata,
     )
+
+
+def _days(n: int) -> str:
+    return f"{n} day" if n == 1 else f"{n} days"

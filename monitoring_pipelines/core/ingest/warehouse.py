@@ -312,6 +312,23 @@ def read_reference(
             return
 
 
+def reference_time_column(
+    engine: Engine, reference: ReferenceConfig, source_timestamp: str, base_dir: Path
+) -> str | None:
+    """The reference's timestamp column: the configured one, else the source's timestamp
+    column when a reference table or file has it (a query's columns are known only by running
+    it, so a query needs ``timestamp_column``)."""
+    if reference.timestamp_column:
+        return reference.timestamp_column
+    if reference.table:
+        available: Sequence[str] = list(table_columns(engine, reference.table))
+    elif reference.path:
+        available = _file_columns(_reference_path(reference, base_dir))
+    else:
+        return None
+    return source_timestamp if source_timestamp in available else None
+
+
 def _reference_chunks(
     engine: Engine, reference: ReferenceConfig, columns: Sequence[str], base_dir: Path
 ) -> Iterator[pd.DataFrame]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -21,6 +21,7 @@ from monitoring_pipelines.core.ingest.cleaning import (
     hash_positions,
 )
 from monitoring_pipelines.core.profile import whylogs_adapter as profiling
+from monitoring_pipelines.core.profile.season import Season
 from monitoring_pipelines.core.profile.sketch import (
     CategoricalSketchBuilder,
     ColumnSketch,
@@ -29,6 +30,7 @@ from monitoring_pipelines.core.profile.sketch import (
     fit_numeric_edges,
     key_order,
 )
+from monitoring_pipelines.core.seasons import WEEKDAYS
 from monitoring_pipelines.core.segments import segment_column
 
 Builder = NumericSketchBuilder | CategoricalSketchBuilder
@@ -69,6 +71,7 @@ class FittedReference:
     summary: Mapping[str, Any]
     rows: int
     content_hash: str
+    seasons: Mapping[str, Season] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -96,13 +99,17 @@ def fit_reference(
     bins: int,
     sample_size: int,
     profile_rows: int = 25_000,
+    time_column: str | None = None,
 ) -> FittedReference:
     """Read the reference once, fix bin edges at its quantiles and vocabularies at its
-    categories, and sketch it over them."""
+    categories, and sketch it over them; with ``time_column``, also each weekday's rows over
+    the same bins (:class:`Season`)."""
     frames = [chunk for chunk in chunks]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=plan.columns)
+    if time_column is not None and time_column not in frame:
+        frame[time_column] = pd.Series(dtype=object)
     digest = hashlib.sha256()
-    for column in plan.columns:
+    for column in [*plan.columns, *([time_column] if time_column else [])]:
         digest.update(column.encode())
         digest.update(pd.util.hash_pandas_object(frame[column], index=False).to_numpy().tobytes())
     keys = hash_positions(0, len(frame), "reference")
@@ -121,13 +128,53 @@ def fit_reference(
     profile = profiling.ProfileBuilder()
     profile.add(_for_profile(frame[sample_mask(keys, len(frame), profile_rows)], plan))
     view = profile.build()
+    seasons = {}
+    if time_column is not None:
+        seasons = _weekday_seasons(frame, plan, builders, keys, frame[time_column], sample_size)
     return FittedReference(
         sketches=tuple(b.build() for b in builders.values()),
         profile=profiling.serialize(view),
         summary=profiling.summarize(view),
         rows=len(frame),
         content_hash=digest.hexdigest()[:32],
+        seasons=seasons,
     )
+
+
+def _weekday_seasons(
+    frame: pd.DataFrame,
+    plan: ColumnPlan,
+    whole: Mapping[str, Builder],
+    keys: npt.NDArray[np.uint64],
+    stamps: pd.Series,
+    sample_size: int,
+) -> dict[str, Season]:
+    """Each weekday's rows sketched over the whole reference's edges and vocabularies; rows
+    without a readable timestamp belong to no weekday."""
+    times = pd.to_datetime(stamps, utc=True, errors="coerce", format="mixed")
+    weekday = times.dt.weekday.to_numpy(dtype=np.float64, na_value=np.nan)
+    dates = times.dt.floor("D")
+    values = {c: _numeric(frame[c]) for c in plan.numeric} | {
+        c: _categorical(frame[c]) for c in plan.categorical
+    }
+    seasons: dict[str, Season] = {}
+    for number, name in enumerate(WEEKDAYS):
+        mask = weekday == number
+        if not mask.any():
+            continue
+        sketches = []
+        for column, like in whole.items():
+            builder: Builder
+            if isinstance(like, NumericSketchBuilder):
+                builder = NumericSketchBuilder(column, like.edges, sample_size, like.index)
+            else:
+                builder = CategoricalSketchBuilder(column, like.categories, sample_size)
+            builder.add(values[column][mask], keys[mask])
+            sketches.append(builder.build())
+        seasons[f"weekday={name}"] = Season(
+            tuple(sketches), int(mask.sum()), int(dates[mask].nunique())
+        )
+    return seasons
 
 
 def profile_day(

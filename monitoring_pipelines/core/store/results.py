@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, select
 
 from monitoring_pipelines.core.drift.engine import ColumnDrift
+from monitoring_pipelines.core.profile.season import Season
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.database import Repository, now, replace_rows
@@ -58,6 +59,7 @@ class ResultRepository(Repository):
         summary: Mapping[str, Any],
         rows: int,
         reference_hash: str,
+        seasons: Mapping[str, Season] | None = None,
     ) -> None:
         built = now()
         with self.transaction() as conn:
@@ -78,6 +80,23 @@ class ResultRepository(Repository):
                 ],
                 conn,
             )
+            self.replace_rows(
+                t.reference_seasons,
+                {"monitor": monitor},
+                [
+                    {
+                        "season": name,
+                        "column_name": s.column,
+                        "rows": season.rows,
+                        "days": season.days,
+                        "payload": s.to_bytes(),
+                        "reference_hash": reference_hash,
+                    }
+                    for name, season in (seasons or {}).items()
+                    for s in season.sketches
+                ],
+                conn,
+            )
             self._save_profile(conn, monitor, REFERENCE, rows, profile, summary)
 
     def load_reference(self, monitor: str) -> dict[str, ColumnSketch]:
@@ -89,6 +108,29 @@ class ResultRepository(Repository):
             ).all()
         sketches = [ColumnSketch.from_bytes(r.payload) for r in rows]
         return {s.column: s for s in sketches}
+
+    def load_season(self, monitor: str, season: str) -> Season | None:
+        """The reference's rows of one weekday (``weekday=Mon``), or None if it has none."""
+        s = t.reference_seasons
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(s.c.payload, s.c.rows, s.c.days).where(
+                    s.c.monitor == monitor, s.c.season == season
+                )
+            ).all()
+        if not rows:
+            return None
+        sketches = tuple(ColumnSketch.from_bytes(r.payload) for r in rows)
+        return Season(sketches, rows[0].rows, rows[0].days)
+
+    def season_days(self, monitor: str) -> dict[str, int]:
+        """Distinct reference dates of each weekday the reference has."""
+        s = t.reference_seasons
+        with self.transaction() as conn:
+            rows = conn.execute(
+                select(s.c.season, s.c.days).where(s.c.monitor == monitor).distinct()
+            ).all()
+        return {r.season: r.days for r in rows}
 
     def reference_hash(self, monitor: str) -> str | None:
         with self.transaction() as conn:

@@ -90,6 +90,19 @@ reference_sketches = Table(
     Column("built_at", UtcDateTime(), nullable=False),
 )
 
+# The reference's rows of one weekday (core/profile/fitting.py Season), over its whole bins.
+reference_seasons = Table(
+    "reference_seasons",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("season", String(32), primary_key=True),
+    Column("column_name", Key(255), primary_key=True),
+    Column("rows", Integer, nullable=False),
+    Column("days", Integer, nullable=False),
+    Column("payload", LargeBinary, nullable=False),
+    Column("reference_hash", String(64), nullable=False),
+)
+
 profiles = Table(
     "profiles",
     metadata,

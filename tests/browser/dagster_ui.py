@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,7 +37,7 @@ class DagsterUI:
     Attributes:
         base_url: The webserver's address (``http://127.0.0.1:<port>``).
         env: The environment the demo ran with: MONITORING_HOME, DAGSTER_HOME, the store URL...
-            (pass it to a ``monitoring`` command a test runs against the same history).
+            (``monitoring(...)`` runs the CLI with it, against the same history).
 
     Example::
 
@@ -45,12 +47,21 @@ class DagsterUI:
             check = ui.open_check_partition(
                 "sentiment/feature_drift", "feature_drift", "2026-09-09"
             )
+            assert "channel" in ui.monitoring("incidents").stdout
     """
 
     def __init__(self, context: BrowserContext, base_url: str, env: dict[str, str]) -> None:
         self.context = context
         self.base_url = base_url
         self.env = env
+
+    def monitoring(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """``monitoring <args>`` on the demo's history (its output in ``stdout``, not checked)."""
+        return subprocess.run(
+            [sys.executable, "-m", "monitoring_pipelines.cli", *args],
+            cwd=Path(__file__).parents[2], env=self.env, capture_output=True, text=True,
+            timeout=600, check=False,
+        )  # fmt: skip
 
     @property
     def home(self) -> Path:

@@ -10,7 +10,7 @@ export DAGSTER_HOME ?= $(MONITORING_HOME)/dagster
 export MONITORING_CONFIG ?= $(CURDIR)/demo/monitors.yaml
 export WHYLOGS_NO_ANALYTICS := True
 
-.PHONY: install demo test test-slow test-all ui bench bench-drift bench-ops bench-judge lint clean-demo
+.PHONY: install demo test test-slow test-browser test-all ui bench bench-drift bench-ops bench-judge lint clean-demo
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -34,9 +34,13 @@ demo: install $(DAGSTER_HOME)/dagster.yaml
 test: install
 	$(BIN)/pytest -m "not slow"
 
-## test-slow: the scenarios marked slow (CI runs them after `make test`)
+## test-slow: the scenarios marked slow (CI runs them after `make test`), the browser tests too
 test-slow: install
 	$(BIN)/pytest -m slow
+
+## test-browser: only the browser tests (the Dagster UI in Chromium; screenshots in .test-artifacts)
+test-browser: install
+	$(BIN)/pytest -m browser
 
 ## test-all: everything, as CI runs it
 test-all: test test-slow

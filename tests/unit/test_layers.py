@@ -17,6 +17,7 @@ KERNEL = {
     "settings",
     "dimensions",
     "segments",
+    "wording",
 }
 # Packages in one tier compute side by side; a later one may read an earlier one of its tier.
 ORDER = [

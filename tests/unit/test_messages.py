@@ -115,7 +115,7 @@ def test_open_message_fields_carry_monitor_check_partitions_and_numbers() -> Non
     fields = fields_of(message)
     assert fields["Monitor"] == "`fraud`"
     assert fields["Check"] == "`feature_drift`"
-    assert fields["Partition(s)"] == "2026-03-05 → 2026-03-07"
+    assert fields["Partitions"] == "2026-03-05 → 2026-03-07"
     assert fields["Failing partitions"] == "3"
     assert fields["Value / threshold"] == "0.314 / 0.200"
     assert fields["Subject"] == "`amount`"
@@ -125,7 +125,7 @@ def test_open_message_fields_carry_monitor_check_partitions_and_numbers() -> Non
 def test_open_message_on_one_partition_names_it_once() -> None:
     incident = make_incident(first_partition="2026-03-07", failing_partitions=1)
     message = build_message(AlertKind.OPEN, incident, make_evaluation(), FINDING, LINKS)
-    assert fields_of(message)["Partition(s)"] == "2026-03-07"
+    assert fields_of(message)["Partition"] == "2026-03-07"
 
 
 def test_open_message_without_numbers_or_subject_leaves_those_fields_out() -> None:

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from monitoring_pipelines.core.drift.engine import ColumnDrift
 
 TABLE_COLUMNS = ("verdict", "column", "what moved", "score ÷ warn", "p (adj.)", "note")
-MARK = {
-    "critical": "🔴 critical",
-    "warn": "🟠 warn",
+MARK = {  # upper case marks a drift; plain text, so every font shows it
+    "critical": "DRIFT: critical",
+    "warn": "DRIFT: warn",
     "ok": "ok",
     "insufficient_rows": "too few rows",
     "no_reference": "no reference",
@@ -43,7 +43,7 @@ def table_rows(results: Sequence[ColumnDrift], fdr: float) -> list[dict[str, str
     return [
         {
             "verdict": MARK[r.verdict],
-            "column": r.column,
+            "column": r.column.replace("@", " @ "),  # a break point in a long segment name
             "what moved": r.shift.describe() if r.shift is not None else "-",
             "score ÷ warn": f"{r.relative:.2f}" if r.relative is not None else "-",
             "p (adj.)": f"{r.p_adjusted:.2g}" if r.p_adjusted is not None else "-",
@@ -54,38 +54,34 @@ def table_rows(results: Sequence[ColumnDrift], fdr: float) -> list[dict[str, str
 
 
 def note(r: ColumnDrift, fdr: float) -> str:
-    """Why the row reads as it does, then its numbers (statistic, thresholds, rows)."""
-    reasons: list[str] = []
+    """Why the row reads as it does (when a reader could misread it), then its numbers."""
     if r.score is None:
-        reasons.append(r.note or "not scored")
-    else:
-        p_adj = r.p_adjusted
-        significant = p_adj is not None and p_adj <= fdr
-        if r.drifted:
-            reasons.append(
-                f"{r.verdict}: {r.statistic} {r.score:.4g} ≥ {r.verdict} threshold "
-                f"{r.threshold:g} and adjusted p ≤ FDR {fdr:g}"
-            )
-        elif r.score >= r.warn:
-            why = f"adjusted p {p_adj:.2g} > FDR {fdr:g}" if p_adj is not None else "no p-value"
-            reasons.append(
-                f"ok although {r.statistic} {r.score:.4g} ≥ warn {r.warn:g}: not significant "
-                f"({why}), the move may be chance at {r.rows:,} rows"
-            )
-        elif r.score >= NEAR * r.warn:
-            reasons.append(
-                f"ok, close to warn: {r.statistic} {r.score:.4g} < warn {r.warn:g}"
-                + (" (significant, but below the threshold)" if significant else "")
-            )
-        if r.note:
-            reasons.append(r.note)
+        return _flat(r.note or "not scored")
+    reasons: list[str] = []
+    p_adj = r.p_adjusted
+    if r.drifted:
+        reasons.append(f"≥ {r.verdict} {r.threshold:g} and adjusted p ≤ FDR {fdr:g}")
+    elif r.score >= r.warn:
+        why = f"adjusted p {p_adj:.2g} > FDR {fdr:g}" if p_adj is not None else "no p-value"
         reasons.append(
-            f"{r.statistic} {r.score:.4g}; warn {r.warn:g}, critical {r.critical:g}; "
-            f"{r.rows:,} rows" + (f", p from {r.p_value_rows:,}" if r.p_value_rows else "")
+            f"ok although ≥ warn {r.warn:g}: not significant ({why}), "
+            f"a move this size is likely chance at {r.rows:,} rows"
         )
+    elif r.score >= NEAR * r.warn:
+        reasons.append(f"ok, close to warn {r.warn:g}")
+    if r.note:
+        reasons.append(r.note)
+    rows = f"{r.rows:,} rows"
+    if r.p_value_rows is not None and r.p_value_rows != r.rows:
+        rows += f" (p from {r.p_value_rows:,})"
+    numbers = f"{r.statistic} {r.score:.4g} (warn {r.warn:g}, critical {r.critical:g}), {rows}"
     if r.role != "feature":
-        reasons.append(r.role)
-    return "; ".join(reasons).replace("|", "/").replace("\n", " ")
+        numbers += f", {r.role}"
+    return _flat("; ".join([*reasons, numbers]))
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.replace("|", "/").split())
 
 
 def markdown(results: Sequence[ColumnDrift], fdr: float) -> str:

@@ -349,8 +349,7 @@ monitors:
     findings = {f["subject"]: f["passed"] for f in malformed.findings}
     assert not malformed.passed and findings == {"": True, "rows_without_day": False}
     assert (
-        "1 row(s) with a null or non-ISO timestamp that no day reads"
-        in malformed.metadata["summary"]
+        "1 row with a null or non-ISO timestamp that no day reads" in malformed.metadata["summary"]
     )
 
 

@@ -245,7 +245,7 @@ def test_a_day_with_a_known_accuracy_drop_fails_critical(first_days: dict[Any, A
     assert meta["reference"] == pytest.approx(REFERENCE_ACCURACY, rel=1e-5)
     assert meta["metric"] == "accuracy"
     assert meta["reference_source"] == (
-        "first 2 days, 2026-09-01..2026-09-02: 2 day(s), 780 labelled rows"
+        "first 2 days, 2026-09-01..2026-09-02: 2 days, 780 labelled rows"
     )
     assert meta["labels_unmatched"] == 0
     check = check_evaluations(result, PERFORMANCE)["performance"]

@@ -8,8 +8,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitoring_pipelines.core.config import DriftConfig
-from monitoring_pipelines.core.drift.engine import compute_drift, drift_check
+from monitoring_pipelines.core.drift.engine import ColumnDrift, compute_drift, drift_check
 from monitoring_pipelines.core.drift.shift import MAX_LABEL, Shift, shift_between
+from monitoring_pipelines.core.drift.table import LARGEST, note, relative_scores, table_rows
 from monitoring_pipelines.core.profile.sketch import fit_categories, fit_numeric_edges
 from monitoring_pipelines.core.wording import count, plural
 from tests.unit.test_sketch_and_drift import _segment_day, categorical, numeric
@@ -133,3 +134,77 @@ def test_counted_nouns_take_their_number(n: int, noun: str, expected: str) -> No
 @given(st.integers(min_value=2, max_value=10**6))
 def test_every_count_above_one_is_plural(n: int) -> None:
     assert count(n, "incident") == f"{n:,} {plural('incident')}" == f"{n:,} incidents"
+
+
+# -- the drift table and plots ----------------------------------------------------------------
+
+
+def drift_row(column: str, score: float | None, verdict: str, **changes: object) -> ColumnDrift:
+    fields: dict[str, object] = {
+        "column": column,
+        "role": "feature",
+        "kind": "numeric",
+        "statistic": "wasserstein",
+        "score": score,
+        "p_value": 0.5,
+        "p_adjusted": 0.6,
+        "p_value_rows": 900,
+        "rows": 900,
+        "reference_rows": 5000,
+        "warn": 0.05,
+        "critical": 0.2,
+        "verdict": verdict,
+    }
+    return ColumnDrift(**(fields | changes))  # type: ignore[arg-type]
+
+
+def test_a_score_over_warn_that_is_not_significant_says_why_it_is_ok() -> None:
+    row = drift_row("tenure", 0.0501, "ok")
+    text = note(row, 0.01)
+    assert text.startswith(
+        "ok although ≥ warn 0.05: not significant (adjusted p 0.6 > FDR 0.01), "
+        "a move this size is likely chance at 900 rows"
+    )
+    assert text.endswith("wasserstein 0.0501 (warn 0.05, critical 0.2), 900 rows")
+
+
+def test_notes_of_drifted_close_and_unscored_rows() -> None:
+    drifted = drift_row("age", 0.3, "critical", p_adjusted=1e-9, p_value_rows=500)
+    assert note(drifted, 0.01).startswith("≥ critical 0.2 and adjusted p ≤ FDR 0.01; ")
+    assert note(drifted, 0.01).endswith("900 rows (p from 500)")
+    assert note(drift_row("x", 0.046, "ok"), 0.01).startswith("ok, close to warn 0.05; ")
+    assert note(drift_row("x", 0.01, "ok"), 0.01).startswith("wasserstein 0.01 ")
+    few = drift_row("x", None, "insufficient_rows", note="3 rows with a value, fewer than 200")
+    assert note(few, 0.01) == "3 rows with a value, fewer than 200"
+
+
+def test_rows_and_plots_put_the_drifted_first_relative_to_their_warn_threshold() -> None:
+    results = [
+        drift_row("a_quiet", 0.01, "ok"),
+        drift_row("b_warn", 0.06, "warn", p_adjusted=0.001),
+        drift_row("z_critical", 0.3, "critical", p_adjusted=1e-9),
+        drift_row("c_loud_but_chance", 0.09, "ok"),
+        drift_row("d_unscored", None, "insufficient_rows"),
+    ]
+    rows = table_rows(results, 0.01)
+    assert [r["column"] for r in rows] == [
+        "z_critical",
+        "b_warn",
+        "c_loud_but_chance",
+        "a_quiet",
+        "d_unscored",
+    ]
+    assert [r["verdict"] for r in rows] == [
+        "DRIFT: critical",
+        "DRIFT: warn",
+        "ok",
+        "ok",
+        "too few rows",
+    ]
+    assert rows[0]["score ÷ warn"] == "6.00" and rows[-1]["score ÷ warn"] == "-"
+    assert rows[0]["p (adj.)"] == "1e-09"
+    plotted = relative_scores(results)
+    assert list(plotted) == [LARGEST, "z_critical", "b_warn", "c_loud_but_chance", "a_quiet"]
+    assert plotted[LARGEST] == plotted["z_critical"] == pytest.approx(6.0)
+    assert plotted["a_quiet"] == pytest.approx(0.2)
+    assert relative_scores([results[-1]]) == {}

@@ -384,10 +384,10 @@ def test_the_reference_period_pools_days_that_reached_the_coverage() -> None:
     baseline = pooled_baseline(days, POLICY, "first 3 days")
     assert baseline.stats is not None
     assert baseline.stats.value("accuracy") == pytest.approx(1600 / 2000)
-    assert "2 day(s), 2000 labelled rows" in baseline.source
+    assert "2 days, 2000 labelled rows" in baseline.source
     empty = pooled_baseline({"2026-09-01": day_with(10, 50, 2000)}, POLICY, "first 1 days")
     assert empty.stats is None
-    assert empty.missing is not None and "0 day(s)" in empty.missing
+    assert empty.missing is not None and "0 days" in empty.missing
 
 
 # -- labels: text, dedup, the join on hashed request ids ---------------------------------------

@@ -18,6 +18,7 @@ from monitoring_pipelines.core.profile.sketch import ColumnSketch, aligned, new_
 from monitoring_pipelines.core.segments import base_column, segment_label
 from monitoring_pipelines.core.stats import get_statistic
 from monitoring_pipelines.core.stats.inference import benjamini_hochberg
+from monitoring_pipelines.core.wording import count
 
 Role = Literal["feature", "prediction", "segment"]
 Verdict = Literal["ok", "warn", "critical", "insufficient_rows", "no_reference"]
@@ -246,9 +247,9 @@ def drift_check(
     if failing:
         summary = f"drift in {', '.join(failing)}"
     elif findings:
-        summary = f"no drift in {len(results) - len(skipped)} column(s)"
+        summary = f"no drift in {count(len(results) - len(skipped), 'column')}"
         if segments:
-            summary += f" and {sum(s.score is not None for s in segments)} segment slice(s)"
+            summary += f" and {count(sum(s.score is not None for s in segments), 'segment slice')}"
     else:
         summary = "not evaluated: " + "; ".join(f"{r.column}: {r.note}" for r in skipped)
     metadata: dict[str, float | int | str] = {

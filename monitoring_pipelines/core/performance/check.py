@@ -12,6 +12,7 @@ from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.performance.metrics import LOWER_IS_BETTER, PerformanceStats
 from monitoring_pipelines.core.performance.policy import PerformancePolicy
+from monitoring_pipelines.core.wording import count
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,15 @@ def pooled_baseline(
         return Baseline(
             None,
             source,
-            missing=f"the reference period ({source}) has {len(usable)} day(s) with coverage "
+            missing=f"the reference period ({source}) has {count(len(usable), 'day')} with "
+            "coverage "
             f">= {policy.min_coverage:.0%} and {labelled} labelled rows "
             f"(needs {policy.min_labelled})",
         )
     pooled = usable[0]
     for s in usable[1:]:
         pooled = pooled + s
-    return Baseline(pooled, f"{source}: {len(usable)} day(s), {labelled} labelled rows")
+    return Baseline(pooled, f"{source}: {count(len(usable), 'day')}, {labelled} labelled rows")
 
 
 @dataclass(frozen=True)

@@ -191,7 +191,7 @@ def test_days_before_the_monitors_first_day_are_not_listed_as_missing() -> None:
     first = END - timedelta(days=4)
     daily = history([1, 2, 3, 4, 5])  # the five days from ``first`` to END
     window = window_counts(daily, END, 28, first)
-    assert window.missing == () and window.before_start == 23
+    assert window.missing == () and window.before_start == 23 and window.counted == 5
     assert not window.evaluated
     assert window.reason() == (
         f"not evaluated: the 28-day window to {END} starts before the monitor's first day "

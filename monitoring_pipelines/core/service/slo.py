@@ -139,6 +139,11 @@ class WindowCounts:
         return not self.missing and not self.before_start and self.events > 0
 
     @property
+    def counted(self) -> int:
+        """Its days with stored counts."""
+        return self.days - len(self.missing) - self.before_start
+
+    @property
     def bad_share(self) -> float | None:
         return self.bad / self.events if self.evaluated else None
 
@@ -337,7 +342,7 @@ def budget_values(statuses: Sequence[BudgetStatus]) -> dict[str, float | int | N
         values[f"allowed_bad_share/{sli}"] = s.target.allowed
         values[f"events/{sli}"] = s.budget.events
         values[f"bad/{sli}"] = s.budget.bad
-        values[f"days_with_counts/{sli}"] = s.budget.days - len(s.budget.missing)
+        values[f"days_with_counts/{sli}"] = s.budget.counted
     return values
 
 
@@ -353,6 +358,6 @@ def budget_rows(statuses: Sequence[BudgetStatus]) -> dict[tuple[str, str], float
             ("bad_share", dims): s.budget.bad_share,
             ("events", dims): float(s.budget.events),
             ("bad", dims): float(s.budget.bad),
-            ("days_with_counts", dims): float(s.budget.days - len(s.budget.missing)),
+            ("days_with_counts", dims): float(s.budget.counted),
         }
     return rows

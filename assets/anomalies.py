@@ -7,8 +7,8 @@ from datetime import date, timedelta
 import dagster as dg
 
 from assets.common import (
-    check_result,
     check_specs,
+    checked,
     day_of,
     earlier_days_of,
     failure,
@@ -79,10 +79,7 @@ def make_anomalies(
         except StoreError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         outcome = anomaly_check(results, config, unavailable)
-        return dg.MaterializeResult(
-            metadata=anomaly_metadata(results),
-            check_results=[check_result(outcome, key)],
-        )
+        return checked(key, anomaly_metadata(results), [outcome])
 
     return anomalies
 

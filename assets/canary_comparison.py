@@ -4,8 +4,8 @@ import dagster as dg
 import numpy as np
 
 from assets.common import (
-    check_result,
     check_specs,
+    checked,
     day_of,
     earlier_days_of,
     failure,
@@ -72,9 +72,6 @@ def make_canary(
         store.save_metrics(
             name, Asset.CANARY_COMPARISON, context.partition_key, stored_metrics(result)
         )
-        return dg.MaterializeResult(
-            metadata=numeric_metadata(canary_metadata(result)),
-            check_results=[check_result(canary_check(result), key)],
-        )
+        return checked(key, numeric_metadata(canary_metadata(result)), [canary_check(result)])
 
     return canary_comparison

@@ -60,6 +60,42 @@ def check_result(outcome: CheckOutcome, asset_key: dg.AssetKey) -> dg.AssetCheck
     )
 
 
+MAX_CHECK_SUMMARY = 300  # characters of each check's summary in the materialization's metadata
+
+
+def checked(
+    asset_key: dg.AssetKey,
+    metadata: Mapping[str, Any],
+    outcomes: Sequence[CheckOutcome],
+) -> dg.MaterializeResult:
+    """The materialization with its checks' results. Dagster plots check metadata against run
+    time only, so each check's verdict is also in the materialization's metadata, plotted and
+    read per partition: ``failing checks`` (a count) and ``checks`` (each one's verdict)."""
+    rows = []
+    for o in outcomes:
+        if not o.findings:
+            state = "not evaluated"
+        elif o.passed:
+            state = "passed"
+        else:
+            state = f"FAILED ({o.severity.value})"
+        summary = o.summary
+        if len(summary) > MAX_CHECK_SUMMARY:
+            summary = summary[: MAX_CHECK_SUMMARY - 1] + "…"
+        rows.append(dg.TableRecord({"check": o.name, "verdict": state, "summary": summary}))
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn(name, "string") for name in ("check", "verdict", "summary")]
+    )
+    return dg.MaterializeResult(
+        metadata={
+            **metadata,
+            "failing checks": dg.MetadataValue.int(sum(not o.passed for o in outcomes)),
+            "checks": dg.MetadataValue.table(records=rows, schema=schema),
+        },
+        check_results=[check_result(o, asset_key) for o in outcomes],
+    )
+
+
 def numeric_metadata(values: Mapping[str, Any]) -> dict[str, dg.MetadataValue]:
     """Numbers become plottable metadata (six significant digits); text stays text; missing
     values are left out."""

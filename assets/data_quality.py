@@ -6,14 +6,7 @@ asset validates a day, so runs that do not materialize it never pay for the impo
 
 import dagster as dg
 
-from assets.common import (
-    check_result,
-    check_specs,
-    day_of,
-    failure,
-    numeric_metadata,
-    reports_faults,
-)
+from assets.common import check_specs, checked, day_of, failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
@@ -99,9 +92,7 @@ def make_data_quality(
         )
         metadata["expectations"] = dg.MetadataValue.md(expectations_table(report))
         metadata["schema"] = dg.MetadataValue.json(dict(diff.columns))
-        return dg.MaterializeResult(
-            metadata=metadata, check_results=[check_result(o, key) for o in outcomes]
-        )
+        return checked(key, metadata, outcomes)
 
     return data_quality
 

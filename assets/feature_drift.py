@@ -3,8 +3,8 @@
 import dagster as dg
 
 from assets.common import (
-    check_result,
     check_specs,
+    checked,
     day_of,
     failure,
     numeric_metadata,
@@ -19,8 +19,11 @@ from monitoring_pipelines.core.drift.engine import (
     drift_roles,
 )
 from monitoring_pipelines.core.drift.seasonality import choose_baseline
+from monitoring_pipelines.core.drift.table import TABLE_COLUMNS, relative_scores, table_rows
 from monitoring_pipelines.core.segments import base_column, segment_label
 from resources import ResultStoreResource
+
+PLOT_PREFIX = "drift ÷ warn · "  # one prefix: the drift plots sit together, before the counts
 
 
 def make_feature_drift(
@@ -79,45 +82,51 @@ def make_feature_drift(
                 columns = {r.column for r in mine}
                 segments = [r for r in sliced if base_column(r.column) in columns]
                 outcomes.append(drift_check(check, mine, monitor.drift.fdr, segments))
-        values: dict[str, float | int | None] = {
-            "columns_drifted": sum(r.drifted for r in whole),
-            "columns_tested": sum(r.score is not None for r in whole),
-            "segments_drifted": sum(r.drifted for r in sliced),
-        }
-        for r in whole:
-            values[f"score/{r.column}"] = r.score
-        metadata = numeric_metadata(values)
+        metadata = drift_metadata(whole, sliced, monitor.drift.fdr)
         unit = "sessions" if monitor.source.session_column else "rows"
         metadata["p_values"] = dg.MetadataValue.text(
             f"from a uniform sample of at most {monitor.drift.p_value_sample} {unit} per column "
             "(effect sizes use every row)"
         )
         metadata["baseline"] = dg.MetadataValue.text(baseline.explanation)
-        metadata["drift_table"] = dg.MetadataValue.md(drift_table(whole))
-        if sliced:
-            metadata["segment_drift_table"] = dg.MetadataValue.md(
-                drift_table([r for r in sliced if r.score is not None])
-            )
-        return dg.MaterializeResult(
-            metadata=metadata, check_results=[check_result(o, key) for o in outcomes]
-        )
+        return checked(key, metadata, outcomes)
 
     return feature_drift
 
 
-def drift_table(results: list[ColumnDrift]) -> str:
-    """A markdown table of the partition's drift, drifted columns first."""
-    lines = [
-        "| column | role | statistic | score | warn | p (adj.) | p from | rows | verdict | note |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    order = sorted(results, key=lambda r: (not r.drifted, -(r.score or 0.0)))
-    for r in order:
-        score = f"{r.score:.4f}" if r.score is not None else "-"
-        p_adj = f"{r.p_adjusted:.2g}" if r.p_adjusted is not None else "-"
-        lines.append(
-            f"| {r.column} | {r.role} | {r.statistic} | {score} | {r.warn:g} | {p_adj} | "
-            f"{r.p_value_rows if r.p_value_rows is not None else '-'} | {r.rows} | {r.verdict} | "
-            f"{(r.note or '').replace('|', '/')} |"
-        )
-    return "\n".join(lines)
+def drift_metadata(
+    whole: list[ColumnDrift], sliced: list[ColumnDrift], fdr: float
+) -> dict[str, dg.MetadataValue]:
+    """What the UI shows of a partition's drift. Plotted per partition: each column's score
+    divided by its warn threshold (1.0 is the threshold), the day's largest first, and the
+    drifted counts; the rest (raw scores, counts tested) is JSON, out of the plots."""
+    values: dict[str, float | int | None] = {
+        f"{PLOT_PREFIX}{column}": value for column, value in relative_scores(whole).items()
+    }
+    values["drifted columns"] = sum(r.drifted for r in whole)
+    if sliced:
+        values["drifted segments"] = sum(r.drifted for r in sliced)
+    metadata = numeric_metadata(values)
+    metadata["counts"] = dg.MetadataValue.json(
+        {
+            "columns_tested": sum(r.score is not None for r in whole),
+            "columns_drifted": sum(r.drifted for r in whole),
+            "segments_tested": sum(r.score is not None for r in sliced),
+            "segments_drifted": sum(r.drifted for r in sliced),
+        }
+    )
+    metadata["scores"] = dg.MetadataValue.json(
+        {r.column: float(f"{r.score:.6g}") for r in whole if r.score is not None}
+    )
+    metadata["drift_table"] = drift_table(whole, fdr)
+    if sliced:
+        metadata["segment_drift_table"] = drift_table([r for r in sliced if r.score], fdr)
+    return metadata
+
+
+def drift_table(results: list[ColumnDrift], fdr: float) -> dg.TableMetadataValue:
+    """The partition's drift as a table: verdict first, drifted columns first."""
+    return dg.MetadataValue.table(
+        records=[dg.TableRecord(row) for row in table_rows(results, fdr)],
+        schema=dg.TableSchema(columns=[dg.TableColumn(name, "string") for name in TABLE_COLUMNS]),
+    )

@@ -6,8 +6,8 @@ from typing import Any
 import dagster as dg
 
 from assets.common import (
-    check_result,
     check_specs,
+    checked,
     day_of,
     earlier_days_of,
     failure,
@@ -74,10 +74,7 @@ def make_hallucination_rate(
         except MonitoringError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         outcome = hallucination_check(rates, rises, policy, judge)
-        return dg.MaterializeResult(
-            metadata=rate_metadata(rates, rises, judge),
-            check_results=[check_result(outcome, key)],
-        )
+        return checked(key, rate_metadata(rates, rises, judge), [outcome])
 
     return hallucination_rate
 

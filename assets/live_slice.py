@@ -7,8 +7,8 @@ import dagster as dg
 
 from assets.common import (
     check_evaluation,
-    check_result,
     check_specs,
+    checked,
     day_of,
     failure,
     numeric_metadata,
@@ -92,9 +92,7 @@ def make_live_slice(
         )
         metadata["findings"] = dg.MetadataValue.json(findings)
         metadata["path"] = dg.MetadataValue.path(str(store.path(name, day)))
-        yield dg.MaterializeResult(
-            metadata=metadata, check_results=[check_result(o, key) for o in outcomes]
-        )
+        yield checked(key, metadata, outcomes)
 
     return live_slice
 

@@ -4,14 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.common import (
-    check_result,
-    check_specs,
-    day_of,
-    failure,
-    numeric_metadata,
-    reports_faults,
-)
+from assets.common import check_specs, checked, day_of, failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
@@ -82,9 +75,6 @@ def make_performance(
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         result = evaluate_day(spec, predictions, day_labels, baseline)
         store.save_metrics(name, Asset.PERFORMANCE, context.partition_key, result.rows())
-        return dg.MaterializeResult(
-            metadata=numeric_metadata(result.metadata()),
-            check_results=[check_result(result.check(), key)],
-        )
+        return checked(key, numeric_metadata(result.metadata()), [result.check()])
 
     return performance

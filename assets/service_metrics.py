@@ -7,14 +7,7 @@ import dagster as dg
 import numpy as np
 import numpy.typing as npt
 
-from assets.common import (
-    check_result,
-    check_specs,
-    day_of,
-    failure,
-    numeric_metadata,
-    reports_faults,
-)
+from assets.common import check_specs, checked, day_of, failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
@@ -70,10 +63,7 @@ def make_service_metrics(
         metadata = numeric_metadata(service_day_values(result))
         for title, table in service_day_tables(result).items():
             metadata[title] = dg.MetadataValue.json(table)
-        return dg.MaterializeResult(
-            metadata=metadata,
-            check_results=[check_result(o, key) for o in service_checks(result.metrics, service)],
-        )
+        return checked(key, metadata, service_checks(result.metrics, service))
 
     return service_metrics
 

@@ -5,8 +5,8 @@ from datetime import timedelta
 import dagster as dg
 
 from assets.common import (
-    check_result,
     check_specs,
+    checked,
     day_of,
     earlier_days_of,
     numeric_metadata,
@@ -59,7 +59,9 @@ def make_slo_budget(
         end = day_of(context)
         store = result_store.results()
         daily = load_slo_counts(store, name, end - timedelta(days=longest - 1), end)
-        statuses = [budget_status(t, daily.get(t.sli, {}), end, slo) for t in targets]
+        statuses = [
+            budget_status(t, daily.get(t.sli, {}), end, slo, monitor.start_date) for t in targets
+        ]
         store.save_metrics(name, Asset.SLO_BUDGET, context.partition_key, budget_rows(statuses))
         outcome = budget_check(statuses, slo)
         metadata = numeric_metadata(budget_values(statuses))
@@ -67,6 +69,6 @@ def make_slo_budget(
             "\n".join(f"* {t.sli}: {t.objective}" for t in targets)
         )
         metadata["summary"] = dg.MetadataValue.text(outcome.summary)
-        return dg.MaterializeResult(metadata=metadata, check_results=[check_result(outcome, key)])
+        return checked(key, metadata, [outcome])
 
     return slo_budget

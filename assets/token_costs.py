@@ -8,8 +8,8 @@ import dagster as dg
 import pandas as pd
 
 from assets.common import (
-    check_result,
     check_specs,
+    checked,
     day_of,
     earlier_days_of,
     failure,
@@ -76,10 +76,7 @@ def make_token_costs(
             history[day] = costs.total.cost_usd or 0.0
             forecast = forecast_month(day, history, monitor.start_date)
             outcomes.append(monthly_budget_check(forecast, llm.monthly_budget_usd))
-        return dg.MaterializeResult(
-            metadata=cost_metadata(costs),
-            check_results=[check_result(o, key) for o in outcomes],
-        )
+        return checked(key, cost_metadata(costs), outcomes)
 
     return token_costs
 

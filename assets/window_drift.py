@@ -5,10 +5,11 @@ from datetime import timedelta
 import dagster as dg
 
 from assets.common import day_of, earlier_days_of, failure, numeric_metadata, reports_faults
-from assets.feature_drift import drift_table
+from assets.feature_drift import PLOT_PREFIX
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import compute_drift, drift_roles
+from monitoring_pipelines.core.drift.table import markdown, relative_scores
 from monitoring_pipelines.core.profile import whylogs_adapter as profiling
 from monitoring_pipelines.core.profile.windows import WINDOWS, Window, merge_days
 from monitoring_pipelines.core.store.results import ResultRepository
@@ -47,20 +48,22 @@ def make_window_drift(
         widest = Window(end, longest)
         daily = store.load_sketches_between(name, widest.start.isoformat(), end.isoformat())
         values: dict[str, float | int | None] = {}
+        with_data: dict[str, int] = {}
         tables = []
         for length in WINDOWS:
             window = Window(end, length)
             days = [daily[d.isoformat()] for d in window.days() if d.isoformat() in daily]
-            values[f"days_with_data/{length}d"] = len(days)
+            with_data[f"{length}d"] = len(days)
             if not days:
                 continue
             merged = merge_days(days, monitor.drift.p_value_sample)
             results = compute_drift(reference, merged, roles, monitor.drift)
             store.save_drift(name, window.key, results)
-            for r in results:
-                values[f"score/{length}d/{r.column}"] = r.score
-            values[f"columns_drifted/{length}d"] = sum(r.drifted for r in results)
-            tables.append(f"**{length} days ({len(days)} with data)**\n\n{drift_table(results)}")
+            for column, relative in relative_scores(results).items():
+                values[f"{PLOT_PREFIX}{length}d · {column}"] = relative
+            values[f"drifted columns · {length}d"] = sum(r.drifted for r in results)
+            table = markdown(results, monitor.drift.fdr)
+            tables.append(f"**{length} days ({len(days)} with data)**\n\n{table}")
             view = profiling.merge(
                 [profiling.deserialize(p) for p in _window_profiles(store, name, window)]
             )
@@ -72,6 +75,7 @@ def make_window_drift(
                 profiling.summarize(view),
             )
         metadata = numeric_metadata(values)
+        metadata["days with data"] = dg.MetadataValue.json(with_data)
         metadata["drift_tables"] = dg.MetadataValue.md("\n\n".join(tables) or "no data yet")
         return dg.MaterializeResult(metadata=metadata)
 

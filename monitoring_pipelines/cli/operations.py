@@ -85,11 +85,7 @@ def run_alerting(ctx: Context, config: MonitorFile, *, replay: bool = False) -> 
         report = run_alerting(*args, pagerduty=pagerduty, policy=policy)
     click.echo(f"alerting: {report.summary()}")
     counts = Counter(a.status.value for a in ctx.alerts().alerts())
-    click.echo(
-        "outbox: "
-        + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))
-        + "; `monitoring alerts` lists them"
-    )
+    click.echo(outbox_line(counts))
     if notifier is None and report.delivery.waiting:
         click.echo(
             "  (Slack is not configured: set SLACK_BOT_TOKEN, or MONITORING_ALERTS_FILE to "
@@ -104,6 +100,14 @@ def run_alerting(ctx: Context, config: MonitorFile, *, replay: bool = False) -> 
         )
     warn_notifiers(ctx)
     return report
+
+
+def outbox_line(counts: Mapping[str, int]) -> str:
+    """``outbox: 3 sent, 1 pending; ...`` or ``outbox: empty`` (no alert stored yet)."""
+    if not any(counts.values()):
+        return "outbox: empty (no alert stored)"
+    held = ", ".join(f"{n} {status}" for status, n in sorted(counts.items()) if n)
+    return f"outbox: {held}; `monitoring alerts` lists them"
 
 
 def _notifiers(ctx: Context, alerts: Mapping[str, AlertsConfig]) -> tuple[Any, Any]:

@@ -220,8 +220,8 @@ def test_rows_outside_every_day_fail_a_visible_finding(text_log: sa.Engine) -> N
     assert not malformed.passed
     finding = {f.subject: f for f in malformed.findings}[ROWS_WITHOUT_DAY]
     assert not finding.passed and finding.value == 4
-    assert "1 row(s) dated before start_date 2026-09-01" in finding.summary
-    assert "1 row(s) dated in the future" in finding.summary
+    assert "1 row dated before start_date 2026-09-01" in finding.summary
+    assert "1 row dated in the future" in finding.summary
 
 
 def installation(request: pytest.FixtureRequest) -> MonitoringFactory:

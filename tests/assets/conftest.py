@@ -402,6 +402,15 @@ def check_evaluations(result: dg.ExecuteInProcessResult, asset: str) -> dict[str
     return out
 
 
+def table_rows(table: dg.TableMetadataValue) -> list[dict[str, Any]]:
+    """The records of a table metadata value as {column: cell}, in the table's order."""
+    assert isinstance(table, dg.TableMetadataValue), type(table)
+    columns = [c.name for c in table.schema.columns]
+    rows = [dict(r.data) for r in table.records]
+    assert all(list(row) == columns for row in rows)
+    return rows
+
+
 def markdown_rows(table: str) -> list[dict[str, str]]:
     """The rows of a markdown table as {header: cell}."""
     lines = [line.strip().strip("|") for line in table.strip().splitlines()]

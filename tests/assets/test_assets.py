@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from assets.feature_drift import PLOT_PREFIX
 from monitoring_pipelines.core.checks import findings_from
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.sensors.alerting_pass import evaluations_of
@@ -34,10 +35,10 @@ from tests.assets.conftest import (
     ShopRuns,
     check_evaluations,
     count_rows,
-    markdown_rows,
     materialization,
     shop_tables,
     stored_metrics,
+    table_rows,
 )
 
 DRIFT_COLUMNS = ["amount", "items", "channel", "country", "decision"]
@@ -98,47 +99,55 @@ def test_feature_drift_metadata_has_a_score_per_column_and_a_table(shop_runs: Sh
     clean = materialization(shop_runs.days[CLEAN_DAY], "shop/feature_drift")
     drifted = materialization(shop_runs.days[DRIFTED_DAY], "shop/feature_drift")
     for meta in (clean, drifted):
-        assert meta["columns_tested"] == len(DRIFT_COLUMNS)
-        assert {f"score/{c}" for c in DRIFT_COLUMNS} <= set(meta)
-        assert all(meta[f"score/{c}"] >= 0 for c in DRIFT_COLUMNS)
-    assert clean["columns_drifted"] == 0
-    assert drifted["columns_drifted"] == 3
+        assert meta["counts"]["columns_tested"] == len(DRIFT_COLUMNS)
+        assert set(meta["scores"]) == set(DRIFT_COLUMNS)
+        assert all(meta["scores"][c] >= 0 for c in DRIFT_COLUMNS)
+        # plotted: each score as a multiple of its warn threshold (0.05 here), largest first
+        plotted = [k for k, v in meta.items() if isinstance(v, float)]
+        assert plotted[0] == f"{PLOT_PREFIX}(largest)"
+        assert set(plotted[1:]) == {f"{PLOT_PREFIX}{c}" for c in DRIFT_COLUMNS}
+        for c in DRIFT_COLUMNS:
+            assert meta[f"{PLOT_PREFIX}{c}"] == pytest.approx(meta["scores"][c] / 0.05, rel=1e-4)
+        assert meta[f"{PLOT_PREFIX}(largest)"] == max(meta[k] for k in plotted)
+        # the bookkeeping counts are not plotted: only the drifted counts are numbers
+        assert {k for k, v in meta.items() if isinstance(v, int)} == {
+            "drifted columns",
+            "drifted segments",
+            "failing checks",
+        }
+    assert clean["drifted columns"] == 0 and clean["failing checks"] == 0
+    assert drifted["drifted columns"] == 3 and drifted["failing checks"] == 2
     # doubling lognormal amounts moves them by about two reference sds
-    assert drifted["score/amount"] > 1.0 > 0.2 > clean["score/amount"]
-    assert drifted["score/channel"] > 0.15 > clean["score/channel"]
+    assert drifted["scores"]["amount"] > 1.0 > 0.2 > clean["scores"]["amount"]
+    assert drifted["scores"]["channel"] > 0.15 > clean["scores"]["channel"]
 
-    table = markdown_rows(drifted["drift_table"])
-    assert list(table[0]) == [
-        "column",
-        "role",
-        "statistic",
-        "score",
-        "warn",
-        "p (adj.)",
-        "p from",
-        "rows",
-        "verdict",
-        "note",
-    ]
+    table = table_rows(drifted["drift_table"])
+    assert list(table[0]) == ["verdict", "column", "what moved", "score ÷ warn", "p (adj.)", "note"]
     assert "uniform sample of at most 10000 rows" in drifted["p_values"]
     by_column = {row["column"]: row for row in table}
-    assert by_column["amount"]["p from"] == "300"  # a small day: the sample is every row
     assert len(table) == len(by_column) == len(DRIFT_COLUMNS)
     assert set(by_column) == set(DRIFT_COLUMNS)
-    assert (by_column["amount"]["role"], by_column["amount"]["statistic"]) == (
-        "feature",
-        "wasserstein",
+    amount = by_column["amount"]
+    assert amount["what moved"].startswith("mean ") and " sd)" in amount["what moved"]
+    assert amount["score ÷ warn"] == f"{drifted['scores']['amount'] / 0.05:.2f}"
+    assert amount["note"].startswith("≥ critical 0.2 and adjusted p ≤ FDR")
+    assert (
+        f"wasserstein {drifted['scores']['amount']:.4g} (warn 0.05, critical 0.2)"
+        in (amount["note"])
     )
-    assert (by_column["decision"]["role"], by_column["decision"]["statistic"]) == (
-        "prediction",
-        "jensen_shannon",
-    )
-    assert by_column["amount"]["score"] == f"{drifted['score/amount']:.4f}"
-    assert {by_column[c]["verdict"] for c in ("amount", "channel", "decision")} == {"critical"}
+    assert f"{ROWS_PER_DAY:,} rows" in amount["note"]  # a small day: the p-value used every row
+    assert "p from" not in amount["note"]
+    assert by_column["decision"]["note"].endswith(", prediction")
+    assert "jensen_shannon" in by_column["decision"]["note"]
+    assert {by_column[c]["verdict"] for c in ("amount", "channel", "decision")} == {
+        "DRIFT: critical"
+    }
     assert {by_column[c]["verdict"] for c in ("items", "country")} == {"ok"}
-    # drifted columns come first, by score
+    # drifted columns come first, by score relative to the warn threshold
     assert [row["column"] for row in table[:3]] == ["amount", "decision", "channel"]
-    assert all(row["rows"] == str(ROWS_PER_DAY) for row in table)
+    checks = {row["check"]: row for row in table_rows(drifted["checks"])}
+    assert checks["feature_drift"]["verdict"] == "FAILED (critical)"
+    assert checks["feature_drift"]["summary"] == "drift in amount, channel"
 
 
 def test_feature_drift_is_stored_with_the_scores_shown(shop_runs: ShopRuns) -> None:
@@ -161,7 +170,7 @@ def test_feature_drift_is_stored_with_the_scores_shown(shop_runs: ShopRuns) -> N
     assert segments and all("@" in r.column_name for r in segments)
     assert {r.column_name.split("@")[0] for r in segments} == set(DRIFT_COLUMNS)
     assert {r.column_name: r.score for r in stored} == pytest.approx(
-        {c: meta[f"score/{c}"] for c in DRIFT_COLUMNS}, rel=METADATA_REL
+        {c: meta["scores"][c] for c in DRIFT_COLUMNS}, rel=METADATA_REL
     )
     assert {r.column_name for r in stored if r.verdict == "critical"} == {
         "amount",
@@ -300,9 +309,9 @@ def test_findings_json_is_what_the_alerting_path_reads(shop_runs: ShopRuns) -> N
     failing = {f.subject: f for f in findings if not f.passed}
     assert set(failing) == {"amount", "channel"}
     assert all(f.severity is Severity.CRITICAL for f in failing.values())
-    assert failing["amount"].threshold == 0.05
+    assert failing["amount"].threshold == 0.2  # critical: the critical threshold
     assert failing["amount"].value == pytest.approx(
-        materialization(result, "shop/feature_drift")["score/amount"], rel=METADATA_REL
+        materialization(result, "shop/feature_drift")["scores"]["amount"], rel=METADATA_REL
     )
     assert drift.summary == "drift in amount, channel"
 

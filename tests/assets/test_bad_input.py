@@ -19,6 +19,7 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from assets.feature_drift import PLOT_PREFIX
 from monitoring_pipelines.cli import main
 from monitoring_pipelines.sensors.alerting_pass import evaluations_of
 from tests.assets.conftest import (
@@ -27,8 +28,8 @@ from tests.assets.conftest import (
     MonitoringFactory,
     check_evaluations,
     failure_description,
-    markdown_rows,
     materialization,
+    table_rows,
 )
 
 LAB_CONFIG = """
@@ -204,11 +205,12 @@ def test_day_without_traffic_is_a_critical_volume_failure(lab: LabRuns) -> None:
 def test_day_without_traffic_has_no_drift_verdict(lab: LabRuns) -> None:
     result = lab.days[EMPTY]
     drift = materialization(result, "lab/feature_drift")
-    assert drift["columns_tested"] == 0
-    assert not any(key.startswith("score/") for key in drift)
-    rows = markdown_rows(drift["drift_table"])
-    assert {row["verdict"] for row in rows} == {"insufficient_rows"}
-    assert all(row["score"] == "-" for row in rows)
+    assert drift["counts"]["columns_tested"] == 0
+    assert drift["scores"] == {}
+    assert not any(key.startswith(PLOT_PREFIX) for key in drift)
+    rows = table_rows(drift["drift_table"])
+    assert {row["verdict"] for row in rows} == {"too few rows"}
+    assert all(row["score ÷ warn"] == "-" for row in rows)
     for name, check in check_evaluations(result, "lab/feature_drift").items():
         assert check.summary.startswith("not evaluated: "), name
         assert check.findings == []
@@ -300,10 +302,10 @@ def test_text_in_a_numeric_column_is_counted_and_the_row_kept(lab: LabRuns) -> N
     # the row still counts for every other column: all kept rows have a channel and a latency
     drift = {
         row["column"]: row
-        for row in markdown_rows(materialization(result, "lab/feature_drift")["drift_table"])
+        for row in table_rows(materialization(result, "lab/feature_drift")["drift_table"])
     }
-    assert drift["channel"]["rows"] == str(ROWS - len(BAD_TIMESTAMPS))
-    assert drift["amount"]["rows"] == str(ROWS - len(BAD_TIMESTAMPS) - 4)
+    assert f"{ROWS - len(BAD_TIMESTAMPS):,} rows" in drift["channel"]["note"]
+    assert f"{ROWS - len(BAD_TIMESTAMPS) - 4:,} rows" in drift["amount"]["note"]
     assert materialization(result, "lab/service_metrics")["requests"] == ROWS - len(BAD_TIMESTAMPS)
 
 
@@ -347,8 +349,7 @@ monitors:
     findings = {f["subject"]: f["passed"] for f in malformed.findings}
     assert not malformed.passed and findings == {"": True, "rows_without_day": False}
     assert (
-        "1 row(s) with a null or non-ISO timestamp that no day reads"
-        in malformed.metadata["summary"]
+        "1 row with a null or non-ISO timestamp that no day reads" in malformed.metadata["summary"]
     )
 
 
@@ -358,8 +359,8 @@ monitors:
 def test_constant_reference_column_has_a_defined_score_and_a_note(lab: LabRuns) -> None:
     assert materialization(lab.reference, "lab/reference_profile")["bins"]["flat"] >= 1
     drift = materialization(lab.days[CLEAN], "lab/feature_drift")
-    assert drift["score/flat"] == 0.0
-    row = {r["column"]: r for r in markdown_rows(drift["drift_table"])}["flat"]
+    assert drift["scores"]["flat"] == 0.0
+    row = {r["column"]: r for r in table_rows(drift["drift_table"])}["flat"]
     assert row["verdict"] == "ok"
     assert "reference is constant" in row["note"]
     findings = check_evaluations(lab.days[CLEAN], "lab/feature_drift")["feature_drift"].findings
@@ -371,9 +372,9 @@ def test_day_of_three_rows_is_not_judged_for_drift(lab: LabRuns) -> None:
     assert materialization(result, "lab/live_slice")["rows"] == 3
     assert check_evaluations(result, "lab/live_slice")["volume"].passed
     drift = materialization(result, "lab/feature_drift")
-    assert drift["columns_tested"] == 0
-    rows = markdown_rows(drift["drift_table"])
-    assert {r["verdict"] for r in rows} == {"insufficient_rows"}
+    assert drift["counts"]["columns_tested"] == 0
+    rows = table_rows(drift["drift_table"])
+    assert {r["verdict"] for r in rows} == {"too few rows"}
     assert all("3 rows with a value, fewer than drift.min_rows=200" in r["note"] for r in rows)
     checks = check_evaluations(result, "lab/feature_drift")
     assert checks["feature_drift"].passed and checks["prediction_drift"].passed

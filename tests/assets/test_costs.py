@@ -228,7 +228,7 @@ def test_each_day_records_the_price_entry_it_used_and_a_change_names_its_days(
     store = ResultRepository.connect(url)
     try:
         text, count = stale_costs_report(bot.monitoring.config, store, ["bot"])
-        assert (count, text) == (0, "bot: all 4 stored day(s) are costed at the current prices")
+        assert (count, text) == (0, "bot: all 4 stored days are costed at the current prices")
         cut = (
             "\n        - {model: gpt-4o, input_per_1k: 0.0016, output_per_1k: 0.0064, "
             "effective_from: 2026-09-04}"
@@ -252,7 +252,7 @@ def test_monthly_budget_names_missing_days_then_counts_them(bot: BotRuns) -> Non
     early = check_evaluations(bot.first[DAYS[3]], "bot/token_costs")["monthly_budget"]
     assert early.passed
     assert early.metadata["missing_days"] == "2026-09-03"
-    assert "1 day(s) of the month not materialized yet (2026-09-03)" in early.summary
+    assert "1 day of the month not materialized yet (2026-09-03)" in early.summary
     assert early.metadata["month_to_date_usd"] == pytest.approx(
         costs[DAYS[0]] + costs[DAYS[1]] + costs[DAYS[3]], rel=METADATA_REL
     )

@@ -206,7 +206,7 @@ def test_ordinary_days_pass(scenario: Scenario) -> None:
         assert "no significant rise" in evaluation.summary
     early = check_evaluations(scenario.days[DAYS[0]], "bot/hallucination_rate")
     assert (
-        "rise not evaluated (baseline of 0 day(s)"
+        "rise not evaluated (baseline of 0 days"
         in early["hallucination_rate"].findings[0]["summary"]
     )
 

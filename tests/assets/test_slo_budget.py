@@ -208,7 +208,11 @@ def test_budget_is_not_evaluated_until_its_window_has_every_day(scenario: Scenar
     assert check.passed
     slow = {f["subject"]: f for f in check.findings}["errors:slow"]
     assert slow["value"] is None
-    assert "not evaluated: 2 of the 3 days to 2026-09-02 have stored counts" in slow["summary"]
+    # the day before the monitor's first day is not missing: it was never expected
+    assert (
+        "not evaluated: the 3-day window to 2026-09-02 starts before the monitor's first day "
+        "2026-09-01 (2 days of history so far)"
+    ) in slow["summary"]
 
 
 def test_remaining_budget_sums_the_stored_days(scenario: Scenario) -> None:

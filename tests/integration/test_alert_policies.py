@@ -152,7 +152,7 @@ def test_a_30_day_backfill_with_drift_gives_one_incident_one_summary_and_one_res
     [incident] = store.incidents()
     assert incident.status is IncidentStatus.OPEN and incident.first_partition == day(10)
     [summary] = top_level(slack)
-    assert "Backfill bf-0001" in summary and "1 incident(s), 1 still open" in summary
+    assert "Backfill bf-0001" in summary and "1 incident, 1 still open" in summary
     assert store.get_incident(incident.id).slack_ts is not None  # type: ignore[union-attr]
 
     # The recovery, live: three passing days (drift's resolve_after) resolve it in the thread.
@@ -252,7 +252,7 @@ def test_pages_past_the_daily_budget_are_grouped_into_one_digest(
 
     messages = top_level(slack)
     assert len(messages) == 3  # two pages, then one digest of the other three
-    assert "3 more incident(s)" in messages[-1] and "budget of 2 pages" in messages[-1]
+    assert "3 more incidents" in messages[-1] and "budget of 2 pages" in messages[-1]
     digested = store.alerts([DeliveryStatus.DIGESTED])
     assert len(digested) == 3
     # The digest is the thread of the incidents it lists: their resolutions reply to it.

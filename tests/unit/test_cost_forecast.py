@@ -52,7 +52,7 @@ def test_missing_days_are_named_estimated_and_not_counted() -> None:
     assert check.summary == (
         "projected $92.67 > monthly budget $80.00 by 2026-09-30: month to date $23.00 "
         "+ $6.33 estimated for missing days + forecast $63.33 for 20 days left "
-        "(level $3.17/day from 6 of the last 7 days, flat); 2 day(s) of the month not "
+        "(level $3.17/day from 6 of the last 7 days, flat); 2 days of the month not "
         "materialized yet (2026-09-03, 2026-09-08): estimated at the forecast"
     )
     assert check.metadata["missing_days"] == "2026-09-03, 2026-09-08"

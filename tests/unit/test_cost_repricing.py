@@ -113,15 +113,13 @@ def test_report_lines_group_days_and_give_the_backfills() -> None:
         "2026-10-15 entry (in 0.002, cached 0.001, out 0.008 USD per 1k)"
     )
     assert lines == [
-        "support_bot: 5 of 10 stored day(s) would cost differently under the current price table",
+        "support_bot: 5 of 10 stored days would cost differently under the current price table",
         f"  2026-10-15..2026-10-16  {change}",
         f"  2026-10-18..2026-10-20  {change}",
         "  reprice: monitoring backfill --monitor support_bot --start 2026-10-15 --end 2026-10-16",
         "  reprice: monitoring backfill --monitor support_bot --start 2026-10-18 --end 2026-10-20",
     ]
-    assert format_stale("bot", [], 3) == [
-        "bot: all 3 stored day(s) are costed at the current prices"
-    ]
+    assert format_stale("bot", [], 3) == ["bot: all 3 stored days are costed at the current prices"]
     assert day_ranges([DAYS[3], DAYS[1], DAYS[2], DAYS[9]]) == [
         (DAYS[1], DAYS[3]),
         (DAYS[9], DAYS[9]),

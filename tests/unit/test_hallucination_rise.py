@@ -98,7 +98,7 @@ def test_an_ordinary_day_passes_with_a_finding_per_scope() -> None:
     outcome = hallucination_check(rates, rises, POLICY, OFFLINE)
     assert outcome.passed
     assert len(outcome.findings) == 1 + 3 + 6  # overall, intents, articles
-    assert "no significant rise (9 intent/article scope(s) tested)" in outcome.summary
+    assert "no significant rise (9 intent/article scopes tested)" in outcome.summary
 
 
 def test_benjamini_hochberg_across_intents_and_articles() -> None:
@@ -147,7 +147,7 @@ def test_a_judge_changed_today_has_no_baseline_yet() -> None:
     rises = assess_rises(outbreak(), history(14, OFFLINE), LLM, POLICY, TODAY)
     assert rises.reset is not None and f"judge changed on {TODAY}" in rises.reset
     assert not any(t.evaluated for t in (rises.overall, *rises.scopes))
-    assert "baseline of 0 day(s)" in rises.overall.note
+    assert "baseline of 0 days" in rises.overall.note
     outcome = hallucination_check(outbreak(), rises, POLICY, LLM)
     assert [f.subject for f in outcome.findings] == [""]  # scopes not evaluated: no finding
 

@@ -18,6 +18,7 @@ KERNEL = {
     "dimensions",
     "segments",
     "seasons",
+    "wording",
 }
 # Packages in one tier compute side by side; a later one may read an earlier one of its tier.
 ORDER = [

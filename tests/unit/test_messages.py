@@ -10,9 +10,17 @@ from typing import Any
 
 import pytest
 
-from monitoring_pipelines.core.alerting.messages import Links, build_message, incident_title
+from monitoring_pipelines.cli.operations import outbox_line
+from monitoring_pipelines.core.alerting.messages import (
+    Links,
+    build_message,
+    incident_title,
+    summary_message,
+)
 from monitoring_pipelines.core.alerting.model import (
+    Alert,
     AlertKind,
+    DeliveryStatus,
     Evaluation,
     Incident,
     IncidentStatus,
@@ -115,7 +123,7 @@ def test_open_message_fields_carry_monitor_check_partitions_and_numbers() -> Non
     fields = fields_of(message)
     assert fields["Monitor"] == "`fraud`"
     assert fields["Check"] == "`feature_drift`"
-    assert fields["Partition(s)"] == "2026-03-05 → 2026-03-07"
+    assert fields["Partitions"] == "2026-03-05 → 2026-03-07"
     assert fields["Failing partitions"] == "3"
     assert fields["Value / threshold"] == "0.314 / 0.200"
     assert fields["Subject"] == "`amount`"
@@ -125,7 +133,7 @@ def test_open_message_fields_carry_monitor_check_partitions_and_numbers() -> Non
 def test_open_message_on_one_partition_names_it_once() -> None:
     incident = make_incident(first_partition="2026-03-07", failing_partitions=1)
     message = build_message(AlertKind.OPEN, incident, make_evaluation(), FINDING, LINKS)
-    assert fields_of(message)["Partition(s)"] == "2026-03-07"
+    assert fields_of(message)["Partition"] == "2026-03-07"
 
 
 def test_open_message_without_numbers_or_subject_leaves_those_fields_out() -> None:
@@ -280,4 +288,71 @@ def test_titles_name_the_segment_of_a_segment_finding() -> None:
     assert (
         incident_title("clf", "performance", "performance@tenant=acme")
         == "clf: performance drop for tenant=acme"
+    )
+
+
+# -- plain terms --------------------------------------------------------------------------------
+
+
+def test_one_failing_partition_is_singular() -> None:
+    incident = make_incident(first_partition="2026-03-07", failing_partitions=1)
+    message = build_message(AlertKind.UPDATE, incident, make_evaluation(), FINDING, LINKS)
+    assert message["text"].endswith("(1 failing partition since 2026-03-07)")
+
+
+def test_an_update_of_a_joined_problem_counts_its_own_failing_partitions() -> None:
+    root = make_incident(failing_partitions=1, last_failing_partition="2026-03-05")
+    member = make_incident(id=18, parent_id=17, failing_partitions=4, first_partition="2026-03-04")
+    message = build_message(
+        AlertKind.UPDATE, root, make_evaluation(), FINDING, LINKS, joined=member
+    )
+    assert message["text"].endswith("(4 failing partitions since 2026-03-04)")
+
+
+def alert_of(message: dict[str, Any], incident_id: int, partition: str) -> Alert:
+    return Alert(
+        id=incident_id * 100 + int(partition[-2:]), alert_key=f"{incident_id}|{partition}",
+        incident_id=incident_id, kind=AlertKind.UPDATE, fingerprint="f", monitor="fraud",
+        check="feature_drift", subject="amount", partition=partition,
+        severity=Severity.CRITICAL, title="t", message=message, channel=None,
+        status=DeliveryStatus.DIGESTED, reason=None, attempts=0, next_attempt_at=None,
+        last_error=None, created_at=AT, claimed_at=None, sent_at=None, slack_ts=None,
+        backfill_id="bf-9",
+    )  # fmt: skip
+
+
+def test_a_backfill_summary_lists_each_incident_with_its_days_and_strongest_numbers() -> None:
+    amount = make_incident()
+    latency = make_incident(
+        id=21, subject=WHOLE, check="latency_slo", severity=Severity.WARN,
+        title="fraud: latency above SLO", first_partition="2026-03-01",
+        last_failing_partition="2026-03-01", failing_partitions=1,
+        status=IncidentStatus.RESOLVED, resolved_partition="2026-03-04",
+    )  # fmt: skip
+    alerts = []
+    for day, value in (("2026-03-05", 0.25), ("2026-03-06", 0.41), ("2026-03-07", 0.3)):
+        finding = replace(FINDING, value=value, summary=f"amount: mean moved; wasserstein {value}")
+        message = build_message(AlertKind.UPDATE, amount, make_evaluation(day), finding, LINKS)
+        alerts.append(alert_of(message, 17, day))
+    slow = Finding(WHOLE, False, Severity.WARN, 296.0, 200.0, "p95 latency 296 ms > SLO 200 ms")
+    message = build_message(AlertKind.OPEN, latency, make_evaluation("2026-03-01"), slow, LINKS)
+    alerts.append(alert_of(message, 21, "2026-03-01"))
+
+    summary = summary_message("bf-9", alerts, {17: amount, 21: latency})
+
+    assert summary["text"] == "Backfill bf-9 of fraud: 2 incidents, 1 still open"
+    lines = summary["blocks"][2]["text"]["text"].split("\n")
+    assert lines[0].endswith(
+        "#17 fraud: input drift in amount · 2026-03-05 → 2026-03-07 (3 failing partitions) · open"
+    )
+    assert lines[1].strip() == "strongest on 2026-03-06: amount: mean moved; wasserstein 0.41"
+    assert lines[2].endswith("· 2026-03-01 (1 failing partition) · resolved after 2026-03-04")
+    assert lines[3].strip() == "strongest on 2026-03-01: p95 latency 296 ms ­&gt; SLO 200 ms"
+    assert summary["incident_ids"] == [17]
+
+
+def test_an_empty_outbox_says_so() -> None:
+    assert outbox_line({}) == "outbox: empty (no alert stored)"
+    assert outbox_line({"sent": 3, "pending": 0, "failed": 1}) == (
+        "outbox: 1 failed, 3 sent; `monitoring alerts` lists them"
     )

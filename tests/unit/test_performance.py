@@ -276,7 +276,7 @@ def test_a_large_significant_drop_fails_critical() -> None:
     (finding,) = outcome.findings
     assert finding.subject == WHOLE
     assert finding.value == pytest.approx(0.66)
-    assert finding.threshold == pytest.approx(0.88 - 0.05)
+    assert finding.threshold == pytest.approx(0.88 - 0.10)  # critical: the critical tolerance
     assert "accuracy 0.6600 vs reference 0.8800" in outcome.summary
 
 
@@ -348,7 +348,7 @@ def test_mae_is_checked_as_a_rise_relative_to_the_reference() -> None:
     assert comparison.change > 0.25
     assert comparison.severity is Severity.CRITICAL
     (finding,) = performance_check(comparison).findings
-    assert finding.threshold == pytest.approx(reference.value("mae") * 1.10)  # type: ignore[operator]
+    assert finding.threshold == pytest.approx(reference.value("mae") * 1.25)  # type: ignore[operator]
 
 
 def test_the_spec_of_a_monitor_without_the_new_keys_uses_the_defaults() -> None:
@@ -384,10 +384,10 @@ def test_the_reference_period_pools_days_that_reached_the_coverage() -> None:
     baseline = pooled_baseline(days, POLICY, "first 3 days")
     assert baseline.stats is not None
     assert baseline.stats.value("accuracy") == pytest.approx(1600 / 2000)
-    assert "2 day(s), 2000 labelled rows" in baseline.source
+    assert "2 days, 2000 labelled rows" in baseline.source
     empty = pooled_baseline({"2026-09-01": day_with(10, 50, 2000)}, POLICY, "first 1 days")
     assert empty.stats is None
-    assert empty.missing is not None and "0 day(s)" in empty.missing
+    assert empty.missing is not None and "0 days" in empty.missing
 
 
 # -- labels: text, dedup, the join on hashed request ids ---------------------------------------

@@ -194,7 +194,8 @@ def test_a_segment_dropping_while_the_day_does_not_fails_on_its_own() -> None:
         "performance@tenant=globex": (True, Severity.WARN),
     }
     acme = next(f for f in outcome.findings if f.subject == "performance@tenant=acme")
-    assert acme.value == 0.5 and acme.threshold == pytest.approx(0.85)
+    # critical: the threshold is the critical tolerance (0.1 below 0.9), as its text says
+    assert acme.value == 0.5 and acme.threshold == pytest.approx(0.8)
     assert acme.summary.startswith("tenant=acme: accuracy 0.5000 vs reference 0.9000 (-0.4000)")
     assert outcome.summary.startswith(
         "accuracy drops in tenant=acme (accuracy 0.5000, -0.4000; 25% of labelled rows); "
@@ -214,6 +215,15 @@ def test_a_whole_day_drop_names_the_failing_segment_where_it_drops_most() -> Non
     assert finding.subject == WHOLE and not finding.passed
     assert finding.summary.endswith(f"; strongest in {driver}")
     assert outcome.summary.endswith(f"; strongest in {driver}")
+
+
+def test_the_only_value_of_a_segment_is_not_named_as_the_driver() -> None:
+    # every row is acme's: the segment is the whole day again, not where the drop is
+    _, segments, outcome = judged(tenant_day(("acme", 2000, 400)))
+    assert [r.comparison.severity for r in segments] == [Severity.CRITICAL]
+    assert not outcome.passed
+    assert "segment_drivers" not in outcome.metadata
+    assert "strongest in" not in outcome.summary
 
 
 def test_a_drop_spread_thinly_over_segments_names_no_driver() -> None:
@@ -242,6 +252,6 @@ def test_an_error_metric_rising_in_a_segment_fails_relative_to_the_reference() -
     assert whole.change == pytest.approx(0.3 / 0.28 - 1)
     a = next(f for f in outcome.findings if f.subject == "performance@tenant=a")
     assert not a.passed and a.severity is Severity.CRITICAL
-    assert a.threshold == pytest.approx(0.28 * 1.10)
+    assert a.threshold == pytest.approx(0.28 * 1.25)  # critical: the critical tolerance
     assert a.summary.startswith("tenant=a: mae 0.6000 vs reference 0.2800 (+0.3200): critical")
     assert outcome.summary.startswith("mae rises in tenant=a (mae 0.6000, +0.3200; 25% of")

@@ -162,7 +162,7 @@ def test_days_counted_with_another_latency_threshold_are_named() -> None:
     daily[END - timedelta(days=3)] = SloCounts(1000, 40, 300.0)
     status = budget_status(LATENCY, daily, END, SLO)
     assert status.stale == (END - timedelta(days=3),)
-    assert "1 day(s) counted with another latency threshold" in budget_check([status], SLO).summary
+    assert "1 day counted with another latency threshold" in budget_check([status], SLO).summary
 
 
 def test_custom_windows_are_honoured() -> None:
@@ -185,6 +185,22 @@ def test_window_counts_sum_the_days_of_the_window_only() -> None:
     assert window.bad_share == pytest.approx(12 / 3000)
     later = window_counts(daily, END + timedelta(days=1), 3)
     assert later.missing == (END + timedelta(days=1),) and later.bad_share is None
+
+
+def test_days_before_the_monitors_first_day_are_not_listed_as_missing() -> None:
+    first = END - timedelta(days=4)
+    daily = history([1, 2, 3, 4, 5])  # the five days from ``first`` to END
+    window = window_counts(daily, END, 28, first)
+    assert window.missing == () and window.before_start == 23 and window.counted == 5
+    assert not window.evaluated
+    assert window.reason() == (
+        f"not evaluated: the 28-day window to {END} starts before the monitor's first day "
+        f"{first} (5 days of history so far)"
+    )
+    gap = {d: c for d, c in daily.items() if d != END - timedelta(days=1)}
+    assert window_counts(gap, END, 28, first).missing == (END - timedelta(days=1),)
+    assert "1 day without stored counts" in window_counts(gap, END, 28, first).reason()
+    assert window_counts(daily, END, 5, first).evaluated
 
 
 def test_counts_round_trip_through_stored_rows() -> None:

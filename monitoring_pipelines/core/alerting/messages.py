@@ -22,9 +22,11 @@ from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.notify.mrkdwn import escape_mrkdwn as md
 from monitoring_pipelines.core.notify.mrkdwn import escape_plain_text, head
+from monitoring_pipelines.core.wording import count
 
 ICON = {Severity.CRITICAL: ":red_circle:", Severity.WARN: ":large_orange_circle:"}
 MAX_HEADER = 150  # characters of a header block's text
+MAX_SECTION = 2900  # characters of a section's text (Slack allows 3000)
 
 
 @dataclass(frozen=True)
@@ -81,10 +83,11 @@ def build_message(
     (its first message was older than the paging horizon, or failed).
     """
     if kind is AlertKind.OPEN:
-        return _opened(incident, evaluation, finding, links)
+        return {**_opened(incident, evaluation, finding, links), **_facts(evaluation, finding)}
     opened = _opened(incident, evaluation, finding, links)
     if kind is AlertKind.UPDATE:
-        reply = _updated(incident, evaluation, finding, links)
+        # A member's update counts its own failing days (the root's may have stopped).
+        reply = _updated(joined or incident, evaluation, finding, links)
         standalone = dict(opened)
     elif kind is AlertKind.JOIN:
         reply = _joined(joined or incident, evaluation, finding, links)
@@ -102,7 +105,13 @@ def build_message(
                 *reply["blocks"],
             ],
         }
-    return {**reply, "standalone": standalone}
+    return {**reply, "standalone": standalone, **_facts(evaluation, finding)}
+
+
+def _facts(evaluation: Evaluation, finding: Finding) -> dict[str, Any]:
+    """What the alert is about, kept beside the message (not sent) so a grouped message
+    (a backfill's summary) can give each incident's numbers."""
+    return {"finding": finding.to_dict(), "partition": evaluation.partition}
 
 
 class Revision(StrEnum):
@@ -126,13 +135,13 @@ def revision_message(
 ) -> dict[str, Any]:
     """A reply saying how ``incident`` changed (for MERGED and CLEARED, ``incident`` as it was
     before); ``others`` are the incidents split off it, or the one it merged into."""
-    extent = f"{md(_span(incident))} ({incident.failing_partitions} failing partitions)"
+    extent = f"{_span(incident)} ({_failing(incident)})"
     state = (
         f"resolved through {md(str(incident.resolved_partition))}"
         if not incident.active
         else "still open"
     )
-    ids = ", ".join(f"#{i.id} ({md(_span(i))})" for i in others)
+    ids = ", ".join(f"#{i.id} ({_span(i)})" for i in others)
     if revision is Revision.SPLIT:
         text = (
             f"Split by partitions recorded late: this incident is {extent}, {state}; "
@@ -146,8 +155,7 @@ def revision_message(
     elif revision is Revision.REOPENED:
         text = (
             f"Reopened: failing again on {md(evaluation.partition)}: {md(finding.summary)} "
-            f"({incident.failing_partitions} failing partitions since "
-            f"{md(incident.first_partition)})"
+            f"({_failing(incident)} since {md(incident.first_partition)})"
         )
     elif revision is Revision.MERGED:
         text = (
@@ -156,7 +164,7 @@ def revision_message(
         )
     else:
         text = (
-            f"Resolved: {md(incident.title)}: every failing partition ({md(_span(incident))}) "
+            f"Resolved: {md(incident.title)}: every failing partition ({_span(incident)}) "
             "passed when run again"
         )
     icon = ":white_check_mark:" if revision in (Revision.MERGED, Revision.CLEARED) else ":pencil2:"
@@ -192,8 +200,8 @@ def _opened(
     fields = [
         ("Monitor", f"`{md(incident.monitor)}`"),
         ("Check", f"`{md(incident.check)}`"),
-        ("Partition(s)", _span(incident)),
-        ("Failing partitions", str(incident.failing_partitions)),
+        ("Partition" if _single(incident) else "Partitions", _span(incident)),
+        ("Failing partitions", f"{incident.failing_partitions:,}"),
     ]
     if finding.value is not None and finding.threshold is not None:
         fields.append(("Value / threshold", f"{_num(finding.value)} / {_num(finding.threshold)}"))
@@ -226,8 +234,7 @@ def _updated(
 ) -> dict[str, Any]:
     text = (
         f"Still failing on {md(evaluation.partition)}: {md(finding.summary)} "
-        f"({incident.failing_partitions} failing partitions since "
-        f"{md(incident.first_partition)})"
+        f"({_failing(incident)} since {md(incident.first_partition)})"
     )
     return {
         "text": text,
@@ -256,8 +263,7 @@ def _resolved(incident: Incident, evaluation: Evaluation, links: Links) -> dict[
     text = (
         f"Resolved: {md(incident.title)} passed on every partition after "
         f"{md(incident.last_failing_partition)} through {md(str(incident.resolved_partition))} "
-        f"({incident.failing_partitions} failing partitions from "
-        f"{md(incident.first_partition)})"
+        f"({_failing(incident)} from {md(incident.first_partition)})"
     )
     return {
         "text": text,
@@ -301,19 +307,18 @@ MAX_LISTED = 20  # incidents listed in a summary or digest; the rest are counted
 def summary_message(
     backfill_id: str, alerts: Sequence[Alert], incidents: Mapping[int, Incident]
 ) -> dict[str, Any]:
-    """One message for everything a backfill's runs found: the incidents, and where they stand.
+    """One message for everything a backfill's runs found: each incident with its own failing
+    days and its strongest finding, and where it stands.
 
     The incidents listed that have no thread yet take this message as theirs
     (``incident_ids``), so their later updates and resolutions are replies to it.
     """
-    partitions = sorted({a.partition for a in alerts})
     monitors = sorted({a.monitor for a in alerts})
     listed = _listed(alerts, incidents)
     still_open = [i for i in listed if i.active]
-    span = partitions[0] if len(partitions) == 1 else f"{partitions[0]} → {partitions[-1]}"
     text = (
-        f"Backfill {md(backfill_id)} of {md(', '.join(monitors))} ({md(span)}): "
-        f"{len(listed)} incident(s), {len(still_open)} still open"
+        f"Backfill {md(backfill_id)} of {md(', '.join(monitors))}: "
+        f"{count(len(listed), 'incident')}, {len(still_open)} still open"
     )
     return _grouped(
         text,
@@ -321,6 +326,7 @@ def summary_message(
         listed,
         "Alerts of backfilled partitions are not sent one by one; updates of the incidents "
         "still open follow in this thread.",
+        _strongest(alerts),
     )
 
 
@@ -330,8 +336,8 @@ def digest_message(
     """The alerts of a monitor past its daily page budget, in one message."""
     listed = _listed(alerts, incidents)
     text = (
-        f"{md(monitor)}: {len(listed)} more incident(s) on {md(day)}, past the budget of {limit} "
-        "pages a day"
+        f"{md(monitor)}: {count(len(listed), 'more incident')} on {md(day)}, past the budget of "
+        f"{count(limit, 'page')} a day"
     )
     return _grouped(
         text,
@@ -339,6 +345,7 @@ def digest_message(
         listed,
         f"alerts.max_pages_per_day is {limit}: further incidents today are grouped here; their "
         "updates follow in this thread.",
+        _strongest(alerts),
     )
 
 
@@ -351,8 +358,7 @@ def reminder_message(
     days = age.total_seconds() / 86_400
     text = (
         f"{ICON[incident.severity]} Still open after {days:.1f} days and not acknowledged: "
-        f"{md(incident.title)} ({incident.failing_partitions} failing partitions, "
-        f"{md(incident.first_partition)} → {md(incident.last_failing_partition)}). "
+        f"{md(incident.title)} ({_failing(incident)}, {_span(incident)}). "
         f"Reminders every {hours:g} h until `monitoring incidents ack {incident.id}`."
     )
     elements = [_mrkdwn(f"<{links.incident(incident)}|Asset in Dagster>")]
@@ -412,22 +418,75 @@ def _listed(alerts: Sequence[Alert], incidents: Mapping[int, Incident]) -> list[
     return [incidents[i] for i in ids if i in incidents]
 
 
-def _grouped(text: str, header: str, listed: Sequence[Incident], note: str) -> dict[str, Any]:
-    lines = [
-        f"{ICON[i.severity]} #{i.id} {md(i.title)} · {_span(i)} · "
-        + ("open" if i.active else f"resolved after {md(str(i.resolved_partition))}")
-        for i in listed[:MAX_LISTED]
-    ]
+def _strongest(alerts: Sequence[Alert]) -> dict[int, tuple[str, Finding]]:
+    """Per incident, its alerts' failing finding furthest past its threshold, and its day."""
+    best: dict[int, tuple[float, str, Finding]] = {}
+    for a in alerts:
+        facts = a.message.get("finding")
+        if a.incident_id is None or not isinstance(facts, Mapping):
+            continue
+        try:
+            finding = Finding.from_dict(facts)
+        except (KeyError, TypeError, ValueError):
+            continue  # a message stored by an older release: listed without its numbers
+        if finding.passed:
+            continue
+        day = str(a.message.get("partition") or a.partition)
+        held = best.get(a.incident_id)
+        if held is None or (_past(finding), day) > held[:2]:
+            best[a.incident_id] = (_past(finding), day, finding)
+    return {i: (day, finding) for i, (_, day, finding) in best.items()}
+
+
+def _past(finding: Finding) -> float:
+    """How far past its threshold a finding is (0 when it has no numbers)."""
+    value, threshold = finding.value, finding.threshold
+    if value is None or threshold is None or threshold == 0:
+        return 0.0
+    return abs(value / threshold)
+
+
+def _grouped(
+    text: str,
+    header: str,
+    listed: Sequence[Incident],
+    note: str,
+    strongest: Mapping[int, tuple[str, Finding]],
+) -> dict[str, Any]:
+    lines = []
+    for i in listed[:MAX_LISTED]:
+        state = "open" if i.active else f"resolved after {md(str(i.resolved_partition))}"
+        line = f"{ICON[i.severity]} #{i.id} {md(i.title)} · {_span(i)} ({_failing(i)}) · {state}"
+        if i.id in strongest:
+            day, finding = strongest[i.id]
+            line += f"\n      strongest on {md(day)}: {md(finding.summary)}"
+        lines.append(line)
     if len(listed) > MAX_LISTED:
         lines.append(f"… and {len(listed) - MAX_LISTED} more: `monitoring incidents`")
     blocks: list[dict[str, Any]] = [
         {"type": "header", "text": {"type": "plain_text", "text": header, "emoji": True}},
         {"type": "section", "text": _mrkdwn(f"*{text}*")},
     ]
-    if lines:
-        blocks.append({"type": "section", "text": _mrkdwn("\n".join(lines))})
+    # A section's text holds at most 3000 characters: the lines go in sections that fit.
+    section: list[str] = []
+    for line in lines:
+        line = head(line, MAX_SECTION)
+        if section and sum(len(x) + 1 for x in section) + len(line) > MAX_SECTION:
+            blocks.append({"type": "section", "text": _mrkdwn("\n".join(section))})
+            section = []
+        section.append(line)
+    if section:
+        blocks.append({"type": "section", "text": _mrkdwn("\n".join(section))})
     blocks.append({"type": "context", "elements": [_mrkdwn(note)]})
     return {"text": text, "blocks": blocks, "incident_ids": [i.id for i in listed if i.active]}
+
+
+def _failing(incident: Incident) -> str:
+    return count(incident.failing_partitions, "failing partition")
+
+
+def _single(incident: Incident) -> bool:
+    return incident.first_partition == incident.last_failing_partition
 
 
 def _span(incident: Incident) -> str:

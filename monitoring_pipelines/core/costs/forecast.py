@@ -14,6 +14,7 @@ from datetime import date, timedelta
 
 from monitoring_pipelines.core.checks import CheckOutcome, single
 from monitoring_pipelines.core.config import Severity
+from monitoring_pipelines.core.wording import count
 
 LEVEL_DAYS = 7
 SEASON_DAYS = 28
@@ -182,7 +183,7 @@ def monthly_budget_check(forecast: MonthForecast, budget_usd: float) -> CheckOut
         more = len(f.missing_days) - LISTED_MISSING
         listed += f" and {more} more" if more > 0 else ""
         summary += (
-            f"; {len(f.missing_days)} day(s) of the month not materialized yet ({listed}): "
+            f"; {count(len(f.missing_days), 'day')} of the month not materialized yet ({listed}): "
             "estimated at the forecast"
         )
     metadata: dict[str, float | int | str] = {

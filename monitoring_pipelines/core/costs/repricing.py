@@ -14,6 +14,7 @@ from monitoring_pipelines.core.config import MonitorFile, PriceConfig
 from monitoring_pipelines.core.costs.day import AppliedPrice, applied_price
 from monitoring_pipelines.core.costs.stored import PriceStamp, load_price_stamps, stored_value
 from monitoring_pipelines.core.store.results import ResultRepository
+from monitoring_pipelines.core.wording import count
 
 
 @dataclass(frozen=True)
@@ -86,9 +87,11 @@ def day_ranges(days: Sequence[date]) -> list[tuple[date, date]]:
 def format_stale(monitor: str, stale: Sequence[StaleDay], stored_days: int) -> list[str]:
     """Lines for a person: the days, why, and the backfill commands that reprice them."""
     if not stale:
-        return [f"{monitor}: all {stored_days} stored day(s) are costed at the current prices"]
+        return [
+            f"{monitor}: all {count(stored_days, 'stored day')} are costed at the current prices"
+        ]
     lines = [
-        f"{monitor}: {len(stale)} of {stored_days} stored day(s) would cost differently "
+        f"{monitor}: {len(stale)} of {count(stored_days, 'stored day')} would cost differently "
         "under the current price table"
     ]
     groups: list[tuple[list[date], tuple[str, ...]]] = []

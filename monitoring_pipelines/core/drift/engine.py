@@ -13,10 +13,12 @@ from typing import Literal
 
 from monitoring_pipelines.core.checks import CheckOutcome, Finding, grade
 from monitoring_pipelines.core.config import DriftConfig, MonitorConfig, Severity
+from monitoring_pipelines.core.drift.shift import Shift, shift_between
 from monitoring_pipelines.core.profile.sketch import ColumnSketch, aligned, new_categories
 from monitoring_pipelines.core.segments import base_column, segment_label
 from monitoring_pipelines.core.stats import get_statistic
 from monitoring_pipelines.core.stats.inference import benjamini_hochberg
+from monitoring_pipelines.core.wording import count
 
 Role = Literal["feature", "prediction", "segment"]
 Verdict = Literal["ok", "warn", "critical", "insufficient_rows", "no_reference"]
@@ -42,10 +44,23 @@ class ColumnDrift:
     verdict: Verdict
     note: str | None = None
     new_categories: Mapping[str, int] = field(default_factory=dict)
+    shift: Shift | None = None
 
     @property
     def drifted(self) -> bool:
         return self.verdict in ("warn", "critical")
+
+    @property
+    def threshold(self) -> float:
+        """The threshold the verdict refers to: critical for a critical drift, else warn."""
+        return self.critical if self.verdict == "critical" else self.warn
+
+    @property
+    def relative(self) -> float | None:
+        """The score as a multiple of the warn threshold (1.0 is the threshold)."""
+        if self.score is None or self.warn <= 0:
+            return None
+        return self.score / self.warn
 
 
 def drift_roles(monitor: MonitorConfig) -> dict[str, Role]:
@@ -125,6 +140,7 @@ def compute_drift(
                 verdict="ok",
                 note="; ".join(notes) or None,
                 new_categories=fresh,
+                shift=shift_between(ref, cur),
             )
         )
     return _adjust(raw, config.fdr)
@@ -204,31 +220,36 @@ def drift_check(
     for r in results:
         if r.verdict in ("insufficient_rows", "no_reference"):
             continue
-        assert r.score is not None
-        summary = f"{r.column}: {r.statistic} {r.score:.3f} " + _reason(r, fdr)
+        summary = _finding_text(r, fdr)
         driver = _strongest_segment(r.column, segments)
         if r.drifted and driver is not None:
             assert driver.score is not None
             drivers[r.column] = f"{segment_label(driver.column)} ({driver.score:.3f})"
             summary += f"; strongest in {drivers[r.column]}"
         severity = Severity.CRITICAL if r.verdict == "critical" else Severity.WARN
-        findings.append(Finding(r.column, not r.drifted, severity, r.score, r.warn, summary))
+        findings.append(Finding(r.column, not r.drifted, severity, r.score, r.threshold, summary))
     for seg in segments:
         if seg.score is None or base_column(seg.column) in drifted_columns:
             continue
-        summary = f"{seg.column}: {seg.statistic} {seg.score:.3f} " + _reason(seg, fdr)
         severity = Severity.CRITICAL if seg.verdict == "critical" else Severity.WARN
         findings.append(
-            Finding(seg.column, not seg.drifted, severity, seg.score, seg.warn, summary)
+            Finding(
+                seg.column,
+                not seg.drifted,
+                severity,
+                seg.score,
+                seg.threshold,
+                _finding_text(seg, fdr),
+            )
         )
     skipped = [r for r in results if r.verdict in ("insufficient_rows", "no_reference")]
     failing = [f.subject for f in findings if not f.passed]
     if failing:
         summary = f"drift in {', '.join(failing)}"
     elif findings:
-        summary = f"no drift in {len(results) - len(skipped)} column(s)"
+        summary = f"no drift in {count(len(results) - len(skipped), 'column')}"
         if segments:
-            summary += f" and {sum(s.score is not None for s in segments)} segment slice(s)"
+            summary += f" and {count(sum(s.score is not None for s in segments), 'segment slice')}"
     else:
         summary = "not evaluated: " + "; ".join(f"{r.column}: {r.note}" for r in skipped)
     metadata: dict[str, float | int | str] = {
@@ -245,6 +266,25 @@ def drift_check(
     return CheckOutcome(name, tuple(findings), summary, metadata)
 
 
+def _finding_text(r: ColumnDrift, fdr: float) -> str:
+    """``utilization: mean 0.35 → 0.41 (+0.4 sd); wasserstein 0.405 >= critical threshold 0.2
+    (...)``: what moved first, then the statistic and why it is (not) drift."""
+    assert r.score is not None
+    moved = f"{r.shift.describe()}; " if r.shift is not None else ""
+    return f"{r.column}: {moved}{r.statistic} {r.score:.3f} " + _reason(r, fdr)
+
+
 def _strongest_segment(column: str, segments: Sequence[ColumnDrift]) -> ColumnDrift | None:
-    drifted = [s for s in segments if base_column(s.column) == column and s.drifted]
+    """The drifted slice of ``column`` that drifts most, among segments with more than one
+    value tested (the only value of a segment is the whole column, not a driver of it)."""
+    mine = [s for s in segments if base_column(s.column) == column and s.score is not None]
+    values: dict[str, set[str]] = {}
+    for s in mine:
+        name, _, value = (segment_label(s.column) or "").partition("=")
+        values.setdefault(name, set()).add(value)
+    drifted = [
+        s
+        for s in mine
+        if s.drifted and len(values[(segment_label(s.column) or "").partition("=")[0]]) > 1
+    ]
     return max(drifted, key=lambda s: s.score or 0.0, default=None)

@@ -15,6 +15,7 @@ from monitoring_pipelines.core.hallucination.rise import (
     RiseResults,
     RiseTest,
 )
+from monitoring_pipelines.core.wording import count
 
 CHECK = "hallucination_rate"
 MAX_DRIVERS = 3
@@ -37,7 +38,7 @@ def hallucination_check(
         summary = findings[0].summary
     else:
         tested = sum(t.evaluated for t in rises.scopes)
-        summary = f"{head}; no significant rise ({tested} intent/article scope(s) tested)"
+        summary = f"{head}; no significant rise ({count(tested, 'intent/article scope')} tested)"
     if rises.reset:
         summary += f"; {rises.reset}"
     metadata: dict[str, float | int | str] = {

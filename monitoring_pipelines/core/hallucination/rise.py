@@ -14,6 +14,7 @@ from monitoring_pipelines.core.config import JudgeConfig
 from monitoring_pipelines.core.hallucination.proportions import rise_p_value
 from monitoring_pipelines.core.hallucination.rates import DayRates, ScopeRate
 from monitoring_pipelines.core.stats.inference import benjamini_hochberg
+from monitoring_pipelines.core.wording import count
 
 
 @dataclass(frozen=True)
@@ -205,7 +206,7 @@ def _test(current: ScopeRate, baseline: Baseline | None, policy: RisePolicy) -> 
         return skipped(f"{current.scored} answers scored, fewer than {policy.min_scored}")
     if baseline is None or baseline.days < policy.min_baseline_days:
         days = 0 if baseline is None else baseline.days
-        return skipped(f"baseline of {days} day(s), fewer than {policy.min_baseline_days}")
+        return skipped(f"baseline of {count(days, 'day')}, fewer than {policy.min_baseline_days}")
     if baseline.scored < policy.min_baseline_answers:
         return skipped(
             f"baseline of {baseline.scored} answers, fewer than {policy.min_baseline_answers}"

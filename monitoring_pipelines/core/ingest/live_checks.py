@@ -8,6 +8,7 @@ from monitoring_pipelines.core.checks import WHOLE, CheckOutcome, Finding, singl
 from monitoring_pipelines.core.config import ChecksConfig, Severity
 from monitoring_pipelines.core.ingest.cleaning import SliceQuality, Window
 from monitoring_pipelines.core.ingest.warehouse import OutsideWindow
+from monitoring_pipelines.core.wording import count
 
 # The malformed_rows finding about the source's rows that no day reads.
 ROWS_WITHOUT_DAY = "rows_without_day"
@@ -91,16 +92,16 @@ def _with_rows_without_day(
     parts = []
     if counts.null + counts.unparseable:
         parts.append(
-            f"{counts.null + counts.unparseable} row(s) with a null or non-ISO timestamp "
+            f"{count(counts.null + counts.unparseable, 'row')} with a null or non-ISO timestamp "
             "that no day reads"
         )
     if counts.before:
         first = f" {window.first}" if window else ""
         allowed = " (allowed)" if config.allow_rows_before_start else ""
-        parts.append(f"{counts.before} row(s) dated before start_date{first}{allowed}")
+        parts.append(f"{count(counts.before, 'row')} dated before start_date{first}{allowed}")
     if counts.after:
         since = f" ({window.end} or later)" if window else ""
-        parts.append(f"{counts.after} row(s) dated in the future{since}")
+        parts.append(f"{count(counts.after, 'row')} dated in the future{since}")
     summary = "; ".join(parts) if parts else "every row of the source is in a day"
     finding = Finding(
         ROWS_WITHOUT_DAY,

@@ -12,6 +12,7 @@ from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.performance.metrics import LOWER_IS_BETTER, PerformanceStats
 from monitoring_pipelines.core.performance.policy import PerformancePolicy
+from monitoring_pipelines.core.wording import count
 
 
 @dataclass(frozen=True)
@@ -41,14 +42,15 @@ def pooled_baseline(
         return Baseline(
             None,
             source,
-            missing=f"the reference period ({source}) has {len(usable)} day(s) with coverage "
+            missing=f"the reference period ({source}) has {count(len(usable), 'day')} with "
+            "coverage "
             f">= {policy.min_coverage:.0%} and {labelled} labelled rows "
             f"(needs {policy.min_labelled})",
         )
     pooled = usable[0]
     for s in usable[1:]:
         pooled = pooled + s
-    return Baseline(pooled, f"{source}: {len(usable)} day(s), {labelled} labelled rows")
+    return Baseline(pooled, f"{source}: {count(len(usable), 'day')}, {labelled} labelled rows")
 
 
 @dataclass(frozen=True)
@@ -87,12 +89,15 @@ class Comparison:
 
     @property
     def bound(self) -> float | None:
-        """The value at which the warn tolerance is reached."""
+        """The value at which the tolerance of the verdict is reached: the critical one for a
+        critical change, else the warn one (so an alert's value and threshold agree with its
+        severity)."""
         if self.reference is None:
             return None
+        tolerance = self.critical if self.severity is Severity.CRITICAL else self.warn
         if self.metric in LOWER_IS_BETTER:
-            return self.reference * (1 + self.warn)
-        return self.reference - self.warn
+            return self.reference * (1 + tolerance)
+        return self.reference - tolerance
 
     def to_rows(
         self, scope: Mapping[str, str] | None = None
@@ -154,7 +159,8 @@ def judge(
     p, p_name = (c.p_value, "p") if p_adjusted is None else (p_adjusted, "adjusted p")
     severity = grade(c.change, c.warn, c.critical) if p <= policy.significance else None
     lower_better = c.metric in LOWER_IS_BETTER
-    tolerance = f"{c.warn:.0%} relative rise" if lower_better else f"{c.warn:g} drop"
+    limit = c.critical if severity is Severity.CRITICAL else c.warn
+    tolerance = f"{limit:.0%} relative rise" if lower_better else f"{limit:g} drop"
     if severity is not None:
         verdict = f"{severity.value}: beyond the {tolerance} tolerance ({p_name} {p:.2g})"
     elif c.change < c.warn:

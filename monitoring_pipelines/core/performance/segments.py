@@ -8,6 +8,7 @@ labels").
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -172,7 +173,10 @@ def segment_check(
     if not whole.evaluated:
         return replace(outcome, metadata=metadata)
     if whole.severity is not None:
-        driver = max(failing, key=lambda r: r.comparison.change or 0.0, default=None)
+        # The only value of a segment on the day is the whole day again, not a driver of it.
+        values = Counter(r.segment for r in evaluated)
+        drivers = [r for r in failing if values[r.segment] > 1]
+        driver = max(drivers, key=lambda r: r.comparison.change or 0.0, default=None)
         if driver is None:
             return replace(outcome, metadata=metadata)
         note = f"strongest in {describe(driver, whole)}"

@@ -16,6 +16,7 @@ from typing import Literal
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import ServiceConfig, Severity, SloConfig
 from monitoring_pipelines.core.dimensions import dimensions
+from monitoring_pipelines.core.wording import count
 
 CHECK = "error_budget"
 # Names of the per-day counts stored with the service metrics (dimensioned by ``sli``).
@@ -118,9 +119,11 @@ class WindowCounts:
     Attributes:
         end: Last day of the window.
         days: Its length.
-        missing: Its days without stored counts.
+        missing: Its days since the monitor's first day without stored counts.
         events: Events summed over the days with counts.
         bad: Bad events summed likewise.
+        before_start: Its days before the monitor's first day (no counts are expected).
+        first_day: The monitor's first day, when the window reaches before it.
     """
 
     end: date
@@ -128,10 +131,17 @@ class WindowCounts:
     missing: tuple[date, ...]
     events: int
     bad: int
+    before_start: int = 0
+    first_day: date | None = None
 
     @property
     def evaluated(self) -> bool:
-        return not self.missing and self.events > 0
+        return not self.missing and not self.before_start and self.events > 0
+
+    @property
+    def counted(self) -> int:
+        """Its days with stored counts."""
+        return self.days - len(self.missing) - self.before_start
 
     @property
     def bad_share(self) -> float | None:
@@ -146,6 +156,15 @@ class WindowCounts:
 
     def reason(self) -> str:
         """Why the window is not evaluated ("" when it is)."""
+        if self.before_start:
+            since = self.days - self.before_start
+            text = (
+                f"not evaluated: the {self.days}-day window to {self.end} starts before the "
+                f"monitor's first day {self.first_day} ({count(since, 'day')} of history so far)"
+            )
+            if self.missing:
+                text += f"; {count(len(self.missing), 'day')} without stored counts"
+            return text
         if self.missing:
             shown = ", ".join(d.isoformat() for d in self.missing[:3])
             more = f" and {len(self.missing) - 3} more" if len(self.missing) > 3 else ""
@@ -158,16 +177,22 @@ class WindowCounts:
         return ""
 
 
-def window_counts(daily: Mapping[date, SloCounts], end: date, days: int) -> WindowCounts:
-    """The window of ``days`` days ending on ``end`` from the daily counts of one objective."""
+def window_counts(
+    daily: Mapping[date, SloCounts], end: date, days: int, first: date | None = None
+) -> WindowCounts:
+    """The window of ``days`` days ending on ``end`` from the daily counts of one objective;
+    days before ``first`` (the monitor's ``start_date``) are not expected to have counts."""
     window = [end - timedelta(days=i) for i in range(days - 1, -1, -1)]
     present = [daily[d] for d in window if d in daily]
+    before = sum(1 for d in window if first is not None and d < first and d not in daily)
     return WindowCounts(
         end=end,
         days=days,
-        missing=tuple(d for d in window if d not in daily),
+        missing=tuple(d for d in window if d not in daily and (first is None or d >= first)),
         events=sum(c.events for c in present),
         bad=sum(c.bad for c in present),
+        before_start=before,
+        first_day=first if before else None,
     )
 
 
@@ -209,10 +234,15 @@ class BudgetStatus:
 
 
 def budget_status(
-    target: SloTarget, daily: Mapping[date, SloCounts], end: date, slo: SloConfig
+    target: SloTarget,
+    daily: Mapping[date, SloCounts],
+    end: date,
+    slo: SloConfig,
+    first: date | None = None,
 ) -> BudgetStatus:
-    """The budget and burn windows of ``target`` ending on ``end``."""
-    budget = window_counts(daily, end, slo.window_days)
+    """The budget and burn windows of ``target`` ending on ``end`` (``first``: the monitor's
+    first day, before which no counts are expected)."""
+    budget = window_counts(daily, end, slo.window_days, first)
     stale: tuple[date, ...] = ()
     if target.threshold is not None:
         first = end - timedelta(days=slo.window_days - 1)
@@ -226,8 +256,8 @@ def budget_status(
     return BudgetStatus(
         target=target,
         budget=budget,
-        fast=window_counts(daily, end, slo.fast_burn.days),
-        slow=window_counts(daily, end, slo.slow_burn.days),
+        fast=window_counts(daily, end, slo.fast_burn.days, first),
+        slow=window_counts(daily, end, slo.slow_burn.days, first),
         stale=stale,
     )
 
@@ -294,7 +324,7 @@ def _budget_text(status: BudgetStatus, slo: SloConfig) -> str:
         text = f"{remaining:.0%} of the {slo.window_days}-day {status.target.sli} budget left"
     if status.stale:
         text += (
-            f" ({len(status.stale)} day(s) counted with another latency threshold: "
+            f" ({count(len(status.stale), 'day')} counted with another latency threshold: "
             "rematerialize their service_metrics)"
         )
     return text
@@ -312,7 +342,7 @@ def budget_values(statuses: Sequence[BudgetStatus]) -> dict[str, float | int | N
         values[f"allowed_bad_share/{sli}"] = s.target.allowed
         values[f"events/{sli}"] = s.budget.events
         values[f"bad/{sli}"] = s.budget.bad
-        values[f"days_with_counts/{sli}"] = s.budget.days - len(s.budget.missing)
+        values[f"days_with_counts/{sli}"] = s.budget.counted
     return values
 
 
@@ -328,6 +358,6 @@ def budget_rows(statuses: Sequence[BudgetStatus]) -> dict[tuple[str, str], float
             ("bad_share", dims): s.budget.bad_share,
             ("events", dims): float(s.budget.events),
             ("bad", dims): float(s.budget.bad),
-            ("days_with_counts", dims): float(s.budget.days - len(s.budget.missing)),
+            ("days_with_counts", dims): float(s.budget.counted),
         }
     return rows

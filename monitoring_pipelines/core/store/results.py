@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Row, Table, select
 
 from monitoring_pipelines.core.drift.engine import ColumnDrift
+from monitoring_pipelines.core.drift.shift import Shift
 from monitoring_pipelines.core.profile.season import Season
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
 from monitoring_pipelines.core.store import tables as t
@@ -282,6 +283,7 @@ class ResultRepository(Repository):
                     "critical_threshold": r.critical,
                     "verdict": r.verdict,
                     "note": r.note,
+                    "shift": r.shift.to_dict() if r.shift is not None else None,
                 }
                 for r in results
             ],
@@ -352,4 +354,5 @@ def _column_drift(row: Row[Any]) -> ColumnDrift:
         critical=m["critical_threshold"],
         verdict=m["verdict"],
         note=m["note"],
+        shift=Shift.from_dict(m["shift"]) if m["shift"] else None,
     )

@@ -157,6 +157,7 @@ drift_results = Table(
     Column("critical_threshold", Float, nullable=False),
     Column("verdict", String(32), nullable=False),
     Column("note", Text, nullable=True),
+    Column("shift", JSON, nullable=True),  # what moved, in the column's units (drift/shift.py)
 )
 
 metrics = Table(

@@ -186,7 +186,7 @@ def test_the_sample_is_scored_and_stored(scenario: Scenario) -> None:
     assert meta["rows"] == ROWS and meta["eligible"] == ROWS - NO_CONTEXT - NO_ANSWER
     assert (meta["skipped_missing_context"], meta["skipped_missing_answer"]) == (3, 2)
     assert meta["sampled"] == meta["scored"] == 118  # ceil(0.5 x 235), under the cap
-    assert meta["judge"] == "offline" and meta["prompt_version"] == "offline-lexical-1"
+    assert meta["judge"] == "offline" and meta["prompt_version"] == "offline-claims-1"
     assert meta["budget_stopped"] is False and meta["judge_cost_usd"] == 0.0
     assert meta["unscored_invalid_output"] == meta["unscored_budget_exhausted"] == 0
     by_intent = {row["intent"]: row for row in meta["sample"]}

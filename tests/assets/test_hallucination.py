@@ -39,7 +39,7 @@ from tests.assets.conftest import (
     failure_description,
     materialization,
 )
-from tests.fakes.openai_server import FakeOpenAI, Messages, fake_openai_fixture  # noqa: F401
+from tests.fakes.openai_server import FakeOpenAI, Messages
 
 CONFIG = """
 version: 1

@@ -42,7 +42,7 @@ class Claim:
             ("finished in 1899" against "completed in 1889"), stronger than mere absence.
         polarity_flip: The claim negates and its passage does not, or the reverse.
         coverage: Share of the claim's words in runs of two or more found verbatim.
-        personal: The claim speaks of its speaker or its listener ("I", "you", "we"): chat
+        personal: The claim is in the first person ("I", "me", "my"): chat
             around the facts, which a context seldom supports or contradicts.
     """
 
@@ -163,10 +163,10 @@ def check(
     gaps = context.role_gaps(frozenset(named), (anchor | said) - frozenset(named))
     misplaced = [named[k] for k, gap in gaps.items() if gap >= _MISPLACED]
     negated = any(negates(t) for t in claim)
-    flip = bool(keys) and bool(held) and negated != context.window_negated(first)
+    flip = bool(held) and negated != context.window_negated(first)
     n = max(len(keys), 1)
     substituted = False
-    if held and len(held) >= _ABOUT * (len(keys) - len(names)):
+    if first >= 0 and len(held) >= _ABOUT * (len(keys) - len(names)):
         others = context.window_named(first) - named.keys() - asked.keys
         absent = [t for t in names if t.key not in context.keys]
         substituted = any(_number_key(k) == t.is_number for t in absent for k in others)

@@ -55,6 +55,7 @@ class ContextIndex:
 
         Keys of ``anchor`` (the question's) count half, to break ties and to place a claim of
         few words; ties go to the earliest window; keys the context lacks count for no window.
+        Without any key of either in the context: ``(-1, frozenset())``, no window.
         """
         votes: dict[int, float] = {}
         for weight, group in ((1.0, keys), (0.5, anchor - keys)):
@@ -63,7 +64,7 @@ class ContextIndex:
                     for first in range(max(0, sentence - WINDOW + 1), sentence + 1):
                         votes[first] = votes.get(first, 0.0) + weight
         if not votes:
-            return 0, frozenset()
+            return -1, frozenset()
         best = max(votes, key=lambda s: (votes[s], -s))
         return best, keys & self.window(best)
 

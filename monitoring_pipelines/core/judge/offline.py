@@ -50,8 +50,6 @@ WEIGHTS: tuple[float, ...] = (
     0.77, 0.11, 1.94, 1.43, -0.96, 1.14, 1.51,
 )  # fmt: skip
 INTERCEPT = 2.90
-# Which answer feature's weight ranks a single claim (to name the weakest), per claim feature.
-_CLAIM_WEIGHT = (0, 1, 3, 4, 5, 6, 8)
 _ASKING_SENTENCES = 3
 POLAR_CAP = 0.94
 """The most a bare "yes" or "no" scores: nothing in it can be checked, so it is never
@@ -115,16 +113,23 @@ class Evidence:
             sum(c.personal for c in claims) / len(claims),
         )
 
-    def weakest(self, weights: Sequence[float] = WEIGHTS) -> Claim | None:
-        """The claim the model finds least supported, if any claim adds words."""
+    def weakest(self) -> Claim | None:
+        """The claim with the most evidence against it, if any claim adds words.
+
+        Claims are ranked by plain counts, not by the model's weights (which share credit
+        between correlated features): a contradicted number first, then unsupported names,
+        then the share of unsupported words, a misplaced name, a flipped negation, and the
+        share of new words away from the claim's passage.
+        """
         claims = [c for c in self.claims if c.novel or c.misplaced]
         if not claims:
             return None
 
-        def support_of(claim: Claim) -> float:
-            return sum(weights[j] * x for j, x in zip(_CLAIM_WEIGHT, claim.features(), strict=True))
+        def against(claim: Claim) -> tuple[float, ...]:
+            name, share, gap, substituted, flip, held, _ = claim.features()
+            return (substituted, name + share + gap + flip + (1.0 - held) / 2)
 
-        return min(claims, key=support_of)
+        return max(claims, key=against)
 
 
 def clear_caches() -> None:

@@ -15,6 +15,9 @@ from monitoring_pipelines.core.judge import text
 
 WINDOW = 2
 """Sentences a supporting passage spans: a fact and its subject are often in adjacent ones."""
+MAX_PLACES = 64
+"""A word found in more sentences than this says nothing about where a claim is stated (and
+voting with it would cost a claim time in proportion to the context): it does not vote."""
 
 _NEGATIONS = frozenset({
     "not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot",
@@ -60,7 +63,7 @@ class ContextIndex:
         votes: dict[int, float] = {}
         for weight, group in ((1.0, keys), (0.5, anchor - keys)):
             for key in group:
-                for sentence in self.where.get(key, ()):
+                for sentence in self._places(key):
                     for first in range(max(0, sentence - WINDOW + 1), sentence + 1):
                         votes[first] = votes.get(first, 0.0) + weight
         if not votes:
@@ -87,16 +90,20 @@ class ContextIndex:
             return {}
         votes: dict[int, int] = {}
         for key in anchor:
-            for sentence in self.where.get(key, ()):
+            for sentence in self._places(key):
                 votes[sentence] = votes.get(sentence, 0) + 1
         best = max(votes.values(), default=0)
         if best == 0:
             return {}
         return {
-            name: (best - max((votes.get(s, 0) for s in self.where.get(name, ())), default=0))
+            name: (best - max((votes.get(s, 0) for s in self._places(name)), default=best))
             / len(anchor)
             for name in names
         }
+
+    def _places(self, key: str) -> tuple[int, ...]:
+        places = self.where.get(key, ())
+        return places if len(places) <= MAX_PLACES else ()
 
     def window(self, first: int) -> frozenset[str]:
         """Content keys of the sentences ``first`` to ``first + WINDOW - 1``."""

@@ -14,7 +14,8 @@ it is not a measurement on a task type the judge has never seen.
   of ``offline.py``.
 * default: AUROC overall and within answer-length strata beside answer length alone, and
   precision / recall / correct answers flagged at 0.7, per file and part, plus throughput in
-  answers per CPU second (``time.process_time``: one core, whatever else runs).
+  answers per CPU second (``time.process_time``: one core, whatever else runs) and the share of
+  answers the cascade's default band and audit would send to the LLM judge.
 
 ``make bench-judge`` runs ``monitoring judge eval`` on the three whole files, then this.
 Usage::
@@ -59,6 +60,7 @@ THRESHOLD = 0.7
 UNTOUCHED = 5  # one pair in five, by hash, is never fitted on
 L2 = 1.0
 MAX_FLAGGED_CORRECT = 0.10  # of correct tuning answers per file; the target is 15% on new rows
+CASCADE_BAND, CASCADE_AUDIT = (0.5, 0.95), 0.05  # the cascade's defaults (CascadeConfig)
 DEMO_FIT_SEED, DEMO_EVAL_SEED, DEMO_N = 7, 11, 4000
 DEMO_MAX_FALSE_ALARMS = 0.005
 Array = npt.NDArray[np.float64]
@@ -195,6 +197,10 @@ def main() -> None:
             x = features([r.item for r in members])
             out[part] = figures(scored(x, members, weights, intercept), members)
         out["answers_per_cpu_s"] = throughput(rows)
+        x = features([r.item for r in rows])
+        all_scores = scored(x, rows, weights, intercept)
+        band = (all_scores >= CASCADE_BAND[0]) & (all_scores < CASCADE_BAND[1])
+        out["cascade_share"] = float(band.mean() + (~band).mean() * CASCADE_AUDIT)
         report[name] = out
     demo = demo_answers(DEMO_EVAL_SEED)
     demo_scores = np.array(
@@ -235,7 +241,10 @@ def markdown(report: dict[str, object]) -> str:
     for name in FILES:
         out = report[name]
         assert isinstance(out, dict)
-        lines.append(f"- {name}: {out['answers_per_cpu_s']:,.0f} answers per CPU second")
+        lines.append(
+            f"- {name}: {out['answers_per_cpu_s']:,.0f} answers per CPU second; the cascade's "
+            f"defaults would send {out['cascade_share']:.0%} of the answers to the LLM judge"
+        )
     d = report["demo"]
     assert isinstance(d, dict)
     lines.append(

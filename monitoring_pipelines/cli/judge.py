@@ -120,6 +120,7 @@ def eval_command(
         click.echo(describe(evaluation, path.name))
         figures[path.name] = evaluation.as_dict()
     if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(figures, indent=2) + "\n", encoding="utf-8")
         click.echo(f"figures written to {json_out}")
 
@@ -149,6 +150,7 @@ def score_command(
     config = _settings(ctx, monitor, base_url, model)
     cut = config.threshold if threshold is None else threshold
     rows = read_rows(source, labelled=False)
+    target.parent.mkdir(parents=True, exist_ok=True)
     results = _make(config, kind, ctx).judge_many([r.item for r in rows])
     flagged = 0
     with target.open("w", encoding="utf-8") as out:

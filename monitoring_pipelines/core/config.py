@@ -191,7 +191,7 @@ class CascadeConfig(Strict):
     inside ``uncertain_band`` (low, high), and ``audit_share`` of the others, also go to the
     OpenAI-compatible judge (``llm.judge.openai``, within its ``daily_budget_usd``)."""
 
-    uncertain_band: tuple[Share, Share] = (0.5, 0.95)
+    uncertain_band: tuple[Share, Share] = (0.6, 0.85)
     audit_share: Share = 0.05
 
     @model_validator(mode="after")

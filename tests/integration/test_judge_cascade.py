@@ -109,3 +109,19 @@ def test_the_audit_draw_is_a_share_of_the_answers_and_fixed_per_answer() -> None
     assert not any(audit_drawn(item, 0.0) for item in items[:50])
     with pytest.raises(ValueError, match="band must be"):
         CascadeJudge(OfflineJudge(), band=(0.9, 0.5))
+
+
+def test_the_cascade_is_configured_and_built_from_the_monitor_file() -> None:
+    from pydantic import ValidationError
+
+    from monitoring_pipelines.core.config import JudgeConfig
+    from monitoring_pipelines.core.judge.factory import make_judge
+
+    config = JudgeConfig.model_validate(
+        {"backend": "cascade", "cascade": {"uncertain_band": [0.4, 0.8], "audit_share": 0.1}}
+    )
+    judge = make_judge(config, api_key="sk-test")
+    assert isinstance(judge, CascadeJudge) and judge.name == "cascade"
+    assert "band 0.4-0.8/audit 0.1" in judge.version and "sk-test" not in judge.version
+    with pytest.raises(ValidationError, match="low <= high"):
+        JudgeConfig.model_validate({"cascade": {"uncertain_band": [0.9, 0.1]}})

@@ -70,7 +70,7 @@ class CascadeJudge:
     def __init__(
         self,
         llm: Judge,
-        band: tuple[float, float] = (0.5, 0.95),
+        band: tuple[float, float] = (0.6, 0.85),
         audit_share: float = 0.05,
         offline: OfflineJudge | None = None,
     ) -> None:

@@ -161,7 +161,10 @@ class Evaluation:
         threshold: Scores under it are flagged.
         precision / recall: Of flagging, for hallucinated answers.
         flagged_correct: Share of correct answers flagged.
-        answers_per_s: Answers judged per second (wall time of ``judge_many``, one process).
+        answers_per_s: Answers judged per second of wall time (``judge_many``, one process; a
+            remote judge's waits included, and slower when other work shares the CPU).
+        answers_per_cpu_s: Answers judged per second of this process's CPU time: the offline
+            judge's speed on one core, whatever else runs.
         llm_share: Share of answers the LLM judge gave the verdict on (a cascade), else None.
     """
 
@@ -178,6 +181,7 @@ class Evaluation:
     recall: float | None
     flagged_correct: float | None
     answers_per_s: float
+    answers_per_cpu_s: float
     llm_share: float | None = None
 
     def as_dict(self) -> dict[str, object]:
@@ -189,11 +193,13 @@ def evaluate(
     rows: Sequence[LabelledRow],
     threshold: float,
     clock: Callable[[], float] = time.perf_counter,
+    cpu_clock: Callable[[], float] = time.process_time,
 ) -> tuple[Evaluation, list[Verdict | Unscored]]:
     """Judge every row and compute the figures of :class:`Evaluation`, with the results."""
-    started = clock()
+    started, cpu_started = clock(), cpu_clock()
     results = list(judge.judge_many([r.item for r in rows]))
     seconds = max(clock() - started, 1e-9)
+    cpu_seconds = max(cpu_clock() - cpu_started, 1e-9)
     kept = [(r, v) for r, v in zip(rows, results, strict=True) if isinstance(v, Verdict)]
     scored = [r for r, _ in kept]
     risk = [1.0 - v.score for _, v in kept]
@@ -222,6 +228,7 @@ def evaluate(
         recall=hits / positives if positives else None,
         flagged_correct=false_alarms / negatives if negatives else None,
         answers_per_s=len(rows) / seconds,
+        answers_per_cpu_s=len(rows) / cpu_seconds,
         llm_share=llm_share,
     )
     return evaluation, results
@@ -241,7 +248,8 @@ def describe(evaluation: Evaluation, name: str) -> str:
         f"{f(e.length_auroc_within_strata)}",
         f"  at threshold {e.threshold:g}: precision {f(e.precision)}, recall {f(e.recall)}, "
         f"correct answers flagged {f(e.flagged_correct)}",
-        f"  throughput           {e.answers_per_s:,.0f} answers/s",
+        f"  throughput           {e.answers_per_s:,.0f} answers/s "
+        f"({e.answers_per_cpu_s:,.0f} per CPU second: one core)",
     ]
     if e.unscored:
         lines.append(f"  unscored             {e.unscored} (left out of the figures)")

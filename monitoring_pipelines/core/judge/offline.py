@@ -53,7 +53,7 @@ INTERCEPT = 2.90
 _ASKING_SENTENCES = 3
 POLAR_CAP = 0.94
 """The most a bare "yes" or "no" scores: nothing in it can be checked, so it is never
-confidently supported (and falls in the cascade's default uncertain band)."""
+confidently supported."""
 CONTRADICTED_CAP = 0.65
 """The most an answer scores when the context contradicts it, not merely lacks it (a claim
 puts a number where its passage has another), or when nothing at all was retrieved: it is

@@ -62,9 +62,14 @@ bench-drift: install
 bench-ops: install
 	$(BIN)/python benchmarks/bench_ops.py $(BENCH_ARGS)
 
-## bench-judge: the offline judge's AUROC (overall, within answer-length strata) and speed
+## bench-judge: `monitoring judge eval` on the three labelled HaluEval files (QA, dialogue,
+##   summarization), then the offline judge's figures on the rows its fit never read
+JUDGE_DATA ?= $(CURDIR)/../shared/data
 bench-judge: install
-	$(BIN)/python benchmarks/bench_judge.py $(BENCH_ARGS)
+	$(BIN)/monitoring judge eval $(JUDGE_DATA)/halueval_qa_dev.jsonl \
+	  $(JUDGE_DATA)/halueval_dialogue_dev.jsonl $(JUDGE_DATA)/halueval_summarization_dev.jsonl \
+	  --json $(MONITORING_HOME)/bench-judge.json
+	$(BIN)/python benchmarks/bench_judge.py --data $(JUDGE_DATA) $(BENCH_ARGS)
 
 ## lint: ruff (lint and format), mypy strict on the core and mypy on the Dagster layers
 lint: install

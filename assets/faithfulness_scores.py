@@ -20,6 +20,7 @@ from monitoring_pipelines.core.hallucination.store import (
     save_scores,
 )
 from monitoring_pipelines.core.judge.base import UnscoredKind
+from monitoring_pipelines.core.judge.cascade import CascadeJudge, summarise
 from resources import ResultStoreResource, SliceStoreResource
 from resources.judge import JudgeResource
 
@@ -53,6 +54,9 @@ def make_faithfulness_scores(
         one day of answers (one partition), over all runs of it: a run gets the cap less the
         ``judge_cost_usd`` stored by the runs before it, and stores the new total. Answers the
         judge cannot score are counted by kind (``unscored_<kind>``); they fail nothing.
+        With the cascade judge, ``cascade_*`` give this run's share of answers the LLM judge
+        gave the verdict on, its spend against judging every answer with it, and the rate
+        estimated as the LLM judge would have found it (README.md, "Hallucinations").
         """
         day = day_of(context)
         partition = context.partition_key
@@ -64,11 +68,13 @@ def make_faithfulness_scores(
             known = load_verdicts(store, name, partition, scorer.name, scorer.version)
             spent_before = load_judge_cost(store, name, Asset.FAITHFULNESS_SCORES, partition)
             budget = None
-            if config.backend == "openai":
+            if config.backend in ("openai", "cascade"):
                 budget = day_budget(config.openai.daily_budget_usd, spent_before, known)
             run = score_sample(scorer, sample, config.threshold, known, budget)
             queued = save_scores(store, name, partition, run, config.audit_rate)
             values = scoring_values(plan, run, queued, spent_before)
+            if isinstance(scorer, CascadeJudge):
+                values.update(summarise(scorer.routed, config.threshold).metadata())
             metrics = scoring_metrics(values, plan)
             store.save_metrics(name, Asset.FAITHFULNESS_SCORES, partition, metrics)
         except MonitoringError as exc:

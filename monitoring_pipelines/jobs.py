@@ -37,7 +37,7 @@ JUDGED = (Asset.FAITHFULNESS_SCORES, Asset.HALLUCINATION_RATE)
 
 def remote_judge(monitor: MonitorConfig) -> bool:
     """Whether the monitor's answers are judged by a remote, paid, rate-limited server."""
-    return monitor.llm is not None and monitor.llm.judge.backend == "openai"
+    return monitor.llm is not None and monitor.llm.judge.backend in ("openai", "cascade")
 
 
 def daily_job(

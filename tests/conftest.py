@@ -1,4 +1,5 @@
-"""Shared fixtures: result stores on SQLite and PostgreSQL, environment hygiene."""
+"""Shared fixtures: result stores on SQLite and PostgreSQL, the fake OpenAI-compatible judge
+server (``fake_openai``), environment hygiene."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import sqlalchemy as sa
 from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.results import ResultRepository
+from tests.fakes.openai_server import fake_openai_fixture  # noqa: F401  (fixture fake_openai)
 
 POSTGRES_URL = os.environ.get(
     "MONITORING_TEST_POSTGRES_URL", "postgresql+psycopg2://postgres@127.0.0.1:5432/test"

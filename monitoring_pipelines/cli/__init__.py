@@ -2,7 +2,7 @@
 at alerts and incidents without opening the Dagster UI.
 
 One module per group of commands (``config``, ``demo``, ``runs``, ``incidents``, ``review``,
-``reports``, ``ops``); ``context`` holds what they share.
+``reports``, ``judge``, ``ops``); ``context`` holds what they share.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from monitoring_pipelines.cli.config import validate_config
 from monitoring_pipelines.cli.context import Context, fail
 from monitoring_pipelines.cli.demo import demo
 from monitoring_pipelines.cli.incidents import alerts, incidents, mute
+from monitoring_pipelines.cli.judge import judge
 from monitoring_pipelines.cli.ops import otel, serve_metrics
 from monitoring_pipelines.cli.reports import report
 from monitoring_pipelines.cli.review import review
@@ -82,5 +83,6 @@ for _command in (
     serve_metrics,
     review,
     report,
+    judge,
 ):
     main.add_command(_command)

@@ -197,15 +197,34 @@ class OpenAIJudgeConfig(Strict):
     daily_budget_usd: Annotated[float, Field(gt=0)] | None = None
 
 
+class CascadeConfig(Strict):
+    """The cascade judge: the offline judge scores every sampled answer; those it scores
+    inside ``uncertain_band`` (low, high), and ``audit_share`` of the others, also go to the
+    OpenAI-compatible judge (``llm.judge.openai``, within its ``daily_budget_usd``)."""
+
+    uncertain_band: tuple[Share, Share] = (0.6, 0.85)
+    audit_share: Share = 0.05
+
+    @model_validator(mode="after")
+    def _ordered(self) -> CascadeConfig:
+        low, high = self.uncertain_band
+        if low > high:
+            raise ValueError(
+                f"uncertain_band must be [low, high] with low <= high, got {low}, {high}"
+            )
+        return self
+
+
 class JudgeConfig(Strict):
     """Shadow scoring of LLM answers for faithfulness to the retrieved context."""
 
-    backend: Literal["offline", "openai"] = "offline"
+    backend: Literal["offline", "openai", "cascade"] = "offline"
     sample_rate: Annotated[float, Field(gt=0, le=1)] = 0.05
     threshold: Share = 0.7
     daily_cap: Annotated[int, Field(ge=1)] = 500
     min_per_intent: Annotated[int, Field(ge=0)] = 20
     openai: OpenAIJudgeConfig = OpenAIJudgeConfig()
+    cascade: CascadeConfig = CascadeConfig()
     max_rate: Share = 0.10
     baseline_days: Annotated[int, Field(ge=3, le=366)] = 14
     audit_rate: Share = Field(

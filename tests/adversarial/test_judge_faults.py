@@ -34,7 +34,7 @@ from tests.assets.conftest import (  # noqa: F401
     make_monitoring,
     materialization,
 )
-from tests.fakes.openai_server import FakeOpenAI, Fault, Messages, fake_openai_fixture  # noqa: F401
+from tests.fakes.openai_server import FakeOpenAI, Fault, Messages
 
 QUESTION = "When was the Eiffel Tower completed?"
 CONTEXT = "The Eiffel Tower in Paris was completed in 1889. It is 330 metres tall."

@@ -39,7 +39,7 @@ from tests.assets.conftest import (
     failure_description,
     materialization,
 )
-from tests.fakes.openai_server import FakeOpenAI, Messages, fake_openai_fixture  # noqa: F401
+from tests.fakes.openai_server import FakeOpenAI, Messages
 
 CONFIG = """
 version: 1
@@ -186,7 +186,7 @@ def test_the_sample_is_scored_and_stored(scenario: Scenario) -> None:
     assert meta["rows"] == ROWS and meta["eligible"] == ROWS - NO_CONTEXT - NO_ANSWER
     assert (meta["skipped_missing_context"], meta["skipped_missing_answer"]) == (3, 2)
     assert meta["sampled"] == meta["scored"] == 118  # ceil(0.5 x 235), under the cap
-    assert meta["judge"] == "offline" and meta["prompt_version"] == "offline-lexical-1"
+    assert meta["judge"] == "offline" and meta["prompt_version"] == "offline-claims-1"
     assert meta["budget_stopped"] is False and meta["judge_cost_usd"] == 0.0
     assert meta["unscored_invalid_output"] == meta["unscored_budget_exhausted"] == 0
     by_intent = {row["intent"]: row for row in meta["sample"]}
@@ -365,9 +365,10 @@ def remote_monitoring(
     monkeypatch: pytest.MonkeyPatch,
     day: date,
     openai: str = "",
+    backend: str = "openai",
 ) -> Monitoring:
     """The bot judged by ``fake``, one day of its log loaded; ``openai`` adds judge settings."""
-    remote = REMOTE_JUDGE % fake.base_url
+    remote = (REMOTE_JUDGE % fake.base_url).replace("backend: openai", f"backend: {backend}")
     if openai:
         remote = remote.replace("max_retries: 0", f"max_retries: 0, {openai}")
     text = CONFIG.replace(
@@ -445,3 +446,29 @@ def judge_day(
         raise_on_error=raise_on_error,
         run_config=QUIET,
     )
+
+
+def test_the_cascade_sends_part_of_the_day_and_says_what_it_saved(
+    make_monitoring: MonitoringFactory, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every sampled answer is scored offline; only the uncertain band and the audit draw are
+    sent; the asset's metadata gives the day's LLM share, its spend against judging every
+    answer with the LLM, and the rate estimated as the LLM judge would have found it."""
+    day = DAYS[0]
+    fake_openai.usage = (1000, 100)  # $0.65 an answer at the prices below
+    fake_openai.judge = lambda messages: json.dumps({"score": 0.2, "rationale": "not in it"})
+    settings = "input_per_1k: 0.5, output_per_1k: 1.5"
+    cascade = "cascade, cascade: {uncertain_band: [0.0, 0.9], audit_share: 0.1}"
+    monitoring = remote_monitoring(
+        make_monitoring, fake_openai, monkeypatch, day, settings, backend=cascade
+    )
+    meta = materialization(judge_day(monitoring, day), "bot/faithfulness_scores")
+    sent = len(fake_openai.requests())
+    assert 0 < sent < meta["scored"] == meta["cascade_answers"]
+    assert meta["cascade_sent_uncertain"] + meta["cascade_sent_audit"] == sent
+    assert meta["cascade_llm_share"] == pytest.approx(sent / meta["scored"])
+    assert meta["cascade_llm_cost_usd"] == pytest.approx(0.65 * sent)
+    assert meta["cascade_all_llm_cost_usd"] == pytest.approx(0.65 * meta["scored"])
+    assert 0.0 < meta["cascade_cost_saved_share"] < 1.0
+    assert meta["judge"] == "cascade" and meta["judge_cost_usd"] == pytest.approx(0.65 * sent)
+    assert meta["cascade_estimated_rate"] >= meta["cascade_flagged_rate"] > 0.0

@@ -370,5 +370,4 @@ def fake_openai_fixture() -> Iterator[FakeOpenAI]:
         yield fake
 
 
-# Importing ``fake_openai_fixture`` into a test module brings the fixture ``fake_openai``.
-fake_openai = fake_openai_fixture
+# tests/conftest.py imports ``fake_openai_fixture``: every test can ask for ``fake_openai``.

@@ -47,7 +47,6 @@ from tests.fakes.openai_server import (
     FakeOpenAI,
     Fault,
     Messages,
-    fake_openai_fixture,  # noqa: F401
 )
 
 KEY = "sk-fake-9f3Kq2LmXv8RtY4wZp1N"  # FakeOpenAI's default key

@@ -151,3 +151,25 @@ def test_the_commands_fail_clearly(
     assert nobody.exit_code == 2 and "unknown monitor(s) nope; configured:" in nobody.output
     assert not (tmp_path / "out.jsonl").exists()
     assert cli(store_url, tmp_path, "review", "agreement", "--monitor", "nope").exit_code == 2
+
+
+def test_the_unsupported_span_is_stored_with_the_score_and_the_review_item(
+    results: ResultRepository,
+) -> None:
+    """The judge's unsupported span reaches the review item as offsets into the answer, and a
+    rerun of the day reuses it with the verdict; a verdict without one stores none."""
+    from monitoring_pipelines.core.hallucination.store import load_verdicts
+    from monitoring_pipelines.core.judge import OfflineJudge
+
+    answer = scored(1, 0.0).sampled
+    verdict = OfflineJudge().judge(answer.question, answer.context, answer.answer)
+    assert verdict.score < 0.7 and verdict.unsupported_span is not None
+    start, end = verdict.unsupported_span
+    assert answer.answer[start:end] == "$11"  # the fee the context does not state
+    plain = scored(2, 0.1)
+    save_scores(results, "bot", DAY, run_of(ScoredAnswer(answer, verdict, 0.7), plain))
+    items = {i.request_key: i for i in ReviewQueue(results).items("bot")}
+    assert items[answer.request_key].unsupported_span == (start, end)
+    assert items[plain.sampled.request_key].unsupported_span is None
+    known = load_verdicts(results, "bot", DAY, verdict.judge, verdict.prompt_version)
+    assert [v.unsupported_span for v in known.values()] == [(start, end)]

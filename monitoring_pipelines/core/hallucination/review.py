@@ -79,6 +79,9 @@ class ReviewItem:
     reviewed_at: datetime | None
     note: str | None
     queued_at: datetime
+    unsupported_span: tuple[int, int] | None = None
+    """``(start, end)`` character offsets into ``answer`` of what the judge found unsupported,
+    for highlighting (``answer[start:end]``); ``None`` when the judge named no span."""
 
 
 @dataclass(frozen=True)
@@ -263,6 +266,16 @@ def _insert_ignore(conn: Connection) -> Any:
     return insert(t.review_queue)
 
 
+def span_columns(span: tuple[int, int] | None) -> dict[str, int | None]:
+    """The ``span_start`` and ``span_end`` columns of a verdict's unsupported span."""
+    return {"span_start": span[0] if span else None, "span_end": span[1] if span else None}
+
+
+def stored_span(start: int | None, end: int | None) -> tuple[int, int] | None:
+    """A stored unsupported span back as ``(start, end)``; ``None`` unless both are stored."""
+    return None if start is None or end is None else (int(start), int(end))
+
+
 def _verdict_fields(scored: ScoredAnswer, partition: str) -> dict[str, Any]:
     a, v = scored.sampled, scored.verdict
     reason = ReviewReason.FLAGGED if scored.flagged else ReviewReason.AUDIT
@@ -275,6 +288,7 @@ def _verdict_fields(scored: ScoredAnswer, partition: str) -> dict[str, Any]:
         "answer": a.answer,
         "score": v.score,
         "rationale": v.rationale,
+        **span_columns(v.unsupported_span),
         "judge": v.judge,
         "prompt_version": v.prompt_version,
         "model_version": a.model_version,
@@ -307,4 +321,5 @@ def _item(row: Row[Any]) -> ReviewItem:
         reviewed_at=row.reviewed_at,
         note=row.note,
         queued_at=row.queued_at,
+        unsupported_span=stored_span(row.span_start, row.span_end),
     )

@@ -15,7 +15,12 @@ from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.dimensions import decode, dimensions
 from monitoring_pipelines.core.hallucination.governance import audit_selected
 from monitoring_pipelines.core.hallucination.rates import DayRates, ScopeRate, ScoreRow
-from monitoring_pipelines.core.hallucination.review import EnqueueReport, ReviewQueue
+from monitoring_pipelines.core.hallucination.review import (
+    EnqueueReport,
+    ReviewQueue,
+    span_columns,
+    stored_span,
+)
 from monitoring_pipelines.core.hallucination.rise import (
     JudgeIdentity,
     RiseResults,
@@ -57,6 +62,7 @@ def save_scores(
             "cost_usd": s.verdict.cost_usd,
             "scored_at": stamp,
             "content_sha256": s.sampled.content_sha256,
+            **span_columns(s.verdict.unsupported_span),
         }
         for s in run.scored
     ]
@@ -97,6 +103,7 @@ def load_verdicts(
             tokens_in=r.tokens_in,
             tokens_out=r.tokens_out,
             cost_usd=r.cost_usd,
+            unsupported_span=stored_span(r.span_start, r.span_end),
         )
         for r in rows
     }

@@ -34,6 +34,9 @@ class Verdict:
         tokens_in: Prompt tokens the judge spent (0 for a judge without a model).
         tokens_out: Completion tokens the judge spent.
         cost_usd: What the verdict cost, or ``None`` when the price is unknown.
+        unsupported_span: ``(start, end)`` character offsets into the answer of what the
+            rationale names as unsupported (``answer[start:end]``), for highlighting; ``None``
+            when the judge names no such span.
     """
 
     score: float
@@ -43,10 +46,14 @@ class Verdict:
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float | None = None
+    unsupported_span: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score <= 1.0:
             raise ValueError(f"Verdict.score must be within [0, 1], got {self.score!r}")
+        span = self.unsupported_span
+        if span is not None and not 0 <= span[0] <= span[1]:
+            raise ValueError(f"Verdict.unsupported_span must be 0 <= start <= end, got {span!r}")
 
 
 @dataclass(frozen=True)

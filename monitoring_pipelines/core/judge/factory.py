@@ -1,5 +1,5 @@
-"""The configured judge: the offline judge, or the OpenAI-compatible one (imported on demand,
-so a monitor with the offline judge never loads an HTTP client)."""
+"""The configured judge: the offline judge, the OpenAI-compatible one, or the cascade of both
+(the HTTP client is imported on demand, so a monitor with the offline judge never loads it)."""
 
 from __future__ import annotations
 
@@ -25,9 +25,16 @@ def make_judge(config: JudgeConfig, api_key: str | None = None) -> Judge:
     """
     if config.backend == "offline":
         return OfflineJudge()
-    if config.backend == "openai":
+    if config.backend in ("openai", "cascade"):
         from monitoring_pipelines.core.judge.llm import OpenAIJudge
 
         judge: Judge = OpenAIJudge(config.openai, api_key=api_key)
+        if config.backend == "cascade":
+            from monitoring_pipelines.core.judge.cascade import CascadeJudge
+
+            cascade = config.cascade
+            judge = CascadeJudge(judge, cascade.uncertain_band, cascade.audit_share)
         return judge
-    raise ConfigError(f"llm.judge.backend '{config.backend}' is unknown; allowed: offline, openai")
+    raise ConfigError(
+        f"llm.judge.backend '{config.backend}' is unknown; allowed: offline, openai, cascade"
+    )

@@ -1,19 +1,17 @@
-"""The offline faithfulness judge: lexical evidence against the retrieved context, no network.
+"""The offline faithfulness judge: claim-level lexical evidence against the context, no network.
 
-A small logistic model scores how much of what the answer adds to the question the context
-supports; every feature is a share or a flag, so the score does not grow or shrink with the
-answer's length (README.md, "Hallucinations").
+The answer is split into claims; each is checked against the context passage that supports it
+best (:mod:`.claims`); a small logistic model turns the claims' shares and flags into a score,
+so the score does not grow or shrink with the answer's length (README.md, "Hallucinations").
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 
-from monitoring_pipelines.core.judge import text
+from monitoring_pipelines.core.judge import support, text
 from monitoring_pipelines.core.judge.base import (
     BUDGET_EXHAUSTED,
     JudgeBudget,
@@ -22,36 +20,45 @@ from monitoring_pipelines.core.judge.base import (
     Verdict,
     as_items,
 )
+from monitoring_pipelines.core.judge.claims import Claim, check, split
+from monitoring_pipelines.core.judge.comparison import comparison
 
 JUDGE_NAME = "offline"
-RULES_VERSION = "offline-lexical-1"
+RULES_VERSION = "offline-claims-1"
 
 # The score is sigmoid(INTERCEPT + WEIGHTS . features), features in this order. Fitted by
-# `benchmarks/bench_judge.py --fit`: ridge logistic regression (L2 = 1) on the 1,000 HaluEval QA
-# answers of ../shared/data plus the demo chatbot's answers of every other article, with one
-# free intercept per HaluEval answer-length stratum and one for the demo, dropped afterwards,
-# so the weights rank answers within a length stratum and cannot learn length; INTERCEPT is
-# then the smallest that keeps 99.5% of the demo's supported (paraphrased) answers >= 0.7.
-# Held-out (5-fold by question) numbers are in the benchmark's output.
+# `benchmarks/bench_judge.py --fit` (see its docstring for the data and what is held out).
 FEATURES: tuple[str, ...] = (
-    "unsupported_name",  # 1 if a capitalised word or number is in neither context nor question
-    "unsupported_word_share",  # share of the other content words in neither
-    "supported_share",  # share of content words found in the context and not in the question
-    "grounded",  # 1 if at least one content word is found in the context and not in the question
-    "span_coverage",  # share of the answer's words in 2+ word runs found verbatim in the context
+    "unsupported_name",  # some claim has a name or number in neither context nor question
+    "worst_unsupported_share",  # the largest share of a claim's new words the context lacks
+    "unsupported_share",  # share of all the answer's new content words the context lacks
+    "role_gap",  # some claim names an entity of the context away from where its fact is
+    "substituted",  # some claim has a name or number where its passage has another
+    "polarity_flip",  # some claim's negation disagrees with its passage
+    "worst_passage_support",  # the smallest share of a claim's new words in its passage
+    "passage_support",  # that share over all claims
+    "coverage",  # share of the answer's words in verbatim runs of the context
+    "grounded",  # 1 if at least one new content word is found in the context
     "comparison",  # either-or question: +1 the context agrees with the answer's pick, -1 not
-    "polar",  # a bare "yes" or "no"
+    "polar",  # a bare yes/no (or a bare negation): nothing to check but its polarity
+    "unsupported_count",  # log(1 + unsupported content words): each is a claim to doubt
+    "unsupported_name_count",  # log(1 + unsupported names and numbers)
+    "personal",  # share of the claims in the first person ("I think..."): chat, not facts
 )
-WEIGHTS: tuple[float, ...] = (-6.70, -1.17, 1.66, 1.36, 2.22, 1.01, 1.97)
-INTERCEPT = 0.10
-
-_YEAR = re.compile(r"(?<![\d.,])(1[0-9]{3}|20[0-9]{2})(?![\d])")
-_EARLY = re.compile(r"\b(first|earlier|earliest|older|oldest|before)\b", re.IGNORECASE)
-_LATE = re.compile(
-    r"\b(younger|youngest|later|latest|second|more recent|most recent|newer|newest)\b",
-    re.IGNORECASE,
-)
-_POLAR = frozenset({"yes", "no"})
+WEIGHTS: tuple[float, ...] = (
+    -0.74, 1.51, -1.98, -0.33, -1.11, 0.06, -1.21, 1.53,
+    0.77, 0.11, 1.94, 1.43, -0.96, 1.14, 1.51,
+)  # fmt: skip
+INTERCEPT = 2.90
+_ASKING_SENTENCES = 3
+POLAR_CAP = 0.94
+"""The most a bare "yes" or "no" scores: nothing in it can be checked, so it is never
+confidently supported."""
+CONTRADICTED_CAP = 0.65
+"""The most an answer scores when the context contradicts it, not merely lacks it (a claim
+puts a number where its passage has another), or when nothing at all was retrieved: it is
+flagged whatever else the answer gets right."""
+_POLAR = frozenset({"yes", "no", "not", "never"})
 
 
 @dataclass(frozen=True)
@@ -59,227 +66,113 @@ class Evidence:
     """What the judge found in one answer.
 
     Attributes:
-        content_words: Distinct content words (and numbers) of the answer.
-        supported: Content words found in the context and not in the question.
-        echoed: Content words found in the question.
-        unsupported_names: Capitalised words and numbers found in neither.
-        unsupported_words: Other content words found in neither.
-        span_coverage: Share of the answer's words lying in runs of two or more words that the
-            context contains verbatim (a one-word answer: 1 if the context has the word).
-        comparison: For an either-or question, +1 (-1) when the context's years agree with
-            (contradict) the option the answer picks, +-0.5 for weaker evidence (see
-            ``_comparison``), 0 when there is no such question or no evidence.
-        comparison_note: The years behind ``comparison``, for the rationale.
-        polar: The answer is a bare "yes" or "no".
+        claims: The claims with words to check, in answer order.
+        content_words: Distinct content words of the answer.
+        echoed: Content words only echoing the question.
+        comparison: For an either-or question, +1 (-1) when the context agrees with
+            (contradicts) the answer's pick, weaker evidence +-0.5, else 0.
+        comparison_note: What ``comparison`` rests on, for the rationale.
+        polar: The answer is a bare "yes", "no" or negation.
+        unsupported_everywhere: The context has no words at all while the answer claims
+            something (nothing was retrieved to support it).
     """
 
+    claims: tuple[Claim, ...]
     content_words: int
-    supported: tuple[str, ...]
-    echoed: tuple[str, ...]
-    unsupported_names: tuple[str, ...]
-    unsupported_words: tuple[str, ...]
-    span_coverage: float
+    echoed: int
     comparison: float
     comparison_note: str
     polar: bool
+    unsupported_everywhere: bool = False
 
     def features(self) -> tuple[float, ...]:
         """The feature vector, in the order of ``FEATURES``."""
-        n = max(self.content_words, 1)
+        claims = list(self.claims)
+        if not claims:
+            return (0.0,) * 6 + (1.0, 1.0, 0.0, 0.0, self.comparison, float(self.polar), 0, 0, 0)
+        per = [c.features() for c in claims]
+        novel = sum(len(c.novel) for c in claims)
+        names = sum(len(c.unsupported_names) for c in claims)
+        unsupported = names + sum(len(c.unsupported_words) for c in claims)
+        held = sum(c.passage_support * len(c.novel) for c in claims)
         return (
-            1.0 if self.unsupported_names else 0.0,
-            len(self.unsupported_words) / n,
-            len(self.supported) / n,
-            1.0 if self.supported else 0.0,
-            self.span_coverage,
+            max(f[0] for f in per),
+            max(f[1] for f in per),
+            unsupported / max(novel, 1),
+            max(f[2] for f in per),
+            max(f[3] for f in per),
+            max(f[4] for f in per),
+            min(f[5] for f in per),
+            held / novel if novel else 1.0,
+            sum(f[6] for f in per) / len(per),
+            1.0 if any(c.context_support > 0 and c.novel for c in claims) else 0.0,
             self.comparison,
-            1.0 if self.polar else 0.0,
+            float(self.polar),
+            math.log1p(unsupported),
+            math.log1p(names),
+            sum(c.personal for c in claims) / len(claims),
         )
 
+    def weakest(self) -> Claim | None:
+        """The claim with the most evidence against it, if any claim adds words.
 
-@dataclass(frozen=True)
-class _Indexed:
-    keys: frozenset[str]
-    bigrams: frozenset[tuple[str, ...]]
-    units: frozenset[tuple[str, str]]  # (number, word) with the word just after or 1-3 before
+        Claims are ranked by plain counts, not by the model's weights (which share credit
+        between correlated features): a contradicted number first, then unsupported names,
+        then the share of unsupported words, a misplaced name, a flipped negation, and the
+        share of new words away from the claim's passage.
+        """
+        claims = [c for c in self.claims if c.novel or c.misplaced]
+        if not claims:
+            return None
 
+        def against(claim: Claim) -> tuple[float, ...]:
+            name, share, gap, substituted, flip, held, _ = claim.features()
+            return (substituted, name + share + gap + flip + (1.0 - held) / 2)
 
-_UNIT_LOOKBACK = 3
-
-
-@lru_cache(maxsize=4096)
-def _index(passage: str) -> _Indexed:
-    """Keys, key bigrams and number units of a passage; cached, as contexts repeat in a day."""
-    toks = text.tokens(passage)
-    keys = [t.key for t in toks]
-    units: set[tuple[str, str]] = set()
-    for i, token in enumerate(toks):
-        if token.is_number:
-            near = keys[max(0, i - _UNIT_LOOKBACK) : i] + keys[i + 1 : i + 2]
-            units.update((token.key, word) for word in near)
-    return _Indexed(frozenset(keys), frozenset(text.ngrams(keys, 2)), frozenset(units))
+        return max(claims, key=against)
 
 
 def clear_caches() -> None:
     """Forget indexed passages and stems (for benchmarks that time a cold start)."""
-    _index.cache_clear()
+    support.index.cache_clear()
     text.stem.cache_clear()
 
 
-def _span_coverage(keys: list[str], context: _Indexed) -> float:
-    if not keys:
-        return 0.0
-    if len(keys) == 1:
-        return 1.0 if keys[0] in context.keys else 0.0
-    covered = [False] * len(keys)
-    for i in range(len(keys) - 1):
-        if (keys[i], keys[i + 1]) in context.bigrams:
-            covered[i] = covered[i + 1] = True
-    return sum(covered) / len(keys)
-
-
-def _unit_mismatch(token: text.Token, answer: list[text.Token], context: _Indexed) -> str:
-    """The number and its unit when the context has the number only with another unit.
-
-    "5 days" is not supported by a context that says "5 business days" elsewhere but "72 hours"
-    for the fact at hand: the word after the number must follow it in the context too, or
-    precede it closely ("a 10% bonus" is supported by "a bonus of 10%").
-    """
-    if not token.is_number:
-        return ""
-    at = next(i for i, t in enumerate(answer) if t is token)
-    if at + 1 >= len(answer):
-        return ""
-    unit = answer[at + 1]
-    if unit.is_number or not text.is_content(unit) or (token.key, unit.key) in context.units:
-        return ""
-    return f"{token.surface} {unit.surface}"
-
-
-def _first_mention(folded_context: str, option: str) -> int | None:
-    positions = [
-        folded_context.find(word)
-        for word in (text.fold(w.strip(text.QUOTES)) for w in option.split())
-        if len(word) >= 3 and word not in text.STOPWORDS
-    ]
-    found = [p for p in positions if p >= 0]
-    return min(found) if found else None
-
-
-def _content_keys(passage: str) -> set[str]:
-    return {t.key for t in text.tokens(passage) if text.is_content(t)}
-
-
-def _picked_option(answer: str, options: tuple[str, str]) -> int | None:
-    """Which option the answer picks: 0 or 1, -1 for "both", ``None`` for neither."""
-    answer_keys = _content_keys(answer)
-    named = []
-    for option in options:
-        keys = _content_keys(option)
-        named.append(bool(keys) and len(keys & answer_keys) / len(keys) >= 0.5)
-    if named[0] and named[1]:
-        folded = text.fold(answer)
-        if re.match(r"\W*(both|neither)\b", folded):
-            return -1
-        at = [folded.find(text.fold(option.split()[-1])) for option in options]
-        return None if min(at) < 0 else int(at[1] < at[0])  # the subject is named first
-    if named[0] or named[1]:
-        return 0 if named[0] else 1
-    return None
-
-
-def _passages(context: str, options: tuple[str, str]) -> tuple[str, str] | None:
-    """Each option's passage: from its first mention to the other's first mention, or the end."""
-    folded = text.fold(context)
-    starts = [_first_mention(folded, o) for o in options]
-    if starts[0] is None or starts[1] is None or starts[0] == starts[1]:
-        return None
-    ends = [starts[1] if starts[1] > starts[0] else len(folded), 0]
-    ends[1] = starts[0] if starts[0] > starts[1] else len(folded)
-    return folded[starts[0] : ends[0]], folded[starts[1] : ends[1]]
-
-
-def _comparison(question: str, context: str, answer: str) -> tuple[float, str]:
-    """Check the option an either-or answer picks against the context.
-
-    "Who was born first, A or B?": the first year of each option's passage is its date (of
-    birth, founding, release), and the answer must pick the earlier (+1) or it contradicts the
-    context (-1). Other either-or questions ("which is native to South America?"): the option
-    whose passage shares more of the question's other words is the one the context supports,
-    weaker evidence (+-0.5). An answer naming both options picks neither (-0.5).
-    """
-    options = text.comparison_options(question)
-    picked = None if options is None else _picked_option(answer, options)
-    if options is None or picked is None:
-        return 0.0, ""
-    if picked == -1:
-        return -0.5, "answer names both options of an either-or question"
-    passages = _passages(context, options)
-    if passages is None:
-        return 0.0, ""
-    early, late = bool(_EARLY.search(question)), bool(_LATE.search(question))
-    if early != late:
-        found = [_YEAR.search(passage) for passage in passages]
-        years = [int(f.group()) for f in found if f is not None]
-        if len(years) != 2 or years[0] == years[1]:
-            return 0.0, ""
-        earlier = int(years[1] < years[0])
-        right = earlier if early else 1 - earlier
-        note = f"context's years: {options[0]!r} {years[0]}, {options[1]!r} {years[1]}"
-        return (1.0 if picked == right else -1.0), note
-    predicate = _content_keys(question) - _content_keys(options[0]) - _content_keys(options[1])
-    shared = [len(predicate & _content_keys(passage)) for passage in passages]
-    if shared[0] == shared[1]:
-        return 0.0, ""
-    right = int(shared[1] > shared[0])
-    note = f"context links the question to {options[right]!r}"
-    return (0.5 if picked == right else -0.5), note
-
-
 def gather_evidence(question: str | None, context: str, answer: str) -> Evidence:
-    """Collect the lexical evidence for one answer.
+    """Collect the claim-level evidence for one answer.
 
     Args:
-        question: The user's question, or ``None``.
+        question: The user's question (or the dialogue so far), or ``None``.
         context: The retrieved context.
         answer: The answer.
 
     Returns:
         The evidence.
     """
-    answer_tokens = text.tokens(answer)
-    ctx = _index(context)
-    asked = _index(question or "")
-    distinct: dict[str, text.Token] = {}
-    for token in answer_tokens:
-        if text.is_content(token):
-            distinct.setdefault(token.key, token)
-    supported: list[str] = []
-    echoed: list[str] = []
-    names: list[str] = []
-    words: list[str] = []
-    for key, token in distinct.items():
-        if key in asked.keys:
-            echoed.append(token.surface)
-        elif key in ctx.keys:
-            unit = _unit_mismatch(token, answer_tokens, ctx)
-            (names if unit else supported).append(unit or token.surface)
-        elif token.capitalised or token.is_number:
-            names.append(token.surface)
-        else:
-            words.append(token.surface)
-    comparison, note = _comparison(question, context, answer) if question else (0.0, "")
-    polar = bool(answer_tokens) and all(text.fold(t.surface) in _POLAR for t in answer_tokens)
+    tokens = text.tokens(answer)
+    ctx = support.index(context)
+    asked = support.index(question or "")
+    words = {t.key for t in tokens if text.is_content(t)}
+    # "Let Me Be": a title made of function words is still a name to find in the context.
+    title = not words and any(t.capitalised and len(t.surface) > 1 for t in tokens)
+    # What is being asked is at the end of the question (the last turns of a dialogue).
+    asking = frozenset().union(*asked.sentences[-_ASKING_SENTENCES:])
+    anchor = frozenset(k for k in asking if k in ctx.where)
+    claims = tuple(
+        check(c, ctx, asked, anchor, every_capitalised=title)
+        for c in split(tokens)
+        if (title or any(t.content for t in c))
+    )
+    comp, note = comparison(question, context, answer) if question else (0.0, "")
+    polar = not words and not title and any(t.surface.lower() in _POLAR for t in tokens)
     return Evidence(
-        content_words=len(distinct),
-        supported=tuple(supported),
-        echoed=tuple(echoed),
-        unsupported_names=tuple(names),
-        unsupported_words=tuple(words),
-        span_coverage=_span_coverage([t.key for t in answer_tokens], ctx),
-        comparison=comparison,
+        claims=claims,
+        content_words=len(words),
+        echoed=len(words & asked.keys),
+        comparison=comp,
         comparison_note=note,
         polar=polar,
+        unsupported_everywhere=bool(claims) and not ctx.where,
     )
 
 
@@ -290,7 +183,7 @@ def faithfulness(
 ) -> float:
     """The logistic model's probability that the answer is faithful.
 
-    An answer without content words ("Sorry, I can't help with that.", or nothing at all)
+    An answer without words to check ("Sorry, I can't help with that.", or nothing at all)
     claims nothing and so cannot be unfaithful: 1.0. A bare "yes" or "no" is scored.
 
     Args:
@@ -301,33 +194,50 @@ def faithfulness(
     Returns:
         The score, within [0, 1].
     """
-    if evidence.content_words == 0 and not evidence.polar:
+    if not evidence.claims and not evidence.polar:
         return 1.0
     z = intercept + sum(w * x for w, x in zip(weights, evidence.features(), strict=True))
-    return 1.0 / (1.0 + math.exp(-z))
+    score = 1.0 / (1.0 + math.exp(-z))
+    contradicted = evidence.unsupported_everywhere
+    if contradicted or any(claim.contradicted_number for claim in evidence.claims):
+        return min(score, CONTRADICTED_CAP)
+    return min(score, POLAR_CAP) if evidence.polar else score
 
 
-def rationale(evidence: Evidence) -> str:
-    """One sentence naming the evidence, the unsupported words first."""
+def _quoted(tokens: Sequence[text.Token], limit: int = 6) -> str:
+    shown = ", ".join(repr(t.surface) for t in tokens[:limit])
+    return shown + (f" and {len(tokens) - limit} more" if len(tokens) > limit else "")
+
+
+def rationale(evidence: Evidence, answer: str) -> str:
+    """One sentence naming the evidence: the weakest claim and what in it is unsupported."""
     parts: list[str] = []
-    unsupported = evidence.unsupported_names + evidence.unsupported_words
-    if unsupported:
-        shown = ", ".join(repr(w) for w in unsupported[:6])
-        more = f" and {len(unsupported) - 6} more" if len(unsupported) > 6 else ""
-        parts.append(f"unsupported: {shown}{more}")
+    weakest = evidence.weakest()
+    if weakest is not None:
+        claim = answer[weakest.start : weakest.end]
+        if len(claim) > 80:
+            claim = claim[:77] + "..."
+        where = f" (weakest claim {claim!r})" if len(evidence.claims) > 1 else ""
+        unsupported = weakest.unsupported_names + weakest.unsupported_words
+        if unsupported:
+            parts.append(f"unsupported: {_quoted(unsupported)}{where}")
+        if weakest.misplaced:
+            parts.append(f"the context says this of others than {_quoted(weakest.misplaced)}")
+        if weakest.substituted:
+            parts.append("its passage names another name or number there")
+        if weakest.polarity_flip:
+            parts.append("its negation disagrees with the supporting passage")
+        if not parts:
+            parts.append(f"supported{where}")
+        parts.append(f"{weakest.passage_support:.0%} of its new words in one passage")
     if evidence.comparison:
         verdict = "agrees with" if evidence.comparison > 0 else "goes against"
         parts.append(f"answer {verdict} the context ({evidence.comparison_note})")
     if evidence.polar:
         parts.append("a bare yes/no: no words to check against the context")
-    elif evidence.content_words:
-        echoed = len(evidence.echoed)
-        parts.append(
-            f"supported: {len(evidence.supported)} of {evidence.content_words} content words"
-            + (f" ({echoed} more only echo the question)" if echoed else "")
-        )
-        parts.append(f"{evidence.span_coverage:.0%} of the answer verbatim in the context")
-    else:
+    elif weakest is None and evidence.claims:
+        parts.append(f"only echoes the question ({evidence.echoed} content words)")
+    elif not evidence.claims:
         parts.append("no factual content to check")
     return "; ".join(parts)
 
@@ -341,7 +251,9 @@ class OfflineJudge:
     def judge(self, question: str | None, context: str, answer: str) -> Verdict:
         """Score one answer against its context (see the module docstring)."""
         evidence = gather_evidence(question, context, answer)
-        return self._verdict(faithfulness(evidence), rationale(evidence))
+        weakest = evidence.weakest()
+        span = None if weakest is None else weakest.span()
+        return self._verdict(faithfulness(evidence), rationale(evidence, answer), span)
 
     def judge_many(
         self,
@@ -361,7 +273,7 @@ class OfflineJudge:
         scored: list[Verdict | Unscored] = [self.judge(*item) for item in todo[:limit]]
         return scored + [stopped] * (len(todo) - limit)
 
-    def _verdict(self, score: float, why: str) -> Verdict:
+    def _verdict(self, score: float, why: str, span: tuple[int, int] | None) -> Verdict:
         return Verdict(
             score=round(score, 4),
             rationale=why,
@@ -370,4 +282,5 @@ class OfflineJudge:
             tokens_in=0,
             tokens_out=0,
             cost_usd=0.0,
+            unsupported_span=span,
         )

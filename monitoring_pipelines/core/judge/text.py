@@ -1,15 +1,16 @@
 """Normalisation and tokenisation for the offline faithfulness judge.
 
 Pure and deterministic: accents and case folded, numbers written one way ("1,000" is ``1000``),
-words crudely stemmed ("directed" matches "director") and stopwords dropped.
+words crudely stemmed ("directed" matches "director", "Korean" matches "Korea"), words glued
+together split ("HanksTom"), and sentences told apart.
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 # Function words and question words: never evidence either way.
 STOPWORDS: frozenset[str] = frozenset(
@@ -63,27 +64,39 @@ _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _TOKEN = re.compile(rf"[$€£]?\d+(?:,\d{{3}})*(?:\.\d+)?%?|[{_CJK}]|[^\W\d_{_CJK}]+", re.UNICODE)
 _IS_CJK = re.compile(rf"[{_CJK}]")
 QUOTES = "\"'\u2018\u2019\u201c\u201d"
-_SENTENCE_END = re.compile(rf"[.!?:;][{QUOTES})\]]*\s*\Z")
+_BREAK = re.compile(r"[.!?:;\n]")
 _THOUSANDS = re.compile(r"(?<=\d),(?=\d{3}\b)")
-_SUFFIXES = ("ations", "ation", "ities", "ness", "ings", "ing", "ians", "ian", "ers", "ies",
-             "ied", "ed", "er", "es", "ly", "s")  # fmt: skip
+_SUFFIXES = ("ations", "ation", "ities", "ness", "ings", "ing", "ians", "ian", "ese", "ans",
+             "ers", "ies", "ied", "ed", "er", "es", "an", "ly", "s")  # fmt: skip
+_VOWELS = frozenset("aeiouy")
+_GLUED = re.compile(r"(?<=[a-z])(?=[A-Z])")
 
 
-@dataclass(frozen=True)
-class Token:
-    """One word or number of a text.
+class Token(NamedTuple):
+    """One word or number of a text (a named tuple: contexts hold thousands, made fast).
 
     Attributes:
         surface: The text as written (for rationales).
         key: The normalised form matched against other texts.
         is_number: The token is a number (digits or a number word).
         capitalised: Written with a capital letter not at the start of a sentence: a name.
+        start: Offset of its first character in the text.
+        sentence: Index of its sentence in the text.
+        content: It can carry a fact (see :func:`is_content`).
     """
 
     surface: str
     key: str
     is_number: bool
     capitalised: bool
+    start: int = 0
+    sentence: int = 0
+    content: bool = True
+
+    @property
+    def end(self) -> int:
+        """Offset just after its last character."""
+        return self.start + len(self.surface)
 
 
 def fold(text: str) -> str:
@@ -104,12 +117,17 @@ def stem(word: str) -> str:
 
     Returns:
         The stem, at most six letters long, so inflections and derivations of one root
-        ("directed", "director", "directing") share it.
+        ("directed", "director", "directing"; "Korea", "Korean") share it: one suffix and then
+        a final vowel are stripped.
     """
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 4:
             word = word[: -len(suffix)]
+            if len(word) > 4 and word[-1] == word[-2] and word[-1] not in _VOWELS:
+                word = word[:-1]  # "starred", "starring": "star"
             break
+    if len(word) > 4 and word[-1] in _VOWELS:
+        word = word[:-1]
     return word[:6]
 
 
@@ -127,11 +145,44 @@ def number_key(text: str) -> str:
     return plain.replace(",", "") + ("%" if percent else "")
 
 
+def _fold_word(surface: str) -> str:
+    return surface.lower() if surface.isascii() else fold(surface)
+
+
+@lru_cache(maxsize=65536)
+def _word(surface: str) -> tuple[str, bool, bool]:
+    """Key, is-a-number and is-content of a word as written; cached, words repeat."""
+    folded = _fold_word(surface)
+    number = _NUMBER_WORDS.get(folded)
+    key = number or stem(folded)
+    if number is not None:
+        return key, True, True
+    content = folded not in STOPWORDS and folded not in FILLER
+    content = content and (len(folded) > 1 or surface.isupper() or bool(_IS_CJK.match(folded)))
+    return key, False, content
+
+
+def _words(text: str) -> list[tuple[int, str]]:
+    """Start offsets and surfaces of the words and numbers of ``text``, glued words split."""
+    out: list[tuple[int, str]] = []
+    for match in _TOKEN.finditer(text):
+        surface = match.group()
+        if surface.isascii() and not surface.islower() and _GLUED.search(surface, 1):
+            start = match.start()
+            for part in _GLUED.split(surface):
+                out.append((start, part))
+                start += len(part)
+        else:
+            out.append((match.start(), surface))
+    return out
+
+
 def tokens(text: str) -> list[Token]:
     """Every word and number of ``text``, normalised, stopwords included.
 
     A capitalised word starting a sentence counts as a name only when a name follows it
     ("Westchester County"); alone ("Scottish", "Choosing store credit") it may be any word.
+    Sentences end at ``.!?:;`` (spaces after it optional: "century.First") or a line break.
 
     Args:
         text: Any text.
@@ -141,24 +192,25 @@ def tokens(text: str) -> list[Token]:
     """
     out: list[Token] = []
     initial: list[bool] = []  # capitalised, at the start of a sentence
-    for match in _TOKEN.finditer(text):
-        surface = match.group()
+    sentence, previous_end = 0, 0
+    for start, surface in _words(text):
+        starts = not out or _BREAK.search(text, previous_end, start) is not None
+        if starts and out:
+            sentence += 1
+        previous_end = start + len(surface)
         if not surface[0].isalpha():
-            out.append(Token(surface, number_key(surface), True, False))
+            out.append(Token(surface, number_key(surface), True, False, start, sentence))
             initial.append(False)
             continue
-        folded = fold(surface)
-        start = match.start()
-        starts = not out or bool(_SENTENCE_END.search(text[max(0, start - 6) : start]))
-        capitalised = surface[0].isupper() and not starts
-        initial.append(surface[0].isupper() and starts)
-        key = _NUMBER_WORDS.get(folded)
-        out.append(Token(surface, key or stem(folded), key is not None, capitalised))
+        key, number, content = _word(surface)
+        upper = surface[0].isupper()
+        initial.append(upper and starts)
+        out.append(Token(surface, key, number, upper and not starts, start, sentence, content))
     for i in range(len(out) - 1):
         follower = out[i + 1]
-        name_follows = follower.capitalised and len(follower.surface) > 1 and is_content(follower)
-        if initial[i] and name_follows and fold(out[i].surface) not in STOPWORDS:
-            out[i] = Token(out[i].surface, out[i].key, out[i].is_number, True)
+        name_follows = follower.capitalised and len(follower.surface) > 1 and follower.content
+        if initial[i] and name_follows and _fold_word(out[i].surface) not in STOPWORDS:
+            out[i] = out[i]._replace(capitalised=True)
     return out
 
 
@@ -168,12 +220,7 @@ def is_content(token: Token) -> bool:
     A lone capital letter is content: it is an initial or part of one ("F.E.A.R.", "R&B");
     so is a lone Han or kana character.
     """
-    if token.is_number:
-        return True
-    word = fold(token.surface)
-    if word in STOPWORDS or word in FILLER:
-        return False
-    return len(word) > 1 or token.surface.isupper() or bool(_IS_CJK.match(word))
+    return token.content
 
 
 def key_set(toks: list[Token]) -> set[str]:

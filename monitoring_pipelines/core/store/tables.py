@@ -315,6 +315,10 @@ faithfulness_scores = Table(
     # a rerun reuses the verdict only for the same texts, judge and prompt version. Rows
     # stored before it was kept have none and are never reused.
     Column("content_sha256", String(64), nullable=True),
+    # The unsupported span the judge named (Verdict.unsupported_span): character offsets
+    # into the answer, both null when it named none.
+    Column("span_start", Integer, nullable=True),
+    Column("span_end", Integer, nullable=True),
 )
 
 # Answers the judge scored under the threshold, for a person to review. One item per monitor
@@ -333,6 +337,8 @@ review_queue = Table(
     Column("answer", Text, nullable=False),
     Column("score", Float, nullable=False),
     Column("rationale", Text, nullable=False),
+    Column("span_start", Integer, nullable=True),
+    Column("span_end", Integer, nullable=True),
     Column("judge", String(128), nullable=False),
     Column("prompt_version", String(128), nullable=False),
     Column("model_version", Key(255), nullable=True),

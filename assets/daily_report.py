@@ -9,6 +9,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import dagster as dg
 
@@ -41,6 +42,7 @@ def make_daily_report(
     monitor: MonitorConfig,
     partitions_def: dg.PartitionsDefinition,
     upstream: Sequence[dg.AssetKey],
+    web_url: str | None = None,
 ) -> dg.AssetsDefinition:
     """The ``<monitor>/daily_report`` asset.
 
@@ -50,6 +52,8 @@ def make_daily_report(
         partitions_def: Its daily partitions.
         upstream: The monitor's daily assets the report reads the results of
             (``report_upstream`` picks them from the assets built).
+        web_url: The web server (``monitoring serve``) whose page of the report the metadata
+            links; ``None``: the file's ``file://`` URL.
     """
     reported = frozenset(key.path[-1] for key in upstream)
 
@@ -86,7 +90,7 @@ def make_daily_report(
         return dg.MaterializeResult(
             metadata={
                 "report": dg.MetadataValue.path(str(path)),
-                "report_url": dg.MetadataValue.url(path.as_uri()),
+                "report_url": dg.MetadataValue.url(report_url(web_url, name, day, path)),
                 "plots": dg.MetadataValue.int(report.plots),
                 "bytes": dg.MetadataValue.int(size),
                 "summary": dg.MetadataValue.md(report.summary_markdown),
@@ -94,6 +98,13 @@ def make_daily_report(
         )
 
     return daily_report
+
+
+def report_url(web_url: str | None, monitor: str, day: date, path: Path) -> str:
+    """The report's page on the web server, or its file when there is no server."""
+    if not web_url:
+        return path.as_uri()
+    return f"{web_url.rstrip('/')}/reports/{quote(monitor, safe='')}/{day.isoformat()}"
 
 
 def reports_dir(slices_dir: str) -> Path:

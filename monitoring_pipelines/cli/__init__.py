@@ -2,7 +2,7 @@
 at alerts and incidents without opening the Dagster UI.
 
 One module per group of commands (``config``, ``demo``, ``runs``, ``incidents``, ``review``,
-``ops``); ``context`` holds what they share.
+``ops``, ``web``); ``context`` holds what they share.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from monitoring_pipelines.cli.incidents import alerts, incidents, mute
 from monitoring_pipelines.cli.ops import otel, serve_metrics
 from monitoring_pipelines.cli.review import review
 from monitoring_pipelines.cli.runs import alerting, backfill, costs
+from monitoring_pipelines.cli.web import serve
 from monitoring_pipelines.core.errors import ConfigError, MonitoringError, describe_fault
 
 __all__ = ["main"]
@@ -80,5 +81,6 @@ for _command in (
     otel,
     serve_metrics,
     review,
+    serve,
 ):
     main.add_command(_command)

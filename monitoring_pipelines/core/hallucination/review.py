@@ -6,6 +6,7 @@ partition's items with its scores; reruns never duplicate an item or reset a rev
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -79,6 +80,8 @@ class ReviewItem:
     reviewed_at: datetime | None
     note: str | None
     queued_at: datetime
+    unsupported: tuple[str, ...] = ()
+    """Passages of the answer the judge named unsupported (``Verdict.unsupported``)."""
 
 
 @dataclass(frozen=True)
@@ -275,6 +278,7 @@ def _verdict_fields(scored: ScoredAnswer, partition: str) -> dict[str, Any]:
         "answer": a.answer,
         "score": v.score,
         "rationale": v.rationale,
+        "unsupported": json.dumps(list(v.unsupported)) if v.unsupported else None,
         "judge": v.judge,
         "prompt_version": v.prompt_version,
         "model_version": a.model_version,
@@ -307,4 +311,18 @@ def _item(row: Row[Any]) -> ReviewItem:
         reviewed_at=row.reviewed_at,
         note=row.note,
         queued_at=row.queued_at,
+        unsupported=_passages(row.unsupported),
     )
+
+
+def _passages(stored: str | None) -> tuple[str, ...]:
+    """The stored passages; anything but a JSON list of strings reads as none."""
+    if not stored:
+        return ()
+    try:
+        value = json.loads(stored)
+    except ValueError:
+        return ()
+    if not isinstance(value, list):
+        return ()
+    return tuple(p for p in value if isinstance(p, str) and p)

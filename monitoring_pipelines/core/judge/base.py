@@ -34,6 +34,8 @@ class Verdict:
         tokens_in: Prompt tokens the judge spent (0 for a judge without a model).
         tokens_out: Completion tokens the judge spent.
         cost_usd: What the verdict cost, or ``None`` when the price is unknown.
+        unsupported: Passages of the answer, quoted exactly, that the context does not
+            support; empty when the judge names none (the review page highlights them).
     """
 
     score: float
@@ -43,6 +45,7 @@ class Verdict:
     tokens_in: int = 0
     tokens_out: int = 0
     cost_usd: float | None = None
+    unsupported: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.score <= 1.0:

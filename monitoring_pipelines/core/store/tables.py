@@ -319,6 +319,8 @@ review_queue = Table(
     Column("answer", Text, nullable=False),
     Column("score", Float, nullable=False),
     Column("rationale", Text, nullable=False),
+    # JSON list of the answer's passages the judge named unsupported (Verdict.unsupported).
+    Column("unsupported", Text, nullable=True),
     Column("judge", String(128), nullable=False),
     Column("prompt_version", String(128), nullable=False),
     Column("model_version", Key(255), nullable=True),

@@ -12,9 +12,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from jinja2 import Environment, PackageLoader, select_autoescape
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from monitoring_pipelines.core.errors import MonitoringError, describe_fault
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.results import ResultRepository
@@ -133,6 +135,13 @@ def create_app(
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"There is no page at {request.url.path}."
         return render(request, "error.html", exc.status_code, status=exc.status_code, detail=detail)
+
+    @app.exception_handler(SQLAlchemyError)
+    @app.exception_handler(MonitoringError)
+    async def store_fault(request: Request, exc: Exception) -> Response:
+        # One line without SQL, parameters or passwords (describe_fault), never a traceback.
+        detail = f"The result store cannot be read or written: {describe_fault(exc)}"
+        return render(request, "error.html", 503, status=503, detail=detail)
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError) -> Response:

@@ -94,3 +94,13 @@ def test_unknown_pages_and_methods(pages: TestClient) -> None:
     assert pages.get("/nowhere").status_code == 404
     assert pages.post("/").status_code == 405
     assert pages.get("/healthz").text == "ok"
+
+
+def test_a_store_that_cannot_be_opened_is_one_clear_line(tmp_path: Path) -> None:
+    url = "postgresql+psycopg2://monitor:s3cret@127.0.0.1:1/nowhere"
+    with TestClient(create_app(settings_for(url, tmp_path))) as client:
+        page = client.get("/review")
+    assert page.status_code == 503
+    assert "The result store cannot be read or written" in page.text
+    assert "s3cret" not in page.text and "Traceback" not in page.text
+    assert "/review" in page.text  # the page still has its navigation

@@ -4,11 +4,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 PORT ?= 3000
+WEB_PORT ?= 8080
 
 export MONITORING_HOME ?= $(CURDIR)/.monitoring
 export DAGSTER_HOME ?= $(MONITORING_HOME)/dagster
 export MONITORING_CONFIG ?= $(CURDIR)/demo/monitors.yaml
 export WHYLOGS_NO_ANALYTICS := True
+export MONITORING_WEB_URL ?= http://127.0.0.1:$(WEB_PORT)
 
 .PHONY: install demo test test-slow test-browser test-all ui bench bench-drift bench-ops bench-judge lint clean-demo
 
@@ -45,9 +47,11 @@ test-browser: install
 ## test-all: everything, as CI runs it
 test-all: test test-slow
 
-## ui: the Dagster UI on the demo's history (http://127.0.0.1:$(PORT))
+## ui: the Dagster UI on the demo's history (http://127.0.0.1:$(PORT)), and beside it the
+##   reports, runbooks and review page (http://127.0.0.1:$(WEB_PORT)); Ctrl-C stops both
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+	$(BIN)/monitoring serve --port $(WEB_PORT) & web=$$!; trap 'kill $$web 2>/dev/null' EXIT; \
+	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 ## bench: benchmarks (not tests): per-run overhead of the backfill strategies
 bench: install
@@ -76,7 +80,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy monitoring_pipelines/core
-	$(BIN)/mypy assets resources monitoring_pipelines/sensors
+	$(BIN)/mypy assets resources monitoring_pipelines/sensors monitoring_pipelines/web
 
 clean-demo:
 	rm -rf $(MONITORING_HOME)

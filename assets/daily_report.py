@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Iterable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import dagster as dg
 
@@ -57,6 +58,7 @@ def make_daily_report(
     partitions_def: dg.PartitionsDefinition,
     upstream: Sequence[dg.AssetKey],
     checks: Sequence[str] | None = None,
+    web_url: str | None = None,
 ) -> dg.AssetsDefinition:
     """The ``<monitor>/daily_report`` asset.
 
@@ -68,6 +70,8 @@ def make_daily_report(
             (``report_upstream`` picks them from the assets built).
         checks: The names of the checks of its daily assets (``daily_checks``), which the
             headline counts; None to count those with a recorded result.
+        web_url: The web server (``monitoring serve``) whose page of the report the metadata
+            links; ``None``: the file's ``file://`` URL.
     """
     reported = frozenset(key.path[-1] for key in upstream)
     specs = tuple(checks) if checks is not None else None
@@ -103,20 +107,30 @@ def make_daily_report(
             raise failure(
                 f"monitor '{name}', {day}: cannot write the report to {path}: {exc}", monitor=name
             ) from exc
-        return dg.MaterializeResult(metadata=report_metadata(report, path, size))
+        url = report_url(web_url, name, day, path)
+        return dg.MaterializeResult(metadata=report_metadata(report, path, size, url))
 
     return daily_report
 
 
-def report_metadata(report: Report, path: Path, size: int) -> dict[str, dg.MetadataValue]:
+def report_metadata(
+    report: Report, path: Path, size: int, url: str
+) -> dict[str, dg.MetadataValue]:
     """What a report's materialization records (the asset's, and the CLI's runless one)."""
     return {
         "report": dg.MetadataValue.path(str(path)),
-        "report_url": dg.MetadataValue.url(path.as_uri()),
+        "report_url": dg.MetadataValue.url(url),
         "plots": dg.MetadataValue.int(report.plots),
         "bytes": dg.MetadataValue.int(size),
         "summary": dg.MetadataValue.md(report.summary_markdown),
     }
+
+
+def report_url(web_url: str | None, monitor: str, day: date, path: Path) -> str:
+    """The report's page on the web server, or its file when there is no server."""
+    if not web_url:
+        return path.as_uri()
+    return f"{web_url.rstrip('/')}/reports/{quote(monitor, safe='')}/{day.isoformat()}"
 
 
 def reports_dir(slices_dir: str) -> Path:

@@ -26,9 +26,13 @@ from monitoring_pipelines.core.hallucination.day import AnswerColumns
 
 
 def build_monitor_assets(
-    name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
+    name: str,
+    monitor: MonitorConfig,
+    partitions_def: dg.PartitionsDefinition,
+    web_url: str | None = None,
 ) -> list[dg.AssetsDefinition]:
-    """The monitor's asset family; what is built follows what the configuration names."""
+    """The monitor's asset family; what is built follows what the configuration names
+    (``web_url``: the web server the daily report's metadata links)."""
     assets = [make_live_slice(name, monitor, partitions_def)]
     if monitor.reference is not None:
         assets += [
@@ -56,7 +60,9 @@ def build_monitor_assets(
     upstream = report_upstream(name, [key for a in assets for key in a.keys])
     if upstream:
         checks = daily_checks(name, assets)
-        assets.append(make_daily_report(name, monitor, partitions_def, upstream, checks))
+        assets.append(
+            make_daily_report(name, monitor, partitions_def, upstream, checks, web_url)
+        )
     return assets
 
 

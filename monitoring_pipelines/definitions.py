@@ -48,7 +48,7 @@ def build_definitions(
     schedules: list[dg.ScheduleDefinition] = []
     for name, monitor in config.monitors.items():
         partitions_def = daily_partitions(monitor)
-        family = build_monitor_assets(name, monitor, partitions_def)
+        family = build_monitor_assets(name, monitor, partitions_def, settings.web_url)
         assets += family
         reviewing = [k for a in family for k in a.keys if k.path[-1] in REVIEW_ASSETS]
         job = daily_job(
@@ -76,7 +76,11 @@ def build_definitions(
         schedules=schedules,
         sensors=[
             alerting_sensor(
-                alerts, settings.dagster_url, report_keys(assets), settings.alerting_budget_s
+                alerts,
+                settings.dagster_url,
+                report_keys(assets),
+                settings.alerting_budget_s,
+                web_url=settings.web_url,
             ),
             labels_sensor(config.monitors),
         ],

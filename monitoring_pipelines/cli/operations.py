@@ -79,10 +79,12 @@ def run_alerting(ctx: Context, config: MonitorFile, *, replay: bool = False) -> 
     notifier, pagerduty = _notifiers(ctx, alerts)
     args = (ctx.instance(), ctx.alerts(), alerts, ctx.settings.dagster_url, notifier)
     if replay:
-        report = replay_alerting(*args, pagerduty=pagerduty)
+        report = replay_alerting(*args, pagerduty=pagerduty, web_url=ctx.settings.web_url)
     else:
         policy = DeliveryPolicy(pass_budget_s=ctx.settings.alerting_budget_s)
-        report = run_alerting(*args, pagerduty=pagerduty, policy=policy)
+        report = run_alerting(
+            *args, pagerduty=pagerduty, policy=policy, web_url=ctx.settings.web_url
+        )
     click.echo(f"alerting: {report.summary()}")
     counts = Counter(a.status.value for a in ctx.alerts().alerts())
     click.echo(outbox_line(counts))

@@ -111,7 +111,13 @@ def write_reports(
     """
     import dagster as dg
 
-    from assets.daily_report import report_metadata, report_path, reports_dir, write_report
+    from assets.daily_report import (
+        report_metadata,
+        report_path,
+        report_url,
+        reports_dir,
+        write_report,
+    )
 
     if not days:
         return []
@@ -132,7 +138,9 @@ def write_reports(
                     asset_key=key,
                     partition=day_text,
                     description="Written by the monitoring command from the stored results.",
-                    metadata=report_metadata(rendered, path, size),
+                    metadata=report_metadata(
+                        rendered, path, size, report_url(ctx.settings.web_url, monitor, day, path)
+                    ),
                 )
             )
         headline = rendered.summary_markdown.splitlines()[0].strip("*")

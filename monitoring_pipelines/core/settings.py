@@ -15,6 +15,8 @@ from sqlalchemy.engine import make_url
 from monitoring_pipelines.core.errors import ConfigError
 
 DEFAULT_HOME = ".monitoring"
+DEFAULT_WEB_URL = "http://127.0.0.1:8080"
+"""Where ``monitoring serve`` answers by default; alerts link reports and runbooks there."""
 ALERTING_BUDGET_S = 15.0
 """Seconds an alerting pass may spend sending, well under the sensor's 30 s interval."""
 
@@ -33,6 +35,7 @@ class Settings:
     alerts_file: Path | None = None
     pagerduty_url: str | None = None
     alerting_budget_s: float = ALERTING_BUDGET_S
+    web_url: str = DEFAULT_WEB_URL
 
     @property
     def default_warehouse_url(self) -> str:
@@ -56,6 +59,7 @@ class Settings:
             else None,
             pagerduty_url=env.get("PAGERDUTY_EVENTS_URL") or None,
             alerting_budget_s=_seconds(env, "MONITORING_ALERTING_BUDGET_S", ALERTING_BUDGET_S),
+            web_url=_http_url(env, "MONITORING_WEB_URL", DEFAULT_WEB_URL),
         )
 
 
@@ -123,3 +127,15 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if not value > 0 or value == float("inf"):
         raise ConfigError(f"{name}={raw!r} is not a number of seconds above 0; expected e.g. 15")
     return value
+
+
+def _http_url(env: Mapping[str, str], name: str, default: str) -> str:
+    raw = (env.get(name) or "").strip()
+    if not raw:
+        return default
+    scheme, _, rest = raw.partition("://")
+    if scheme.lower() not in ("http", "https") or not rest.strip("/"):
+        raise ConfigError(
+            f"{name}={raw!r} is not an http(s) URL; expected e.g. https://monitoring.example.com"
+        )
+    return raw.rstrip("/")

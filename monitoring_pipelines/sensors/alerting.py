@@ -24,6 +24,7 @@ def alerting_sensor(
     dagster_url: str,
     reports: Mapping[str, dg.AssetKey] | None = None,
     budget_s: float = ALERTING_BUDGET_S,
+    web_url: str | None = None,
 ) -> dg.SensorDefinition:
     """The alerting pass every 30 s; it also requests the daily report of every recent
     partition whose checks it has just recorded, so the report lists them, and of every day
@@ -59,6 +60,7 @@ def alerting_sensor(
             slack.get_notifier(),
             pagerduty=pagerduty.get_notifiers(alerts),
             policy=policy,
+            web_url=web_url,
         )
         if report.cursor:
             context.update_cursor(report.cursor)

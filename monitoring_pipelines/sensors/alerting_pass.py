@@ -75,16 +75,17 @@ def run_alerting(
     *,
     pagerduty: PagerDutyRoutes | None = None,
     policy: DeliveryPolicy | None = None,
+    web_url: str | None = None,
 ) -> AlertingReport:
     """Ingest every finished run not yet processed, add reminders and the summaries of
     finished backfills, then deliver what is due (within ``policy``'s time budget)."""
     now = now or datetime.now(UTC)
     report = AlertingReport()
-    context = AlertContext(alerts=alerts, dagster_url=dagster_url, now=now)
+    context = AlertContext(alerts=alerts, dagster_url=dagster_url, now=now, web_url=web_url)
     for runs in _new_runs(instance, store, alerts, batch, report):
         ingest_runs(store, runs, context, report.ingest)
     release_summaries(store, lambda backfill: backfill_finished(instance, store, backfill), now)
-    remind(store, alerts, dagster_url, now)
+    remind(store, alerts, dagster_url, now, web_url)
     report.delivery = deliver(
         store, notifier, now, policy, pagerduty=pagerduty, page_limits=page_limits(alerts)
     )
@@ -100,6 +101,7 @@ def replay_alerting(
     *,
     pagerduty: PagerDutyRoutes | None = None,
     hour: int = 1,
+    web_url: str | None = None,
 ) -> AlertingReport:
     """The alerting pass as if each new partition had been run live on the next morning.
 
@@ -120,9 +122,9 @@ def replay_alerting(
     unbounded = DeliveryPolicy(pass_budget_s=None)
     for day in sorted(by_day):
         clock = _morning_after(day, hour) if day else datetime.now(UTC)
-        context = AlertContext(alerts=alerts, dagster_url=dagster_url, now=clock)
+        context = AlertContext(alerts=alerts, dagster_url=dagster_url, now=clock, web_url=web_url)
         ingest_runs(store, by_day[day], context, report.ingest)
-        remind(store, alerts, dagster_url, clock)
+        remind(store, alerts, dagster_url, clock, web_url)
         delivered = deliver(
             store, notifier, clock, unbounded, pagerduty=pagerduty, page_limits=limits
         )

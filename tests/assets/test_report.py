@@ -19,6 +19,8 @@ import dagster as dg
 import pytest
 
 from monitoring_pipelines.core.alerting.store import AlertRepository
+from monitoring_pipelines.core.settings import DEFAULT_WEB_URL
+from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.assets.conftest import (
     DRIFTED_DAY,
     QUIET,
@@ -100,7 +102,8 @@ def test_report_is_written_and_linked_from_the_metadata(scenario: Scenario) -> N
     metadata: dict[str, Any] = materialization(scenario.first, "shop/daily_report")
     path = scenario.path
     assert Path(metadata["report"]) == path
-    assert metadata["report_url"] == path.as_uri() and metadata["report_url"].startswith("file://")
+    # The report's page on the web server (`monitoring serve`), which browsers open, not a file.
+    assert metadata["report_url"] == f"{DEFAULT_WEB_URL}/reports/shop/{path.stem}"
     html = scenario.first_html
     assert metadata["plots"] == len(images(html)) > 0
     # The drifted day: the drift table leads with drifted columns, each with its distribution.

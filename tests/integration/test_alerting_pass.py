@@ -119,7 +119,7 @@ def test_check_evaluations_become_an_incident_and_a_stored_alert(
     )
     run_ids = {r.run_id for r in drifted.get_runs()}
     assert any(f"{DAGSTER}/runs/{run_id}" in str(alert.message) for run_id in run_ids)
-    assert f"{DAGSTER}/assets/shop/scores?partition={day(3)}" in str(alert.message)
+    assert f"{DAGSTER}/assets/shop/scores?view=partitions&partition={day(3)}" in str(alert.message)
     assert store.get_cursor(CURSOR) == report.cursor is not None
 
 

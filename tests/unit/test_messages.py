@@ -154,7 +154,9 @@ def test_open_message_links_to_the_partition_the_run_and_the_runbook() -> None:
     message = build_message(AlertKind.OPEN, make_incident(), make_evaluation(), FINDING, LINKS)
 
     links = link_targets(message)
-    assert links["Asset in Dagster"] == f"{DAGSTER}/assets/fraud/feature_drift?partition=2026-03-07"
+    assert links["Asset in Dagster"] == (
+        f"{DAGSTER}/assets/fraud/feature_drift?view=partitions&partition=2026-03-07"
+    )
     assert links["Run"] == f"{DAGSTER}/runs/9f1c2e7a-run"
     assert links["Runbook"] == "https://wiki.example/runbooks/feature_drift.md"
 
@@ -171,7 +173,7 @@ def test_asset_link_quotes_path_parts_and_partition() -> None:
     evaluation = make_evaluation(asset="my model/drift v2", partition="2026-03-07|eu")
     message = build_message(AlertKind.UPDATE, make_incident(), evaluation, FINDING, LINKS)
     assert link_targets(message)["Asset in Dagster"] == (
-        f"{DAGSTER}/assets/my%20model/drift%20v2?partition=2026-03-07%7Ceu"
+        f"{DAGSTER}/assets/my%20model/drift%20v2?view=partitions&partition=2026-03-07%7Ceu"
     )
 
 
@@ -228,7 +230,7 @@ def test_update_message_names_the_new_partition_and_the_running_count() -> None:
     assert not any(b["type"] == "header" for b in message["blocks"])
     assert message["blocks"][0]["text"]["text"].startswith(":large_orange_circle: Still failing")
     links = link_targets(message)
-    assert links["Asset in Dagster"].endswith("?partition=2026-03-08")
+    assert links["Asset in Dagster"].endswith("&partition=2026-03-08")
     assert links["Runbook"].endswith("/feature_drift.md")
 
 
@@ -246,7 +248,7 @@ def test_resolve_message_names_the_quiet_partitions() -> None:
         "through 2026-03-10 (3 failing partitions from 2026-03-05)"
     )
     assert message["blocks"][0]["text"]["text"].startswith(":white_check_mark: Resolved")
-    assert link_targets(message)["Asset in Dagster"].endswith("?partition=2026-03-10")
+    assert link_targets(message)["Asset in Dagster"].endswith("&partition=2026-03-10")
 
 
 # -- Slack's limits ----------------------------------------------------------------------------

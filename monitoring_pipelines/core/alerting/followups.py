@@ -21,7 +21,11 @@ QUIET = timedelta(minutes=30)
 
 
 def remind(
-    store: AlertRepository, alerts: Mapping[str, AlertsConfig], dagster_url: str, now: datetime
+    store: AlertRepository,
+    alerts: Mapping[str, AlertsConfig],
+    dagster_url: str,
+    now: datetime,
+    web_url: str | None = None,
 ) -> list[int]:
     """Store a reminder for every incident due one; returns the incidents reminded of."""
     reminded: list[int] = []
@@ -39,7 +43,7 @@ def remind(
         last = store.last_message_at(incident.id) or incident.opened_at
         if now - last < period or store.update_pending(incident.id):
             continue
-        links = Links(dagster_url, config.runbook_base_url)
+        links = Links(dagster_url, config.runbook_base_url, web_url)
         with store.transaction() as conn:
             stored = store.enqueue(
                 conn,

@@ -31,18 +31,33 @@ MAX_SECTION = 2900  # characters of a section's text (Slack allows 3000)
 
 @dataclass(frozen=True)
 class Links:
-    """Where a reader goes next."""
+    """Where a reader goes next.
+
+    Attributes:
+        dagster_url: The Dagster UI (``MONITORING_DAGSTER_URL``).
+        runbook_base_url: Where the runbooks are (``alerts.runbook_base_url``); without it,
+            the web server's ``/runbooks``.
+        web_url: The web server of reports, runbooks and reviews (``MONITORING_WEB_URL``);
+            ``None``: no report link, and runbooks only from ``runbook_base_url``.
+    """
 
     dagster_url: str
     runbook_base_url: str | None
+    web_url: str | None = None
 
     def asset(self, asset: str, partition: str) -> str:
-        path = "/".join(quote(part) for part in asset.split("/"))
-        query = f"?partition={quote(partition)}" if partition else ""
+        """The asset's page in Dagster, on ``partition`` when given.
+
+        Dagster's asset page opens on its overview, which shows the latest materialization
+        whatever the query says; its Partitions tab selects the ``partition`` of the query
+        and shows that day's materialization, metadata and checks.
+        """
+        path = "/".join(quote(part, safe="") for part in asset.split("/"))
+        query = f"?view=partitions&partition={quote(partition, safe='')}" if partition else ""
         return f"{self.dagster_url}/assets/{path}{query}"
 
     def run(self, run_id: str) -> str:
-        return f"{self.dagster_url}/runs/{run_id}"
+        return f"{self.dagster_url}/runs/{quote(run_id, safe='')}"
 
     def incident(self, incident: Incident) -> str:
         """The incident's asset at its last failing partition."""
@@ -50,9 +65,16 @@ class Links:
         return self.asset(f"{incident.monitor}/{asset}", incident.last_failing_partition)
 
     def runbook(self, check: str) -> str | None:
-        if not self.runbook_base_url:
+        base = self.runbook_base_url or (f"{self.web_url}/runbooks" if self.web_url else None)
+        if not base:
             return None
-        return f"{self.runbook_base_url.rstrip('/')}/{check_entry(check).runbook}"
+        return f"{base.rstrip('/')}/{check_entry(check).runbook}"
+
+    def report(self, monitor: str, partition: str) -> str | None:
+        """The monitor's daily report of ``partition`` on the web server."""
+        if not self.web_url or not partition:
+            return None
+        return f"{self.web_url}/reports/{quote(monitor, safe='')}/{quote(partition, safe='')}"
 
 
 def incident_title(monitor: str, check: str, subject: str) -> str:
@@ -279,6 +301,9 @@ def _links_block(evaluation: Evaluation, links: Links, check: str) -> dict[str, 
         f"<{links.asset(evaluation.asset, evaluation.partition)}|Asset in Dagster>",
         f"<{links.run(evaluation.run_id)}|Run>",
     ]
+    report = links.report(evaluation.monitor, evaluation.partition)
+    if report:
+        parts.append(f"<{report}|Report>")
     runbook = links.runbook(check)
     if runbook:
         parts.append(f"<{runbook}|Runbook>")
@@ -400,6 +425,10 @@ def pagerduty_event(
                 link
                 for link in (
                     {"href": links.incident(incident), "text": "Asset in Dagster"},
+                    {
+                        "href": links.report(incident.monitor, incident.last_failing_partition),
+                        "text": "Report",
+                    },
                     {"href": links.runbook(incident.check), "text": "Runbook"},
                 )
                 if link["href"]

@@ -193,6 +193,7 @@ class AlertContext:
     alerts: Mapping[str, AlertsConfig]
     dagster_url: str
     now: datetime
+    web_url: str | None = None
 
 
 @dataclass

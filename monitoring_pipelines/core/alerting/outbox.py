@@ -53,7 +53,7 @@ def enqueue(
     the resolution. A reopened incident's next resolution and page are new messages.
     """
     root = incident if incident.parent_id is None else store.incident(conn, incident.parent_id)
-    links = Links(context.dagster_url, config.runbook_base_url)
+    links = Links(context.dagster_url, config.runbook_base_url, context.web_url)
     if revision is None:
         message = build_message(kind, root, evaluation, finding, links, joined=incident)
     else:

@@ -6,6 +6,7 @@ partition's items with its scores; reruns never duplicate an item or reset a rev
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,15 @@ class ReviewItem:
     unsupported_span: tuple[int, int] | None = None
     """``(start, end)`` character offsets into ``answer`` of what the judge found unsupported,
     for highlighting (``answer[start:end]``); ``None`` when the judge named no span."""
+
+    @property
+    def unsupported(self) -> tuple[str, ...]:
+        """The passage of the answer the judge found unsupported, for the review page."""
+        if self.unsupported_span is None:
+            return ()
+        start, end = self.unsupported_span
+        passage = self.answer[start:end]
+        return (passage,) if passage.strip() else ()
 
 
 @dataclass(frozen=True)

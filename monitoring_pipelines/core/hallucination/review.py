@@ -6,7 +6,6 @@ partition's items with its scores; reruns never duplicate an item or reset a rev
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime

@@ -1,6 +1,7 @@
 """What Dagster records for a partitioned asset check evaluated in a run that covers a range of
 partitions (a ``BackfillPolicy`` of several partitions per run): why checked assets run one
-partition per run (README.md, "Backfills"). If Dagster changes this, these tests say so."""
+partition per run (README.md, "Runs in their own process"). If Dagster changes this, these
+tests say so."""
 
 import warnings
 from collections.abc import Iterator

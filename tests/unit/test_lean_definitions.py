@@ -1,5 +1,6 @@
 """Loading the code location imports no heavy library: every run Dagster launches in a new
-process loads it, and a step pays only for the libraries it uses (README.md, "Backfills")."""
+process loads it, and a step pays only for the libraries it uses (README.md, "Runs in their
+own process")."""
 
 from __future__ import annotations
 

@@ -6,24 +6,12 @@ from assets.common import day_of, failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY, SliceSpec
-from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
 from resources import ResultStoreResource, SliceStoreResource
 
 
 def make_daily_profile(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
-    plan = ColumnPlan.for_monitor(monitor)
-    spec = SliceSpec.for_monitor(monitor)
-    llm = monitor.llm
-    free_text = (
-        {llm.question_column, llm.answer_column, llm.context_column} if llm is not None else set()
-    )
-    profile_columns = [c for c in (*spec.numeric, *spec.text) if c not in free_text]
-    ids = {monitor.source.request_id_column, monitor.source.session_column}
-    profile_columns = [c for c in profile_columns if c not in ids]
-
     @dg.asset(
         key=[name, Asset.DAILY_PROFILE],
         group_name=name,
@@ -39,6 +27,12 @@ def make_daily_profile(
         slices: SliceStoreResource,
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
+        # Imported by the step, not with the definitions: they bring pandas and whylogs.
+        from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY
+        from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
+
+        plan = ColumnPlan.for_monitor(monitor)
+        profile_columns = profiled_columns(monitor)
         day = day_of(context)
         store = result_store.results()
         reference = store.load_reference(name)
@@ -96,3 +90,16 @@ def make_daily_profile(
         return dg.MaterializeResult(metadata=metadata)
 
     return daily_profile
+
+
+def profiled_columns(monitor: MonitorConfig) -> list[str]:
+    """The slice's columns the whylogs profile summarizes: neither free text nor ids."""
+    from monitoring_pipelines.core.ingest.cleaning import SliceSpec
+
+    spec = SliceSpec.for_monitor(monitor)
+    llm = monitor.llm
+    free_text = (
+        {llm.question_column, llm.answer_column, llm.context_column} if llm is not None else set()
+    )
+    ids = {monitor.source.request_id_column, monitor.source.session_column}
+    return [c for c in (*spec.numeric, *spec.text) if c not in free_text | ids]

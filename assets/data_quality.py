@@ -4,25 +4,18 @@ Great Expectations is imported by ``monitoring_pipelines.core.quality`` only whi
 asset validates a day, so runs that do not materialize it never pay for the import.
 """
 
+from typing import TYPE_CHECKING
+
 import dagster as dg
 
 from assets.common import check_specs, checked, day_of, failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
-from monitoring_pipelines.core.ingest import warehouse as wh
-from monitoring_pipelines.core.quality.batches import day_batches
-from monitoring_pipelines.core.quality.check import quality_check, quality_metrics, quality_values
-from monitoring_pipelines.core.quality.results import QualityReport
-from monitoring_pipelines.core.quality.schema import (
-    SNAPSHOT_ASSET,
-    diff_source_schema,
-    schema_check,
-    snapshot_metrics,
-)
-from monitoring_pipelines.core.quality.suite import derive_suite
-from monitoring_pipelines.core.quality.validate import validate_day
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
+
+if TYPE_CHECKING:
+    from monitoring_pipelines.core.quality.results import QualityReport
 
 
 def make_data_quality(
@@ -50,6 +43,23 @@ def make_data_quality(
         slices: SliceStoreResource,
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
+        # Imported by the step, not with the definitions: they bring pandas (and GX, later).
+        from monitoring_pipelines.core.ingest import warehouse as wh
+        from monitoring_pipelines.core.quality.batches import day_batches
+        from monitoring_pipelines.core.quality.check import (
+            quality_check,
+            quality_metrics,
+            quality_values,
+        )
+        from monitoring_pipelines.core.quality.schema import (
+            SNAPSHOT_ASSET,
+            diff_source_schema,
+            schema_check,
+            snapshot_metrics,
+        )
+        from monitoring_pipelines.core.quality.suite import derive_suite
+        from monitoring_pipelines.core.quality.validate import validate_day
+
         day = day_of(context)
         partition = context.partition_key
         store = result_store.results()
@@ -97,7 +107,7 @@ def make_data_quality(
     return data_quality
 
 
-def expectations_table(report: QualityReport) -> str:
+def expectations_table(report: "QualityReport") -> str:
     """A markdown table of the day's expectations, failing ones first."""
     lines = [
         "| expectation | verdict | unexpected | share | allowed | expected | examples |",

@@ -6,9 +6,6 @@ from assets.common import failure, numeric_metadata, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import MonitoringError
-from monitoring_pipelines.core.hallucination.kpi_impact import kpi_impact
-from monitoring_pipelines.core.hallucination.kpi_source import read_kpi
-from monitoring_pipelines.core.hallucination.store import load_daily_rates
 from resources import ResultStoreResource, WarehouseResource
 
 
@@ -28,6 +25,11 @@ def make_kpi_impact(name: str, monitor: MonitorConfig) -> dg.AssetsDefinition:
         result_store: ResultStoreResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:
         """What a rise in the hallucination rate goes with in the KPI, some days later."""
+        # Imported by the step, not with the definitions: they bring scipy.stats and pandas.
+        from monitoring_pipelines.core.hallucination.kpi_impact import kpi_impact
+        from monitoring_pipelines.core.hallucination.kpi_source import read_kpi
+        from monitoring_pipelines.core.hallucination.store import load_daily_rates
+
         try:
             rates = load_daily_rates(result_store.results(), name)
             series = read_kpi(warehouse.engine, kpi)

@@ -2,6 +2,7 @@
 
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
@@ -17,25 +18,17 @@ from assets.common import (
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
-from monitoring_pipelines.core.ingest import warehouse as wh
-from monitoring_pipelines.core.ingest.cleaning import SliceSpec, Window, write_day_slice
-from monitoring_pipelines.core.ingest.live_checks import rows_without_day, slice_checks
-from monitoring_pipelines.core.ingest.slice_store import SliceStore
-from monitoring_pipelines.core.quality.schema import (
-    SNAPSHOT_ASSET,
-    diff_source_schema,
-    schema_check,
-    snapshot_metrics,
-)
 from monitoring_pipelines.core.store.results import ResultRepository
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
+
+if TYPE_CHECKING:
+    from monitoring_pipelines.core.ingest.slice_store import SliceStore
 
 
 def make_live_slice(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:
     key = dg.AssetKey([name, Asset.LIVE_SLICE])
-    spec = SliceSpec.for_monitor(monitor)
     has_id = monitor.source.request_id_column is not None
     checks = ["volume", "malformed_rows"] + (["duplicate_requests"] if has_id else [])
 
@@ -55,6 +48,11 @@ def make_live_slice(
         slices: SliceStoreResource,
         result_store: ResultStoreResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckEvaluation]:
+        # Imported by the step, not with the definitions: they bring pandas and pyarrow.
+        from monitoring_pipelines.core.ingest.cleaning import SliceSpec, Window, write_day_slice
+        from monitoring_pipelines.core.ingest.live_checks import rows_without_day, slice_checks
+
+        spec = SliceSpec.for_monitor(monitor)
         day = day_of(context)
         store = slices.get_store()
         results = result_store.results()
@@ -102,12 +100,20 @@ def _schema_fault(
     monitor: MonitorConfig,
     day: date,
     warehouse: WarehouseResource,
-    store: SliceStore,
+    store: "SliceStore",
     results: ResultRepository,
 ) -> Iterator[dg.AssetCheckEvaluation]:
     """When the source lost its table or a configured column, the day cannot be computed:
     its slice and stored results from an earlier run go (they would read as current), and
     ``schema_change`` (on ``data_quality``, which will not run) reports the change."""
+    from monitoring_pipelines.core.ingest import warehouse as wh
+    from monitoring_pipelines.core.quality.schema import (
+        SNAPSHOT_ASSET,
+        diff_source_schema,
+        schema_check,
+        snapshot_metrics,
+    )
+
     if not wh.source_problems(name, monitor, warehouse.engine):
         return  # a passing fault (connection, permissions): the earlier results stay
     partition = day.isoformat()

@@ -8,9 +8,6 @@ from assets.common import check_specs, checked, day_of, failure, numeric_metadat
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
-from monitoring_pipelines.core.ingest import labels as gt
-from monitoring_pipelines.core.performance.baseline import resolve_baseline
-from monitoring_pipelines.core.performance.day import evaluate_day, read_predictions
 from monitoring_pipelines.core.performance.policy import PerformanceSpec
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
@@ -56,6 +53,11 @@ def make_performance(
         slices: SliceStoreResource,
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
+        # Imported by the step, not with the definitions: they bring pandas.
+        from monitoring_pipelines.core.ingest import labels as gt
+        from monitoring_pipelines.core.performance.baseline import resolve_baseline
+        from monitoring_pipelines.core.performance.day import evaluate_day, read_predictions
+
         day = day_of(context)
         store = result_store.results()
         try:

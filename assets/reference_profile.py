@@ -6,12 +6,10 @@ from assets.common import failure, reports_faults
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
-from monitoring_pipelines.core.profile.fitting import ColumnPlan, fit_reference
 from resources import ResultStoreResource, WarehouseResource
 
 
 def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefinition:
-    plan = ColumnPlan.for_monitor(monitor)
     assert monitor.reference is not None
     reference = monitor.reference
 
@@ -28,6 +26,10 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
         warehouse: WarehouseResource,
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
+        # Imported by the step, not with the definitions: it brings pandas and whylogs.
+        from monitoring_pipelines.core.profile.fitting import ColumnPlan, fit_reference
+
+        plan = ColumnPlan.for_monitor(monitor)
         try:
             time_column = None
             if monitor.drift.seasonality != "none":

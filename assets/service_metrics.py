@@ -2,6 +2,7 @@
 dimension value and per hour of the day."""
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 import dagster as dg
 import numpy as np
@@ -11,17 +12,11 @@ from assets.common import check_specs, checked, day_of, failure, numeric_metadat
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.ingest.cleaning import TIMESTAMP
-from monitoring_pipelines.core.ingest.slice_store import SliceStore
-from monitoring_pipelines.core.service.day import (
-    ServiceDay,
-    compute_service_day,
-    service_day_rows,
-    service_day_tables,
-    service_day_values,
-)
-from monitoring_pipelines.core.service.metrics import service_checks
 from resources import ResultStoreResource, SliceStoreResource
+
+if TYPE_CHECKING:
+    from monitoring_pipelines.core.ingest.slice_store import SliceStore
+    from monitoring_pipelines.core.service.day import ServiceDay
 
 
 def make_service_metrics(
@@ -52,6 +47,14 @@ def make_service_metrics(
         slices: SliceStoreResource,
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
+        # Imported by the step, not with the definitions: they bring pandas.
+        from monitoring_pipelines.core.service.day import (
+            service_day_rows,
+            service_day_tables,
+            service_day_values,
+        )
+        from monitoring_pipelines.core.service.metrics import service_checks
+
         day = day_of(context)
         try:
             result = service_day(slices.get_store(), name, day, monitor, dimensions)
@@ -69,9 +72,12 @@ def make_service_metrics(
 
 
 def service_day(
-    store: SliceStore, name: str, day: date, monitor: MonitorConfig, dimensions: list[str]
-) -> ServiceDay:
+    store: "SliceStore", name: str, day: date, monitor: MonitorConfig, dimensions: list[str]
+) -> "ServiceDay":
     """Read the day's service columns from its slice and compute its metrics."""
+    from monitoring_pipelines.core.ingest.cleaning import TIMESTAMP
+    from monitoring_pipelines.core.service.day import compute_service_day
+
     assert monitor.service is not None
     service = monitor.service
     columns = [TIMESTAMP, *(c for c in (service.latency_column, service.status_column) if c)]

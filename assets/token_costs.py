@@ -2,10 +2,9 @@
 
 from collections.abc import Mapping
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
-import pandas as pd
 
 from assets.common import (
     check_specs,
@@ -18,15 +17,18 @@ from assets.common import (
 )
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
-from monitoring_pipelines.core.costs.day import DayCosts, Usage, budget_check, compute_costs
 from monitoring_pipelines.core.costs.forecast import (
     forecast_month,
     history_days,
     monthly_budget_check,
 )
-from monitoring_pipelines.core.costs.stored import cost_metrics, load_daily_costs
 from monitoring_pipelines.core.errors import StoreError
 from resources import ResultStoreResource, SliceStoreResource
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from monitoring_pipelines.core.costs.day import DayCosts, Usage
 
 PLOTTED_INTENTS = 20  # the costliest intents get a plot; the store and by_intent keep all
 
@@ -59,6 +61,10 @@ def make_token_costs(
         slices: SliceStoreResource,
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
+        # Imported by the step, not with the definitions: they bring pandas.
+        from monitoring_pipelines.core.costs.day import budget_check
+        from monitoring_pipelines.core.costs.stored import cost_metrics, load_daily_costs
+
         day = day_of(context)
         columns = llm_columns(llm)
         try:
@@ -92,8 +98,10 @@ def llm_columns(llm: LlmConfig) -> list[str]:
     ]
 
 
-def day_costs(llm: LlmConfig, frame: pd.DataFrame, day: date) -> DayCosts:
+def day_costs(llm: LlmConfig, frame: "pd.DataFrame", day: date) -> "DayCosts":
     """The day's costs from its slice columns."""
+    from monitoring_pipelines.core.costs.day import compute_costs
+
     return compute_costs(
         frame[llm.model_column],
         frame[llm.prompt_tokens_column],
@@ -105,7 +113,7 @@ def day_costs(llm: LlmConfig, frame: pd.DataFrame, day: date) -> DayCosts:
     )
 
 
-def cost_metadata(costs: DayCosts) -> dict[str, dg.MetadataValue]:
+def cost_metadata(costs: "DayCosts") -> dict[str, dg.MetadataValue]:
     """Plottable totals, cost per model and per (costliest) intent, and the tables behind them."""
     total = costs.total
     values: dict[str, float | int | None] = {
@@ -146,7 +154,7 @@ def cost_metadata(costs: DayCosts) -> dict[str, dg.MetadataValue]:
     return metadata
 
 
-def _row(keys: Mapping[str, str], usage: Usage) -> dict[str, Any]:
+def _row(keys: Mapping[str, str], usage: "Usage") -> dict[str, Any]:
     return {
         **keys,
         "requests": usage.requests,
@@ -160,6 +168,6 @@ def _row(keys: Mapping[str, str], usage: Usage) -> dict[str, Any]:
     }
 
 
-def _price_from(costs: DayCosts, model: str) -> str | None:
+def _price_from(costs: "DayCosts", model: str) -> str | None:
     price = costs.prices.get(model)
     return None if price is None else price.effective_from.isoformat()

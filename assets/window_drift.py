@@ -10,7 +10,6 @@ from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import compute_drift, drift_roles
 from monitoring_pipelines.core.drift.table import markdown, relative_scores
-from monitoring_pipelines.core.profile import whylogs_adapter as profiling
 from monitoring_pipelines.core.profile.windows import WINDOWS, Window, merge_days
 from monitoring_pipelines.core.store.results import ResultRepository
 from resources import ResultStoreResource
@@ -64,6 +63,9 @@ def make_window_drift(
             values[f"drifted columns · {length}d"] = sum(r.drifted for r in results)
             table = markdown(results, monitor.drift.fdr)
             tables.append(f"**{length} days ({len(days)} with data)**\n\n{table}")
+            # Imported by the step, not with the definitions: it brings pandas and whylogs.
+            from monitoring_pipelines.core.profile import whylogs_adapter as profiling
+
             view = profiling.merge(
                 [profiling.deserialize(p) for p in _window_profiles(store, name, window)]
             )

@@ -10,11 +10,17 @@ MONITORING_HOME):
   of about 5 s included);
 * ``process_per_run``: partitions as ``dagster job execute`` in a new process each (two per
   monitor), which is what a run launched by the daemon (a UI or ``dagster job backfill``
-  backfill) pays.
+  backfill) pays;
+* ``process_per_run_baseline``: the same runs with the code of ``--baseline`` (a git ref,
+  ``main`` by default, exported to a temporary folder), interleaved with the above;
+* ``empty_process``: a one-asset job that does nothing, in a new process each: the floor of a
+  run in its own process (Python, Dagster, the instance, the run's events).
 
-Prints one JSON line; ratios are against ``in_process``. Usage::
+Prints one JSON line; ratios are against ``in_process`` and, for the process strategies,
+against ``empty_process``; ``cpu_seconds_per_run`` is the processes' CPU time (steadier than
+wall time on a shared machine). Usage::
 
-    .venv/bin/python benchmarks/run_overhead.py --days 20
+    .venv/bin/python benchmarks/run_overhead.py --days 20 --baseline main
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -33,11 +40,31 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 START = date(2026, 9, 1)
 MONITORS = ["sentiment", "recommender", "support_bot"]
+EMPTY_LOCATION = """
+import dagster as dg
+
+days = dg.DailyPartitionsDefinition(start_date="2026-09-01")
+
+
+@dg.asset(partitions_def=days)
+def nothing():
+    return dg.MaterializeResult(metadata={"rows": 0})
+
+
+defs = dg.Definitions(
+    assets=[nothing],
+    jobs=[dg.define_asset_job("empty", partitions_def=days, executor_def=dg.in_process_executor)],
+)
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=20, help="days per strategy (x3 monitors)")
+    parser.add_argument(
+        "--baseline", default="main", help="git ref whose code the baseline process runs use"
+    )
+    parser.add_argument("--process-runs", type=int, default=6, help="runs per process strategy")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="mp-bench-"))
     env = {
@@ -80,38 +107,83 @@ def main() -> None:
         capture_output=True,
     )
     results["workers"] = (time.perf_counter() - started) / (len(MONITORS) * len(second))
-    launched = [(m, d) for d, m in zip(third, MONITORS * len(third), strict=False)][:6]
-    started = time.perf_counter()
-    for monitor, day in launched:
-        subprocess.run(
-            [
-                str(Path(sys.executable).parent / "dagster"),
-                "job",
-                "execute",
-                "-m",
-                "monitoring_pipelines.definitions",
-                "-j",
-                f"{monitor}_daily",
-                "--tags",
-                json.dumps({"dagster/partition": day.isoformat()}),
-            ],
-            env=env,
-            check=True,
-            capture_output=True,
-            cwd=ROOT,
-        )
-    results["process_per_run"] = (time.perf_counter() - started) / len(launched)
+    launched = [(m, d) for d, m in zip(third, MONITORS * len(third), strict=False)]
+    baseline_tree, baseline_commit = _export(args.baseline, home)
+    (home / "empty_location.py").write_text(EMPTY_LOCATION)
+    definitions = ["-m", "monitoring_pipelines.definitions"]
+    empty = ["-f", str(home / "empty_location.py")]
+    strategies = {
+        "process_per_run_baseline": lambda m, d: _timed(
+            _execute(definitions, f"{m}_daily", d),
+            {**env, "PYTHONPATH": str(baseline_tree)},
+            baseline_tree,
+        ),
+        "process_per_run": lambda m, d: _timed(_execute(definitions, f"{m}_daily", d), env, ROOT),
+        "empty_process": lambda m, d: _timed(_execute(empty, "empty", d), env, home),
+    }
+    wall = dict.fromkeys(strategies, 0.0)
+    cpu = dict.fromkeys(strategies, 0.0)
+    runs = launched[: args.process_runs]
+    for i, (monitor, day) in enumerate(runs):
+        # Interleaved, in a rotating order: the machine's load drifts over minutes.
+        names = list(strategies)
+        for name in names[i % len(names) :] + names[: i % len(names)]:
+            seconds, cpu_seconds = strategies[name](monitor, day)
+            wall[name] += seconds / len(runs)
+            cpu[name] += cpu_seconds / len(runs)
+    results.update(wall)
     base = results["in_process"]
     print(
         json.dumps(
             {
                 "seconds_per_run": {k: round(v, 3) for k, v in results.items()},
                 "ratio_to_in_process": {k: round(v / base, 2) for k, v in results.items()},
+                "cpu_seconds_per_run": {k: round(v, 3) for k, v in cpu.items()},
+                "ratio_to_empty_process": {
+                    "wall": {k: round(v / wall["empty_process"], 2) for k, v in wall.items()},
+                    "cpu": {k: round(v / cpu["empty_process"], 2) for k, v in cpu.items()},
+                },
+                "process_per_run_over_baseline": {
+                    "wall": round(wall["process_per_run"] / wall["process_per_run_baseline"], 2),
+                    "cpu": round(cpu["process_per_run"] / cpu["process_per_run_baseline"], 2),
+                },
+                "baseline": f"{args.baseline} ({baseline_commit[:10]})",
+                "process_runs": len(runs),
                 "days_per_strategy": args.days,
                 "cores": os.cpu_count(),
             }
         )
     )
+
+
+def _execute(location: list[str], job: str, day: date) -> list[str]:
+    """``dagster job execute``: a run of ``job`` for ``day`` in a new process."""
+    dagster = str(Path(sys.executable).parent / "dagster")
+    partition = json.dumps({"dagster/partition": day.isoformat()})
+    return [dagster, "job", "execute", *location, "-j", job, "--tags", partition]
+
+
+def _timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float]:
+    """Wall and CPU seconds (the process and its children) of one command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, env=env, check=True, capture_output=True, cwd=cwd)
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return seconds, cpu
+
+
+def _export(ref: str, home: Path) -> tuple[Path, str]:
+    """The tree of git ``ref`` exported under ``home``, and its commit."""
+    commit = subprocess.run(
+        ["git", "rev-parse", ref], cwd=ROOT, check=True, capture_output=True, text=True
+    ).stdout.strip()
+    tree = home / "baseline"
+    tree.mkdir()
+    archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    return tree, commit
 
 
 def _empty_job_seconds(runs: int) -> float:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
-from monitoring_pipelines.core.ingest.slice_store import SliceStore
+if TYPE_CHECKING:  # pandas and pyarrow load when a step opens the store, not with the resource
+    from monitoring_pipelines.core.ingest.slice_store import SliceStore
 
 
 class SliceStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -19,4 +21,6 @@ class SliceStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     base_dir: str
 
     def get_store(self) -> SliceStore:
+        from monitoring_pipelines.core.ingest.slice_store import SliceStore
+
         return SliceStore(Path(self.base_dir))

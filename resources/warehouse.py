@@ -5,18 +5,21 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import dagster as dg
-import pandas as pd
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
 from monitoring_pipelines.core.config import ReferenceConfig, SourceConfig
-from monitoring_pipelines.core.ingest import warehouse
-from monitoring_pipelines.core.ingest.cleaning import Window
 from monitoring_pipelines.core.ingest.engine import warehouse_engine
-from monitoring_pipelines.core.ingest.warehouse import OutsideWindow
 from monitoring_pipelines.core.settings import with_password
+
+if TYPE_CHECKING:  # the readers (and pandas) load when a step reads, not with the resource
+    import pandas as pd
+
+    from monitoring_pipelines.core.ingest.cleaning import Window
+    from monitoring_pipelines.core.ingest.warehouse import OutsideWindow
 
 
 class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
@@ -48,14 +51,20 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def read_day(
         self, source: SourceConfig, columns: Sequence[str], day: date, window: Window | None = None
     ) -> Iterator[pd.DataFrame]:
+        from monitoring_pipelines.core.ingest import warehouse
+
         return warehouse.read_day(self.engine, source, columns, day, window)
 
     def rows_outside_window(self, source: SourceConfig, window: Window) -> OutsideWindow:
+        from monitoring_pipelines.core.ingest import warehouse
+
         return warehouse.rows_outside_window(self.engine, source, window)
 
     def read_reference(
         self, reference: ReferenceConfig, columns: Sequence[str]
     ) -> Iterator[pd.DataFrame]:
+        from monitoring_pipelines.core.ingest import warehouse
+
         return warehouse.read_reference(self.engine, reference, columns, Path(self.config_dir))
 
     def reference_time_column(

@@ -15,7 +15,6 @@ import dagster as dg
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
-from monitoring_pipelines.core.ingest.labels import label_watermark, labels_by_day
 from monitoring_pipelines.partitions import daily_partitions
 from resources import WarehouseResource
 
@@ -95,6 +94,9 @@ def poll_monitor(
     warehouse: WarehouseResource, monitor: MonitorConfig, cursor: dict[str, Any] | None
 ) -> MonitorTick:
     """The days whose labels changed since ``cursor`` (None: first tick, nothing requested)."""
+    # Imported by a tick, not with the definitions that every run loads: it brings pandas.
+    from monitoring_pipelines.core.ingest.labels import label_watermark, labels_by_day
+
     labels = monitor.labels
     assert labels is not None
     engine = warehouse.engine

@@ -5,10 +5,9 @@ metrics, the plotted metadata and the ``canary`` check out.
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from monitoring_pipelines.core.canary.compare import (
     MAX_VERSIONS_STORED,
@@ -18,9 +17,12 @@ from monitoring_pipelines.core.canary.compare import (
 )
 from monitoring_pipelines.core.checks import CheckOutcome, single
 from monitoring_pipelines.core.config import MonitorConfig, Severity
-from monitoring_pipelines.core.costs.day import UNKNOWN_MODEL, price_on
 from monitoring_pipelines.core.dimensions import dimensions
-from monitoring_pipelines.core.service.metrics import classify_status
+
+# pandas and the modules that price and classify rows are imported where they are used:
+# loading the definitions (which read CHECK and canary_columns) needs none of them.
+if TYPE_CHECKING:
+    import pandas as pd
 
 CHECK = "canary"
 
@@ -46,6 +48,9 @@ def day_rows(frame: pd.DataFrame, monitor: MonitorConfig, day: date) -> DayRows:
     classified as the service metrics classify them, and each LLM request is priced with the
     price in effect on ``day`` (unpriced models and missing tokens give no cost).
     """
+    from monitoring_pipelines.core.costs.day import UNKNOWN_MODEL, price_on
+    from monitoring_pipelines.core.service.metrics import classify_status
+
     assert monitor.canary is not None
     version = frame[monitor.canary.version_column].astype(object)
     latency = error = cost = prediction = None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from monitoring_pipelines.core.config import JudgeConfig, MonitorConfig
 from monitoring_pipelines.core.hallucination.sampling import (
@@ -16,7 +16,11 @@ from monitoring_pipelines.core.hallucination.sampling import (
     plan_sample,
 )
 from monitoring_pipelines.core.hallucination.scoring import SampledAnswer
-from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
+
+# pandas and the slice's cleaning module are imported where they are used: loading the
+# definitions (which read AnswerColumns) needs neither.
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,8 @@ class AnswerColumns:
         )
 
     def slice_columns(self) -> list[str]:
+        from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
+
         optional = (self.question, self.intent, self.article, self.model_version, self.request_id)
         columns = [ROW_KEY, self.answer, self.context, *(c for c in optional if c)]
         return list(dict.fromkeys(columns))
@@ -70,6 +76,8 @@ def sample_day(
     Returns:
         The plan, and the sampled answers in scoring order.
     """
+    from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
+
     keys = frame[ROW_KEY].to_numpy(dtype=np.uint64)
     intents = frame[columns.intent] if columns.intent else None
     plan = plan_sample(keys, intents, frame[columns.answer], frame[columns.context], config)
@@ -101,6 +109,8 @@ def plan_labels(rows: pd.DataFrame, columns: AnswerColumns) -> list[str]:
 
 
 def _text(value: object) -> str | None:
+    import pandas as pd
+
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return None
     return str(value)

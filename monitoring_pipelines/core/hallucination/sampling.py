@@ -11,12 +11,15 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from monitoring_pipelines.core.config import JudgeConfig
+
+if TYPE_CHECKING:  # pandas is imported where it is used: loading the definitions needs none
+    import pandas as pd
 
 MISSING_INTENT = "(missing intent)"
 ALL_ANSWERS = "(all)"  # the one stratum of a log without an intent column
@@ -81,6 +84,8 @@ def sample_priority(keys: UInt64Array) -> UInt64Array:
 
 def missing_text(values: Sequence[object] | pd.Series) -> npt.NDArray[np.bool_]:
     """True where a text value is null, NaN or blank."""
+    import pandas as pd
+
     series = pd.Series(values, dtype=object)
     blank = series.map(lambda v: isinstance(v, str) and not v.strip())
     missing: npt.NDArray[np.bool_] = (series.isna() | blank.astype(bool)).to_numpy(dtype=bool)
@@ -106,6 +111,8 @@ def plan_sample(
     Returns:
         The plan.
     """
+    import pandas as pd
+
     n = len(keys)
     no_answer, no_context = missing_text(answers), missing_text(contexts)
     if len(no_answer) != n or len(no_context) != n:
@@ -209,6 +216,8 @@ def apportion(
 
 
 def intent_label(value: object) -> str:
+    import pandas as pd
+
     if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
         return MISSING_INTENT
     text = str(value)

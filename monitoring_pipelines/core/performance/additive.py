@@ -10,7 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -25,6 +24,8 @@ class Confusion:
 
     @classmethod
     def of(cls, true: ObjectArray, predicted: ObjectArray) -> Confusion:
+        import pandas as pd
+
         pairs = pd.DataFrame({"t": true, "p": predicted}).value_counts()
         return cls({(str(t), str(p)): int(n) for (t, p), n in pairs.items()})
 

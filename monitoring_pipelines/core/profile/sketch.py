@@ -11,13 +11,15 @@ import json
 import math
 from collections import Counter
 from dataclasses import dataclass, field, replace
-from typing import Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Generic, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 
 from monitoring_pipelines.core.stats.base import Distribution
+
+if TYPE_CHECKING:  # pandas is imported where it is used: loading the definitions needs none
+    import pandas as pd
 
 Kind = Literal["numeric", "categorical"]
 IntArray = npt.NDArray[np.int64]
@@ -218,6 +220,8 @@ def fit_numeric_edges(values: FloatArray, bins: int) -> FloatArray:
 
 def fit_categories(values: npt.NDArray[np.object_]) -> tuple[str, ...]:
     """The reference vocabulary: the most frequent categories, the rest folded into OTHER."""
+    import pandas as pd
+
     counts = pd.Series(values, dtype=object).value_counts()  # most frequent first; no nulls
     ranked = [str(c) for c in counts.index[:MAX_REFERENCE_CATEGORIES]]
     if len(counts) > MAX_REFERENCE_CATEGORIES:
@@ -390,6 +394,8 @@ class CategoricalSketchBuilder:
     ) -> None:
         """Count a chunk of labels (an object array, or a categorical of text); ``order`` is
         :func:`key_order` of ``keys`` when the caller shares it between columns."""
+        import pandas as pd
+
         # One hashing pass: codes (-1 for None or NaN) give the missing count, the category
         # counts and the present rows at once.
         codes, labels = pd.factorize(values, use_na_sentinel=True)
@@ -414,6 +420,8 @@ class CategoricalSketchBuilder:
         counts = np.zeros(len(categories), dtype=np.int64)
         for category, count in self._counts.items():
             counts[index[category if category in index else OTHER]] += count
+        import pandas as pd
+
         # Sampled labels are categories, or folded into OTHER (present whenever one is).
         codes = pd.Index(categories, dtype=object).get_indexer(pd.Index(self._values, dtype=object))
         if (codes < 0).any():

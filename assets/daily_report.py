@@ -113,9 +113,7 @@ def make_daily_report(
     return daily_report
 
 
-def report_metadata(
-    report: Report, path: Path, size: int, url: str
-) -> dict[str, dg.MetadataValue]:
+def report_metadata(report: Report, path: Path, size: int, url: str) -> dict[str, dg.MetadataValue]:
     """What a report's materialization records (the asset's, and the CLI's runless one)."""
     return {
         "report": dg.MetadataValue.path(str(path)),

@@ -60,9 +60,7 @@ def build_monitor_assets(
     upstream = report_upstream(name, [key for a in assets for key in a.keys])
     if upstream:
         checks = daily_checks(name, assets)
-        assets.append(
-            make_daily_report(name, monitor, partitions_def, upstream, checks, web_url)
-        )
+        assets.append(make_daily_report(name, monitor, partitions_def, upstream, checks, web_url))
     return assets
 
 

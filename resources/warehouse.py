@@ -70,6 +70,8 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     def reference_time_column(
         self, reference: ReferenceConfig, source_timestamp: str
     ) -> str | None:
+        from monitoring_pipelines.core.ingest import warehouse
+
         return warehouse.reference_time_column(
             self.engine, reference, source_timestamp, Path(self.config_dir)
         )

@@ -20,7 +20,6 @@ import pytest
 
 from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.settings import DEFAULT_WEB_URL
-from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.assets.conftest import (
     DRIFTED_DAY,
     QUIET,

@@ -7,6 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -90,3 +91,41 @@ def store(database: Database) -> AlertRepository:
 def results(database: Database) -> ResultRepository:
     """The result repository of the test's result database."""
     return ResultRepository(database)
+
+
+# -- a real browser (tests/browser, and page layout tests) --------------------------------------
+
+REQUIRE_BROWSER = os.environ.get("MONITORING_REQUIRE_BROWSER") == "1"
+
+
+def missing_browser(reason: str) -> None:
+    """Skip, or fail when CI requires the browser (MONITORING_REQUIRE_BROWSER=1)."""
+    if REQUIRE_BROWSER:
+        pytest.fail(f"{reason} (MONITORING_REQUIRE_BROWSER=1)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
+    """The Chromium executable: MONITORING_CHROMIUM, else Debian's /usr/bin/chromium."""
+    path = os.environ.get("MONITORING_CHROMIUM") or "/usr/bin/chromium"
+    if not os.access(path, os.X_OK):
+        missing_browser(
+            f"no Chromium at {path} (apt-get install chromium, or set MONITORING_CHROMIUM)"
+        )
+    return path
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_path: str) -> Iterator[Any]:
+    """Headless Chromium (the system's executable, not Playwright's download), one per session:
+    Playwright's sync API allows one running instance per thread."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        missing_browser("Playwright's Python package is not installed (make install)")
+    with sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
+        launched = playwright.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
+        yield launched
+        launched.close()

@@ -36,23 +36,6 @@ DEMO_SCALE = 0.2
 DEMO_SEED = 3
 DEMO_TIMEOUT_S = 1200
 SERVER_TIMEOUT_S = 180
-REQUIRE_BROWSER = os.environ.get("MONITORING_REQUIRE_BROWSER") == "1"
-
-
-def _missing(reason: str) -> None:
-    """Skip, or fail when CI requires the browser (MONITORING_REQUIRE_BROWSER=1)."""
-    if REQUIRE_BROWSER:
-        pytest.fail(f"{reason} (MONITORING_REQUIRE_BROWSER=1)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def chromium_path() -> str:
-    """The Chromium executable: MONITORING_CHROMIUM, else Debian's /usr/bin/chromium."""
-    path = os.environ.get("MONITORING_CHROMIUM") or "/usr/bin/chromium"
-    if not os.access(path, os.X_OK):
-        _missing(f"no Chromium at {path} (apt-get install chromium, or set MONITORING_CHROMIUM)")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -174,18 +157,6 @@ def dagster_ui_server(demo_env: dict[str, str], ui_url: str) -> Iterator[str]:
     finally:
         _stop(server)
         log.close()
-
-
-@pytest.fixture(scope="session")
-def browser(chromium_path: str) -> Iterator[Browser]:
-    """Headless Chromium (the system's executable, not Playwright's download)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        launched = playwright.chromium.launch(executable_path=chromium_path, args=["--no-sandbox"])
-        yield launched
-        launched.close()
 
 
 def _save_docs_image(source: Path, target: Path) -> None:

@@ -35,7 +35,7 @@ def test_lineage_graph_shows_every_asset_of_a_monitor(
     names = sorted(key.split("/", 1)[1] for key in graph if key.startswith("sentiment/"))
     assert {"live_slice", "feature_drift", "daily_report"} <= set(names)
 
-    page = ui.open_lineage("sentiment", viewport=(1600, 1400))
+    page = ui.open_lineage("sentiment", viewport=(2000, 2600))
     nodes = page.locator("svg foreignObject")
     for name in names:
         node = nodes.get_by_text(name, exact=True)

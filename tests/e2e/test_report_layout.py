@@ -4,9 +4,9 @@ Playwright's Python package and a Chromium."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -47,27 +47,21 @@ def wide_page() -> str:
 
 
 @pytest.mark.slow
-def test_nothing_is_wider_than_the_page_at_1280_px(tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
-    if chromium is None:
-        pytest.skip("no chromium on PATH")
+def test_nothing_is_wider_than_the_page_at_1280_px(tmp_path: Path, browser: Any) -> None:
     page_file = tmp_path / "wide.html"
     page_file.write_text(wide_page(), encoding="utf-8")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-        try:
-            page = browser.new_page(viewport={"width": WIDTH, "height": 900})
-            page.goto(page_file.as_uri())
-            page_width = page.evaluate("document.documentElement.scrollWidth")
-            boxes = page.evaluate(
-                "Array.from(document.querySelectorAll('.scroll'), b => "
-                "[b.querySelector('caption').textContent, b.scrollWidth > b.clientWidth, "
-                "b.getBoundingClientRect().right])"
-            )
-            page.screenshot(path=str(tmp_path / "report-1280.png"), full_page=True)
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": WIDTH, "height": 900})
+    try:
+        page.goto(page_file.as_uri())
+        page_width = page.evaluate("document.documentElement.scrollWidth")
+        boxes = page.evaluate(
+            "Array.from(document.querySelectorAll('.scroll'), b => "
+            "[b.querySelector('caption').textContent, b.scrollWidth > b.clientWidth, "
+            "b.getBoundingClientRect().right])"
+        )
+        page.screenshot(path=str(tmp_path / "report-1280.png"), full_page=True)
+    finally:
+        page.close()
     assert page_width <= WIDTH
     assert all(right <= WIDTH for _, _, right in boxes)
     scrolling = [caption for caption, scrolls, _ in boxes if scrolls]

@@ -22,6 +22,7 @@ from monitoring_pipelines.core.anomaly.metrics import (
 from monitoring_pipelines.core.checks import CheckOutcome, Finding
 from monitoring_pipelines.core.config import AnomalyConfig, Severity
 from monitoring_pipelines.core.stats.inference import MAD_TO_SD, median_absolute_deviation, robust_z
+from monitoring_pipelines.core.wording import count
 
 Direction = Literal["up", "both"]
 Mode = Literal["weekday", "pooled"]
@@ -235,12 +236,8 @@ def evaluate(
     kept = {d: v for d, v in history.items() if d not in left_out}
     scored = _score(metric, day, kept, config, sample)
     since = left_out[0].isoformat()
-    note = f"baseline without {_count(len(left_out), 'anomalous day')} since {since}"
+    note = f"baseline without {count(len(left_out), 'anomalous day')} since {since}"
     return replace(scored, summary=f"{scored.summary} ({note})", left_out=len(left_out))
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _score(

@@ -174,7 +174,8 @@ def monthly_budget_check(forecast: MonthForecast, budget_usd: float) -> CheckOut
         summary += f" + forecast ${f.forecast_rest_usd:.2f} for {f.remaining_days} days left"
         if f.before_start:
             summary += (
-                f" + ${f.before_start_estimate_usd:.2f} estimated for {_days(len(f.before_start))}"
+                f" + ${f.before_start_estimate_usd:.2f} estimated for "
+                f"{count(len(f.before_start), 'day')}"
                 f" before the monitor's first day ({f.first_counted})"
             )
     summary += f" ({f.basis})"
@@ -212,7 +213,3 @@ def monthly_budget_check(forecast: MonthForecast, budget_usd: float) -> CheckOut
         summary=summary,
         metadata=metadata,
     )
-
-
-def _days(n: int) -> str:
-    return f"{n} day" if n == 1 else f"{n} days"

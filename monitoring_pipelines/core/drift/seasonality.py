@@ -9,6 +9,7 @@ from datetime import date
 from typing import Literal
 
 from monitoring_pipelines.core.seasons import WEEKDAYS, weekday_season
+from monitoring_pipelines.core.wording import count
 
 Seasonality = Literal["auto", "weekly", "none"]
 # auto compares by weekday only when every weekday has this many dates in the reference: one
@@ -45,7 +46,7 @@ def choose_baseline(policy: Seasonality, day: date, season_days: Mapping[str, in
     if policy == "weekly":
         if have == 0:
             return Baseline(None, f"whole reference: weekly asked, but it has no {weekday}")
-        return Baseline(season, f"{weekday}s of the reference ({_dates(have)})")
+        return Baseline(season, f"{weekday}s of the reference ({count(have, 'date')})")
     short = [w for w in WEEKDAYS if season_days.get(f"weekday={w}", 0) < MIN_DAYS_PER_WEEKDAY]
     if short:
         return Baseline(
@@ -53,8 +54,5 @@ def choose_baseline(policy: Seasonality, day: date, season_days: Mapping[str, in
             f"whole reference (seasonality auto: fewer than {MIN_DAYS_PER_WEEKDAY} dates "
             f"of {', '.join(short)} in it, too few for a weekly pattern)",
         )
-    return Baseline(season, f"{weekday}s of the reference ({_dates(have)}; seasonality auto)")
-
-
-def _dates(n: int) -> str:
-    return f"{n} date" if n == 1 else f"{n} dates"
+    dates = count(have, "date")
+    return Baseline(season, f"{weekday}s of the reference ({dates}; seasonality auto)")

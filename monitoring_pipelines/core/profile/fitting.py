@@ -115,13 +115,14 @@ def fit_reference(
     keys = hash_positions(0, len(frame), "reference")
     order = key_order(keys)
     builders: dict[str, Builder] = {}
+    values: dict[str, npt.NDArray[Any]] = {}
     for column in plan.numeric:
-        values = _numeric(frame[column])
-        builder = NumericSketchBuilder(column, fit_numeric_edges(values, bins), sample_size)
-        builder.add(values, keys, order)
+        numbers = values[column] = _numeric(frame[column])
+        builder = NumericSketchBuilder(column, fit_numeric_edges(numbers, bins), sample_size)
+        builder.add(numbers, keys, order)
         builders[column] = builder
     for column in plan.categorical:
-        labels = _categorical(frame[column])
+        labels = values[column] = _categorical(frame[column])
         cat_builder = CategoricalSketchBuilder(column, fit_categories(labels), sample_size)
         cat_builder.add(labels, keys, order)
         builders[column] = cat_builder
@@ -130,7 +131,7 @@ def fit_reference(
     view = profile.build()
     seasons = {}
     if time_column is not None:
-        seasons = _weekday_seasons(frame, plan, builders, keys, frame[time_column], sample_size)
+        seasons = _weekday_seasons(values, builders, keys, frame[time_column], sample_size)
     return FittedReference(
         sketches=tuple(b.build() for b in builders.values()),
         profile=profiling.serialize(view),
@@ -142,21 +143,17 @@ def fit_reference(
 
 
 def _weekday_seasons(
-    frame: pd.DataFrame,
-    plan: ColumnPlan,
+    values: Mapping[str, npt.NDArray[Any]],
     whole: Mapping[str, Builder],
     keys: npt.NDArray[np.uint64],
     stamps: pd.Series,
     sample_size: int,
 ) -> dict[str, Season]:
-    """Each weekday's rows sketched over the whole reference's edges and vocabularies; rows
-    without a readable timestamp belong to no weekday."""
+    """Each weekday's rows (of the column ``values`` already read) sketched over the whole
+    reference's edges and vocabularies; rows without a readable timestamp belong to no weekday."""
     times = pd.to_datetime(stamps, utc=True, errors="coerce", format="mixed")
     weekday = times.dt.weekday.to_numpy(dtype=np.float64, na_value=np.nan)
     dates = times.dt.floor("D")
-    values = {c: _numeric(frame[c]) for c in plan.numeric} | {
-        c: _categorical(frame[c]) for c in plan.categorical
-    }
     seasons: dict[str, Season] = {}
     for number, name in enumerate(WEEKDAYS):
         mask = weekday == number

@@ -114,3 +114,32 @@ def test_rows_without_a_readable_timestamp_belong_to_no_weekday() -> None:
     fitted = fit_reference([frame], PLAN, bins=10, sample_size=500, time_column="ts")
     assert fitted.rows == 500
     assert fitted.seasons["weekday=Mon"].rows == 480
+
+
+def test_the_seasonal_chatbots_usual_days_are_drift_only_against_the_whole_reference() -> None:
+    """The scenario's own chatbot (tests/scenarios): two reference weeks with weekends, then a
+    live Saturday and a live Wednesday of their usual mix. Against the whole reference both
+    read as intent drift (the weekday mix is not the weeks' average either); against their
+    weekday, neither does."""
+    from tests.scenarios import seasonal_chatbot as bot
+
+    plan = ColumnPlan(numeric=("prompt_tokens",), categorical=("intent",))
+    start = bot.START - timedelta(days=bot.REFERENCE_DAYS)
+    reference = bot.interactions(start, bot.REFERENCE_DAYS, seed=1, events=False)
+    fitted = fit_reference([reference], plan, bins=20, sample_size=5000, time_column="ts")
+    roles = {"intent": "feature", "prompt_tokens": "feature"}
+    for offset in (5, 2):  # Saturday, Wednesday of the first week
+        day = bot.START + timedelta(days=offset)
+        live = bot.interactions(day, 1, seed=2, events=False)
+        keys = hash_positions(0, len(live), "day")
+        batch = live.assign(**{GROUP_KEY: keys, ROW_KEY: keys})
+        whole = {s.column: s for s in fitted.sketches}
+        sketches = profile_day([batch], plan, whole, list(roles), sample_size=5000).sketches
+        current = {s.column: s for s in sketches}
+        baseline = choose_baseline("auto", day, {k: v.days for k, v in fitted.seasons.items()})
+        assert baseline.season is not None
+        season = {s.column: s for s in fitted.seasons[baseline.season].sketches}
+        seasonal = compute_drift(season, current, roles, DriftConfig())
+        assert not any(r.drifted for r in seasonal), seasonal
+        flat = compute_drift(whole, current, roles, DriftConfig())
+        assert [r.column for r in flat if r.drifted] == ["intent"], flat

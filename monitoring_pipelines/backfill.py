@@ -223,8 +223,8 @@ def _run_in_pool(
 
 
 def check_range(partitions: Mapping[str, dg.PartitionsDefinition], days: Sequence[date]) -> None:
-    """Raise when a day is outside a monitor's partitions (from its ``start_date`` to the last
-    complete UTC day), naming each such monitor's valid days."""
+    """Raise when a day is outside a monitor's partitions (from its ``start_date`` to its
+    ``end_date`` or the last complete UTC day), naming each such monitor's valid days."""
     if not days:
         return
     first, last = min(days), max(days)
@@ -240,7 +240,7 @@ def check_range(partitions: Mapping[str, dg.PartitionsDefinition], days: Sequenc
     if outside:
         raise BackfillRangeError(
             f"days {first} to {last} are outside the days of {', '.join(outside)}: a "
-            "monitor's days run from its start_date to the last complete UTC day"
+            "monitor's days run from its start_date to its end_date or the last complete UTC day"
         )
 
 

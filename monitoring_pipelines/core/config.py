@@ -430,6 +430,10 @@ class MonitorConfig(Strict):
 
     description: str = ""
     start_date: date
+    end_date: date | None = Field(
+        default=None,
+        description="last daily partition (inclusive); none: every day up to the last complete one",
+    )
     source: SourceConfig
     reference: ReferenceConfig | None = None
     features: FeaturesConfig = FeaturesConfig()
@@ -451,6 +455,11 @@ class MonitorConfig(Strict):
 
     @model_validator(mode="after")
     def _consistent_columns(self) -> MonitorConfig:
+        if self.end_date is not None and self.end_date < self.start_date:
+            raise ValueError(
+                f"end_date {self.end_date} is before start_date {self.start_date}: "
+                "the last day must not come before the first"
+            )
         roles: dict[str, str] = {}
         for role, columns in self.column_roles().items():
             for column in columns:

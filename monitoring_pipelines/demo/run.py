@@ -40,12 +40,20 @@ def run_demo(ctx: Context, days: int, scale: float, seed: int) -> None:
     """Generate ``days`` of demo data, run them through Dagster, replay the alerting, write
     the reports of every day an incident failed on and of the last day, run the review jobs
     and report what was found and sent."""
-    from monitoring_pipelines.backfill import days_between
+    from monitoring_pipelines.backfill import BackfillRangeError, check_range, days_between
+    from monitoring_pipelines.partitions import daily_partitions
 
     started = time.perf_counter()
     last = DEFAULT_START + timedelta(days=days - 1)
-    truth = generate(ctx, DEFAULT_START, days, scale, seed)
     config = ctx.config()
+    try:
+        check_range(
+            {name: daily_partitions(m) for name, m in config.monitors.items()},
+            days_between(DEFAULT_START, last),
+        )
+    except BackfillRangeError as exc:
+        fail(f"{exc}; run fewer --days, or move end_date in {ctx.settings.config_path}")
+    truth = generate(ctx, DEFAULT_START, days, scale, seed)
     backfilled = run_days(
         ctx,
         config,

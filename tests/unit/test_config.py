@@ -144,3 +144,28 @@ def test_not_yaml_and_not_a_mapping() -> None:
 def test_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read the monitor file"):
         load_config(tmp_path / "nope.yaml", {})
+
+
+def test_end_date_bounds_the_partitions_and_must_not_precede_the_start() -> None:
+    from monitoring_pipelines.partitions import daily_partitions
+
+    ended = parse_config(
+        MINIMAL.replace("2026-01-01\n", "2026-01-01\n    end_date: 2026-01-31\n"), {}
+    )
+    partitions = daily_partitions(ended.monitors["churn"])
+    assert partitions.get_first_partition_key() == "2026-01-01"
+    assert partitions.get_last_partition_key() == "2026-01-31"
+    assert len(partitions.get_partition_keys()) == 31
+    open_ended = daily_partitions(parse_config(MINIMAL, {}).monitors["churn"])
+    assert open_ended.get_last_partition_key() > "2026-01-31"  # up to the last complete day
+    text = MINIMAL.replace("2026-01-01\n", "2026-01-01\n    end_date: 2025-12-31\n")
+    assert "end_date 2025-12-31 is before start_date 2026-01-01" in problems(text)
+
+
+def test_the_demos_partitions_end_where_its_data_ends() -> None:
+    from monitoring_pipelines.demo.generate import DEFAULT_START
+    from monitoring_pipelines.partitions import daily_partitions
+
+    for monitor in load_config(DEMO, {}).monitors.values():
+        keys = daily_partitions(monitor).get_partition_keys()
+        assert keys[0] == DEFAULT_START.isoformat() and len(keys) == 60

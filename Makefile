@@ -23,9 +23,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
-$(DAGSTER_HOME)/dagster.yaml: dagster.yaml
+$(DAGSTER_HOME)/dagster.yaml: deploy/dagster.yaml
 	mkdir -p $(DAGSTER_HOME)
-	cp dagster.yaml $@
+	cp deploy/dagster.yaml $@
 
 ## demo: install, build the demo data, backfill 60 days through Dagster, alert, report
 demo: install $(DAGSTER_HOME)/dagster.yaml
@@ -47,11 +47,15 @@ test-browser: install
 ## test-all: everything, as CI runs it
 test-all: test test-slow
 
-## ui: the Dagster UI on the demo's history (http://127.0.0.1:$(PORT)), and beside it the
-##   reports, runbooks and review page (http://127.0.0.1:$(WEB_PORT)); Ctrl-C stops both
+## ui: the Dagster UI on the demo's history (http://127.0.0.1:$(PORT)) with its daemon (schedules,
+##   sensors, the alerting), and beside it the incidents, reports, runbooks and review page
+##   (http://127.0.0.1:$(WEB_PORT)); without Slack, new messages join the demo's file. Ctrl-C stops all
+ui: export MONITORING_ALERTS_FILE ?= $(MONITORING_HOME)/demo/messages.jsonl
 ui: install $(DAGSTER_HOME)/dagster.yaml
-	$(BIN)/monitoring serve --port $(WEB_PORT) & web=$$!; trap 'kill $$web 2>/dev/null' EXIT; \
-	  $(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p $(PORT)
+	@setsid $(BIN)/monitoring serve --port $(WEB_PORT) & web=$$!; \
+	  setsid $(BIN)/dagster-daemon run -w workspace.yaml --log-level warning & daemon=$$!; \
+	  trap 'kill -TERM -- -$$web -$$daemon 2>/dev/null; wait' EXIT; \
+	  $(BIN)/dagster-webserver -w workspace.yaml -h 127.0.0.1 -p $(PORT)
 
 ## bench: benchmarks (not tests): per-run overhead of the backfill strategies
 bench: install

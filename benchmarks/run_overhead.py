@@ -76,7 +76,7 @@ def main() -> None:
     }
     os.environ.update(env)
     (home / "dagster").mkdir(parents=True)
-    (home / "dagster" / "dagster.yaml").write_text((ROOT / "dagster.yaml").read_text())
+    (home / "dagster" / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
     monitoring = [sys.executable, "-m", "monitoring_pipelines.cli"]
     subprocess.run(
         [*monitoring, "demo", "generate", "--days", str(max(20, 3 * args.days))],

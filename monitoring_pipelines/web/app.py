@@ -47,11 +47,15 @@ class WebState:
     templates: Environment
     _database: Database | None = field(default=None, repr=False)
 
-    def results(self) -> ResultRepository:
-        """The result store, opened on first use (a page without the store never opens it)."""
+    def database(self) -> Database:
+        """The result store's database, opened on first use (a page without it never opens it)."""
         if self._database is None:
             self._database = Database.connect(self.settings.store_url)
-        return ResultRepository(self._database)
+        return self._database
+
+    def results(self) -> ResultRepository:
+        """The assets' stored results."""
+        return ResultRepository(self.database())
 
     def close(self) -> None:
         if self._database is not None:
@@ -92,7 +96,7 @@ def create_app(
         reports_dir: The daily reports (default ``$MONITORING_HOME/reports``).
         runbooks_dir: The runbooks' Markdown files (default the repository's ``docs/runbooks``).
     """
-    from monitoring_pipelines.web import pages, review
+    from monitoring_pipelines.web import incidents, pages, review
 
     settings = settings or Settings.from_env()
 
@@ -119,6 +123,7 @@ def create_app(
     )
     app.include_router(pages.router)
     app.include_router(review.router)
+    app.include_router(incidents.router)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:

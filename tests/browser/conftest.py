@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -80,8 +81,14 @@ def ui_url() -> str:
 
 
 @pytest.fixture(scope="session")
+def web_url() -> str:
+    """The address ``monitoring serve`` will listen on (the demo's report and runbook links)."""
+    return f"http://127.0.0.1:{_free_port()}"
+
+
+@pytest.fixture(scope="session")
 def demo_env(
-    chromium_path: str, ui_url: str, tmp_path_factory: pytest.TempPathFactory
+    chromium_path: str, ui_url: str, web_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> dict[str, str]:
     """The environment of a short demo run into a fresh MONITORING_HOME and DAGSTER_HOME.
 
@@ -95,7 +102,7 @@ def demo_env(
     home = Path(kept).resolve() if kept else tmp_path_factory.mktemp("browser-demo")
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dagster.yaml", dagster_home / "dagster.yaml")
+    shutil.copy(REPO / "deploy" / "dagster.yaml", dagster_home / "dagster.yaml")
     config = yaml.safe_load((REPO / "demo" / "monitors.yaml").read_text())
     config["monitors"] = {k: v for k, v in config["monitors"].items() if k in DEMO_MONITORS}
     (home / "monitors.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
@@ -107,6 +114,7 @@ def demo_env(
         MONITORING_STORE_URL=f"sqlite:///{home / 'results.db'}",
         MONITORING_WAREHOUSE_URL=f"sqlite:///{home / 'warehouse.db'}",
         MONITORING_DAGSTER_URL=ui_url,
+        MONITORING_WEB_URL=web_url,
         WHYLOGS_NO_ANALYTICS="True",
     )
     command = [sys.executable, "-m", "monitoring_pipelines.cli", "demo", "run"]
@@ -154,6 +162,38 @@ def dagster_ui_server(demo_env: dict[str, str], ui_url: str) -> Iterator[str]:
                 pytest.fail(f"dagster-webserver did not come up:\n{log_path.read_text()[-4000:]}")
             time.sleep(1)
         yield ui_url
+    finally:
+        _stop(server)
+        log.close()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as reply:
+            return bool(reply.status == 200)
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def web_server(demo_env: dict[str, str], web_url: str) -> Iterator[str]:
+    """``monitoring serve`` on the demo's history (reports, runbooks, the review page).
+
+    Yields:
+        The server's base URL.
+    """
+    port = web_url.rsplit(":", 1)[1]
+    log_path = Path(demo_env["MONITORING_HOME"]) / "web.log"
+    log = log_path.open("w")
+    command = [sys.executable, "-m", "monitoring_pipelines.cli", "serve", "--port", port]
+    server = _start(command, demo_env, log)
+    try:
+        deadline = time.monotonic() + SERVER_TIMEOUT_S
+        while not _answers(f"{web_url}/healthz"):
+            if server.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"monitoring serve did not come up:\n{log_path.read_text()[-4000:]}")
+            time.sleep(0.5)
+        yield web_url
     finally:
         _stop(server)
         log.close()

@@ -49,7 +49,7 @@ def test_runs_checks_and_alerting_on_postgres(database: str, tmp_path: Path) -> 
     dagster_home.mkdir(parents=True)
     url = make_url(database)
     # The repository's production instance file, pointed at this database.
-    text = (ROOT / "dagster.postgres.yaml").read_text()
+    text = (ROOT / "deploy" / "dagster.postgres.yaml").read_text()
     assert "env: DAGSTER_PG_URL" in text
     pg_url = url.render_as_string(hide_password=False)  # postgresql+psycopg2://
     (dagster_home / "dagster.yaml").write_text(text.replace("env: DAGSTER_PG_URL", f'"{pg_url}"'))

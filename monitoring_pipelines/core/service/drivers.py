@@ -112,11 +112,13 @@ class ServiceDriver:
         return out
 
 
-def stored_day(rows: Iterable[MetricRecord]) -> StoredServiceDay:
-    """One day's numbers from its ``service_metrics`` rows."""
+def stored_day(rows: Iterable[MetricRecord], percentile: float = 95.0) -> StoredServiceDay:
+    """One day's numbers from its ``service_metrics`` rows (``percentile``: the SLO's, read
+    from a day stored without per-value SLO percentiles when it is p50, p95 or p99)."""
+    stored_pct = f"p{percentile:g}_ms"
     whole: dict[str, float] = {}
     pct: dict[str, dict[str, float]] = {}
-    p95: dict[str, dict[str, float]] = {}
+    named: dict[str, dict[str, float]] = {}
     errors: dict[str, dict[str, float]] = {}
     rows_known: dict[str, dict[str, float]] = {}
     by_status: dict[str, float] = {}
@@ -136,7 +138,7 @@ def stored_day(rows: Iterable[MetricRecord]) -> StoredServiceDay:
             continue
         target = {
             SLO_PERCENTILE: pct,
-            "p95_ms": p95,
+            stored_pct: named,
             "errors": errors,
             "status_rows": rows_known,
         }.get(row.name)
@@ -151,7 +153,7 @@ def stored_day(rows: Iterable[MetricRecord]) -> StoredServiceDay:
         percentile_ms=whole.get(SLO_PERCENTILE),
         error_rate=whole.get("error_rate"),
         status_rows=status_rows,
-        percentiles=pct or p95,  # a day stored before per-value SLO percentiles: its p95
+        percentiles=pct or named,
         errors=errors,
         status_counts=rows_known,
         by_status=by_status,
@@ -220,7 +222,7 @@ def load_service_usual(
     for day in days:
         rows = store.load_metrics(monitor, Asset.SERVICE_METRICS, day.isoformat())
         if rows:
-            stored.append(stored_day(rows))
+            stored.append(stored_day(rows, config.slo.latency_percentile))
     return service_usual(stored, config)
 
 

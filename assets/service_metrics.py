@@ -8,15 +8,25 @@ import dagster as dg
 import numpy as np
 import numpy.typing as npt
 
-from assets.common import check_specs, checked, day_of, failure, numeric_metadata, reports_faults
+from assets.common import (
+    check_specs,
+    checked,
+    day_of,
+    earlier_days_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
+from monitoring_pipelines.core.stats.attribution import USUAL_DAYS, usual_window
 from resources import ResultStoreResource, SliceStoreResource
 
 if TYPE_CHECKING:
     from monitoring_pipelines.core.ingest.slice_store import SliceStore
     from monitoring_pipelines.core.service.day import ServiceDay
+    from monitoring_pipelines.core.service.drivers import ServiceUsual
 
 
 def make_service_metrics(
@@ -36,7 +46,8 @@ def make_service_metrics(
         key=key,
         group_name=name,
         partitions_def=partitions_def,
-        deps=[dg.AssetKey([name, Asset.LIVE_SLICE])],
+        # What drove a failing day is read against the usual of the trailing days.
+        deps=[dg.AssetKey([name, Asset.LIVE_SLICE]), earlier_days_of(key, USUAL_DAYS)],
         check_specs=check_specs(checks, key, partitions_def),
         description="Latency p50/p95/p99 (exact), error rate and volume of the day, per "
         "dimension value and per hour, with the day's SLO event counts.",
@@ -53,28 +64,39 @@ def make_service_metrics(
             service_day_tables,
             service_day_values,
         )
+        from monitoring_pipelines.core.service.drivers import load_service_usual
         from monitoring_pipelines.core.service.metrics import service_checks
 
         day = day_of(context)
+        store = result_store.results()
+        window = usual_window(day, monitor.start_date)
         try:
-            result = service_day(slices.get_store(), name, day, monitor, dimensions)
+            usual = load_service_usual(store, name, window, service)
+            result = service_day(slices.get_store(), name, day, monitor, dimensions, usual)
         except (StoreError, FileNotFoundError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        result_store.results().save_metrics(
+        store.save_metrics(
             name, Asset.SERVICE_METRICS, context.partition_key, service_day_rows(result)
         )
         metadata = numeric_metadata(service_day_values(result))
         for title, table in service_day_tables(result).items():
             metadata[title] = dg.MetadataValue.json(table)
-        return checked(key, metadata, service_checks(result.metrics, service))
+        drivers = {"latency_slo": result.latency_driver, "error_rate": result.error_driver}
+        return checked(key, metadata, service_checks(result.metrics, service, drivers))
 
     return service_metrics
 
 
 def service_day(
-    store: "SliceStore", name: str, day: date, monitor: MonitorConfig, dimensions: list[str]
+    store: "SliceStore",
+    name: str,
+    day: date,
+    monitor: MonitorConfig,
+    dimensions: list[str],
+    usual: "ServiceUsual | None" = None,
 ) -> "ServiceDay":
-    """Read the day's service columns from its slice and compute its metrics."""
+    """Read the day's service columns from its slice and compute its metrics (and, given the
+    usual of the trailing days, what drove a failing day)."""
     from monitoring_pipelines.core.ingest.cleaning import TIMESTAMP
     from monitoring_pipelines.core.service.day import compute_service_day
 
@@ -98,4 +120,5 @@ def service_day(
         len(frame),
         hours=hours,
         dimensions={c: frame[c].to_numpy(dtype=object) for c in dimensions},
+        usual=usual,
     )

@@ -23,6 +23,7 @@ from monitoring_pipelines.core.costs.forecast import (
     monthly_budget_check,
 )
 from monitoring_pipelines.core.errors import StoreError
+from monitoring_pipelines.core.stats.attribution import USUAL_DAYS, usual_window
 from resources import ResultStoreResource, SliceStoreResource
 
 if TYPE_CHECKING:
@@ -41,6 +42,10 @@ def make_token_costs(
     key = dg.AssetKey([name, Asset.TOKEN_COSTS])
     budgets = {"cost_budget": llm.daily_budget_usd, "monthly_budget": llm.monthly_budget_usd}
     checks = [check for check, budget in budgets.items() if budget is not None]
+    history = max(
+        30 if llm.monthly_budget_usd is not None else 0,
+        USUAL_DAYS if llm.daily_budget_usd is not None else 0,
+    )
 
     @dg.asset(
         key=key,
@@ -48,8 +53,9 @@ def make_token_costs(
         partitions_def=partitions_def,
         deps=[
             dg.AssetKey([name, Asset.LIVE_SLICE]),
-            # The monthly forecast reads the month so far and the trailing weeks' costs.
-            *([earlier_days_of(key, 30)] if llm.monthly_budget_usd is not None else []),
+            # The monthly forecast reads the month so far and the trailing weeks' costs; the
+            # daily budget's driver reads the usual costs of the trailing days.
+            *([earlier_days_of(key, history)] if history else []),
         ],
         check_specs=check_specs(checks, key, partitions_def),
         description="Prompt, cached and completion tokens and their cost per LLM model and "
@@ -63,6 +69,7 @@ def make_token_costs(
     ) -> dg.MaterializeResult:
         # Imported by the step, not with the definitions: they bring pandas.
         from monitoring_pipelines.core.costs.day import budget_check
+        from monitoring_pipelines.core.costs.drivers import cost_driver, day_split, load_cost_splits
         from monitoring_pipelines.core.costs.stored import cost_metrics, load_daily_costs
 
         day = day_of(context)
@@ -76,7 +83,11 @@ def make_token_costs(
         store.save_metrics(name, Asset.TOKEN_COSTS, context.partition_key, cost_metrics(costs))
         outcomes = []
         if llm.daily_budget_usd is not None:
-            outcomes.append(budget_check(costs, llm.daily_budget_usd))
+            driver = None
+            if (costs.total.cost_usd or 0.0) > llm.daily_budget_usd:  # only a failure names one
+                usual = load_cost_splits(store, name, usual_window(day, monitor.start_date))
+                driver = cost_driver(day_split(costs), usual, llm.daily_budget_usd)
+            outcomes.append(budget_check(costs, llm.daily_budget_usd, driver))
         if llm.monthly_budget_usd is not None:
             history = load_daily_costs(store, name, history_days(day, monitor.start_date))
             history[day] = costs.total.cost_usd or 0.0

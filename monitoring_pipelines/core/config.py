@@ -165,7 +165,8 @@ class ServiceConfig(Strict):
     dimensions: list[ColumnName] | None = Field(
         default=None,
         description="columns latency and errors are broken down by (model, version, endpoint); "
-        "unset: the endpoint column and the monitor's segments",
+        "unset: the endpoint column, the LLM model column, the canary version column and the "
+        "monitor's segments",
     )
     slo: SloConfig = SloConfig()
 
@@ -525,8 +526,12 @@ class MonitorConfig(Strict):
             return []
         if self.service.dimensions is not None:
             return list(self.service.dimensions)
-        endpoint = [self.service.endpoint_column] if self.service.endpoint_column else []
-        return list(dict.fromkeys([*endpoint, *self.segments]))
+        named = (
+            self.service.endpoint_column,
+            self.llm.model_column if self.llm else None,
+            self.canary.version_column if self.canary else None,
+        )
+        return list(dict.fromkeys([*(c for c in named if c), *self.segments]))
 
     def drifted_columns(self) -> list[str]:
         """Columns tested for drift: features, then the prediction."""

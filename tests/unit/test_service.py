@@ -270,7 +270,7 @@ def test_unknown_statuses_are_left_out_of_the_error_rate_and_named() -> None:
     (check,) = service_checks(m, CONFIG.model_copy(update={"latency_column": None}))
     assert not check.passed
     assert check.findings[0].severity is Severity.CRITICAL  # 25 % is over twice 1 %
-    assert "1 errors in 4 requests; left out: 2 missing, 6 unknown" in check.summary
+    assert "(1 error in 4 requests; left out: 2 missing, 6 unknown)" in check.summary
 
 
 def test_a_log_of_only_unknown_statuses_is_not_evaluated_never_zero_errors() -> None:

@@ -234,7 +234,7 @@ def _opened(
             "type": "header",
             "text": {"type": "plain_text", "text": head(header, MAX_HEADER), "emoji": True},
         },
-        {"type": "section", "text": _mrkdwn(f"*{md(finding.summary)}*")},
+        {"type": "section", "text": _mrkdwn(f"*{head(md(finding.summary), MAX_SECTION - 2)}*")},
         {"type": "section", "fields": [_mrkdwn(f"*{k}*\n{v}") for k, v in fields]},
         _links_block(evaluation, links, incident.check),
         {

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -17,6 +18,10 @@ import pandas as pd
 from monitoring_pipelines.core.catalog import critical_factor
 from monitoring_pipelines.core.checks import CheckOutcome, single
 from monitoring_pipelines.core.config import PriceConfig, Severity
+from monitoring_pipelines.core.stats.attribution import shown
+
+if TYPE_CHECKING:
+    from monitoring_pipelines.core.costs.drivers import CostDriver
 
 UNKNOWN_MODEL = "(missing model)"
 UNKNOWN_INTENT = "(missing intent)"
@@ -300,8 +305,11 @@ def _cost(usage: Usage) -> float:
     return usage.cost_usd or 0.0
 
 
-def budget_check(costs: DayCosts, daily_budget_usd: float) -> CheckOutcome:
-    """The day's priced cost against the daily budget; unpriced models and rows without token
+def budget_check(
+    costs: DayCosts, daily_budget_usd: float, driver: CostDriver | None = None
+) -> CheckOutcome:
+    """The day's priced cost against the daily budget, named with what drove it over when a
+    ``driver`` is known (else its costliest model); unpriced models and rows without token
     counts are named, since they are not in the cost."""
     total = _cost(costs.total)
     unpriced = costs.unpriced_models
@@ -310,10 +318,14 @@ def budget_check(costs: DayCosts, daily_budget_usd: float) -> CheckOutcome:
     severity = Severity.CRITICAL if total > factor * daily_budget_usd else Severity.WARN
     summary = f"cost ${total:.2f} {'<=' if passed else '>'} daily budget ${daily_budget_usd:.2f}"
     top = next(iter(costs.by_model.items()), None)
-    if top is not None and top[1].cost_usd:
-        summary += f"; largest: {top[0]} ${top[1].cost_usd:.2f}"
+    if driver is not None and not passed:
+        summary += f", {driver.clause()}"
+    elif top is not None and top[1].cost_usd:
+        summary += f"; largest: {shown(top[0])} ${top[1].cost_usd:.2f}"
     summary += uncounted_note(costs)
     metadata: dict[str, float | int | str] = {"cost_usd": total, "budget_usd": daily_budget_usd}
+    if driver is not None and not passed:
+        metadata |= driver.metadata()
     if unpriced:
         metadata["unpriced_models"] = ", ".join(unpriced)
     if costs.total.rows_missing_tokens:
@@ -333,10 +345,10 @@ def uncounted_note(costs: DayCosts) -> str:
     """What the day's cost leaves out, as ``; ...`` clauses (empty when nothing)."""
     note = ""
     if costs.unpriced_models:
-        note += f"; unpriced (not counted): {', '.join(costs.unpriced_models)}"
+        note += f"; unpriced (not counted): {', '.join(map(shown, costs.unpriced_models))}"
     if costs.total.rows_missing_tokens:
         bad = {m: u.rows_missing_tokens for m, u in costs.by_model.items() if u.rows_missing_tokens}
-        detail = ", ".join(f"{m} {n}" for m, n in bad.items())
+        detail = ", ".join(f"{shown(m)} {n}" for m, n in bad.items())
         note += f"; {costs.total.rows_missing_tokens} rows without token counts ({detail})"
     if costs.total.rows_bad_cached_tokens:
         note += (

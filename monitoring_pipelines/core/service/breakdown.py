@@ -43,6 +43,7 @@ class GroupMetrics:
         errors: Rows whose status is an error.
         status_rows: Rows with a known status.
         error_rate: errors / status_rows (None without a known status).
+        slo_percentile_ms: The percentile the latency SLO names, when one is configured.
     """
 
     column: str
@@ -55,6 +56,7 @@ class GroupMetrics:
     errors: int
     status_rows: int
     error_rate: float | None
+    slo_percentile_ms: float | None = None
 
     @property
     def label(self) -> str:
@@ -73,6 +75,7 @@ class GroupMetrics:
             "errors": self.errors,
             "status_rows": self.status_rows,
             "error_rate": self.error_rate,
+            "slo_percentile_ms": self.slo_percentile_ms,
         }
 
 
@@ -151,6 +154,7 @@ def group_metrics(
     sorted_latency: FloatArray,
     is_error: BoolArray | None,
     known_status: BoolArray | None,
+    slo_percentile: float | None = None,
 ) -> list[GroupMetrics]:
     """Metrics of every group of ``grouping``.
 
@@ -161,6 +165,7 @@ def group_metrics(
         sorted_latency: Their latencies, ascending.
         is_error: Per row, whether its status is an error (None without a status column).
         known_status: Per row, whether it has a known status.
+        slo_percentile: The percentile the latency SLO names (also computed per group).
     """
     k = len(grouping.values)
     codes = grouping.codes
@@ -176,6 +181,11 @@ def group_metrics(
     counts = np.bincount(latency_codes, minlength=k)
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     p50, p95, p99 = (sorted_percentiles(grouped, starts, counts, q) for q in (50.0, 95.0, 99.0))
+    slo = (
+        None
+        if slo_percentile is None
+        else sorted_percentiles(grouped, starts, counts, slo_percentile)
+    )
     out = []
     for g in range(k):
         with_latency = int(counts[g]) > 0
@@ -191,6 +201,7 @@ def group_metrics(
                 errors=int(errors[g]),
                 status_rows=int(status_rows[g]),
                 error_rate=int(errors[g]) / int(status_rows[g]) if status_rows[g] else None,
+                slo_percentile_ms=float(slo[g]) if slo is not None and with_latency else None,
             )
         )
     return out
@@ -244,6 +255,8 @@ def group_rows(groups: Sequence[GroupMetrics]) -> dict[tuple[str, str], float | 
             rows[(name, dims)] = float(getattr(g, name))
         for name in ("p50_ms", "p95_ms", "p99_ms", "error_rate"):
             rows[(name, dims)] = getattr(g, name)
+        if g.slo_percentile_ms is not None:
+            rows[("slo_percentile_ms", dims)] = g.slo_percentile_ms
     return rows
 
 

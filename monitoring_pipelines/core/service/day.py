@@ -8,16 +8,18 @@ the error budget sums.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from monitoring_pipelines.core.config import ServiceConfig
 from monitoring_pipelines.core.dimensions import dimensions as dims_of
 from monitoring_pipelines.core.service.breakdown import (
     MAX_DIMENSION_VALUES,
+    OTHER,
     Folding,
     Grouping,
     GroupMetrics,
@@ -25,6 +27,14 @@ from monitoring_pipelines.core.service.breakdown import (
     group_metrics,
     group_rows,
     hour_grouping,
+    stored_value,
+)
+from monitoring_pipelines.core.service.drivers import (
+    STATUS,
+    ServiceDriver,
+    ServiceUsual,
+    error_driver,
+    latency_driver,
 )
 from monitoring_pipelines.core.service.metrics import (
     FloatArray,
@@ -33,6 +43,7 @@ from monitoring_pipelines.core.service.metrics import (
     classify_requests,
     day_metrics,
     slo_counts,
+    status_text,
 )
 from monitoring_pipelines.core.service.slo import Sli, SloCounts, count_rows
 
@@ -48,6 +59,9 @@ class ServiceDay:
         hours: The 24 hours of the day (UTC), when timestamps are given.
         foldings: Per dimension column, how its values were grouped.
         unknown_examples: Up to five distinct unknown statuses.
+        by_status: Errors per error status (the largest, the rest ``(other)``).
+        latency_driver: What drove the day's SLO percentile against its usual, when known.
+        error_driver: What drove the day's error rate against its usual, when known.
     """
 
     metrics: ServiceMetrics
@@ -56,6 +70,9 @@ class ServiceDay:
     hours: tuple[GroupMetrics, ...] = ()
     foldings: tuple[Folding, ...] = ()
     unknown_examples: tuple[str, ...] = ()
+    by_status: Mapping[str, int] = field(default_factory=dict)
+    latency_driver: ServiceDriver | None = None
+    error_driver: ServiceDriver | None = None
 
 
 def compute_service_day(
@@ -67,6 +84,7 @@ def compute_service_day(
     hours: npt.NDArray[np.integer[Any]] | None = None,
     dimensions: Mapping[str, npt.NDArray[Any]] | None = None,
     max_values: int = MAX_DIMENSION_VALUES,
+    usual: ServiceUsual | None = None,
 ) -> ServiceDay:
     """The day's metrics, per dimension value and per hour, and its SLO counts.
 
@@ -78,9 +96,13 @@ def compute_service_day(
         hours: UTC hour (0-23) per request.
         dimensions: Values per request of each dimension column (None where missing).
         max_values: Values kept per dimension column; the rest are ``(other)``.
+        usual: The usual of the trailing days that met the objectives; with it, the day's
+            drivers are named (see :mod:`.drivers`).
     """
     req = classify_requests(latency, status, config, requests)
+    percentile = config.slo.latency_percentile if config.slo.latency_ms is not None else None
     groups: list[GroupMetrics] = []
+    groupings: dict[str, Grouping] = {}
     foldings = []
     for column, values in (dimensions or {}).items():
         if len(values) != requests:
@@ -89,26 +111,65 @@ def compute_service_day(
             )
         grouping, folding = fold_values(column, values, max_values)
         foldings.append(folding)
-        groups += _groups(column, grouping, req)
+        groupings[column] = grouping
+        groups += _groups(column, grouping, req, percentile)
     hourly: list[GroupMetrics] = []
     if hours is not None:
         hours = np.asarray(hours)
         if len(hours) != requests or (len(hours) and not 0 <= hours.min() <= hours.max() < 24):
             raise ValueError(f"hours must be {requests} values from 0 to 23")
         hourly = _groups("hour", hour_grouping(hours), req)
+    metrics = day_metrics(req, config)
+    by_status = errors_by_status(status, req, max_values) if status is not None else {}
+    latency_cause = error_cause = None
+    if usual is not None:
+        if percentile is not None and _over(metrics.slo_percentile_ms, config.slo.latency_ms):
+            latency_cause = latency_driver(groups, groupings, req, usual, percentile)
+        if _over(metrics.error_rate, config.slo.error_rate):
+            error_cause = error_driver(groups, by_status, metrics.status_rows, usual)
     return ServiceDay(
-        metrics=day_metrics(req, config),
+        metrics=metrics,
         slo=slo_counts(req, config),
         groups=tuple(groups),
         hours=tuple(hourly),
         foldings=tuple(foldings),
         unknown_examples=req.unknown_examples,
+        by_status=by_status,
+        latency_driver=latency_cause,
+        error_driver=error_cause,
     )
 
 
-def _groups(column: str, grouping: Grouping, req: Requests) -> list[GroupMetrics]:
+def _over(value: float | None, threshold: float | None) -> bool:
+    return value is not None and threshold is not None and value > threshold
+
+
+def errors_by_status(
+    status: npt.NDArray[np.object_], req: Requests, limit: int = MAX_DIMENSION_VALUES
+) -> dict[str, int]:
+    """The day's errors per error status (``503``), its ``limit`` largest, the rest
+    ``(other)``; each status as the store keeps it."""
+    if req.is_error is None or not req.is_error.any():
+        return {}
+    counts = pd.Series(status[req.is_error], dtype=object).map(status_text).value_counts()
+    ranked = sorted(counts.items(), key=lambda item: (-int(item[1]), str(item[0])))
+    out = {stored_value(STATUS, str(s)): int(n) for s, n in ranked[:limit]}
+    if len(ranked) > limit:
+        out[OTHER] = sum(int(n) for _, n in ranked[limit:])
+    return out
+
+
+def _groups(
+    column: str, grouping: Grouping, req: Requests, percentile: float | None = None
+) -> list[GroupMetrics]:
     return group_metrics(
-        column, grouping, req.usable_rows, req.sorted_latency, req.is_error, req.known_status
+        column,
+        grouping,
+        req.usable_rows,
+        req.sorted_latency,
+        req.is_error,
+        req.known_status,
+        percentile,
     )
 
 
@@ -119,6 +180,8 @@ def service_day_rows(day: ServiceDay) -> dict[tuple[str, str], float | None]:
         for k, v in day.metrics.to_dict().items()
     }
     rows |= group_rows(day.groups) | group_rows(day.hours) | count_rows(day.slo)
+    for status, errors in day.by_status.items():
+        rows[("errors", dims_of(**{STATUS: status}))] = float(errors)
     return rows
 
 

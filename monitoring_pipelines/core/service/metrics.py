@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
@@ -18,6 +19,10 @@ from monitoring_pipelines.core.checks import CheckOutcome, single
 from monitoring_pipelines.core.config import ServiceConfig, Severity
 from monitoring_pipelines.core.service.breakdown import sorted_percentiles
 from monitoring_pipelines.core.service.slo import Sli, SloCounts
+from monitoring_pipelines.core.wording import count
+
+if TYPE_CHECKING:
+    from monitoring_pipelines.core.service.drivers import ServiceDriver
 
 STATUS_EXAMPLES = 5
 
@@ -212,6 +217,11 @@ def classify_status(
     return valid & (number_of >= 500), ~valid & ~missing, missing
 
 
+def status_text(value: object) -> str:
+    """A status as text: ``503``, ``503.0`` and ``"503"`` read the same."""
+    return _status_text(value)
+
+
 def _status_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -230,9 +240,15 @@ def _examples(status: npt.NDArray[np.object_], mask: BoolArray) -> tuple[str, ..
     return tuple(str(v)[:80] for v in seen[:STATUS_EXAMPLES])
 
 
-def service_checks(metrics: ServiceMetrics, config: ServiceConfig) -> list[CheckOutcome]:
+def service_checks(
+    metrics: ServiceMetrics,
+    config: ServiceConfig,
+    drivers: Mapping[str, ServiceDriver | None] | None = None,
+) -> list[CheckOutcome]:
     """The latency SLO and error-rate checks the configuration asks for; their summaries name
-    the rows left out (missing or negative latencies, missing or unknown statuses)."""
+    the rows left out (missing or negative latencies, missing or unknown statuses) and, for a
+    failing check with a driver in ``drivers`` (by check name), what drove it."""
+    drivers = drivers or {}
     outcomes = []
     slo = config.slo
     pct = f"p{slo.latency_percentile:g}"
@@ -248,10 +264,12 @@ def service_checks(metrics: ServiceMetrics, config: ServiceConfig) -> list[Check
                 slo.latency_ms,
                 lambda ok: (
                     f"{pct} latency {value:.0f} ms {'<=' if ok else '>'} SLO "
-                    f"{slo.latency_ms:g} ms ({metrics.latency_rows} requests{excluded})"
+                    f"{slo.latency_ms:g} ms ({count(metrics.latency_rows, 'request')}{excluded})"
                 ),
                 f"no usable latency in {metrics.requests} rows{excluded}",
                 {f"{pct}_ms": value, "slo_ms": slo.latency_ms},
+                drivers.get("latency_slo"),
+                "; ",
             )
         )
     if slo.error_rate is not None and config.status_column:
@@ -266,10 +284,13 @@ def service_checks(metrics: ServiceMetrics, config: ServiceConfig) -> list[Check
                 slo.error_rate,
                 lambda ok: (
                     f"error rate {rate:.2%} {'<=' if ok else '>'} SLO {slo.error_rate:.2%} "
-                    f"({metrics.errors} errors in {metrics.status_rows} requests{excluded})"
+                    f"({count(metrics.errors, 'error')} in "
+                    f"{count(metrics.status_rows, 'request')}{excluded})"
                 ),
                 f"no known status in {metrics.requests} rows{excluded}",
                 {"error_rate": rate, "slo_error_rate": slo.error_rate},
+                drivers.get("error_rate"),
+                ": ",
             )
         )
     return outcomes
@@ -287,8 +308,11 @@ def _slo_check(
     describe: Callable[[bool], str],
     missing: str,
     metadata: Mapping[str, float | None],
+    driver: ServiceDriver | None = None,
+    joint: str = "; ",
 ) -> CheckOutcome:
-    """Value within the SLO threshold; over the check's critical factor times it is critical."""
+    """Value within the SLO threshold; over the check's critical factor times it is critical;
+    a failing value is named with its ``driver``, when one is known."""
     if value is None:
         return single(
             name,
@@ -299,12 +323,17 @@ def _slo_check(
             summary=f"not evaluated: {missing}",
         )
     passed = value <= threshold
+    summary = describe(passed)
+    values: dict[str, float | int | str] = {k: v for k, v in metadata.items() if v is not None}
+    if driver is not None and not passed:
+        summary += joint + driver.text
+        values |= driver.metadata()
     return single(
         name,
         passed=passed,
         severity=Severity.CRITICAL if value > critical_factor(name) * threshold else Severity.WARN,
         value=value,
         threshold=threshold,
-        summary=describe(passed),
-        metadata={k: v for k, v in metadata.items() if v is not None},
+        summary=summary,
+        metadata=values,
     )

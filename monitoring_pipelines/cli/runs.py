@@ -89,10 +89,17 @@ def alerting() -> None:
 
 
 @alerting.command("run")
+@click.option(
+    "--replay",
+    is_flag=True,
+    help="Take the runs not alerted on yet day by day, in order, as if each day had been live "
+    "(the clock at 01:00 UTC of the next morning): each morning's messages, not one backfill "
+    "summary.",
+)
 @pass_context
-def alerting_run(ctx: Context) -> None:
+def alerting_run(ctx: Context, replay: bool) -> None:
     """Ingest finished runs' check evaluations and deliver due alerts, once."""
-    run_alerting(ctx, ctx.config())
+    run_alerting(ctx, ctx.config(), replay=replay)
 
 
 @click.group()

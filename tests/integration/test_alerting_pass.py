@@ -358,3 +358,34 @@ def test_cli_refuses_unknown_and_resolved_incidents(
     again = cli(store_url, tmp_path, "incidents", "resolve", str(done.id))
     assert again.exit_code == 2
     assert "already resolved" in again.stderr
+
+
+def test_alerting_run_replay_sends_each_mornings_messages_in_order(
+    drifted: dg.DagsterInstance, store: AlertRepository, store_url: str, tmp_path: Path
+) -> None:
+    """`monitoring alerting run --replay`: the days not alerted on yet, one morning at a time."""
+    config = tmp_path / "monitors.yaml"
+    config.write_text(
+        f"monitors:\n  {MONITOR}:\n    start_date: {day(30)}\n"
+        "    source: {table: requests, timestamp_column: ts}\n"
+        "    service: {latency_column: latency_ms}\n"
+        "    alerts: {slack_channel: '#ml-alerts'}\n"
+    )
+    env = {
+        "MONITORING_STORE_URL": store_url,
+        "MONITORING_HOME": str(tmp_path / "home"),
+        "MONITORING_CONFIG": str(config),
+        "MONITORING_ALERTS_FILE": str(tmp_path / "messages.jsonl"),
+        "DAGSTER_HOME": drifted.root_directory,
+    }
+    replayed = CliRunner().invoke(main, ["alerting", "run", "--replay"], env=env)
+    assert replayed.exit_code == 0, replayed.output
+
+    sent = sorted(store.alerts([DeliveryStatus.SENT]), key=lambda a: a.id)
+    assert [(a.kind, a.partition) for a in sent] == [
+        (AlertKind.OPEN, day(3)),  # 2 failing days of 3: opened the morning after the second
+    ]
+    mornings = [a.sent_at.replace(tzinfo=UTC) for a in sent if a.sent_at]
+    assert mornings == [datetime.fromisoformat(day(2)).replace(hour=1, tzinfo=UTC)]
+    again = CliRunner().invoke(main, ["alerting", "run", "--replay"], env=env)
+    assert again.exit_code == 0 and len(store.alerts()) == len(sent)  # nothing taken twice

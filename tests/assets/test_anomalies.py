@@ -194,7 +194,7 @@ def test_rerunning_a_day_replaces_its_rows(
     rows = count_rows(
         store_url, "metrics", monitor="bot", asset="anomalies", partition_key=partition
     )
-    assert rows == len(first) == 7 * len(METRICS)  # MetricAnomaly.numbers(): 7 per metric
+    assert rows == len(first) == 8 * len(METRICS)  # MetricAnomaly.numbers(): 8 per metric
     assert first['baseline_days{"metric":"requests"}'] == MIN_BASELINE_DAYS
     assert first['z{"metric":"requests"}'] is not None
     assert built.monitoring.day("bot", scored).success

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Literal, TypeGuard
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal, TypeGuard, get_args
 
 from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig
 from monitoring_pipelines.core.dimensions import decode
@@ -22,6 +24,56 @@ SERVICE_NAMES: Mapping[AnomalyMetric, str] = {
     "latency_p95_ms": "p95_ms",
     "error_rate": "error_rate",
 }
+
+# A reference's row count is a sample of its days (and capped by reference.max_rows), not the
+# traffic the live days carry.
+NOT_SEEDED: Mapping[AnomalyMetric, str] = {
+    "requests": "the reference's row count is not the live traffic",
+}
+
+
+@dataclass(frozen=True)
+class ReferenceDays:
+    """Each metric's value on each reference day, and why a metric has none.
+
+    Attributes:
+        values: Per metric, its value per reference day (UTC dates of the timestamp column).
+        reasons: Per metric without reference days, why (the baseline is then live only).
+    """
+
+    values: Mapping[AnomalyMetric, Mapping[date, float]] = field(default_factory=dict)
+    reasons: Mapping[AnomalyMetric, str] = field(default_factory=dict)
+
+    def seed(self, metric: AnomalyMetric) -> Mapping[date, float]:
+        """The metric's reference days (empty when it has none)."""
+        return self.values.get(metric, {})
+
+    def reason(self, metric: AnomalyMetric) -> str | None:
+        """Why the metric's baseline is live only, or None when the reference seeds it."""
+        if self.values.get(metric):
+            return None
+        return self.reasons.get(metric, "the reference has no day with a value")
+
+    def stored(self) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
+        """(value per ISO day per metric, note per metric without days), as the store keeps."""
+        values: dict[str, dict[str, float]] = {
+            m: {d.isoformat(): v for d, v in days.items()} for m, days in self.values.items()
+        }
+        return values, {m: why for m, why in self.reasons.items()}
+
+    @classmethod
+    def from_stored(
+        cls, values: Mapping[str, Mapping[str, float]], notes: Mapping[str, str]
+    ) -> ReferenceDays:
+        """The reference days from their stored form (metrics unknown here are left out)."""
+        return cls(
+            values={
+                m: {date.fromisoformat(d): v for d, v in days.items()}
+                for m, days in values.items()
+                if _is_metric(m)
+            },
+            reasons={m: n for m, n in notes.items() if _is_metric(m)},
+        )
 
 
 def available_metrics(monitor: MonitorConfig) -> dict[AnomalyMetric, str | None]:
@@ -122,6 +174,10 @@ def _by_model(dims: str) -> bool:
     except ValueError:
         return False
     return isinstance(parsed, dict) and set(parsed) == {"model"}
+
+
+def _is_metric(name: str) -> TypeGuard[AnomalyMetric]:
+    return name in get_args(AnomalyMetric)
 
 
 def _finite(value: float | None) -> TypeGuard[float]:

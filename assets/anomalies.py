@@ -159,6 +159,11 @@ def anomaly_metadata(results: Sequence[MetricAnomaly]) -> dict[str, dg.MetadataV
             f"| {r.baseline_days} days{mode} |"
         )
     metadata["anomalies"] = dg.MetadataValue.md("\n".join(rows))
+    drivers: dict[str, str] = {
+        r.metric: f"{r.driver.dimension}={r.driver.value}" for r in results if r.driver
+    }
+    if drivers:
+        metadata["drivers"] = dg.MetadataValue.json(drivers)
     live_only: dict[str, str] = {r.metric: r.live_only for r in results if r.live_only}
     if live_only:
         metadata["baseline_live_only"] = dg.MetadataValue.json(live_only)

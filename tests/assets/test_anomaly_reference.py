@@ -76,16 +76,24 @@ def reference_table(seed: int) -> pd.DataFrame:
     return frame.drop(columns=["request_id"])
 
 
-def stored_days(url: str) -> dict[tuple[str, str], tuple[float, str]]:
+def stored_days(url: str) -> dict[tuple[str, str, str], tuple[float, str]]:
+    """Every stored reference-day row: (metric, day, dimensions) -> (value, reference hash)."""
     engine = sa.create_engine(url)
     try:
         with engine.connect() as conn:
             rows = conn.execute(
-                sa.text("select metric, day, value, reference_hash from reference_days")
+                sa.text("select metric, day, dimensions, value, reference_hash from reference_days")
             ).all()
     finally:
         engine.dispose()
-    return {(r.metric, r.day): (r.value, r.reference_hash) for r in rows}
+    return {(r.metric, r.day, r.dimensions): (r.value, r.reference_hash) for r in rows}
+
+
+def own_values(
+    stored: dict[tuple[str, str, str], tuple[float, str]],
+) -> dict[tuple[str, str], float]:
+    """The metrics' own values (not their breakdown parts) per (metric, day)."""
+    return {(m, d): v for (m, d, dims), (v, _) in stored.items() if not dims}
 
 
 def test_reference_days_are_stored_replaced_and_never_duplicated(
@@ -100,8 +108,8 @@ def test_reference_days_are_stored_replaced_and_never_duplicated(
     baseline = meta["anomaly_baseline_days"]
     assert {m: baseline[m] for m in METRICS} == dict.fromkeys(METRICS, REFERENCE_DAYS)
     first = stored_days(store_url)
-    assert len(first) == len(METRICS) * REFERENCE_DAYS
-    assert {day for _, day in first} == {
+    assert len(own_values(first)) == len(METRICS) * REFERENCE_DAYS
+    assert {day for _, day in own_values(first)} == {
         (REFERENCE_START + timedelta(days=i)).isoformat() for i in range(REFERENCE_DAYS)
     }
     assert {h for _, h in first.values()} == {meta["reference_hash"]}
@@ -117,11 +125,12 @@ def test_reference_days_are_stored_replaced_and_never_duplicated(
     rebuilt = materialization(monitoring.reference("bot"), "bot/reference_profile")
     second = stored_days(store_url)
     assert rebuilt["reference_hash"] != meta["reference_hash"]
-    assert len(second) == len(METRICS) * (REFERENCE_DAYS - 1)
-    assert ("latency_p95_ms", REFERENCE_START.isoformat()) not in second
+    assert len(own_values(second)) == len(METRICS) * (REFERENCE_DAYS - 1)
+    assert not any(day == REFERENCE_START.isoformat() for _, day, _ in second)
     assert {h for _, h in second.values()} == {rebuilt["reference_hash"]}
     day = (REFERENCE_START + timedelta(days=1)).isoformat()
-    assert second["latency_p95_ms", day][0] != first["latency_p95_ms", day][0]
+    assert own_values(second)["latency_p95_ms", day] != own_values(first)["latency_p95_ms", day]
+    assert count_rows(store_url, "reference_days", monitor="bot") == len(second)
 
 
 def test_a_change_on_a_monitors_third_day_is_found_that_day(

@@ -260,7 +260,12 @@ def test_stored_form_round_trips() -> None:
     days = ReferenceDays(
         values={"error_rate": {date(2026, 4, 6): 0.01, date(2026, 4, 7): 0.02}},
         reasons={"requests": "the reference's row count is not the live traffic"},
+        parts={"error_rate": {date(2026, 4, 6): {("error_status", "503"): 0.01}}},
     )
     values, notes = days.stored()
-    assert values == {"error_rate": {"2026-04-06": 0.01, "2026-04-07": 0.02}}
+    assert values == {
+        ("error_rate", "2026-04-06", ""): 0.01,
+        ("error_rate", "2026-04-07", ""): 0.02,
+        ("error_rate", "2026-04-06", '{"error_status":"503"}'): 0.01,
+    }
     assert ReferenceDays.from_stored(values, notes | {"retired_metric": "x"}) == days

@@ -13,10 +13,12 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
+from monitoring_pipelines.core.anomaly.drivers import parts
 from monitoring_pipelines.core.anomaly.metrics import (
     NOT_SEEDED,
     AnomalyMetric,
     MetricValues,
+    Part,
     ReferenceDays,
     day_values,
 )
@@ -77,6 +79,10 @@ def readable_columns(
                 reasons[metric] = f"the reference has no column {names}"
             else:
                 columns += [c for c in wanted[metric] if c not in columns]
+    llm = monitor.llm
+    optional = [llm.intent_column] if llm and llm.intent_column else []
+    if llm and llm.model_column in columns:  # the intent only names what drove a change
+        columns += [c for c in optional if available is not None and c in available]
     if columns and time_column is not None:
         columns.append(time_column)
     return columns, reasons
@@ -114,18 +120,20 @@ def reference_days(
         why = f"no readable timestamp in the reference's {count(len(frame), 'row')}"
         return ReferenceDays({}, known | {m: why for m in todo})
     values: dict[AnomalyMetric, dict[date, float]] = {m: {} for m in todo}
+    day_parts: dict[AnomalyMetric, dict[date, dict[Part, float]]] = {}
     for day, rows in frame[readable].groupby(days[readable], sort=True):
-        measured = day_values(
-            _service_rows(rows, monitor) if _needs_service(todo) else None,
-            _cost_rows(rows, monitor, day) if _needs_costs(todo) else None,
-        )
+        service = _service_rows(rows, monitor) if _needs_service(todo) else None
+        costs = _cost_rows(rows, monitor, day) if _needs_costs(todo) else None
+        measured = day_values(service, costs)
         for metric in todo:
             if metric in measured:
                 values[metric][day] = measured[metric]
+                if found := parts(metric, service, costs):
+                    day_parts.setdefault(metric, {})[day] = found
     for metric in todo:
         if not values[metric]:
             known[metric] = "the reference has no day with a value"
-    return ReferenceDays({m: v for m, v in values.items() if v}, known)
+    return ReferenceDays({m: v for m, v in values.items() if v}, known, day_parts)
 
 
 def measure_reference(
@@ -171,7 +179,7 @@ def _cost_rows(rows: pd.DataFrame, monitor: MonitorConfig, day: date) -> MetricV
     )
     if llm is None or not all(c in rows for c in columns):
         return None
-    cached = llm.cached_tokens_column
+    cached, intent = llm.cached_tokens_column, llm.intent_column
     costs = compute_costs(
         rows[llm.model_column],
         rows[llm.prompt_tokens_column],
@@ -179,5 +187,6 @@ def _cost_rows(rows: pd.DataFrame, monitor: MonitorConfig, day: date) -> MetricV
         llm.prices,
         day,
         cached_tokens=rows[cached] if cached and cached in rows else None,
+        intents=rows[intent] if intent and intent in rows else None,
     )
     return cost_metrics(costs)

@@ -14,6 +14,7 @@ from datetime import date, timedelta
 from statistics import median
 from typing import Literal
 
+from monitoring_pipelines.core.anomaly.drivers import Driver, find_driver, parts
 from monitoring_pipelines.core.anomaly.metrics import (
     AnomalyMetric,
     MetricValues,
@@ -56,6 +57,7 @@ class Baseline:
         raw_mad: The MAD before the floor.
         reference_days: Of ``days``, days of the reference (topping up a short live history).
         weekday_reference_days: Of ``weekday_days``, days of the reference.
+        basis: The days ``expected`` is the median of (the weekday's, or all in pooled mode).
     """
 
     days: int
@@ -66,6 +68,7 @@ class Baseline:
     raw_mad: float
     reference_days: int = 0
     weekday_reference_days: int = 0
+    basis: tuple[date, ...] = ()
 
     @property
     def floored(self) -> bool:
@@ -87,6 +90,7 @@ class MetricAnomaly:
         summary: One line a person reads in an alert.
         left_out: Earlier days kept out of the baseline as part of an ongoing change.
         live_only: Why the baseline has no reference days (None: it may have them).
+        driver: The breakdown value that drove a failing day, where the day's parts are stored.
     """
 
     metric: AnomalyMetric
@@ -99,6 +103,7 @@ class MetricAnomaly:
     summary: str
     left_out: int = 0
     live_only: str | None = None
+    driver: Driver | None = None
 
     @property
     def failing(self) -> bool:
@@ -199,6 +204,7 @@ def build_baseline(
         return None
     values = [v for _, v in window]
     level = float(median(values))
+    same_days = tuple(d for d, _ in window if d.weekday() == day.weekday())
     same = [v for d, v in window if d.weekday() == day.weekday()]
     mode: Mode = "weekday" if config.weekday_aware and same else "pooled"
     if mode == "weekday":
@@ -221,6 +227,7 @@ def build_baseline(
         raw_mad=raw,
         reference_days=len(topped),
         weekday_reference_days=sum(d.weekday() == day.weekday() for d, _ in topped),
+        basis=same_days if mode == "weekday" else tuple(d for d, _ in window),
     )
 
 
@@ -346,8 +353,35 @@ def detect(
         seed = reference.seed(metric) if reference else None
         result = evaluate(metric, day, history, config, sample, samples, seed)
         why = reference.reason(metric) if reference else "no reference days are stored"
-        out.append(replace(result, live_only=why))
+        result = replace(result, live_only=why)
+        if result.failing and result.baseline is not None:
+            result = _with_driver(result, day, service, costs, reference)
+        out.append(result)
     return out
+
+
+def _with_driver(
+    result: MetricAnomaly,
+    day: date,
+    service: Mapping[date, MetricValues],
+    costs: Mapping[date, MetricValues],
+    reference: ReferenceDays | None,
+) -> MetricAnomaly:
+    """The result naming what drove it, when the day and its baseline days have parts."""
+    assert result.baseline is not None
+    metric = result.metric
+    today = parts(metric, service.get(day), costs.get(day))
+    stored = reference.parts.get(metric, {}) if reference else {}
+    usual = [
+        parts(metric, service.get(d), costs.get(d))
+        if d in service or d in costs
+        else stored.get(d, {})
+        for d in result.baseline.basis
+    ]
+    driver = find_driver(today, usual, rising=(result.z or 0.0) > 0)
+    if driver is None:
+        return result
+    return replace(result, driver=driver, summary=f"{result.summary}, {driver.clause()}")
 
 
 def anomaly_check(

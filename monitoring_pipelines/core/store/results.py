@@ -39,12 +39,12 @@ class ReferenceDayRecords:
 
     Attributes:
         reference_hash: The hash of the reference they were measured on.
-        values: Per metric, its value per reference day (ISO date).
+        values: Per (metric, ISO day, dimensions), its value (no dimensions: the metric's).
         notes: Per metric without reference days, why.
     """
 
     reference_hash: str
-    values: Mapping[str, Mapping[str, float]]
+    values: Mapping[tuple[str, str, str], float]
     notes: Mapping[str, str]
 
 
@@ -160,11 +160,12 @@ class ResultRepository(Repository):
         self,
         monitor: str,
         reference_hash: str,
-        values: Mapping[str, Mapping[str, float]],
+        values: Mapping[tuple[str, str, str], float],
         notes: Mapping[str, str],
     ) -> None:
-        """Replace the monitor's reference days (per metric, value per ISO day) and the notes
-        on metrics without any, in one transaction: a rebuilt reference leaves only its own."""
+        """Replace the monitor's reference days (value per metric, ISO day and dimensions) and
+        the notes on metrics without any, in one transaction: a rebuilt reference leaves only
+        its own."""
         built = now()
         with self.transaction() as conn:
             self.replace_rows(
@@ -174,12 +175,12 @@ class ResultRepository(Repository):
                     {
                         "metric": metric,
                         "day": day,
+                        "dimensions": dims,
                         "value": value,
                         "reference_hash": reference_hash,
                         "built_at": built,
                     }
-                    for metric, days in values.items()
-                    for day, value in days.items()
+                    for (metric, day, dims), value in values.items()
                 ],
                 conn,
             )
@@ -198,21 +199,18 @@ class ResultRepository(Repository):
         d, n = t.reference_days.c, t.reference_day_notes.c
         with self.transaction() as conn:
             days = conn.execute(
-                select(d.metric, d.day, d.value, d.reference_hash)
+                select(d.metric, d.day, d.dimensions, d.value, d.reference_hash)
                 .where(d.monitor == monitor)
-                .order_by(d.metric, d.day)
+                .order_by(d.metric, d.day, d.dimensions)
             ).all()
             notes = conn.execute(
                 select(n.metric, n.note, n.reference_hash).where(n.monitor == monitor)
             ).all()
         if not days and not notes:
             return None
-        values: dict[str, dict[str, float]] = {}
-        for r in days:
-            values.setdefault(r.metric, {})[r.day] = r.value
         return ReferenceDayRecords(
             reference_hash=(days or notes)[0].reference_hash,
-            values=values,
+            values={(r.metric, r.day, r.dimensions): r.value for r in days},
             notes={r.metric: r.note for r in notes},
         )
 

@@ -111,6 +111,8 @@ reference_days = Table(
     Column("monitor", String(NAME), primary_key=True),
     Column("metric", String(NAME), primary_key=True),
     Column("day", String(PARTITION), primary_key=True),  # a UTC day "2026-04-20"
+    # "" for the metric; {"intent": "returns"} for a breakdown value's part of it.
+    Column("dimensions", String(255), primary_key=True),
     Column("value", Float, nullable=False),
     Column("reference_hash", String(64), nullable=False),
     Column("built_at", UtcDateTime(), nullable=False),

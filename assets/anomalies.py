@@ -79,7 +79,9 @@ def make_anomalies(
         day = day_of(context)
         store = result_store.results()
         try:
-            results = score_day(store, name, day, config, sources, measured)
+            results = score_day(
+                store, name, day, config, sources, measured, monitor.reference is not None
+            )
         except StoreError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         outcome = anomaly_check(results, config, unavailable)
@@ -95,9 +97,11 @@ def score_day(
     config: AnomalyConfig,
     sources: Sequence[str],
     metrics: Sequence[str],
+    has_reference: bool = True,
 ) -> list[MetricAnomaly]:
-    """Score ``day`` from the stored metrics of its window and store the results (replacing the
-    partition's, so a rerun is idempotent)."""
+    """Score ``day`` from the stored metrics of its window (and the reference's days, when the
+    monitor has a reference) and store the results (replacing the partition's, so a rerun is
+    idempotent)."""
     # Twice the baseline: the earlier days are scored in turn to find an ongoing change.
     first, last = (day - timedelta(days=2 * config.baseline_days)).isoformat(), day.isoformat()
     stored: dict[str, Mapping[date, MetricValues]] = {
@@ -109,7 +113,7 @@ def score_day(
         stored.get(Asset.TOKEN_COSTS, {}),
         config,
         [m for m in config.metrics if m in metrics],
-        load_reference_days(store, name),
+        load_reference_days(store, name) if has_reference else NO_REFERENCE,
     )
     store.save_metrics(
         name,
@@ -122,6 +126,9 @@ def score_day(
         },
     )
     return results
+
+
+NO_REFERENCE = ReferenceDays(reasons=dict.fromkeys(get_args(AnomalyMetric), "no reference"))
 
 
 def load_reference_days(store: ResultRepository, name: str) -> ReferenceDays:

@@ -75,3 +75,8 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return warehouse.reference_time_column(
             self.engine, reference, source_timestamp, Path(self.config_dir)
         )
+
+    def reference_columns(self, reference: ReferenceConfig) -> list[str]:
+        from monitoring_pipelines.core.ingest import warehouse
+
+        return warehouse.reference_columns(self.engine, reference, Path(self.config_dir))

@@ -169,6 +169,8 @@ def test_metadata_is_computed_from_the_data_and_stored(bot: BotRuns) -> None:
     assert meta["metrics_anomalous"] == 3
     assert "| tokens_per_request | critical |" in meta["anomalies"]
     assert "| 7 days, weekday |" in meta["anomalies"]
+    assert meta["baseline_live_only"] == dict.fromkeys(METRICS, "no reference")
+    assert meta["tokens_per_request/reference_days"] == 0
     stored = stored_metrics(bot.monitoring.store_url, "bot", "anomalies", EVENT_DAY.isoformat())
     for metric in METRICS:
         for stat in ("value", "median", "mad", "z", "relative_change", "baseline_days"):
@@ -194,7 +196,7 @@ def test_rerunning_a_day_replaces_its_rows(
     rows = count_rows(
         store_url, "metrics", monitor="bot", asset="anomalies", partition_key=partition
     )
-    assert rows == len(first) == 7 * len(METRICS)  # MetricAnomaly.numbers(): 7 per metric
+    assert rows == len(first) == 8 * len(METRICS)  # MetricAnomaly.numbers(): 8 per metric
     assert first['baseline_days{"metric":"requests"}'] == MIN_BASELINE_DAYS
     assert first['z{"metric":"requests"}'] is not None
     assert built.monitoring.day("bot", scored).success

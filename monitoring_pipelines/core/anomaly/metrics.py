@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Literal, TypeGuard
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Literal, TypeGuard, get_args
 
 from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig
-from monitoring_pipelines.core.dimensions import decode
+from monitoring_pipelines.core.dimensions import decode, encode
 
 AnomalyMetric = Literal[
     "cost_per_request", "tokens_per_request", "latency_p95_ms", "error_rate", "requests"
@@ -22,6 +24,78 @@ SERVICE_NAMES: Mapping[AnomalyMetric, str] = {
     "latency_p95_ms": "p95_ms",
     "error_rate": "error_rate",
 }
+
+# A reference's row count is a sample of its days (and capped by reference.max_rows), not the
+# traffic the live days carry.
+NOT_SEEDED: Mapping[AnomalyMetric, str] = {
+    "requests": "the reference's row count is not the live traffic",
+}
+
+
+Part = tuple[str, str]  # (dimension, value) of a breakdown
+StoredDays = Mapping[tuple[str, str, str], float]  # (metric, ISO day, dimensions) -> value
+
+
+@dataclass(frozen=True)
+class ReferenceDays:
+    """Each metric's value on each reference day, its parts per breakdown value, and why a
+    metric has no days.
+
+    Attributes:
+        values: Per metric, its value per reference day (UTC dates of the timestamp column).
+        reasons: Per metric without reference days, why (the baseline is then live only).
+        parts: Per metric, per reference day, each breakdown value's part of it
+            (:func:`~monitoring_pipelines.core.anomaly.drivers.parts`).
+    """
+
+    values: Mapping[AnomalyMetric, Mapping[date, float]] = field(default_factory=dict)
+    reasons: Mapping[AnomalyMetric, str] = field(default_factory=dict)
+    parts: Mapping[AnomalyMetric, Mapping[date, Mapping[Part, float]]] = field(default_factory=dict)
+
+    def seed(self, metric: AnomalyMetric) -> Mapping[date, float]:
+        """The metric's reference days (empty when it has none)."""
+        return self.values.get(metric, {})
+
+    def reason(self, metric: AnomalyMetric) -> str | None:
+        """Why the metric's baseline is live only, or None when the reference seeds it."""
+        if self.values.get(metric):
+            return None
+        return self.reasons.get(metric, "the reference has no day with a value")
+
+    def stored(self) -> tuple[dict[tuple[str, str, str], float], dict[str, str]]:
+        """(value per (metric, ISO day, dimensions), note per metric without days), as the
+        store keeps them: the metric's own value has no dimensions."""
+        values: dict[tuple[str, str, str], float] = {}
+        for metric, days in self.values.items():
+            for day, value in days.items():
+                values[(metric, day.isoformat(), "")] = value
+        for metric, part_days in self.parts.items():
+            for day, day_parts in part_days.items():
+                for (dimension, label), value in day_parts.items():
+                    values[(metric, day.isoformat(), encode({dimension: label}))] = value
+        return values, {m: why for m, why in self.reasons.items()}
+
+    @classmethod
+    def from_stored(cls, values: StoredDays, notes: Mapping[str, str]) -> ReferenceDays:
+        """The reference days from their stored form (metrics unknown here are left out)."""
+        own: dict[AnomalyMetric, dict[date, float]] = {}
+        parts: dict[AnomalyMetric, dict[date, dict[Part, float]]] = {}
+        for (metric, day, dims), value in values.items():
+            if not _is_metric(metric):
+                continue
+            when = date.fromisoformat(day)
+            if not dims:
+                own.setdefault(metric, {})[when] = value
+                continue
+            decoded = decode(dims)
+            if len(decoded) == 1:
+                part = next(iter(decoded.items()))
+                parts.setdefault(metric, {}).setdefault(when, {})[part] = value
+        return cls(
+            values=own,
+            reasons={m: n for m, n in notes.items() if _is_metric(m)},
+            parts=parts,
+        )
 
 
 def available_metrics(monitor: MonitorConfig) -> dict[AnomalyMetric, str | None]:
@@ -60,8 +134,8 @@ def day_values(
         if _finite(value):
             out[metric] = float(value)
     if costs:
-        tokens = _whole_day(costs, "prompt_tokens"), _whole_day(costs, "completion_tokens")
-        llm_requests = _whole_day(costs, "requests")
+        tokens = whole_day(costs, "prompt_tokens"), whole_day(costs, "completion_tokens")
+        llm_requests = whole_day(costs, "requests")
         if llm_requests and tokens[0] is not None and tokens[1] is not None:
             out["tokens_per_request"] = (tokens[0] + tokens[1]) / llm_requests
         priced_cost, priced_requests = _priced(costs)
@@ -69,7 +143,7 @@ def day_values(
             out["cost_per_request"] = priced_cost / priced_requests
     requests = svc.get(("requests", ""))
     if not _finite(requests) and costs:
-        requests = _whole_day(costs, "requests")
+        requests = whole_day(costs, "requests")
     if _finite(requests):
         out["requests"] = float(requests)
     return out
@@ -86,7 +160,12 @@ def status_rows(service: MetricValues | None) -> float | None:
     return requests - sum(v for v in unusable if _finite(v))
 
 
-def _whole_day(rows: MetricValues, name: str) -> float | None:
+def priced_requests(rows: MetricValues) -> float:
+    """The day's requests of priced models (the denominator of ``cost_per_request``)."""
+    return _priced(rows)[1]
+
+
+def whole_day(rows: MetricValues, name: str) -> float | None:
     """The whole-day value of ``name``: its row without dimensions, else the sum over the
     per-model rows (rows broken down by anything else are not summed)."""
     value = rows.get((name, ""))
@@ -122,6 +201,10 @@ def _by_model(dims: str) -> bool:
     except ValueError:
         return False
     return isinstance(parsed, dict) and set(parsed) == {"model"}
+
+
+def _is_metric(name: str) -> TypeGuard[AnomalyMetric]:
+    return name in get_args(AnomalyMetric)
 
 
 def _finite(value: float | None) -> TypeGuard[float]:

@@ -1,7 +1,8 @@
 """Anomalies in operational metrics: each day's robust z against its trailing baseline.
 
 Median and MAD of the baseline days (the same weekday's, by default), floored so that a flat
-baseline or a small count does not page on noise (README.md, "Anomalies").
+baseline or a small count does not page on noise. The trailing live days come first; while they
+are fewer than the window, the reference's latest days top it up (README.md, "Anomalies").
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from datetime import date, timedelta
 from statistics import median
 from typing import Literal
 
+from monitoring_pipelines.core.anomaly.drivers import Driver, find_driver, parts
 from monitoring_pipelines.core.anomaly.metrics import (
     AnomalyMetric,
     MetricValues,
+    ReferenceDays,
     day_values,
     status_rows,
 )
@@ -52,6 +55,9 @@ class Baseline:
         expected: The median the day is compared with.
         mad: The MAD the z divides by, after the floor.
         raw_mad: The MAD before the floor.
+        reference_days: Of ``days``, days of the reference (topping up a short live history).
+        weekday_reference_days: Of ``weekday_days``, days of the reference.
+        basis: The days ``expected`` is the median of (the weekday's, or all in pooled mode).
     """
 
     days: int
@@ -60,6 +66,9 @@ class Baseline:
     expected: float
     mad: float
     raw_mad: float
+    reference_days: int = 0
+    weekday_reference_days: int = 0
+    basis: tuple[date, ...] = ()
 
     @property
     def floored(self) -> bool:
@@ -80,6 +89,8 @@ class MetricAnomaly:
         relative_change: (value - expected) / |expected| (inf from a zero baseline).
         summary: One line a person reads in an alert.
         left_out: Earlier days kept out of the baseline as part of an ongoing change.
+        live_only: Why the baseline has no reference days (None: it may have them).
+        driver: The breakdown value that drove a failing day, where the day's parts are stored.
     """
 
     metric: AnomalyMetric
@@ -91,6 +102,8 @@ class MetricAnomaly:
     relative_change: float | None
     summary: str
     left_out: int = 0
+    live_only: str | None = None
+    driver: Driver | None = None
 
     @property
     def failing(self) -> bool:
@@ -119,6 +132,7 @@ class MetricAnomaly:
             "z": self.z,
             "relative_change": self.relative_change,
             "baseline_days": self.baseline_days,
+            "reference_days": b.reference_days if b else 0,
             "days_left_out": self.left_out,
         }
 
@@ -148,14 +162,33 @@ def baseline_window(
     return [(d, history[d]) for d in days if d in history]
 
 
+def seeded_window(
+    day: date,
+    history: Mapping[date, float],
+    length: int,
+    seed: Mapping[date, float] | None = None,
+) -> tuple[list[tuple[date, float]], list[tuple[date, float]]]:
+    """The live baseline days of ``day`` (:func:`baseline_window`) and the reference days that
+    top them up to ``length``: the reference's latest, wherever in time the reference lies (a
+    reference date that is a live day, or the day itself, is the live day's)."""
+    live = baseline_window(day, history, length)
+    room = length - len(live)
+    if not seed or room <= 0:
+        return live, []
+    usable = sorted(d for d in seed if d != day and d not in history)
+    return live, [(d, seed[d]) for d in usable[max(len(usable) - room, 0) :]]
+
+
 def build_baseline(
     day: date,
     history: Mapping[date, float],
     config: AnomalyConfig,
     metric: AnomalyMetric,
     sample: float | None = None,
+    seed: Mapping[date, float] | None = None,
 ) -> Baseline | None:
-    """The baseline of ``day`` from the ``baseline_days`` before it; None with too few days.
+    """The baseline of ``day`` from the ``baseline_days`` before it, topped up with reference
+    days (``seed``) while those are fewer; None with too few days.
 
     Args:
         day: The day scored (excluded from its baseline).
@@ -163,12 +196,15 @@ def build_baseline(
         config: The anomaly settings.
         metric: The metric, for its MAD floor.
         sample: The day's requests behind a rate (``error_rate``), for its sampling floor.
+        seed: The metric's value per reference day.
     """
-    window = baseline_window(day, history, config.baseline_days)
+    live, topped = seeded_window(day, history, config.baseline_days, seed)
+    window = live + topped
     if len(window) < config.min_baseline_days:
         return None
     values = [v for _, v in window]
     level = float(median(values))
+    same_days = tuple(d for d, _ in window if d.weekday() == day.weekday())
     same = [v for d, v in window if d.weekday() == day.weekday()]
     mode: Mode = "weekday" if config.weekday_aware and same else "pooled"
     if mode == "weekday":
@@ -189,6 +225,9 @@ def build_baseline(
         expected=expected,
         mad=max(raw, mad_floor(metric, expected, sample, level)),
         raw_mad=raw,
+        reference_days=len(topped),
+        weekday_reference_days=sum(d.weekday() == day.weekday() for d, _ in topped),
+        basis=same_days if mode == "weekday" else tuple(d for d, _ in window),
     )
 
 
@@ -198,6 +237,7 @@ def ongoing_change(
     history: Mapping[date, float],
     config: AnomalyConfig,
     samples: Mapping[date, float] | None = None,
+    seed: Mapping[date, float] | None = None,
 ) -> tuple[date, ...]:
     """The days before ``day`` kept out of its baseline: each earlier day is scored in turn
     against a baseline without the anomalous days before it, so a lasting change stays an
@@ -208,7 +248,7 @@ def ongoing_change(
     for d in sorted(x for x in history if x < day):
         usable = {k: v for k, v in history.items() if k < d and k not in excluded}
         sample = samples.get(d) if samples else None
-        if _score(metric, d, usable | {d: history[d]}, config, sample).failing:
+        if _score(metric, d, usable | {d: history[d]}, config, sample, seed).failing:
             run.append(d)
             excluded.add(d)
             if len(run) >= config.absorb_after_days:
@@ -226,15 +266,17 @@ def evaluate(
     config: AnomalyConfig,
     sample: float | None = None,
     samples: Mapping[date, float] | None = None,
+    seed: Mapping[date, float] | None = None,
 ) -> MetricAnomaly:
     """Score the day's value of ``metric`` (from ``history``) against its baseline, without
     the days of an ongoing change (:func:`ongoing_change`; ``samples`` are the requests
-    behind each earlier day's rate)."""
-    left_out = ongoing_change(metric, day, history, config, samples)
+    behind each earlier day's rate; ``seed`` the reference days that top up a short
+    history)."""
+    left_out = ongoing_change(metric, day, history, config, samples, seed)
     if not left_out:
-        return _score(metric, day, history, config, sample)
+        return _score(metric, day, history, config, sample, seed)
     kept = {d: v for d, v in history.items() if d not in left_out}
-    scored = _score(metric, day, kept, config, sample)
+    scored = _score(metric, day, kept, config, sample, seed)
     since = left_out[0].isoformat()
     note = f"baseline without {count(len(left_out), 'anomalous day')} since {since}"
     return replace(scored, summary=f"{scored.summary} ({note})", left_out=len(left_out))
@@ -246,18 +288,22 @@ def _score(
     history: Mapping[date, float],
     config: AnomalyConfig,
     sample: float | None = None,
+    seed: Mapping[date, float] | None = None,
 ) -> MetricAnomaly:
     value = history.get(day)
-    days = len(baseline_window(day, history, config.baseline_days))
+    live, topped = seeded_window(day, history, config.baseline_days, seed)
+    days = len(live) + len(topped)
     if value is None:
         return _not_evaluated(metric, None, days, "no value on the day")
-    baseline = build_baseline(day, history, config, metric, sample)
+    baseline = build_baseline(day, history, config, metric, sample, seed)
     if baseline is None:
+        of_reference = f" ({len(topped)} of the reference)" if topped else ""
         return _not_evaluated(
             metric,
             value,
             days,
-            f"{days} baseline days with a value, fewer than {config.min_baseline_days}",
+            f"{days} baseline days with a value{of_reference}, "
+            f"fewer than {config.min_baseline_days}",
         )
     if baseline.mad <= 0:
         return _not_evaluated(metric, value, days, "the baseline is constant at 0")
@@ -282,6 +328,7 @@ def detect(
     costs: Mapping[date, MetricValues],
     config: AnomalyConfig,
     metrics: Sequence[AnomalyMetric] | None = None,
+    reference: ReferenceDays | None = None,
 ) -> list[MetricAnomaly]:
     """Every metric of ``day`` against its baseline, from the stored daily metrics.
 
@@ -291,6 +338,8 @@ def detect(
         costs: ``token_costs`` rows per day.
         config: The anomaly settings.
         metrics: The metrics to score (default: the configured ones).
+        reference: Each metric on the reference's days, which top up a short live history
+            (None: no reference days are stored).
     """
     days = sorted(set(service) | set(costs))
     values = {d: day_values(service.get(d), costs.get(d)) for d in days}
@@ -301,8 +350,38 @@ def detect(
         if metric == "error_rate":
             samples = {d: n for d in days if (n := status_rows(service.get(d))) is not None}
         sample = samples.get(day) if samples else None
-        out.append(evaluate(metric, day, history, config, sample, samples))
+        seed = reference.seed(metric) if reference else None
+        result = evaluate(metric, day, history, config, sample, samples, seed)
+        why = reference.reason(metric) if reference else "no reference days are stored"
+        result = replace(result, live_only=why)
+        if result.failing and result.baseline is not None:
+            result = _with_driver(result, day, service, costs, reference)
+        out.append(result)
     return out
+
+
+def _with_driver(
+    result: MetricAnomaly,
+    day: date,
+    service: Mapping[date, MetricValues],
+    costs: Mapping[date, MetricValues],
+    reference: ReferenceDays | None,
+) -> MetricAnomaly:
+    """The result naming what drove it, when the day and its baseline days have parts."""
+    assert result.baseline is not None
+    metric = result.metric
+    today = parts(metric, service.get(day), costs.get(day))
+    stored = reference.parts.get(metric, {}) if reference else {}
+    usual = [
+        parts(metric, service.get(d), costs.get(d))
+        if d in service or d in costs
+        else stored.get(d, {})
+        for d in result.baseline.basis
+    ]
+    driver = find_driver(today, usual, rising=(result.z or 0.0) > 0)
+    if driver is None:
+        return result
+    return replace(result, driver=driver, summary=f"{result.summary}, {driver.clause()}")
 
 
 def anomaly_check(
@@ -383,13 +462,7 @@ def _describe(
     change: float,
     config: AnomalyConfig,
 ) -> str:
-    weekday = WEEKDAYS[day.weekday()]
-    if baseline.mode == "pooled":
-        basis = f"median of {baseline.days} days"
-    elif baseline.weekday_days == 1:
-        basis = f"last {weekday}"
-    else:
-        basis = f"median of {baseline.weekday_days} {weekday}s"
+    basis = _basis(WEEKDAYS[day.weekday()], baseline)
     pct = "new" if math.isinf(change) else f"{change:+.0%}"
     text = f"{metric} {value:.4g} vs {basis} {baseline.expected:.4g} ({pct}), robust z {z:.1f}"
     if baseline.floored:
@@ -398,3 +471,20 @@ def _describe(
         return text
     limit = config.critical if status == "critical" else config.warn
     return f"{text} {'<=' if z < 0 else '>='} {'-' if z < 0 else ''}{limit:g}"
+
+
+def _basis(weekday: str, baseline: Baseline) -> str:
+    """What the day was compared with: ``median of 2 Saturdays of the reference``."""
+    if baseline.mode == "pooled":
+        days, of_reference, noun = baseline.days, baseline.reference_days, "day"
+    else:
+        days, of_reference, noun = baseline.weekday_days, baseline.weekday_reference_days, weekday
+    if of_reference == days:
+        source = " of the reference"
+    elif of_reference:
+        source = f" ({of_reference} of the reference)"
+    else:
+        source = ""
+    if days == 1 and noun == weekday:
+        return f"last {weekday}{source}"
+    return f"median of {days} {noun}s{source}"

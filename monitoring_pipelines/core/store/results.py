@@ -33,6 +33,21 @@ class MetricRecord:
     value: float | None
 
 
+@dataclass(frozen=True)
+class ReferenceDayRecords:
+    """The stored anomaly metrics of the reference's days, from one build of the reference.
+
+    Attributes:
+        reference_hash: The hash of the reference they were measured on.
+        values: Per (metric, ISO day, dimensions), its value (no dimensions: the metric's).
+        notes: Per metric without reference days, why.
+    """
+
+    reference_hash: str
+    values: Mapping[tuple[str, str, str], float]
+    notes: Mapping[str, str]
+
+
 class ResultRepository(Repository):
     """Reads and writes the assets' results; shares its :class:`Database` with the alerts."""
 
@@ -140,6 +155,64 @@ class ResultRepository(Repository):
                 .where(t.reference_sketches.c.monitor == monitor)
                 .limit(1)
             ).scalar()
+
+    def save_reference_days(
+        self,
+        monitor: str,
+        reference_hash: str,
+        values: Mapping[tuple[str, str, str], float],
+        notes: Mapping[str, str],
+    ) -> None:
+        """Replace the monitor's reference days (value per metric, ISO day and dimensions) and
+        the notes on metrics without any, in one transaction: a rebuilt reference leaves only
+        its own."""
+        built = now()
+        with self.transaction() as conn:
+            self.replace_rows(
+                t.reference_days,
+                {"monitor": monitor},
+                [
+                    {
+                        "metric": metric,
+                        "day": day,
+                        "dimensions": dims,
+                        "value": value,
+                        "reference_hash": reference_hash,
+                        "built_at": built,
+                    }
+                    for (metric, day, dims), value in values.items()
+                ],
+                conn,
+            )
+            self.replace_rows(
+                t.reference_day_notes,
+                {"monitor": monitor},
+                [
+                    {"metric": metric, "note": note, "reference_hash": reference_hash}
+                    for metric, note in notes.items()
+                ],
+                conn,
+            )
+
+    def load_reference_days(self, monitor: str) -> ReferenceDayRecords | None:
+        """The monitor's stored reference days, or None when no build stored any."""
+        d, n = t.reference_days.c, t.reference_day_notes.c
+        with self.transaction() as conn:
+            days = conn.execute(
+                select(d.metric, d.day, d.dimensions, d.value, d.reference_hash)
+                .where(d.monitor == monitor)
+                .order_by(d.metric, d.day, d.dimensions)
+            ).all()
+            notes = conn.execute(
+                select(n.metric, n.note, n.reference_hash).where(n.monitor == monitor)
+            ).all()
+        if not days and not notes:
+            return None
+        return ReferenceDayRecords(
+            reference_hash=(days or notes)[0].reference_hash,
+            values={(r.metric, r.day, r.dimensions): r.value for r in days},
+            notes={r.metric: r.note for r in notes},
+        )
 
     # -- daily results --------------------------------------------------------------------
 

@@ -103,6 +103,31 @@ reference_seasons = Table(
     Column("reference_hash", String(64), nullable=False),
 )
 
+# The anomaly metrics on each day of the reference (core/anomaly/reference.py): baseline days
+# for a monitor's first weeks. Replaced whole with each build of the reference.
+reference_days = Table(
+    "reference_days",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("metric", String(NAME), primary_key=True),
+    Column("day", String(PARTITION), primary_key=True),  # a UTC day "2026-04-20"
+    # "" for the metric; {"intent": "returns"} for a breakdown value's part of it.
+    Column("dimensions", String(255), primary_key=True),
+    Column("value", Float, nullable=False),
+    Column("reference_hash", String(64), nullable=False),
+    Column("built_at", UtcDateTime(), nullable=False),
+)
+
+# Why a metric has no reference days (no timestamp column, a missing column...), per build.
+reference_day_notes = Table(
+    "reference_day_notes",
+    metadata,
+    Column("monitor", String(NAME), primary_key=True),
+    Column("metric", String(NAME), primary_key=True),
+    Column("note", Text, nullable=False),
+    Column("reference_hash", String(64), nullable=False),
+)
+
 profiles = Table(
     "profiles",
     metadata,

@@ -60,7 +60,7 @@ class ReferenceConfig(Strict):
         default=None,
         description="when each reference row was logged (default: the source's timestamp "
         "column, if the reference has it): lets drift compare a day with the reference's "
-        "same weekday",
+        "same weekday, and its days seed the anomaly baseline of a young monitor",
     )
 
     @model_validator(mode="after")

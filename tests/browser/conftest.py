@@ -142,29 +142,24 @@ def _location_loaded(url: str) -> bool:
     return bool(entries) and all(e["loadStatus"] == "LOADED" for e in entries)
 
 
-@pytest.fixture(scope="session")
-def dagster_ui_server(demo_env: dict[str, str], ui_url: str) -> Iterator[str]:
-    """``dagster-webserver`` on the demo's instance, answering with its code location loaded.
-
-    Yields:
-        The server's base URL.
-    """
-    port = ui_url.rsplit(":", 1)[1]
-    log_path = Path(demo_env["MONITORING_HOME"]) / "webserver.log"
-    log = log_path.open("w")
-    command = [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml"]
-    command += ["-h", "127.0.0.1", "-p", port]
-    server = _start(command, demo_env, log)
-    try:
-        deadline = time.monotonic() + SERVER_TIMEOUT_S
-        while not _location_loaded(ui_url):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"dagster-webserver did not come up:\n{log_path.read_text()[-4000:]}")
-            time.sleep(1)
-        yield ui_url
-    finally:
-        _stop(server)
-        log.close()
+@contextlib.contextmanager
+def _serving(
+    command: list[str], env: dict[str, str], log_name: str, ready: Callable[[], bool]
+) -> Iterator[None]:
+    """``command`` running (its output in ``$MONITORING_HOME/<log_name>``) until the block ends,
+    once ``ready()``; the test fails with the log's end if it exits or is not ready in time."""
+    log_path = Path(env["MONITORING_HOME"]) / log_name
+    with log_path.open("w") as log:
+        server = _start(command, env, log)
+        try:
+            deadline = time.monotonic() + SERVER_TIMEOUT_S
+            while not ready():
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"{command[2]} did not come up:\n{log_path.read_text()[-4000:]}")
+                time.sleep(0.5)
+            yield
+        finally:
+            _stop(server)
 
 
 def _answers(url: str) -> bool:
@@ -176,6 +171,20 @@ def _answers(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
+def dagster_ui_server(demo_env: dict[str, str], ui_url: str) -> Iterator[str]:
+    """``dagster-webserver`` on the demo's instance, answering with its code location loaded.
+
+    Yields:
+        The server's base URL.
+    """
+    port = ui_url.rsplit(":", 1)[1]
+    command = [sys.executable, "-m", "dagster_webserver", "-w", "workspace.yaml"]
+    command += ["-h", "127.0.0.1", "-p", port]
+    with _serving(command, demo_env, "webserver.log", lambda: _location_loaded(ui_url)):
+        yield ui_url
+
+
+@pytest.fixture(scope="session")
 def web_server(demo_env: dict[str, str], web_url: str) -> Iterator[str]:
     """``monitoring serve`` on the demo's history (reports, runbooks, the review page).
 
@@ -183,20 +192,9 @@ def web_server(demo_env: dict[str, str], web_url: str) -> Iterator[str]:
         The server's base URL.
     """
     port = web_url.rsplit(":", 1)[1]
-    log_path = Path(demo_env["MONITORING_HOME"]) / "web.log"
-    log = log_path.open("w")
     command = [sys.executable, "-m", "monitoring_pipelines.cli", "serve", "--port", port]
-    server = _start(command, demo_env, log)
-    try:
-        deadline = time.monotonic() + SERVER_TIMEOUT_S
-        while not _answers(f"{web_url}/healthz"):
-            if server.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"monitoring serve did not come up:\n{log_path.read_text()[-4000:]}")
-            time.sleep(0.5)
+    with _serving(command, demo_env, "web.log", lambda: _answers(f"{web_url}/healthz")):
         yield web_url
-    finally:
-        _stop(server)
-        log.close()
 
 
 def _save_docs_image(source: Path, target: Path) -> None:

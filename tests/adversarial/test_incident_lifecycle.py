@@ -101,8 +101,13 @@ def test_a_failed_asset_clears_on_its_own_passing_days_and_on_a_successful_rerun
     instance: dg.DagsterInstance, store: AlertRepository
 ) -> None:
     """11: "Pipeline run failed" incidents never resolve: other assets' verdicts of the day
-    replace the failed asset's, and a rerun leaves the incident open with "(0 failing)"."""
-    alerts = {SHOP: AlertsConfig(slack_channel="#ml-alerts", paging_horizon_days=30)}
+    replace the failed asset's, and a rerun leaves the incident open with "(0 failing)".
+    Without a reopen window, the later failure is an incident of its own."""
+    alerts = {
+        SHOP: AlertsConfig(
+            slack_channel="#ml-alerts", paging_horizon_days=30, reopen_within_days=0
+        )
+    }
 
     def alerting() -> None:
         run_alerting(instance, store, alerts, DAGSTER, None)
@@ -145,6 +150,44 @@ def test_a_failed_asset_clears_on_its_own_passing_days_and_on_a_successful_rerun
     before = (store.incidents(), store.alerts())
     alerting()  # nothing new: nothing changes
     assert (store.incidents(), store.alerts()) == before
+
+
+def test_a_failed_asset_failing_again_within_the_window_reopens_and_its_rerun_resolves_it(
+    instance: dg.DagsterInstance, store: AlertRepository
+) -> None:
+    """The same asset failing again three days after its incident resolved reopens that
+    incident (one first message); a successful rerun of that day resolves it again, saying
+    only what is true: its one failing day, and the passing days after it."""
+    alerts = {SHOP: AlertsConfig(slack_channel="#ml-alerts", paging_horizon_days=30)}
+    assert not run_day(instance, 6, fail=True)
+    assert run_day(instance, 5) and run_day(instance, 4)
+    run_alerting(instance, store, alerts, DAGSTER, None)
+    [failed] = store.incidents()
+    assert failed.status is IncidentStatus.RESOLVED and failed.resolved_partition == ago(4)
+
+    assert not run_day(instance, 3, fail=True)
+    run_alerting(instance, store, alerts, DAGSTER, None)
+    [again] = store.incidents()
+    assert again.id == failed.id and again.status is IncidentStatus.OPEN
+    assert (again.first_partition, again.last_failing_partition) == (ago(6), ago(3))
+    assert again.failing_partitions == 2 and again.resolved_partition is None
+
+    assert run_day(instance, 3)  # the rerun of the failed day succeeds
+    run_alerting(instance, store, alerts, DAGSTER, None)
+    [final] = store.incidents()
+    assert final.status is IncidentStatus.RESOLVED
+    assert (final.last_failing_partition, final.failing_partitions) == (ago(6), 1)
+    assert final.resolved_partition == ago(4)
+    thread = store.alerts(incident_id=failed.id)
+    assert [a.kind for a in thread] == [
+        AlertKind.OPEN,
+        AlertKind.RESOLVE,
+        AlertKind.UPDATE,  # failing again on ago(3)
+        AlertKind.RESOLVE,
+    ]
+    assert f"failing again on {ago(3)}" in str(thread[2].message["text"])
+    last = str(thread[3].message["text"])
+    assert f"after {ago(6)} through {ago(4)}" in last and "1 failing partition " in last
 
 
 # -- 12: a broken reference ------------------------------------------------------------------------
@@ -352,8 +395,11 @@ def assert_threads_tell_the_final_story(store: AlertRepository) -> None:
             last = str(thread[-1].message["text"])
             assert thread[-1].kind in (AlertKind.RESOLVE, AlertKind.UPDATE), thread
             assert incident.resolved_partition in last and incident.last_failing_partition in last
-        else:
-            assert all(a.kind is not AlertKind.RESOLVE for a in thread), thread
+        else:  # resolved and failing again within the reopen window: reopened, not new
+            resolutions = [n for n, a in enumerate(thread) if a.kind is AlertKind.RESOLVE]
+            if resolutions:
+                after = thread[resolutions[-1] + 1 :]
+                assert any("|reopen|" in a.alert_key for a in after), thread
 
 
 @settings(

@@ -37,7 +37,9 @@ class Match:
 
 @dataclass(frozen=True)
 class Release:
-    """An active incident that no episode calls for any more.
+    """An incident that no episode calls for any more: an active one, or a resolved one whose
+    episode turned out to continue an earlier incident's (a day recorded late within the
+    reopen window).
 
     Attributes:
         incident: The incident as stored.
@@ -126,7 +128,7 @@ def reconcile(
         matches.append(Match(episode, incident, split_off))
     releases = []
     for incident in candidates:
-        if incident.id in taken or incident.id not in incident_ids or not incident.active:
+        if incident.id in taken or incident.id not in incident_ids or closed_by_hand(incident):
             continue
         merged_into = next(
             (
@@ -136,7 +138,8 @@ def reconcile(
             ),
             None,
         )
-        releases.append(Release(incident, merged_into))
+        if incident.active or merged_into is not None:
+            releases.append(Release(incident, merged_into))
     return Plan(tuple(matches), tuple(releases))
 
 

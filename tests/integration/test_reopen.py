@@ -9,10 +9,16 @@ import re
 from datetime import UTC, date, datetime, time, timedelta
 
 from monitoring_pipelines.core.alerting.ingest import AlertContext, ingest_run
-from monitoring_pipelines.core.alerting.model import Alert, AlertKind, Evaluation, IncidentStatus
+from monitoring_pipelines.core.alerting.model import (
+    Alert,
+    AlertKind,
+    Evaluation,
+    IncidentStatus,
+    Target,
+)
 from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import WHOLE, Finding
-from monitoring_pipelines.core.config import AlertsConfig, PolicyConfig, Severity
+from monitoring_pipelines.core.config import AlertsConfig, PagerDutyConfig, PolicyConfig, Severity
 from monitoring_pipelines.core.store import tables as t
 
 MONITOR = "helpdesk"
@@ -238,3 +244,37 @@ def test_a_member_failing_again_reopens_the_problem_it_joined_in_the_same_thread
     assert [a.partition for a in resolutions] == [day(5), day(10)]
     for said in resolutions:  # the root's own check, on the day named
         assert said.message["finding"]["summary"] == f"p95 anomaly on day {number(said.partition)}"
+
+
+def test_a_reopened_critical_incident_pages_again_through_pagerduty_and_replies_in_slack(
+    store: AlertRepository,
+) -> None:
+    """PagerDuty resolved the alert when the incident resolved: the reopening triggers it
+    again (same incident, same dedup key); Slack gets a reply, not a second first message."""
+    config = AlertsConfig(
+        slack_channel="#ml-alerts", paging_horizon_days=60, pagerduty=PagerDutyConfig()
+    )
+    context = AlertContext({MONITOR: config}, "http://dagster.test", NOW)
+    for n, passed in [(1, False), (2, True), (3, True), (6, False), (7, True), (8, True)]:
+        finding = Finding(WHOLE, passed, Severity.CRITICAL, 0.1, 0.02, f"error rate on day {n}")
+        run = f"errors-{n}"
+        found = Evaluation(
+            run, MONITOR, f"{MONITOR}/service", "error_rate", day(n), (finding,), NOW
+        )
+        ingest_run(store, run, [found], context)
+
+    [incident] = store.incidents()
+    assert incident.status is IncidentStatus.RESOLVED and incident.failing_partitions == 2
+    paged = [
+        (a.kind, a.message["pagerduty"]["action"])
+        for a in store.alerts()
+        if a.target is Target.PAGERDUTY
+    ]
+    assert paged == [
+        (AlertKind.OPEN, "trigger"),
+        (AlertKind.RESOLVE, "resolve"),
+        (AlertKind.OPEN, "trigger"),
+        (AlertKind.RESOLVE, "resolve"),
+    ]
+    slack = [a.kind for a in store.alerts() if a.target is Target.SLACK]
+    assert slack == [AlertKind.OPEN, AlertKind.RESOLVE, AlertKind.UPDATE, AlertKind.RESOLVE]

@@ -1,4 +1,5 @@
-"""When failing partitions open an incident, how far it spans, and when it resolves.
+"""When failing partitions open an incident, how far it spans, when it resolves, and when a
+failure soon after its resolution continues it (the reopen window).
 
 Everything here reads a fingerprint's whole timeline (every partition's latest verdict), not
 the order results arrive in, so a backfill that runs days out of order reaches the same

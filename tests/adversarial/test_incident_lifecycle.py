@@ -6,6 +6,7 @@ reference job, the alerting pass, and the result store on SQLite and PostgreSQL.
 """
 
 import random
+import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -388,10 +389,22 @@ def extents(store: AlertRepository) -> list[Extent]:
     )
 
 
+PASSED_AFTER = re.compile(r"passed on every partition after ([0-9-]+) through ([0-9-]+)")
+
+
 def assert_threads_tell_the_final_story(store: AlertRepository) -> None:
     """Every incident was announced once, and the last word of each resolved one names the
-    extent and resolution it ended with."""
+    extent and resolution it ended with, and is true: when it says its check passed on every
+    partition after X through R, no recorded partition there failed."""
     alerts = store.alerts()
+    with store.transaction() as conn:
+        points = store.timeline(conn, MONITOR, "feature_drift", "amount")
+    for alert in alerts:
+        said = PASSED_AFTER.search(str(alert.message["text"]))
+        if said and alert is [a for a in alerts if a.incident_id == alert.incident_id][-1]:
+            after, through = said.groups()
+            failed = [p for p, v in points.items() if after < p <= through and not v.passed]
+            assert not failed, (alert.message["text"], failed)
     for incident in store.incidents():
         thread = [a for a in alerts if a.incident_id == incident.id]
         assert [a.kind for a in thread].count(AlertKind.OPEN) == 1, thread

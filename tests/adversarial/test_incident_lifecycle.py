@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from monitoring_pipelines.cli import main
@@ -458,6 +458,19 @@ def assert_no_resolution_on_a_failing_day(store: AlertRepository) -> None:
     policy=st.sampled_from(sorted(POLICIES)),
     reopen=st.sampled_from(REOPEN_WINDOWS),
     seed=st.integers(0, 2**16),
+)
+# The last day makes day 3 open an episode (2 of 4) that continues day 1's: it lies past that
+# episode's resolution and persistence window, within the reopen reach.
+@example(
+    verdicts=[False, True, False, True, False], policy="2 of 4, resolve after 1", reopen=7, seed=0
+)
+# A day recorded late joins two resolved incidents into one episode: the later one resolves
+# into the earlier.
+@example(
+    verdicts=[False] * 4 + [True] * 2 + [False] * 10 + [True] * 2 + [False] * 4,
+    policy="1 of 1, resolve after 2",
+    reopen=1,
+    seed=0,
 )
 def test_days_recorded_in_any_order_reach_the_incidents_of_the_daily_schedule(
     store: AlertRepository, verdicts: list[bool], policy: str, reopen: int, seed: int

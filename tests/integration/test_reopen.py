@@ -8,6 +8,7 @@ import random
 import re
 from datetime import UTC, date, datetime, time, timedelta
 
+from monitoring_pipelines.core.alerting.followups import release_summaries
 from monitoring_pipelines.core.alerting.ingest import AlertContext, ingest_run
 from monitoring_pipelines.core.alerting.model import (
     Alert,
@@ -278,3 +279,37 @@ def test_a_reopened_critical_incident_pages_again_through_pagerduty_and_replies_
     ]
     slack = [a.kind for a in store.alerts() if a.target is Target.SLACK]
     assert slack == [AlertKind.OPEN, AlertKind.RESOLVE, AlertKind.UPDATE, AlertKind.RESOLVE]
+
+
+def test_a_backfill_summary_quotes_each_incident_with_its_own_check(store: AlertRepository) -> None:
+    """The budget joined the anomaly's incident and is further past its threshold; the
+    summary's line of that incident (titled by the anomaly) quotes the anomaly's finding."""
+    context = AlertContext({MONITOR: CONFIG}, "http://dagster.test", NOW)
+    for n in (1, 2):
+        z = Finding("cost_per_request", False, Severity.WARN, 4.4, 4.0, f"z 4.4 on day {n}")
+        spent = Finding(WHOLE, False, Severity.WARN, 7.0, 3.5, f"cost $7.00 on day {n}")
+        runs = [
+            Evaluation(
+                f"a{n}", MONITOR, f"{MONITOR}/anomalies", "anomaly", day(n), (z,), NOW, "bf"
+            ),
+            Evaluation(
+                f"c{n}",
+                MONITOR,
+                f"{MONITOR}/token_costs",
+                "cost_budget",
+                day(n),
+                (spent,),
+                NOW,
+                "bf",
+            ),
+        ]
+        for run in runs:
+            ingest_run(store, run.run_id, [run], context)
+    assert release_summaries(store, lambda _: True, NOW) == ["bf"]
+    [summary] = [a for a in store.alerts() if a.kind is AlertKind.SUMMARY]
+    text = "\n".join(
+        str(block["text"]["text"]) for block in summary.message["blocks"] if "text" in block
+    )
+    assert "change from baseline in cost_per_request" in text
+    assert "strongest on 2026-05-05: z 4.4 on day 2" in text
+    assert "cost $7.00" not in text

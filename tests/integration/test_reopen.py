@@ -313,3 +313,37 @@ def test_a_backfill_summary_quotes_each_incident_with_its_own_check(store: Alert
     assert "change from baseline in cost_per_request" in text
     assert "strongest on 2026-05-05: z 4.4 on day 2" in text
     assert "cost $7.00" not in text
+
+
+def test_a_problem_resolution_says_only_what_its_first_check_did(store: AlertRepository) -> None:
+    """Drift in a column (2 of 3, resolve after 3) clears on day 5; the same column in one
+    segment joined it and clears on day 11; the column alone failed once more on day 7, too
+    briefly to count. The problem resolves on day 11, and its message says the column passed
+    through day 6: not "on every partition" through day 11, past day 7's failure."""
+    context = AlertContext({MONITOR: CONFIG}, "http://dagster.test", NOW)
+    column_fails, segment_fails = {1, 2, 7}, set(range(2, 9))
+    for n in range(1, 12):
+        findings = []
+        for subject, fails in (("amount", column_fails), ("amount@tenant=acme", segment_fails)):
+            passed = n not in fails
+            value = 0.05 if passed else 0.35
+            findings.append(
+                Finding(subject, passed, Severity.WARN, value, 0.2, f"PSI {value} on {n}")
+            )
+        found = Evaluation(
+            f"drift-{n}", MONITOR, f"{MONITOR}/feature_drift", "feature_drift", day(n),
+            tuple(findings), NOW,
+        )  # fmt: skip
+        ingest_run(store, found.run_id, [found], context)
+
+    root, member = store.incidents()
+    assert (root.subject, member.subject, member.parent_id) == (
+        "amount",
+        "amount@tenant=acme",
+        root.id,
+    )
+    assert root.resolved_partition == member.resolved_partition == day(11)
+    [resolved] = [a for a in store.alerts() if a.kind is AlertKind.RESOLVE]
+    text = str(resolved.message["text"])
+    assert f"passed on every partition after {day(2)} through {day(6)}" in text, text
+    assert resolved.message["finding"]["summary"] == "PSI 0.05 on 6"  # the column's own day 6

@@ -176,7 +176,8 @@ class Reconciliation:
             if said != (episode.last_failing_partition, resolved):
                 key = f"correct|{episode.last_failing_partition}|{resolved}"
                 witness = self.witness(episode.last_failing_partition)
-                self.say(AlertKind.UPDATE, incident, witness, key, Revision.CORRECTED)
+                view = self.as_said(incident)
+                self.say(AlertKind.UPDATE, view, witness, key, Revision.CORRECTED)
 
     def release(self, release: Release) -> None:
         """An incident no episode calls for: its failures passed when run again, or they are
@@ -238,7 +239,10 @@ class Reconciliation:
             witness = self.own_witness(root, [root_fields["resolved_partition"], own[0]])
         self.report.resolved.append(root.id)
         if revision is None:
-            self.say(AlertKind.RESOLVE, root, witness)
+            view = self.as_said(root)
+            if view.resolved_partition != root.resolved_partition:
+                witness = self.own_witness(root, [str(view.resolved_partition)])
+            self.say(AlertKind.RESOLVE, view, witness)
         else:
             self.say(AlertKind.RESOLVE, said, witness, None, revision[0], revision[1])
 
@@ -254,6 +258,27 @@ class Reconciliation:
                 resolved = match.episode.resolved_partition
                 return None if resolved is None else (resolved, False)
         return max([root.last_failing_partition, *timeline]), True
+
+    def as_said(self, incident: Incident) -> Incident:
+        """The resolved incident as its resolution message states it: passing on every
+        partition of its own check after its last failing one, through the last partition
+        where that holds. A problem resolves when the last of its checks cleared; its first
+        check may have failed once more (too briefly to count) or not been evaluated since its
+        own resolution, and the message says only what its check did."""
+        resolved = incident.resolved_partition
+        if resolved is None:
+            return incident
+        timeline = self.store.timeline(
+            self.conn, incident.monitor, incident.check, incident.subject
+        )
+        through = None
+        for partition in sorted(p for p in timeline if incident.last_failing_partition < p):
+            if partition > resolved or not timeline[partition].passed:
+                break
+            through = partition
+        if through is None or through == resolved:
+            return incident
+        return replace(incident, resolved_partition=through)
 
     def defer_root(self, member: Incident) -> None:
         """A resolved root resolves no earlier than a member whose resolution moved later."""

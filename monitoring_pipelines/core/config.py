@@ -366,12 +366,20 @@ class ChecksConfig(Strict):
         return self
 
 
+REOPEN_WITHIN_DAYS = 7  # a weekend and a weekly pattern: one incident for a problem that pauses
+
+
 class PolicyConfig(Strict):
-    """When failed partitions become an incident, and when it resolves."""
+    """When failed partitions become an incident, when it resolves, and when it reopens."""
 
     persistence_k: Annotated[int, Field(ge=1)] = 1
     persistence_n: Annotated[int, Field(ge=1)] = 1
     resolve_after: Annotated[int, Field(ge=1)] = 2
+    reopen_within_days: Annotated[int, Field(ge=0)] = Field(
+        default=REOPEN_WITHIN_DAYS,
+        description="failing again at most this many days after its resolution reopens the "
+        "same incident (0: a new incident); default: alerts.reopen_within_days",
+    )
     paging_horizon_days: Annotated[int, Field(ge=0)] | None = Field(
         default=None,
         description="overrides alerts.paging_horizon_days for checks evaluated late "
@@ -402,6 +410,7 @@ class AlertsConfig(Strict):
     slack_channel: str | None = None
     runbook_base_url: str | None = None
     paging_horizon_days: Annotated[int, Field(ge=0)] = 3
+    reopen_within_days: Annotated[int, Field(ge=0)] = REOPEN_WITHIN_DAYS
     policies: dict[str, PolicyConfig] = {}
     renotify_hours: Annotated[float, Field(gt=0)] | None = 24.0
     max_pages_per_day: Annotated[int, Field(ge=1)] | None = 10
@@ -409,15 +418,17 @@ class AlertsConfig(Strict):
 
     def policy_for(self, check: str) -> PolicyConfig:
         """The incident policy of a check: the keys configured for it over its documented
-        default (so ``{resolve_after: 5}`` keeps drift's 2-of-3 persistence)."""
-        default = PolicyConfig.model_validate(dict(catalog.check(check).policy))
+        default (so ``{resolve_after: 5}`` keeps drift's 2-of-3 persistence), and the
+        monitor's ``reopen_within_days`` unless the check sets its own."""
+        default = {
+            "reopen_within_days": self.reopen_within_days,
+            **dict(catalog.check(check).policy),
+        }
         configured = self.policies.get(check)
         if configured is None:
-            return default
+            return PolicyConfig.model_validate(default)
         keys = configured.model_fields_set
-        return PolicyConfig.model_validate(
-            {**default.model_dump(), **configured.model_dump(include=keys)}
-        )
+        return PolicyConfig.model_validate({**default, **configured.model_dump(include=keys)})
 
 
 PERFORMANCE_METRICS = {

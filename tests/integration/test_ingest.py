@@ -256,14 +256,60 @@ def test_rerunning_after_the_resolution_changes_nothing(store: AlertRepository) 
     assert store.alerts() == before
 
 
-def test_a_new_episode_after_the_resolution_opens_a_new_incident(store: AlertRepository) -> None:
+def test_failing_again_within_the_reopen_window_reopens_the_same_incident(
+    store: AlertRepository,
+) -> None:
+    """Drift resolves after 3 passing days (day 5) and fails again on days 7-8, within the
+    default 7-day reopen window: the same incident reopens in its thread, nothing new opens."""
     pattern = [False, False, True, True, True, True, False, False]
     for n, passed in enumerate(pattern, start=1):
         ingest_amount(store, n, passed)
+        if n == 5:
+            [resolved] = store.incidents()
+            assert resolved.status is IncidentStatus.RESOLVED
+            assert resolved.resolved_partition == day(5)
 
-    first, second = store.incidents()
-    assert first.status is IncidentStatus.RESOLVED and first.resolved_partition == day(5)
-    assert second.status is IncidentStatus.OPEN and second.first_partition == day(7)
+    [incident] = store.incidents()
+    assert incident.status is IncidentStatus.OPEN and incident.resolved_partition is None
+    assert (incident.first_partition, incident.last_failing_partition) == (day(1), day(8))
+    assert incident.failing_partitions == 4
+    thread = store.alerts(incident_id=incident.id)
+    assert [a.kind for a in thread].count(AlertKind.OPEN) == 1
+    [reopened] = [a for a in thread if "|reopen|" in a.alert_key]
+    assert reopened.kind is AlertKind.UPDATE and reopened.partition == day(8)
+    text = str(reopened.message["text"])
+    assert "failing again on 2026-03-08" in text and "PSI 0.35 on amount" in text
+    assert "4 failing partitions since 2026-03-01" in text
+
+
+@pytest.mark.parametrize(
+    ("window", "gap", "incidents"),
+    [(7, 7, 1), (7, 8, 2), (0, 1, 2), (3, 3, 1), (3, 4, 2)],
+)
+def test_the_reopen_window_is_counted_from_the_resolution(
+    store: AlertRepository, window: int, gap: int, incidents: int
+) -> None:
+    """Service checks resolve after 2 passing days; failing ``gap`` days after the resolution
+    reopens the incident when ``gap`` is within ``reopen_within_days``, else opens another."""
+    config = AlertsConfig(slack_channel="#ml-alerts", paging_horizon_days=60)
+    config = config.model_copy(update={"reopen_within_days": window})
+    ctx = context(config=config)
+    errors = [
+        (1, False),
+        (2, True),
+        (3, True),  # resolved on day 3
+        *((n, True) for n in range(4, 3 + gap)),
+        (3 + gap, False),
+    ]
+    for n, passed in errors:
+        finding = Finding(WHOLE, passed, Severity.WARN, 0.1, 0.05, "error rate 10%")
+        found = evaluation(n, finding, check="error_rate")
+        ingest_run(store, found.run_id, [found], ctx)
+
+    assert len(store.incidents()) == incidents
+    assert store.incidents()[-1].last_failing_partition == day(3 + gap)
+    opens = [a for a in store.alerts() if a.kind is AlertKind.OPEN]
+    assert len(opens) == incidents
 
 
 def test_one_active_incident_per_fingerprint_with_interleaved_subjects(

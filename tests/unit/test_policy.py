@@ -6,7 +6,14 @@ from collections.abc import Iterable
 
 import pytest
 
-from monitoring_pipelines.core.alerting.policy import Point, Span, opening_partition, shift, span
+from monitoring_pipelines.core.alerting.policy import (
+    Point,
+    Span,
+    episodes,
+    opening_partition,
+    shift,
+    span,
+)
 from monitoring_pipelines.core.config import AlertsConfig, PolicyConfig, Severity
 
 DAY0 = "2026-03-01"
@@ -179,3 +186,55 @@ def test_critical_day_after_the_resolution_does_not_escalate() -> None:
     extent = span(points, day(5), 2)
     assert extent.resolved_partition == day(7)
     assert extent.severity is Severity.WARN
+
+
+# -- the reopen window -------------------------------------------------------------------------
+
+
+def reopening(window: int) -> PolicyConfig:
+    return AlertsConfig(reopen_within_days=window).policy_for("latency_slo")
+
+
+def test_the_reopen_window_defaults_to_a_week_and_is_set_per_monitor_and_per_check() -> None:
+    assert AlertsConfig().policy_for("latency_slo").reopen_within_days == 7
+    assert AlertsConfig().policy_for("feature_drift").reopen_within_days == 7
+    monitor = AlertsConfig(reopen_within_days=3)
+    assert monitor.policy_for("feature_drift").reopen_within_days == 3
+    assert monitor.policy_for("feature_drift").persistence_k == 2  # drift's own keys kept
+    check = AlertsConfig(reopen_within_days=3, policies={"cost_budget": {"reopen_within_days": 0}})
+    assert check.policy_for("cost_budget").reopen_within_days == 0
+    assert check.policy_for("error_rate").reopen_within_days == 3
+    with pytest.raises(ValueError, match="reopen_within_days"):
+        PolicyConfig(reopen_within_days=-1)
+
+
+def test_a_failure_within_the_window_after_the_resolution_continues_the_episode() -> None:
+    # fails 1-2, passes 3-4 (resolved on 4), fails again on 4 + 7 = 11
+    points = timeline(failing=[1, 2, 11], passing=[3, 4, 5, 6, 7, 8, 9, 10, 12, 13])
+    assert episodes(points, reopening(7)) == [Span(day(1), day(11), 3, Severity.WARN, day(13))]
+    assert episodes(points, reopening(6)) == [
+        Span(day(1), day(2), 2, Severity.WARN, day(4)),
+        Span(day(11), day(11), 1, Severity.WARN, day(13)),
+    ]
+    assert episodes(points, reopening(0)) == episodes(points, reopening(6))
+
+
+def test_a_continued_episode_counts_every_failing_partition_and_its_worst_severity() -> None:
+    drift = AlertsConfig(reopen_within_days=7).policy_for("feature_drift")  # 2 of 3, after 3
+    # resolved on 5; a lone critical failure on 6 does not persist; 10-11 reopen
+    points = timeline(failing=[1, 2, 10, 11], passing=[3, 4, 5, 7, 8, 9, 12, 13, 14], critical=[6])
+    assert episodes(points, drift) == [Span(day(1), day(11), 5, Severity.CRITICAL, day(14))]
+    no_window = AlertsConfig(reopen_within_days=0).policy_for("feature_drift")
+    assert [(e.first_partition, e.failing_partitions) for e in episodes(points, no_window)] == [
+        (day(1), 2),
+        (day(10), 2),
+    ]
+
+
+def test_a_resolution_by_hand_is_never_continued() -> None:
+    points = timeline(failing=[1, 2, 5], passing=[3, 4, 6, 7])
+    assert episodes(points, reopening(7)) == [Span(day(1), day(5), 3, Severity.WARN, day(7))]
+    assert episodes(points, reopening(7), cuts=[day(2)]) == [
+        Span(day(1), day(2), 2, Severity.WARN, day(2)),
+        Span(day(5), day(5), 1, Severity.WARN, day(7)),
+    ]

@@ -5,12 +5,15 @@ the summary of a backfill once the backfill has finished (README.md, "Alerting")
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 from monitoring_pipelines.core.alerting.messages import Links, reminder_message, summary_message
 from monitoring_pipelines.core.alerting.model import (
+    Alert,
     AlertKind,
     DeliveryStatus,
+    Incident,
     IncidentStatus,
     Target,
 )
@@ -94,9 +97,18 @@ def release_summaries(
         }
         store.set_message(
             summary.id,
-            summary_message(backfill, mine, incidents),
+            summary_message(backfill, [_own_figures(a, incidents) for a in mine], incidents),
             status=DeliveryStatus.PENDING.value,
             reason=None,
         )
         released.append(backfill)
     return released
+
+
+def _own_figures(alert: Alert, incidents: Mapping[int, Incident]) -> Alert:
+    """The alert as a summary line about its incident may quote it: a finding of another check
+    that joined the incident is not that incident's figure (its title names its own check)."""
+    incident = incidents.get(alert.incident_id or -1)
+    if incident is None or (alert.check, alert.subject) == (incident.check, incident.subject):
+        return alert
+    return replace(alert, message={k: v for k, v in alert.message.items() if k != "finding"})

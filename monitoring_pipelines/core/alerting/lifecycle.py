@@ -155,11 +155,13 @@ class Reconciliation:
         elif episode.resolved_partition is None:
             fields: dict[str, Any] = {"status": IncidentStatus.OPEN.value}
             fields |= {"resolved_partition": None, "resolved_at": None}
-            if (
-                incident.parent_id is not None
-                and not self.store.incident(self.conn, incident.parent_id).active
-            ):
-                fields["parent_id"] = None  # its problem was over: it is its own again
+            if incident.parent_id is not None:
+                parent = self.store.incident(self.conn, incident.parent_id)
+                if closed_by_hand(parent):
+                    fields["parent_id"] = None  # a person closed that problem: its own again
+                elif not parent.active:  # the problem goes on: its thread, open again
+                    reopened = {"resolved_partition": None, "resolved_at": None}
+                    self.update(parent, status=IncidentStatus.OPEN.value, **reopened)
             incident = self.update(incident, **fields, **_extent(episode))
             self.report.updated.append(incident.root_id)
             witness = self.witness(episode.last_failing_partition)
@@ -168,21 +170,30 @@ class Reconciliation:
         else:
             said = (incident.last_failing_partition, incident.resolved_partition)
             # A root resolved no earlier than the last of the incidents that joined it.
-            joined = [c.resolved_partition for c in self.store.children(self.conn, incident.id)]
-            resolved = max([episode.resolved_partition, *(p for p in joined if p)])
+            resolved = max([episode.resolved_partition, *self.joined_resolutions(incident)])
             incident = self.update(incident, resolved_partition=resolved, **_extent(episode))
+            self.defer_root(incident)
             if said != (episode.last_failing_partition, resolved):
                 key = f"correct|{episode.last_failing_partition}|{resolved}"
                 witness = self.witness(episode.last_failing_partition)
-                self.say(AlertKind.UPDATE, incident, witness, key, Revision.CORRECTED)
+                view = self.as_said(incident)
+                self.say(AlertKind.UPDATE, view, witness, key, Revision.CORRECTED)
 
     def release(self, release: Release) -> None:
-        """An active incident no episode calls for: its failures passed when run again, or
-        they are part of another incident's episode."""
+        """An incident no episode calls for: its failures passed when run again, or they are
+        part of another incident's episode. A resolved one keeps its resolution (a passing
+        partition) and covers no failing partition any more."""
         incident = release.incident
         others = [release.merged_into] if release.merged_into is not None else []
         revision = Revision.MERGED if others else Revision.CLEARED
-        self.resolve(incident, self.evaluation.partition, (revision, others))
+        if incident.active:
+            self.resolve(incident, self.evaluation.partition, (revision, others))
+            return
+        self.update(incident, failing_partitions=0)
+        key = "merged|" + ",".join(str(o.id) for o in others)
+        self.say(
+            AlertKind.RESOLVE, incident, (self.evaluation, self.finding), key, revision, others
+        )
 
     def resolve(
         self,
@@ -196,6 +207,8 @@ class Reconciliation:
         partition any more."""
         if incident.parent_id is None and self.store.active_children(self.conn, incident.id):
             return  # the problem goes on under another check: its last clearing resolves it
+        if incident.parent_id is None and revision is None:
+            resolved_partition = max([resolved_partition, *self.joined_resolutions(incident)])
         said = incident
         fields: dict[str, Any] = {
             "status": IncidentStatus.RESOLVED.value,
@@ -206,6 +219,7 @@ class Reconciliation:
             fields["failing_partitions"] = 0
         incident = self.update(incident, **fields)
         root = incident
+        witness = self.evaluation, self.finding
         if incident.parent_id is not None:
             root = self.store.incident(self.conn, incident.parent_id)
             if not root.active or self.store.active_children(self.conn, root.id):
@@ -222,10 +236,13 @@ class Reconciliation:
                 root_fields["failing_partitions"] = 0
             root = self.update(root, **root_fields)
             revision = None
+            witness = self.own_witness(root, [root_fields["resolved_partition"], own[0]])
         self.report.resolved.append(root.id)
-        witness = self.evaluation, self.finding
         if revision is None:
-            self.say(AlertKind.RESOLVE, root, witness)
+            view = self.as_said(root)
+            if view.resolved_partition != root.resolved_partition:
+                witness = self.own_witness(root, [str(view.resolved_partition)])
+            self.say(AlertKind.RESOLVE, view, witness)
         else:
             self.say(AlertKind.RESOLVE, said, witness, None, revision[0], revision[1])
 
@@ -241,6 +258,59 @@ class Reconciliation:
                 resolved = match.episode.resolved_partition
                 return None if resolved is None else (resolved, False)
         return max([root.last_failing_partition, *timeline]), True
+
+    def as_said(self, incident: Incident) -> Incident:
+        """The resolved incident as its resolution message states it: passing on every
+        partition of its own check after its last failing one, through the last partition
+        where that holds. A problem resolves when the last of its checks cleared; its first
+        check may have failed once more (too briefly to count) or not been evaluated since its
+        own resolution, and the message says only what its check did."""
+        resolved = incident.resolved_partition
+        if resolved is None:
+            return incident
+        timeline = self.store.timeline(
+            self.conn, incident.monitor, incident.check, incident.subject
+        )
+        through = None
+        for partition in sorted(p for p in timeline if incident.last_failing_partition < p):
+            if partition > resolved or not timeline[partition].passed:
+                break
+            through = partition
+        if through is None or through == resolved:
+            return incident
+        return replace(incident, resolved_partition=through)
+
+    def defer_root(self, member: Incident) -> None:
+        """A resolved root resolves no earlier than a member whose resolution moved later."""
+        if member.parent_id is None or member.resolved_partition is None:
+            return
+        root = self.store.incident(self.conn, member.parent_id)
+        if root.active or closed_by_hand(root) or root.resolved_partition is None:
+            return
+        if member.failing_partitions > 0 and root.resolved_partition < member.resolved_partition:
+            self.update(root, resolved_partition=member.resolved_partition)
+
+    def joined_resolutions(self, root: Incident) -> list[str]:
+        """Where the incidents that joined ``root`` resolved (those still covering failing
+        partitions): a root resolves no earlier than the last of them."""
+        return [
+            c.resolved_partition
+            for c in self.store.children(self.conn, root.id)
+            if c.resolved_partition is not None and c.failing_partitions > 0
+        ]
+
+    def own_witness(
+        self, incident: Incident, partitions: Sequence[str]
+    ) -> tuple[Evaluation, Finding]:
+        """The incident's own check's verdict on the first of ``partitions`` recorded: a
+        message about the incident quotes its own check, not the member's that triggered it."""
+        for partition in partitions:
+            found = self.store.result(
+                self.conn, incident.monitor, incident.check, incident.subject, partition
+            )
+            if found is not None:
+                return replace(found, backfill_id=self.evaluation.backfill_id), found.findings[0]
+        return self.evaluation, self.finding
 
     # -- the store and the outbox --------------------------------------------------------------
 

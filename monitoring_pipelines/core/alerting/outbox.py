@@ -97,6 +97,7 @@ def enqueue(
     if stored and evaluation.backfill_id:
         _hold_summary(store, conn, evaluation, config.slack_channel)
     if config.pagerduty is not None and revision not in (Revision.SPLIT, Revision.CORRECTED):
+        cycle = store.count_alerts(conn, f"{root.id}|reopen|")  # a reopening: just stored
         pd_suffix = f"|{cycle}" if cycle else ""
         _enqueue_pagerduty(
             store, conn, kind, root, finding, config, links, common, report, pd_suffix

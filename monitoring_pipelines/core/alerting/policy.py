@@ -1,4 +1,5 @@
-"""When failing partitions open an incident, how far it spans, and when it resolves.
+"""When failing partitions open an incident, how far it spans, when it resolves, and when a
+failure soon after its resolution continues it (the reopen window).
 
 Everything here reads a fingerprint's whole timeline (every partition's latest verdict), not
 the order results arrive in, so a backfill that runs days out of order reaches the same
@@ -7,7 +8,7 @@ incidents as the daily schedule, and a rerun of a partition never opens a second
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
@@ -92,8 +93,11 @@ def episodes(
 
     An episode opens at the first failing partition that persistence counts (k failing among
     n consecutive partitions after the previous episode's resolution) and spans to its
-    resolution. A ``cut`` (where a person resolved an incident by hand) ends the episode
-    running through it; failing partitions after the cut start a new one.
+    resolution. One that opens at most ``reopen_within_days`` after the previous episode's
+    resolution continues it (the problem paused, over a weekend say): the two are one episode,
+    which resolves where the later one does. A ``cut`` (where a person resolved an incident by
+    hand) ends the episode running through it; failing partitions after the cut start a new
+    one, never continuing it.
     """
     found: list[Span] = []
     floor = ""
@@ -115,12 +119,35 @@ def episodes(
         )
         if cut is not None:
             extent = _until(visible, day, cut)
+        if found and _reopens(found[-1], extent.first_partition, policy, ends):
+            extent = _joined(timeline, found.pop(), extent)
         found.append(extent)
         if extent.resolved_partition is None:
             break
         floor = extent.resolved_partition
         visible = {p: v for p, v in timeline.items() if p > floor}
     return found
+
+
+def _reopens(previous: Span, first: str, policy: PolicyConfig, cuts: Sequence[str]) -> bool:
+    """Whether an episode opening at ``first`` continues ``previous``: it opens within the
+    reopen window after the previous resolution, and no one resolved it by hand in between."""
+    resolved = previous.resolved_partition
+    return (
+        resolved is not None
+        and first <= shift(resolved, policy.reopen_within_days)
+        and not any(previous.first_partition <= c < first for c in cuts)
+    )
+
+
+def _joined(timeline: Mapping[str, Point], earlier: Span, later: Span) -> Span:
+    """Two episodes as one: from the earlier's first failing partition to the later's
+    resolution, counting every failing partition between."""
+    first, last = earlier.first_partition, later.last_failing_partition
+    failing = [p for p, v in timeline.items() if first <= p <= last and not v.passed]
+    critical = any(timeline[p].severity is Severity.CRITICAL for p in failing)
+    severity = Severity.CRITICAL if critical else Severity.WARN
+    return Span(first, last, len(failing), severity, later.resolved_partition)
 
 
 def _until(timeline: Mapping[str, Point], first: str, cut: str) -> Span:

@@ -37,7 +37,9 @@ class Match:
 
 @dataclass(frozen=True)
 class Release:
-    """An active incident that no episode calls for any more.
+    """An incident that no episode calls for any more: an active one, or a resolved one whose
+    episode turned out to continue an earlier incident's (a day recorded late within the
+    reopen window).
 
     Attributes:
         incident: The incident as stored.
@@ -108,7 +110,7 @@ def reconcile(
         owner[index] = chosen
         if chosen is not None:
             taken.add(chosen.id)
-    episode_ids, incident_ids = _around(partition, found, candidates, policy.persistence_n - 1)
+    episode_ids, incident_ids = _around(partition, found, candidates, policy)
     matches = []
     for index, episode in enumerate(found):
         if index not in episode_ids:
@@ -126,7 +128,7 @@ def reconcile(
         matches.append(Match(episode, incident, split_off))
     releases = []
     for incident in candidates:
-        if incident.id in taken or incident.id not in incident_ids or not incident.active:
+        if incident.id in taken or incident.id not in incident_ids or closed_by_hand(incident):
             continue
         merged_into = next(
             (
@@ -136,7 +138,8 @@ def reconcile(
             ),
             None,
         )
-        releases.append(Release(incident, merged_into))
+        if incident.active or merged_into is not None:
+            releases.append(Release(incident, merged_into))
     return Plan(tuple(matches), tuple(releases))
 
 
@@ -161,23 +164,25 @@ def _contains(r: Range, partition: str) -> bool:
     return _meets(r, (partition, partition))
 
 
-def _reach(r: Range, days: int) -> Range:
-    """``r`` and the persistence window around its first partition: a partition there may
-    have opened it."""
-    first, last = shift(r[0], -days), r[1]
+def _reach(r: Range, policy: PolicyConfig) -> Range:
+    """``r`` and the partitions that may change it: the persistence window around its first
+    partition (a partition there may have opened it), and the reopen window after its end
+    with a persistence window more (a failure there may open an episode that continues it)."""
+    window = policy.persistence_n - 1
+    first, last = shift(r[0], -window), r[1]
     if last is not None:
-        last = max(last, shift(r[0], days))
+        last = max(shift(last, policy.reopen_within_days + window), shift(r[0], window))
     return first, last
 
 
 def _around(
-    partition: str, found: Sequence[Span], incidents: Sequence[Incident], window: int
+    partition: str, found: Sequence[Span], incidents: Sequence[Incident], policy: PolicyConfig
 ) -> tuple[set[int], set[int]]:
     """Episodes (by index) and incidents (by id) connected to ``partition`` by overlap."""
     episode_ids = {
-        n for n, e in enumerate(found) if _contains(_reach(_range(e), window), partition)
+        n for n, e in enumerate(found) if _contains(_reach(_range(e), policy), partition)
     }
-    incident_ids = {i.id for i in incidents if _contains(_reach(_extent(i), window), partition)}
+    incident_ids = {i.id for i in incidents if _contains(_reach(_extent(i), policy), partition)}
     while True:
         more_incidents = {
             i.id

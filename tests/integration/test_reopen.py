@@ -106,9 +106,13 @@ def test_a_cost_failing_on_weekdays_only_is_one_incident_reopened_after_each_wee
         ("cost_budget", day(15)),
     ]
     said = {a.check: str(a.message["text"]) for a in reopened}
-    assert said["cost_budget"].startswith(f"Reopened: failing again on {day(15)}: cost $4.15 ")
+    assert said["cost_budget"].startswith(
+        f"Reopened (cost over budget): failing again on {day(15)}: cost $4.15 "
+    )
     assert "(6 failing partitions since 2026-05-11)" in said["cost_budget"]
-    assert said["anomaly"].startswith(f"Reopened: failing again on {day(15)}: cost_per_request")
+    assert said["anomaly"].startswith(
+        f"Reopened (change from baseline): failing again on {day(15)}: cost_per_request"
+    )
     assert "(6 failing partitions since 2026-05-11)" in said["anomaly"]
 
 
@@ -239,7 +243,7 @@ def test_a_member_failing_again_reopens_the_problem_it_joined_in_the_same_thread
     assert [a.kind for a in alerts].count(AlertKind.OPEN) == 1
     [reopened] = [a for a in alerts if "|reopen|" in a.alert_key]
     assert str(reopened.message["text"]).startswith(
-        f"Reopened: failing again on {day(8)}: p95 800 ms against the SLO"
+        f"Reopened (latency above SLO): failing again on {day(8)}: p95 800 ms against the SLO"
     )
     resolutions = [a for a in alerts if a.kind is AlertKind.RESOLVE]
     assert [a.partition for a in resolutions] == [day(5), day(10)]

@@ -358,3 +358,24 @@ def test_an_empty_outbox_says_so() -> None:
     assert outbox_line({"sent": 3, "pending": 0, "failed": 1}) == (
         "outbox: 1 failed, 3 sent; `monitoring alerts` lists them"
     )
+
+
+@pytest.mark.parametrize(
+    ("root", "joining", "broadcast"),
+    [
+        (Severity.WARN, Severity.CRITICAL, True),
+        (Severity.WARN, Severity.WARN, False),
+        (Severity.CRITICAL, Severity.CRITICAL, False),
+        (Severity.CRITICAL, Severity.WARN, False),
+    ],
+)
+def test_a_graver_check_joining_a_thread_is_also_sent_to_the_channel(
+    root: Severity, joining: Severity, broadcast: bool
+) -> None:
+    """A critical SLO breach joining a warning's thread must not stay hidden in the thread."""
+    thread = make_incident(severity=root)
+    member = make_incident(id=18, parent_id=17, check="latency_slo", severity=joining)
+    finding = Finding(WHOLE, False, joining, 4179.0, 3500.0, "p95 latency 4179 ms > SLO 3500 ms")
+    message = build_message(AlertKind.JOIN, thread, make_evaluation(), finding, LINKS, member)
+    assert bool(message.get("broadcast")) is broadcast
+    assert message["text"].startswith("Also failing since")

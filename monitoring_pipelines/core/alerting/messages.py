@@ -113,6 +113,9 @@ def build_message(
         standalone = dict(opened)
     elif kind is AlertKind.JOIN:
         reply = _joined(joined or incident, evaluation, finding, links)
+        if _RANK[finding.severity] > _RANK[incident.severity]:
+            # A graver check joining the thread: the channel sees it, not only the thread.
+            reply["broadcast"] = True
         standalone = dict(opened)
     else:
         reply = _resolved(incident, evaluation, links)
@@ -128,6 +131,9 @@ def build_message(
             ],
         }
     return {**reply, "standalone": standalone, **_facts(evaluation, finding)}
+
+
+_RANK = {Severity.WARN: 0, Severity.CRITICAL: 1}
 
 
 def _facts(evaluation: Evaluation, finding: Finding) -> dict[str, Any]:
@@ -176,7 +182,8 @@ def revision_message(
         )
     elif revision is Revision.REOPENED:
         text = (
-            f"Reopened: failing again on {md(evaluation.partition)}: {md(finding.summary)} "
+            f"Reopened ({md(check_entry(incident.check).title)}): failing again on "
+            f"{md(evaluation.partition)}: {md(finding.summary)} "
             f"({_failing(incident)} since {md(incident.first_partition)})"
         )
     elif revision is Revision.MERGED:

@@ -274,7 +274,7 @@ def test_a_backfill_outside_the_partitions_is_rejected_up_front_naming_the_valid
     yesterday = today() - timedelta(days=1)
     assert error_lines(result) == [
         f"days {first} to {end} are outside the days of shop ({START} to {yesterday}): a "
-        "monitor's days run from its start_date to the last complete UTC day"
+        "monitor's days run from its start_date to its end_date or the last complete UTC day"
     ]
     # Nothing ran, so no backfill's summary waits for anything.
     dagster_home = Path(environ["DAGSTER_HOME"])

@@ -1,6 +1,9 @@
-"""The day's sampled LLM answers scored for faithfulness by the judge (shadow mode); the
-flagged ones are queued for review."""
+"""The day's LLM answers scored for faithfulness by the judge (shadow mode): every answer with
+the offline or cascade judge, the stratified sample with the ``openai`` judge; the flagged
+ones are queued for review."""
 
+from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any, get_args
 
 import dagster as dg
@@ -13,13 +16,19 @@ from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.core.hallucination.day import AnswerColumns, sample_day
 from monitoring_pipelines.core.hallucination.review import EnqueueReport
 from monitoring_pipelines.core.hallucination.sampling import SamplePlan
-from monitoring_pipelines.core.hallucination.scoring import ScoringRun, day_budget, score_sample
+from monitoring_pipelines.core.hallucination.scoring import (
+    BATCH_SIZE,
+    ScoringRun,
+    StoredKey,
+    day_budget,
+    score_sample,
+)
 from monitoring_pipelines.core.hallucination.store import (
     load_judge_cost,
     load_verdicts,
     save_scores,
 )
-from monitoring_pipelines.core.judge.base import UnscoredKind
+from monitoring_pipelines.core.judge.base import JudgeBudget, UnscoredKind, Verdict
 from monitoring_pipelines.core.judge.cascade import CascadeJudge, summarise
 from resources import ResultStoreResource, SliceStoreResource
 from resources.judge import JudgeResource
@@ -37,9 +46,9 @@ def make_faithfulness_scores(
         group_name=name,
         partitions_def=partitions_def,
         deps=[dg.AssetKey([name, Asset.LIVE_SLICE])],
-        description="The day's stratified sample of LLM answers scored for faithfulness to "
-        "their retrieved context by the configured judge; answers under the threshold are "
-        "queued for review.",
+        description="The day's LLM answers (every one with the offline or cascade judge, a "
+        "stratified sample with the openai judge) scored for faithfulness to their retrieved "
+        "context; answers under the threshold are queued for review.",
     )
     @reports_faults(name)
     def faithfulness_scores(
@@ -48,8 +57,11 @@ def make_faithfulness_scores(
         result_store: ResultStoreResource,
         judge: JudgeResource,
     ) -> dg.MaterializeResult:
-        """The day's sampled answers scored by the judge; flagged ones queued for review.
+        """The day's answers scored by the judge; flagged ones queued for review.
 
+        The offline judge, alone or in the cascade, scores every answer of the day; the
+        cascade gets them in one call, so that its LLM judge takes the day's most uncertain
+        answers first, at most ``llm.judge.daily_cap`` of them a day over all runs.
         ``llm.judge.openai.daily_budget_usd`` caps what the OpenAI-compatible judge spends on
         one day of answers (one partition), over all runs of it: a run gets the cap less the
         ``judge_cost_usd`` stored by the runs before it, and stores the new total. Answers the
@@ -67,10 +79,13 @@ def make_faithfulness_scores(
             store = result_store.results()
             known = load_verdicts(store, name, partition, scorer.name, scorer.version)
             spent_before = load_judge_cost(store, name, Asset.FAITHFULNESS_SCORES, partition)
-            budget = None
+            budget, batch = None, BATCH_SIZE
             if config.backend in ("openai", "cascade"):
                 budget = day_budget(config.openai.daily_budget_usd, spent_before, known)
-            run = score_sample(scorer, sample, config.threshold, known, budget)
+            if config.backend == "cascade":
+                budget = cascade_budget(budget, config.daily_cap, known)
+                batch = max(len(sample), 1)
+            run = score_sample(scorer, sample, config.threshold, known, budget, batch)
             queued = save_scores(store, name, partition, run, config.audit_rate)
             values = scoring_values(plan, run, queued, spent_before)
             if isinstance(scorer, CascadeJudge):
@@ -91,6 +106,19 @@ def make_faithfulness_scores(
         return dg.MaterializeResult(metadata=metadata)
 
     return faithfulness_scores
+
+
+def cascade_budget(
+    budget: JudgeBudget | None, daily_cap: int, known: Mapping[StoredKey, Verdict]
+) -> JudgeBudget:
+    """The cascade's budget for its LLM judge: ``budget`` (dollars), and at most
+    ``daily_cap`` answers a day less those the stored verdicts of earlier runs had it judge
+    (a verdict that cost tokens)."""
+    before = sum(1 for v in known.values() if v.tokens_in or v.tokens_out)
+    left = max(0, daily_cap - before)
+    if budget is None:
+        return JudgeBudget(max_answers=left)
+    return replace(budget, max_answers=left)
 
 
 def scoring_values(

@@ -49,12 +49,12 @@ def make_hallucination_rate(
         partitions_def=partitions_def,
         deps=[
             dg.AssetKey([name, Asset.FAITHFULNESS_SCORES]),
-            earlier_days_of(key, policy.baseline_days),  # the baseline rates
+            earlier_days_of(key, policy.history_days),  # the scan's windows and baselines
         ],
         check_specs=check_specs([CHECK], key, partitions_def),
         description="Share of the day's scored answers under judge.threshold with a Wilson "
-        "95% interval, overall, by intent and by knowledge-base article, against the "
-        "trailing baseline.",
+        "95% interval, overall, by intent and by knowledge-base article, scanned for a rise "
+        "over the last days against the trailing baseline.",
     )
     @reports_faults(name)
     def hallucination_rate(
@@ -66,7 +66,7 @@ def make_hallucination_rate(
             rows, judge = load_scores(store, name, context.partition_key)
             judge = judge or JudgeIdentity("none", "none", threshold)
             rates = compute_rates(rows)
-            first = day - timedelta(days=policy.baseline_days)
+            first = day - timedelta(days=policy.history_days)
             history = load_history(store, name, first, day - timedelta(days=1))
             rises = assess_rises(rates, history, judge, policy, day)
             metrics = rate_metrics(rates, rises, judge) if rows else {}
@@ -107,6 +107,7 @@ def rate_metadata(
         [
             {
                 "subject": t.current.label,
+                "intent": t.current.intent,
                 "scored": t.current.scored,
                 "flagged": t.current.flagged,
                 "rate": round(t.current.rate, 4),
@@ -114,6 +115,8 @@ def rate_metadata(
                 "ci_high": round(t.current.high, 4),
                 "baseline_rate": None if t.baseline is None else round(t.baseline.rate, 4),
                 "baseline_days": None if t.baseline is None else t.baseline.days,
+                "window_days": None if t.window is None else t.window.days,
+                "window_rate": None if t.window is None else round(t.window.rate, 4),
                 "p_adjusted": t.p_adjusted,
                 "verdict": "rise" if t.significant else ("ok" if t.evaluated else t.note),
             }

@@ -284,10 +284,12 @@ _ENTRIES = (
         "hallucination_rate",
         Asset.HALLUCINATION_RATE,
         "hallucination rate",
-        "The day's hallucination rate (weighted share of sampled answers under "
-        "llm.judge.threshold) is not above llm.judge.max_rate on its Wilson 95% lower bound, "
-        "and neither it nor any intent or knowledge-base article rose significantly against "
-        "the trailing llm.judge.baseline_days (Fisher's exact test, Benjamini-Hochberg).",
+        "The day's hallucination rate (share of scored answers under llm.judge.threshold) is "
+        "not above llm.judge.max_rate on its Wilson 95% lower bound, and neither it nor any "
+        "intent or knowledge-base article rose significantly over its last 1 to "
+        "llm.judge.rise_window_days days against the llm.judge.baseline_days before them "
+        "(Fisher's exact test, Bonferroni over the windows, Holm over the scopes, at "
+        "llm.judge.rise_alpha).",
         "when the rate's lower bound is above llm.judge.max_rate",
         family="hallucination",
         chart=Chart.HALLUCINATION,

@@ -228,6 +228,16 @@ class JudgeConfig(Strict):
     cascade: CascadeConfig = CascadeConfig()
     max_rate: Share = 0.10
     baseline_days: Annotated[int, Field(ge=3, le=366)] = 14
+    rise_alpha: Annotated[float, Field(gt=0, lt=1)] = Field(
+        default=0.001,
+        description="chance per day that a monitor whose rates never move pages for a rise "
+        "(every scope and window together): at most 365 * rise_alpha false alarms a year",
+    )
+    rise_window_days: Annotated[int, Field(ge=1, le=31)] = Field(
+        default=7,
+        description="the rise test pools the last 1 to rise_window_days days of each scope, so "
+        "a small article's rise is found once enough days have accumulated",
+    )
     audit_rate: Share = Field(
         default=0.02,
         description="share of the answers the judge passed that are queued for review too, "

@@ -21,11 +21,13 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from monitoring_pipelines.core.config import JudgeConfig
 from monitoring_pipelines.core.hallucination.review import ReviewQueue, ReviewReason, ReviewStatus
 from monitoring_pipelines.core.judge import JudgeBudget, JudgeItem, OfflineJudge, Unscored, Verdict
 from monitoring_pipelines.core.judge.factory import make_judge
+from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.demo import texts
 from monitoring_pipelines.jobs import hallucination_job_name
@@ -180,21 +182,34 @@ def scenario(make_monitoring: MonitoringFactory) -> Scenario:
     return Scenario(base, monitoring, log, {d: monitoring.day("bot", d) for d in DAYS})
 
 
-def test_the_sample_is_scored_and_stored(scenario: Scenario) -> None:
+def test_every_answer_is_scored_and_stored_compactly(scenario: Scenario) -> None:
     day = DAYS[0]
     meta = materialization(scenario.days[day], "bot/faithfulness_scores")
     assert meta["rows"] == ROWS and meta["eligible"] == ROWS - NO_CONTEXT - NO_ANSWER
     assert (meta["skipped_missing_context"], meta["skipped_missing_answer"]) == (3, 2)
-    assert meta["sampled"] == meta["scored"] == 118  # ceil(0.5 x 235), under the cap
+    # The offline judge scores all 235 answers: sample_rate and daily_cap are the openai
+    # judge's.
+    assert meta["sampled"] == meta["scored"] == 235 and meta["daily_cap_reached"] is False
     assert meta["judge"] == "offline" and meta["prompt_version"] == "offline-claims-1"
     assert meta["budget_stopped"] is False and meta["judge_cost_usd"] == 0.0
     assert meta["unscored_invalid_output"] == meta["unscored_budget_exhausted"] == 0
-    by_intent = {row["intent"]: row for row in meta["sample"]}
-    assert by_intent["account"]["sampled"] >= 20  # the rare intent gets its minimum
-    stored = count_rows(
-        scenario.monitoring.store_url, "faithfulness_scores", monitor="bot", partition_key=str(day)
+    assert all(row["sampled"] == row["eligible"] == row["scored"] for row in meta["sample"])
+    store = ResultRepository.connect(scenario.monitoring.store_url)
+    with store.transaction() as conn:
+        rows = conn.execute(
+            sa.select(t.faithfulness_scores.c.request_key, t.faithfulness_scores.c.rationale).where(
+                t.faithfulness_scores.c.partition_key == str(day)
+            )
+        ).all()
+    assert len(rows) == meta["scored"]
+    # The rationale is kept for the answers queued for review, and only for them.
+    queued = {i.request_key for i in scenario.queue().items("bot") if i.partition == str(day)}
+    assert len(queued) == meta["flagged"] + sum(
+        i.reason is ReviewReason.AUDIT
+        for i in scenario.queue().items("bot")
+        if i.partition == str(day)
     )
-    assert stored == meta["scored"]
+    assert {key for key, rationale in rows if rationale} == queued
 
 
 def test_ordinary_days_pass(scenario: Scenario) -> None:
@@ -222,7 +237,7 @@ def test_the_outdated_article_is_found_and_named(scenario: Scenario, day: date) 
     assert {"article=KB-204", "intent=billing"} <= failing
     assert failing <= {"", "article=KB-204", "intent=billing"}
     assert findings["article=KB-101"]["passed"] and findings["intent=shipping"]["passed"]
-    assert "significant rise in article=KB-204" in evaluation.summary
+    assert "significant rise in article KB-204 (intent billing)" in evaluation.summary
     meta = materialization(scenario.days[day], "bot/hallucination_rate")
     assert meta["hallucination_rate@article=KB-204"] > 0.4
     assert meta["hallucination_rate@article=KB-101"] < 0.2
@@ -451,9 +466,10 @@ def judge_day(
 def test_the_cascade_sends_part_of_the_day_and_says_what_it_saved(
     make_monitoring: MonitoringFactory, fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Every sampled answer is scored offline; only the uncertain band and the audit draw are
-    sent; the asset's metadata gives the day's LLM share, its spend against judging every
-    answer with the LLM, and the rate estimated as the LLM judge would have found it."""
+    """Every answer of the day is scored offline; only the uncertain band and the audit draw
+    are sent, at most ``daily_cap`` a day over all runs; the asset's metadata gives the day's
+    LLM share, its spend against judging every answer with the LLM, and the rate estimated as
+    the LLM judge would have found it."""
     day = DAYS[0]
     fake_openai.usage = (1000, 100)  # $0.65 an answer at the prices below
     fake_openai.judge = lambda messages: json.dumps({"score": 0.2, "rationale": "not in it"})
@@ -464,11 +480,16 @@ def test_the_cascade_sends_part_of_the_day_and_says_what_it_saved(
     )
     meta = materialization(judge_day(monitoring, day), "bot/faithfulness_scores")
     sent = len(fake_openai.requests())
-    assert 0 < sent < meta["scored"] == meta["cascade_answers"]
+    assert meta["scored"] == meta["cascade_answers"] == meta["eligible"] == 235
+    # The band takes most answers; the cap (30) sends the ones nearest its middle.
+    assert sent == meta["cascade_llm_verdicts"] == 30
     assert meta["cascade_sent_uncertain"] + meta["cascade_sent_audit"] == sent
-    assert meta["cascade_llm_share"] == pytest.approx(sent / meta["scored"])
+    assert meta["cascade_llm_share"] == pytest.approx(sent / meta["scored"], abs=1e-5)
     assert meta["cascade_llm_cost_usd"] == pytest.approx(0.65 * sent)
     assert meta["cascade_all_llm_cost_usd"] == pytest.approx(0.65 * meta["scored"])
     assert 0.0 < meta["cascade_cost_saved_share"] < 1.0
     assert meta["judge"] == "cascade" and meta["judge_cost_usd"] == pytest.approx(0.65 * sent)
     assert meta["cascade_estimated_rate"] >= meta["cascade_flagged_rate"] > 0.0
+    again = materialization(judge_day(monitoring, day), "bot/faithfulness_scores")
+    assert len(fake_openai.requests()) == 30  # the day's cap is spent: nothing more is sent
+    assert again["reused_verdicts"] == again["scored"] == 235

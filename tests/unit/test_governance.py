@@ -305,7 +305,7 @@ def test_audit_is_uncorrelated_with_the_judges_sample() -> None:
     hashed = hash_keys(pd.Series([f"req-{i}" for i in range(20_000)]), "id:")
     keys = [f"{int(k):016x}" for k in hashed]
     config = JudgeConfig.model_validate(
-        {"sample_rate": 0.3, "min_per_intent": 0, "daily_cap": 1_000_000}
+        {"backend": "openai", "sample_rate": 0.3, "min_per_intent": 0, "daily_cap": 1_000_000}
     )
     text = ["x"] * len(keys)
     plan = plan_sample(hashed, None, text, text, config)

@@ -1,4 +1,6 @@
-"""The judge's daily sample: stratification by intent, the cap, determinism, unjudgeable rows."""
+"""Which answers the judge scores: all of them with the offline judge (alone or in the cascade);
+with the openai judge the daily sample (stratification by intent, the cap, determinism);
+unjudgeable rows never."""
 
 from __future__ import annotations
 
@@ -32,6 +34,8 @@ def day_of(sizes: dict[str, int], seed: int = 1) -> pd.DataFrame:
 
 
 def plan(frame: pd.DataFrame, **judge: object):  # type: ignore[no-untyped-def]
+    """The plan of the ``openai`` judge (which samples) unless ``backend`` says otherwise."""
+    judge = {"backend": "openai", **judge}
     return plan_sample(
         frame["key"].to_numpy(dtype=np.uint64),
         frame["intent"],
@@ -114,6 +118,17 @@ def test_rows_that_cannot_be_judged_are_counted_and_never_sampled() -> None:
     assert result.rows == 100 and result.eligible == 93 and result.target == 93
     assert not set(range(7)) & set(result.selected.tolist())
     assert MISSING_INTENT in {s.intent for s in result.strata}
+
+
+@pytest.mark.parametrize("backend", ["offline", "cascade"])
+def test_the_offline_judge_scores_every_answer(backend: str) -> None:
+    frame = day_of({"billing": 3000, "shipping": 2000, "account": 7})
+    frame.loc[0:2, "answer"] = None
+    result = plan(frame, backend=backend, sample_rate=0.05, min_per_intent=20, daily_cap=50)
+    assert result.eligible == result.target == 5004 and not result.capped
+    assert sorted(result.selected.tolist()) == list(range(3, 5007))
+    assert all(s.sampled == s.eligible for s in result.strata)  # every answer weighs 1
+    assert plan(frame, sample_rate=0.05, min_per_intent=20, daily_cap=50).target == 50
 
 
 def test_a_day_without_answers_samples_nothing() -> None:

@@ -158,6 +158,22 @@ def test_a_rerun_reuses_the_stored_verdicts() -> None:
     assert rerun.totals()["judge_cost_usd"] == pytest.approx(0.04)  # reused verdicts are free
 
 
+def test_a_compact_verdict_is_reused_only_while_it_passes() -> None:
+    # Stored without its rationale (it passed and was not queued): at a stricter threshold it
+    # stays a pass and is reused; at a looser one it is flagged and judged again, for the
+    # rationale the review queue shows.
+    answers = sample(3, {0: "fine", 1: "fine", 2: "fine"})
+    judge = CountingJudge()
+    known = {
+        a.stored_key(judge.name, judge.version): Verdict(0.75, "", "fake", "v1") for a in answers
+    }
+    kept = score_sample(judge, answers, 0.7, known)
+    assert kept.reused == 3 and judge.asked == []
+    again = score_sample(judge, answers, 0.8, known)
+    assert again.reused == 0 and len(judge.asked) == 3
+    assert all(s.verdict.rationale == "why" for s in again.scored)
+
+
 def test_a_judge_that_loses_verdicts_is_an_error() -> None:
     with pytest.raises(ValueError, match="returned 3 results for 4 answers"):
         score_sample(CountingJudge(short_by=1), sample(8), 0.7, batch_size=4)

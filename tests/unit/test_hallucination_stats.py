@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import binomtest, fisher_exact
 
 from monitoring_pipelines.core.hallucination.proportions import rise_p_value
@@ -40,6 +42,19 @@ def test_wilson_rejects_impossible_counts() -> None:
 def test_rise_p_value_is_fishers_exact_test(k: int, n: int, k0: int, n0: int) -> None:
     _, expected = fisher_exact([[k, n - k], [k0, n0 - k0]], alternative="greater")
     assert rise_p_value(k, n, k0, n0) == pytest.approx(expected, rel=1e-9)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(0, 400).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+    st.integers(0, 6000).flatmap(lambda n: st.tuples(st.integers(0, n), st.just(n))),
+)
+def test_rise_p_value_matches_scipy_on_any_table(
+    day: tuple[int, int], baseline: tuple[int, int]
+) -> None:
+    (k, n), (k0, n0) = day, baseline
+    _, expected = fisher_exact([[k, n - k], [k0, n0 - k0]], alternative="greater")
+    assert rise_p_value(k, n, k0, n0) == pytest.approx(expected, rel=1e-9, abs=1e-14)
 
 
 def test_the_exact_test_is_not_fooled_by_a_small_day() -> None:

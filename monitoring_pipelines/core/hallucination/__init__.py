@@ -1,3 +1,4 @@
-"""Hallucination monitoring in shadow mode: a daily stratified sample of LLM answers scored for
-faithfulness by a judge, the daily hallucination rate with its interval and rise test, and the
-review queue of the answers scored under the threshold."""
+"""Hallucination monitoring in shadow mode: the day's LLM answers scored for faithfulness by a
+judge (every answer with the offline judge, alone or in the cascade; a stratified sample with
+the LLM judge alone), the daily hallucination rate with its interval and multi-day rise scan,
+and the review queue of the answers scored under the threshold."""

@@ -1,7 +1,8 @@
 """The ``hallucination_rate`` check: the day's rate against ``judge.max_rate`` and its baseline.
 
 The overall rate fails on the lower bound of its Wilson interval or on a significant rise;
-intents and articles fail on a significant rise (README.md, "Hallucinations").
+intents and articles fail on a significant rise (README.md, "Hallucinations"). Summaries name
+an article with the intent most of its answers of the day carry.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def hallucination_check(
     rising = [t.current.subject for t in rises.rising]
     head = f"hallucination rate {_pct(overall.rate)} ({_ci(overall)}, {overall.scored} scored)"
     if rising:
-        summary = f"{head}; significant rise in {', '.join(rising)}"
+        summary = f"{head}; significant rise in {', '.join(t.current.named for t in rises.rising)}"
     elif not findings[0].passed:
         summary = findings[0].summary
     else:
@@ -95,7 +96,7 @@ def _overall_finding(rises: RiseResults, policy: RisePolicy) -> Finding:
 def _scope_finding(test: RiseTest, policy: RisePolicy) -> Finding:
     rate = test.current
     summary = (
-        f"{rate.subject}: {_pct(rate.rate)} flagged ({rate.flagged}/{rate.scored}, {_ci(rate)}) "
+        f"{rate.named}: {_pct(rate.rate)} flagged ({rate.flagged}/{rate.scored}, {_ci(rate)}) "
         + _rise_text(test)
     )
     return Finding(
@@ -109,14 +110,20 @@ def _scope_finding(test: RiseTest, policy: RisePolicy) -> Finding:
 
 
 def _rise_text(test: RiseTest) -> str:
-    if not test.evaluated or test.baseline is None:
+    window = test.window
+    if not test.evaluated or window is None:
         return f"rise not evaluated ({test.note})"
-    base = test.baseline
+    base = window.baseline
     verdict = "a significant rise" if test.significant else "no significant rise"
-    which = "p" if test.current.scope == "overall" else "adjusted p"
+    pooled = ""
+    if window.days > 1:
+        pooled = (
+            f"over the last {window.days} days {_pct(window.rate)} "
+            f"({window.flagged}/{window.scored}) "
+        )
     return (
-        f"vs baseline {_pct(base.rate)} ({base.days} days, {base.scored} answers): "
-        f"{which} {test.p_adjusted:.2g}, {verdict}"
+        f"{pooled}vs baseline {_pct(base.rate)} ({base.days} days, {base.scored} answers): "
+        f"adjusted p {test.p_adjusted:.2g}, {verdict}"
     )
 
 
@@ -132,7 +139,7 @@ def _largest(scopes: tuple[RiseTest, ...]) -> list[RiseTest]:
 def _driver(test: RiseTest) -> str:
     rate = test.current
     base = f" vs {_pct(test.baseline.rate)}" if test.baseline else ""
-    return f"{rate.subject} ({_pct(rate.rate)}, {rate.flagged}/{rate.scored}{base})"
+    return f"{rate.named} ({_pct(rate.rate)}, {rate.flagged}/{rate.scored}{base})"
 
 
 def _severity(rate: ScopeRate, policy: RisePolicy) -> Severity:

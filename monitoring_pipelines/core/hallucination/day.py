@@ -66,7 +66,7 @@ class AnswerColumns:
 def sample_day(
     frame: pd.DataFrame, columns: AnswerColumns, config: JudgeConfig
 ) -> tuple[SamplePlan, list[SampledAnswer]]:
-    """Plan the day's sample and take its answers from the slice's rows.
+    """Plan the day's answers to judge (all, or the sample) and take them from the slice.
 
     Args:
         frame: The day's slice, ``columns.slice_columns()`` at least.
@@ -74,7 +74,7 @@ def sample_day(
         config: The monitor's ``llm.judge`` section.
 
     Returns:
-        The plan, and the sampled answers in scoring order.
+        The plan, and the answers to judge in scoring order.
     """
     from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
 
@@ -84,19 +84,29 @@ def sample_day(
     sizes = plan.stratum_sizes()
     rows = frame.iloc[plan.selected]
     labels = plan_labels(rows, columns)
+
+    def texts(column: str | None) -> list[str | None]:
+        if column is None:
+            return [None] * len(rows)
+        return [_text(v) for v in rows[column].tolist()]
+
+    questions, articles = texts(columns.question), texts(columns.article)
+    versions, request_ids = texts(columns.model_version), texts(columns.request_id)
+    contexts = [str(v) for v in rows[columns.context].tolist()]
+    replies = [str(v) for v in rows[columns.answer].tolist()]
     answers = [
         SampledAnswer(
             request_key=f"{int(key):016x}",
-            question=_text(row.get(columns.question)) if columns.question else None,
-            context=str(row[columns.context]),
-            answer=str(row[columns.answer]),
+            question=questions[i],
+            context=contexts[i],
+            answer=replies[i],
             intent=intent,
-            article=_text(row.get(columns.article)) if columns.article else None,
-            model_version=_text(row.get(columns.model_version)) if columns.model_version else None,
+            article=articles[i],
+            model_version=versions[i],
             stratum_rows=sizes[intent],
-            request_id=_text(row.get(columns.request_id)) if columns.request_id else None,
+            request_id=request_ids[i],
         )
-        for (_, row), key, intent in zip(rows.iterrows(), keys[plan.selected], labels, strict=True)
+        for i, (key, intent) in enumerate(zip(keys[plan.selected], labels, strict=True))
     ]
     return plan, answers
 

@@ -2,14 +2,15 @@
 95 % interval, overall, per intent and per knowledge-base article.
 
 A rate over several intents weights each answer back by its intent's size, its interval at the
-Kish effective sample size.
+Kish effective sample size; when every answer of the day is judged (the offline judge, alone
+or in the cascade) the weights are all 1 and the rates are plain shares.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from monitoring_pipelines.core.dimensions import fit
@@ -43,6 +44,7 @@ class ScopeRate:
         n_effective: Effective sample size (``scored`` when the weights are equal).
         low: Lower bound of the Wilson 95 % interval.
         high: Upper bound.
+        intent: For an article, the intent most of its answers of the day carry.
     """
 
     scope: Scope
@@ -53,6 +55,7 @@ class ScopeRate:
     n_effective: float
     low: float
     high: float
+    intent: str | None = None
 
     @property
     def subject(self) -> str:
@@ -71,6 +74,16 @@ class ScopeRate:
     @property
     def effective_flagged(self) -> float:
         return self.rate * self.n_effective
+
+    @property
+    def named(self) -> str:
+        """The scope for a person: ``overall``, ``intent billing``, ``article KB-204 (intent
+        billing)``."""
+        if self.scope == "overall":
+            return "overall"
+        if self.scope == "article" and self.intent is not None:
+            return f"article {self.value} (intent {self.intent})"
+        return f"{self.scope} {self.value}"
 
 
 @dataclass(frozen=True)
@@ -108,8 +121,20 @@ def compute_rates(rows: Sequence[ScoreRow]) -> DayRates:
     return DayRates(
         overall=scope_rate("overall", "", weighted),
         intents=tuple(scope_rate("intent", k, v) for k, v in sorted(by_intent.items())),
-        articles=tuple(scope_rate("article", k, v) for k, v in sorted(by_article.items())),
+        articles=tuple(
+            replace(scope_rate("article", k, v), intent=_main_intent(r for r, _ in v))
+            for k, v in sorted(by_article.items())
+        ),
     )
+
+
+def _main_intent(rows: Iterable[ScoreRow]) -> str | None:
+    """The intent most of the rows carry (the first by name on a tie); ``None`` for a log
+    without intents."""
+    counts = Counter(r.intent for r in rows if r.intent != ALL_ANSWERS)
+    if not counts:
+        return None
+    return min(counts, key=lambda intent: (-counts[intent], intent))
 
 
 def scope_rate(scope: Scope, value: str, rows: Iterable[tuple[ScoreRow, float]]) -> ScopeRate:

@@ -1,8 +1,10 @@
-"""Which of the day's LLM answers the judge scores: a stratified, capped, deterministic sample.
+"""Which of the day's LLM answers the judge scores.
 
-Every intent gets its minimum within the daily cap, the rest is shared by size, and within an
-intent answers are drawn in a fixed hash order of their request keys (README.md,
-"Hallucinations").
+With the offline judge, alone or first in the cascade, every answer that can be judged (it
+costs about half a millisecond an answer), so the rates of small articles rest on all of their
+answers. With the ``openai`` judge alone, a stratified, capped, deterministic sample: every
+intent gets its minimum within the daily cap, the rest is shared by size, and within an intent
+answers are drawn in a fixed hash order of their request keys (README.md, "Hallucinations").
 """
 
 from __future__ import annotations
@@ -82,6 +84,12 @@ def sample_priority(keys: UInt64Array) -> UInt64Array:
     return mixed
 
 
+def scores_every_answer(config: JudgeConfig) -> bool:
+    """Whether the judge of ``config`` scores every answer of the day (the offline judge does,
+    alone or first in the cascade) rather than the stratified sample (the ``openai`` judge)."""
+    return config.backend in ("offline", "cascade")
+
+
 def missing_text(values: Sequence[object] | pd.Series) -> npt.NDArray[np.bool_]:
     """True where a text value is null, NaN or blank."""
     import pandas as pd
@@ -99,7 +107,7 @@ def plan_sample(
     contexts: Sequence[object] | pd.Series,
     config: JudgeConfig,
 ) -> SamplePlan:
-    """The day's sample of answers to judge (see the module docstring).
+    """The day's answers to judge: all of them or the sample (see the module docstring).
 
     Args:
         keys: Request key of each row (the slice's ``__key``).
@@ -131,10 +139,14 @@ def plan_sample(
         labels = pd.Series(intents, dtype=object).map(intent_label).to_numpy(dtype=object)
     sizes = {str(k): int(v) for k, v in pd.Series(labels[eligible]).value_counts().items()}
     total = sum(sizes.values())
-    floors = {h: min(size, config.min_per_intent) for h, size in sizes.items()}
-    wanted = max(math.ceil(config.sample_rate * total), sum(floors.values()))
-    target = min(wanted, config.daily_cap, total)
-    allocation = allocate(sizes, target, config.min_per_intent)
+    if scores_every_answer(config):
+        wanted = target = total
+        allocation = dict(sizes)
+    else:
+        floors = {h: min(size, config.min_per_intent) for h, size in sizes.items()}
+        wanted = max(math.ceil(config.sample_rate * total), sum(floors.values()))
+        target = min(wanted, config.daily_cap, total)
+        allocation = allocate(sizes, target, config.min_per_intent)
 
     priority = sample_priority(keys)
     chosen: list[IndexArray] = []
@@ -151,7 +163,7 @@ def plan_sample(
         rows=n,
         eligible=total,
         target=target,
-        capped=wanted > config.daily_cap,
+        capped=wanted > target,
         strata=strata,
         skipped=skipped,
         selected=selected.astype(np.int64),

@@ -166,7 +166,9 @@ def score_sample(
     A rerun of a day pays nothing twice: an answer with a verdict in ``known`` under its
     :meth:`SampledAnswer.stored_key` (stored by an earlier run of this judge and prompt
     version on the same question, context and answer) keeps it and is not sent to the judge;
-    an answer whose texts changed since is judged again.
+    an answer whose texts changed since is judged again, and so is one whose verdict was
+    stored compact (without its rationale, as it passed) and is now under ``threshold``, so
+    that the review queue gets the judge's reasons.
     An answer the judge leaves unscored for another reason is counted, and the rest go on.
 
     Args:
@@ -188,7 +190,11 @@ def score_sample(
     started = clock()
     known = known or {}
     keys = [a.stored_key(judge.name, judge.version) for a in sample]
-    reuse = {key.request_key: known[key] for key in keys if key in known}
+    reuse = {
+        key.request_key: known[key]
+        for key in keys
+        if key in known and (known[key].rationale or known[key].score >= threshold)
+    }
     todo = [a for a in sample if a.request_key not in reuse]
     fresh: dict[str, Verdict] = {}
     attempts: list[Unscored] = []

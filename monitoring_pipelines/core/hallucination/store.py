@@ -42,8 +42,18 @@ def save_scores(
     store: ResultRepository, monitor: str, partition: str, run: ScoringRun, audit_rate: float = 0.0
 ) -> EnqueueReport:
     """Replace the partition's scores and queue its flagged answers and its audit sample of
-    passing ones (``audit_rate`` of them, by request key), in one transaction."""
+    passing ones (``audit_rate`` of them, by request key), in one transaction.
+
+    With every answer of the day judged, most rows are of answers that passed and that nobody
+    reviews: they are kept compact, without the judge's rationale (the texts themselves are
+    stored only in the review queue, for the answers queued there). A compact verdict is
+    reused on a rerun only while it still passes (:func:`~.scoring.score_sample`).
+    """
     stamp = now()
+    audited = [
+        s for s in run.scored if not s.flagged and audit_selected(s.sampled.request_key, audit_rate)
+    ]
+    queued = {s.sampled.request_key for s in (*run.flagged, *audited)}
     rows = [
         {
             "request_key": s.sampled.request_key,
@@ -54,7 +64,7 @@ def save_scores(
             "score": s.verdict.score,
             "threshold": s.threshold,
             "flagged": s.flagged,
-            "rationale": s.verdict.rationale,
+            "rationale": s.verdict.rationale if s.sampled.request_key in queued else "",
             "judge": s.verdict.judge,
             "prompt_version": s.verdict.prompt_version,
             "tokens_in": s.verdict.tokens_in,
@@ -70,11 +80,6 @@ def save_scores(
         store.replace_rows(
             t.faithfulness_scores, {"monitor": monitor, "partition_key": partition}, rows, conn
         )
-        audited = [
-            s
-            for s in run.scored
-            if not s.flagged and audit_selected(s.sampled.request_key, audit_rate)
-        ]
         return ReviewQueue(store).enqueue(conn, monitor, partition, run.flagged, audited)
 
 
@@ -160,11 +165,14 @@ def rate_metrics(
             "flagged": float(rate.flagged),
             "n_effective": rate.n_effective,
         }
-        if test is not None and test.evaluated:
+        if test is not None and test.evaluated and test.window is not None:
             values |= {
                 "rise": 1.0 if test.significant else 0.0,
                 "p_value": test.p_value,
                 "p_adjusted": test.p_adjusted,
+                "rise_window": float(test.window.days),
+                "window_rate": test.window.rate,
+                "windows_tested": float(test.windows_tested),
             }
         if test is not None and test.baseline is not None:
             values["baseline_rate"] = test.baseline.rate
@@ -195,7 +203,7 @@ def load_history(store: ResultRepository, monitor: str, first: date, last: date)
         c.asset == Asset.HALLUCINATION_RATE,
         c.partition_key >= first.isoformat(),
         c.partition_key <= last.isoformat(),
-        c.name.in_([JUDGE_METRIC, "hallucination_rate", "n_effective", "rise"]),
+        c.name.in_([JUDGE_METRIC, "hallucination_rate", "n_effective", "rise", "rise_window"]),
     )
     per_day: dict[str, list[tuple[str, str, float | None]]] = defaultdict(list)
     with store.transaction() as conn:
@@ -216,7 +224,12 @@ def _stored_day(partition: str, rows: list[tuple[str, str, float | None]]) -> St
         elif value is not None:
             values[_subject(dims)][name] = value
     scopes = {
-        subject: StoredScope(v["hallucination_rate"], v["n_effective"], v.get("rise") == 1.0)
+        subject: StoredScope(
+            v["hallucination_rate"],
+            v["n_effective"],
+            v.get("rise") == 1.0,
+            int(v.get("rise_window", 1)),
+        )
         for subject, v in values.items()
         if "hallucination_rate" in v and "n_effective" in v
     }

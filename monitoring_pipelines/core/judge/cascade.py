@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from monitoring_pipelines.core.judge.base import (
+    NOT_ASKED,
     Judge,
     JudgeBudget,
     JudgeItem,
@@ -41,6 +42,8 @@ class Routed:
         offline_score: The offline judge's score.
         llm_score: The LLM judge's score, ``None`` when it was not asked or gave none.
         cost_usd: What the LLM judge spent on it (0 when not asked; ``None`` when unknown).
+        asked: Whether the LLM judge was asked (a route to it is not asked once its daily
+            budget or cap is spent).
     """
 
     route: Route
@@ -48,6 +51,7 @@ class Routed:
     offline_score: float
     llm_score: float | None
     cost_usd: float | None
+    asked: bool = True
 
 
 def audit_drawn(item: JudgeItem, share: float) -> bool:
@@ -164,7 +168,8 @@ class CascadeJudge:
                 offline.rationale
             )
             verdict = self._verdict(offline, rationale, llm.tokens_in, llm.tokens_out, llm.cost_usd)
-            return verdict, Routed(route, side, offline.score, None, llm.cost_usd)
+            asked = llm.kind not in NOT_ASKED
+            return verdict, Routed(route, side, offline.score, None, llm.cost_usd, asked)
         rationale = f"LLM judge: {llm.rationale} (offline {offline.score:.2f}: {offline.rationale})"
         verdict = Verdict(
             score=llm.score,
@@ -204,7 +209,8 @@ class CascadeSummary:
 
     Attributes:
         answers: Answers scored.
-        sent_uncertain: Uncertain answers sent to the LLM judge.
+        sent_uncertain: Uncertain answers sent to the LLM judge (not those its budget or
+            cap kept back).
         sent_audit: Audit answers sent to it.
         llm_verdicts: Answers the LLM judge gave a verdict on.
         llm_share: ``llm_verdicts / answers``.
@@ -285,8 +291,8 @@ def summarise(routed: Sequence[Routed], threshold: float) -> CascadeSummary:
             estimate += sum(r.offline_score < threshold for r in unseen)
     return CascadeSummary(
         answers=n,
-        sent_uncertain=sum(r.route == "uncertain" for r in routed),
-        sent_audit=sum(r.route == "audit" for r in routed),
+        sent_uncertain=sum(r.route == "uncertain" and r.asked for r in routed),
+        sent_audit=sum(r.route == "audit" and r.asked for r in routed),
         llm_verdicts=len(llm),
         llm_share=len(llm) / n if n else 0.0,
         llm_cost_usd=spent,

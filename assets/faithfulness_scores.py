@@ -86,7 +86,9 @@ def make_faithfulness_scores(
                 budget = cascade_budget(budget, config.daily_cap, known)
                 batch = max(len(sample), 1)
             run = score_sample(scorer, sample, config.threshold, known, budget, batch)
-            queued = save_scores(store, name, partition, run, config.audit_rate)
+            queued = save_scores(
+                store, name, partition, run, config.audit_rate, config.audit_max_per_day
+            )
             values = scoring_values(plan, run, queued, spent_before)
             if isinstance(scorer, CascadeJudge):
                 values.update(summarise(scorer.routed, config.threshold).metadata())

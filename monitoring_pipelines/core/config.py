@@ -243,6 +243,11 @@ class JudgeConfig(Strict):
         description="share of the answers the judge passed that are queued for review too, "
         "so the judge's agreement with reviewers covers its misses",
     )
+    audit_max_per_day: Annotated[int, Field(ge=0)] | None = Field(
+        default=20,
+        description="at most this many of a day's passed answers are queued for the audit "
+        "(the first in a fixed hash order); null: no cap",
+    )
 
 
 class KpiConfig(Strict):

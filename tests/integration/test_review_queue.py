@@ -173,3 +173,32 @@ def test_the_unsupported_span_is_stored_with_the_score_and_the_review_item(
     assert items[plain.sampled.request_key].unsupported_span is None
     known = load_verdicts(results, "bot", DAY, verdict.judge, verdict.prompt_version)
     assert [v.unsupported_span for v in known.values()] == [(start, end)]
+
+
+def test_the_daily_audit_is_capped_to_the_first_in_its_fixed_order(
+    results: ResultRepository,
+) -> None:
+    """With every answer judged, the audit queues at most ``audit_limit`` passing answers a
+    day: the same ones on a rerun, and a larger cap keeps those of a smaller one."""
+    from monitoring_pipelines.core.hallucination.governance import audit_priority
+    from monitoring_pipelines.core.hallucination.review import ReviewQueue, ReviewReason
+    from monitoring_pipelines.core.hallucination.store import save_scores
+    from tests.web.conftest import run_of, scored
+
+    def audited(day: int, limit: int | None) -> list[str]:
+        """The audited keys of day ``day`` (its own 200 passing answers and one flagged)."""
+        keys = range(1000 * day + 1, 1000 * day + 201)
+        run = run_of(*(scored(k, 0.95) for k in keys), scored(1000 * day + 500, 0.1))
+        partition = f"2026-10-{day:02d}"
+        save_scores(results, "bot", partition, run, audit_rate=1.0, audit_limit=limit)
+        items = ReviewQueue(results).items("bot")
+        mine = [i for i in items if i.partition == partition]
+        assert sum(i.reason is ReviewReason.FLAGGED for i in mine) == 1  # never capped
+        return sorted(i.request_key for i in mine if i.reason is ReviewReason.AUDIT)
+
+    five = audited(1, 5)
+    assert len(five) == 5 and audited(1, 5) == five  # a rerun of the day queues the same
+    in_order = sorted((f"{k:016x}" for k in range(1001, 1201)), key=audit_priority)
+    assert five == sorted(in_order[:5])
+    assert set(five) <= set(audited(1, 12)) and len(audited(1, 12)) == 12
+    assert len(audited(2, None)) == 200

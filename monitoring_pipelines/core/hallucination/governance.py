@@ -51,14 +51,23 @@ def audit_selected(request_key: str, rate: float, salt: str = DEFAULT_AUDIT_SALT
     """
     if not (math.isfinite(rate) and 0.0 <= rate <= 1.0):
         raise ValueError(f"audit_selected: rate must be in [0, 1], got {rate!r}")
+    # Exact: the int compares with the float's exact value; rate 1 is 2**64, above every mix.
+    return audit_priority(request_key, salt) < rate * 2.0**64
+
+
+def audit_priority(request_key: str, salt: str = DEFAULT_AUDIT_SALT) -> int:
+    """The key's place in the audit order (smaller first): :func:`audit_selected` takes the
+    keys under a bound, and a capped audit the smallest of those.
+
+    Raises:
+        ValueError: If the key is not 16 hex digits.
+    """
     if len(request_key) != 16 or not set(request_key) <= _HEX_DIGITS:
         raise ValueError(
             f"audit_selected: request key {request_key!r} is not a 64-bit key in 16 hex digits"
         )
-    key = int(request_key, 16)
     offset = int.from_bytes(hashlib.blake2b(salt.encode(), digest_size=8).digest(), "little")
-    # Exact: the int compares with the float's exact value; rate 1 is 2**64, above every mix.
-    return _mix64(key + offset) < rate * 2.0**64
+    return _mix64(int(request_key, 16) + offset)
 
 
 def _mix64(value: int) -> int:

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.dimensions import decode, dimensions
-from monitoring_pipelines.core.hallucination.governance import audit_selected
+from monitoring_pipelines.core.hallucination.governance import audit_priority, audit_selected
 from monitoring_pipelines.core.hallucination.rates import DayRates, ScopeRate, ScoreRow
 from monitoring_pipelines.core.hallucination.review import (
     EnqueueReport,
@@ -39,10 +39,16 @@ JUDGE_COST_METRIC = "judge_cost_usd"  # what the judge spent on the partition, a
 
 
 def save_scores(
-    store: ResultRepository, monitor: str, partition: str, run: ScoringRun, audit_rate: float = 0.0
+    store: ResultRepository,
+    monitor: str,
+    partition: str,
+    run: ScoringRun,
+    audit_rate: float = 0.0,
+    audit_limit: int | None = None,
 ) -> EnqueueReport:
     """Replace the partition's scores and queue its flagged answers and its audit sample of
-    passing ones (``audit_rate`` of them, by request key), in one transaction.
+    passing ones (``audit_rate`` of them by request key, at most ``audit_limit``: the first
+    in the audit order), in one transaction.
 
     With every answer of the day judged, most rows are of answers that passed and that nobody
     reviews: they are kept compact, without the judge's rationale (the texts themselves are
@@ -53,6 +59,9 @@ def save_scores(
     audited = [
         s for s in run.scored if not s.flagged and audit_selected(s.sampled.request_key, audit_rate)
     ]
+    if audit_limit is not None:
+        audited = sorted(audited, key=lambda s: audit_priority(s.sampled.request_key))
+        audited = audited[:audit_limit]
     queued = {s.sampled.request_key for s in (*run.flagged, *audited)}
     rows = [
         {

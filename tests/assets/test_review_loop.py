@@ -6,6 +6,7 @@ and related to the daily rate (too few days here: said so, never a made-up slope
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ from tests.assets.test_hallucination import CONFIG, DAYS, bot_day
 REVIEW_CONFIG = CONFIG.replace(
     "judge: {sample_rate: 0.5, daily_cap: 150, min_per_intent: 20, baseline_days: 4}",
     "judge: {sample_rate: 0.5, daily_cap: 150, min_per_intent: 20, baseline_days: 4, "
-    "audit_rate: 0.2}\n"
+    "audit_rate: 0.2, audit_max_per_day: 30}\n"
     "      kpi: {table: tickets, date_column: day, value_column: opened, name: support tickets, "
     "max_lag_days: 2}",
 )
@@ -81,11 +82,13 @@ def test_an_audit_share_of_passing_answers_is_queued_beside_the_flagged(loop: Lo
     assert audited and all(i.score >= 0.7 for i in audited)
     ids = set(loop.log["request_id"])
     assert all(i.request_id in ids for i in items)  # the user's own request id, for lineage
-    # about a fifth of the passing scored answers: between 10 % and 30 % here
+    # a fifth of the passing answers (about 44 of a day's 220), at most 30 a day
     scored = sum(
         r["n"]
         for r in _stored(loop, "SELECT count(*) AS n FROM faithfulness_scores WHERE NOT flagged")
     )
+    per_day = Counter(i.partition for i in audited)
+    assert max(per_day.values()) == 30 and len(per_day) == len(DAYS)
     assert 0.1 * scored < len(audited) < 0.3 * scored
 
 

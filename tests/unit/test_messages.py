@@ -373,9 +373,15 @@ def test_a_graver_check_joining_a_thread_is_also_sent_to_the_channel(
     root: Severity, joining: Severity, broadcast: bool
 ) -> None:
     """A critical SLO breach joining a warning's thread must not stay hidden in the thread."""
-    thread = make_incident(severity=root)
-    member = make_incident(id=18, parent_id=17, check="latency_slo", severity=joining)
+    thread = make_incident(severity=root, first_partition="2026-03-01")
+    member = make_incident(
+        id=18, parent_id=17, check="latency_slo", severity=joining, first_partition="2026-03-07"
+    )
     finding = Finding(WHOLE, False, joining, 4179.0, 3500.0, "p95 latency 4179 ms > SLO 3500 ms")
     message = build_message(AlertKind.JOIN, thread, make_evaluation(), finding, LINKS, member)
     assert bool(message.get("broadcast")) is broadcast
-    assert message["text"].startswith("Also failing since")
+    assert message["text"].startswith("Also failing since 2026-03-07")
+    # on the thread's own first day, its first message already names what drives it
+    same_day = replace(member, first_partition=thread.first_partition)
+    message = build_message(AlertKind.JOIN, thread, make_evaluation(), finding, LINKS, same_day)
+    assert not message.get("broadcast")

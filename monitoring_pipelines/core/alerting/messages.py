@@ -112,9 +112,12 @@ def build_message(
         reply = _updated(joined or incident, evaluation, finding, links)
         standalone = dict(opened)
     elif kind is AlertKind.JOIN:
-        reply = _joined(joined or incident, evaluation, finding, links)
-        if _RANK[finding.severity] > _RANK[incident.severity]:
-            # A graver check joining the thread: the channel sees it, not only the thread.
+        member = joined or incident
+        reply = _joined(member, evaluation, finding, links)
+        later = member.first_partition > incident.first_partition
+        if later and _RANK[finding.severity] > _RANK[incident.severity]:
+            # A graver check joining the thread on a later day: the channel sees it too (on
+            # the thread's first day, its first message already names what drives it).
             reply["broadcast"] = True
         standalone = dict(opened)
     else:

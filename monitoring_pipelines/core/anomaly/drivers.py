@@ -28,6 +28,7 @@ from monitoring_pipelines.core.anomaly.metrics import (
     whole_day,
 )
 from monitoring_pipelines.core.dimensions import decode
+from monitoring_pipelines.core.stats import attribution
 
 # Breakdowns that are not causes a person acts on: the hour of the day, SLO bookkeeping, the
 # price entry a model was costed at.
@@ -78,30 +79,28 @@ def find_driver(
     today: Mapping[Part, float], usual_days: Sequence[Mapping[Part, float]], rising: bool
 ) -> Driver | None:
     """The value whose part moved most, the way the metric moved (``rising``: up), against its
-    median over ``usual_days``; None without parts on the day or on a usual day."""
+    median over ``usual_days``; None without parts on the day or on a usual day. The choice is
+    :func:`~monitoring_pipelines.core.stats.attribution.find_driver`'s, over the parts'
+    moves turned the way the metric moved."""
     if not today or not usual_days or not any(usual_days):
         return None
-    best: Driver | None = None
+    sign = 1.0 if rising else -1.0
+    moves: dict[str, dict[str, float]] = {}
     for dimension in sorted({d for d, _ in today}):
         values = {v for d, v in today if d == dimension}
         values |= {v for day in usual_days for d, v in day if d == dimension}
-        if len(values) < 2:
-            continue
-        moved = {
-            v: today.get((dimension, v), 0.0)
-            - float(median(day.get((dimension, v), 0.0) for day in usual_days))
+        moves[dimension] = {
+            v: sign
+            * (
+                today.get((dimension, v), 0.0)
+                - float(median(day.get((dimension, v), 0.0) for day in usual_days))
+            )
             for v in sorted(values)
         }
-        total = sum(abs(c) for c in moved.values())
-        if total <= 0:
-            continue
-        for value, contribution in moved.items():
-            share = contribution / total
-            if (share > 0) != rising or share == 0:
-                continue
-            if best is None or abs(share) > abs(best.share):
-                best = Driver(dimension, value, contribution, share)
-    return best
+    found = attribution.find_driver(moves)
+    if found is None:
+        return None
+    return Driver(found.dimension, found.value, sign * found.contribution, sign * found.share)
 
 
 def _shares(

@@ -7,6 +7,7 @@ the model").
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 import string
@@ -66,8 +67,13 @@ def audit_priority(request_key: str, salt: str = DEFAULT_AUDIT_SALT) -> int:
         raise ValueError(
             f"audit_selected: request key {request_key!r} is not a 64-bit key in 16 hex digits"
         )
-    offset = int.from_bytes(hashlib.blake2b(salt.encode(), digest_size=8).digest(), "little")
-    return _mix64(int(request_key, 16) + offset)
+    return _mix64(int(request_key, 16) + _offset(salt))
+
+
+@functools.cache
+def _offset(salt: str) -> int:
+    """The salt as a 64-bit offset (a blake2b digest): computed once per salt, not per key."""
+    return int.from_bytes(hashlib.blake2b(salt.encode(), digest_size=8).digest(), "little")
 
 
 def _mix64(value: int) -> int:

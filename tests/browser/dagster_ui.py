@@ -135,7 +135,7 @@ class DagsterUI:
         page = self.open(f"/locations/{self.location_name()}/asset-groups/{group}", None, viewport)
         page.locator("svg foreignObject").first.wait_for()
         # Each node fetches its latest event and check counts after the graph is drawn.
-        expect(page.get_by_text("Loading...")).to_have_count(0)
+        expect(page.get_by_text("Loading...")).to_have_count(0, timeout=60_000)
         page.mouse.move(0, 0)  # no node hovered (a hovered node highlights its edges)
         return page
 

@@ -1,6 +1,7 @@
 """Backfills from the command line: each monitor's day is a Dagster run of its daily job(s),
-recorded in the instance and executed in a few long-lived worker processes that pay the
-imports once.
+created from the project's code location as part of a Dagster backfill (one per job, on the
+UI's Backfills page) and launched through the warm run launcher (``launcher.py``), whose worker
+processes pay the imports once.
 
 A day's window assets read earlier days: a trailing window, a baseline, their own history
 (every asset with a dependency on earlier partitions, and what is downstream of it). They
@@ -9,28 +10,31 @@ first, so that the results depend neither on the number of workers nor on which 
 first. A worker that would otherwise wait runs a later day's own assets ahead, in a run of
 their own; that day's window assets follow in a second run when their turn comes.
 
-The runs are ordinary runs: the UI shows them and the alerting pass reads their check
-evaluations (README.md, "Backfills").
+The runs are ordinary runs: the UI shows them under their job and backfill, can re-execute
+them, and the alerting pass reads their check evaluations (README.md, "Backfills").
 """
 
 from __future__ import annotations
 
-import multiprocessing
-import os
 import re
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import dagster as dg
 
 from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.jobs import daily_job_name, hallucination_job_name, reference_job_name
 from monitoring_pipelines.run_failures import StepFailure, step_failures
+
+if TYPE_CHECKING:
+    from monitoring_pipelines.dagster_runs import DagsterRuns
 
 BACKFILL_TAG = "monitoring/backfill"
 # A failed step is reported once, in one line (the run in the UI keeps the traceback).
@@ -128,20 +132,19 @@ def run_backfill(
     days: Sequence[date],
     *,
     workers: int = 1,
-    worker_env: Mapping[str, str] | None = None,
     rebuild_reference: bool = False,
     has_reference: Callable[[str], bool] = lambda _: False,
     progress: Callable[[str], None] = lambda _: None,
     backfill_id: str | None = None,
 ) -> BackfillReport:
-    """Materialize ``days`` of each monitor, building missing references first.
+    """Materialize ``days`` of each monitor, building missing references first: one Dagster
+    backfill per job, its runs launched in ``workers`` warm worker processes.
 
     Args:
         load: Builds the definitions and opens the instance (in this process).
         monitors: Monitors to backfill.
         days: Partitions to materialize.
-        workers: Worker processes for the daily runs (1 runs them here).
-        worker_env: Environment the workers load the same definitions and instance from.
+        workers: Runs executing side by side.
         rebuild_reference: Refit every reference even when one exists.
         has_reference: Whether a monitor's reference is already built.
         progress: Receives one line per failed step and per monitor's days not run.
@@ -150,6 +153,8 @@ def run_backfill(
     Raises:
         BackfillRangeError: A day is outside a monitor's partitions (nothing has run).
     """
+    from monitoring_pipelines.dagster_runs import DagsterRuns
+
     report = BackfillReport(backfill_id=backfill_id or new_backfill_id(), workers=workers)
     tags = {BACKFILL_TAG: report.backfill_id}
     started = time.perf_counter()
@@ -164,62 +169,113 @@ def run_backfill(
         },
         days,
     )
-    references = [
-        Task(m, None)
-        for m in monitors
-        if reference_job_name(m) in jobs and (rebuild_reference or not has_reference(m))
-    ]
-    report.absorb(execute(defs, instance, references, tags, progress))
-    broken = {f.monitor for f in report.failures}
-    for monitor in sorted(broken):
-        if days:
-            line = f"{monitor} {min(days)} to {max(days)}: its reference failed"
-            report.not_run.append(line)
-            progress(f"not run: {line}")
-    ready = [m for m in monitors if m not in broken]
-    selections = {m: stage_selections(defs, m) for m in ready}
-    schedule = Schedule(ready, days, {m for m in ready if selections[m][Stage.WINDOW]})
 
     def finished(task: Task, outcome: BackfillReport) -> None:
-        schedule.done(task, succeeded=not outcome.failures)
         report.absorb(outcome)
         for failure in outcome.failures:
             progress(f"run failed: {failure}")
 
-    if workers <= 1 or len(ready) * len(days) < 2 * workers:
-        while (task := schedule.next()) is not None:
-            selection = selections[task.monitor][task.stage]
-            finished(task, run_task(defs, instance, task, selection, tags))
-    else:
-        env = dict(worker_env or os.environ)
-        _run_in_pool(schedule, selections, tags, workers, env, finished)
+    with DagsterRuns(instance, workers) as runs:
+        references = iter(
+            [
+                (Task(m, None), whole)
+                for m in monitors
+                if reference_job_name(m) in jobs and (rebuild_reference or not has_reference(m))
+                for whole in [whole_job(reference_job_name(m))]
+            ]
+        )
+        drive(runs, lambda: next(references, None), finished, workers, tags)
+        broken = {f.monitor for f in report.failures}
+        for monitor in sorted(broken):
+            if days:
+                line = f"{monitor} {min(days)} to {max(days)}: its reference failed"
+                report.not_run.append(line)
+                progress(f"not run: {line}")
+        ready = [m for m in monitors if m not in broken]
+        selections = {m: stage_selections(defs, m) for m in ready}
+        keys = [d.isoformat() for d in sorted(days)]
+        for job in dict.fromkeys(j for m in ready for j, _ in selections[m][Stage.WHOLE]):
+            runs.start_backfill(job, keys, tags)
+        schedule = Schedule(ready, days, {m for m in ready if selections[m][Stage.WINDOW]})
+
+        def next_task() -> tuple[Task, Selection] | None:
+            task = schedule.next()
+            return None if task is None else (task, selections[task.monitor][task.stage])
+
+        def day_finished(task: Task, outcome: BackfillReport) -> None:
+            schedule.done(task, succeeded=not outcome.failures)
+            finished(task, outcome)
+
+        try:
+            drive(runs, next_task, day_finished, workers, tags)
+        finally:
+            runs.finish_backfills(failed=bool(report.failures))
     report.seconds = time.perf_counter() - started
     return report
 
 
-def _run_in_pool(
-    schedule: Schedule,
-    selections: Mapping[str, Mapping[Stage, Selection]],
-    tags: Mapping[str, str],
-    workers: int,
-    env: Mapping[str, str],
+def whole_job(job: str) -> Selection:
+    """A selection of every asset of ``job``."""
+    return [(job, None)]
+
+
+def drive(
+    runs: DagsterRuns,
+    next_task: Callable[[], tuple[Task, Selection] | None],
     finished: Callable[[Task, BackfillReport], None],
+    workers: int,
+    tags: Mapping[str, str],
 ) -> None:
-    """Run the schedule in ``workers`` processes, starting a run whenever one is free."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers, mp_context=context, initializer=_start_worker, initargs=(env,)
-    ) as pool:
-        running: dict[Future[BackfillReport], Task] = {}
-        while True:
-            while len(running) < workers and (task := schedule.next()) is not None:
-                selection = selections[task.monitor][task.stage]
-                running[pool.submit(_run_in_worker, task, selection, tags)] = task
-            if not running:
-                return
-            done, _ = wait(running, return_when=FIRST_COMPLETED)
-            for future in done:
-                finished(running.pop(future), future.result())
+    """Run tasks as ``next_task`` gives them, at most ``workers`` at once; a task's jobs run
+    one after another, and a failed run ends its task. Ctrl-C cancels the running runs.
+
+    Creating a run writes a few dozen events (its planned materializations and checks): the
+    next task's run is created in a thread while the others execute, so that a free worker
+    gets it at once.
+    """
+    active: dict[str, tuple[Task, Selection, BackfillReport]] = {}
+    ready: deque[tuple[Future[str], Task, Selection, BackfillReport]] = deque()
+
+    def prepare(task: Task, selection: Selection, outcome: BackfillReport) -> None:
+        if not selection:
+            if task.day is None:
+                outcome.references_built.append(task.monitor)
+            finished(task, outcome)
+            return
+        (job, keys), rest = selection[0], selection[1:]
+        day = None if task.day is None else task.day.isoformat()
+        ready.append((creator.submit(runs.create, job, day, keys, tags), task, rest, outcome))
+
+    with ThreadPoolExecutor(1, thread_name_prefix="create-runs") as creator:
+        try:
+            while True:
+                while len(active) + len(ready) <= workers and (item := next_task()) is not None:
+                    prepare(*item, BackfillReport(backfill_id=tags.get(BACKFILL_TAG, "")))
+                while len(active) < workers and ready:
+                    created, task, rest, outcome = ready.popleft()
+                    run_id = created.result()
+                    active[run_id] = (task, rest, outcome)
+                    runs.launch(run_id)
+                if not active:
+                    return
+                for run in runs.wait(active):
+                    task, rest, outcome = active.pop(run.run_id)
+                    outcome.runs += 1
+                    if run.success:
+                        prepare(task, rest, outcome)
+                        continue
+                    failed = step_failures(run.events) or [
+                        StepFailure("run", run.failure_message or "failed; see it in the UI")
+                    ]
+                    outcome.failures += [
+                        RunFailure(task.monitor, task.day, step.asset, step.cause)
+                        for step in failed
+                    ]
+                    finished(task, outcome)
+        except BaseException:  # Ctrl-C, or a run that could not be created or launched
+            runs.terminate(active)
+            runs.cancel(f.result() for f, *_ in ready if f.done() and f.exception() is None)
+            raise
 
 
 def check_range(partitions: Mapping[str, dg.PartitionsDefinition], days: Sequence[date]) -> None:
@@ -345,81 +401,7 @@ class Schedule:
         return task
 
 
-def execute(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    tasks: Sequence[Task],
-    tags: Mapping[str, str],
-    progress: Callable[[str], None] = lambda _: None,
-) -> BackfillReport:
-    """Run ``tasks`` one after another in this process."""
-    report = BackfillReport(backfill_id=tags.get(BACKFILL_TAG, ""))
-    for task in tasks:
-        if task.day is None:
-            selection: Selection = [(reference_job_name(task.monitor), None)]
-        else:
-            selection = stage_selections(defs, task.monitor)[task.stage]
-        outcome = run_task(defs, instance, task, selection, tags)
-        for failure in outcome.failures:
-            progress(f"run failed: {failure}")
-        report.absorb(outcome)
-    return report
-
-
-def run_task(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    task: Task,
-    selection: Selection,
-    tags: Mapping[str, str],
-) -> BackfillReport:
-    """The runs of one task, job after job; a failed run stops the task."""
-    report = BackfillReport(backfill_id=tags.get(BACKFILL_TAG, ""))
-    names = {j.name for j in defs.resolve_all_job_defs()}
-    for job, keys in selection:
-        if job not in names:
-            continue
-        result = defs.resolve_job_def(job).execute_in_process(
-            partition_key=None if task.day is None else task.day.isoformat(),
-            instance=instance,
-            raise_on_error=False,
-            tags=dict(tags),
-            run_config=QUIET,
-            asset_selection=list(keys) if keys is not None else None,
-        )
-        report.runs += 1
-        if not result.success:
-            failed = step_failures(result.all_events) or [
-                StepFailure(job, "the run failed before its steps; see it in the Dagster UI")
-            ]
-            report.failures += [
-                RunFailure(task.monitor, task.day, step.asset, step.cause) for step in failed
-            ]
-            return report
-    if task.day is None:
-        report.references_built.append(task.monitor)
-    return report
-
-
 def first_error(result: dg.ExecuteInProcessResult) -> str:
     """The first failed step of a run, in one line."""
     failed = step_failures(result.all_events)
     return f"{failed[0].asset}: {failed[0].cause}" if failed else "see the run in the Dagster UI"
-
-
-# A worker process's definitions and instance, loaded once by its initializer.
-_worker: tuple[dg.Definitions, dg.DagsterInstance] | None = None
-
-
-def _start_worker(env: Mapping[str, str]) -> None:
-    global _worker
-    os.environ.update(env)
-    from monitoring_pipelines.definitions import load_definitions
-
-    _worker = (load_definitions(os.environ), dg.DagsterInstance.get())
-
-
-def _run_in_worker(task: Task, selection: Selection, tags: Mapping[str, str]) -> BackfillReport:
-    assert _worker is not None, "the worker's initializer has not run"
-    defs, instance = _worker
-    return run_task(defs, instance, task, selection, tags)

@@ -181,8 +181,26 @@ def load_definitions(environ: Mapping[str, str]) -> dg.Definitions:
     return build_definitions(config, settings, environ)
 
 
+# (environment, monitor file's state) -> definitions: Dagster asks for them once per job
+# lookup and per run; they change only with the environment or the monitor file.
+_loaded: dict[tuple[object, ...], dg.Definitions] = {}
+
+
+def _monitor_file_state(environ: Mapping[str, str]) -> tuple[object, ...]:
+    path = Settings.from_env(environ).config_path
+    try:
+        stat = path.stat()
+    except OSError:
+        return (str(path), None)
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     import os
 
-    return load_definitions(os.environ)
+    key = (tuple(sorted(os.environ.items())), _monitor_file_state(os.environ))
+    if key not in _loaded:
+        _loaded.clear()
+        _loaded[key] = load_definitions(os.environ)
+    return _loaded[key]

@@ -37,12 +37,12 @@ def run_days(
 
     store = ctx.results()
     instance = ctx.instance()  # also settles DAGSTER_HOME for the workers
+    os.environ.update(ctx.environ)  # the code location and the workers read the same settings
     report = run_backfill(
         lambda: (build_definitions(config, ctx.settings, ctx.environ), instance),
         monitors,
         days,
         workers=workers,
-        worker_env={**ctx.environ, "DAGSTER_HOME": os.environ["DAGSTER_HOME"]},
         rebuild_reference=rebuild_reference,
         has_reference=lambda m: store.reference_hash(m) is not None,
         progress=lambda line: click.echo(line, err=True),
@@ -144,32 +144,46 @@ def warn_notifiers(ctx: Context) -> None:
 def run_review_loop(ctx: Context, config: MonitorFile, monitors: Sequence[str]) -> None:
     """Run the review job of each monitor that has one, through Dagster, and say what it
     produced: the fine-tuning set, the judge's agreement, the KPI relation."""
-    from monitoring_pipelines.backfill import QUIET, first_error
+    from monitoring_pipelines.dagster_runs import DagsterRuns
     from monitoring_pipelines.definitions import build_definitions
     from monitoring_pipelines.jobs import review_job_name
+    from monitoring_pipelines.run_failures import step_failures
 
     defs = build_definitions(config, ctx.settings, ctx.environ)
     names = {job.name for job in defs.jobs or []}
-    for monitor in monitors:
-        if review_job_name(monitor) not in names:
+    chosen = [m for m in monitors if review_job_name(m) in names]
+    if not chosen:
+        return
+    instance = ctx.instance()
+    os.environ.update(ctx.environ)
+    with DagsterRuns(instance, workers=1) as runs:
+        for monitor in chosen:
+            run_id = runs.create(review_job_name(monitor), None, None, {})
+            runs.launch(run_id)
+            (result,) = runs.wait([run_id])
+            if not result.success:
+                failed = step_failures(result.events)
+                said = f"{failed[0].asset}: {failed[0].cause}" if failed else "see the run"
+                click.echo(f"{monitor}: review job failed: {said}", err=True)
+            _say_review(monitor, result.events)
+
+
+def _say_review(monitor: str, events: Sequence[Any]) -> None:
+    """What a review run produced, one line per asset a person reads."""
+    for event in events:
+        if not event.is_step_materialization:
             continue
-        job = defs.resolve_job_def(review_job_name(monitor))
-        result = job.execute_in_process(
-            instance=ctx.instance(), raise_on_error=False, run_config=QUIET
-        )
-        if not result.success:
-            click.echo(f"{monitor}: review job failed: {first_error(result)}", err=True)
-        for event in result.get_asset_materialization_events():
-            meta = {k: v.value for k, v in event.materialization.metadata.items()}
-            asset = event.asset_key.path[-1]
-            if asset == Asset.FINETUNING_DATASET:
-                click.echo(
-                    f"{monitor}: fine-tuning set {meta['path']}: {meta['records']} record(s) "
-                    f"from {meta['reviewed_items']} reviewed answer(s)"
-                )
-            elif asset == Asset.JUDGE_AGREEMENT:
-                kappa = meta.get("kappa")
-                said = f"kappa {kappa:.2f}" if isinstance(kappa, float) else meta.get("kappa_note")
-                click.echo(f"{monitor}: judge vs reviewers over {meta['n']} review(s): {said}")
-            elif asset == Asset.HALLUCINATION_KPI_IMPACT:
-                click.echo(f"{monitor}: {meta['finding']}")
+        materialization = event.step_materialization_data.materialization
+        meta = {k: v.value for k, v in materialization.metadata.items()}
+        asset = event.asset_key.path[-1]
+        if asset == Asset.FINETUNING_DATASET:
+            click.echo(
+                f"{monitor}: fine-tuning set {meta['path']}: {meta['records']} record(s) "
+                f"from {meta['reviewed_items']} reviewed answer(s)"
+            )
+        elif asset == Asset.JUDGE_AGREEMENT:
+            kappa = meta.get("kappa")
+            said = f"kappa {kappa:.2f}" if isinstance(kappa, float) else meta.get("kappa_note")
+            click.echo(f"{monitor}: judge vs reviewers over {meta['n']} review(s): {said}")
+        elif asset == Asset.HALLUCINATION_KPI_IMPACT:
+            click.echo(f"{monitor}: {meta['finding']}")

@@ -221,7 +221,8 @@ def evaluations_of(
 ) -> list[Evaluation]:
     """The run's check evaluations, plus a ``run_failure`` verdict per asset step."""
     partition = run.tags.get(PARTITION_TAG, "")
-    backfill = run.tags.get(BACKFILL_TAG) or run.tags.get(CLI_BACKFILL_TAG)
+    # A `monitoring backfill` makes one Dagster backfill per job: its own id groups them all.
+    backfill = run.tags.get(CLI_BACKFILL_TAG) or run.tags.get(BACKFILL_TAG)
     out: list[Evaluation] = []
     connection = instance.get_records_for_run(
         run.run_id,

@@ -1,0 +1,235 @@
+"""Runs and backfills the Dagster UI knows, made from the command line: each run is created
+from the project's code location (its origin, job, partition and tags, as a run the UI launches
+has), a backfill's days are recorded as a Dagster backfill (the UI's Backfills page), and runs
+execute through a ``WarmRunLauncher``, as the ones the daemon launches do.
+
+This is what ``dagster job backfill`` does (create the backfill's runs, submit them), with two
+differences: runs are launched when their turn comes rather than queued all at once (a day's
+window assets follow the days before it), and the asset selection can differ per run.
+Creating a run from a code location has no public API in Dagster 1.13; these internals are
+used here only.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+
+import dagster as dg
+from dagster._core.definitions.selector import JobSubsetSelector
+from dagster._core.events import DagsterEvent, DagsterEventType
+from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.launcher.base import LaunchRunContext, WorkerStatus
+from dagster._core.remote_origin import InProcessCodeLocationOrigin
+from dagster._core.remote_representation.external import RemoteJob
+from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG, PARTITION_SET_TAG
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
+from dagster._core.utils import make_new_backfill_id, make_new_run_id
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
+from dagster._time import get_current_timestamp
+
+from monitoring_pipelines.launcher import WarmRunLauncher
+
+# The code location of workspace.yaml: runs made here are the same location's to the UI.
+LOCATION = "monitoring_pipelines.definitions"
+POLL_SECONDS = 0.1
+HEALTH_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class FinishedRun:
+    """A run that ended: its id, whether it succeeded, and its events."""
+
+    run_id: str
+    success: bool
+    events: list[DagsterEvent]
+
+    @property
+    def failure_message(self) -> str | None:
+        """What the run's failure event says (a worker that died, a run that never started)."""
+        for event in reversed(self.events):
+            if event.event_type is DagsterEventType.PIPELINE_FAILURE and event.message:
+                return event.message
+        return None
+
+
+class DagsterRuns:
+    """Creates runs of the project's jobs and launches them in ``workers`` warm processes.
+
+    Use as a context manager: leaving it waits for nothing, lets the workers go (each finishes
+    the run it has) and closes the code location.
+    """
+
+    def __init__(self, instance: dg.DagsterInstance, workers: int):
+        self.instance = instance
+        origin = InProcessCodeLocationOrigin(
+            LoadableTargetOrigin(
+                executable_path=sys.executable,
+                module_name=LOCATION,
+                working_directory=os.getcwd(),
+            ),
+            location_name=LOCATION,
+        )
+        self._process = WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin))
+        self._request = self._process.create_request_context()
+        self._location = self._request.get_code_location(LOCATION)
+        (self._repository,) = self._location.get_repositories().values()
+        self._jobs: dict[tuple[str, tuple[dg.AssetKey, ...] | None], RemoteJob] = {}
+        self.launcher = WarmRunLauncher(workers=workers)
+        self.launcher.register_instance(instance)
+        self._backfills: dict[str, PartitionBackfill] = {}
+
+    def __enter__(self) -> DagsterRuns:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.launcher.dispose()
+        self._process.__exit__(kind, exc, traceback)
+
+    def start_backfill(self, job: str, days: Sequence[str], tags: Mapping[str, str]) -> str:
+        """Record a backfill of ``days`` of ``job`` (shown on the UI's Backfills page); its
+        runs are created by ``create``. A daemon that sees it finds every day submitted."""
+        partition_set = self._repository.get_partition_set(f"{job}_partition_set")
+        backfill = PartitionBackfill(
+            backfill_id=make_new_backfill_id(),
+            status=BulkActionStatus.REQUESTED,
+            from_failure=False,
+            tags=dict(tags),
+            backfill_timestamp=get_current_timestamp(),
+            partition_set_origin=partition_set.get_remote_origin(),
+            partition_names=list(days),
+            last_submitted_partition_name=days[-1] if days else None,
+            reexecution_steps=None,
+        )
+        self.instance.add_backfill(backfill)
+        self._backfills[job] = backfill
+        return backfill.backfill_id
+
+    def finish_backfills(self, failed: bool) -> None:
+        """Mark the recorded backfills complete (failed when a run failed)."""
+        status = BulkActionStatus.COMPLETED_FAILED if failed else BulkActionStatus.COMPLETED_SUCCESS
+        for backfill in self._backfills.values():
+            current = self.instance.get_backfill(backfill.backfill_id) or backfill
+            self.instance.update_backfill(
+                current.with_status(status).with_end_timestamp(get_current_timestamp())  # type: ignore[no-untyped-call]
+            )
+
+    def create(
+        self,
+        job: str,
+        partition: str | None,
+        assets: Iterable[dg.AssetKey] | None,
+        tags: Mapping[str, str],
+    ) -> str:
+        """Create a run of ``job`` (for ``partition``, of ``assets`` or all) and return its id."""
+        keys = tuple(sorted(assets)) if assets is not None else None
+        remote = self._remote_job(job, keys)
+        run_tags = {**remote.tags, **tags}
+        if partition is not None:
+            run_tags[PARTITION_NAME_TAG] = partition
+            run_tags[PARTITION_SET_TAG] = f"{job}_partition_set"
+            if job in self._backfills:
+                run_tags[BACKFILL_ID_TAG] = self._backfills[job].backfill_id
+        plan = self._location.get_execution_plan(
+            remote, {}, step_keys_to_execute=None, known_state=None, instance=self.instance
+        )
+        run = self.instance.create_run(
+            job_snapshot=remote.job_snapshot,
+            execution_plan_snapshot=plan.execution_plan_snapshot,
+            parent_job_snapshot=remote.parent_job_snapshot,
+            job_name=remote.name,
+            run_id=make_new_run_id(),
+            resolved_op_selection=None,
+            run_config={},
+            step_keys_to_execute=None,
+            tags=run_tags,
+            root_run_id=None,
+            parent_run_id=None,
+            status=dg.DagsterRunStatus.NOT_STARTED,
+            remote_job_origin=remote.get_remote_origin(),
+            job_code_origin=remote.get_python_origin(),
+            op_selection=None,
+            asset_selection=frozenset(keys) if keys is not None else None,
+            asset_check_selection=None,
+            asset_graph=self._repository.asset_graph,
+        )
+        return run.run_id
+
+    def launch(self, run_id: str) -> None:
+        """Launch a created run in a worker, as ``DagsterInstance.launch_run`` does with the
+        instance's launcher."""
+        created = self.instance.get_run_by_id(run_id)
+        assert created is not None
+        self.instance.report_dagster_event(
+            DagsterEvent(
+                event_type_value=DagsterEventType.PIPELINE_STARTING.value,
+                job_name=created.job_name,
+            ),
+            run_id=run_id,
+        )
+        run = self.instance.get_run_by_id(run_id)
+        assert run is not None
+        try:
+            self.launcher.launch_run(LaunchRunContext(dagster_run=run, workspace=self._request))
+        except Exception:
+            self.instance.report_run_failed(run)
+            raise
+
+    def wait(self, run_ids: Iterable[str]) -> list[FinishedRun]:
+        """Block until at least one of ``run_ids`` has ended; return those that have. A run
+        whose worker died (killed, out of memory) is marked failed, as the run monitoring
+        daemon would."""
+        wanted = list(run_ids)
+        checked = time.monotonic()
+        while True:
+            records = self.instance.get_runs(dg.RunsFilter(run_ids=wanted))
+            ended = [r for r in records if r.is_finished]
+            if ended:
+                return [self._finished(r) for r in ended]
+            if time.monotonic() - checked > HEALTH_SECONDS:
+                checked = time.monotonic()
+                for run in records:
+                    health = self.launcher.check_run_worker_health(run)
+                    if health.status is WorkerStatus.FAILED:
+                        self.instance.report_run_failed(run, f"the run's worker died: {health.msg}")
+            time.sleep(POLL_SECONDS)
+
+    def terminate(self, run_ids: Iterable[str]) -> None:
+        """Cancel launched runs (their workers stop them)."""
+        for run_id in run_ids:
+            self.launcher.terminate(run_id)
+
+    def cancel(self, run_ids: Iterable[str]) -> None:
+        """Mark created runs that were never launched as canceled."""
+        for run_id in run_ids:
+            run = self.instance.get_run_by_id(run_id)
+            if run is not None and run.status == dg.DagsterRunStatus.NOT_STARTED:
+                self.instance.report_run_canceled(run, "the backfill stopped before its turn")
+
+    def _finished(self, run: dg.DagsterRun) -> FinishedRun:
+        logs = self.instance.all_logs(run.run_id)
+        events = [e.dagster_event for e in logs if e.dagster_event is not None]
+        return FinishedRun(run.run_id, run.status == dg.DagsterRunStatus.SUCCESS, events)
+
+    def _remote_job(self, job: str, keys: tuple[dg.AssetKey, ...] | None) -> RemoteJob:
+        if (job, keys) not in self._jobs:
+            selector = JobSubsetSelector(
+                location_name=LOCATION,
+                repository_name=self._repository.name,
+                job_name=job,
+                op_selection=None,
+                asset_selection=set(keys) if keys is not None else None,
+                asset_check_selection=None,
+            )
+            self._jobs[(job, keys)] = self._location.get_job(selector)
+        return self._jobs[(job, keys)]

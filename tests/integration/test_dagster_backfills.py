@@ -1,0 +1,186 @@
+"""`monitoring backfill` through Dagster's own machinery: its runs and backfills are the code
+location's, as the UI's are (origin, job, partition, backfill), the UI's workspace re-executes
+them through the instance's configured launcher, a run whose worker dies is named and can be
+run again without duplicates, and the warm launcher retires workers whose code changed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from dagster._core.execution.backfill import BulkActionStatus
+from dagster._core.execution.plan.resume_retry import ReexecutionStrategy
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
+
+from monitoring_pipelines.dagster_runs import LOCATION, DagsterRuns
+from monitoring_pipelines.launcher import PID_TAG, WarmRunLauncher
+from tests.adversarial.test_runs_and_cli import backfill, make_home
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOYED = (ROOT / "deploy" / "dagster.yaml").read_text()
+
+
+def deployed_home(tmp_path: Path, **kwargs: object) -> dict[str, str]:
+    """A monitor's home whose Dagster instance is configured as `make` deploys it."""
+    environ = make_home(tmp_path / "home", **kwargs)  # type: ignore[arg-type]
+    Path(environ["DAGSTER_HOME"]).mkdir(parents=True)
+    (Path(environ["DAGSTER_HOME"]) / "dagster.yaml").write_text(DEPLOYED)
+    return environ
+
+
+def instance_of(environ: dict[str, str]) -> dg.DagsterInstance:
+    return dg.DagsterInstance.from_config(environ["DAGSTER_HOME"])
+
+
+def test_backfill_runs_are_the_code_locations_and_the_ui_reexecutes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 13: runs made by `monitoring backfill` had no code-location origin: the UI's job
+    pages said the job never ran, the Backfills page was empty, Re-execute warned."""
+    environ = deployed_home(tmp_path, days=3)
+    result = backfill(monkeypatch, environ, 0, 2, "--workers", "2", "--no-alerting")
+    assert result.exit_code == 0, result.output
+    instance = instance_of(environ)
+
+    (recorded,) = instance.get_backfills()
+    assert recorded.status == BulkActionStatus.COMPLETED_SUCCESS
+    assert recorded.partition_names == [f"2026-09-0{d}" for d in (1, 2, 3)]
+    assert recorded.partition_set_origin.partition_set_name == "shop_daily_partition_set"
+    daily = instance.get_runs(dg.RunsFilter(job_name="shop_daily"))
+    assert {r.tags["dagster/partition"] for r in daily} == set(recorded.partition_names)
+    assert {r.tags["dagster/backfill"] for r in daily} == {recorded.backfill_id}
+    assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in daily)
+    assert {r.remote_job_origin.location_name for r in daily} == {LOCATION}
+
+    # The UI's workspace (workspace.yaml, a code server of its own) knows the runs' job as the
+    # same job (the same snapshot: Re-execute does not warn) and re-executes one through the
+    # instance's configured launcher.
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    with WorkspaceProcessContext(
+        instance, WorkspaceFileTarget([str(ROOT / "workspace.yaml")])
+    ) as workspace:
+        request = workspace.create_request_context()
+        location = request.get_code_location(LOCATION)
+        (repository,) = location.get_repositories().values()
+        remote = repository.get_full_job("shop_daily")
+        for parent in daily:  # a whole day, or the part of it that ran ahead of its window
+            # What the UI compares before it offers Re-execute without a warning.
+            lineage = instance.get_job_snapshot(parent.job_snapshot_id).lineage_snapshot
+            snapshot = lineage.parent_snapshot_id if lineage else parent.job_snapshot_id
+            assert snapshot == remote.identifying_job_snapshot_id
+        parent = next(r for r in daily if r.tags["dagster/partition"] == "2026-09-02")
+        assert parent.remote_job_origin.repository_origin.repository_name == repository.name
+        again = instance.create_reexecuted_run(
+            parent_run=parent,
+            request_context=request,
+            code_location=location,
+            remote_job=remote,
+            strategy=ReexecutionStrategy.ALL_STEPS,
+            use_parent_run_tags=True,  # as the UI's Re-execute does
+        )
+        assert isinstance(instance.run_launcher, WarmRunLauncher)
+        instance.launch_run(again.run_id, request)
+        deadline = time.monotonic() + 120
+        while not (run := instance.get_run_by_id(again.run_id)).is_finished:
+            assert time.monotonic() < deadline, "the re-executed run did not finish"
+            time.sleep(0.2)
+        instance.run_launcher.join(timeout=10)
+    assert run.status == dg.DagsterRunStatus.SUCCESS
+    assert run.tags["dagster/partition"] == "2026-09-02"
+    assert run.parent_run_id == parent.run_id
+
+
+def test_a_run_whose_worker_dies_is_named_and_the_day_runs_again_without_duplicates(
+    tmp_path: Path,
+) -> None:
+    """A worker killed in the middle of a run: the run is marked failed (not left "started"),
+    the command names the day and exits 1, and running the day again completes it once."""
+    environ = deployed_home(tmp_path, days=3, heavy={2: 400_000})
+    env = {**os.environ, **environ, "WHYLOGS_NO_ANALYTICS": "True"}
+    env.pop("SLACK_BOT_TOKEN", None)
+    command = [sys.executable, "-m", "monitoring_pipelines.cli", "backfill", "--no-alerting"]
+    days = ["--start", "2026-09-01", "--end", "2026-09-03", "--workers", "1"]
+    process = subprocess.Popen(
+        command + days, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    instance = instance_of(environ)
+    killed = None
+    deadline = time.monotonic() + 240
+    while killed is None and process.poll() is None and time.monotonic() < deadline:
+        started = instance.get_runs(
+            dg.RunsFilter(
+                statuses=[dg.DagsterRunStatus.STARTED], tags={"dagster/partition": "2026-09-03"}
+            )
+        )
+        if started and PID_TAG in started[0].tags:
+            killed = started[0]
+            os.kill(int(killed.tags[PID_TAG]), signal.SIGKILL)
+        time.sleep(0.05)
+    out, err = process.communicate(timeout=240)
+    assert killed is not None, (out, err)
+    assert process.returncode == 1, (out, err)
+    failed = [line for line in err.splitlines() if line.startswith("run failed: ")]
+    assert len(failed) == 1 and failed[0].startswith("run failed: shop 2026-09-03 run: "), err
+    assert "worker died" in failed[0], err
+    run = instance.get_run_by_id(killed.run_id)
+    assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+
+    again = subprocess.run(
+        [*command, "--start", "2026-09-03", "--end", "2026-09-03"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    engine = sa.create_engine(environ["MONITORING_STORE_URL"])
+    with engine.connect() as conn:
+        counts = dict(
+            conn.execute(
+                sa.text("SELECT partition_key, count(*) FROM metrics GROUP BY partition_key")
+            ).all()
+        )
+    engine.dispose()
+    # The day's results are all there (the store's keys make a second write replace the first).
+    assert counts["2026-09-03"] >= counts["2026-09-01"] > 0, counts
+    latest = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": "2026-09-03"}), limit=1)
+    assert latest[0].status == dg.DagsterRunStatus.SUCCESS
+
+
+def test_a_worker_whose_code_changed_is_replaced_before_the_next_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A long-lived worker must not run yesterday's code: after an edit under the project's
+    packages, the next run gets a new worker process."""
+    environ = deployed_home(tmp_path, days=2)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    code = tmp_path / "code"
+    code.mkdir()
+    (code / "module.py").write_text("x = 1\n")
+    instance = instance_of(environ)
+    launcher = WarmRunLauncher(workers=1, roots=(code,))
+    launcher.register_instance(instance)
+
+    with DagsterRuns(instance, workers=1) as runs:
+        runs.launcher = launcher
+        pids = []
+        for _ in range(2):
+            run_id = runs.create("shop_reference", None, None, {})
+            runs.launch(run_id)
+            (finished,) = runs.wait([run_id])
+            assert finished.success
+            pids.append(instance.get_run_by_id(run_id).tags[PID_TAG])
+            later = time.time() + 10
+            os.utime(code / "module.py", (later, later))
+        launcher.dispose()
+    assert pids[0] != pids[1]

@@ -6,8 +6,11 @@ MONITORING_HOME):
 * ``empty``: an in-process run of a one-asset job that does nothing (Dagster's own cost);
 * ``in_process``: the three demo monitors' daily jobs, partitions one after another in one
   process;
-* ``workers``: as many partitions through ``monitoring backfill --workers 2`` (its start-up
-  of about 5 s included);
+* ``backfill``: as many partitions through ``monitoring backfill --workers 2``: Dagster
+  backfills whose runs the warm run launcher executes (its start-up included);
+* ``backfill_before``: the same command with the code of ``--before`` (a git ref; by default
+  the last commit whose backfill ran ``execute_in_process`` in a private pool of processes),
+  on as many other days, interleaved in halves with ``backfill``;
 * ``process_per_run``: partitions as ``dagster job execute`` in a new process each (two per
   monitor), which is what a run launched by the daemon (a UI or ``dagster job backfill``
   backfill) pays;
@@ -40,6 +43,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 START = date(2026, 9, 1)
 MONITORS = ["sentiment", "recommender", "support_bot"]
+BEFORE = "3fa6f28"  # the last commit whose backfills ran in the CLI's own pool of processes
 EMPTY_LOCATION = """
 import dagster as dg
 
@@ -64,6 +68,11 @@ def main() -> None:
     parser.add_argument(
         "--baseline", default="main", help="git ref whose code the baseline process runs use"
     )
+    parser.add_argument(
+        "--before",
+        default=BEFORE,
+        help="git ref whose `monitoring backfill` the backfill_before strategy runs",
+    )
     parser.add_argument("--process-runs", type=int, default=6, help="runs per process strategy")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="mp-bench-"))
@@ -79,36 +88,42 @@ def main() -> None:
     (home / "dagster" / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
     monitoring = [sys.executable, "-m", "monitoring_pipelines.cli"]
     subprocess.run(
-        [*monitoring, "demo", "generate", "--days", str(max(20, 3 * args.days))],
+        [*monitoring, "demo", "generate", "--days", str(max(20, 4 * args.days))],
         env=env,
         check=True,
         capture_output=True,
     )
-    days = [START + timedelta(days=i) for i in range(3 * args.days)]
-    first, second, third = days[: args.days], days[args.days : 2 * args.days], days[2 * args.days :]
+    days = [START + timedelta(days=i) for i in range(4 * args.days)]
+    first, second, third, fourth = (days[i * args.days : (i + 1) * args.days] for i in range(4))
 
     results: dict[str, float] = {"empty": _empty_job_seconds(args.days)}
     results["in_process"] = _in_process_seconds(first)
-    started = time.perf_counter()
-    subprocess.run(
-        [
-            *monitoring,
-            "backfill",
-            "--start",
-            str(second[0]),
-            "--end",
-            str(second[-1]),
-            "--workers",
-            "2",
-            "--no-alerting",
-        ],
-        env=env,
-        check=True,
-        capture_output=True,
-    )
-    results["workers"] = (time.perf_counter() - started) / (len(MONITORS) * len(second))
-    launched = [(m, d) for d, m in zip(third, MONITORS * len(third), strict=False)]
-    baseline_tree, baseline_commit = _export(args.baseline, home)
+    before_tree, before_commit = _export(args.before, home, "before")
+    backfill = dict.fromkeys(("backfill", "backfill_before"), 0.0)
+    homes = {ROOT: env["DAGSTER_HOME"], before_tree: str(home / "dagster-before")}
+    Path(homes[before_tree]).mkdir()
+    instance_yaml = (before_tree / "deploy" / "dagster.yaml").read_text()
+    (Path(homes[before_tree]) / "dagster.yaml").write_text(instance_yaml)
+    half = args.days // 2
+    for name, tree, span in (
+        ("backfill", ROOT, second[:half]),
+        ("backfill_before", before_tree, third[:half]),
+        ("backfill_before", before_tree, third[half:]),
+        ("backfill", ROOT, second[half:]),
+    ):
+        days_of = ["--start", str(span[0]), "--end", str(span[-1])]
+        started = time.perf_counter()
+        subprocess.run(
+            [*monitoring, "backfill", *days_of, "--workers", "2", "--no-alerting"],
+            env={**env, "PYTHONPATH": str(tree), "DAGSTER_HOME": homes[tree]},
+            cwd=tree,
+            check=True,
+            capture_output=True,
+        )
+        backfill[name] += (time.perf_counter() - started) / (len(MONITORS) * args.days)
+    results.update(backfill)
+    launched = [(m, d) for d, m in zip(fourth, MONITORS * len(fourth), strict=False)]
+    baseline_tree, baseline_commit = _export(args.baseline, home, "baseline")
     (home / "empty_location.py").write_text(EMPTY_LOCATION)
     definitions = ["-m", "monitoring_pipelines.definitions"]
     empty = ["-f", str(home / "empty_location.py")]
@@ -147,6 +162,8 @@ def main() -> None:
                     "wall": round(wall["process_per_run"] / wall["process_per_run_baseline"], 2),
                     "cpu": round(cpu["process_per_run"] / cpu["process_per_run_baseline"], 2),
                 },
+                "backfill_over_before": round(results["backfill"] / results["backfill_before"], 2),
+                "before": f"{args.before} ({before_commit[:10]})",
                 "baseline": f"{args.baseline} ({baseline_commit[:10]})",
                 "process_runs": len(runs),
                 "days_per_strategy": args.days,
@@ -174,12 +191,12 @@ def _timed(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, f
     return seconds, cpu
 
 
-def _export(ref: str, home: Path) -> tuple[Path, str]:
+def _export(ref: str, home: Path, name: str) -> tuple[Path, str]:
     """The tree of git ``ref`` exported under ``home``, and its commit."""
     commit = subprocess.run(
         ["git", "rev-parse", ref], cwd=ROOT, check=True, capture_output=True, text=True
     ).stdout.strip()
-    tree = home / "baseline"
+    tree = home / name
     tree.mkdir()
     archive = subprocess.run(["git", "archive", commit], cwd=ROOT, check=True, capture_output=True)
     subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
@@ -214,19 +231,31 @@ def _empty_job_seconds(runs: int) -> float:
 
 
 def _in_process_seconds(days: list[date]) -> float:
+    """Seconds per run of the monitors' daily jobs run one after another in this process."""
     import dagster as dg
 
-    from monitoring_pipelines.backfill import Task, execute
     from monitoring_pipelines.definitions import load_definitions
+    from monitoring_pipelines.jobs import daily_job_name, reference_job_name
 
     defs = load_definitions(os.environ)
     instance = dg.DagsterInstance.get()
-    execute(defs, instance, [Task(m, None) for m in MONITORS], {})
-    execute(defs, instance, [Task(m, days[0]) for m in MONITORS], {})  # warm the imports
-    tasks = [Task(m, d) for d in days[1:] for m in MONITORS]
+    quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+    def run(job: str, day: date | None) -> None:
+        key = None if day is None else day.isoformat()
+        result = defs.resolve_job_def(job).execute_in_process(
+            partition_key=key, instance=instance, run_config=quiet
+        )
+        assert result.success, job
+
+    for monitor in MONITORS:
+        run(reference_job_name(monitor), None)
+        run(daily_job_name(monitor), days[0])  # warm the imports
     started = time.perf_counter()
-    execute(defs, instance, tasks, {})
-    return (time.perf_counter() - started) / len(tasks)
+    for day in days[1:]:
+        for monitor in MONITORS:
+            run(daily_job_name(monitor), day)
+    return (time.perf_counter() - started) / (len(MONITORS) * (len(days) - 1))
 
 
 if __name__ == "__main__":

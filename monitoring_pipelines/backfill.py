@@ -144,7 +144,8 @@ def run_backfill(
         load: Builds the definitions and opens the instance (in this process).
         monitors: Monitors to backfill.
         days: Partitions to materialize.
-        workers: Runs executing side by side.
+        workers: Runs executing side by side. Their processes load the definitions from this
+            process's environment (os.environ), as any Dagster run loads its code location.
         rebuild_reference: Refit every reference even when one exists.
         has_reference: Whether a monitor's reference is already built.
         progress: Receives one line per failed step and per monitor's days not run.
@@ -184,7 +185,7 @@ def run_backfill(
                 for whole in [whole_job(reference_job_name(m))]
             ]
         )
-        drive(runs, lambda: next(references, None), finished, workers, tags)
+        drive(runs, lambda _: next(references, None), finished, workers, tags)
         broken = {f.monitor for f in report.failures}
         for monitor in sorted(broken):
             if days:
@@ -198,8 +199,8 @@ def run_backfill(
             runs.start_backfill(job, keys, tags)
         schedule = Schedule(ready, days, {m for m in ready if selections[m][Stage.WINDOW]})
 
-        def next_task() -> tuple[Task, Selection] | None:
-            task = schedule.next()
+        def next_task(spare: bool) -> tuple[Task, Selection] | None:
+            task = schedule.next(ahead=not spare)
             return None if task is None else (task, selections[task.monitor][task.stage])
 
         def day_finished(task: Task, outcome: BackfillReport) -> None:
@@ -221,7 +222,7 @@ def whole_job(job: str) -> Selection:
 
 def drive(
     runs: DagsterRuns,
-    next_task: Callable[[], tuple[Task, Selection] | None],
+    next_task: Callable[[bool], tuple[Task, Selection] | None],
     finished: Callable[[Task, BackfillReport], None],
     workers: int,
     tags: Mapping[str, str],
@@ -229,9 +230,10 @@ def drive(
     """Run tasks as ``next_task`` gives them, at most ``workers`` at once; a task's jobs run
     one after another, and a failed run ends its task. Ctrl-C cancels the running runs.
 
-    Creating a run writes a few dozen events (its planned materializations and checks): the
-    next task's run is created in a thread while the others execute, so that a free worker
-    gets it at once.
+    Creating a run writes a few dozen events (its planned materializations and checks): one
+    spare task's run is created in a thread while the others execute, so that a free worker
+    gets it at once. ``next_task(spare)`` is told when it picks the spare: a day split into its
+    own and its window assets only pays off for a worker that would otherwise wait.
     """
     active: dict[str, tuple[Task, Selection, BackfillReport]] = {}
     ready: deque[tuple[Future[str], Task, Selection, BackfillReport]] = deque()
@@ -249,7 +251,10 @@ def drive(
     with ThreadPoolExecutor(1, thread_name_prefix="create-runs") as creator:
         try:
             while True:
-                while len(active) + len(ready) <= workers and (item := next_task()) is not None:
+                while (
+                    len(active) + len(ready) <= workers
+                    and (item := next_task(len(active) + len(ready) >= workers)) is not None
+                ):
                     prepare(*item, BackfillReport(backfill_id=tags.get(BACKFILL_TAG, "")))
                 while len(active) < workers and ready:
                     created, task, rest, outcome = ready.popleft()
@@ -356,8 +361,9 @@ class Schedule:
         self.busy: set[str] = set()  # monitors whose turn day is running
         self.state = {(m, d): "new" for m in monitors for d in self.days}
 
-    def next(self) -> Task | None:
-        """The next run to start, or None when none can start before a running one ends."""
+    def next(self, *, ahead: bool = True) -> Task | None:
+        """The next run to start, or None when none can start before a running one ends;
+        with ``ahead`` False, never a later day's own assets ahead of its turn."""
         for i, day in enumerate(self.days):
             for monitor in self.monitors:
                 state = self.state[(monitor, day)]
@@ -371,6 +377,8 @@ class Schedule:
                     if state == "own done":
                         self.busy.add(monitor)
                         return self._start(Task(monitor, day, Stage.WINDOW))
+        if not ahead:
+            return None
         for i, day in enumerate(self.days):
             for monitor in self.monitors:
                 ahead = monitor in self.windowed and i > self.turn[monitor]

@@ -43,7 +43,9 @@ def database(postgres_url: str) -> Iterator[str]:
 
 
 @pytest.mark.postgres
-def test_runs_checks_and_alerting_on_postgres(database: str, tmp_path: Path) -> None:
+def test_runs_checks_and_alerting_on_postgres(
+    database: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     home = tmp_path / "home"
     dagster_home = home / "dagster"
     dagster_home.mkdir(parents=True)
@@ -59,6 +61,8 @@ def test_runs_checks_and_alerting_on_postgres(database: str, tmp_path: Path) -> 
         "MONITORING_STORE_URL": database,
         "MONITORING_WAREHOUSE_URL": f"sqlite:///{home / 'warehouse.db'}",
     }
+    for key, value in environ.items():  # the runs' workers load the definitions from it
+        monkeypatch.setenv(key, value)
     generate_demo(environ["MONITORING_WAREHOUSE_URL"], home / "demo", days=20, scale=0.2)
     settings = Settings.from_env(environ)
     config = load_config(settings.config_path, environ)

@@ -40,8 +40,9 @@ from dagster._core.launcher.base import (
 from dagster._core.storage.dagster_run import DagsterRun
 from dagster._serdes import ConfigurableClass, ConfigurableClassData, serialize_value
 
-PID_TAG = "monitoring/run_worker_pid"
-HOST_TAG = "monitoring/run_worker_host"
+# Where a run executes ("host:pid"), for the health check and Terminate; hidden in the UI's tag
+# lists, like the code-server address Dagster's default launcher records the same way.
+WORKER_TAG = ".dagster/monitoring_run_worker"
 # A run that ends hands its worker back within this long; a launch waits for it rather than
 # paying a new worker's start.
 HANDBACK_SECONDS = 5.0
@@ -64,6 +65,12 @@ def project_roots() -> tuple[Path, ...]:
     """The packages whose code a run executes (this project's), for ``code_fingerprint``."""
     here = Path(__file__).resolve().parent
     return tuple(p for p in (here, here.parent / "assets", here.parent / "resources") if p.is_dir())
+
+
+def worker_pid(run: DagsterRun) -> int | None:
+    """The process id of the worker a run was launched in, if it was."""
+    pid = run.tags.get(WORKER_TAG, "").rpartition(":")[2]
+    return int(pid) if pid.isdigit() else None
 
 
 @dataclass
@@ -162,7 +169,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
             worker.run_id = run.run_id
             worker.runs += 1
             pid = worker.process.pid
-        self._instance.add_run_tags(run.run_id, {PID_TAG: str(pid), HOST_TAG: socket.gethostname()})
+        self._instance.add_run_tags(run.run_id, {WORKER_TAG: f"{socket.gethostname()}:{pid}"})
         self._instance.report_engine_event(
             f"Launched in warm worker process {pid}.", run, cls=self.__class__
         )
@@ -210,7 +217,7 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         run = self._instance.get_run_by_id(run_id)
         if run is None or run.is_finished:
             return False
-        pid = self._worker_pid(run)
+        pid = worker_pid(run)
         if pid is None:
             return False
         self._instance.report_run_canceling(run)
@@ -225,9 +232,10 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         return True
 
     def check_run_worker_health(self, run: DagsterRun) -> CheckRunHealthResult:
-        if run.tags.get(HOST_TAG) not in (None, socket.gethostname()):
+        host, _, _ = run.tags.get(WORKER_TAG, "").rpartition(":")
+        if host and host != socket.gethostname():
             return CheckRunHealthResult(WorkerStatus.UNKNOWN, "launched on another host")
-        pid = self._worker_pid(run)
+        pid = worker_pid(run)
         if pid is None:
             return CheckRunHealthResult(WorkerStatus.NOT_FOUND, "no worker recorded for the run")
         try:
@@ -237,11 +245,6 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         if b"monitoring_pipelines.run_worker" not in cmdline:
             return CheckRunHealthResult(WorkerStatus.FAILED, f"worker process {pid} has exited")
         return CheckRunHealthResult(WorkerStatus.RUNNING)
-
-    @staticmethod
-    def _worker_pid(run: DagsterRun) -> int | None:
-        value = run.tags.get(PID_TAG)
-        return int(value) if value and value.isdigit() else None
 
     def join(self, timeout: int = 30) -> None:
         """Wait up to ``timeout`` s for the running runs, then let every worker go."""

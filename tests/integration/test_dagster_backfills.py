@@ -21,7 +21,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from monitoring_pipelines.dagster_runs import LOCATION, DagsterRuns
-from monitoring_pipelines.launcher import PID_TAG, WarmRunLauncher
+from monitoring_pipelines.launcher import WarmRunLauncher, worker_pid
 from tests.adversarial.test_runs_and_cli import backfill, make_home
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -121,9 +121,9 @@ def test_a_run_whose_worker_dies_is_named_and_the_day_runs_again_without_duplica
                 statuses=[dg.DagsterRunStatus.STARTED], tags={"dagster/partition": "2026-09-03"}
             )
         )
-        if started and PID_TAG in started[0].tags:
+        if started and (pid := worker_pid(started[0])) is not None:
             killed = started[0]
-            os.kill(int(killed.tags[PID_TAG]), signal.SIGKILL)
+            os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
     out, err = process.communicate(timeout=240)
     assert killed is not None, (out, err)
@@ -179,8 +179,40 @@ def test_a_worker_whose_code_changed_is_replaced_before_the_next_run(
             runs.launch(run_id)
             (finished,) = runs.wait([run_id])
             assert finished.success
-            pids.append(instance.get_run_by_id(run_id).tags[PID_TAG])
+            pids.append(worker_pid(instance.get_run_by_id(run_id)))
             later = time.time() + 10
             os.utime(code / "module.py", (later, later))
         launcher.dispose()
     assert pids[0] != pids[1]
+
+
+def test_terminate_from_another_process_cancels_the_run_and_keeps_the_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The UI's Terminate reaches the run through the webserver's own launcher: the run ends
+    canceled, and its worker serves the next run."""
+    environ = deployed_home(tmp_path, days=1, heavy={0: 400_000})
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    instance = instance_of(environ)
+    elsewhere = WarmRunLauncher()  # as the webserver's instance holds one
+    elsewhere.register_instance(instance)
+    with DagsterRuns(instance, workers=1) as runs:
+        reference = runs.create("shop_reference", None, None, {})
+        runs.launch(reference)
+        assert runs.wait([reference])[0].success
+        day = runs.create("shop_daily", "2026-09-01", None, {})
+        runs.launch(day)
+        deadline = time.monotonic() + 120
+        while instance.get_run_by_id(day).status != dg.DagsterRunStatus.STARTED:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        time.sleep(1.0)  # into its steps
+        assert elsewhere.terminate(day)
+        (ended,) = runs.wait([day])
+        assert instance.get_run_by_id(day).status == dg.DagsterRunStatus.CANCELED
+        again = runs.create("shop_reference", None, None, {})
+        runs.launch(again)
+        assert runs.wait([again])[0].success
+        assert worker_pid(instance.get_run_by_id(again)) == worker_pid(instance.get_run_by_id(day))
+        assert not ended.success

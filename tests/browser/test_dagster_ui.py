@@ -12,6 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from monitoring_pipelines.core.alerting.groundtruth import load_events
+from tests.browser.conftest import DEMO_MONITORS
 from tests.browser.dagster_ui import DagsterUI
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -74,3 +75,24 @@ def test_failed_drift_check_shows_on_its_day_in_the_checks_partitions(
     expect(rows.filter(has_text=failing.isoformat()).first).to_contain_text("Failed")
     expect(rows.filter(has_text=passing.isoformat()).first).to_contain_text("Passed")
     shot(page, "execution-history", docs="ui-check-history.png")
+
+
+def test_the_demos_backfills_and_runs_are_the_uis_own(
+    ui: DagsterUI, shot: Callable[..., Path]
+) -> None:
+    """Issue 13: the demo's runs had no origin: the Backfills page was empty and each job's
+    Runs tab said it never ran."""
+    page = ui.open("/runs?view=backfills", wait_for_text="sentiment_daily_partition_set")
+    for monitor in DEMO_MONITORS:
+        expect(page.get_by_text(f"{monitor}_daily_partition_set")).to_have_count(1)
+    # One backfill per daily job, all of the command's, all done.
+    expect(page.get_by_text("monitoring/backfill: ")).to_have_count(len(DEMO_MONITORS))
+    expect(page.get_by_text("Success", exact=True)).to_have_count(len(DEMO_MONITORS))
+    shot(page, "backfills")
+
+    location = ui.location_name()
+    page = ui.open(f"/locations/{location}/jobs/sentiment_daily/runs", wait_for_text="Backfill:")
+    expect(page.get_by_text("partition: ", exact=False).first).to_be_visible()
+    expect(page.get_by_text("Success").first).to_be_visible()
+    expect(page.get_by_text("has not been run")).to_have_count(0)
+    shot(page, "job-runs")

@@ -15,6 +15,7 @@ from: this module and ``run_worker`` are the only ones that touch those internal
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import select
@@ -109,8 +110,14 @@ class Worker:
                 return
 
     def stop(self) -> None:
-        if self.alive and self.process.stdin is not None:
-            self.process.stdin.close()  # the worker exits once its run (if any) ends
+        if self.alive:
+            if self.process.stdin is not None:
+                self.process.stdin.close()  # the worker exits once its run (if any) ends
+            return
+        # A worker that died in a run (killed, out of memory) leaves what its run started, such
+        # as Dagster's `tail` of the run's captured logs: the worker led a process group.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
 
 
 class WarmRunLauncher(RunLauncher, ConfigurableClass):

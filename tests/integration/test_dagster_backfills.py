@@ -121,7 +121,13 @@ def test_a_run_whose_worker_dies_is_named_and_the_day_runs_again_without_duplica
                 statuses=[dg.DagsterRunStatus.STARTED], tags={"dagster/partition": "2026-09-03"}
             )
         )
-        if started and (pid := worker_pid(started[0])) is not None:
+        steps = (
+            started
+            and instance.get_records_for_run(
+                started[0].run_id, of_type=dg.DagsterEventType.STEP_START
+            ).records
+        )
+        if steps and (pid := worker_pid(started[0])) is not None:  # in a step, its logs captured
             killed = started[0]
             os.kill(pid, signal.SIGKILL)
         time.sleep(0.05)
@@ -133,6 +139,10 @@ def test_a_run_whose_worker_dies_is_named_and_the_day_runs_again_without_duplica
     assert "worker died" in failed[0], err
     run = instance.get_run_by_id(killed.run_id)
     assert run is not None and run.status == dg.DagsterRunStatus.FAILURE
+    # Nothing the killed run started is left behind (Dagster tails its captured logs).
+    time.sleep(0.5)
+    left = subprocess.run(["pgrep", "-af", str(tmp_path)], capture_output=True, text=True)
+    assert left.stdout == "", left.stdout
 
     again = subprocess.run(
         [*command, "--start", "2026-09-03", "--end", "2026-09-03"],

@@ -1,7 +1,5 @@
 """The ``prune`` job: ``monitoring prune`` as a Dagster run, for the daily schedule."""
 
-from __future__ import annotations
-
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from pathlib import Path

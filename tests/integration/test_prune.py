@@ -226,3 +226,28 @@ def test_a_dry_run_prints_each_kind_and_the_totals(environ: Path) -> None:
     assert lines[0] == "churn slices before 2026-01-25: would remove 5 files (50 B)"
     assert lines[-1] == "total (1 monitors): would remove 0 rows, 5 files (50 B)"
     assert len(list((environ / "slices" / "churn").iterdir())) == 40
+
+
+def test_the_prune_job_removes_what_the_command_would(tmp_path: Path) -> None:
+    from monitoring_pipelines.prune_job import prune_job
+    from resources import ResultStoreResource, SliceStoreResource
+
+    database = Database.connect(f"sqlite:///{tmp_path / 'results.db'}")
+    seed(database, tmp_path)
+    database.dispose()
+    job = prune_job({"m": RETENTION})
+    result = job.execute_in_process(
+        run_config={"ops": {"prune_monitors": {"config": {"today": str(TODAY)}}}},
+        resources={
+            "result_store": ResultStoreResource(url=f"sqlite:///{tmp_path / 'results.db'}"),
+            "slices": SliceStoreResource(base_dir=str(tmp_path / "slices")),
+        },
+    )
+    assert result.success
+    [materialized] = [
+        e.event_specific_data.metadata  # type: ignore[union-attr]
+        for e in result.all_node_events
+        if e.event_type_value == "STEP_OUTPUT"
+    ]
+    assert materialized["files"].value == 66 and materialized["rows"].value == 39 + 13 + 4
+    assert not (tmp_path / "reports" / "m" / f"{DAYS[-1]}.html").exists()

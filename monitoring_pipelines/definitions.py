@@ -22,7 +22,13 @@ from monitoring_pipelines.jobs import (
     review_job,
 )
 from monitoring_pipelines.partitions import daily_partitions
-from monitoring_pipelines.schedules import JUDGE_HOUR, daily_schedule, review_schedule
+from monitoring_pipelines.prune_job import prune_job
+from monitoring_pipelines.schedules import (
+    JUDGE_HOUR,
+    daily_schedule,
+    prune_schedule,
+    review_schedule,
+)
 from monitoring_pipelines.sensors.alerting import alerting_sensor
 from monitoring_pipelines.sensors.labels import labels_sensor
 from resources import (
@@ -69,10 +75,12 @@ def build_definitions(
             schedules.append(daily_schedule(judged, hour=JUDGE_HOUR))
         if monitor.reference is not None:
             jobs.append(reference_job(name))
+    pruning = prune_job({name: monitor.retention for name, monitor in config.monitors.items()})
+    schedules.append(prune_schedule(pruning))
     alerts = {name: monitor.alerts for name, monitor in config.monitors.items()}
     return dg.Definitions(
         assets=assets,
-        jobs=jobs,
+        jobs=[*jobs, pruning],
         schedules=schedules,
         sensors=[
             alerting_sensor(

@@ -11,6 +11,8 @@ MINUTE = 30
 JUDGE_HOUR = 2
 # The review loop reads every day judged so far: after the remote judge's job.
 REVIEW_HOUR = 3
+# Pruning counts back from the run's day, after the day's runs have read what they need.
+PRUNE_HOUR = 4
 
 
 def daily_schedule(
@@ -32,3 +34,23 @@ def review_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefiniti
         execution_timezone="UTC",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
+
+
+def prune_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
+    """The prune job once a day, counting retention back from the scheduled day."""
+
+    @dg.schedule(
+        job=job,
+        cron_schedule=f"{MINUTE} {PRUNE_HOUR} * * *",
+        execution_timezone="UTC",
+        default_status=dg.DefaultScheduleStatus.STOPPED,
+        name=f"{job.name}_schedule",
+    )
+    def prune_daily(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        day = context.scheduled_execution_time.date().isoformat()
+        return dg.RunRequest(
+            run_key=f"prune:{day}",
+            run_config={"ops": {"prune_monitors": {"config": {"today": day}}}},
+        )
+
+    return prune_daily

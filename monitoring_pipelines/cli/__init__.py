@@ -2,7 +2,7 @@
 at alerts and incidents without opening the Dagster UI.
 
 One module per group of commands (``config``, ``demo``, ``runs``, ``incidents``, ``review``,
-``reports``, ``judge``, ``ops``, ``web``); ``context`` holds what they share.
+``reports``, ``judge``, ``ops``, ``web``, ``prune``); ``context`` holds what they share.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from monitoring_pipelines.cli.demo import demo
 from monitoring_pipelines.cli.incidents import alerts, incidents, mute
 from monitoring_pipelines.cli.judge import judge
 from monitoring_pipelines.cli.ops import otel, serve_metrics
+from monitoring_pipelines.cli.prune import prune
 from monitoring_pipelines.cli.reports import report
 from monitoring_pipelines.cli.review import review
 from monitoring_pipelines.cli.runs import alerting, backfill, costs
@@ -86,5 +87,6 @@ for _command in (
     report,
     judge,
     serve,
+    prune,
 ):
     main.add_command(_command)

@@ -446,6 +446,61 @@ class AlertsConfig(Strict):
         return PolicyConfig.model_validate({**default, **configured.model_dump(include=keys)})
 
 
+# The longest look-back of the data each retention key prunes: a shorter retention would leave
+# the assets that read it without their days (tests/unit/test_retention.py ties each figure to
+# the constant it restates).
+WINDOW_SKETCH_DAYS = 28  # window_drift merges the daily sketches of profile.windows.WINDOWS
+REPORT_HISTORY_DAYS = 28  # a report plots the drift of report.page.HISTORY_DAYS days
+LATE_LABEL_DAYS = 7  # late labels re-materialize performance from the day's slice
+REPORT_LINK_DAYS = 7  # alerts of the past week link the report of their day
+
+
+class RetentionConfig(Strict):
+    """How many days (before today) of each kind of bulky data are kept; older days are
+    deleted by ``monitoring prune`` and the ``prune`` schedule. The per-day numbers a person
+    plots (metrics, check results) and the reference are kept whatever these say."""
+
+    slices_days: Annotated[int, Field(ge=1)] = Field(
+        default=35, description="parquet slices under $MONITORING_HOME/slices"
+    )
+    profiles_days: Annotated[int, Field(ge=1)] = Field(
+        default=90, description="daily and window profiles and their column sketches"
+    )
+    column_results_days: Annotated[int, Field(ge=1)] = Field(
+        default=400, description="per-column drift results and slice-quality findings"
+    )
+    resolved_incidents_days: Annotated[int, Field(ge=1)] = Field(
+        default=400, description="incidents resolved this many days ago, with their alerts"
+    )
+    reports_days: Annotated[int, Field(ge=1)] = Field(
+        default=90, description="HTML reports under $MONITORING_HOME/reports"
+    )
+
+    def shortfalls(self, reopen_within_days: int) -> list[str]:
+        """Each key set below the look-back of what reads its data, as a sentence.
+
+        Args:
+            reopen_within_days: The longest reopen window of the monitor's checks: a resolved
+                incident must outlive it to be reopened.
+        """
+        floors = {
+            "slices_days": (LATE_LABEL_DAYS, "late labels re-materialize performance from it"),
+            "profiles_days": (WINDOW_SKETCH_DAYS, "window_drift merges 28 days of sketches"),
+            "column_results_days": (REPORT_HISTORY_DAYS, "a report plots 28 days of drift"),
+            "resolved_incidents_days": (
+                reopen_within_days + 1,
+                f"an incident resolved {reopen_within_days} days ago can still reopen",
+            ),
+            "reports_days": (REPORT_LINK_DAYS, "the past week's alerts link their report"),
+        }
+        out = []
+        for key, (floor, why) in floors.items():
+            value = getattr(self, key)
+            if value < floor:
+                out.append(f"retention.{key} is {value}; the minimum is {floor} ({why})")
+        return out
+
+
 PERFORMANCE_METRICS = {
     "label": ("accuracy", "macro_f1", "auc", "confidence_auc"),
     "score": ("mae", "rmse", "auc"),
@@ -479,6 +534,22 @@ class MonitorConfig(Strict):
     profile: ProfileConfig = ProfileConfig()
     checks: ChecksConfig = ChecksConfig()
     alerts: AlertsConfig = AlertsConfig()
+    retention: RetentionConfig = RetentionConfig()
+
+    @model_validator(mode="after")
+    def _retention_covers_look_backs(self) -> MonitorConfig:
+        reopen = max(
+            [self.alerts.reopen_within_days]
+            + [
+                p.reopen_within_days
+                for p in self.alerts.policies.values()
+                if "reopen_within_days" in p.model_fields_set
+            ]
+        )
+        shortfalls = self.retention.shortfalls(reopen)
+        if shortfalls:
+            raise ValueError("; ".join(shortfalls))
+        return self
 
     @model_validator(mode="after")
     def _consistent_columns(self) -> MonitorConfig:

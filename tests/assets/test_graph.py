@@ -87,13 +87,15 @@ def test_snapshot_covers_every_demo_monitor(demo_defs: dg.Definitions) -> None:
     monitors = {"sentiment", "recommender", "support_bot"}
     assert {key.split("/")[0] for key in snapshot["assets"]} == monitors
     daily = {f"{m}_daily_schedule" for m in monitors}
-    assert set(snapshot["schedules"]) == daily | {"support_bot_review_schedule"}
+    assert set(snapshot["schedules"]) == daily | {"support_bot_review_schedule", "prune_schedule"}
     assert {snapshot["schedules"][s]["cron"] for s in daily} == {"30 0 * * *"}
     # the review loop reads every judged day: after the day's runs (and a remote judge's)
     assert snapshot["schedules"]["support_bot_review_schedule"]["cron"] == "30 3 * * *"
     assert set(snapshot["jobs"]) == {
         f"{m}_{kind}" for m in monitors for kind in ("daily", "reference")
-    } | {"support_bot_review"}
+    } | {"support_bot_review", "prune"}
+    # pruning counts back from its day after every daily run has read what it needs
+    assert snapshot["schedules"]["prune_schedule"]["cron"] == "30 4 * * *"
     assert snapshot["jobs"]["support_bot_review"] == [
         "support_bot/finetuning_dataset",
         "support_bot/hallucination_kpi_impact",

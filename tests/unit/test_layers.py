@@ -38,6 +38,7 @@ ORDER = [
     "report",
     "notify",
     "alerting",
+    "retention",
     "integrations",
 ]
 ROOT = Path(core.__file__).parent

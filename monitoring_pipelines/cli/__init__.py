@@ -2,7 +2,7 @@
 at alerts and incidents without opening the Dagster UI.
 
 One module per group of commands (``config``, ``demo``, ``runs``, ``incidents``, ``review``,
-``reports``, ``judge``, ``ops``, ``web``); ``context`` holds what they share.
+``reports``, ``judge``, ``ops``, ``store``, ``web``); ``context`` holds what they share.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from monitoring_pipelines.cli.ops import otel, serve_metrics
 from monitoring_pipelines.cli.reports import report
 from monitoring_pipelines.cli.review import review
 from monitoring_pipelines.cli.runs import alerting, backfill, costs
+from monitoring_pipelines.cli.store import store
 from monitoring_pipelines.cli.web import serve
 from monitoring_pipelines.core.errors import ConfigError, MonitoringError, describe_fault
 
@@ -86,5 +87,6 @@ for _command in (
     report,
     judge,
     serve,
+    store,
 ):
     main.add_command(_command)

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from sqlalchemy.dialects import sqlite
 
 from monitoring_pipelines.core.errors import StoreError
@@ -241,3 +242,44 @@ def test_each_change_of_the_tables_comes_with_a_migration() -> None:
         f"brings a store at version {LATEST} to the new tables, and record "
         f"{{{LATEST + 1}: {schema_fingerprint()!r}}} here"
     )
+
+
+def test_the_store_version_command_compares_the_store_with_the_release(store_url: str) -> None:
+    from monitoring_pipelines.cli import main  # not in the processes the module spawns
+
+    def version() -> Any:
+        return CliRunner().invoke(main, ["store", "version"], env={"MONITORING_STORE_URL": url})
+
+    url = store_url
+    engine = make_engine(url)
+    legacy_faithfulness(sa.MetaData()).metadata.create_all(engine)  # no version recorded
+    engine.dispose()
+    older = version()
+    assert older.exit_code == 1
+    assert "store schema version: 0 (none recorded)" in older.output
+    assert f"release schema version: {LATEST}" in older.output
+    assert "content_sha256" not in columns(url)[t.faithfulness_scores.name]  # only read
+
+    Database.connect(url).dispose()
+    current = version()
+    assert current.exit_code == 0, current.output
+    assert f"store schema version: {LATEST}\n" in current.output
+
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.update(versions.schema_version).values(version=LATEST + 1))
+    engine.dispose()
+    newer = version()
+    assert newer.exit_code == 1
+    assert f"store schema version: {LATEST + 1}" in newer.output
+    assert "newer release" in newer.output
+
+
+def test_the_store_version_command_creates_no_store(tmp_path: Path) -> None:
+    from monitoring_pipelines.cli import main
+
+    url = f"sqlite:///{tmp_path / 'absent' / 'results.db'}"
+    missing = CliRunner().invoke(main, ["store", "version"], env={"MONITORING_STORE_URL": url})
+    assert missing.exit_code == 1
+    assert "no result store at" in missing.output
+    assert not (tmp_path / "absent").exists()

@@ -9,6 +9,7 @@ greater than this code's was written by a newer release and is refused, never al
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy import (
     Column,
@@ -17,11 +18,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Table,
+    create_engine,
     delete,
     insert,
     inspect,
     select,
 )
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring_pipelines.core.errors import StoreError
@@ -113,3 +116,24 @@ def stamp(conn: Connection, version: int) -> None:
     conn.execute(
         insert(schema_version).values(id=ROW_ID, version=version, upgraded_at=datetime.now(UTC))
     )
+
+
+def read_version(url: str) -> int:
+    """The schema version of the store at ``url``, read without changing anything.
+
+    Raises:
+        StoreError: No SQLite file at the URL's path, or the store cannot be read.
+    """
+    parsed = make_url(url)
+    path = parsed.database
+    is_file = parsed.get_backend_name() == "sqlite" and "uri" not in parsed.query
+    if is_file and path and path != ":memory:" and not Path(path).expanduser().exists():
+        raise StoreError(f"no result store at {Path(path).expanduser()} (the file is absent)")
+    engine = create_engine(url)  # not make_engine: no folder made, no journal mode set
+    try:
+        with engine.connect() as conn:
+            return stored_version(conn)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"cannot read the schema version of {redact_url(url)}: {exc}") from exc
+    finally:
+        engine.dispose()

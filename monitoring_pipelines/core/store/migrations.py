@@ -143,7 +143,7 @@ class Migration:
 
     Attributes:
         version: The version the store is at once ``apply`` has run.
-        description: What the step changes, as ``monitoring store version`` lists it.
+        description: What the step changes.
         apply: The change, made in the connection's transaction.
     """
 

@@ -2,7 +2,8 @@
 at alerts and incidents without opening the Dagster UI.
 
 One module per group of commands (``config``, ``demo``, ``runs``, ``incidents``, ``review``,
-``reports``, ``judge``, ``ops``, ``web``, ``prune``); ``context`` holds what they share.
+``reports``, ``judge``, ``ops``, ``store``, ``web``, ``prune``); ``context`` holds what they
+share.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from monitoring_pipelines.cli.prune import prune
 from monitoring_pipelines.cli.reports import report
 from monitoring_pipelines.cli.review import review
 from monitoring_pipelines.cli.runs import alerting, backfill, costs
+from monitoring_pipelines.cli.store import store
 from monitoring_pipelines.cli.web import serve
 from monitoring_pipelines.core.errors import ConfigError, MonitoringError, describe_fault
 
@@ -88,5 +90,6 @@ for _command in (
     judge,
     serve,
     prune,
+    store,
 ):
     main.add_command(_command)

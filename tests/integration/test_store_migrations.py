@@ -16,6 +16,7 @@ from monitoring_pipelines.core.costs import stored as cost_rows
 from monitoring_pipelines.core.costs.day import compute_costs
 from monitoring_pipelines.core.costs.repricing import stale_days
 from monitoring_pipelines.core.store import migrations
+from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.engine import make_engine
 from monitoring_pipelines.core.store.results import ResultRepository
@@ -85,7 +86,10 @@ def all_rows(store: ResultRepository) -> set[tuple[Any, ...]]:
 def test_cost_keys_of_the_old_form_read_back_in_the_codec_form(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    ResultRepository.connect(store_url).dispose()  # the tables, empty
+    # the tables, empty, as a release before schema versions made them: no version recorded
+    engine = make_engine(store_url)
+    t.metadata.create_all(engine)
+    engine.dispose()
     new = {day: day_metrics(day) for day in DAYS}
     with monkeypatch.context() as patch:
         patch.setattr(cost_rows, "stored_value", old_stored_value)

@@ -17,17 +17,14 @@ from sqlalchemy import (
     delete,
     func,
     insert,
-    inspect,
     select,
-    text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.store import tables as t
+from monitoring_pipelines.core.store import versions
 from monitoring_pipelines.core.store.engine import make_engine, redact_url
-from monitoring_pipelines.core.store.migrations import migrate
 
 PARTITION_KEYS = ("monitor", "partition_key")
 
@@ -49,19 +46,31 @@ class Database:
             database.create_schema()
         return database
 
-    def create_schema(self) -> None:
-        """Create missing tables, add columns newer releases added to existing ones, and rewrite
-        keys stored in an older form (:mod:`~monitoring_pipelines.core.store.migrations`).
+    def create_schema(self) -> tuple[int, ...]:
+        """Bring the store to this code's schema version
+        (:mod:`~monitoring_pipelines.core.store.versions`).
 
-        One process at a time and in one transaction: runs starting together on a new store
-        would otherwise race to create the same tables."""
+        A store already there costs one query, without a lock. Otherwise one process at a
+        time, in one transaction, looks at the version again and applies the pending
+        migrations: runs starting together on a new store would otherwise race to create the
+        same tables.
+
+        Returns:
+            The versions applied; empty when the store was current.
+
+        Raises:
+            StoreError: The store is at a newer version than this code's, or cannot be
+                brought to this one.
+        """
         try:
             with self.engine.connect() as conn:
+                if versions.is_current(conn):
+                    return ()
+            with self.engine.connect() as conn:
                 _lock_schema(conn)
-                t.metadata.create_all(conn)
-                add_missing_columns(conn)
-                migrate(conn)
+                applied = versions.upgrade(conn)
                 conn.commit()
+                return applied
         except SQLAlchemyError as exc:
             raise StoreError(
                 f"cannot create the result store's tables at {redact_url(str(self.engine.url))}: "
@@ -143,29 +152,3 @@ def _advisory_lock(conn: Connection, name: str) -> None:
     if conn.dialect.name == "postgresql":
         schema = func.coalesce(func.current_schema(), "")
         conn.execute(select(func.pg_advisory_xact_lock(func.hashtext(schema + "/" + name))))
-
-
-def add_missing_columns(conn: Connection) -> list[str]:
-    """Add the columns of the schema that an existing table lacks (each added column is
-    nullable or has a default, so existing rows stay valid), in ``conn``'s transaction;
-    returns ``table.column`` added."""
-    existing = inspect(conn)
-    added: list[str] = []
-    for table in t.metadata.sorted_tables:
-        if not existing.has_table(table.name):
-            continue
-        present = {c["name"] for c in existing.get_columns(table.name)}
-        for column in table.columns:
-            if column.name in present:
-                continue
-            kind = column.type.compile(dialect=conn.dialect)
-            default = column.server_default
-            clause = ""
-            if default is not None:
-                value = str(getattr(default, "arg", "")).replace("'", "''")
-                clause = f" NOT NULL DEFAULT '{value}'"
-            conn.execute(
-                text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
-            )
-            added.append(f"{table.name}.{column.name}")
-    return added

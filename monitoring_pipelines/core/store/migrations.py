@@ -1,13 +1,22 @@
-"""Rewrites of stored keys whose encoding changed, run each time the store connects.
+"""The result store's migrations, in order: each brings a store from the version before it to
+its own (:mod:`~monitoring_pipelines.core.store.versions` runs the pending ones and records the
+version reached).
 
-Each migration finds only rows still in the old form, so running it again changes nothing.
+Migration 1 is the schema as ``tables.py`` declares it: it creates the missing tables, adds the
+columns newer releases added to existing ones and rewrites keys stored in an older form, so a
+store written before versions were recorded, whatever its age, comes up to date. A change to
+``tables.py`` appends a migration to :data:`MIGRATIONS`. Since migration 1 creates the tables as
+they are declared now, a later migration may find its change already made on a new store: it
+checks before it alters (:func:`add_missing_columns` does).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, select, tuple_, update
+from sqlalchemy import Connection, and_, delete, inspect, select, text, tuple_, update
 
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.dimensions import decode, encode, escaped_len, shortened
@@ -88,5 +97,62 @@ def migrate_cost_dimensions(conn: Connection) -> int:
 
 
 def migrate(conn: Connection) -> int:
-    """Run every migration in ``conn``'s transaction; the number of rows changed."""
+    """Rewrite every key stored in an older form, in ``conn``'s transaction; the number of rows
+    changed. Each rewrite finds only rows still in the old form: running it again changes
+    nothing."""
     return migrate_cost_dimensions(conn)
+
+
+def add_missing_columns(conn: Connection) -> list[str]:
+    """Add the columns of the schema that an existing table lacks (each added column is
+    nullable or has a default, so existing rows stay valid), in ``conn``'s transaction;
+    returns ``table.column`` added."""
+    existing = inspect(conn)
+    added: list[str] = []
+    for table in t.metadata.sorted_tables:
+        if not existing.has_table(table.name):
+            continue
+        present = {c["name"] for c in existing.get_columns(table.name)}
+        for column in table.columns:
+            if column.name in present:
+                continue
+            kind = column.type.compile(dialect=conn.dialect)
+            default = column.server_default
+            clause = ""
+            if default is not None:
+                value = str(getattr(default, "arg", "")).replace("'", "''")
+                clause = f" NOT NULL DEFAULT '{value}'"
+            conn.execute(
+                text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}{clause}')
+            )
+            added.append(f"{table.name}.{column.name}")
+    return added
+
+
+def bring_up_to_date(conn: Connection) -> None:
+    """Migration 1: the tables of ``tables.py``, the columns added since a store's tables were
+    created, and cost keys in the codec's form."""
+    t.metadata.create_all(conn)
+    add_missing_columns(conn)
+    migrate(conn)
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step of the store's schema: from ``version - 1`` to ``version``.
+
+    Attributes:
+        version: The version the store is at once ``apply`` has run.
+        description: What the step changes.
+        apply: The change, made in the connection's transaction.
+    """
+
+    version: int
+    description: str
+    apply: Callable[[Connection], object]
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "the tables, their columns and cost keys in the codec's form", bring_up_to_date),
+)
+LATEST = MIGRATIONS[-1].version

@@ -26,7 +26,7 @@ from monitoring_pipelines.core.config import MonitorFile
     type=click.IntRange(1, 32),
     default=lambda: min(os.cpu_count() or 1, 4),
     show_default="the number of cores, at most 4",
-    help="Worker processes running partitions side by side.",
+    help="Runs executing side by side, each in a warm worker process.",
 )
 @pass_context
 def backfill(
@@ -38,7 +38,8 @@ def backfill(
     no_alerting: bool,
     workers: int,
 ) -> None:
-    """Materialize a range of days in this process, one Dagster run per monitor and day.
+    """Materialize a range of days: one Dagster backfill per job, one run per monitor and day
+    (shown in the UI), executed by --workers warm worker processes.
 
     Then the alerting pass runs, and the HTML report of every day an incident failed on and
     of the last day is written under $MONITORING_HOME/reports (the paths are printed).

@@ -42,6 +42,9 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
         plan = ColumnPlan.for_monitor(monitor)
         seasonal = monitor.drift.seasonality != "none"
         try:
+            # Taken before the read: a reference that changes during the fit looks changed
+            # to the next backfill, which fits it again.
+            fingerprint = warehouse.reference_fingerprint(monitor)
             time_column = None
             if seasonal or scored:
                 time_column = warehouse.reference_time_column(
@@ -72,6 +75,7 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
             fitted.content_hash,
             fitted.seasons,
         )
+        store.save_reference_source(name, fingerprint)
         days = None
         if scored:
             days = anomaly_days(warehouse, monitor, scored, time_column)

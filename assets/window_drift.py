@@ -10,7 +10,7 @@ from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import compute_drift, drift_roles
 from monitoring_pipelines.core.drift.table import markdown, relative_scores
-from monitoring_pipelines.core.profile.windows import WINDOWS, Window, merge_days
+from monitoring_pipelines.core.profile.windows import WINDOWS, Window, binned_like, merge_days
 from monitoring_pipelines.core.store.results import ResultRepository
 from resources import ResultStoreResource
 
@@ -45,7 +45,10 @@ def make_window_drift(
         if not reference:
             raise failure(f"monitor '{name}' has no reference profile yet", monitor=name)
         widest = Window(end, longest)
-        daily = store.load_sketches_between(name, widest.start.isoformat(), end.isoformat())
+        stored = store.load_sketches_between(name, widest.start.isoformat(), end.isoformat())
+        # Days profiled against an earlier fit of the reference have other bins: left out
+        # until a backfill profiles them again (README.md, "Backfills").
+        daily = {d: s for d, s in stored.items() if binned_like(s, reference)}
         values: dict[str, float | int | None] = {}
         with_data: dict[str, int] = {}
         tables = []
@@ -78,6 +81,11 @@ def make_window_drift(
             )
         metadata = numeric_metadata(values)
         metadata["days with data"] = dg.MetadataValue.json(with_data)
+        if earlier := sorted(set(stored) - set(daily)):
+            metadata["days left out"] = dg.MetadataValue.md(
+                f"{len(earlier)} day(s) profiled against an earlier fit of the reference "
+                f"({earlier[0]} to {earlier[-1]}): backfill them to bring them into the windows"
+            )
         metadata["drift_tables"] = dg.MetadataValue.md("\n\n".join(tables) or "no data yet")
         return dg.MaterializeResult(metadata=metadata)
 

@@ -11,7 +11,7 @@ import dagster as dg
 from pydantic import PrivateAttr
 from sqlalchemy import Engine
 
-from monitoring_pipelines.core.config import ReferenceConfig, SourceConfig
+from monitoring_pipelines.core.config import MonitorConfig, ReferenceConfig, SourceConfig
 from monitoring_pipelines.core.ingest.engine import warehouse_engine
 from monitoring_pipelines.core.settings import with_password
 
@@ -75,6 +75,13 @@ class WarehouseResource(dg.ConfigurableResource):  # type: ignore[type-arg]
         return warehouse.reference_time_column(
             self.engine, reference, source_timestamp, Path(self.config_dir)
         )
+
+    def reference_fingerprint(self, monitor: MonitorConfig) -> str:
+        """A digest of the monitor's reference source and fitted settings (changes when the
+        reference would fit differently)."""
+        from monitoring_pipelines.core.profile.reference_source import reference_fingerprint
+
+        return reference_fingerprint(self.engine, monitor, Path(self.config_dir))
 
     def reference_columns(self, reference: ReferenceConfig) -> list[str]:
         from monitoring_pipelines.core.ingest import warehouse

@@ -35,7 +35,6 @@ def run_days(
     from monitoring_pipelines.backfill import run_backfill
     from monitoring_pipelines.definitions import build_definitions
 
-    store = ctx.results()
     instance = ctx.instance()  # also settles DAGSTER_HOME for the workers
     os.environ.update(ctx.environ)  # the code location and the workers read the same settings
     report = run_backfill(
@@ -44,7 +43,7 @@ def run_days(
         days,
         workers=workers,
         rebuild_reference=rebuild_reference,
-        has_reference=lambda m: store.reference_hash(m) is not None,
+        has_reference=lambda m: reference_is_current(ctx, config, m),
         progress=lambda line: click.echo(line, err=True),
         backfill_id=backfill_id,
     )
@@ -59,6 +58,33 @@ def run_days(
         f"time per run{said})"
     )
     return report
+
+
+def reference_is_current(ctx: Context, config: MonitorFile, monitor: str) -> bool:
+    """Whether ``monitor``'s stored reference was fitted from its reference as it is now (the
+    source's fingerprint, core/profile/reference_source.py); says so when it changed."""
+    from monitoring_pipelines.core.errors import MonitoringError
+    from monitoring_pipelines.core.ingest.engine import warehouse_engine
+    from monitoring_pipelines.core.profile.reference_source import reference_fingerprint
+
+    store = ctx.results()
+    if store.reference_hash(monitor) is None:
+        return False
+    url = config.warehouse_url or ctx.settings.warehouse_url or ctx.settings.default_warehouse_url
+    try:
+        engine = warehouse_engine(url)
+        try:
+            now = reference_fingerprint(
+                engine, config.monitors[monitor], ctx.settings.config_path.parent
+            )
+        finally:
+            engine.dispose()
+    except MonitoringError:
+        return False  # the reference run fails and says why
+    if store.reference_source(monitor) == now:
+        return True
+    click.echo(f"{monitor}: its reference or the settings it is fitted with changed; refitting it")
+    return False
 
 
 def run_alerting(ctx: Context, config: MonitorFile, *, replay: bool = False) -> Any:

@@ -226,3 +226,44 @@ def test_terminate_from_another_process_cancels_the_run_and_keeps_the_worker(
         assert runs.wait([again])[0].success
         assert worker_pid(instance.get_run_by_id(again)) == worker_pid(instance.get_run_by_id(day))
         assert not ended.success
+
+
+def test_a_reference_is_refitted_only_when_it_or_its_settings_changed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A backfill fits a monitor's reference when it is missing or changed, not every time."""
+    environ = deployed_home(tmp_path, days=2)
+    instance = instance_of(environ)
+
+    def reference_runs() -> int:
+        return instance.get_runs_count(dg.RunsFilter(job_name="shop_reference"))
+
+    first = backfill(monkeypatch, environ, 0, 0, "--workers", "1", "--no-alerting")
+    assert first.exit_code == 0, first.output
+    assert reference_runs() == 1
+    again = backfill(monkeypatch, environ, 1, 1, "--workers", "1", "--no-alerting")
+    assert again.exit_code == 0, again.output
+    assert reference_runs() == 1, "an unchanged reference was fitted again"
+    assert "refitting" not in again.output
+
+    # New training rows: the reference changed.
+    engine = sa.create_engine(environ["MONITORING_WAREHOUSE_URL"])
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO training SELECT * FROM training LIMIT 10"))
+    engine.dispose()
+    changed = backfill(monkeypatch, environ, 1, 1, "--workers", "1", "--no-alerting")
+    assert changed.exit_code == 0, changed.output
+    assert reference_runs() == 2
+    assert "shop: its reference or the settings it is fitted with changed" in changed.output
+
+    # A setting the fit uses (the sample kept for p-values), not one it ignores (a channel).
+    config = Path(environ["MONITORING_CONFIG"])
+    config.write_text(config.read_text() + "    alerts: {slack_channel: '#other'}\n")
+    quiet = backfill(monkeypatch, environ, 1, 1, "--workers", "1", "--no-alerting")
+    assert quiet.exit_code == 0, quiet.output
+    assert reference_runs() == 2
+    config.write_text(config.read_text() + "    drift: {p_value_sample: 4000}\n")
+    # A new fit may move the bins: the days of a window are profiled again with it.
+    refit = backfill(monkeypatch, environ, 0, 1, "--workers", "1", "--no-alerting")
+    assert refit.exit_code == 0, refit.output
+    assert reference_runs() == 3

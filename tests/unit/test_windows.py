@@ -6,8 +6,12 @@ from datetime import date
 
 import numpy as np
 
-from monitoring_pipelines.core.profile.sketch import NumericSketchBuilder, fit_numeric_edges
-from monitoring_pipelines.core.profile.windows import Window, merge_days
+from monitoring_pipelines.core.profile.sketch import (
+    ColumnSketch,
+    NumericSketchBuilder,
+    fit_numeric_edges,
+)
+from monitoring_pipelines.core.profile.windows import Window, binned_like, merge_days
 
 
 def test_window_days_and_key() -> None:
@@ -41,3 +45,19 @@ def test_a_day_missing_a_column_is_skipped_for_it() -> None:
     builder.add(np.array([1.0, -1.0]), np.array([1, 2], dtype=np.uint64))
     merged = merge_days([{"x": builder.build()}, {}], 10)
     assert merged["x"].n == 2
+
+
+def test_only_days_binned_like_the_reference_join_its_windows() -> None:
+    """After a refit moves the bins, the days profiled before it would not merge with the new
+    ones ("cannot merge sketches ... with different bins"): they are told apart instead."""
+
+    def sketch(edges: list[float]) -> dict[str, ColumnSketch]:
+        builder = NumericSketchBuilder("x", np.array(edges), 10)
+        builder.add(np.array([0.5, 1.5]), np.array([1, 2], dtype=np.uint64))
+        return {"x": builder.build()}
+
+    reference, before, after = sketch([1.0, 2.0]), sketch([0.5, 2.5]), sketch([1.0, 2.0])
+    assert binned_like(after, reference)
+    assert not binned_like(before, reference)
+    assert binned_like({}, reference)  # a day without the column has nothing to disagree on
+    assert merge_days([d for d in (before, after) if binned_like(d, reference)], 10)["x"].n == 2

@@ -600,6 +600,11 @@ def _combine_moments(
     return mean, m2_a + m2_b + delta_scaled * delta_scaled * n_a * n_b / n
 
 
+def same_bins(a: ColumnSketch, b: ColumnSketch) -> bool:
+    """Whether two sketches of a column count over the same bins (so they can merge)."""
+    return _same_edges(a.edges, b.edges)
+
+
 def _same_edges(a: FloatArray | None, b: FloatArray | None) -> bool:
     if a is None or b is None:
         return a is b

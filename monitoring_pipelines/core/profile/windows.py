@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from monitoring_pipelines.core.profile.sketch import ColumnSketch
+from monitoring_pipelines.core.profile.sketch import ColumnSketch, same_bins
 
 WINDOWS = (7, 28)
 
@@ -34,6 +34,12 @@ class Window:
 
     def days(self) -> list[date]:
         return [self.start + timedelta(days=i) for i in range(self.length)]
+
+
+def binned_like(day: Mapping[str, ColumnSketch], reference: Mapping[str, ColumnSketch]) -> bool:
+    """Whether a day was profiled over the bins of ``reference``: a day profiled before the
+    reference was refitted (its bins moved) cannot join a window measured against it."""
+    return all(same_bins(s, reference[c]) for c, s in day.items() if c in reference)
 
 
 def merge_days(

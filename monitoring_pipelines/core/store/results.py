@@ -148,6 +148,21 @@ class ResultRepository(Repository):
             ).all()
         return {r.season: r.days for r in rows}
 
+    def reference_source(self, monitor: str) -> str | None:
+        """The fingerprint of the reference's source the stored reference was fitted from
+        (core/profile/reference_source.py), None before one was recorded."""
+        with self.transaction() as conn:
+            return conn.execute(
+                select(t.cursors.c.value).where(t.cursors.c.name == f"reference_source:{monitor}")
+            ).scalar()
+
+    def save_reference_source(self, monitor: str, fingerprint: str) -> None:
+        name = f"reference_source:{monitor}"
+        with self.transaction() as conn:
+            replace_rows(
+                conn, t.cursors, {"name": name}, [{"value": fingerprint, "updated_at": now()}]
+            )
+
     def reference_hash(self, monitor: str) -> str | None:
         with self.transaction() as conn:
             return conn.execute(

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping
+from functools import partial
 
 import dagster as dg
+
+# Resolving a job against one monitor's assets needs their graph; Dagster builds it the same
+# way for a Definitions object, which would also bind the resources again for every monitor.
+from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from assets import build_monitor_assets
 from monitoring_pipelines.core.alerting.destinations import pagerduty_key_names
@@ -48,33 +53,43 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 def build_definitions(
     config: MonitorFile, settings: Settings, environ: Mapping[str, str]
 ) -> dg.Definitions:
-    """Assets, checks, jobs, schedules, the alerting sensor and resources for ``config``."""
+    """Assets, checks, jobs, schedules, the alerting sensor and resources for ``config``.
+
+    Each monitor's jobs are resolved against the monitor's own assets, not the whole fleet's:
+    Dagster resolves a job by walking every asset of the graph it is given, so jobs resolved
+    against all monitors' assets made the load grow with the square of the monitors
+    (README.md, "A fleet of monitors").
+    """
     assets: list[dg.AssetsDefinition] = []
-    jobs: list[dg.UnresolvedAssetJobDefinition] = []
+    jobs: list[dg.JobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
+    bound = resources(config, settings, environ)
     for name, monitor in config.monitors.items():
         partitions_def = daily_partitions(monitor)
         family = build_monitor_assets(name, monitor, partitions_def, settings.web_url)
         assets += family
+        resolved = partial(_resolved, graph=AssetGraph.from_assets(family), resources=bound)
         reviewing = [k for a in family for k in a.keys if k.path[-1] in REVIEW_ASSETS]
-        job = daily_job(
-            name,
-            has_reference=monitor.reference is not None,
-            judge_apart=remote_judge(monitor),
-            unpartitioned=reviewing,
+        job = resolved(
+            daily_job(
+                name,
+                has_reference=monitor.reference is not None,
+                judge_apart=remote_judge(monitor),
+                unpartitioned=reviewing,
+            )
         )
         jobs.append(job)
         schedules.append(daily_schedule(job))
         if reviewing:
-            reviewed = review_job(name, reviewing)
+            reviewed = resolved(review_job(name, reviewing))
             jobs.append(reviewed)
             schedules.append(review_schedule(reviewed))
         if remote_judge(monitor):
-            judged = hallucination_job(name)
+            judged = resolved(hallucination_job(name))
             jobs.append(judged)
             schedules.append(daily_schedule(judged, hour=JUDGE_HOUR))
         if monitor.reference is not None:
-            jobs.append(reference_job(name))
+            jobs.append(resolved(reference_job(name)))
     pruning = prune_job({name: monitor.retention for name, monitor in config.monitors.items()})
     schedules.append(prune_schedule(pruning))
     alerts = {name: monitor.alerts for name, monitor in config.monitors.items()}
@@ -92,8 +107,17 @@ def build_definitions(
             ),
             labels_sensor(config.monitors),
         ],
-        resources=resources(config, settings, environ),
+        resources=bound,
     )
+
+
+def _resolved(
+    job: dg.UnresolvedAssetJobDefinition,
+    graph: AssetGraph,
+    resources: Mapping[str, dg.ConfigurableResource],  # type: ignore[type-arg]
+) -> dg.JobDefinition:
+    resolved: dg.JobDefinition = job.resolve(asset_graph=graph, resource_defs=resources)
+    return resolved
 
 
 def report_keys(assets: list[dg.AssetsDefinition]) -> dict[str, dg.AssetKey]:

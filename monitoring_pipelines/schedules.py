@@ -15,9 +15,7 @@ REVIEW_HOUR = 3
 PRUNE_HOUR = 4
 
 
-def daily_schedule(
-    job: dg.UnresolvedAssetJobDefinition, *, hour: int = HOUR
-) -> dg.ScheduleDefinition:
+def daily_schedule(job: dg.JobDefinition, *, hour: int = HOUR) -> dg.ScheduleDefinition:
     return dg.build_schedule_from_partitioned_job(
         job,
         hour_of_day=hour,
@@ -26,7 +24,7 @@ def daily_schedule(
     )
 
 
-def review_schedule(job: dg.UnresolvedAssetJobDefinition) -> dg.ScheduleDefinition:
+def review_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:
     """The review loop once a day (its assets are not partitioned)."""
     return dg.ScheduleDefinition(
         job=job,

@@ -12,7 +12,7 @@ export MONITORING_CONFIG ?= $(CURDIR)/demo/monitors.yaml
 export WHYLOGS_NO_ANALYTICS := True
 export MONITORING_WEB_URL ?= http://127.0.0.1:$(WEB_PORT)
 
-.PHONY: install demo test test-slow test-browser test-all ui bench bench-drift bench-ops bench-judge lint clean-demo
+.PHONY: install demo test test-slow test-browser test-all ui bench bench-drift bench-ops bench-judge bench-fleet lint clean-demo
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,11 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 ## bench: benchmarks (not tests): per-run overhead of the backfill strategies
 bench: install
 	$(BIN)/python benchmarks/run_overhead.py
+
+## bench-fleet: definitions load and a run's cost with 1 to 500 monitors, before and after
+##   options: make bench-fleet BENCH_ARGS="--sizes 1 10 100 500 --reps 3"
+bench-fleet: install
+	$(BIN)/python benchmarks/bench_fleet.py $(BENCH_ARGS)
 
 ## bench-drift: drift benchmark (not a test) beside numpy, scipy, whylogs, GX, Evidently, NannyML
 ##   options: make bench-drift BENCH_ARGS="--reps 1 --sizes 1000000" (or "--rows-10m")

@@ -1,0 +1,168 @@
+"""A fleet of monitors: what the number of monitors costs (not a test).
+
+Copies of the demo's `recommender` monitor (9 daily assets on one table), measured side by side
+in one invocation, with this code and with the code of ``--before`` (a git ref exported to a
+temporary folder and put first on ``PYTHONPATH``):
+
+* ``load``: the definitions loaded in a fresh process, with the repository snapshot the UI's
+  code server sends (what the webserver and the daemon wait for);
+* ``run``: a daily run through the warm run launcher with N monitors configured: the first
+  run of a worker (it loads the definitions) and its later runs (this code only: before, runs
+  were executed in process by the command's own pool).
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_fleet.py --sizes 1 10 100 500 --reps 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BEFORE = "3fa6f28"
+LOAD = """
+import os, sys, time
+started = time.perf_counter()
+import dagster  # noqa: F401
+from dagster._core.remote_representation.external_data import RepositorySnap
+from monitoring_pipelines.definitions import load_definitions
+defs = load_definitions(os.environ)
+RepositorySnap.from_def(defs.get_repository_def())
+print(time.perf_counter() - started)
+"""
+
+
+def fleet_config(home: Path, monitors: int) -> Path:
+    """A monitor file with ``monitors`` copies of the demo's recommender."""
+    import yaml
+
+    demo = yaml.safe_load((ROOT / "demo" / "monitors.yaml").read_text())
+    config = {k: v for k, v in demo.items() if k != "monitors"}
+    config["monitors"] = {f"rec{i:03d}": demo["monitors"]["recommender"] for i in range(monitors)}
+    path = home / f"fleet-{monitors}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def load_seconds(tree: Path, config: Path, home: Path) -> float:
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree),
+        "MONITORING_CONFIG": str(config),
+        "MONITORING_HOME": str(home),
+        "WHYLOGS_NO_ANALYTICS": "True",
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", LOAD], env=env, cwd=tree, check=True, capture_output=True, text=True
+    )
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def run_seconds(config: Path, home: Path, runs: int) -> tuple[float, float]:
+    """The first and the mean later wall seconds of daily runs through a warm worker."""
+    env = {
+        **os.environ,
+        "MONITORING_CONFIG": str(config),
+        "MONITORING_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster"),
+        "WHYLOGS_NO_ANALYTICS": "True",
+    }
+    script = f"""
+import time
+import dagster as dg
+from monitoring_pipelines.dagster_runs import DagsterRuns
+instance = dg.DagsterInstance.get()
+seconds = []
+with DagsterRuns(instance, workers=1) as runs:
+    jobs = [("rec000_reference", None)] + [
+        ("rec000_daily", f"2026-09-{{d:02d}}") for d in range(1, {runs} + 2)
+    ]
+    for job, day in jobs:
+        started = time.perf_counter()
+        run_id = runs.create(job, day, None, {{}})
+        runs.launch(run_id)
+        (done,) = runs.wait([run_id])
+        assert done.success, job
+        seconds.append(time.perf_counter() - started)
+print(seconds[1], sum(seconds[2:]) / len(seconds[2:]))
+"""
+    command = [sys.executable, "-c", script]
+    out = subprocess.run(command, env=env, cwd=ROOT, check=True, capture_output=True, text=True)
+    first, later = out.stdout.strip().splitlines()[-1].split()
+    return float(first), float(later)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 500])
+    parser.add_argument("--run-sizes", type=int, nargs="+", default=[1, 100])
+    parser.add_argument("--reps", type=int, default=3, help="load measurements per size (median)")
+    parser.add_argument("--runs", type=int, default=4, help="later runs per size")
+    parser.add_argument("--before", default=BEFORE, help="git ref of the code to compare with")
+    args = parser.parse_args()
+    home = Path(tempfile.mkdtemp(prefix="mp-fleet-"))
+    before = home / "before"
+    before.mkdir()
+    archive = subprocess.run(
+        ["git", "archive", args.before], cwd=ROOT, check=True, capture_output=True
+    )
+    subprocess.run(["tar", "-x", "-C", str(before)], input=archive.stdout, check=True)
+    load: dict[str, dict[int, float]] = {"after": {}, "before": {}}
+    for size in args.sizes:
+        config = fleet_config(home, size)
+        samples: dict[str, list[float]] = {"after": [], "before": []}
+        for rep in range(args.reps):  # interleaved: the machine's load drifts
+            order = [("after", ROOT), ("before", before)]
+            for name, tree in order if rep % 2 == 0 else order[::-1]:
+                samples[name].append(load_seconds(tree, config, home))
+        for name, values in samples.items():
+            load[name][size] = round(statistics.median(values), 2)
+    data = home / "data"
+    (data / "dagster").mkdir(parents=True)
+    (data / "dagster" / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
+    env = {**os.environ, "MONITORING_HOME": str(data), "WHYLOGS_NO_ANALYTICS": "True"}
+    subprocess.run(
+        [sys.executable, "-m", "monitoring_pipelines.cli", "demo", "generate", "--days", "20"],
+        env={**env, "MONITORING_CONFIG": str(ROOT / "demo" / "monitors.yaml")},
+        check=True,
+        capture_output=True,
+    )
+    runs: dict[int, dict[str, float]] = {}
+    for size in args.run_sizes:
+        fleet = data.parent / f"fleet-data-{size}"
+        shutil.copytree(data, fleet)
+        started = time.perf_counter()
+        first, later = run_seconds(fleet_config(home, size), fleet, args.runs)
+        runs[size] = {
+            "first_run_s": round(first, 2),
+            "later_runs_s": round(later, 2),
+            "wall_s": round(time.perf_counter() - started, 1),
+        }
+    print(
+        json.dumps(
+            {
+                "definitions_load_with_snapshot_s": load,
+                "load_after_over_before": {
+                    n: round(load["after"][n] / load["before"][n], 2) for n in args.sizes
+                },
+                "daily_run_through_warm_launcher": runs,
+                "before": args.before,
+                "reps": args.reps,
+                "cores": os.cpu_count(),
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()

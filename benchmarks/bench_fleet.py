@@ -7,8 +7,8 @@ temporary folder and put first on ``PYTHONPATH``):
 * ``load``: the definitions loaded in a fresh process, with the repository snapshot the UI's
   code server sends (what the webserver and the daemon wait for);
 * ``run``: a daily run through the warm run launcher with N monitors configured: the first
-  run of a worker (it loads the definitions) and its later runs (this code only: before, runs
-  were executed in process by the command's own pool).
+  daily run of a worker (after the reference run, which loaded the definitions) and its later
+  runs (this code only: before, runs were executed in process by the command's own pool).
 
 Usage::
 
@@ -144,7 +144,7 @@ def main() -> None:
         started = time.perf_counter()
         first, later = run_seconds(fleet_config(home, size), fleet, args.runs)
         runs[size] = {
-            "first_run_s": round(first, 2),
+            "first_daily_run_s": round(first, 2),
             "later_runs_s": round(later, 2),
             "wall_s": round(time.perf_counter() - started, 1),
         }

@@ -43,8 +43,12 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
         seasonal = monitor.drift.seasonality != "none"
         try:
             # Taken before the read: a reference that changes during the fit looks changed
-            # to the next backfill, which fits it again.
-            fingerprint = warehouse.reference_fingerprint(monitor)
+            # to the next backfill, which fits it again. One that cannot be read is left to
+            # the fit, which says why.
+            try:
+                fingerprint: str | None = warehouse.reference_fingerprint(monitor)
+            except SourceError:
+                fingerprint = None
             time_column = None
             if seasonal or scored:
                 time_column = warehouse.reference_time_column(
@@ -75,7 +79,8 @@ def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefini
             fitted.content_hash,
             fitted.seasons,
         )
-        store.save_reference_source(name, fingerprint)
+        if fingerprint is not None:
+            store.save_reference_source(name, fingerprint)
         days = None
         if scored:
             days = anomaly_days(warehouse, monitor, scored, time_column)

@@ -51,19 +51,23 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
 
 def build_definitions(
-    config: MonitorFile, settings: Settings, environ: Mapping[str, str]
+    config: MonitorFile,
+    settings: Settings,
+    environ: Mapping[str, str],
+    overrides: Mapping[str, dg.ConfigurableResource] | None = None,  # type: ignore[type-arg]
 ) -> dg.Definitions:
     """Assets, checks, jobs, schedules, the alerting sensor and resources for ``config``.
 
     Each monitor's jobs are resolved against the monitor's own assets, not the whole fleet's:
     Dagster resolves a job by walking every asset of the graph it is given, so jobs resolved
     against all monitors' assets made the load grow with the square of the monitors
-    (README.md, "A fleet of monitors").
+    (README.md, "A fleet of monitors"). A resolved job keeps the resources it was resolved
+    with, so resources are replaced here (``overrides``, e.g. a test's judge), not afterwards.
     """
     assets: list[dg.AssetsDefinition] = []
     jobs: list[dg.JobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
-    bound = resources(config, settings, environ)
+    bound = {**resources(config, settings, environ), **(overrides or {})}
     for name, monitor in config.monitors.items():
         partitions_def = daily_partitions(monitor)
         family = build_monitor_assets(name, monitor, partitions_def, settings.web_url)

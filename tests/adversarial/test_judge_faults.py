@@ -3,7 +3,6 @@ answer unscored, never the day; a stored verdict is reused only for the very tex
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import random
 from datetime import UTC, date, datetime, timedelta
@@ -416,19 +415,7 @@ def stored_scores(store_url: str) -> list[Any]:
 
 def with_remote_judge(monitoring: Monitoring) -> Monitoring:
     """The installation with the judge resource reading its key from the environment."""
-    d = monitoring.defs
-    defs = dg.Definitions(
-        assets=d.assets,
-        asset_checks=d.asset_checks,
-        jobs=d.jobs,
-        schedules=d.schedules,
-        sensors=d.sensors,
-        resources={
-            **(d.resources or {}),
-            "judge": JudgeResource(api_key=dg.EnvVar("BOT_JUDGE_KEY")),
-        },
-    )
-    return dataclasses.replace(monitoring, defs=defs)
+    return monitoring.with_resources(judge=JudgeResource(api_key=dg.EnvVar("BOT_JUDGE_KEY")))
 
 
 def judge_day(monitoring: Monitoring, day: date) -> dg.ExecuteInProcessResult:

@@ -7,9 +7,10 @@ in process against an ephemeral Dagster instance. Nothing of the product is mock
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -247,6 +248,13 @@ class Monitoring:
     config: MonitorFile
     defs: dg.Definitions
     instance: dg.DagsterInstance
+    environ: Mapping[str, str] = field(default_factory=dict)
+
+    def with_resources(self, **overrides: dg.ConfigurableResource) -> Monitoring:  # type: ignore[type-arg]
+        """The same installation with some resources replaced (its jobs resolved with them)."""
+        settings = Settings.from_env(self.environ)
+        defs = build_definitions(self.config, settings, self.environ, overrides)
+        return dataclasses.replace(self, defs=defs)
 
     def daily_assets(self, monitor: str) -> set[dg.AssetKey]:
         """The assets a run of the monitor's daily job materializes."""
@@ -319,6 +327,7 @@ def make_monitoring(
             config=config,
             defs=build_definitions(config, settings, environ),
             instance=instance,
+            environ=environ,
         )
 
     yield build

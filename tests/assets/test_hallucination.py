@@ -149,16 +149,7 @@ class BudgetedJudge:
 
 def with_judge(monitoring: Monitoring, judge: JudgeResource) -> Monitoring:
     """The installation with its judge resource replaced."""
-    d = monitoring.defs
-    defs = dg.Definitions(
-        assets=d.assets,
-        asset_checks=d.asset_checks,
-        jobs=d.jobs,
-        schedules=d.schedules,
-        sensors=d.sensors,
-        resources={**(d.resources or {}), "judge": judge},
-    )
-    return dataclasses.replace(monitoring, defs=defs)
+    return monitoring.with_resources(judge=judge)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ result repository and the alert repository."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -20,11 +21,14 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.store import versions
 from monitoring_pipelines.core.store.engine import make_engine, redact_url
+
+# How long a process starting on a new SQLite store waits for another that is creating it.
+LOCKED_SQLITE_WAIT_S = 60.0
 
 PARTITION_KEYS = ("monitor", "partition_key")
 
@@ -62,20 +66,33 @@ class Database:
             StoreError: The store is at a newer version than this code's, or cannot be
                 brought to this one.
         """
-        try:
-            with self.engine.connect() as conn:
-                if versions.is_current(conn):
-                    return ()
-            with self.engine.connect() as conn:
-                _lock_schema(conn)
-                applied = versions.upgrade(conn)
-                conn.commit()
-                return applied
-        except SQLAlchemyError as exc:
-            raise StoreError(
-                f"cannot create the result store's tables at {redact_url(str(self.engine.url))}: "
-                f"{exc}"
-            ) from exc
+        deadline = time.monotonic() + LOCKED_SQLITE_WAIT_S
+        while True:
+            try:
+                return self._upgrade()
+            except OperationalError as exc:
+                # A new SQLite file that another process is creating: switching it to WAL
+                # (on connect) does not wait for the other's lock as statements do.
+                locked = self.engine.dialect.name == "sqlite" and "locked" in str(exc.orig)
+                if not locked or time.monotonic() > deadline:
+                    raise self._schema_error(exc) from exc
+                time.sleep(0.1)
+            except SQLAlchemyError as exc:
+                raise self._schema_error(exc) from exc
+
+    def _schema_error(self, exc: SQLAlchemyError) -> StoreError:
+        where = redact_url(str(self.engine.url))
+        return StoreError(f"cannot create the result store's tables at {where}: {exc}")
+
+    def _upgrade(self) -> tuple[int, ...]:
+        with self.engine.connect() as conn:
+            if versions.is_current(conn):
+                return ()
+        with self.engine.connect() as conn:
+            _lock_schema(conn)
+            applied = versions.upgrade(conn)
+            conn.commit()
+            return applied
 
     def dispose(self) -> None:
         self.engine.dispose()

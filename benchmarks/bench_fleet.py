@@ -6,6 +6,8 @@ temporary folder and put first on ``PYTHONPATH``):
 
 * ``load``: the definitions loaded in a fresh process, with the repository snapshot the UI's
   code server sends (what the webserver and the daemon wait for);
+* ``ready``: ``dagster-webserver`` started on the fleet until its code location is loaded
+  (what a user waits for after ``make ui``), with this code and with ``--before``'s;
 * ``run``: a daily run through the warm run launcher with N monitors configured: the first
   daily run of a worker (after the reference run, which loaded the definitions) and its later
   runs (this code only: before, runs were executed in process by the command's own pool).
@@ -68,6 +70,53 @@ def load_seconds(tree: Path, config: Path, home: Path) -> float:
     return float(out.stdout.strip().splitlines()[-1])
 
 
+def ready_seconds(tree: Path, config: Path, home: Path, port: int) -> float:
+    """Seconds from starting the webserver until its code location reports LOADED."""
+    import urllib.request
+
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(tree),
+        "MONITORING_CONFIG": str(config),
+        "MONITORING_HOME": str(home),
+        "DAGSTER_HOME": str(home / "dagster-ready"),
+        "WHYLOGS_NO_ANALYTICS": "True",
+    }
+    (home / "dagster-ready").mkdir(exist_ok=True)
+    webserver = str(Path(sys.executable).parent / "dagster-webserver")
+    query = json.dumps(
+        {"query": "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"}
+    ).encode()
+    started = time.perf_counter()
+    server = subprocess.Popen(
+        [webserver, "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
+        env=env,
+        cwd=tree,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        while time.perf_counter() - started < 600:
+            try:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/graphql",
+                    data=query,
+                    headers={"Content-Type": "application/json"},
+                )
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    entries = json.load(answer)["data"]["workspaceOrError"]["locationEntries"]
+                if entries and all(e["loadStatus"] == "LOADED" for e in entries):
+                    return time.perf_counter() - started
+            except (OSError, KeyError, TypeError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise TimeoutError(f"the webserver did not load {config} within 600 s")
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(60)
+
+
 def run_seconds(config: Path, home: Path, runs: int) -> tuple[float, float]:
     """The first and the mean later wall seconds of daily runs through a warm worker."""
     env = {
@@ -106,6 +155,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 500])
     parser.add_argument("--run-sizes", type=int, nargs="+", default=[1, 100])
+    parser.add_argument("--ready-sizes", type=int, nargs="+", default=[1, 100, 500])
     parser.add_argument("--reps", type=int, default=3, help="load measurements per size (median)")
     parser.add_argument("--runs", type=int, default=4, help="later runs per size")
     parser.add_argument("--before", default=BEFORE, help="git ref of the code to compare with")
@@ -127,6 +177,11 @@ def main() -> None:
                 samples[name].append(load_seconds(tree, config, home))
         for name, values in samples.items():
             load[name][size] = round(statistics.median(values), 2)
+    ready: dict[str, dict[int, float]] = {"after": {}, "before": {}}
+    for size in args.ready_sizes:
+        config = fleet_config(home, size)
+        for name, tree in (("after", ROOT), ("before", before)):
+            ready[name][size] = round(ready_seconds(tree, config, home, 3900), 2)
     data = home / "data"
     (data / "dagster").mkdir(parents=True)
     (data / "dagster" / "dagster.yaml").write_text((ROOT / "deploy" / "dagster.yaml").read_text())
@@ -155,6 +210,7 @@ def main() -> None:
                 "load_after_over_before": {
                     n: round(load["after"][n] / load["before"][n], 2) for n in args.sizes
                 },
+                "webserver_ready_s": ready,
                 "daily_run_through_warm_launcher": runs,
                 "before": args.before,
                 "reps": args.reps,

@@ -28,7 +28,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BEFORE = "3fa6f28"
@@ -42,6 +45,33 @@ defs = load_definitions(os.environ)
 RepositorySnap.from_def(defs.get_repository_def())
 print(time.perf_counter() - started)
 """
+
+
+@contextmanager
+def dagster_daemon(env: dict[str, str]) -> Iterator[None]:
+    """A ``dagster-daemon`` on the repository's workspace.yaml for the duration."""
+    daemon = subprocess.Popen(
+        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        yield
+    finally:
+        os.killpg(daemon.pid, 15)
+        daemon.wait(60)
+
+
+def finished_runs(instance: Any, wanted: int, chosen: Callable[[Any], bool]) -> list[Any]:
+    """The run records ``chosen`` picks, once there are ``wanted`` of them and all ended."""
+    while True:
+        records = [r for r in instance.get_run_records() if chosen(r.dagster_run)]
+        if len(records) >= wanted and all(r.dagster_run.is_finished for r in records):
+            return records
+        time.sleep(1)
 
 
 def fleet_config(home: Path, monitors: int) -> Path:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_fleet import ROOT, fleet_config
+from bench_fleet import ROOT, dagster_daemon, finished_runs, fleet_config
 
 FIRST, DAY = "2026-09-01", "2026-09-02"
 
@@ -71,16 +71,8 @@ def main() -> None:
 
     from monitoring_pipelines.dagster_runs import DagsterRuns
 
-    daemon = subprocess.Popen(
-        [str(Path(sys.executable).parent / "dagster-daemon"), "run", "-w", "workspace.yaml"],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     instance = dg.DagsterInstance.get()
-    try:
+    with dagster_daemon(env):
         with DagsterRuns(instance, workers=1) as runs:
             created = [
                 runs.create(f"rec{i:03d}_daily", DAY, None, {}) for i in range(args.monitors)
@@ -88,16 +80,10 @@ def main() -> None:
             queued = time.time()
             for run_id in created:
                 instance.submit_run(run_id, runs._request)  # the queue only marks it queued
-        while True:
-            records = instance.get_run_records(dg.RunsFilter(run_ids=created))
-            if all(r.dagster_run.is_finished for r in records):
-                break
-            time.sleep(1)
-        failed = [r.dagster_run.run_id for r in records if not r.dagster_run.is_success]
-        end = max(r.end_time for r in records if r.end_time)
-    finally:
-        os.killpg(daemon.pid, 15)
-        daemon.wait(60)
+        ids = set(created)
+        records = finished_runs(instance, len(ids), lambda r: r.run_id in ids)
+    failed = [r.dagster_run.run_id for r in records if not r.dagster_run.is_success]
+    end = max(r.end_time for r in records if r.end_time)
     wall = end - queued
     print(
         json.dumps(

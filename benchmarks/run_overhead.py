@@ -41,6 +41,10 @@ from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from bench_fleet import dagster_daemon, finished_runs  # noqa: E402
+
 START = date(2026, 9, 1)
 MONITORS = ["sentiment", "recommender", "support_bot"]
 BEFORE = "3fa6f28"  # the last commit whose backfills ran in the CLI's own pool of processes
@@ -183,16 +187,8 @@ def _daemon_backfill_seconds(days: list[date], env: dict[str, str]) -> float:
     import dagster as dg
 
     bin_dir = Path(sys.executable).parent
-    daemon = subprocess.Popen(
-        [str(bin_dir / "dagster-daemon"), "run", "-w", str(ROOT / "workspace.yaml")],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
     instance = dg.DagsterInstance.get()
-    try:
+    with dagster_daemon(env):
         workspace = ["-w", str(ROOT / "workspace.yaml")]
         span = ["--from", str(days[0]), "--to", str(days[-1]), "--noprompt"]
         for monitor in MONITORS:
@@ -211,24 +207,13 @@ def _daemon_backfill_seconds(days: list[date], env: dict[str, str]) -> float:
                 check=True,
                 capture_output=True,
             )
+        keys = {d.isoformat() for d in days}
         wanted = len(MONITORS) * len(days)
-        while True:
-            keys = {d.isoformat() for d in days}
-            mine = [
-                r
-                for r in instance.get_run_records()
-                if r.dagster_run.tags.get("dagster/partition") in keys
-            ]
-            if len(mine) >= wanted and all(r.dagster_run.is_finished for r in mine):
-                break
-            time.sleep(1)
-        assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in mine)
-        start = min(r.start_time for r in mine if r.start_time)
-        end = max(r.end_time for r in mine if r.end_time)
-        return (end - start) / wanted
-    finally:
-        os.killpg(daemon.pid, 15)
-        daemon.wait(30)
+        mine = finished_runs(instance, wanted, lambda r: r.tags.get("dagster/partition") in keys)
+    assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in mine)
+    start = min(r.start_time for r in mine if r.start_time)
+    end = max(r.end_time for r in mine if r.end_time)
+    return (end - start) / wanted
 
 
 def _execute(location: list[str], job: str, day: date) -> list[str]:

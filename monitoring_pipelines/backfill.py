@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from monitoring_pipelines.dagster_runs import DagsterRuns
 
 BACKFILL_TAG = "monitoring/backfill"
-# A failed step is reported once, in one line (the run in the UI keeps the traceback).
-QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
 
 class BackfillRangeError(MonitoringError):
@@ -179,10 +177,9 @@ def run_backfill(
     with DagsterRuns(instance, workers) as runs:
         references = iter(
             [
-                (Task(m, None), whole)
+                (Task(m, None), whole_job(reference_job_name(m)))
                 for m in monitors
                 if reference_job_name(m) in jobs and (rebuild_reference or not has_reference(m))
-                for whole in [whole_job(reference_job_name(m))]
             ]
         )
         drive(runs, lambda _: next(references, None), finished, workers, tags)
@@ -381,8 +378,8 @@ class Schedule:
             return None
         for i, day in enumerate(self.days):
             for monitor in self.monitors:
-                ahead = monitor in self.windowed and i > self.turn[monitor]
-                if ahead and self.state[(monitor, day)] == "new":
+                early = monitor in self.windowed and i > self.turn[monitor]
+                if early and self.state[(monitor, day)] == "new":
                     return self._start(Task(monitor, day, Stage.OWN))
         return None
 
@@ -407,9 +404,3 @@ class Schedule:
         assert task.day is not None
         self.state[(task.monitor, task.day)] = "running"
         return task
-
-
-def first_error(result: dg.ExecuteInProcessResult) -> str:
-    """The first failed step of a run, in one line."""
-    failed = step_failures(result.all_events)
-    return f"{failed[0].asset}: {failed[0].cause}" if failed else "see the run in the Dagster UI"

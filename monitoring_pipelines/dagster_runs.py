@@ -16,7 +16,8 @@ import os
 import sys
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from types import TracebackType
 
 import dagster as dg
@@ -43,11 +44,17 @@ HEALTH_SECONDS = 2.0
 
 @dataclass(frozen=True)
 class FinishedRun:
-    """A run that ended: its id, whether it succeeded, and its events."""
+    """A run that ended: its id, whether it succeeded, and its events (read from the event
+    log when first asked for: a backfill reads them only for the runs that failed)."""
 
     run_id: str
     success: bool
-    events: list[DagsterEvent]
+    instance: dg.DagsterInstance = field(repr=False, compare=False)
+
+    @cached_property
+    def events(self) -> list[DagsterEvent]:
+        logs = self.instance.all_logs(self.run_id)
+        return [e.dagster_event for e in logs if e.dagster_event is not None]
 
     @property
     def failure_message(self) -> str | None:
@@ -217,9 +224,7 @@ class DagsterRuns:
                 self.instance.report_run_canceled(run, "the backfill stopped before its turn")
 
     def _finished(self, run: dg.DagsterRun) -> FinishedRun:
-        logs = self.instance.all_logs(run.run_id)
-        events = [e.dagster_event for e in logs if e.dagster_event is not None]
-        return FinishedRun(run.run_id, run.status == dg.DagsterRunStatus.SUCCESS, events)
+        return FinishedRun(run.run_id, run.status == dg.DagsterRunStatus.SUCCESS, self.instance)
 
     def _remote_job(self, job: str, keys: tuple[dg.AssetKey, ...] | None) -> RemoteJob:
         if (job, keys) not in self._jobs:

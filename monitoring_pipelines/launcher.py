@@ -188,11 +188,15 @@ class WarmRunLauncher(RunLauncher, ConfigurableClass):
         while True:
             for worker in self._workers:
                 worker.collect(0.0)
+            surplus = len(self._workers) - self._size
             for worker in list(self._workers):
+                free = worker.run_id is None
                 stale = worker.fingerprint != fingerprint or worker.runs >= self._max_runs
-                if not worker.alive or (worker.run_id is None and stale):
+                extra = free and surplus > 0  # one started while all were busy, now free
+                if not worker.alive or (free and stale) or extra:
                     worker.stop()
                     self._workers.remove(worker)
+                    surplus -= 1
             idle = [w for w in self._workers if w.run_id is None and w.alive]
             if idle:
                 return idle[0]

@@ -8,13 +8,16 @@ import os
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from monitoring_pipelines.cli.context import Context
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import AlertsConfig, MonitorFile
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 
 def run_days(
@@ -33,20 +36,30 @@ def run_days(
         The backfill's report (its id, runs, failures and timing).
     """
     from monitoring_pipelines.backfill import run_backfill
+    from monitoring_pipelines.core.errors import MonitoringError
+    from monitoring_pipelines.core.ingest.engine import warehouse_engine
     from monitoring_pipelines.definitions import build_definitions
 
-    instance = ctx.instance()  # also settles DAGSTER_HOME for the workers
-    os.environ.update(ctx.environ)  # the code location and the workers read the same settings
-    report = run_backfill(
-        lambda: (build_definitions(config, ctx.settings, ctx.environ), instance),
-        monitors,
-        days,
-        workers=workers,
-        rebuild_reference=rebuild_reference,
-        has_reference=lambda m: reference_is_current(ctx, config, m),
-        progress=lambda line: click.echo(line, err=True),
-        backfill_id=backfill_id,
-    )
+    instance = dagster_environment(ctx)
+    url = config.warehouse_url or ctx.settings.warehouse_url or ctx.settings.default_warehouse_url
+    try:
+        engine = warehouse_engine(url)
+    except MonitoringError:
+        engine = None  # the runs fail and say why
+    try:
+        report = run_backfill(
+            lambda: (build_definitions(config, ctx.settings, ctx.environ), instance),
+            monitors,
+            days,
+            workers=workers,
+            rebuild_reference=rebuild_reference,
+            has_reference=lambda m: reference_is_current(ctx, config, m, engine),
+            progress=lambda line: click.echo(line, err=True),
+            backfill_id=backfill_id,
+        )
+    finally:
+        if engine is not None:
+            engine.dispose()
     problems = [
         f"{len(report.failed)} failed" if report.failed else "",
         f"{len(report.not_run)} monitor(s) not run" if report.not_run else "",
@@ -60,25 +73,30 @@ def run_days(
     return report
 
 
-def reference_is_current(ctx: Context, config: MonitorFile, monitor: str) -> bool:
+def dagster_environment(ctx: Context) -> Any:
+    """The Dagster instance, with this process's environment set to the command's: the code
+    location loaded here and the run workers started from here read the same settings."""
+    instance = ctx.instance()  # also settles DAGSTER_HOME
+    os.environ.update(ctx.environ)
+    return instance
+
+
+def reference_is_current(
+    ctx: Context, config: MonitorFile, monitor: str, engine: Engine | None
+) -> bool:
     """Whether ``monitor``'s stored reference was fitted from its reference as it is now (the
-    source's fingerprint, core/profile/reference_source.py); says so when it changed."""
+    source's fingerprint, core/profile/reference_source.py, read through the warehouse
+    ``engine``); says so when it changed."""
     from monitoring_pipelines.core.errors import MonitoringError
-    from monitoring_pipelines.core.ingest.engine import warehouse_engine
     from monitoring_pipelines.core.profile.reference_source import reference_fingerprint
 
     store = ctx.results()
-    if store.reference_hash(monitor) is None:
+    if engine is None or store.reference_hash(monitor) is None:
         return False
-    url = config.warehouse_url or ctx.settings.warehouse_url or ctx.settings.default_warehouse_url
     try:
-        engine = warehouse_engine(url)
-        try:
-            now = reference_fingerprint(
-                engine, config.monitors[monitor], ctx.settings.config_path.parent
-            )
-        finally:
-            engine.dispose()
+        now = reference_fingerprint(
+            engine, config.monitors[monitor], ctx.settings.config_path.parent
+        )
     except MonitoringError:
         return False  # the reference run fails and says why
     if store.reference_source(monitor) == now:
@@ -180,9 +198,7 @@ def run_review_loop(ctx: Context, config: MonitorFile, monitors: Sequence[str]) 
     chosen = [m for m in monitors if review_job_name(m) in names]
     if not chosen:
         return
-    instance = ctx.instance()
-    os.environ.update(ctx.environ)
-    with DagsterRuns(instance, workers=1) as runs:
+    with DagsterRuns(dagster_environment(ctx), workers=1) as runs:
         for monitor in chosen:
             run_id = runs.create(review_job_name(monitor), None, None, {})
             runs.launch(run_id)

@@ -17,6 +17,7 @@ from monitoring_pipelines.core.retention.prune import folders_under
 from monitoring_pipelines.core.retention.rows import RetentionRepository
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.database import Database
+from tests.unit.test_retention import MONITOR
 
 STAMP = datetime(2026, 1, 1, tzinfo=UTC)
 TODAY = date(2026, 3, 1)
@@ -183,19 +184,9 @@ def test_prune_of_a_monitor_without_any_data_removes_nothing(
     assert len(removed) == len(DataKind) and not any(r.rows or r.files for r in removed)
 
 
-MONITORS = """
-monitors:
-  churn:
-    start_date: 2026-01-01
-    source: {table: predictions, timestamp_column: ts}
-    reference: {path: train.parquet}
-    features: {numeric: [age]}
-"""
-
-
 @pytest.fixture
 def environ(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "monitors.yaml").write_text(MONITORS)
+    (tmp_path / "monitors.yaml").write_text(MONITOR)
     monkeypatch.setenv("MONITORING_HOME", str(tmp_path))
     monkeypatch.setenv("MONITORING_CONFIG", str(tmp_path / "monitors.yaml"))
     monkeypatch.delenv("MONITORING_STORE_URL", raising=False)

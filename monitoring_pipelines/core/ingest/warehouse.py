@@ -117,7 +117,7 @@ def reference_columns(engine: Engine, reference: ReferenceConfig, base_dir: Path
     """The columns of the reference, read without its rows; SourceError if it is missing or
     unreadable."""
     if reference.path:
-        return _file_columns(_reference_path(reference, base_dir))
+        return _file_columns(reference_path(reference, base_dir))
     if reference.table:
         return list(table_columns(engine, reference.table))
     assert reference.query is not None
@@ -129,7 +129,8 @@ def reference_columns(engine: Engine, reference: ReferenceConfig, base_dir: Path
         raise SourceError(f"cannot run the reference query: {exc}") from exc
 
 
-def _reference_path(reference: ReferenceConfig, base_dir: Path) -> Path:
+def reference_path(reference: ReferenceConfig, base_dir: Path) -> Path:
+    """A reference file's path; a relative one starts at ``base_dir`` (the monitor file's)."""
     assert reference.path is not None
     path = Path(reference.path)
     return path if path.is_absolute() else base_dir / path
@@ -137,7 +138,7 @@ def _reference_path(reference: ReferenceConfig, base_dir: Path) -> Path:
 
 def _reference_name(reference: ReferenceConfig, base_dir: Path) -> str:
     if reference.path:
-        return f"reference file {_reference_path(reference, base_dir)}"
+        return f"reference file {reference_path(reference, base_dir)}"
     if reference.table:
         return f"reference table '{reference.table}'"
     return "the reference query"
@@ -323,7 +324,7 @@ def reference_time_column(
     if reference.table:
         available: Sequence[str] = list(table_columns(engine, reference.table))
     elif reference.path:
-        available = _file_columns(_reference_path(reference, base_dir))
+        available = _file_columns(reference_path(reference, base_dir))
     else:
         return None
     return source_timestamp if source_timestamp in available else None
@@ -334,7 +335,7 @@ def _reference_chunks(
 ) -> Iterator[pd.DataFrame]:
     chunk_rows = 100_000
     if reference.path:
-        yield from _file_chunks(_reference_path(reference, base_dir), columns, chunk_rows)
+        yield from _file_chunks(reference_path(reference, base_dir), columns, chunk_rows)
     elif reference.table:
         available = table_columns(engine, reference.table)
         missing = [c for c in columns if c not in available]

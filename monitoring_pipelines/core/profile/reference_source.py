@@ -18,7 +18,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from monitoring_pipelines.core.config import MonitorConfig, ReferenceConfig
 from monitoring_pipelines.core.errors import SourceError
-from monitoring_pipelines.core.ingest.warehouse import reference_columns, table_columns
+from monitoring_pipelines.core.ingest.warehouse import (
+    reference_columns,
+    reference_path,
+    table_columns,
+)
 
 # Keys of a monitor that do not change what its reference fit computes.
 NOT_FITTED = {"alerts", "retention", "description", "start_date", "end_date", "checks"}
@@ -39,8 +43,7 @@ def reference_fingerprint(engine: Engine, monitor: MonitorConfig, base_dir: Path
 
 def _source_state(engine: Engine, reference: ReferenceConfig, base_dir: Path) -> object:
     if reference.path:
-        path = Path(reference.path)
-        path = path if path.is_absolute() else base_dir / path
+        path = reference_path(reference, base_dir)
         try:
             stat = path.stat()
         except OSError as exc:

@@ -72,7 +72,14 @@ def build_definitions(
         partitions_def = daily_partitions(monitor)
         family = build_monitor_assets(name, monitor, partitions_def, settings.web_url)
         assets += family
-        resolved = partial(_resolved, graph=AssetGraph.from_assets(family), resources=bound)
+        # Only the resources the monitor's assets use: every resource bound to a job is part
+        # of its run configuration's schema, which the UI's snapshot of each job carries.
+        used = {k for a in family for k in a.required_resource_keys}
+        resolved = partial(
+            _resolved,
+            graph=AssetGraph.from_assets(family),
+            resources={k: r for k, r in bound.items() if k in used},
+        )
         reviewing = [k for a in family for k in a.keys if k.path[-1] in REVIEW_ASSETS]
         job = resolved(
             daily_job(

@@ -95,7 +95,7 @@ def read_spans(path: Path) -> Iterator[RawSpan | BadDocument]:
             continue
         requests = document if isinstance(document, list) else [document]
         for request in requests:
-            yield from _request_spans(where, request)
+            yield from request_spans(where, request)
 
 
 def _documents(path: Path) -> Iterator[tuple[str, object]]:
@@ -123,7 +123,7 @@ def _documents(path: Path) -> Iterator[tuple[str, object]]:
                 yield where, BadDocument("bad_json", where, f"not JSON: {exc}")
 
 
-def _request_spans(where: str, request: object) -> Iterator[RawSpan | BadDocument]:
+def request_spans(where: str, request: object) -> Iterator[RawSpan | BadDocument]:
     if not isinstance(request, Mapping) or field(request, "resourceSpans") is None:
         if isinstance(request, Mapping) and any(
             field(request, k) is not None for k in ("resourceMetrics", "resourceLogs")

@@ -363,7 +363,8 @@ class Receiver:
             return self.bad_request(
                 kind, "not_otlp", f"{where}: expected an object with 'resourceSpans'; found {found}"
             )
-        return [s for s in otlp_json.request_spans(where, document) if not isinstance(s, Rejected)]
+        spans = otlp_json.request_spans(where, document)
+        return [s for s in spans if isinstance(s, otlp_json.RawSpan)]
 
     def _write(self, kind: str, spans: Sequence[object]) -> Answer:
         rows: list[InferenceRow] = []
@@ -471,6 +472,10 @@ class _Handler(BaseHTTPRequestHandler):
         receiver.enter()
         try:
             self._post(receiver)
+        except Exception as exc:  # answer, and keep serving: one request never stops the rest
+            receiver.log(f"error answering a request: {type(exc).__name__}: {exc}")
+            self.close_connection = True
+            self._send(receiver._error(500, JSON, f"internal error: {type(exc).__name__}"))
         finally:
             receiver.leave()
 

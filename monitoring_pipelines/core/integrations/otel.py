@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.types import TypeEngine
 
 from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.core.integrations import otlp_json as otlp
@@ -84,7 +86,7 @@ def _columns(extra: Sequence[ColumnSpec] = ()) -> list[Column[object]]:
     return columns
 
 
-_TYPES: dict[str, type[Text] | type[Float] | type[BigInteger]] = {
+_TYPES: dict[str, type[TypeEngine[Any]]] = {
     "text": Text,
     "float": Float,
     "int": BigInteger,
@@ -229,7 +231,7 @@ def ensure_table(engine: Engine, name: str, extra: Sequence[ColumnSpec] = ()) ->
     return Table(name, MetaData(), *columns)
 
 
-def _add_column(engine: Engine, table: str, spec: ColumnSpec) -> object:
+def _add_column(engine: Engine, table: str, spec: ColumnSpec) -> TypeEngine[Any]:
     """Add a nullable column for ``spec``; TraceLoadError names the statement to run."""
     preparer = engine.dialect.identifier_preparer
     kind = _TYPES[spec.type]().compile(dialect=engine.dialect)
@@ -274,7 +276,8 @@ def write_rows(engine: Engine, table: Table, rows: Sequence[InferenceRow]) -> li
                     )
                 new = [r for key, r in unique.items() if key not in held]
                 if new:
-                    conn.execute(insert(table), [_values(r, table, aware) for r in new])
+                    names = frozenset(table.c.keys())
+                    conn.execute(insert(table), [_values(r, names, aware) for r in new])
             return new
         except IntegrityError:
             # Another writer inserted some of the ids between our read and our insert: read again.
@@ -300,8 +303,8 @@ def _flush(engine: Engine, table: Table, rows: list[InferenceRow], report: LoadR
     rows.clear()
 
 
-def _values(row: InferenceRow, table: Table, aware: bool) -> dict[str, object]:
-    values = {k: v for k, v in row.values().items() if k in table.c}
+def _values(row: InferenceRow, names: frozenset[str], aware: bool) -> dict[str, object]:
+    values = {k: v for k, v in row.values().items() if k in names}
     # A TIMESTAMP column without a zone holds UTC wall time; handing the driver an aware value
     # would convert it to the session's zone.
     values["ts"] = row.ts if aware else row.ts.replace(tzinfo=None)

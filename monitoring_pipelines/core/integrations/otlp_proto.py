@@ -76,7 +76,8 @@ def encode_response(rejected: int, message: str) -> bytes:
     if rejected or message:
         response.partial_success.rejected_spans = rejected
         response.partial_success.error_message = message
-    return response.SerializeToString()
+    data: bytes = response.SerializeToString()
+    return data
 
 
 def encode_status(code: int, message: str) -> bytes:

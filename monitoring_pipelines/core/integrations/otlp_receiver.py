@@ -199,6 +199,8 @@ class BatchWriter:
                     jobs.append(self._queue.popleft())
             try:
                 self._commit(jobs)
+            except Exception as exc:  # the thread outlives any one batch; its requests get 500
+                self.log(f"error committing a batch: {type(exc).__name__}: {exc}")
             finally:
                 with self._cond:
                     self._pending -= size

@@ -332,7 +332,7 @@ def main() -> None:
                 print(json.dumps(result), flush=True)
                 runs.setdefault((backend, front), []).append(result)
     results = []
-    for (backend, front), done in runs.items():
+    for done in runs.values():
         median = sorted(done, key=lambda r: r["spans_per_s"])[len(done) // 2]
         results.append(
             median

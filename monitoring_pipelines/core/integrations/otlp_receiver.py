@@ -467,6 +467,10 @@ class _Server(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, as exporters reuse their connections
+    # The answer's headers and body leave in one write, flushed after each request, with no
+    # Nagle delay waiting on the exporter's acknowledgement.
+    wbufsize = 1 << 16
+    disable_nagle_algorithm = True
     server: _Server
 
     def do_POST(self) -> None:

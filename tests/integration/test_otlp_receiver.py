@@ -4,6 +4,7 @@ exporter and by hand (JSON, gzip, broken bodies), rows on SQLite and PostgreSQL.
 from __future__ import annotations
 
 import gzip
+import http.client
 import json
 import os
 import signal
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from click.testing import CliRunner
 from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,6 +36,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExportResult
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
+from monitoring_pipelines.cli import main
 from monitoring_pipelines.core.integrations.otlp_receiver import (
     Receiver,
     ReceiverLimits,
@@ -462,3 +465,48 @@ def _free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def test_chunked_bodies_are_read(running: Running, spans: dict[str, ReadableSpan]) -> None:
+    body = encode_spans([spans["ok"]]).SerializeToString()
+    conn = http.client.HTTPConnection("127.0.0.1", running.port, timeout=10)
+    parts = iter([body[:10], body[10:]])
+    conn.request(
+        "POST",
+        "/v1/traces",
+        body=parts,
+        headers={"Content-Type": "application/x-protobuf"},
+        encode_chunked=True,
+    )
+    answer = conn.getresponse()
+    assert answer.status == 200, answer.read()
+    conn.close()
+    assert status(running)["rows_written"] == 1
+
+
+def test_otel_load_takes_the_same_columns(tmp_path: Path, spans: dict[str, ReadableSpan]) -> None:
+    document = json_format.MessageToDict(encode_spans(list(spans.values())))
+    path = tmp_path / "spans.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    database = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    args = ["otel", "load", str(path), "--table", "predictions", "--warehouse-url", database]
+    columns = [
+        "--column",
+        "label=sentiment.label",
+        "--column",
+        "confidence=sentiment.confidence:float",
+    ]
+
+    result = CliRunner().invoke(main, [*args, *columns], catch_exceptions=False)
+
+    assert result.exit_code == 0, result.output
+    assert "loaded 5 new row(s)" in result.output
+    assert "1 neither model calls (gen_ai.*) nor HTTP server spans" in result.output
+    engine = make_engine(database)
+    row = rows_of(engine)[request_id(spans["ok"])]
+    assert (row["label"], row["confidence"]) == ("positive", pytest.approx(0.93))
+    engine.dispose()
+    bad = CliRunner().invoke(main, [*args, "--column", "status=http.status"])
+    assert bad.exit_code == 2 and "status is one of the table's own columns" in bad.output
+    bad = CliRunner().invoke(main, [*args, "--column", "confidence=x:decimal"])
+    assert bad.exit_code == 2 and "NAME=ATTRIBUTE[:TYPE]" in bad.output

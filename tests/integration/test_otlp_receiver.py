@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import http.client
 import json
+import math
 import os
 import signal
 import sqlite3
@@ -414,7 +415,8 @@ def test_hostile_attribute_values_are_stored_verbatim_or_rejected_with_a_count(
         assert sum(rejected.values()) == sum(before.values()) + 1
         assert json.loads(answer)["partialSuccess"]["rejectedSpans"] == "1"
         unstorable = any("\x00" in t or _surrogate(t) for t in (label, service))
-        reason = "bad_text" if unstorable else "bad_column"
+        assert unstorable or not math.isfinite(confidence)
+        reason = "bad_column" if not math.isfinite(confidence) else "bad_text"
         assert rejected.get(reason, 0) == before.get(reason, 0) + 1
 
 

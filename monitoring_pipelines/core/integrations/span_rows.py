@@ -50,7 +50,7 @@ HTTP_STATUS = ("http.response.status_code", "http.status_code")
 HTTP_PATH = ("url.path", "http.target")
 
 ColumnType = Literal["text", "float", "int"]
-_COLUMN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,62})=([^:=\s][^=\s]*?)(?::(text|float|int))?$")
+_COLUMN = re.compile(r"^([A-Za-z_][A-Za-z0-9_]{0,62})=([^:=\s]+)(?::(text|float|int))?$")
 
 
 @dataclass(frozen=True)

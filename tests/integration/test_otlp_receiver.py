@@ -512,3 +512,71 @@ def test_otel_load_takes_the_same_columns(tmp_path: Path, spans: dict[str, Reada
     assert bad.exit_code == 2 and "status is one of the table's own columns" in bad.output
     bad = CliRunner().invoke(main, [*args, "--column", "confidence=x:decimal"])
     assert bad.exit_code == 2 and "NAME=ATTRIBUTE[:TYPE]" in bad.output
+
+
+def test_stopping_under_load_answers_every_request_and_loses_nothing(
+    warehouse: sa.Engine,
+) -> None:
+    """Requests in flight when the receiver stops are committed and answered 200, or answered
+    503 (the exporter retries) with none of their rows written."""
+    server = start(Receiver(warehouse, "predictions", limits=ReceiverLimits(batch_rows=64)))
+    bodies = [_http_request(i, 32) for i in range(200)]
+    answers: dict[int, int] = {}
+
+    def send(worker: int) -> None:
+        for i in range(worker, len(bodies), 4):
+            try:
+                answers[i] = post(server, bodies[i][0], "application/x-protobuf")[0]
+            except OSError:
+                return  # the listening socket closed: nothing was answered, nothing counted
+
+    senders = [threading.Thread(target=send, args=(w,)) for w in range(4)]
+    for sender in senders:
+        sender.start()
+    while len(answers) < 20:
+        time.sleep(0.005)
+    server.stop()
+    for sender in senders:
+        sender.join(30)
+
+    stored = set(rows_of(warehouse))
+    assert set(answers.values()) <= {200, 503}
+    for i, code in answers.items():
+        ids = bodies[i][1]
+        if code == 200:
+            assert ids <= stored, f"request {i} answered 200 but not stored"
+        else:
+            assert not ids & stored, f"request {i} answered 503 but partly stored"
+    assert 200 in answers.values()
+
+
+def _http_request(seed: int, spans: int) -> tuple[bytes, set[str]]:
+    """A protobuf request of ``spans`` HTTP server spans, and their request ids."""
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceRequest,
+    )
+    from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    request = ExportTraceServiceRequest()
+    scope = request.resource_spans.add().scope_spans.add()
+    ids = set()
+    for i in range(spans):
+        trace_id, span_id = os.urandom(16), os.urandom(8)
+        ids.add(f"{trace_id.hex()}-{span_id.hex()}")
+        start_ns = nanos(T0) + (seed * spans + i) * 1_000_000
+        scope.spans.append(
+            Span(
+                trace_id=trace_id,
+                span_id=span_id,
+                name="POST /predict",
+                kind=Span.SPAN_KIND_SERVER,
+                start_time_unix_nano=start_ns,
+                end_time_unix_nano=start_ns + 2_000_000,
+                attributes=[
+                    KeyValue(key="http.request.method", value=AnyValue(string_value="POST")),
+                    KeyValue(key="http.response.status_code", value=AnyValue(int_value=200)),
+                ],
+            )
+        )
+    return request.SerializeToString(), ids

@@ -307,7 +307,7 @@ class Receiver:
     # -- one request ----------------------------------------------------------------------------
 
     def refuse_large(self, content_type: str | None, size: int) -> Answer:
-        return self._error(
+        return self.refuse(
             413,
             _encoding(content_type),
             f"body of {size} bytes is over the receiver's limit of "
@@ -318,7 +318,7 @@ class Receiver:
         with self.counts.lock:
             self.counts.bad_payloads[reason] += 1
             _example(self.counts.bad_examples, reason, detail)
-        return self._error(400, _encoding(content_type), f"{BAD_PAYLOAD[reason]}: {detail}")
+        return self.refuse(400, _encoding(content_type), f"{BAD_PAYLOAD[reason]}: {detail}")
 
     def export(self, content_type: str | None, content_encoding: str | None, body: bytes) -> Answer:
         """Answer one ``POST /v1/traces``."""
@@ -333,7 +333,7 @@ class Receiver:
             try:
                 body = _gunzip(body, self.limits.max_body_bytes)
             except OverflowError:
-                return self._error(
+                return self.refuse(
                     413,
                     kind,
                     f"decompressed body is over the receiver's limit of "
@@ -387,16 +387,16 @@ class Receiver:
         if rows:
             job = self.writer.submit(rows)
             if job == "full":
-                return self._retry_later(kind, 429, "the receiver is behind the warehouse")
+                return self.retry_later(kind, 429, "the receiver is behind the warehouse")
             if job == "closing":
-                return self._retry_later(kind, 503, "the receiver is stopping")
+                return self.retry_later(kind, 503, "the receiver is stopping")
             assert not isinstance(job, str)
             if not job.done.wait(self.limits.wait_s):
-                return self._retry_later(kind, 503, "the warehouse did not commit in time")
+                return self.retry_later(kind, 503, "the warehouse did not commit in time")
             if job.outcome == "unavailable":
-                return self._retry_later(kind, 503, f"the warehouse failed: {job.detail}")
+                return self.retry_later(kind, 503, f"the warehouse failed: {job.detail}")
             if job.outcome != "written":
-                return self._error(500, kind, f"the rows could not be written: {job.detail}")
+                return self.refuse(500, kind, f"the rows could not be written: {job.detail}")
         with self.counts.lock:
             self.counts.requests_ok += 1
             self.counts.spans_accepted += len(spans)
@@ -412,8 +412,9 @@ class Receiver:
             body["partialSuccess"] = {"rejectedSpans": str(len(rejected)), "errorMessage": message}
         return Answer(200, JSON, json.dumps(body).encode())
 
-    def _retry_later(self, kind: str, status: int, message: str) -> Answer:
-        answer = self._error(status, kind, f"{message}; retry after {self.limits.retry_after_s} s")
+    def retry_later(self, kind: str, status: int, message: str) -> Answer:
+        """A 429 or 503 with ``Retry-After``: OTLP exporters send the request again."""
+        answer = self.refuse(status, kind, f"{message}; retry after {self.limits.retry_after_s} s")
         return Answer(
             answer.status,
             answer.content_type,
@@ -421,7 +422,8 @@ class Receiver:
             {"Retry-After": str(self.limits.retry_after_s)},
         )
 
-    def _error(self, status: int, kind: str | None, message: str) -> Answer:
+    def refuse(self, status: int, kind: str | None, message: str) -> Answer:
+        """An error answer (counted): a ``google.rpc.Status`` in the request's encoding."""
         with self.counts.lock:
             self.counts.refused[status] += 1
         code = {400: 3, 413: 3, 429: 8, 503: 14}.get(status, 13)  # google.rpc.Code
@@ -481,7 +483,7 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # answer, and keep serving: one request never stops the rest
             receiver.log(f"error answering a request: {type(exc).__name__}: {exc}")
             self.close_connection = True
-            self._send(receiver._error(500, JSON, f"internal error: {type(exc).__name__}"))
+            self._send(receiver.refuse(500, JSON, f"internal error: {type(exc).__name__}"))
         finally:
             receiver.leave()
 
@@ -490,12 +492,12 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path.split("?", 1)[0] != TRACES_PATH:
             self._discard_body()
             message = f"no {self.path}; POST {TRACES_PATH}"
-            self._send(receiver._error(404, _encoding(content_type), message))
+            self._send(receiver.refuse(404, _encoding(content_type), message))
             return
         if self.server.stopping:
             self._discard_body()
             kind = _encoding(content_type) or JSON
-            self._send(receiver._retry_later(kind, 503, "the receiver is stopping"))
+            self._send(receiver.retry_later(kind, 503, "the receiver is stopping"))
             return
         limit = receiver.limits.max_body_bytes
         body = self._body(receiver, content_type, limit)

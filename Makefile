@@ -12,7 +12,7 @@ export MONITORING_CONFIG ?= $(CURDIR)/demo/monitors.yaml
 export WHYLOGS_NO_ANALYTICS := True
 export MONITORING_WEB_URL ?= http://127.0.0.1:$(WEB_PORT)
 
-.PHONY: install demo test test-slow test-browser test-all ui bench bench-drift bench-ops bench-judge bench-fleet lint clean-demo
+.PHONY: install demo test test-slow test-browser test-all ui bench bench-drift bench-ops bench-judge bench-fleet bench-otlp lint clean-demo
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -74,6 +74,12 @@ bench-drift: install
 ## bench-ops: the day's latency/error/SLO metrics at 1M requests beside a numpy floor
 bench-ops: install
 	$(BIN)/python benchmarks/bench_ops.py $(BENCH_ARGS)
+
+## bench-otlp: `monitoring otel serve` under load: spans/s on SQLite and PostgreSQL, behind the
+##   standard library's HTTP server and uvicorn; spans sent = rows stored; 429s seen
+##   options: make bench-otlp BENCH_ARGS="--requests 400 --senders 8 --max-pending 4096"
+bench-otlp: install
+	$(BIN)/python benchmarks/bench_otlp.py $(BENCH_ARGS)
 
 ## bench-judge: `monitoring judge eval` on the three labelled HaluEval files (QA, dialogue,
 ##   summarization), then the offline judge's figures on the rows its fit never read

@@ -214,7 +214,7 @@ def test_sdk_spans_load_once_into_a_table_a_monitor_reads(
     first = load_spans([pretty], warehouse, "llm_calls", chunk_rows=2)
     again = load_spans([lines, pretty], warehouse, "llm_calls", chunk_rows=2)
 
-    assert (first.spans, first.loaded, first.not_genai, first.duplicates) == (8, 5, 1, 0)
+    assert (first.spans, first.loaded, first.not_mapped, first.duplicates) == (8, 5, 1, 0)
     assert dict(first.rejected) == {"bad_tokens": 1, "negative_duration": 1}
     assert "gen_ai.usage.input_tokens is 'many'" in first.examples["bad_tokens"][0]
     assert "ends 60000 ms before it starts" in first.examples["negative_duration"][0]

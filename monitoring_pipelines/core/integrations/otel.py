@@ -1,19 +1,22 @@
-"""GenAI spans from OpenTelemetry into an inference table a monitor reads.
+"""OpenTelemetry spans into an inference table a monitor reads.
 
-One row per model call (``gen_ai.*`` attributes); loading is idempotent by request id, and a
-malformed span is counted by reason, never stopping the load.
+One row per model call (``gen_ai.*`` attributes) or HTTP server span; writing is idempotent by
+request id, and a malformed span is counted by reason, never stopping the load. The table and the
+writing are shared by ``otel load`` (files) and ``otel serve`` (the OTLP/HTTP receiver).
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Engine,
@@ -27,13 +30,16 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
 )
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.types import TypeEngine
 
 from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.core.integrations import otlp_json as otlp
-from monitoring_pipelines.core.integrations.genai_spans import (
+from monitoring_pipelines.core.integrations.span_rows import (
     REASONS,
+    ColumnSpec,
     InferenceRow,
     Rejected,
     to_row,
@@ -62,7 +68,7 @@ REQUIRED = (
 )
 
 
-def _columns() -> list[Column[object]]:
+def _columns(extra: Sequence[ColumnSpec] = ()) -> list[Column[object]]:
     text = ("service", "operation", "llm_model", "status", "error_type", "session_id")
     columns: list[Column[object]] = [
         Column("request_id", Text, primary_key=True),
@@ -75,12 +81,23 @@ def _columns() -> list[Column[object]]:
         Column("latency_ms", Float),
     ]
     columns += [Column(n, Text) for n in ("trace_id", "span_name", "provider", "response_model")]
+    columns.append(Column("http_status_code", Integer))
+    columns += [Column(c.name, _TYPES[c.type]) for c in extra]
     return columns
 
 
-def inference_table(name: str, metadata: MetaData | None = None) -> Table:
+_TYPES: dict[str, type[TypeEngine[Any]]] = {
+    "text": Text,
+    "float": Float,
+    "int": BigInteger,
+}
+
+
+def inference_table(
+    name: str, metadata: MetaData | None = None, extra: Sequence[ColumnSpec] = ()
+) -> Table:
     """The table this loader creates: plain types, request id as primary key, ts indexed."""
-    table = Table(name, metadata or MetaData(), *_columns())
+    table = Table(name, metadata or MetaData(), *_columns(extra))
     Index(f"ix_{name}_ts"[:63], table.c.ts)
     return table
 
@@ -94,7 +111,7 @@ class LoadReport:
     spans: int = 0
     loaded: int = 0
     duplicates: int = 0
-    not_genai: int = 0
+    not_mapped: int = 0
     rejected: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
     models: Counter[str] = field(default_factory=Counter)
@@ -120,7 +137,7 @@ class LoadReport:
         )
         out.append(
             f"skipped {self.duplicates} already loaded (same request id) and "
-            f"{self.not_genai} without gen_ai.* attributes (not model calls)"
+            f"{self.not_mapped} neither model calls (gen_ai.*) nor HTTP server spans"
         )
         if self.rejected:
             out.append(f"rejected {sum(self.rejected.values())}:")
@@ -131,23 +148,30 @@ class LoadReport:
 
 
 def load_spans(
-    paths: Iterable[Path], engine: Engine, table: str, *, chunk_rows: int = 1000
+    paths: Iterable[Path],
+    engine: Engine,
+    table: str,
+    *,
+    chunk_rows: int = 1000,
+    columns: Sequence[ColumnSpec] = (),
 ) -> LoadReport:
-    """Load the GenAI spans of OTLP/JSON files into ``table``, creating it if absent.
+    """Load the GenAI and HTTP server spans of OTLP/JSON files into ``table``, creating it if
+    absent.
 
     Args:
         paths: OTLP/JSON files (JSON Lines of export requests, or one request per file).
         engine: The warehouse the monitor reads.
         table: The inference table; an existing one needs the columns of ``REQUIRED``.
         chunk_rows: Rows written per transaction.
+        columns: Application attributes written to columns of their own (added if absent).
 
     Raises:
         TraceLoadError: A file cannot be read, or the table cannot be created or written.
     """
-    target = ensure_table(engine, table)
+    target = ensure_table(engine, table, columns)
     report = LoadReport(table)
     pending: list[InferenceRow] = []
-    for row in _rows(paths, report):
+    for row in _rows(paths, report, columns):
         pending.append(row)
         if len(pending) >= chunk_rows:
             _flush(engine, target, pending, report)
@@ -155,7 +179,9 @@ def load_spans(
     return report
 
 
-def _rows(paths: Iterable[Path], report: LoadReport) -> Iterator[InferenceRow]:
+def _rows(
+    paths: Iterable[Path], report: LoadReport, columns: Sequence[ColumnSpec]
+) -> Iterator[InferenceRow]:
     for path in paths:
         report.files += 1
         try:
@@ -164,9 +190,9 @@ def _rows(paths: Iterable[Path], report: LoadReport) -> Iterator[InferenceRow]:
                     report.reject(Rejected(item.reason, item.where, item.detail))
                     continue
                 report.spans += 1
-                row = to_row(item)
+                row = to_row(item, columns)
                 if row is None:
-                    report.not_genai += 1
+                    report.not_mapped += 1
                 elif isinstance(row, Rejected):
                     report.reject(row)
                 else:
@@ -175,13 +201,13 @@ def _rows(paths: Iterable[Path], report: LoadReport) -> Iterator[InferenceRow]:
             raise TraceLoadError(f"cannot read spans from {path}: {exc}") from exc
 
 
-def ensure_table(engine: Engine, name: str) -> Table:
+def ensure_table(engine: Engine, name: str, extra: Sequence[ColumnSpec] = ()) -> Table:
     """The table to write: created when absent; when present, its columns of ours (it must have
-    every column of ``REQUIRED``)."""
+    every column of ``REQUIRED``), and the ``extra`` columns, added when it lacks them."""
     try:
         inspector = inspect(engine)
         if not inspector.has_table(name):
-            table = inference_table(name)
+            table = inference_table(name, extra=extra)
             table.metadata.create_all(engine)
             return table
         existing = {c["name"]: c["type"] for c in inspector.get_columns(name)}
@@ -193,33 +219,79 @@ def ensure_table(engine: Engine, name: str) -> Table:
             f"table '{name}' exists without column(s) {', '.join(missing)}; expected "
             f"{', '.join(REQUIRED)} (or give a new table name and it is created)"
         )
+    for spec in extra:
+        if spec.name not in existing:
+            existing[spec.name] = _add_column(engine, name, spec)
     aware = bool(getattr(existing["ts"], "timezone", False))
     columns = [
         Column("ts", DateTime(timezone=aware)) if c.name == "ts" else c
-        for c in _columns()
+        for c in _columns(extra)
         if c.name in existing
     ]
     return Table(name, MetaData(), *columns)
+
+
+def _add_column(engine: Engine, table: str, spec: ColumnSpec) -> TypeEngine[Any]:
+    """Add a nullable column for ``spec``; TraceLoadError names the statement to run."""
+    preparer = engine.dialect.identifier_preparer
+    kind = _TYPES[spec.type]().compile(dialect=engine.dialect)
+    statement = f"ALTER TABLE {preparer.quote(table)} ADD COLUMN {preparer.quote(spec.name)} {kind}"
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(statement))
+    except SQLAlchemyError as exc:
+        reason = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+        raise TraceLoadError(
+            f"table '{table}' has no column {spec.name} for --column "
+            f"{spec.name}={spec.attribute}:{spec.type}, and adding it failed ({reason}); "
+            f"run `{statement}` as the table's owner, or drop the option"
+        ) from exc
+    return _TYPES[spec.type]()
+
+
+def write_rows(engine: Engine, table: Table, rows: Sequence[InferenceRow]) -> list[InferenceRow]:
+    """Insert, in one transaction, the rows whose request id the table does not hold yet;
+    the rows inserted.
+
+    Raises:
+        SQLAlchemyError: The transaction failed; none of the rows is written.
+    """
+    if not rows:
+        return []
+    unique: dict[str, InferenceRow] = {}
+    for row in rows:
+        unique.setdefault(row.request_id, row)
+    aware = bool(getattr(table.c.ts.type, "timezone", False))
+    for attempt in (1, 2):
+        try:
+            with engine.begin() as conn:
+                held: set[str] = set()
+                keys = list(unique)
+                for at in range(0, len(keys), 10_000):  # bound the statement's parameters
+                    part = keys[at : at + 10_000]
+                    held.update(
+                        conn.execute(
+                            select(table.c.request_id).where(table.c.request_id.in_(part))
+                        ).scalars()
+                    )
+                new = [r for key, r in unique.items() if key not in held]
+                if new:
+                    names = frozenset(table.c.keys())
+                    conn.execute(insert(table), [_values(r, names, aware) for r in new])
+            return new
+        except IntegrityError:
+            # Another writer inserted some of the ids between our read and our insert: read again.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def _flush(engine: Engine, table: Table, rows: list[InferenceRow], report: LoadReport) -> None:
     """Insert the rows whose request id the table does not hold yet, in one transaction."""
     if not rows:
         return
-    unique: dict[str, InferenceRow] = {}
-    for row in rows:
-        unique.setdefault(row.request_id, row)
-    aware = bool(getattr(table.c.ts.type, "timezone", False))
     try:
-        with engine.begin() as conn:
-            held = set(
-                conn.execute(
-                    select(table.c.request_id).where(table.c.request_id.in_(list(unique)))
-                ).scalars()
-            )
-            new = [r for key, r in unique.items() if key not in held]
-            if new:
-                conn.execute(insert(table), [_values(r, table, aware) for r in new])
+        new = write_rows(engine, table, rows)
     except SQLAlchemyError as exc:
         raise TraceLoadError(f"cannot write {len(rows)} row(s) to '{table.name}': {exc}") from exc
     report.loaded += len(new)
@@ -231,8 +303,8 @@ def _flush(engine: Engine, table: Table, rows: list[InferenceRow], report: LoadR
     rows.clear()
 
 
-def _values(row: InferenceRow, table: Table, aware: bool) -> dict[str, object]:
-    values = {k: v for k, v in asdict(row).items() if k in table.c}
+def _values(row: InferenceRow, names: frozenset[str], aware: bool) -> dict[str, object]:
+    values = {k: v for k, v in row.values().items() if k in names}
     # A TIMESTAMP column without a zone holds UTC wall time; handing the driver an aware value
     # would convert it to the session's zone.
     values["ts"] = row.ts if aware else row.ts.replace(tzinfo=None)

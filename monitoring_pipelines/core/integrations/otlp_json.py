@@ -19,6 +19,18 @@ from typing import Any, Literal
 TRACE_ID_BYTES = 16
 SPAN_ID_BYTES = 8
 SpanStatus = Literal["unset", "ok", "error"]
+SpanKind = Literal["unspecified", "internal", "server", "client", "producer", "consumer"]
+_KINDS: tuple[SpanKind, ...] = (
+    "unspecified",
+    "internal",
+    "server",
+    "client",
+    "producer",
+    "consumer",
+)
+_KIND: dict[object, SpanKind] = {i: k for i, k in enumerate(_KINDS)} | {
+    f"SPAN_KIND_{k.upper()}": k for k in _KINDS
+}
 _STATUS: dict[object, SpanStatus] = {
     0: "unset",
     1: "ok",
@@ -43,16 +55,23 @@ class RawSpan:
     """One exported span with its resource's attributes; nothing validated yet.
 
     Attributes:
-        where: ``file:line`` (or ``file``) and the span's index in it, for messages.
+        where: ``file:line`` (or ``file``, or the request) and the span's index in it.
         resource: The resource's attributes (``service.name`` ...).
-        span: The span's JSON object.
+        span: The span's JSON object (from protobuf: its scalar fields under their JSON names).
         attributes: The span's attributes, decoded to Python values.
+        decoded_events: The span's events when already decoded (protobuf); else read from
+            ``span`` when asked.
     """
 
     where: str
     resource: Mapping[str, object]
     span: Mapping[str, Any]
     attributes: Mapping[str, object]
+    decoded_events: list[tuple[str, dict[str, object]]] | None = None
+
+    def events(self) -> list[tuple[str, dict[str, object]]]:
+        """The span's events as (name, attributes)."""
+        return self.decoded_events if self.decoded_events is not None else events(self.span)
 
 
 @dataclass(frozen=True)
@@ -76,7 +95,7 @@ def read_spans(path: Path) -> Iterator[RawSpan | BadDocument]:
             continue
         requests = document if isinstance(document, list) else [document]
         for request in requests:
-            yield from _request_spans(where, request)
+            yield from request_spans(where, request)
 
 
 def _documents(path: Path) -> Iterator[tuple[str, object]]:
@@ -104,7 +123,7 @@ def _documents(path: Path) -> Iterator[tuple[str, object]]:
                 yield where, BadDocument("bad_json", where, f"not JSON: {exc}")
 
 
-def _request_spans(where: str, request: object) -> Iterator[RawSpan | BadDocument]:
+def request_spans(where: str, request: object) -> Iterator[RawSpan | BadDocument]:
     if not isinstance(request, Mapping) or field(request, "resourceSpans") is None:
         if isinstance(request, Mapping) and any(
             field(request, k) is not None for k in ("resourceMetrics", "resourceLogs")
@@ -214,6 +233,11 @@ def decode_nanos(value: object) -> int | None:
 def span_status(span: Mapping[str, Any]) -> SpanStatus:
     """The span's status code; an unknown code counts as unset."""
     return _STATUS.get(field(_map(field(span, "status")), "code"), "unset")
+
+
+def span_kind(span: Mapping[str, Any]) -> SpanKind:
+    """The span's kind (an integer or the enum's name); an unknown kind counts as unspecified."""
+    return _KIND.get(field(span, "kind"), "unspecified")
 
 
 def events(span: Mapping[str, Any]) -> list[tuple[str, dict[str, object]]]:

@@ -103,6 +103,16 @@ def store(tmp_path: Path) -> Iterator[AlertRepository]:
         costs |= {("cost_usd", dims): cost, ("requests", dims): requests}
         costs |= {("prompt_tokens", dims): prompt, ("completion_tokens", dims): completion}
     results.save_metrics("support_bot", "token_costs", "2026-09-02", costs)
+    results.save_metrics(
+        "support_bot",
+        "hallucination_rate",
+        "2026-09-02",
+        {
+            ("hallucination_rate", ""): 0.08,
+            ("scored", ""): 250.0,
+            ("hallucination_rate", dimensions(intent="billing")): 0.2,
+        },
+    )
     results.save_metrics("sentiment", "performance", "reference", {("accuracy", ""): 0.88})
     results.save_metrics(
         "sentiment",
@@ -199,6 +209,8 @@ def test_a_scrape_exports_the_latest_day_of_every_asset(endpoint: str) -> None:
     assert value(samples, "monitoring_llm_tokens", model="gpt-4o", type="input", **bot) == 100_000
     assert value(samples, "monitoring_llm_tokens", model="gpt-4o", type="output", **bot) == 20_000
     assert value(samples, "monitoring_llm_requests", model="our-finetune", **bot) == 10.0
+    assert named(samples, "monitoring_hallucination_ratio") == {frozenset(bot.items()): 0.08}
+    assert value(samples, "monitoring_hallucination_scored_answers", **bot) == 250.0
 
     sentiment = {"monitor": "sentiment"}
     assert named(samples, "monitoring_accuracy_ratio") == {frozenset(sentiment.items()): 0.66}

@@ -113,6 +113,16 @@ GAUGES = (
         ("delta", "monitoring_performance_delta", "Checked metric minus its reference"),
     ),
     *_gauges(
+        "hallucination_rate",
+        None,
+        (
+            "hallucination_rate",
+            "monitoring_hallucination_ratio",
+            "Share of the judged answers scored under the judge's threshold",
+        ),
+        ("scored", "monitoring_hallucination_scored_answers", "Answers the judge scored"),
+    ),
+    *_gauges(
         "performance",
         "class",
         ("precision", "monitoring_class_precision_ratio", "Precision per class"),

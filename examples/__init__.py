@@ -1,0 +1,1 @@
+"""Example services instrumented for monitoring (not part of the installed distribution)."""

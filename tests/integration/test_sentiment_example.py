@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,10 +22,13 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import create_engine
 
 from examples.sentiment_api import load
 from examples.sentiment_api.app import FAULTS_ENV, create_app
 from examples.sentiment_api.model import label_of, predict
+from monitoring_pipelines.core.integrations.otel import ensure_table
+from monitoring_pipelines.core.integrations.span_rows import parse_columns
 
 EXAMPLE = Path(__file__).parents[2] / "examples" / "sentiment_api"
 APP_PORTS = range(8000, 8011)
@@ -246,11 +248,15 @@ def test_the_incident_needs_the_fault_switch_and_says_so(served: str) -> None:
 
 def test_the_monitor_file_validates_against_a_table_of_the_example_spans(tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.db"
-    with sqlite3.connect(warehouse) as conn:
-        conn.execute(
-            "create table sentiment_requests (request_id text, ts timestamp, service text, "
-            "latency_ms real, status integer, label text, confidence real, words real)"
-        )
+    # The table as `monitoring otel serve` makes it with the README's --column options.
+    columns = parse_columns(
+        [
+            "label=sentiment.label",
+            "confidence=sentiment.confidence:float",
+            "words=sentiment.words:float",
+        ]
+    )
+    ensure_table(create_engine(f"sqlite:///{warehouse}"), "sentiment_requests", columns)
     env = {
         **os.environ,
         "MONITORING_WAREHOUSE_URL": f"sqlite:///{warehouse}",

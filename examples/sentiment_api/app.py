@@ -164,6 +164,8 @@ def create_app(
     @app.post("/predict", response_model=PredictResponse)
     async def predict_sentiment(request: PredictRequest) -> PredictResponse:
         span = trace.get_current_span()  # the request's server span
+        # The input's features are known before the model answers: recorded for every request.
+        span.set_attribute("sentiment.words", len(request.text.split()))
         faulty = fault.error_rate > 0 or fault.fallback_rate > 0
         if faulty and fault.delay_ms:
             await asyncio.sleep(fault.delay_ms / 1000)
@@ -179,7 +181,6 @@ def create_app(
             label, confidence = prediction.label, prediction.confidence
         span.set_attribute("sentiment.label", label)
         span.set_attribute("sentiment.confidence", confidence)
-        span.set_attribute("sentiment.words", len(request.text.split()))
         metrics.predictions.labels(label).inc()
         return PredictResponse(label=label, confidence=confidence)
 

@@ -222,6 +222,53 @@ def test_too_many_nulls_fail_relative_to_the_reference(suite: QualitySuite) -> N
     assert results["score:range"].considered == 950
 
 
+def served(**service: Any) -> MonitorConfig:
+    """:func:`monitor` of a service log: its status column, as the error-rate check reads it."""
+    config = monitor().model_dump()
+    config["service"] = {"status_column": "status", **service}
+    return MonitorConfig.model_validate(config)
+
+
+@pytest.mark.parametrize(
+    ("service", "failure", "success"),
+    [({}, 503, 200), ({}, "503", "200"), ({"error_statuses": ["error"]}, "error", "ok")],
+)
+def test_a_failed_request_has_no_prediction_and_is_not_a_null_finding(
+    reference: dict[str, ColumnSketch], service: dict[str, Any], failure: Any, success: Any
+) -> None:
+    """One problem, one incident: a burst of failed requests is the error rate's finding; the
+    prediction's nulls count among the requests that were answered. Inputs still count all."""
+    suite = derive_suite(served(**service), reference)
+    assert suite.status is not None and suite.status.column == "status"
+    spec = {s.name: s for s in suite.expectations}
+    assert spec["score:nulls"].answered_only and not spec["amount:nulls"].answered_only
+    assert "of the answered requests" in spec["score:nulls"].expected
+    day = clean_day().assign(status=[success] * 1000)
+    day.loc[:199, "status"] = failure  # 20 % failed, without a prediction
+    day.loc[:199, "score"] = np.nan
+    results = by_name(validate_day(suite, [day]))
+    assert results["score:nulls"].success, results["score:nulls"]
+    assert results["score:nulls"].considered == 800
+    assert results["score:nulls"].unexpected_count == 0
+    # An answered request without a prediction is still a finding.
+    day.loc[200:259, "score"] = np.nan  # 60 of the 800 answered: 7.5 %
+    results = by_name(validate_day(suite, [day]))
+    assert not results["score:nulls"].success
+    assert results["score:nulls"].unexpected_share == pytest.approx(60 / 800)
+    # A failed request's missing input is a finding as before.
+    day.loc[:199, "amount"] = np.nan
+    assert not by_name(validate_day(suite, [day]))["amount:nulls"].success
+
+
+def test_without_a_status_column_every_row_counts(reference: dict[str, ColumnSketch]) -> None:
+    suite = derive_suite(monitor(), reference)
+    assert suite.status is None
+    assert not any(s.answered_only for s in suite.expectations)
+    day = clean_day()
+    day.loc[:199, "score"] = np.nan
+    assert not by_name(validate_day(suite, [day]))["score:nulls"].success
+
+
 def test_wrong_types_fail_and_break_nothing(suite: QualitySuite) -> None:
     day = clean_day(100)
     day["amount"] = day["amount"].astype(object)

@@ -40,11 +40,24 @@ def type_counts(
         yield column, _counted(values, int(null.sum()), wrong)
 
 
-def null_counts(frame: pd.DataFrame, columns: list[str]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """Per column: its nulls among all rows."""
-    for column in columns:
+# The column a frame may carry marking the rows of requests that failed (``answered_only``).
+FAILED = "__failed"
+
+
+def null_counts(
+    frame: pd.DataFrame, columns: list[str], answered_only: list[bool] | None = None
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """Per column: its nulls among all rows, or, for an ``answered_only`` column of a frame
+    with a :data:`FAILED` column, among the rows of requests that did not fail (the others
+    are not considered)."""
+    only = answered_only or [False] * len(columns)
+    failed = frame[FAILED].to_numpy(dtype=bool) if FAILED in frame.columns else None
+    for column, answered in zip(columns, only, strict=True):
         null = frame[column].isna().to_numpy(dtype=bool)
-        yield column, _counted(frame[column], 0, null)
+        if answered and failed is not None:
+            yield column, _counted(frame[column], int(failed.sum()), null & ~failed)
+        else:
+            yield column, _counted(frame[column], 0, null)
 
 
 def range_counts(

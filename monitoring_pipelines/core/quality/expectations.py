@@ -36,7 +36,14 @@ def gx_expectations(expectations: Iterable[ExpectationSpec]) -> list[Any]:
                 )
             )
         elif kind == "nulls":
-            built.append(classes["nulls"](columns=columns, allowed_shares=allowed, meta=meta))
+            built.append(
+                classes["nulls"](
+                    columns=columns,
+                    allowed_shares=allowed,
+                    answered_only=[s.answered_only for s in specs],
+                    meta=meta,
+                )
+            )
         elif kind == "range":
             built.append(
                 classes["range"](
@@ -116,7 +123,7 @@ def _classes() -> dict[str, Any]:
         )
 
     counting_metric("monitoring.column_type_counts", ("columns", "type_lists"), type_counts)
-    counting_metric("monitoring.column_null_counts", ("columns",), null_counts)
+    counting_metric("monitoring.column_null_counts", ("columns", "answered_only"), null_counts)
     counting_metric(
         "monitoring.column_range_counts", ("columns", "min_values", "max_values"), range_counts
     )
@@ -163,8 +170,9 @@ def _classes() -> dict[str, Any]:
         "nulls": expectation(
             "ExpectColumnNullSharesToBeAtMost",
             "monitoring.column_null_counts",
-            {"allowed_shares": list[float]},
-            "Each column has at most its allowed share of nulls.",
+            {"allowed_shares": list[float], "answered_only": list[bool]},
+            "Each column has at most its allowed share of nulls (of a column the model writes, "
+            "among the requests that did not fail).",
         ),
         "range": expectation(
             "ExpectColumnValuesToBeWithinRanges",

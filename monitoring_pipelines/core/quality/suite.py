@@ -71,6 +71,9 @@ class ExpectationSpec:
         min_value: Lower bound (``range``: of values; ``row_count``: of rows).
         max_value: Upper bound, or None for none.
         value_set: Accepted values (``categories``).
+        answered_only: ``nulls`` of a column the model writes (the prediction, its score):
+            only requests the service answered are considered, as a failed request has no
+            answer (its failure is the error-rate check's finding, not a second one).
     """
 
     kind: ExpectationKind
@@ -81,6 +84,7 @@ class ExpectationSpec:
     min_value: float | None = None
     max_value: float | None = None
     value_set: tuple[str, ...] = ()
+    answered_only: bool = False
 
     @property
     def name(self) -> str:
@@ -93,6 +97,15 @@ class ExpectationSpec:
 
 
 @dataclass(frozen=True)
+class StatusRule:
+    """Which requests failed: the service's status column and its error statuses (None: HTTP
+    codes 500-599), as the error-rate check reads them (``service.*``)."""
+
+    column: str
+    error_statuses: tuple[str | int, ...] | None = None
+
+
+@dataclass(frozen=True)
 class QualitySuite:
     """The expectations of one monitor and the columns they read.
 
@@ -100,11 +113,14 @@ class QualitySuite:
         expectations: One per rule and column, then the row count.
         columns: Columns validated, by kind (numeric or categorical).
         notes: Expectations that could not be derived, and why.
+        status: The requests that failed, when the monitor has a status column (the
+            ``answered_only`` rules leave them out).
     """
 
     expectations: tuple[ExpectationSpec, ...]
     columns: Mapping[str, ColumnKind]
     notes: tuple[str, ...] = ()
+    status: StatusRule | None = None
 
 
 def derive_suite(monitor: MonitorConfig, reference: Mapping[str, ColumnSketch]) -> QualitySuite:
@@ -114,12 +130,14 @@ def derive_suite(monitor: MonitorConfig, reference: Mapping[str, ColumnSketch]) 
     plan = ColumnPlan.for_monitor(monitor)
     columns: dict[str, ColumnKind] = {c: "numeric" for c in plan.numeric}
     columns.update({c: "categorical" for c in plan.categorical})
+    status = _status_rule(monitor)
+    answers = _answer_columns(monitor) if status is not None else set()
     expectations: list[ExpectationSpec] = []
     notes: list[str] = []
     for column, kind in columns.items():
         sketch = reference.get(column)
         expectations.append(_type_spec(column, kind))
-        expectations.append(_null_spec(column, sketch, rules))
+        expectations.append(_null_spec(column, sketch, rules, answered_only=column in answers))
         if sketch is None:
             notes.append(f"{column}: no reference sketch; only type and nulls are checked")
             continue
@@ -134,7 +152,22 @@ def derive_suite(monitor: MonitorConfig, reference: Mapping[str, ColumnSketch]) 
     if rules.max_rows is not None:
         # The lower end is the volume check's: one problem, one incident.
         expectations.append(_row_count_spec(rules))
-    return QualitySuite(tuple(expectations), columns, tuple(notes))
+    return QualitySuite(tuple(expectations), columns, tuple(notes), status)
+
+
+def _status_rule(monitor: MonitorConfig) -> StatusRule | None:
+    service = monitor.service
+    if service is None or service.status_column is None:
+        return None
+    errors = service.error_statuses
+    return StatusRule(service.status_column, tuple(errors) if errors is not None else None)
+
+
+def _answer_columns(monitor: MonitorConfig) -> set[str]:
+    """The columns the model writes: a failed request leaves them empty."""
+    if monitor.prediction is None:
+        return set()
+    return {c for c in (monitor.prediction.column, monitor.prediction.score_column) if c}
 
 
 def _type_spec(column: str, kind: ColumnKind) -> ExpectationSpec:
@@ -143,18 +176,22 @@ def _type_spec(column: str, kind: ColumnKind) -> ExpectationSpec:
     return ExpectationSpec("type", column, "strings", type_list=TEXT_TYPES)
 
 
-def _null_spec(column: str, sketch: ColumnSketch | None, rules: QualityRules) -> ExpectationSpec:
+def _null_spec(
+    column: str, sketch: ColumnSketch | None, rules: QualityRules, *, answered_only: bool = False
+) -> ExpectationSpec:
     reference_share = 0.0
     if sketch is not None:
         total = sketch.n + sketch.n_missing + sketch.n_nonfinite
         reference_share = (sketch.n_missing + sketch.n_nonfinite) / total if total else 0.0
     allowed = min(1.0, max(reference_share + rules.null_share_margin, rules.max_null_share))
+    among = " of the answered requests" if answered_only else ""
     return ExpectationSpec(
         "nulls",
         column,
-        f"at most {allowed:.2%} nulls (reference {reference_share:.2%} + margin "
+        f"at most {allowed:.2%} nulls{among} (reference {reference_share:.2%} + margin "
         f"{rules.null_share_margin:.2%}, at least {rules.max_null_share:.2%})",
         allowed_share=allowed,
+        answered_only=answered_only,
     )
 
 

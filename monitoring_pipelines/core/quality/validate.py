@@ -17,10 +17,11 @@ import pandas as pd
 
 from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
 from monitoring_pipelines.core.profile.fitting import sample_mask
-from monitoring_pipelines.core.quality.counts import MAX_EXAMPLES
+from monitoring_pipelines.core.quality.counts import FAILED, MAX_EXAMPLES
 from monitoring_pipelines.core.quality.expectations import gx_expectations
 from monitoring_pipelines.core.quality.results import BatchOutcome, QualityReport, Tally, verdict
 from monitoring_pipelines.core.quality.suite import TABLE, ExpectationSpec, QualitySuite
+from monitoring_pipelines.core.service.metrics import classify_status
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the import is lazy at run time
     from great_expectations.core import ExpectationSuiteValidationResult
@@ -182,8 +183,15 @@ def _nonempty(batches: Iterable[pd.DataFrame], suite: QualitySuite) -> Iterator[
 
 
 def _prepared(batch: pd.DataFrame, suite: QualitySuite) -> pd.DataFrame:
-    """The suite's columns of the batch."""
+    """The suite's columns of the batch, and which of its requests failed (:data:`FAILED`)
+    when the suite knows the status column and the batch has it."""
     missing = [c for c in suite.columns if c not in batch.columns]
     if missing:
         raise ValueError(f"the batch has no column {missing}")
-    return batch[list(suite.columns)]
+    frame = batch[list(suite.columns)]
+    status = suite.status
+    if status is None or status.column not in batch.columns:
+        return frame
+    errors = list(status.error_statuses) if status.error_statuses is not None else None
+    failed, _, _ = classify_status(batch[status.column].to_numpy(dtype=object), errors)
+    return frame.assign(**{FAILED: failed})

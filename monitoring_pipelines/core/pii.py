@@ -1,8 +1,9 @@
-"""Redaction of obvious PII in free text: email addresses, phone numbers, payment card numbers.
+"""What counts as PII in free text: email addresses, phone numbers, payment card numbers.
 
+One definition for both its uses: redaction of the fine-tuning export and the output-safety
+metrics of live answers (README.md, "From reviews back to the model" and "Output safety").
 A few careful regular expressions, not a DLP system, tuned to leave the dates, times, ids,
-prices and versions of support text alone; README.md ("From reviews back to the model") says
-what is and is not caught.
+prices, IP addresses and versions of support text alone.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ _EMAIL: Final = re.compile(r"(?<![\w.%+\-])[\w.%+\-]+@(?:[\w\-]+\.)+[^\W\d_]{2,}
 
 # A number starts where no word, id, path or other number is glued to it and ends likewise,
 # so ``KB-204``, ``v1.2.3`` and ``/12345678`` never yield a match of their own.
-_START: Final = r"(?<![\w.\-/+])"
-_END: Final = r"(?![\w]|[.\-]\d)"
+_START: Final = r"(?<![\w.\-/+#:])"
+_END: Final = r"(?![\w]|[.\-:/]\d)"
 
 _CARD: Final = re.compile(
     _START
@@ -72,6 +73,37 @@ class Redaction:
     counts: Mapping[str, int]
 
 
+@dataclass(frozen=True)
+class PiiSpan:
+    """One piece of PII found in a text: its kind and where it is (``text[start:end]``)."""
+
+    kind: PiiKind
+    start: int
+    end: int
+
+
+def find_pii(text: str) -> list[PiiSpan]:
+    """Every email address, card number and phone number in ``text``, in text order.
+
+    Emails are found first, then Luhn-valid card numbers outside them, then phone numbers
+    outside both, so one run of characters is one kind.
+    """
+    spans: list[PiiSpan] = []
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= s.start or start >= s.end for s in spans)
+
+    for m in _EMAIL.finditer(text):
+        spans.append(PiiSpan("email", m.start(), m.end()))
+    for m in _CARD.finditer(text):
+        if _is_card(m.group()) and free(m.start(), m.end()):
+            spans.append(PiiSpan("card", m.start(), m.end()))
+    for m in _PHONE.finditer(text):
+        if _is_phone(m) and free(m.start(), m.end()):
+            spans.append(PiiSpan("phone", m.start(), m.end()))
+    return sorted(spans, key=lambda s: s.start)
+
+
 def redact(text: str) -> Redaction:
     """Replace the email addresses, card numbers and phone numbers in ``text``.
 
@@ -83,15 +115,14 @@ def redact(text: str) -> Redaction:
         for exactly what is and is not caught).
     """
     counts: Counter[str] = Counter()
-
-    def replace(kind: PiiKind) -> str:
-        counts[kind] += 1
-        return PLACEHOLDERS[kind]
-
-    text = _EMAIL.sub(lambda m: replace("email"), text)
-    text = _CARD.sub(lambda m: replace("card") if _is_card(m.group()) else m.group(), text)
-    text = _PHONE.sub(lambda m: replace("phone") if _is_phone(m) else m.group(), text)
-    return Redaction(text, {kind: counts[kind] for kind in KINDS})
+    parts: list[str] = []
+    at = 0
+    for span in find_pii(text):
+        parts += [text[at : span.start], PLACEHOLDERS[span.kind]]
+        counts[span.kind] += 1
+        at = span.end
+    parts.append(text[at:])
+    return Redaction("".join(parts), {kind: counts[kind] for kind in KINDS})
 
 
 def luhn_valid(digits: str) -> bool:

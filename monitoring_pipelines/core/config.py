@@ -273,6 +273,12 @@ class LeakConfig(Strict):
         default=10,
         description="leaking answers in a day at which the finding is critical",
     )
+    kinds: list[Literal["email", "phone", "card"]] = Field(
+        default=["email", "phone", "card"],
+        min_length=1,
+        description="the kinds that fail the check (all are measured): leave out one the bot is "
+        "meant to give out, such as a support hotline's phone number",
+    )
 
 
 class RefusalConfig(Strict):

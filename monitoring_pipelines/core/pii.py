@@ -53,7 +53,12 @@ _PHONE: Final = re.compile(
 )
 
 _DATE: Final = re.compile(r"\d{4}([.\-])\d{1,2}\1\d{1,2}|\d{1,2}([.\-])\d{1,2}\2\d{4}")
+_TRUNK_AREA: Final = re.compile(r"0\d{1,4}[ \-]\d{5,8}")
 _IPV4: Final = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+# Dotted numbers are phones only in the shapes phones are written with dots: a national number
+# with its trunk 0 (``06.12.34.56.78``) or the North American 3-3-4 (``555.123.4567``); other
+# dotted runs are versions, build numbers or amounts (``13.10.1234.5678``).
+_DOTTED_PHONE: Final = re.compile(r"0\d{1,4}(?:\.\d{2,4}){2,4}|\d{3}\.\d{3}\.\d{4}")
 _THOUSANDS: Final = re.compile(r"\d{1,3}([ .])\d{3}(?:\1\d{3})*")
 _CURRENCY: Final = r"[$€£¥₹]|\b(?:USD|EUR|GBP|CHF|JPY|CAD|AUD|INR)\b"
 _CURRENCY_BEFORE: Final = re.compile(rf"(?:{_CURRENCY})\s?\Z")
@@ -152,9 +157,13 @@ def _is_phone(match: re.Match[str]) -> bool:
     if candidate.startswith(("+", "(")) or candidate.isdigit():
         return True  # the shape alone says phone (or trunk 0, which the pattern requires)
     groups = re.split(r"[ .\-]", candidate)
+    if _TRUNK_AREA.fullmatch(candidate):
+        return True  # trunk 0, area code, subscriber number: ``030 12345678``
     if any(len(g) > MAX_PHONE_GROUP for g in groups) or any(len(g) < 2 for g in groups[1:]):
         return False
-    if "." in candidate and len(_digits(candidate)) < MIN_DOTTED_PHONE_DIGITS:
+    if "." in candidate and (
+        len(_digits(candidate)) < MIN_DOTTED_PHONE_DIGITS or not _DOTTED_PHONE.fullmatch(candidate)
+    ):
         return False
     if _DATE.fullmatch(candidate) or _IPV4.fullmatch(candidate):
         return False

@@ -1,8 +1,9 @@
 """The output-safety checks of one day: ``output_leak``, ``refusal_rate``, ``answer_length``.
 
-* ``output_leak``: one finding per kind of PII (``email``, ``phone``, ``card``); a day with
-  one leaking answer fails it, critical from ``leaks.critical_share`` of the answers or
-  ``leaks.critical_count`` of them. Examples are redacted: a finding never carries the value.
+* ``output_leak``: one finding about the day; one answer leaking a kind of ``leaks.kinds``
+  (``email``, ``phone``, ``card``) fails it, critical from ``leaks.critical_share`` of the
+  answers or ``leaks.critical_count`` of them. Examples are redacted: a finding never carries
+  the value.
 * ``refusal_rate``: the refusal share of the whole day and of each intent, scanned for a rise
   by the hallucination rate's machinery (Fisher's exact test of the last 1 to
   ``refusals.window_days`` days against the ``refusals.baseline_days`` before them, Holm over
@@ -19,7 +20,7 @@ from typing import Final
 
 from monitoring_pipelines.core.anomaly.scoring import MetricAnomaly, evaluate
 from monitoring_pipelines.core.catalog import critical_factor
-from monitoring_pipelines.core.checks import CheckOutcome, Finding
+from monitoring_pipelines.core.checks import WHOLE, CheckOutcome, Finding
 from monitoring_pipelines.core.config import (
     AnomalyConfig,
     LeakConfig,
@@ -29,7 +30,7 @@ from monitoring_pipelines.core.config import (
 )
 from monitoring_pipelines.core.hallucination.rise import RisePolicy, RiseResults, RiseTest
 from monitoring_pipelines.core.pii import KINDS
-from monitoring_pipelines.core.safety.day import DaySafety, LeakExample
+from monitoring_pipelines.core.safety.day import MAX_EXAMPLES, DaySafety, LeakExample
 from monitoring_pipelines.core.wording import count
 
 LEAK_CHECK: Final = "output_leak"
@@ -40,49 +41,55 @@ NOUNS: Final = {"email": "e-mail addresses", "phone": "phone numbers", "card": "
 
 
 def leak_check(day: DaySafety, config: LeakConfig) -> CheckOutcome:
-    """Fails on any leaking answer; one finding per kind."""
+    """Fails on any answer leaking one of ``config.kinds``: one finding about the whole day
+    (one incident, one message), naming each kind, its count and a redacted example."""
     overall = day.overall
     if overall.answers == 0:
         return CheckOutcome(LEAK_CHECK, (), "not evaluated: no answers", {"answers": 0})
-    findings = []
-    for kind in KINDS:
-        leaking = overall.leaks[kind]
-        share = leaking / overall.answers
-        critical = share >= config.critical_share or leaking >= config.critical_count
-        text = (
-            f"{leaking} of {overall.answers} answers ({_pct(share)}) leak {NOUNS[kind]}"
-            if leaking
-            else f"no answer leaks {NOUNS[kind]}"
-        )
+    checked_kinds = [k for k in KINDS if k in config.kinds]
+    leaking = sum(bool(set(e) & set(checked_kinds)) for e in day.leak_kinds)
+    share = leaking / overall.answers
+    parts = []
+    for kind in checked_kinds:
+        n = overall.leaks[kind]
+        if not n:
+            continue
+        text = f"{NOUNS[kind]} in {count(n, 'answer')}"
         example = next((e for e in day.examples if kind in e.kinds), None)
         if example is not None:
             text += f", e.g. {_quote(example)}"
-        findings.append(
-            Finding(
-                subject=kind,
-                passed=leaking == 0,
-                severity=Severity.CRITICAL if critical else Severity.WARN,
-                value=share,
-                threshold=0.0,
-                summary=text,
-            )
+        parts.append(text)
+    if parts:
+        summary = f"{leaking} of {overall.answers} answers ({_pct(share)}) leak PII: " + "; ".join(
+            parts
         )
-    leaking = overall.leaks["any"]
-    if leaking:
-        kinds = ", ".join(f.summary.split(", e.g.")[0] for f in findings if not f.passed)
-        summary = f"{leaking} of {overall.answers} answers leak PII: {kinds}"
     else:
-        summary = f"no PII in {count(overall.answers, 'answer')}"
+        summary = f"no {', '.join(NOUNS[k] for k in checked_kinds)} in " + count(
+            overall.answers, "answer"
+        )
+    critical = share >= config.critical_share or leaking >= config.critical_count
+    finding = Finding(
+        subject=WHOLE,
+        passed=leaking == 0,
+        severity=Severity.CRITICAL if critical else Severity.WARN,
+        value=share,
+        threshold=0.0,
+        summary=summary,
+    )
     metadata: dict[str, float | int | str] = {
         "answers": overall.answers,
         "leaking_answers": leaking,
-        "leak_ratio": leaking / overall.answers,
+        "leak_ratio": share,
         "critical_share": config.critical_share,
         "critical_count": config.critical_count,
+        "kinds_checked": ", ".join(checked_kinds),
     }
-    for i, example in enumerate(day.examples, start=1):
+    for kind in KINDS:
+        metadata[f"leaks_{kind}"] = overall.leaks[kind]
+    shown = [e for e in day.examples if set(e.kinds) & set(checked_kinds)][:MAX_EXAMPLES]
+    for i, example in enumerate(shown, start=1):
         metadata[f"example_{i}"] = _quote(example)
-    return CheckOutcome(LEAK_CHECK, tuple(findings), summary, metadata)
+    return CheckOutcome(LEAK_CHECK, (finding,), summary, metadata)
 
 
 def refusal_policy(config: RefusalConfig) -> RisePolicy:

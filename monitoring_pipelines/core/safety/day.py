@@ -81,7 +81,9 @@ class DaySafety:
         intents: Per intent (none when the log has no intent column).
         models: Per model (none when the log has no model column).
         missing_answers: Rows without an answer text (counted, not measured).
-        examples: Leaking answers, redacted, in the day's order.
+        examples: Leaking answers, redacted, in the day's order: the first
+            :data:`MAX_EXAMPLES` of each kind.
+        leak_kinds: The kinds each leaking answer leaks, in the day's order.
     """
 
     overall: ScopeSafety
@@ -89,6 +91,7 @@ class DaySafety:
     models: tuple[ScopeSafety, ...] = ()
     missing_answers: int = 0
     examples: tuple[LeakExample, ...] = field(default_factory=tuple)
+    leak_kinds: tuple[frozenset[PiiKind], ...] = field(default_factory=tuple)
 
     @property
     def scopes(self) -> tuple[ScopeSafety, ...]:
@@ -137,7 +140,7 @@ def measure_day(answers: Iterable[Answer], refusals: RefusalMatcher) -> DaySafet
                 words(answer.text),
             )
         )
-        if spans and len(examples) < MAX_EXAMPLES:
+        if any(sum(k in e.kinds for e in examples) < MAX_EXAMPLES for k in kinds):
             examples.append(_example(answer, spans[0].start, kinds))
     by_intent: dict[str, list[_Measured]] = {}
     by_model: dict[str, list[_Measured]] = {}
@@ -152,6 +155,7 @@ def measure_day(answers: Iterable[Answer], refusals: RefusalMatcher) -> DaySafet
         models=tuple(_scope("model", k, v) for k, v in sorted(by_model.items())),
         missing_answers=missing,
         examples=tuple(examples),
+        leak_kinds=tuple(m.kinds for m in measured if m.kinds),
     )
 
 

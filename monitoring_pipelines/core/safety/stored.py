@@ -94,10 +94,11 @@ def load_refusal_history(
     with store.transaction() as conn:
         for row in conn.execute(query):
             per_day[row.partition_key].append((row.name, row.dimensions, row.value))
-    return [_stored_day(day, rows) for day, rows in sorted(per_day.items())]
+    return [stored_day(day, rows) for day, rows in sorted(per_day.items())]
 
 
-def _stored_day(day: str, rows: Sequence[tuple[str, str, float | None]]) -> StoredDay:
+def stored_day(day: str, rows: Sequence[tuple[str, str, float | None]]) -> StoredDay:
+    """One stored day from its rows (name, dimensions, value), as the rise scan reads it."""
     identity = None
     values: dict[str, dict[str, float]] = defaultdict(dict)
     for name, dims, value in rows:

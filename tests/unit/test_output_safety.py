@@ -17,6 +17,8 @@ from monitoring_pipelines.core.config import (
     RefusalConfig,
     Severity,
 )
+from monitoring_pipelines.core.config_loading import parse_config
+from monitoring_pipelines.core.errors import ConfigError
 from monitoring_pipelines.core.hallucination.rise import assess_rises, judge_change
 from monitoring_pipelines.core.safety.check import (
     leak_check,
@@ -311,3 +313,27 @@ def test_stored_days_read_back_for_the_next_days(results: ResultRepository) -> N
     assert last.scopes[""].rate == pytest.approx(11 / 211)
     lengths = load_length_history(results, "bot", DAY - timedelta(days=14), DAY)
     assert len(lengths["answer_words_p50"]) == 5
+
+
+def test_the_monitor_file_names_the_monitor_and_key_of_a_bad_value() -> None:
+    text = """version: 1
+monitors:
+  bot:
+    start_date: 2026-09-01
+    source: {table: t, timestamp_column: ts}
+    llm:
+      model_column: m
+      prompt_tokens_column: p
+      completion_tokens_column: c
+      answer_column: a
+      output_safety:
+        refusals: {patterns: ['(unclosed']}
+        leaks: {kinds: [ssn]}
+        length: {warn: 0}
+"""
+    with pytest.raises(ConfigError) as raised:
+        parse_config(text, {}, source="monitors.yaml")
+    message = str(raised.value)
+    assert "monitor 'bot', key 'llm.output_safety.leaks.kinds[0]': found 'ssn'" in message
+    assert "key 'llm.output_safety.refusals': refusal pattern '(unclosed'" in message
+    assert "key 'llm.output_safety.length.warn'" in message

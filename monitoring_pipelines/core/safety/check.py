@@ -64,9 +64,9 @@ def leak_check(day: DaySafety, config: LeakConfig) -> CheckOutcome:
             parts
         )
     else:
-        summary = f"no {', '.join(NOUNS[k] for k in checked_kinds)} in " + count(
-            overall.answers, "answer"
-        )
+        nouns = [NOUNS[k] for k in checked_kinds]
+        listed = ", ".join(nouns[:-1]) + " or " + nouns[-1] if len(nouns) > 1 else nouns[0]
+        summary = f"no {listed} in {count(overall.answers, 'answer')}"
     critical = share >= config.critical_share or leaking >= config.critical_count
     finding = Finding(
         subject=WHOLE,

@@ -18,6 +18,8 @@ from monitoring_pipelines.core.config import (
     Severity,
 )
 from monitoring_pipelines.core.config_loading import parse_config
+from monitoring_pipelines.core.costs.stored import metric_dims
+from monitoring_pipelines.core.dimensions import decode
 from monitoring_pipelines.core.errors import ConfigError
 from monitoring_pipelines.core.hallucination.rise import assess_rises, judge_change
 from monitoring_pipelines.core.safety.check import (
@@ -35,6 +37,7 @@ from monitoring_pipelines.core.safety.stored import (
     load_refusal_history,
     patterns_identity,
     safety_metrics,
+    stored_day,
 )
 from monitoring_pipelines.core.store.results import ResultRepository
 
@@ -210,8 +213,6 @@ def test_examples_cover_each_kind() -> None:
 
 def history_of(days: dict[date, DaySafety], matcher: RefusalMatcher) -> list:
     """The stored form of past days, as the asset writes and reads it (without a store)."""
-    from monitoring_pipelines.core.safety.stored import stored_day
-
     policy = refusal_policy(RefusalConfig())
     out = []
     for d, safety in sorted(days.items()):
@@ -337,3 +338,30 @@ monitors:
     assert "monitor 'bot', key 'llm.output_safety.leaks.kinds[0]': found 'ssn'" in message
     assert "key 'llm.output_safety.refusals': refusal pattern '(unclosed'" in message
     assert "key 'llm.output_safety.length.warn'" in message
+
+
+def test_a_long_intent_finds_its_stored_days_and_reads_as_token_costs_store_it(
+    results: ResultRepository,
+) -> None:
+    intent = "billing question about " + "a very long intent name " * 20
+    policy = refusal_policy(RefusalConfig())
+    identity = patterns_identity(MATCHER)
+    for k in range(14, 0, -1):
+        d = DAY - timedelta(days=k)
+        safety = measure_day(day_of(300, 6, intent=intent), MATCHER)
+        history = load_refusal_history(results, "bot", d - timedelta(days=20), d)
+        rises = assess_rises(refusal_rates(safety), history, identity, policy, d)
+        results.save_metrics(
+            "bot", Asset.OUTPUT_SAFETY, d.isoformat(), safety_metrics(safety, rises, MATCHER)
+        )
+    stored = {r.dimensions for r in results.load_metrics("bot", Asset.OUTPUT_SAFETY)}
+    assert metric_dims(intent=intent) in stored  # the same key token_costs gives the intent
+    assert all(len(d) <= 255 for d in stored)
+    intents = {decode(d).get("intent") for d in stored} - {None}
+    assert len(intents) == 1
+    risen = measure_day(day_of(200, 106, intent=intent), MATCHER)
+    history = load_refusal_history(results, "bot", DAY - timedelta(days=20), DAY)
+    rises = assess_rises(refusal_rates(risen), history, identity, policy, DAY)
+    [scope] = rises.scopes
+    assert scope.evaluated and scope.significant and scope.baseline is not None
+    assert scope.baseline.days == 14

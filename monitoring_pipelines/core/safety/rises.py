@@ -3,6 +3,7 @@ the whole day and each intent a scope (answers of no intent count in the whole d
 
 from __future__ import annotations
 
+from monitoring_pipelines.core.costs.stored import stored_value
 from monitoring_pipelines.core.hallucination.rates import (
     DayRates,
     Scope,
@@ -23,7 +24,10 @@ def refusal_rates(day: DaySafety) -> DayRates:
 
 
 def _rate(scope: ScopeSafety) -> ScopeRate:
-    """A scope's refusals as a rate of answers weighing 1 each (plain shares)."""
+    """A scope's refusals as a rate of answers weighing 1 each (plain shares), named by its
+    value as stored (a long intent shortened as every stored row has it), so that the scan
+    finds the scope's stored days."""
     kind: Scope = "overall" if scope.scope == "overall" else "intent"
-    rows = [(ScoreRow(scope.value, None, i < scope.refusals, 1), 1.0) for i in range(scope.answers)]
-    return scope_rate(kind, scope.value, rows)
+    value = stored_value(scope.value) if scope.value else ""
+    rows = [(ScoreRow(value, None, i < scope.refusals, 1), 1.0) for i in range(scope.answers)]
+    return scope_rate(kind, value, rows)

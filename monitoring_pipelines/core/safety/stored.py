@@ -16,6 +16,7 @@ from datetime import date
 from sqlalchemy import select
 
 from monitoring_pipelines.core.catalog import Asset
+from monitoring_pipelines.core.costs.stored import metric_dims
 from monitoring_pipelines.core.dimensions import decode, dimensions
 from monitoring_pipelines.core.hallucination.rise import (
     JudgeIdentity,
@@ -39,7 +40,10 @@ def patterns_identity(matcher: RefusalMatcher) -> JudgeIdentity:
 
 
 def scope_dims(scope: ScopeSafety) -> str:
-    return "" if scope.scope == "overall" else dimensions(**{scope.scope: scope.value})
+    """The stored dimensions of a scope: a model or intent shortened as ``token_costs`` stores
+    it (:func:`~monitoring_pipelines.core.costs.stored.stored_value`), so each reads the same in
+    every row and asset it is part of."""
+    return "" if scope.scope == "overall" else metric_dims(**{scope.scope: scope.value})
 
 
 def safety_metrics(day: DaySafety, rises: RiseResults, matcher: RefusalMatcher) -> Metrics:

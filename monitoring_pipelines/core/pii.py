@@ -32,7 +32,7 @@ _EMAIL: Final = re.compile(r"(?<![\w.%+\-])[\w.%+\-]+@(?:[\w\-]+\.)+[^\W\d_]{2,}
 
 # A number starts where no word, id, path or other number is glued to it and ends likewise,
 # so ``KB-204``, ``v1.2.3`` and ``/12345678`` never yield a match of their own.
-_START: Final = r"(?<![\w.\-/+#:])"
+_START: Final = r"(?<![\w.\-/+#])"
 _END: Final = r"(?![\w]|[.\-:/]\d)"
 
 _CARD: Final = re.compile(

@@ -109,11 +109,14 @@ PHONES = st.one_of(
 )
 
 
-@given(phone=PHONES, before=HOSTILE, after=HOSTILE)
+@given(
+    phone=PHONES, before=HOSTILE, after=HOSTILE, lead=st.sampled_from(["call ", "tel:", "Phone: "])
+)
+@example(phone="+442079460958", before="<", after="|x>", lead="tel:")
 def test_a_phone_inside_hostile_text_is_found_and_redacted(
-    phone: str, before: str, after: str
+    phone: str, before: str, after: str, lead: str
 ) -> None:
-    text = f"{before}call {phone} now {after}"
+    text = f"{before}{lead}{phone} now {after}"
     assert kinds(text) == ["phone"]
     assert phone not in redact(text).text
 

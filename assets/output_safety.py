@@ -1,7 +1,6 @@
 """What the day's LLM answers leak, how many decline and how long they are, per day, intent and
 model, with the ``output_leak``, ``refusal_rate`` and ``answer_length`` checks."""
 
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 import dagster as dg
@@ -18,7 +17,8 @@ from assets.common import (
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.safety.check import CHECKS, refusal_policy
+from monitoring_pipelines.core.safety.assess import history_days
+from monitoring_pipelines.core.safety.check import CHECKS
 from resources import ResultStoreResource, SliceStoreResource
 
 if TYPE_CHECKING:
@@ -41,9 +41,8 @@ def make_output_safety(
     assert monitor.llm is not None
     llm = monitor.llm
     config = llm.output_safety
-    policy = refusal_policy(config.refusals)
     key = dg.AssetKey([name, Asset.OUTPUT_SAFETY])
-    history = max(policy.history_days, config.length.baseline_days)
+    history = history_days(config)
 
     @dg.asset(
         key=key,
@@ -61,55 +60,15 @@ def make_output_safety(
         slices: SliceStoreResource,
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
-        from monitoring_pipelines.core.hallucination.rise import assess_rises, judge_change
-        from monitoring_pipelines.core.safety.check import (
-            leak_check,
-            length_anomalies,
-            length_check,
-            refusal_check,
-        )
-        from monitoring_pipelines.core.safety.day import measure_day
-        from monitoring_pipelines.core.safety.refusal import RefusalMatcher
-        from monitoring_pipelines.core.safety.rises import refusal_rates
-        from monitoring_pipelines.core.safety.stored import (
-            WORDS,
-            load_length_history,
-            load_refusal_history,
-            patterns_identity,
-            safety_metrics,
-        )
+        from monitoring_pipelines.core.safety.assess import assess_day
 
         day = day_of(context)
         try:
             frame = slices.get_store().frame(name, day, answer_columns(llm))
         except StoreError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        matcher = RefusalMatcher.from_config(config.refusals)
-        safety = measure_day(day_answers(llm, frame), matcher)
-        store = result_store.results()
-        identity = patterns_identity(matcher)
-        past = load_refusal_history(
-            store, name, day - timedelta(days=policy.history_days), day - timedelta(days=1)
-        )
-        rises = assess_rises(refusal_rates(safety), past, identity, policy, day)
-        changed = judge_change(past, identity, day)
-        reset = (
-            None if changed is None else f"baseline reset: refusal patterns changed on {changed[0]}"
-        )
-        lengths = load_length_history(
-            store, name, day - timedelta(days=config.length.baseline_days), day - timedelta(days=1)
-        )
-        today = {metric: safety.overall.words[q] for q, metric in WORDS.items()}
-        anomalies = length_anomalies(day, today, lengths, config.length)
-        store.save_metrics(
-            name, Asset.OUTPUT_SAFETY, context.partition_key, safety_metrics(safety, rises, matcher)
-        )
-        outcomes = [
-            leak_check(safety, config.leaks),
-            refusal_check(safety, rises, reset),
-            length_check(anomalies, config.length),
-        ]
-        return checked(key, safety_metadata(safety), outcomes)
+        assessed = assess_day(result_store.results(), name, day, day_answers(llm, frame), config)
+        return checked(key, safety_metadata(assessed.safety), assessed.outcomes)
 
     return output_safety
 

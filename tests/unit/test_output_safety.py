@@ -22,6 +22,7 @@ from monitoring_pipelines.core.costs.stored import metric_dims
 from monitoring_pipelines.core.dimensions import decode
 from monitoring_pipelines.core.errors import ConfigError
 from monitoring_pipelines.core.hallucination.rise import assess_rises, judge_change
+from monitoring_pipelines.core.safety.assess import assess_day, history_days
 from monitoring_pipelines.core.safety.check import (
     leak_check,
     length_anomalies,
@@ -365,3 +366,25 @@ def test_a_long_intent_finds_its_stored_days_and_reads_as_token_costs_store_it(
     [scope] = rises.scopes
     assert scope.evaluated and scope.significant and scope.baseline is not None
     assert scope.baseline.days == 14
+
+
+def test_a_day_is_assessed_against_the_stored_days_before_it(results: ResultRepository) -> None:
+    config = OutputSafetyConfig()
+    rng = np.random.default_rng(11)
+    for k in range(28, 0, -1):
+        d = DAY - timedelta(days=k)
+        declines = int(rng.binomial(300, 0.04))
+        assessed = assess_day(results, "bot", d, day_of(300 - declines, declines), config)
+        assert all(o.passed for o in assessed.outcomes), [o.summary for o in assessed.outcomes]
+    short = [Answer("Yes.", "billing", "gpt-4o")] * 200 + day_of(0, 100)
+    assessed = assess_day(results, "bot", DAY, short, config)
+    leak, refusal, length = assessed.outcomes
+    assert leak.passed
+    assert not refusal.passed and "significant rise in overall" in refusal.summary
+    # a third of the answers "Yes." and a third refusals: the median and the p95 both drop
+    assert {f.subject for f in length.failing} == {"answer_words_p50", "answer_words_p95"}
+    # a rerun of the day replaces its rows: the next day reads one value for it
+    assess_day(results, "bot", DAY, day_of(290, 10), config)
+    lengths = load_length_history(results, "bot", DAY, DAY)
+    assert lengths["answer_words_p50"] == {DAY: float(len(HELPFUL.split()))}
+    assert history_days(config) == 28

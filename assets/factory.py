@@ -15,6 +15,7 @@ from assets.hallucination_kpi_impact import make_kpi_impact
 from assets.hallucination_rate import make_hallucination_rate
 from assets.judge_agreement import make_judge_agreement
 from assets.live_slice import make_live_slice
+from assets.output_safety import has_output_safety, make_output_safety
 from assets.performance import make_performance
 from assets.reference_profile import make_reference_profile
 from assets.service_metrics import make_service_metrics
@@ -51,6 +52,8 @@ def build_monitor_assets(
     if monitor.llm is not None:
         assets.append(make_token_costs(name, monitor, partitions_def))
         assets += hallucination_assets(name, monitor, partitions_def)
+        if has_output_safety(monitor):
+            assets.append(make_output_safety(name, monitor, partitions_def))
         assets += review_assets(name, monitor)
     anomalies = monitor.anomalies
     if anomalies is not None and anomalies.enabled and (monitor.service or monitor.llm):

@@ -39,6 +39,7 @@ class Asset:
     FINETUNING_DATASET: Final = "finetuning_dataset"
     JUDGE_AGREEMENT: Final = "judge_agreement"
     HALLUCINATION_KPI_IMPACT: Final = "hallucination_kpi_impact"
+    OUTPUT_SAFETY: Final = "output_safety"
     DAILY_REPORT: Final = "daily_report"
 
 
@@ -293,6 +294,39 @@ _ENTRIES = (
         "when the rate's lower bound is above llm.judge.max_rate",
         family="hallucination",
         chart=Chart.HALLUCINATION,
+    ),
+    CheckEntry(
+        "output_leak",
+        Asset.OUTPUT_SAFETY,
+        "answers leaking PII",
+        "No answer of the day contains an e-mail address, a phone number or a Luhn-valid card "
+        "number (one finding per kind; examples are shown redacted).",
+        "from llm.output_safety.leaks.critical_share of the answers or "
+        "llm.output_safety.leaks.critical_count of them",
+        family="output_leak",
+    ),
+    CheckEntry(
+        "refusal_rate",
+        Asset.OUTPUT_SAFETY,
+        "refusals rising",
+        "The share of answers that decline (llm.output_safety.refusals.patterns) did not rise "
+        "significantly, overall or within an intent, over its last 1 to "
+        "llm.output_safety.refusals.window_days days against the "
+        "llm.output_safety.refusals.baseline_days before them (Fisher's exact test, Holm over "
+        "the scopes, at llm.output_safety.refusals.alpha).",
+        "when the overall or intent share rose to at least {factor:g} times its baseline",
+        critical_factor=2.0,
+        family="answers",
+    ),
+    CheckEntry(
+        "answer_length",
+        Asset.OUTPUT_SAFETY,
+        "answer length shift",
+        "The day's p50 and p95 answer length in words against their trailing "
+        "llm.output_safety.length.baseline_days (same weekday first): robust z under "
+        "llm.output_safety.length.warn or a change under .min_relative_change, both ways.",
+        "at a robust z of llm.output_safety.length.critical",
+        family="answers",
     ),
     CheckEntry(
         "run_failure",

@@ -6,6 +6,7 @@ interpolation and error messages live in :mod:`monitoring_pipelines.core.config_
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
@@ -260,6 +261,82 @@ class KpiConfig(Strict):
     max_lag_days: Annotated[int, Field(ge=0, le=30)] = 7
 
 
+class LeakConfig(Strict):
+    """When the day's answers leaking PII (e-mail, phone, card numbers) are a critical finding;
+    one leaking answer is always at least a warning."""
+
+    critical_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.001,
+        description="share of the day's answers leaking at which the finding is critical",
+    )
+    critical_count: Annotated[int, Field(ge=1)] = Field(
+        default=10,
+        description="leaking answers in a day at which the finding is critical",
+    )
+    kinds: list[Literal["email", "phone", "card"]] = Field(
+        default=["email", "phone", "card"],
+        min_length=1,
+        description="the kinds that fail the check (all are measured): leave out one the bot is "
+        "meant to give out, such as a support hotline's phone number",
+    )
+
+
+class RefusalConfig(Strict):
+    """Which answers decline, and when a rise of their share fails (the hallucination rise scan:
+    Fisher's exact test of the last 1 to window_days days against the baseline_days before)."""
+
+    patterns: list[str] | None = Field(
+        default=None,
+        description="regular expressions (case-insensitive) of a declining answer; unset: the "
+        "defaults of core/safety/refusal.py",
+    )
+    extra_patterns: list[str] = Field(
+        default=[], description="expressions added to the patterns (or to the defaults)"
+    )
+    baseline_days: Annotated[int, Field(ge=3, le=366)] = 14
+    window_days: Annotated[int, Field(ge=1, le=31)] = 7
+    alpha: Annotated[float, Field(gt=0, lt=1)] = 0.001
+
+    @model_validator(mode="after")
+    def _patterns_compile(self) -> RefusalConfig:
+        for pattern in [*(self.patterns or []), *self.extra_patterns]:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(
+                    f"refusal pattern {pattern!r} is not a regular expression: {exc}"
+                ) from exc
+        if self.patterns is not None and not self.patterns and not self.extra_patterns:
+            raise ValueError("patterns is empty: give at least one, or leave it unset")
+        return self
+
+
+class LengthConfig(Strict):
+    """When the day's answer length (p50 and p95 words) shifted from its trailing baseline
+    (robust z, as anomalies score; both directions)."""
+
+    baseline_days: Annotated[int, Field(ge=7, le=366)] = 28
+    min_baseline_days: Annotated[int, Field(ge=3)] = 7
+    warn: Annotated[float, Field(gt=0)] = 4.0
+    critical: Annotated[float, Field(gt=0)] = 8.0
+    min_relative_change: Annotated[float, Field(ge=0)] = 0.25
+
+    @model_validator(mode="after")
+    def _critical_above_warn(self) -> LengthConfig:
+        if self.critical < self.warn:
+            raise ValueError(f"critical ({self.critical}) must be at least warn ({self.warn})")
+        return self
+
+
+class OutputSafetyConfig(Strict):
+    """What the day's LLM answers leak, how many decline, and how long they are."""
+
+    enabled: bool = True
+    leaks: LeakConfig = LeakConfig()
+    refusals: RefusalConfig = RefusalConfig()
+    length: LengthConfig = LengthConfig()
+
+
 class LlmConfig(Strict):
     """LLM columns of the inference log, the price table and the daily budget."""
 
@@ -277,6 +354,7 @@ class LlmConfig(Strict):
     monthly_budget_usd: Annotated[float, Field(gt=0)] | None = None
     judge: JudgeConfig = JudgeConfig()
     kpi: KpiConfig | None = None
+    output_safety: OutputSafetyConfig = OutputSafetyConfig()
 
 
 class AnomalyConfig(Strict):

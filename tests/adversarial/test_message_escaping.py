@@ -30,7 +30,7 @@ from monitoring_pipelines.core.alerting.model import (
 )
 from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import WHOLE, Finding
-from monitoring_pipelines.core.config import AlertsConfig, PagerDutyConfig, Severity
+from monitoring_pipelines.core.config import AlertsConfig, LeakConfig, PagerDutyConfig, Severity
 from monitoring_pipelines.core.notify.mrkdwn import (
     MARKERS,
     SOFT_HYPHEN,
@@ -45,6 +45,9 @@ from monitoring_pipelines.core.notify.pagerduty import (
     trigger_event,
 )
 from monitoring_pipelines.core.notify.slack import SlackNotifier, fit_to_limits
+from monitoring_pipelines.core.safety.check import leak_check
+from monitoring_pipelines.core.safety.day import Answer, measure_day
+from monitoring_pipelines.core.safety.refusal import DEFAULT_PATTERNS, RefusalMatcher
 from tests.fakes.pagerduty_server import FakePagerDuty, fake_pagerduty_fixture  # noqa: F401
 from tests.fakes.slack_server import FakeSlack
 
@@ -327,3 +330,55 @@ def test_pagerduty_summaries_are_one_plain_line_within_its_limit() -> None:
         "nested": [{"value": f"{L}@U1{R}  "}],
         "n": 3,
     }
+
+
+# -- answers that leak -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        f"{HOSTILE} reach jane.doe@example.com",
+        "<mailto:jane.doe@example.com|jane> or <tel:+442079460958|+44 20 7946 0958>",
+        "*card*: `4111 1111 1111 1111` ```exp 12/28``` <!here>",
+        "> quoted\n> <@U123> call (555) 123-4567 &amp; ask for *jane*@example.com",
+    ],
+)
+def test_a_leaking_answer_reaches_slack_redacted_and_as_text(
+    store: AlertRepository, slack: FakeSlack, answer: str
+) -> None:
+    """The output_leak check quotes a leaking answer: redacted (never the value) and escaped
+    (never a ping, a link or markup from the answer)."""
+    secrets = ("jane.doe@example.com", "7946", "4111 1111 1111 1111", "123-4567")
+    safety = measure_day([Answer(answer, HOSTILE, "gpt-4o")], RefusalMatcher.of(DEFAULT_PATTERNS))
+    outcome = leak_check(safety, LeakConfig())
+    assert not outcome.passed
+    partition = day(0)
+    leaking = Evaluation(
+        run_id=f"run-leak-{answer[:8]}",
+        monitor=MONITOR,
+        asset=f"{MONITOR}/output_safety",
+        check=outcome.name,
+        partition=partition,
+        findings=outcome.findings,
+        evaluated_at=datetime.now(UTC),
+    )
+    now = morning_after(partition)
+    configs = {MONITOR: AlertsConfig(slack_channel=CHANNEL, runbook_base_url=RUNBOOKS)}
+    ingest_runs(store, [(leaking.run_id, [leaking])], AlertContext(configs, DAGSTER, now))
+    notifier = SlackNotifier(slack.token, base_url=slack.base_url, max_retries=0)
+    report = deliver(store, notifier, now, POLICY)
+    assert report.failed == [] and report.retrying == [], report.errors
+
+    [body] = [r.body for r in slack.requests("chat.postMessage")]
+    blocks = body["blocks"] if isinstance(body["blocks"], list) else json.loads(body["blocks"])
+    every = [body["text"], *texts(blocks)]
+    seen = shown("\n".join(every))
+    assert not any(secret in seen for secret in secrets), seen
+    assert any(tag in seen for tag in ("[EMAIL]", "[PHONE]", "[CARD]")), seen
+    for text in every:
+        bare = PRODUCT_LINK.sub("", text)
+        assert "<" not in bare and ">" not in bare, text
+        for marker in ("*card*", "`4111", "```", "*jane*"):
+            assert marker not in text, text
+        assert not re.search(r"^(>|&gt;)", text, re.MULTILINE), text

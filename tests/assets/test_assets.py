@@ -264,6 +264,10 @@ EXPECTED_CHECKS: dict[date, Expected] = {
         ("data_quality", "schema_change"): (True, None),
         ("slo_budget", "error_budget"): (True, None),  # a 28-day window is not complete yet
         ("anomalies", "anomaly"): (True, None),  # on by default; too few days to score yet
+        # the shop logs its answers: "Order <n> ships tomorrow." leaks nothing, declines nothing
+        ("output_safety", "output_leak"): (True, None),
+        ("output_safety", "refusal_rate"): (True, None),
+        ("output_safety", "answer_length"): (True, None),  # too few days to score yet
     },
     DRIFTED_DAY: {
         ("live_slice", "volume"): (True, None),
@@ -279,6 +283,9 @@ EXPECTED_CHECKS: dict[date, Expected] = {
         # a day burning the latency budget fast while the window is not known yet: critical
         ("slo_budget", "error_budget"): (False, ERROR),
         ("anomalies", "anomaly"): (True, None),
+        ("output_safety", "output_leak"): (True, None),
+        ("output_safety", "refusal_rate"): (True, None),
+        ("output_safety", "answer_length"): (True, None),
     },
 }
 
@@ -289,7 +296,7 @@ def test_check_results_per_partition(shop_runs: ShopRuns, day: date) -> None:
     assert result.success, "failed checks are results, not run failures"
     seen = {}
     assets = ("live_slice", "feature_drift", "service_metrics", "token_costs", "data_quality")
-    for asset in (*assets, "slo_budget", "anomalies"):
+    for asset in (*assets, "slo_budget", "anomalies", "output_safety"):
         for name, evaluation in check_evaluations(result, f"shop/{asset}").items():
             assert evaluation.partition == day.isoformat()
             seen[(asset, name)] = evaluation

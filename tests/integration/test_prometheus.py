@@ -18,9 +18,16 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Connection
 
 from monitoring_pipelines.core.alerting.store import AlertRepository
+from monitoring_pipelines.core.config import RefusalConfig
 from monitoring_pipelines.core.dimensions import dimensions
 from monitoring_pipelines.core.drift.engine import ColumnDrift, Role, Verdict
+from monitoring_pipelines.core.hallucination.rise import assess_rises
 from monitoring_pipelines.core.integrations.prometheus import StoreCollector, serve
+from monitoring_pipelines.core.safety.check import refusal_policy
+from monitoring_pipelines.core.safety.day import Answer, measure_day
+from monitoring_pipelines.core.safety.refusal import DEFAULT_PATTERNS, RefusalMatcher
+from monitoring_pipelines.core.safety.rises import refusal_rates
+from monitoring_pipelines.core.safety.stored import patterns_identity, safety_metrics
 from monitoring_pipelines.core.store.engine import make_engine
 from monitoring_pipelines.core.store.results import ResultRepository
 
@@ -298,3 +305,41 @@ def test_serve_metrics_command_serves_until_stopped(
             process.kill()
     assert process.returncode == 0
     assert out.strip() == "stopped"
+
+
+def test_output_safety_gauges_carry_kind_and_quantile(store: AlertRepository) -> None:
+    matcher = RefusalMatcher.of(DEFAULT_PATTERNS)
+    texts = ["one two three four"] * 6 + ["I can't help with that."] * 2
+    texts += ["mail me at a@b.io", "card 4111 1111 1111 1111 please"]
+    day = measure_day([Answer(t, "billing", "gpt-4o") for t in texts], matcher)
+    rises = assess_rises(
+        refusal_rates(day),
+        [],
+        patterns_identity(matcher),
+        refusal_policy(RefusalConfig()),
+        datetime(2026, 9, 2).date(),
+    )
+    results = ResultRepository(store.database)
+    results.save_metrics(
+        "support_bot", "output_safety", "2026-09-02", safety_metrics(day, rises, matcher)
+    )
+    server, thread = serve(store.database.engine, "127.0.0.1", 0, MONITORS)
+    try:
+        samples = scrape(f"http://127.0.0.1:{server.server_port}/metrics")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+    bot = {"monitor": "support_bot"}
+    assert named(samples, "monitoring_output_leak_ratio") == {
+        frozenset({**bot, "kind": kind}.items()): share
+        for kind, share in (("email", 0.1), ("phone", 0.0), ("card", 0.1), ("any", 0.2))
+    }  # whole-day values only: no intent or model series
+    assert named(samples, "monitoring_refusal_ratio") == {frozenset(bot.items()): 0.2}
+    words = named(samples, "monitoring_answer_length_words")
+    assert words == {
+        frozenset({**bot, "quantile": "0.5"}.items()): day.overall.words[0.5],
+        frozenset({**bot, "quantile": "0.95"}.items()): day.overall.words[0.95],
+    }
+    assert partition(samples, "support_bot", "output_safety") == day_start("2026-09-02")

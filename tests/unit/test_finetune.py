@@ -15,8 +15,8 @@ from monitoring_pipelines.core.hallucination.finetune import (
     finetuning_records,
     write_jsonl,
 )
-from monitoring_pipelines.core.hallucination.redact import luhn_valid, redact
 from monitoring_pipelines.core.hallucination.review import ReviewItem, ReviewReason, ReviewStatus
+from monitoring_pipelines.core.pii import luhn_valid, redact
 
 # --- redaction ------------------------------------------------------------------------------
 

@@ -19,6 +19,7 @@ KERNEL = {
     "segments",
     "seasons",
     "wording",
+    "pii",
 }
 # Packages in one tier compute side by side; a later one may read an earlier one of its tier.
 ORDER = [
@@ -35,6 +36,7 @@ ORDER = [
     "anomaly",
     "judge",
     "hallucination",
+    "safety",
     "report",
     "notify",
     "alerting",

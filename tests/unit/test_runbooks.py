@@ -35,6 +35,9 @@ EXPECTED = {
     "anomaly",
     "canary",
     "hallucination_rate",
+    "output_leak",
+    "refusal_rate",
+    "answer_length",
 }
 HEADINGS = ("## What fired", "## Investigate", "## What to do", "## If it is noise")
 

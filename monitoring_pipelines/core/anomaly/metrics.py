@@ -16,7 +16,14 @@ from monitoring_pipelines.core.config import AnomalyConfig, MonitorConfig
 from monitoring_pipelines.core.dimensions import decode, encode
 
 AnomalyMetric = Literal[
-    "cost_per_request", "tokens_per_request", "latency_p95_ms", "error_rate", "requests"
+    "cost_per_request",
+    "tokens_per_request",
+    "latency_p95_ms",
+    "error_rate",
+    "requests",
+    # Scored by the output-safety check ``answer_length``, not by the ``anomaly`` check.
+    "answer_words_p50",
+    "answer_words_p95",
 ]
 MetricValues = Mapping[tuple[str, str], float | None]  # (name, dimensions) -> stored value
 

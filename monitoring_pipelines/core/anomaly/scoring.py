@@ -41,6 +41,8 @@ DIRECTIONS: Mapping[AnomalyMetric, Direction] = {
     "latency_p95_ms": "up",
     "error_rate": "up",
     "requests": "both",
+    "answer_words_p50": "both",
+    "answer_words_p95": "both",
 }
 
 

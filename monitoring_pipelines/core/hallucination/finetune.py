@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from monitoring_pipelines.core.hallucination.redact import KINDS, redact
 from monitoring_pipelines.core.hallucination.review import ReviewItem, ReviewStatus
+from monitoring_pipelines.core.pii import KINDS, redact
 
 SkipReason = Literal["not_corrected", "empty_correction", "missing_question"]
 

@@ -93,6 +93,34 @@ GAUGES = (
     # One family, as OpenTelemetry's gen_ai.client.token.usage with gen_ai.token.type.
     Gauge("token_costs", "prompt_tokens", TOKEN_METRIC, TOKENS, "model", (("type", "input"),)),
     Gauge("token_costs", "completion_tokens", TOKEN_METRIC, TOKENS, "model", (("type", "output"),)),
+    # Output safety: the kind and the quantile are labels of one family each, for dashboards.
+    *(
+        Gauge(
+            "output_safety",
+            f"leak_ratio_{kind}",
+            "monitoring_output_leak_ratio",
+            f"Share of LLM answers leaking PII by kind (email, phone, card, any) {DAY}",
+            None,
+            (("kind", kind),),
+        )
+        for kind in ("email", "phone", "card", "any")
+    ),
+    *_gauges(
+        "output_safety",
+        None,
+        ("refusal_ratio", "monitoring_refusal_ratio", "Share of LLM answers that decline"),
+    ),
+    *(
+        Gauge(
+            "output_safety",
+            name,
+            "monitoring_answer_length_words",
+            f"LLM answer length in words at a quantile (0.5, 0.95) {DAY}",
+            None,
+            (("quantile", quantile),),
+        )
+        for name, quantile in (("answer_words_p50", "0.5"), ("answer_words_p95", "0.95"))
+    ),
     *_gauges(
         "data_quality",
         None,

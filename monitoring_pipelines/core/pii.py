@@ -1,8 +1,9 @@
-"""Redaction of obvious PII in free text: email addresses, phone numbers, payment card numbers.
+"""What counts as PII in free text: email addresses, phone numbers, payment card numbers.
 
+One definition for both its uses: redaction of the fine-tuning export and the output-safety
+metrics of live answers (README.md, "From reviews back to the model" and "Output safety").
 A few careful regular expressions, not a DLP system, tuned to leave the dates, times, ids,
-prices and versions of support text alone; README.md ("From reviews back to the model") says
-what is and is not caught.
+prices, IP addresses and versions of support text alone.
 """
 
 from __future__ import annotations
@@ -31,8 +32,8 @@ _EMAIL: Final = re.compile(r"(?<![\w.%+\-])[\w.%+\-]+@(?:[\w\-]+\.)+[^\W\d_]{2,}
 
 # A number starts where no word, id, path or other number is glued to it and ends likewise,
 # so ``KB-204``, ``v1.2.3`` and ``/12345678`` never yield a match of their own.
-_START: Final = r"(?<![\w.\-/+])"
-_END: Final = r"(?![\w]|[.\-]\d)"
+_START: Final = r"(?<![\w.\-/+#])"
+_END: Final = r"(?![\w]|[.\-:/]\d)"
 
 _CARD: Final = re.compile(
     _START
@@ -52,7 +53,12 @@ _PHONE: Final = re.compile(
 )
 
 _DATE: Final = re.compile(r"\d{4}([.\-])\d{1,2}\1\d{1,2}|\d{1,2}([.\-])\d{1,2}\2\d{4}")
+_TRUNK_AREA: Final = re.compile(r"0\d{1,4}[ \-]\d{5,8}")
 _IPV4: Final = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}")
+# Dotted numbers are phones only in the shapes phones are written with dots: a national number
+# with its trunk 0 (``06.12.34.56.78``) or the North American 3-3-4 (``555.123.4567``); other
+# dotted runs are versions, build numbers or amounts (``13.10.1234.5678``).
+_DOTTED_PHONE: Final = re.compile(r"0\d{1,4}(?:\.\d{2,4}){2,4}|\d{3}\.\d{3}\.\d{4}")
 _THOUSANDS: Final = re.compile(r"\d{1,3}([ .])\d{3}(?:\1\d{3})*")
 _CURRENCY: Final = r"[$€£¥₹]|\b(?:USD|EUR|GBP|CHF|JPY|CAD|AUD|INR)\b"
 _CURRENCY_BEFORE: Final = re.compile(rf"(?:{_CURRENCY})\s?\Z")
@@ -72,6 +78,37 @@ class Redaction:
     counts: Mapping[str, int]
 
 
+@dataclass(frozen=True)
+class PiiSpan:
+    """One piece of PII found in a text: its kind and where it is (``text[start:end]``)."""
+
+    kind: PiiKind
+    start: int
+    end: int
+
+
+def find_pii(text: str) -> list[PiiSpan]:
+    """Every email address, card number and phone number in ``text``, in text order.
+
+    Emails are found first, then Luhn-valid card numbers outside them, then phone numbers
+    outside both, so one run of characters is one kind.
+    """
+    spans: list[PiiSpan] = []
+
+    def free(start: int, end: int) -> bool:
+        return all(end <= s.start or start >= s.end for s in spans)
+
+    for m in _EMAIL.finditer(text):
+        spans.append(PiiSpan("email", m.start(), m.end()))
+    for m in _CARD.finditer(text):
+        if _is_card(m.group()) and free(m.start(), m.end()):
+            spans.append(PiiSpan("card", m.start(), m.end()))
+    for m in _PHONE.finditer(text):
+        if _is_phone(m) and free(m.start(), m.end()):
+            spans.append(PiiSpan("phone", m.start(), m.end()))
+    return sorted(spans, key=lambda s: s.start)
+
+
 def redact(text: str) -> Redaction:
     """Replace the email addresses, card numbers and phone numbers in ``text``.
 
@@ -83,15 +120,14 @@ def redact(text: str) -> Redaction:
         for exactly what is and is not caught).
     """
     counts: Counter[str] = Counter()
-
-    def replace(kind: PiiKind) -> str:
-        counts[kind] += 1
-        return PLACEHOLDERS[kind]
-
-    text = _EMAIL.sub(lambda m: replace("email"), text)
-    text = _CARD.sub(lambda m: replace("card") if _is_card(m.group()) else m.group(), text)
-    text = _PHONE.sub(lambda m: replace("phone") if _is_phone(m) else m.group(), text)
-    return Redaction(text, {kind: counts[kind] for kind in KINDS})
+    parts: list[str] = []
+    at = 0
+    for span in find_pii(text):
+        parts += [text[at : span.start], PLACEHOLDERS[span.kind]]
+        counts[span.kind] += 1
+        at = span.end
+    parts.append(text[at:])
+    return Redaction("".join(parts), {kind: counts[kind] for kind in KINDS})
 
 
 def luhn_valid(digits: str) -> bool:
@@ -121,9 +157,13 @@ def _is_phone(match: re.Match[str]) -> bool:
     if candidate.startswith(("+", "(")) or candidate.isdigit():
         return True  # the shape alone says phone (or trunk 0, which the pattern requires)
     groups = re.split(r"[ .\-]", candidate)
+    if _TRUNK_AREA.fullmatch(candidate):
+        return True  # trunk 0, area code, subscriber number: ``030 12345678``
     if any(len(g) > MAX_PHONE_GROUP for g in groups) or any(len(g) < 2 for g in groups[1:]):
         return False
-    if "." in candidate and len(_digits(candidate)) < MIN_DOTTED_PHONE_DIGITS:
+    if "." in candidate and (
+        len(_digits(candidate)) < MIN_DOTTED_PHONE_DIGITS or not _DOTTED_PHONE.fullmatch(candidate)
+    ):
         return False
     if _DATE.fullmatch(candidate) or _IPV4.fullmatch(candidate):
         return False

@@ -49,7 +49,7 @@ def day_rows(frame: pd.DataFrame, monitor: MonitorConfig, day: date) -> DayRows:
     price in effect on ``day`` (unpriced models and missing tokens give no cost).
     """
     from monitoring_pipelines.core.costs.day import UNKNOWN_MODEL, price_on
-    from monitoring_pipelines.core.service.metrics import classify_status
+    from monitoring_pipelines.core.ingest.statuses import classify_status
 
     assert monitor.canary is not None
     version = frame[monitor.canary.version_column].astype(object)

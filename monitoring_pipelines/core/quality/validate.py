@@ -16,12 +16,12 @@ import numpy as np
 import pandas as pd
 
 from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
+from monitoring_pipelines.core.ingest.statuses import classify_status
 from monitoring_pipelines.core.profile.fitting import sample_mask
 from monitoring_pipelines.core.quality.counts import FAILED, MAX_EXAMPLES
 from monitoring_pipelines.core.quality.expectations import gx_expectations
 from monitoring_pipelines.core.quality.results import BatchOutcome, QualityReport, Tally, verdict
 from monitoring_pipelines.core.quality.suite import TABLE, ExpectationSpec, QualitySuite
-from monitoring_pipelines.core.service.metrics import classify_status
 
 if TYPE_CHECKING:  # pragma: no cover - typing only; the import is lazy at run time
     from great_expectations.core import ExpectationSuiteValidationResult

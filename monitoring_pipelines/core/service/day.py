@@ -17,6 +17,7 @@ import pandas as pd
 
 from monitoring_pipelines.core.config import ServiceConfig
 from monitoring_pipelines.core.dimensions import dimensions as dims_of
+from monitoring_pipelines.core.ingest.statuses import status_text
 from monitoring_pipelines.core.service.breakdown import (
     MAX_DIMENSION_VALUES,
     OTHER,
@@ -43,7 +44,6 @@ from monitoring_pipelines.core.service.metrics import (
     classify_requests,
     day_metrics,
     slo_counts,
-    status_text,
 )
 from monitoring_pipelines.core.service.slo import Sli, SloCounts, count_rows
 

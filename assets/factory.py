@@ -15,7 +15,7 @@ from assets.hallucination_kpi_impact import make_kpi_impact
 from assets.hallucination_rate import make_hallucination_rate
 from assets.judge_agreement import make_judge_agreement
 from assets.live_slice import make_live_slice
-from assets.output_safety import has_output_safety, make_output_safety
+from assets.output_safety import make_output_safety
 from assets.performance import make_performance
 from assets.reference_profile import make_reference_profile
 from assets.service_metrics import make_service_metrics
@@ -24,6 +24,7 @@ from assets.token_costs import make_token_costs
 from assets.window_drift import make_window_drift
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.hallucination.day import AnswerColumns
+from monitoring_pipelines.core.safety.day import has_output_safety
 
 
 def build_monitor_assets(

@@ -29,12 +29,6 @@ if TYPE_CHECKING:
 MAX_PLOTTED_SCOPES = 20  # the largest intents and models are plotted; all are stored
 
 
-def has_output_safety(monitor: MonitorConfig) -> bool:
-    """Whether the monitor logs LLM answers and measures their safety."""
-    llm = monitor.llm
-    return llm is not None and bool(llm.answer_column) and llm.output_safety.enabled
-
-
 def make_output_safety(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
 ) -> dg.AssetsDefinition:

@@ -21,6 +21,7 @@ from monitoring_pipelines.core.report.checks import CheckRow, tally
 from monitoring_pipelines.core.report.hallucination import ReviewState, hallucination_section
 from monitoring_pipelines.core.report.page import ReportInputs, render_report
 from monitoring_pipelines.core.report.performance import MAX_CLASSES, performance_section
+from monitoring_pipelines.core.report.safety import safety_section
 
 DAY = date(2026, 3, 10)
 DAYS = [DAY - timedelta(days=i) for i in range(27, -1, -1)]
@@ -193,6 +194,55 @@ def test_hallucination_section_without_reviews_or_rates_says_so() -> None:
     assert "no reviewed answers yet" in html
 
 
+# -- output safety ----------------------------------------------------------------------------
+
+
+def safety_rows(any_leak: float) -> dict[tuple[str, str], float | None]:
+    rows: dict[tuple[str, str], float | None] = {("missing_answers", ""): 3.0}
+    scopes = {
+        "": any_leak,
+        dimensions(intent="billing"): any_leak * 2,
+        dimensions(intent="<script>x</script>"): 0.0,
+        dimensions(model="chat-large"): any_leak,
+    }
+    for dims, share in scopes.items():
+        rows |= {
+            ("answers", dims): 400.0,
+            ("leak_ratio_email", dims): share,
+            ("leak_ratio_phone", dims): 0.0,
+            ("leak_ratio_card", dims): 0.0,
+            ("leak_ratio_any", dims): share,
+            ("refusal_ratio", dims): 0.03,
+            ("answer_words_p50", dims): 42.0,
+            ("answer_words_p95", dims): 118.0,
+        }
+    rows[("refusal_patterns", dimensions(version="abc"))] = 12.0
+    return rows
+
+
+def test_safety_section_gives_the_days_shares_by_intent_and_model_and_their_history() -> None:
+    history = {d: safety_rows(0.0) for d in DAYS[:-1]} | {DAY: safety_rows(0.01)}
+    page = h.Page()
+    html = safety_section(DAY, DAYS, history, page)
+    assert page.plots == 1
+    assert (
+        f"{DAY}: 400 answers; leaking email 1.00%, phone 0.00%, card 0.00%, any 1.00%; "
+        "declining 3.00%; answer length p50 42 and p95 118 words; 3 rows without an answer "
+        "(not measured)" in html
+    )
+    (by_scope,) = tables(html)
+    assert captions(html)[0].startswith(f"answers of {DAY} per intent and per model")
+    assert '<tr class="fail"><td>intent</td><td>billing</td><td>400</td><td>2.00%</td>' in by_scope
+    assert "<td>model</td><td>chat-large</td>" in by_scope
+    assert "&lt;script&gt;" in by_scope and "<script>" not in html
+    assert "version" not in by_scope  # the refusal patterns' fingerprint is no scope
+
+
+def test_safety_section_without_results_says_so() -> None:
+    html = safety_section(DAY, DAYS, {}, h.Page())
+    assert f"no data: no output-safety results stored for {DAY}" in html
+
+
 # -- canary -----------------------------------------------------------------------------------
 
 
@@ -299,8 +349,16 @@ def full_inputs() -> ReportInputs:
             Asset.PERFORMANCE: {DAY: performance_rows()},
             Asset.HALLUCINATION_RATE: {DAY: rate_rows(0.1)},
             Asset.CANARY_COMPARISON: {DAY: canary_rows(1.0)},
+            Asset.OUTPUT_SAFETY: {DAY: safety_rows(0.01)},
         },
-        assets=frozenset({Asset.PERFORMANCE, Asset.HALLUCINATION_RATE, Asset.CANARY_COMPARISON}),
+        assets=frozenset(
+            {
+                Asset.PERFORMANCE,
+                Asset.HALLUCINATION_RATE,
+                Asset.CANARY_COMPARISON,
+                Asset.OUTPUT_SAFETY,
+            }
+        ),
         performance_kind="label",
         performance_metric="accuracy",
         review=review(),
@@ -314,7 +372,7 @@ def test_every_table_of_a_page_is_captioned_and_scrolls_in_its_own_box() -> None
     assert len(captions(html)) == len(found) == html.count('<div class="scroll"><table>')
     assert all(c.strip() for c in captions(html))
     assert ".scroll{max-width:100%;overflow-x:auto" in html
-    for anchor in ("performance", "hallucination", "canary"):
+    for anchor in ("performance", "hallucination", "output-safety", "canary"):
         assert f'<a href="#{anchor}">' in html and f'<section id="{anchor}">' in html
 
 

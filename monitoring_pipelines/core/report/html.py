@@ -195,7 +195,7 @@ def costs_section(
         text = f"{day}: {fmt(total, ',.2f')} USD"
         text += f" (budget {budget:,.2f} USD)" if budget is not None else ""
         parts.append(f"<p>{esc(text)}</p>")
-        models = sorted({p["model"] for _, d in today if d and set(p := _dims(d)) == {"model"}})
+        models = sorted({p["model"] for _, d in today if d and set(p := dims_of(d)) == {"model"}})
         names = ("requests", "prompt_tokens", "completion_tokens", "cost_usd")
         rows = []
         for model in models:
@@ -228,7 +228,7 @@ def metrics_section(title: str, day: date, values: MetricValues) -> str:
     groups: dict[tuple[str, ...], dict[tuple[str, ...], dict[str, float | None]]] = {}
     for (name, dims), value in values.items():
         if dims:
-            parsed = _dims(dims)
+            parsed = dims_of(dims)
             keys = tuple(sorted(parsed))
             row = groups.setdefault(keys, {}).setdefault(tuple(parsed[k] for k in keys), {})
             row[name] = value
@@ -264,7 +264,7 @@ def _verdict(passed: float | None) -> str:
     return "-" if passed is None else "pass" if passed else "FAIL"
 
 
-def _dims(text: str) -> dict[str, str]:
+def dims_of(text: str) -> dict[str, str]:
     try:
         parsed = json.loads(text)
     except ValueError:

@@ -36,6 +36,7 @@ from monitoring_pipelines.core.report.page import (
     distribution_columns,
     trend_columns,
 )
+from monitoring_pipelines.core.safety.day import has_output_safety
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.results import ResultRepository
 
@@ -54,7 +55,8 @@ def load_report_inputs(
     Args:
         assets: The monitor's result assets that get a section (``service_metrics``,
             ``token_costs``, ``data_quality``, ``performance``, ``hallucination_rate``,
-            ``canary_comparison``); by default those its configuration implies.
+            ``output_safety``, ``canary_comparison``); by default those its configuration
+            implies.
         check_specs: The names of the Dagster checks of the monitor's daily assets, which the
             headline counts; None to count the checks with a recorded result.
     """
@@ -66,7 +68,12 @@ def load_report_inputs(
     expected = frozenset(assets if assets is not None else report_assets(monitor))
     metrics: dict[str, Mapping[date, MetricValues]] = {
         asset: load_daily_metrics(store, name, asset, first, partition)
-        for asset in (Asset.SERVICE_METRICS, Asset.TOKEN_COSTS, Asset.HALLUCINATION_RATE)
+        for asset in (
+            Asset.SERVICE_METRICS,
+            Asset.TOKEN_COSTS,
+            Asset.HALLUCINATION_RATE,
+            Asset.OUTPUT_SAFETY,
+        )
         if asset in expected
     }
     for asset in (Asset.DATA_QUALITY, Asset.PERFORMANCE, Asset.CANARY_COMPARISON):
@@ -119,6 +126,8 @@ def report_assets(monitor: MonitorConfig) -> list[str]:
         out.append(Asset.PERFORMANCE)
     if monitor.llm is not None and AnswerColumns.for_monitor(monitor) is not None:
         out.append(Asset.HALLUCINATION_RATE)
+    if has_output_safety(monitor):
+        out.append(Asset.OUTPUT_SAFETY)
     if monitor.canary is not None:
         out.append(Asset.CANARY_COMPARISON)
     return out

@@ -25,6 +25,7 @@ from monitoring_pipelines.core.report.checks import (
 )
 from monitoring_pipelines.core.report.hallucination import ReviewState, hallucination_section
 from monitoring_pipelines.core.report.performance import performance_section
+from monitoring_pipelines.core.report.safety import safety_section
 
 HISTORY_DAYS = 28
 MAX_DISTRIBUTIONS = 6
@@ -75,8 +76,8 @@ class ReportInputs:
         drift_history: Daily drift score per column over the history (see ``trend_columns``).
         metrics: Per asset, per day, the stored metrics.
         assets: The result assets the monitor has (``service_metrics``, ``token_costs``,
-            ``data_quality``, ``performance``, ``hallucination_rate``, ``canary_comparison``);
-            each has a section.
+            ``data_quality``, ``performance``, ``hallucination_rate``, ``output_safety``,
+            ``canary_comparison``); each has a section.
         check_specs: The Dagster checks of the monitor's daily assets, which the headline
             counts as the Dagster UI lists them; None to count the checks with a result.
         performance_kind: ``label`` or ``score`` predictions; performance_metric: the metric
@@ -201,6 +202,9 @@ def render_report(inputs: ReportInputs) -> Report:
     if Asset.HALLUCINATION_RATE in inputs.assets or today(Asset.HALLUCINATION_RATE):
         history = metrics.get(Asset.HALLUCINATION_RATE, {})
         sections.append(hallucination_section(inputs.day, days, history, inputs.review, page))
+    if Asset.OUTPUT_SAFETY in inputs.assets or today(Asset.OUTPUT_SAFETY):
+        history = metrics.get(Asset.OUTPUT_SAFETY, {})
+        sections.append(safety_section(inputs.day, days, history, page))
     if Asset.CANARY_COMPARISON in inputs.assets or today(Asset.CANARY_COMPARISON):
         sections.append(
             canary_section(inputs.day, today(Asset.CANARY_COMPARISON), _canary_summary(inputs))

@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 import numpy as np
 
+from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.pii import KINDS, PiiKind, find_pii, redact
 from monitoring_pipelines.core.safety.refusal import RefusalMatcher
 
@@ -193,3 +194,9 @@ def _example(answer: Answer, first: int, kinds: frozenset[PiiKind]) -> LeakExamp
         model=answer.model,
         text=piece,
     )
+
+
+def has_output_safety(monitor: MonitorConfig) -> bool:
+    """Whether the monitor logs LLM answers and measures their safety."""
+    llm = monitor.llm
+    return llm is not None and bool(llm.answer_column) and llm.output_safety.enabled

@@ -19,6 +19,20 @@ def otel() -> None:
     """OpenTelemetry: GenAI and HTTP server spans into an inference table a monitor reads."""
 
 
+def _table_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--table``, ``--warehouse-url`` and ``--column``: where spans become rows, and how."""
+    command = _column_option(command)
+    command = click.option(
+        "--warehouse-url",
+        default=None,
+        help="Default: the monitor file's warehouse_url, $MONITORING_WAREHOUSE_URL, or the "
+        "embedded warehouse.",
+    )(command)
+    return click.option(
+        "--table", required=True, help="Inference table to write; created if absent."
+    )(command)
+
+
 def _column_option(command: Callable[..., Any]) -> Callable[..., Any]:
     return click.option(
         "--column",
@@ -44,15 +58,8 @@ def _parse_columns(texts: Sequence[str]) -> tuple[ColumnSpec, ...]:
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
-@click.option("--table", required=True, help="Inference table to write; created if absent.")
-@click.option(
-    "--warehouse-url",
-    default=None,
-    help="Default: the monitor file's warehouse_url, $MONITORING_WAREHOUSE_URL, or the "
-    "embedded warehouse.",
-)
+@_table_options
 @click.option("--chunk-rows", type=click.IntRange(1, 100_000), default=1000, show_default=True)
-@_column_option
 @pass_context
 def otel_load(
     ctx: Context,
@@ -92,18 +99,11 @@ def otel_load(
 
 
 @otel.command("serve")
-@click.option("--table", required=True, help="Inference table to write; created if absent.")
-@click.option(
-    "--warehouse-url",
-    default=None,
-    help="Default: the monitor file's warehouse_url, $MONITORING_WAREHOUSE_URL, or the "
-    "embedded warehouse.",
-)
+@_table_options
 @click.option(
     "--host", default="127.0.0.1", show_default=True, help="0.0.0.0 listens on every interface."
 )
 @click.option("--port", type=click.IntRange(0, 65535), default=4318, show_default=True)
-@_column_option
 @click.option(
     "--max-pending-rows",
     type=click.IntRange(1, 10_000_000),

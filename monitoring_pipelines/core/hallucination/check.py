@@ -77,7 +77,7 @@ def _overall_finding(rises: RiseResults, policy: RisePolicy) -> Finding:
         parts.append(f"above max_rate {_pct(policy.max_rate)} (lower bound {_pct(rate.low)})")
     else:
         parts.append(f"lower bound {_pct(rate.low)} within max_rate {_pct(policy.max_rate)}")
-    parts.append(_rise_text(test))
+    parts.append(rise_text(test))
     drivers: list[RiseTest] = []
     if above or test.significant:
         drivers = rises.rising[:MAX_DRIVERS] or _largest(rises.scopes)
@@ -97,7 +97,7 @@ def _scope_finding(test: RiseTest, policy: RisePolicy) -> Finding:
     rate = test.current
     summary = (
         f"{rate.named}: {_pct(rate.rate)} flagged ({rate.flagged}/{rate.scored}, {_ci(rate)}) "
-        + _rise_text(test)
+        + rise_text(test)
     )
     return Finding(
         subject=rate.subject,
@@ -109,7 +109,9 @@ def _scope_finding(test: RiseTest, policy: RisePolicy) -> Finding:
     )
 
 
-def _rise_text(test: RiseTest) -> str:
+def rise_text(test: RiseTest) -> str:
+    """A rise test in words: the pooled window (when longer than a day) against its baseline,
+    and the verdict; shared by every rate scanned for a rise (hallucinations, refusals)."""
     window = test.window
     if not test.evaluated or window is None:
         return f"rise not evaluated ({test.note})"

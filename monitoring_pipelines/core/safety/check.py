@@ -28,6 +28,7 @@ from monitoring_pipelines.core.config import (
     RefusalConfig,
     Severity,
 )
+from monitoring_pipelines.core.hallucination.check import rise_text
 from monitoring_pipelines.core.hallucination.rise import RisePolicy, RiseResults, RiseTest
 from monitoring_pipelines.core.pii import KINDS
 from monitoring_pipelines.core.safety.day import MAX_EXAMPLES, DaySafety, LeakExample
@@ -116,7 +117,7 @@ def refusal_check(day: DaySafety, rises: RiseResults, reset: str | None) -> Chec
     if rising:
         summary = f"{head}; significant rise in " + ", ".join(t.current.named for t in rising)
     else:
-        summary = f"{head}; {_rise_text(rises.overall)}"
+        summary = f"{head}; {rise_text(rises.overall)}"
     if reset:
         summary += f"; {reset}"
     metadata: dict[str, float | int | str] = {
@@ -146,20 +147,7 @@ def _refusal_finding(test: RiseTest, factor: float) -> Finding:
         value=rate.rate,
         threshold=None if base is None else base.rate,
         summary=f"{rate.named}: {_pct(rate.rate)} decline ({rate.flagged}/{rate.scored}), "
-        + _rise_text(test),
-    )
-
-
-def _rise_text(test: RiseTest) -> str:
-    window = test.window
-    if not test.evaluated or window is None:
-        return f"rise not evaluated ({test.note})"
-    base = window.baseline
-    verdict = "a significant rise" if test.significant else "no significant rise"
-    pooled = f"over the last {window.days} days {_pct(window.rate)} " if window.days > 1 else ""
-    return (
-        f"{pooled}vs baseline {_pct(base.rate)} ({base.days} days, {base.scored} answers): "
-        f"adjusted p {test.p_adjusted:.2g}, {verdict}"
+        + rise_text(test),
     )
 
 

@@ -82,7 +82,7 @@ def otel_load(
     from monitoring_pipelines.core.store.engine import redact_url
 
     specs = _parse_columns(columns)
-    url = warehouse_url or _warehouse_url(ctx)
+    url = _existing_folder(warehouse_url or _warehouse_url(ctx))
     engine = create_engine(url)  # the warehouse as it is: no journal mode set, no folder made
     try:
         report = load_spans(files, engine, table, chunk_rows=chunk_rows, columns=specs)
@@ -154,7 +154,7 @@ def otel_serve(
         click.echo(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S} {line}", err=True)
 
     specs = _parse_columns(columns)
-    url = warehouse_url or _warehouse_url(ctx)
+    url = _existing_folder(warehouse_url or _warehouse_url(ctx))
     engine = create_engine(url, pool_pre_ping=True)
     limits = ReceiverLimits(
         max_body_bytes=int(max_body_mb * 2**20),
@@ -204,6 +204,27 @@ def _warehouse_url(ctx: Context) -> str:
         except MonitoringError as exc:
             fail(f"{exc}\n(or give --warehouse-url)")
     return config_url or ctx.settings.warehouse_url or ctx.settings.default_warehouse_url
+
+
+def _existing_folder(url: str) -> str:
+    """``url``, unless it is a SQLite file whose folder does not exist (SQLite's own error,
+    "unable to open database file", does not say which file or why)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # a malformed URL: the engine reports it itself
+        return url
+    database = parsed.database
+    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:":
+        folder = Path(database).expanduser().parent
+        if not folder.is_dir():
+            fail(
+                f"the warehouse {database}: its folder {folder} does not exist "
+                "(create it, or give --warehouse-url or MONITORING_HOME)"
+            )
+    return url
 
 
 @click.command("serve-metrics")

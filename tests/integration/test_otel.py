@@ -324,3 +324,19 @@ def _utc(value: datetime | str) -> datetime:
     """A naive UTC ``ts`` as the driver returns it (SQLite: text), made aware."""
     stamp = datetime.fromisoformat(value) if isinstance(value, str) else value
     return stamp.replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize("command", ["load", "serve"])
+def test_a_sqlite_warehouse_in_a_missing_folder_is_named(
+    exported: Exported, tmp_path: Path, command: str
+) -> None:
+    pretty, _ = write_files(exported, tmp_path)
+    missing = tmp_path / "no-such-folder" / "warehouse.db"
+    args = ["otel", command, *([str(pretty)] if command == "load" else [])]
+    args += ["--table", "spans", "--warehouse-url", f"sqlite:///{missing}"]
+
+    result = CliRunner().invoke(main, args, catch_exceptions=False)
+
+    assert result.exit_code == 2, result.output  # as a usage error
+    assert f"its folder {missing.parent} does not exist" in result.output
+    assert not missing.parent.exists()

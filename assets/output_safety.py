@@ -17,8 +17,7 @@ from assets.common import (
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
-from monitoring_pipelines.core.safety.assess import history_days
-from monitoring_pipelines.core.safety.check import CHECKS
+from monitoring_pipelines.core.safety.check import CHECKS, history_days
 from resources import ResultStoreResource, SliceStoreResource
 
 if TYPE_CHECKING:

@@ -22,8 +22,9 @@ from monitoring_pipelines.core.costs.stored import metric_dims
 from monitoring_pipelines.core.dimensions import decode
 from monitoring_pipelines.core.errors import ConfigError
 from monitoring_pipelines.core.hallucination.rise import assess_rises, judge_change
-from monitoring_pipelines.core.safety.assess import assess_day, history_days
+from monitoring_pipelines.core.safety.assess import assess_day
 from monitoring_pipelines.core.safety.check import (
+    history_days,
     leak_check,
     length_anomalies,
     length_check,

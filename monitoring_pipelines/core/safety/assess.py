@@ -39,11 +39,6 @@ class DayAssessment:
     outcomes: tuple[CheckOutcome, ...]
 
 
-def history_days(config: OutputSafetyConfig) -> int:
-    """Days before the day the checks read: the refusal scan's and the length baseline's."""
-    return max(refusal_policy(config.refusals).history_days, config.length.baseline_days)
-
-
 def assess_day(
     store: ResultRepository,
     monitor: str,

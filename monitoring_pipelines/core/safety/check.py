@@ -25,6 +25,7 @@ from monitoring_pipelines.core.config import (
     AnomalyConfig,
     LeakConfig,
     LengthConfig,
+    OutputSafetyConfig,
     RefusalConfig,
     Severity,
 )
@@ -207,3 +208,8 @@ def _named(key: str, value: str | None) -> str:
 
 def _pct(share: float) -> str:
     return f"{100 * share:.2f}%"
+
+
+def history_days(config: OutputSafetyConfig) -> int:
+    """Days before the day the checks read: the refusal scan's and the length baseline's."""
+    return max(refusal_policy(config.refusals).history_days, config.length.baseline_days)

@@ -18,6 +18,7 @@ from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.safety.check import CHECKS, history_days
+from monitoring_pipelines.core.safety.day import LEAK_KINDS
 from resources import ResultStoreResource, SliceStoreResource
 
 if TYPE_CHECKING:
@@ -110,7 +111,7 @@ def safety_metadata(safety: "DaySafety") -> dict[str, dg.MetadataValue]:
         "answer_words_p50": overall.words[0.5],
         "answer_words_p95": overall.words[0.95],
     }
-    for kind in ("email", "phone", "card", "any"):
+    for kind in LEAK_KINDS:
         values[f"leak_ratio_{kind}"] = overall.leak_ratio(kind)
     for scopes in (safety.intents, safety.models):
         largest = sorted(scopes, key=lambda s: (-s.answers, s.value))[:MAX_PLOTTED_SCOPES]

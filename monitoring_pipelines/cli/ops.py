@@ -208,22 +208,23 @@ def _warehouse_url(ctx: Context) -> str:
 
 def _existing_folder(url: str) -> str:
     """``url``, unless it is a SQLite file whose folder does not exist (SQLite's own error,
-    "unable to open database file", does not say which file or why)."""
+    "unable to open database file", does not say which file or why). The file is resolved as
+    the warehouse reader resolves it (:func:`sqlite_path`)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
+
+    from monitoring_pipelines.core.ingest.engine import sqlite_path
 
     try:
         parsed = make_url(url)
     except ArgumentError:  # a malformed URL: the engine reports it itself
         return url
-    database = parsed.database
-    if parsed.get_backend_name() == "sqlite" and database and database != ":memory:":
-        folder = Path(database).expanduser().parent
-        if not folder.is_dir():
-            fail(
-                f"the warehouse {database}: its folder {folder} does not exist "
-                "(create it, or give --warehouse-url or MONITORING_HOME)"
-            )
+    path = sqlite_path(parsed) if parsed.get_backend_name() == "sqlite" else None
+    if path is not None and not path.parent.is_dir():
+        fail(
+            f"the warehouse {path}: its folder {path.parent} does not exist "
+            "(create it, or give --warehouse-url or MONITORING_HOME)"
+        )
     return url
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from monitoring_pipelines.core.profile import whylogs_adapter as profiling
 
@@ -107,3 +109,41 @@ def test_text_read_as_categoricals_profiles_as_its_strings(frame: pd.DataFrame) 
     pd.testing.assert_frame_equal(ours[exact], theirs[exact], check_dtype=False)
     assert ours.loc["channel", "counts/null"] == 25
     assert ours.loc["channel", "types/string"] == len(frame) - 25
+
+
+FLOATS = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+
+@settings(max_examples=60, deadline=None)
+@given(days=st.lists(st.lists(FLOATS, min_size=0, max_size=30), min_size=2, max_size=4))
+def test_days_with_any_floats_merge_into_a_window(days: list[list[float]]) -> None:
+    """Any float a log holds (-1e308, 1e200 beside -1e200, infinities) profiles, is stored and
+    merges into a window with the other days: whylogs' own merge overflows on such means."""
+    views = []
+    for values in days:
+        builder = profiling.ProfileBuilder()
+        builder.add(pd.DataFrame({"amount": pd.Series(values, dtype="float64")}))
+        view = builder.build()
+        if view is not None:
+            views.append(profiling.deserialize(profiling.serialize(view)))
+    merged = profiling.merge(views)
+    if merged is None:
+        assert all(not values for values in days)
+        return
+    counted = merged.get_column("amount").get_metric("counts").n.value
+    assert counted == sum(len(values) for values in days)
+    profiling.summarize(merged)
+
+
+def test_a_window_over_a_day_that_logged_minus_1e308_merges() -> None:
+    days = [[-1e308, 5.0, 7.0], [3.0, 4.0], [1e300, 2.0]]
+    views = []
+    for values in days:
+        builder = profiling.ProfileBuilder()
+        builder.add(pd.DataFrame({"amount": values}))
+        views.append(profiling.deserialize(profiling.serialize(builder.build())))
+    merged = profiling.merge(views)
+    assert merged is not None
+    summary = profiling.summarize(merged)["amount"]
+    assert summary["count"] == 7
+    assert summary["min"] == -1e308 and summary["max"] == 1e300

@@ -79,8 +79,10 @@ class ProfileBuilder:
         if profile._schema.resolve(pandas=frame):
             new = tuple(c for c in frame.columns if c not in profile._columns)
             profile._initialize_new_columns(new)
-        for column in frame.columns:
-            profile._columns[column]._process_extracted_column(_split(frame[column]))
+        # Values near the float limit give infinite moments: whylogs' answer, without warnings.
+        with np.errstate(over="ignore", invalid="ignore"):
+            for column in frame.columns:
+                profile._columns[column]._process_extracted_column(_split(frame[column]))
         profile._track_count += 1
         self.rows += len(frame)
 
@@ -176,11 +178,34 @@ def deserialize(data: bytes) -> DatasetProfileView:
 
 
 def merge(views: list[DatasetProfileView]) -> DatasetProfileView | None:
-    """One profile of several (days merge into windows the same way)."""
+    """One profile of several (days merge into windows the same way).
+
+    whylogs merges two columns' variances with Python floats, so a mean beyond about 1e154 in
+    magnitude (a logged -1e308) raises ``OverflowError`` instead of giving an infinite
+    variance; such means are taken as infinite first (the merged mean and standard deviation
+    then read inf or nan, as whylogs gives for infinite values; the product's own sketches
+    keep those columns' moments exactly, see ``core.profile.sketch.value_scale``)."""
     merged: DatasetProfileView | None = None
-    for view in views:
-        merged = view if merged is None else merged.merge(view)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for view in views:
+            _unbounded_means_as_infinite(view)
+            merged = view if merged is None else merged.merge(view)
     return merged
+
+
+MAX_MERGEABLE_MEAN = 2.0**400
+"""Largest mean magnitude whose merge whylogs computes without overflow: the squared
+difference of two such means times the product of two row counts below 2**40 stays finite."""
+
+
+def _unbounded_means_as_infinite(view: DatasetProfileView) -> None:
+    for column in view.get_columns().values():
+        distribution = column.get_metric("distribution")
+        if distribution is None:
+            continue
+        mean = distribution.mean.value
+        if math.isfinite(mean) and abs(mean) > MAX_MERGEABLE_MEAN:
+            distribution.mean.set(math.copysign(math.inf, mean))
 
 
 def summarize(view: DatasetProfileView | None) -> dict[str, dict[str, float]]:

@@ -83,6 +83,8 @@ class CheckEntry:
         chart_by_subject: Charts by subject prefix, for checks whose findings differ.
         policy: Its default incident policy, as the keys of ``alerts.policies.<check>`` it
             changes from the general default (a monitor's configuration overrides them).
+        subject_titles: What an incident about a named subject that is not a column is
+            called instead of ``<title> in <subject>``.
         runbook: The runbook's file name under ``docs/runbooks/``.
     """
 
@@ -97,6 +99,7 @@ class CheckEntry:
     chart: Chart | None = None
     chart_by_subject: Mapping[str, Chart] = field(default_factory=dict)
     policy: Mapping[str, int] = field(default_factory=dict)
+    subject_titles: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def runbook(self) -> str:
@@ -121,6 +124,9 @@ class CheckEntry:
         return self.chart_by_subject.get(subject.split(":", 1)[0], self.chart)
 
 
+# The malformed_rows finding about the source's rows that no day reads.
+ROWS_WITHOUT_DAY: Final = "rows_without_day"
+
 # Drift must persist (2 of 3 days) before it pages; other checks page on the first bad day.
 DRIFT_PERSISTENCE: Final[Mapping[str, int]] = MappingProxyType(
     {"persistence_k": 2, "persistence_n": 3, "resolve_after": 3}
@@ -143,6 +149,7 @@ _ENTRIES = (
         "checks.max_malformed_share.",
         "when the share is over {factor:g} times the allowed one",
         critical_factor=5.0,
+        subject_titles={ROWS_WITHOUT_DAY: "rows of the table that no day reads"},
     ),
     CheckEntry(
         "duplicate_requests",

@@ -25,6 +25,7 @@ from monitoring_pipelines.core.alerting.model import (
     Incident,
     IncidentStatus,
 )
+from monitoring_pipelines.core.catalog import ROWS_WITHOUT_DAY
 from monitoring_pipelines.core.checks import WHOLE, Finding
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.notify.slack import fit_to_limits
@@ -103,6 +104,10 @@ def test_title_names_monitor_check_and_subject() -> None:
     assert incident_title("fraud", "feature_drift", "amount") == "fraud: input drift in amount"
     assert incident_title("bot", "latency_slo", WHOLE) == "bot: latency above SLO"
     assert incident_title("bot", "new_check", WHOLE) == "bot: new check"
+    # A finding about something other than a column is named, not read as a column.
+    assert incident_title("bot", "malformed_rows", ROWS_WITHOUT_DAY) == (
+        "bot: rows of the table that no day reads"
+    )
 
 
 def test_open_message_has_a_header_with_severity_and_title() -> None:

@@ -79,9 +79,12 @@ class Links:
 
 def incident_title(monitor: str, check: str, subject: str) -> str:
     """``recommender: input drift in user_age``; a segment reads ``... for tenant=acme``."""
-    what = check_entry(check).title
+    entry = check_entry(check)
+    what = entry.title
     if subject == WHOLE:
         return f"{monitor}: {what}"
+    if subject in entry.subject_titles:
+        return f"{monitor}: {entry.subject_titles[subject]}"
     column, _, segment = subject.partition("@")
     if not segment:
         return f"{monitor}: {what} in {column}"

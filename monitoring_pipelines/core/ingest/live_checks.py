@@ -3,15 +3,12 @@ no row of the source that no day reads."""
 
 from __future__ import annotations
 
-from monitoring_pipelines.core.catalog import critical_factor
+from monitoring_pipelines.core.catalog import ROWS_WITHOUT_DAY, critical_factor
 from monitoring_pipelines.core.checks import WHOLE, CheckOutcome, Finding, single
 from monitoring_pipelines.core.config import ChecksConfig, Severity
 from monitoring_pipelines.core.ingest.cleaning import SliceQuality, Window
 from monitoring_pipelines.core.ingest.warehouse import OutsideWindow
 from monitoring_pipelines.core.wording import count
-
-# The malformed_rows finding about the source's rows that no day reads.
-ROWS_WITHOUT_DAY = "rows_without_day"
 
 
 def slice_checks(

@@ -52,6 +52,9 @@ class ReferenceConfig(Strict):
 
     path: str | None = None
     table: ColumnName | None = None
+    db_schema: str | None = Field(
+        default=None, alias="schema", description="the table's schema (default: the database's)"
+    )
     query: str | None = None
     max_rows: Annotated[int, Field(ge=10)] = 1_000_000
     label_column: ColumnName | None = Field(
@@ -255,6 +258,9 @@ class KpiConfig(Strict):
     """A business KPI per day (for example support tickets) to relate hallucinations to."""
 
     table: ColumnName
+    db_schema: str | None = Field(
+        default=None, alias="schema", description="the table's schema (default: the database's)"
+    )
     date_column: ColumnName
     value_column: ColumnName
     name: str = "kpi"
@@ -411,6 +417,9 @@ class LabelsConfig(Strict):
     """Delayed ground truth, joined to the inference log by request id."""
 
     table: ColumnName
+    db_schema: str | None = Field(
+        default=None, alias="schema", description="the table's schema (default: the database's)"
+    )
     request_id_column: ColumnName
     label_column: ColumnName
     timestamp_column: ColumnName | None = None

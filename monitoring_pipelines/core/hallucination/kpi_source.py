@@ -39,17 +39,18 @@ def read_kpi(engine: Engine, kpi: KpiConfig) -> KpiSeries:
     Raises:
         KpiSourceError: If the table or one of its columns does not exist.
     """
+    name = f"{kpi.db_schema}.{kpi.table}" if kpi.db_schema else kpi.table
     try:
-        table = Table(kpi.table, MetaData(), autoload_with=engine)
+        table = Table(kpi.table, MetaData(), autoload_with=engine, schema=kpi.db_schema)
     except NoSuchTableError as exc:
-        raise KpiSourceError(f"llm.kpi.table: no table '{kpi.table}' in the warehouse") from exc
+        raise KpiSourceError(f"llm.kpi.table: no table '{name}' in the warehouse") from exc
     except SQLAlchemyError as exc:
-        raise KpiSourceError(f"llm.kpi.table: cannot read '{kpi.table}': {exc}") from exc
+        raise KpiSourceError(f"llm.kpi.table: cannot read '{name}': {exc}") from exc
     for role, column in (("date_column", kpi.date_column), ("value_column", kpi.value_column)):
         if column not in table.c:
             found = ", ".join(sorted(table.c.keys()))
             raise KpiSourceError(
-                f"llm.kpi.{role}: table '{kpi.table}' has no column '{column}' (it has: {found})"
+                f"llm.kpi.{role}: table '{name}' has no column '{column}' (it has: {found})"
             )
     query = select(table.c[kpi.date_column], table.c[kpi.value_column])
     with engine.connect() as conn:

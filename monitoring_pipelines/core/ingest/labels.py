@@ -39,7 +39,7 @@ from sqlalchemy.types import TypeEngine
 from monitoring_pipelines.core.config import LabelsConfig, SourceConfig
 from monitoring_pipelines.core.errors import SourceError
 from monitoring_pipelines.core.ingest.cleaning import OWN_DAY, hash_keys, rows_of_day
-from monitoring_pipelines.core.ingest.warehouse import table_columns, text_day
+from monitoring_pipelines.core.ingest.warehouse import qualified, table_columns, text_day
 
 # The salt slicing.clean_chunk hashes request ids with into the slice's __key.
 REQUEST_ID_SALT = "id:"
@@ -158,7 +158,9 @@ def read_day_labels(
         start = datetime.combine(day, time.min)
         where = tables.request_day(start, start + timedelta(days=1))
     query = select(*columns).select_from(tables.joined()).where(*where)
-    frames = list(_stream(engine, query, names, chunk_rows, labels.table))
+    frames = list(
+        _stream(engine, query, names, chunk_rows, qualified(labels.table, labels.db_schema))
+    )
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=names)
     if OWN_DAY in frame:
         mine = rows_of_day(frame[_REQUEST_TS], frame[OWN_DAY].to_numpy(dtype=bool), day)
@@ -172,14 +174,16 @@ _REQUEST_TS = "__request_ts"
 def label_watermark(engine: Engine, labels: LabelsConfig) -> tuple[StampKind, Any]:
     """The newest ``labels.timestamp_column`` value (None for an empty table) and its kind."""
     assert labels.timestamp_column is not None
-    kind = _stamp_kind(engine, table_columns(engine, labels.table), labels.timestamp_column)
+    columns = table_columns(engine, labels.table, labels.db_schema)
+    kind = _stamp_kind(engine, columns, labels.timestamp_column)
     table = _labels_table(labels, kind)
     query = select(func.max(table.c[labels.timestamp_column]))
     try:
         with engine.connect() as conn:
             return kind, conn.execute(query).scalar()
     except SQLAlchemyError as exc:
-        raise SourceError(f"cannot read table '{labels.table}': {exc}") from exc
+        name = qualified(labels.table, labels.db_schema)
+        raise SourceError(f"cannot read table '{name}': {exc}") from exc
 
 
 def labels_by_day(
@@ -206,7 +210,8 @@ def labels_by_day(
         with engine.connect() as conn:
             rows = conn.execute(query).all()
     except SQLAlchemyError as exc:
-        raise SourceError(f"cannot group table '{labels.table}' by request day: {exc}") from exc
+        name = qualified(labels.table, labels.db_schema)
+        raise SourceError(f"cannot group table '{name}' by request day: {exc}") from exc
     out: dict[str, int] = {}
     for value, count in rows:
         if value is None:
@@ -233,7 +238,7 @@ class _LabelTables:
         if source.request_id_column is None:
             raise SourceError("labels need source.request_id_column to join on")
         requests_cols = table_columns(engine, source.table, source.db_schema)
-        labels_cols = table_columns(engine, labels.table)
+        labels_cols = table_columns(engine, labels.table, labels.db_schema)
         wanted = [
             ("labels.request_id_column", labels.request_id_column),
             ("labels.label_column", labels.label_column),
@@ -242,7 +247,8 @@ class _LabelTables:
         for key, column in wanted:
             if column and column not in labels_cols:
                 raise SourceError(
-                    f"key '{key}': column '{column}' is not in table '{labels.table}' "
+                    f"key '{key}': column '{column}' is not in table "
+                    f"'{qualified(labels.table, labels.db_schema)}' "
                     f"(its columns: {', '.join(sorted(labels_cols))})"
                 )
         ts_kind = _stamp_kind(engine, requests_cols, source.timestamp_column)
@@ -307,7 +313,7 @@ def _labels_table(labels: LabelsConfig, stamp: StampKind) -> Table:
             String() if stamp == "text" else DateTime() if stamp == "datetime" else Float()
         )
         columns.append(Column(labels.timestamp_column, stamp_type))
-    return Table(labels.table, MetaData(), *columns)
+    return Table(labels.table, MetaData(), *columns, schema=labels.db_schema)
 
 
 def _has_time_zone(engine: Engine, source: SourceConfig) -> bool:

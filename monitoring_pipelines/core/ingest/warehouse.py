@@ -61,11 +61,25 @@ def _column_types(engine: Engine, table: str, schema: str | None) -> dict[str, T
             listed = ", ".join(known[:20]) + (" ..." if len(known) > 20 else "")
             raise SourceError(
                 f"table '{_qualified(table, schema)}' does not exist in the warehouse "
-                f"(tables there: {listed or 'none'})"
+                f"(tables there: {listed or 'none'}){_elsewhere(inspector, table, schema)}"
             )
         return {c["name"]: c["type"] for c in inspector.get_columns(table, schema=schema)}
     except SQLAlchemyError as exc:
         raise SourceError(f"cannot inspect table '{_qualified(table, schema)}': {exc}") from exc
+
+
+def _elsewhere(inspector: Any, table: str, schema: str | None) -> str:
+    """Where else a table of that name is: the key to set, when another schema has it."""
+    try:
+        schemas = [s for s in inspector.get_schema_names() if s != schema]
+        found = [s for s in schemas if inspector.has_table(table, schema=s)]
+    except SQLAlchemyError:
+        return ""
+    if not found:
+        return ""
+    where = ", ".join(repr(s) for s in found)
+    has = f"schema {where} has it" if len(found) == 1 else f"schemas {where} have it"
+    return f"; {has}: set the key's 'schema'"
 
 
 def source_problems(name: str, monitor: MonitorConfig, engine: Engine) -> list[str]:
@@ -119,7 +133,7 @@ def reference_columns(engine: Engine, reference: ReferenceConfig, base_dir: Path
     if reference.path:
         return _file_columns(reference_path(reference, base_dir))
     if reference.table:
-        return list(table_columns(engine, reference.table))
+        return list(table_columns(engine, reference.table, reference.db_schema))
     assert reference.query is not None
     query = text(f"SELECT * FROM ({reference.query}) AS reference_columns WHERE 1 = 0")
     try:
@@ -140,7 +154,7 @@ def _reference_name(reference: ReferenceConfig, base_dir: Path) -> str:
     if reference.path:
         return f"reference file {reference_path(reference, base_dir)}"
     if reference.table:
-        return f"reference table '{reference.table}'"
+        return f"reference table '{_qualified(reference.table, reference.db_schema)}'"
     return "the reference query"
 
 
@@ -322,7 +336,7 @@ def reference_time_column(
     if reference.timestamp_column:
         return reference.timestamp_column
     if reference.table:
-        available: Sequence[str] = list(table_columns(engine, reference.table))
+        available: Sequence[str] = list(table_columns(engine, reference.table, reference.db_schema))
     elif reference.path:
         available = _file_columns(reference_path(reference, base_dir))
     else:
@@ -337,16 +351,21 @@ def _reference_chunks(
     if reference.path:
         yield from _file_chunks(reference_path(reference, base_dir), columns, chunk_rows)
     elif reference.table:
-        available = table_columns(engine, reference.table)
+        name = _qualified(reference.table, reference.db_schema)
+        available = table_columns(engine, reference.table, reference.db_schema)
         missing = [c for c in columns if c not in available]
         if missing:
             raise SourceError(
-                f"reference table '{reference.table}' has no column "
-                f"{', '.join(repr(c) for c in missing)}"
+                f"reference table '{name}' has no column {', '.join(repr(c) for c in missing)}"
             )
-        table = Table(reference.table, MetaData(), *(Column(c) for c in columns))
+        table = Table(
+            reference.table,
+            MetaData(),
+            *(Column(c) for c in columns),
+            schema=reference.db_schema,
+        )
         query = select(*(table.c[c] for c in columns))
-        yield from _stream(engine, query, columns, chunk_rows, f"table '{reference.table}'")
+        yield from _stream(engine, query, columns, chunk_rows, f"table '{name}'")
     else:
         assert reference.query is not None
         for chunk in _stream(engine, text(reference.query), None, chunk_rows, "reference query"):
@@ -433,6 +452,11 @@ def _configured_columns(monitor: MonitorConfig) -> list[tuple[str, str]]:
             if key.endswith("_column") and value:
                 keys.append((f"llm.{key}", value))
     return keys
+
+
+def qualified(table: str, schema: str | None) -> str:
+    """A table's name as messages give it: ``schema.table`` when it has a schema."""
+    return _qualified(table, schema)
 
 
 def _qualified(table: str, schema: str | None) -> str:

@@ -50,8 +50,10 @@ def _source_state(engine: Engine, reference: ReferenceConfig, base_dir: Path) ->
             raise SourceError(f"cannot read the reference file {path}: {exc}") from exc
         return {"file": str(path), "bytes": stat.st_size, "modified_ns": stat.st_mtime_ns}
     if reference.table:
-        columns = table_columns(engine, reference.table)
-        counted = select(func.count()).select_from(table(reference.table))
+        columns = table_columns(engine, reference.table, reference.db_schema)
+        counted = select(func.count()).select_from(
+            table(reference.table, schema=reference.db_schema)
+        )
     else:
         assert reference.query is not None
         columns = {c: "" for c in reference_columns(engine, reference, base_dir)}

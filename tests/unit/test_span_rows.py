@@ -140,3 +140,54 @@ def test_malformed_column_options(text: str) -> None:
         ColumnSpec.parse(text)
     with pytest.raises(ValueError, match="more than once"):
         parse_columns(["x=a", "X=b"])
+
+
+def test_openinference_llm_spans_are_model_calls() -> None:
+    """Spans written by OpenInference instrumentations (Arize Phoenix's) become rows as
+    GenAI spans do: model, provider, token counts, session."""
+    got = row(
+        span(
+            {
+                "openinference.span.kind": "LLM",
+                "llm.model_name": "gpt-4o-mini",
+                "llm.provider": "openai",
+                "llm.token_count.prompt": 812,
+                "llm.token_count.completion": 64,
+                "session.id": "s-1",
+                "input.value": "Where is my parcel?",
+            },
+            kind=3,
+            name="ChatCompletion",
+        ),
+        parse_columns(["question=input.value"]),
+    )
+    assert (got.llm_model, got.provider, got.operation) == ("gpt-4o-mini", "openai", "llm")
+    assert (got.prompt_tokens, got.completion_tokens, got.session_id) == (812, 64, "s-1")
+    assert got.status == "ok" and got.latency_ms == 12.5
+    assert got.extra == {"question": "Where is my parcel?"}
+
+
+@pytest.mark.parametrize("kind", ["CHAIN", "RETRIEVER", "TOOL", "AGENT", "RERANKER"])
+def test_openinference_application_steps_are_not_model_calls(kind: str) -> None:
+    assert to_row(span({"openinference.span.kind": kind, "input.value": "q"}, kind=1)) is None
+
+
+def test_openinference_bad_token_counts_are_rejected_as_genai_ones_are() -> None:
+    result = to_row(span({"openinference.span.kind": "LLM", "llm.token_count.prompt": -3}))
+    assert isinstance(result, Rejected) and result.reason == "bad_tokens"
+
+
+def test_a_span_with_both_conventions_reads_genai_first() -> None:
+    got = row(
+        span(
+            {
+                "openinference.span.kind": "LLM",
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.usage.input_tokens": 10,
+                "llm.model_name": "other",
+                "llm.token_count.prompt": 99,
+            }
+        )
+    )
+    assert (got.operation, got.llm_model, got.prompt_tokens) == ("chat", "gpt-4o", 10)

@@ -1,7 +1,9 @@
 """OpenTelemetry spans as rows of an inference table, one mapping for every way spans arrive
 (``otel load`` files, the ``otel serve`` receiver): model calls that follow the GenAI semantic
-conventions (``gen_ai.*`` attributes) and HTTP server spans, each with the application
-attributes a user maps to columns, or the reason a span cannot be a row."""
+conventions (``gen_ai.*`` attributes) or OpenInference's (``openinference.span.kind`` LLM or
+EMBEDDING, with ``llm.*`` attributes, as Arize Phoenix's instrumentations write them) and HTTP
+server spans, each with the application attributes a user maps to columns, or the reason a
+span cannot be a row."""
 
 from __future__ import annotations
 
@@ -41,9 +43,19 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INT64 = 2**63
 
 # The newer attribute first, then the one it replaced.
-INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens")
-OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens")
-PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
+# OpenInference's attribute after GenAI's: a span carrying both is read as GenAI.
+INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
+OUTPUT_TOKENS = (
+    "gen_ai.usage.output_tokens",
+    "gen_ai.usage.completion_tokens",
+    "llm.token_count.completion",
+)
+PROVIDER = ("gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+MODEL = ("gen_ai.request.model", "gen_ai.response.model", "llm.model_name")
+OPENINFERENCE_KIND = "openinference.span.kind"
+OPENINFERENCE_CALLS = ("LLM", "EMBEDDING")
+"""OpenInference span kinds that are model calls (its CHAIN, RETRIEVER, TOOL, AGENT and
+RERANKER spans are the application's own steps)."""
 SESSION = ("gen_ai.conversation.id", "session.id")
 HTTP_METHOD = ("http.request.method", "http.method")
 HTTP_STATUS = ("http.response.status_code", "http.status_code")
@@ -154,10 +166,14 @@ class Rejected:
 def to_row(
     span: otlp.RawSpan, columns: Sequence[ColumnSpec] = ()
 ) -> InferenceRow | Rejected | None:
-    """The span's row; None for a span that is neither a GenAI call (no ``gen_ai.*``
-    attribute) nor an HTTP server span (kind SERVER with an HTTP method)."""
+    """The span's row; None for a span that is neither a model call (a ``gen_ai.*`` attribute,
+    or an OpenInference LLM or EMBEDDING span) nor an HTTP server span (kind SERVER with an
+    HTTP method)."""
     attrs = span.attributes
-    genai = any(key.startswith("gen_ai.") for key in attrs)
+    openinference = (_text(attrs, (OPENINFERENCE_KIND,)) or "").upper()
+    genai = any(key.startswith("gen_ai.") for key in attrs) or (
+        openinference in OPENINFERENCE_CALLS
+    )
     http = not genai and _text(attrs, HTTP_METHOD) is not None
     if http and otlp.span_kind(span.span) != "server":
         return None
@@ -193,7 +209,9 @@ def to_row(
         http_status = None
         error_type = _text(attrs, ("error.type",))
         failed = code == "error" or error_type is not None
-        operation = _text(attrs, ("gen_ai.operation.name",))
+        operation = _text(attrs, ("gen_ai.operation.name",)) or (
+            openinference.lower() if openinference in OPENINFERENCE_CALLS else None
+        )
     else:
         prompt = completion = None
         try:
@@ -217,7 +235,7 @@ def to_row(
         ts=ts,
         service=_text(span.resource, ("service.name",)),
         operation=operation,
-        llm_model=_text(attrs, ("gen_ai.request.model", "gen_ai.response.model")),
+        llm_model=_text(attrs, MODEL),
         prompt_tokens=prompt,
         completion_tokens=completion,
         latency_ms=(end - start) / 1e6,

@@ -137,7 +137,8 @@ class LoadReport:
         )
         out.append(
             f"skipped {self.duplicates} already loaded (same request id) and "
-            f"{self.not_mapped} neither model calls (gen_ai.*, OpenInference LLM) nor HTTP server spans"
+            f"{self.not_mapped} neither model calls (gen_ai.*, OpenInference LLM) "
+            "nor HTTP server spans"
         )
         if self.rejected:
             out.append(f"rejected {sum(self.rejected.values())}:")

@@ -11,6 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -340,3 +341,63 @@ def test_a_sqlite_warehouse_in_a_missing_folder_is_named(
     assert result.exit_code == 2, result.output  # as a usage error
     assert f"its folder {missing.parent} does not exist" in result.output
     assert not missing.parent.exists()
+
+
+def test_openinference_spans_load_into_a_monitor_that_judges_their_answers(
+    tmp_path: Path,
+) -> None:
+    """An OpenInference export (Arize Phoenix's instrumentations): LLM spans become rows with
+    their question and answer (``--column``), the printed monitor reads those texts, and it
+    validates against the table."""
+
+    def attribute(key: str, value: object) -> dict[str, Any]:
+        kind = "intValue" if isinstance(value, int) else "stringValue"
+        return {"key": key, "value": {kind: str(value)}}
+
+    start = int(datetime(2026, 11, 2, 9, tzinfo=UTC).timestamp() * 1e9)
+    spans = []
+    for i, kind in enumerate(["LLM", "CHAIN", "LLM", "RETRIEVER"]):
+        attrs = {"openinference.span.kind": kind, "input.value": f"question {i}"}
+        if kind == "LLM":
+            attrs |= {
+                "llm.model_name": "gpt-4o-mini",
+                "llm.token_count.prompt": 400 + i,
+                "llm.token_count.completion": 30,
+                "output.value": f"answer {i}",
+            }
+        spans.append(
+            {
+                "traceId": f"{i + 1:032x}",
+                "spanId": f"{i + 1:016x}",
+                "name": kind.lower(),
+                "startTimeUnixNano": str(start + i * 10**9),
+                "endTimeUnixNano": str(start + i * 10**9 + 250_000_000),
+                "attributes": [attribute(k, v) for k, v in attrs.items()],
+            }
+        )
+    document = {"resourceSpans": [{"scopeSpans": [{"spans": spans}]}]}
+    path = tmp_path / "openinference.json"
+    path.write_text(json.dumps(document), encoding="utf-8")
+    database = f"sqlite:///{tmp_path / 'warehouse.db'}"
+    texts = ["--column", "question=input.value", "--column", "answer=output.value"]
+
+    result = CliRunner().invoke(
+        main,
+        ["otel", "load", str(path), "--table", "rag", "--warehouse-url", database, *texts],
+        catch_exceptions=False,
+    )
+
+    assert result.exit_code == 0, result.output
+    assert "loaded 2 new row(s)" in result.output and "2 neither model calls" in result.output
+    engine = make_engine(database)
+    config = parse_config(monitor_snippet(summarize_table(engine, "rag")), {})
+    [(name, monitor)] = config.monitors.items()
+    assert monitor.llm is not None
+    assert (monitor.llm.question_column, monitor.llm.answer_column) == ("question", "answer")
+    assert source_problems(name, monitor, engine) == []
+    day = pd.concat(
+        read_day(engine, monitor.source, ["ts", "prompt_tokens", "answer"], date(2026, 11, 2))
+    )
+    assert sorted(day["prompt_tokens"]) == [400, 402]
+    assert sorted(day["answer"]) == ["answer 0", "answer 2"]
+    engine.dispose()

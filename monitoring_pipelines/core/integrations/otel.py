@@ -328,6 +328,8 @@ class TableSummary:
     first_day: date | None
     models: tuple[str, ...]
     sessions: bool
+    texts: tuple[str, ...] = ()
+    """Of ``question``, ``answer`` and ``context``, the columns the table has (``--column``)."""
 
 
 def summarize_table(engine: Engine, name: str, max_models: int = 10) -> TableSummary:
@@ -347,6 +349,7 @@ def summarize_table(engine: Engine, name: str, max_models: int = 10) -> TableSum
             session = conn.execute(
                 select(table.c.session_id).where(table.c.session_id.is_not(None)).limit(1)
             ).first()
+        columns = {c["name"] for c in inspect(engine).get_columns(name)}
     except SQLAlchemyError as exc:
         raise TraceLoadError(f"cannot read table '{name}': {exc}") from exc
     return TableSummary(
@@ -354,7 +357,12 @@ def summarize_table(engine: Engine, name: str, max_models: int = 10) -> TableSum
         first.date() if isinstance(first, datetime) else None,
         tuple(str(m.llm_model) for m in models),
         session is not None,
+        tuple(c for c in TEXT_COLUMNS if c in columns),
     )
+
+
+TEXT_COLUMNS = ("question", "answer", "context")
+"""Columns that, when loaded with ``--column``, a monitor reads as the LLM's texts."""
 
 
 def monitor_snippet(summary: TableSummary) -> str:
@@ -363,6 +371,7 @@ def monitor_snippet(summary: TableSummary) -> str:
     session = "\n      session_column: session_id" if summary.sessions else ""
     example = summary.models[0] if summary.models else "MODEL"
     seen = f"\n      # Models in the table: {', '.join(summary.models)}." if summary.models else ""
+    texts = "".join(f"\n      {c}_column: {c}" for c in summary.texts)
     return f"""\
 version: 1
 monitors:
@@ -381,7 +390,7 @@ monitors:
     llm:
       model_column: llm_model
       prompt_tokens_column: prompt_tokens
-      completion_tokens_column: completion_tokens
+      completion_tokens_column: completion_tokens{texts}
       # USD per 1,000 tokens, one entry per model, e.g.
       #   - {{model: {example}, input_per_1k: 0.0025, output_per_1k: 0.01}}
       # A model without a price is reported as unpriced, never as $0.{seen}

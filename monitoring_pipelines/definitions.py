@@ -115,6 +115,7 @@ def build_definitions(
                 report_keys(assets),
                 settings.alerting_budget_s,
                 web_url=settings.web_url,
+                monitors=config.monitors,
             ),
             labels_sensor(config.monitors),
         ],

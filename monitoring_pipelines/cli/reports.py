@@ -157,7 +157,13 @@ def write_run_reports(
     from assets.daily_report import reports_dir
     from monitoring_pipelines.core.alerting.incident_days import days_to_report
 
-    days = days_to_report(ctx.alerts(), alerting.ingest, alerting.checked) | set(last)
+    today = datetime.now(UTC).date()
+    days = {
+        (monitor, day)
+        for monitor, day in days_to_report(ctx.alerts(), alerting.ingest, alerting.checked)
+        if monitor in config.monitors
+        and config.monitors[monitor].has_day(date.fromisoformat(day), today)
+    } | set(last)
     written = write_reports(ctx, config, days, instance=ctx.instance())
     echo_written(written, reports_dir(str(ctx.settings.home / "slices")))
     return written

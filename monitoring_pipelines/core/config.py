@@ -7,7 +7,7 @@ interpolation and error messages live in :mod:`monitoring_pipelines.core.config_
 from __future__ import annotations
 
 import re
-from datetime import date
+from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -622,6 +622,14 @@ class MonitorConfig(Strict):
     checks: ChecksConfig = ChecksConfig()
     alerts: AlertsConfig = AlertsConfig()
     retention: RetentionConfig = RetentionConfig()
+
+    def has_day(self, day: date, today: date) -> bool:
+        """Whether ``day`` is one of the monitor's daily partitions on ``today``: from its
+        start date to the last complete day, and not after its end date."""
+        last = today - timedelta(days=1)
+        if self.end_date is not None:
+            last = min(last, self.end_date)
+        return self.start_date <= day <= last
 
     @model_validator(mode="after")
     def _retention_covers_look_backs(self) -> MonitorConfig:

@@ -7,7 +7,7 @@ import dagster as dg
 
 from monitoring_pipelines.core.alerting.delivery import DeliveryPolicy
 from monitoring_pipelines.core.alerting.incident_days import days_to_report
-from monitoring_pipelines.core.config import AlertsConfig
+from monitoring_pipelines.core.config import AlertsConfig, MonitorConfig
 from monitoring_pipelines.core.settings import ALERTING_BUDGET_S
 from monitoring_pipelines.sensors.alerting_pass import notifier_problems, run_alerting
 from resources import PagerDutyResource, ResultStoreResource, SlackResource
@@ -25,13 +25,15 @@ def alerting_sensor(
     reports: Mapping[str, dg.AssetKey] | None = None,
     budget_s: float = ALERTING_BUDGET_S,
     web_url: str | None = None,
+    monitors: Mapping[str, MonitorConfig] | None = None,
 ) -> dg.SensorDefinition:
     """The alerting pass every 30 s; it also requests the daily report of every recent
     partition whose checks it has just recorded, so the report lists them, and of every day
     an incident it opened or updated failed on, however old (a backfill's incidents).
 
     A pass sends for at most ``budget_s`` seconds (``MONITORING_ALERTING_BUDGET_S``); what is
-    left waits for the next tick.
+    left waits for the next tick. With ``monitors``, only days that are their partitions get a
+    report (a failed reference build is dated with the day it ran, which has no report yet).
     """
     reports = dict(reports or {})
     policy = DeliveryPolicy(pass_budget_s=budget_s)
@@ -66,7 +68,12 @@ def alerting_sensor(
             context.update_cursor(report.cursor)
         incident = days_to_report(store, report.ingest, report.checked) if reports else set()
         requests = report_requests(
-            report.checked, reports, alerts, report.cursor or "", incident=incident
+            report.checked,
+            reports,
+            alerts,
+            report.cursor or "",
+            incident=incident,
+            monitors=monitors,
         )
         problems = notifier_problems(store)
         if problems and not requests:
@@ -95,10 +102,12 @@ def report_requests(
     cursor: str,
     today: date | None = None,
     incident: Collection[tuple[str, str]] = (),
+    monitors: Mapping[str, MonitorConfig] | None = None,
 ) -> list[dg.RunRequest]:
     """Runs of ``<monitor>/daily_report`` for the recent partitions just checked and for the
     ``incident`` days (``days_to_report``), whatever their age; other history is rendered on
-    demand (materialize the report's partitions from the UI, or ``monitoring report``)."""
+    demand (materialize the report's partitions from the UI, or ``monitoring report``). With
+    ``monitors``, days that are not one of the monitor's partitions are left out."""
     today = today or datetime.now(UTC).date()
     requests = []
     for monitor, partition in sorted({*checked, *incident}):
@@ -109,6 +118,9 @@ def report_requests(
         horizon = today - timedelta(days=config.paging_horizon_days)
         recent = (monitor, partition) in checked and date.fromisoformat(partition) >= horizon
         if not recent and (monitor, partition) not in incident:
+            continue
+        known = (monitors or {}).get(monitor)
+        if known is not None and not known.has_day(date.fromisoformat(partition), today):
             continue
         requests.append(
             dg.RunRequest(

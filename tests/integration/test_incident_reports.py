@@ -12,7 +12,7 @@ from monitoring_pipelines.core.alerting.ingest import AlertContext, ingest_runs
 from monitoring_pipelines.core.alerting.model import Evaluation, IngestReport
 from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.checks import WHOLE, Finding
-from monitoring_pipelines.core.config import AlertsConfig, Severity
+from monitoring_pipelines.core.config import AlertsConfig, MonitorConfig, Severity
 from monitoring_pipelines.sensors.alerting import report_requests
 
 MONITOR = "shop"
@@ -76,3 +76,29 @@ def test_recent_days_are_requested_without_an_incident() -> None:
     checked = {(MONITOR, (today - timedelta(days=1)).isoformat()), (MONITOR, day(0))}
     requests = report_requests(checked, REPORTS, ALERTS, "c", today)
     assert [r.partition_key for r in requests] == [(today - timedelta(days=1)).isoformat()]
+
+
+def test_days_that_are_not_partitions_get_no_report() -> None:
+    """A failed reference build is dated with the day it ran: today, which is not a daily
+    partition yet (nor, for a monitor with an end date, ever); asking for its report would fail
+    the sensor's tick (Dagster refuses an unknown partition)."""
+    today = date(2026, 6, 1)
+    monitor = MonitorConfig.model_validate(
+        {
+            "start_date": "2026-05-01",
+            "end_date": "2026-05-29",
+            "source": {"table": "t", "timestamp_column": "ts"},
+            "service": {"latency_column": "latency_ms"},
+        }
+    )
+    incident = {(MONITOR, today.isoformat()), (MONITOR, "2026-05-31"), (MONITOR, "2026-05-29")}
+    requests = report_requests(
+        set(), REPORTS, ALERTS, "c", today, incident, monitors={MONITOR: monitor}
+    )
+    assert [r.partition_key for r in requests] == ["2026-05-29"]
+    assert monitor.has_day(date(2026, 5, 1), today) and not monitor.has_day(
+        date(2026, 4, 30), today
+    )
+    open_ended = monitor.model_copy(update={"end_date": None})
+    assert open_ended.has_day(date(2026, 5, 31), today)
+    assert not open_ended.has_day(today, today)

@@ -24,9 +24,9 @@ from monitoring_pipelines.core.judge.claims import Claim, check, split
 from monitoring_pipelines.core.judge.comparison import comparison
 
 JUDGE_NAME = "offline"
-RULES_VERSION = "offline-claims-1"
+RULES_VERSION = "offline-claims-2"
 
-# The score is sigmoid(INTERCEPT + WEIGHTS . features), features in this order. Fitted by
+# The score is sigmoid((INTERCEPT + WEIGHTS . features) / SPREAD), features in this order. Fitted by
 # `benchmarks/bench_judge.py --fit` (see its docstring for the data and what is held out).
 FEATURES: tuple[str, ...] = (
     "unsupported_name",  # some claim has a name or number in neither context nor question
@@ -44,14 +44,30 @@ FEATURES: tuple[str, ...] = (
     "unsupported_count",  # log(1 + unsupported content words): each is a claim to doubt
     "unsupported_name_count",  # log(1 + unsupported names and numbers)
     "personal",  # share of the claims in the first person ("I think..."): chat, not facts
+    "pair_support",  # share of the claims' nearby word pairs the context says together
+    "specific_unsupported",  # share of new words that are unsupported and long (specific)
+    "copied_trigrams",  # share of the claims' three-word runs found verbatim in the context
+    # (1 for claims too short to have one: nothing was reworded)
+    "asking",  # share of the claims that are questions: they ask, they state nothing
+    "unsupported_pairs",  # log(1 + nearby word pairs the context does not say together)
 )
+SIGNS: tuple[int, ...] = (-1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 0, -1, -1, 1, 1, -1, 1, 1, -1)
+"""How each feature may move the score: +1 only up (evidence of support), -1 only down
+(evidence against), 0 either way. The fit keeps the weights to these signs, so a feature
+cannot be used backwards because it happens to correlate with the label in one task type
+(an unsupported name counted as support because correct chat answers name people)."""
 WEIGHTS: tuple[float, ...] = (
-    -0.74, 1.51, -1.98, -0.33, -1.11, 0.06, -1.21, 1.53,
-    0.77, 0.11, 1.94, 1.43, -0.96, 1.14, 1.51,
+    0.0, 0.0, -0.04, -0.03, 0.0, 0.0, 0.0, 1.05, 0.0, 0.77,
+    0.46, 2.0, 0.0, 0.0, 1.37, 0.0, -1.46, 1.55, 1.07, -2.56,
 )  # fmt: skip
-INTERCEPT = 2.90
+INTERCEPT = 11.00
+SPREAD = 3.0
+"""The score is sigmoid((INTERCEPT + WEIGHTS . features) / SPREAD): a fixed constant, not
+fitted, that keeps scores apart at four decimals (a QA answer copied from the context has a
+linear score near 13; sigmoid(13) rounds to 1.0 and ties every such answer). It changes no
+ranking; ``bench_judge.py`` calibrates ``INTERCEPT`` with it."""
 _ASKING_SENTENCES = 3
-POLAR_CAP = 0.94
+POLAR_CAP = 1.0
 """The most a bare "yes" or "no" scores: nothing in it can be checked, so it is never
 confidently supported."""
 CONTRADICTED_CAP = 0.65
@@ -89,12 +105,19 @@ class Evidence:
         """The feature vector, in the order of ``FEATURES``."""
         claims = list(self.claims)
         if not claims:
-            return (0.0,) * 6 + (1.0, 1.0, 0.0, 0.0, self.comparison, float(self.polar), 0, 0, 0)
+            return (
+                (0.0,) * 6
+                + (1.0, 1.0, 0.0, 0.0, self.comparison, float(self.polar), 0, 0, 0)
+                + (1.0, 0.0, 0.0, 0.0, 0.0)
+            )
         per = [c.features() for c in claims]
         novel = sum(len(c.novel) for c in claims)
         names = sum(len(c.unsupported_names) for c in claims)
         unsupported = names + sum(len(c.unsupported_words) for c in claims)
         held = sum(c.passage_support * len(c.novel) for c in claims)
+        pairs = sum(c.pairs for c in claims)
+        unsupported_pairs = sum(c.unsupported_pairs for c in claims)
+        trigrams = sum(c.trigrams for c in claims)
         return (
             max(f[0] for f in per),
             max(f[1] for f in per),
@@ -111,6 +134,11 @@ class Evidence:
             math.log1p(unsupported),
             math.log1p(names),
             sum(c.personal for c in claims) / len(claims),
+            1.0 - unsupported_pairs / pairs if pairs else 1.0,
+            sum(c.specific_unsupported for c in claims) / max(novel, 1),
+            sum(c.copied_trigrams for c in claims) / trigrams if trigrams else 1.0,
+            sum(c.asking for c in claims) / len(claims),
+            math.log1p(unsupported_pairs),
         )
 
     def weakest(self) -> Claim | None:
@@ -159,7 +187,7 @@ def gather_evidence(question: str | None, context: str, answer: str) -> Evidence
     asking = frozenset().union(*asked.sentences[-_ASKING_SENTENCES:])
     anchor = frozenset(k for k in asking if k in ctx.where)
     claims = tuple(
-        check(c, ctx, asked, anchor, every_capitalised=title)
+        check(c, ctx, asked, anchor, every_capitalised=title, asking=_asks(answer, c[-1].end))
         for c in split(tokens)
         if (title or any(t.content for t in c))
     )
@@ -174,6 +202,19 @@ def gather_evidence(question: str | None, context: str, answer: str) -> Evidence
         polar=polar,
         unsupported_everywhere=bool(claims) and not ctx.where,
     )
+
+
+def _asks(answer: str, end: int) -> bool:
+    """Whether the claim ending at ``end`` is a question: a "?" follows, quotes aside."""
+    rest = answer[end : end + 4].lstrip(text.QUOTES + " )")
+    return rest.startswith("?")
+
+
+def capped(evidence: Evidence) -> bool:
+    """Whether the score is capped at ``CONTRADICTED_CAP`` whatever the weights: a number the
+    context contradicts, or nothing retrieved for an answer that claims something."""
+    contradicted = any(claim.contradicted_number for claim in evidence.claims)
+    return contradicted or evidence.unsupported_everywhere
 
 
 def faithfulness(
@@ -197,9 +238,8 @@ def faithfulness(
     if not evidence.claims and not evidence.polar:
         return 1.0
     z = intercept + sum(w * x for w, x in zip(weights, evidence.features(), strict=True))
-    score = 1.0 / (1.0 + math.exp(-z))
-    contradicted = evidence.unsupported_everywhere
-    if contradicted or any(claim.contradicted_number for claim in evidence.claims):
+    score = 1.0 / (1.0 + math.exp(-z / SPREAD))
+    if capped(evidence):
         return min(score, CONTRADICTED_CAP)
     return min(score, POLAR_CAP) if evidence.polar else score
 

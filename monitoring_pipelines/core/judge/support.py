@@ -41,6 +41,7 @@ class ContextIndex:
         named: Keys of the names and numbers per sentence.
         negated: Per sentence, whether it holds a negation.
         where: Sentences each content key occurs in.
+        trigrams: Runs of three consecutive keys, for copied phrases.
     """
 
     keys: frozenset[str]
@@ -50,6 +51,23 @@ class ContextIndex:
     named: tuple[frozenset[str], ...]
     negated: tuple[bool, ...]
     where: dict[str, tuple[int, ...]]
+    trigrams: frozenset[tuple[str, str, str]] = frozenset()
+
+    def together(self, first: str, second: str) -> bool:
+        """Whether two content keys occur in one sentence or in adjacent ones.
+
+        A claim relating two words of the context ("Harrison ... white") is only supported
+        where the context says them together; the same two words far apart ("Harrison" in one
+        paragraph, "white" of someone else in another) support each word, not the relation.
+        """
+        places = self.where.get(first)
+        others = self.where.get(second)
+        if not places or not others:
+            return False
+        if len(places) > len(others):
+            places, others = others, places
+        near = set(others)
+        return any(s in near or s - 1 in near or s + 1 in near for s in places)
 
     def passage(
         self, keys: frozenset[str], anchor: frozenset[str] = frozenset()
@@ -149,6 +167,7 @@ def index(passage: str) -> ContextIndex:
             where.setdefault(token.key, []).append(token.sentence)
             sentences[token.sentence].add(token.key)
     bigrams = frozenset(pairwise(keys))
+    trigrams = frozenset(zip(keys, keys[1:], keys[2:], strict=False))
     return ContextIndex(
         keys=frozenset(keys),
         bigrams=bigrams,
@@ -157,4 +176,5 @@ def index(passage: str) -> ContextIndex:
         named=tuple(frozenset(s) for s in named),
         negated=tuple(negated),
         where={k: tuple(v) for k, v in where.items()},
+        trigrams=trigrams,
     )

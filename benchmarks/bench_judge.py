@@ -6,16 +6,19 @@ hallucinated) are split by a hash of each pair's question and context: four fift
 The untouched part is held out from the fit but shares the tuned rows' task types and style:
 it is not a measurement on a task type the judge has never seen.
 
-* ``--fit``: ridge logistic regression (L2 = 1) of ``offline.FEATURES`` on the tuning parts of
-  the three files (each file weighing the same), with one shared intercept; ``INTERCEPT`` is
-  then the smallest (0.05 grid) that keeps at most ``MAX_FLAGGED_CORRECT`` of each file's
-  correct tuning answers and 0.5% of the demo chatbot's supported answers under the 0.7
-  threshold (the demo's answers only bound it; the fit never sees them). Prints the constants
-  of ``offline.py``.
+* ``--fit``: pairwise (conditional) logistic regression (L2 = 1) of ``offline.FEATURES`` on
+  the tuning parts of the three files (each file weighing the same): each correct answer
+  against the hallucinated one of its question and context, every weight kept to the sign
+  ``offline.SIGNS`` allows. ``INTERCEPT`` is then the smallest (0.05 grid) that keeps at most
+  ``MAX_FLAGGED_CORRECT`` of each file's correct tuning answers and 0.5% of the demo chatbot's
+  supported answers under the 0.7 threshold, the answers a cap flags counted (the demo's
+  answers only bound it; the fit never sees them). Prints the constants of ``offline.py``.
 * default: AUROC overall and within answer-length strata beside answer length alone, and
   precision / recall / correct answers flagged at 0.7, per file and part, plus throughput in
   answers per CPU second (``time.process_time``: one core, whatever else runs) and the share of
-  answers the cascade's default band and audit would send to the LLM judge.
+  answers the cascade's default band and audit would send to the LLM judge. Then each task
+  type left out: the same fit on the tuning parts of the two other files only, measured on the
+  whole third file; the only figures here for a task type the fit has not seen.
 
 ``make bench-judge`` runs ``monitoring judge eval`` on the three whole files, then this.
 Usage::

@@ -26,8 +26,9 @@ from monitoring_pipelines.core.judge.comparison import comparison
 JUDGE_NAME = "offline"
 RULES_VERSION = "offline-claims-2"
 
-# The score is sigmoid((INTERCEPT + WEIGHTS . features) / SPREAD), features in this order. Fitted by
-# `benchmarks/bench_judge.py --fit` (see its docstring for the data and what is held out).
+# The score is sigmoid((INTERCEPT + WEIGHTS . features) / SPREAD), features in this order.
+# Fitted by `benchmarks/bench_judge.py --fit` (see its docstring for the data, what is held
+# out, and the pairwise fit within ``SIGNS``).
 FEATURES: tuple[str, ...] = (
     "unsupported_name",  # some claim has a name or number in neither context nor question
     "worst_unsupported_share",  # the largest share of a claim's new words the context lacks
@@ -57,19 +58,16 @@ SIGNS: tuple[int, ...] = (-1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 0, -1, -1, 1, 1
 cannot be used backwards because it happens to correlate with the label in one task type
 (an unsupported name counted as support because correct chat answers name people)."""
 WEIGHTS: tuple[float, ...] = (
-    0.0, 0.0, -0.04, -0.03, 0.0, 0.0, 0.0, 1.05, 0.0, 0.77,
-    0.46, 2.0, 0.0, 0.0, 1.37, 0.0, -1.46, 1.55, 1.07, -2.56,
+    0.0, 0.0, -0.06, -0.07, 0.0, 0.0, 0.0, 1.06, 0.0, 0.76,
+    0.46, 1.99, 0.0, 0.0, 1.38, 0.0, -1.44, 1.58, 1.06, -2.6,
 )  # fmt: skip
-INTERCEPT = 11.00
-SPREAD = 3.0
+INTERCEPT = 10.25
+SPREAD = 2.0
 """The score is sigmoid((INTERCEPT + WEIGHTS . features) / SPREAD): a fixed constant, not
-fitted, that keeps scores apart at four decimals (a QA answer copied from the context has a
-linear score near 13; sigmoid(13) rounds to 1.0 and ties every such answer). It changes no
+fitted, that keeps scores apart at four decimals (an answer copied from the context has a
+linear score near 15, and sigmoid(15) rounds to 1.0, tying every such answer). It changes no
 ranking; ``bench_judge.py`` calibrates ``INTERCEPT`` with it."""
 _ASKING_SENTENCES = 3
-POLAR_CAP = 1.0
-"""The most a bare "yes" or "no" scores: nothing in it can be checked, so it is never
-confidently supported."""
 CONTRADICTED_CAP = 0.65
 """The most an answer scores when the context contradicts it, not merely lacks it (a claim
 puts a number where its passage has another), or when nothing at all was retrieved: it is
@@ -241,7 +239,7 @@ def faithfulness(
     score = 1.0 / (1.0 + math.exp(-z / SPREAD))
     if capped(evidence):
         return min(score, CONTRADICTED_CAP)
-    return min(score, POLAR_CAP) if evidence.polar else score
+    return score
 
 
 def _quoted(tokens: Sequence[text.Token], limit: int = 6) -> str:

@@ -26,6 +26,7 @@ _NEGATIONS = frozenset({
 })  # fmt: skip
 # Numbers are followed by their unit, or preceded by it within a few words ("a bonus of 10%").
 _UNIT_LOOKBACK = 3
+_PERCENT_WORDS = frozenset({"per", "cent", "percent"})
 
 
 @dataclass(frozen=True)
@@ -157,7 +158,10 @@ def index(passage: str) -> ContextIndex:
     where: dict[str, list[int]] = {}
     for i, token in enumerate(toks):
         if token.is_number:
-            near = toks[max(0, i - _UNIT_LOOKBACK) : i] + toks[i + 1 : i + 2]
+            after = i + 1
+            while after < len(toks) and toks[after].surface.lower() in _PERCENT_WORDS:
+                after += 1  # "50 per cent lower": the unit of 50% is "lower"
+            near = toks[max(0, i - _UNIT_LOOKBACK) : i] + toks[after : after + 1]
             units.update((token.key, t.key) for t in near if t.sentence == token.sentence)
         if not negated[token.sentence] and negates(token):
             negated[token.sentence] = True

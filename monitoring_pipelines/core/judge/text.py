@@ -30,10 +30,11 @@ STOPWORDS: frozenset[str] = frozenset(
 # Filler an answer adds around a claim; carrying no fact, it is neither support nor novelty.
 FILLER: frozenset[str] = frozenset(
     """
-    absolutely actually although answer anything based called certainly course else even
+    absolutely according actually although answer anything based called certainly course else even
     everything famous glad great happy hello help helps hey hi hope however indeed instead
     know known let located many much named ok okay overall please question reaching really
-    several something sorry still sure thank thanks though unfortunately various well
+    said say says several something sorry still sure tell tells thank thanks though told
+    unfortunately various well
     """.split()  # noqa: SIM905
 )
 

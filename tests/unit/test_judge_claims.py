@@ -41,11 +41,10 @@ def test_a_sentence_copied_word_for_word_is_supported() -> None:
 
 
 def test_answers_of_function_words_are_not_certain() -> None:
-    """A bare "No, they are not." or a title of stopwords scored exactly 1.0. A bare yes/no is
-    now scored by the model (its "polar" feature and the comparison evidence), below 1."""
+    """A bare "No, they are not." or a title of stopwords scored exactly 1.0."""
     context = "Both bands are from Seattle. The song Let It Be is by the Beatles."
     bare = JUDGE.judge("Are they from different cities?", context, "No, they are not.")
-    assert bare.score < 1.0 and "bare yes/no" in bare.rationale
+    assert bare.score <= offline.POLAR_CAP and "bare yes/no" in bare.rationale
     title = JUDGE.judge("Which song?", context, "Let Me Be")
     assert title.score < JUDGE.judge("Which song?", context, "Let It Be").score
     assert title.unsupported_span == (4, 6) and "unsupported: 'Me'" in title.rationale
@@ -181,3 +180,19 @@ def test_per_cent_spelled_out_is_a_percent_sign() -> None:
     context = "Men over 35 had a 50 per cent lower chance."
     verdict = JUDGE.judge(None, context, "Men over 35 had a 50% lower chance.")
     assert verdict.unsupported_span is None
+
+
+def test_an_answer_the_context_gives_beside_the_question_s_words_is_answering() -> None:
+    """The other actor of the list is in the context, but not beside what was asked."""
+    context = (
+        "Heat was directed by Michael Mann. It starred Al Pacino. The cast was large. "
+        "Many extras were hired. Robert De Niro starred in Ronin, filmed in Paris."
+    )
+    question = "Who was in Heat?"
+    right = offline.gather_evidence(question, context, "Al Pacino")
+    other = offline.gather_evidence(question, context, "Robert De Niro")
+    absent = offline.gather_evidence(question, context, "Tom Cruise")
+    column = offline.FEATURES.index("answering")
+    assert right.features()[column] == 1.0
+    assert other.features()[column] == 0.0 == absent.features()[column]
+    assert offline.gather_evidence(None, context, "Robert De Niro").features()[column] == 1.0

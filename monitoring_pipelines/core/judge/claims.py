@@ -58,6 +58,9 @@ class Claim:
         trigrams: Runs of three consecutive words of the claim.
         copied_trigrams: Those of ``trigrams`` found verbatim in the context.
         asking: The claim is a question ("Have you seen it?"): it asks, it states nothing.
+        answering: How many of ``novel`` the context says together (in one sentence or
+            adjacent ones) with a word of what was asked (``anchor``): an answer taken from
+            another part of the context ("the other actor of the list") is not.
     """
 
     start: int
@@ -80,6 +83,7 @@ class Claim:
     copied_trigrams: int = 0
     asking: bool = False
     number_substituted: bool = False
+    answering: int = 0
 
     def features(self) -> tuple[float, ...]:
         """Badness and support figures of the claim, in the order of ``CLAIM_FEATURES``."""
@@ -222,6 +226,7 @@ def check(
         copied_trigrams=sum(g in context.trigrams for g in trigrams),
         asking=asking,
         number_substituted=number_substituted,
+        answering=sum(any(context.together(k, a) for a in anchor) for k in keys),
     )
 
 

@@ -51,23 +51,28 @@ FEATURES: tuple[str, ...] = (
     # (1 for claims too short to have one: nothing was reworded)
     "asking",  # share of the claims that are questions: they ask, they state nothing
     "unsupported_pairs",  # log(1 + nearby word pairs the context does not say together)
+    "answering",  # share of new words the context says together with a word of the question
 )
-SIGNS: tuple[int, ...] = (-1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 0, -1, -1, 1, 1, -1, 1, 1, -1)
+SIGNS: tuple[int, ...] = (-1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 0, -1, -1, 1, 1, -1, 1, 1, -1, 1)
 """How each feature may move the score: +1 only up (evidence of support), -1 only down
 (evidence against), 0 either way. The fit keeps the weights to these signs, so a feature
 cannot be used backwards because it happens to correlate with the label in one task type
 (an unsupported name counted as support because correct chat answers name people)."""
 WEIGHTS: tuple[float, ...] = (
-    0.0, 0.0, -0.06, -0.07, 0.0, 0.0, 0.0, 1.06, 0.0, 0.76,
-    0.46, 1.99, 0.0, 0.0, 1.38, 0.0, -1.44, 1.58, 1.06, -2.6,
+    0.0, 0.0, 0.0, -0.07, 0.0, 0.0, 0.0, 0.85, 0.0, 0.64,
+    0.46, 1.95, 0.0, 0.0, 1.43, 0.0, -1.42, 1.58, 1.09, -2.6, 0.69,
 )  # fmt: skip
-INTERCEPT = 10.25
+INTERCEPT = 9.75
 SPREAD = 2.0
 """The score is sigmoid((INTERCEPT + WEIGHTS . features) / SPREAD): a fixed constant, not
 fitted, that keeps scores apart at four decimals (an answer copied from the context has a
 linear score near 15, and sigmoid(15) rounds to 1.0, tying every such answer). It changes no
 ranking; ``bench_judge.py`` calibrates ``INTERCEPT`` with it."""
 _ASKING_SENTENCES = 3
+POLAR_CAP = 0.94
+"""The most a bare "yes" or "no" scores: nothing in it can be checked, so it is never
+confidently supported (it ranks such answers under answers whose words were found, correct
+or not: see benchmarks/README.md for what this costs on HaluEval QA)."""
 CONTRADICTED_CAP = 0.65
 """The most an answer scores when the context contradicts it, not merely lacks it (a claim
 puts a number where its passage has another), or when nothing at all was retrieved: it is
@@ -98,6 +103,7 @@ class Evidence:
     comparison_note: str
     polar: bool
     unsupported_everywhere: bool = False
+    answering: float = 1.0
 
     def features(self) -> tuple[float, ...]:
         """The feature vector, in the order of ``FEATURES``."""
@@ -106,7 +112,7 @@ class Evidence:
             return (
                 (0.0,) * 6
                 + (1.0, 1.0, 0.0, 0.0, self.comparison, float(self.polar), 0, 0, 0)
-                + (1.0, 0.0, 0.0, 0.0, 0.0)
+                + (1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
             )
         per = [c.features() for c in claims]
         novel = sum(len(c.novel) for c in claims)
@@ -137,6 +143,7 @@ class Evidence:
             sum(c.copied_trigrams for c in claims) / trigrams if trigrams else 1.0,
             sum(c.asking for c in claims) / len(claims),
             math.log1p(unsupported_pairs),
+            self.answering,
         )
 
     def weakest(self) -> Claim | None:
@@ -199,7 +206,17 @@ def gather_evidence(question: str | None, context: str, answer: str) -> Evidence
         comparison_note=note,
         polar=polar,
         unsupported_everywhere=bool(claims) and not ctx.where,
+        answering=_answering(claims, anchor),
     )
+
+
+def _answering(claims: Sequence[Claim], anchor: frozenset[str]) -> float:
+    """Share of the claims' new words the context says together with a word of the question
+    (1.0 without a question the context echoes, or without new words)."""
+    novel = sum(len(c.novel) for c in claims)
+    if not anchor or not novel:
+        return 1.0
+    return sum(c.answering for c in claims) / novel
 
 
 def _asks(answer: str, end: int) -> bool:
@@ -239,7 +256,7 @@ def faithfulness(
     score = 1.0 / (1.0 + math.exp(-z / SPREAD))
     if capped(evidence):
         return min(score, CONTRADICTED_CAP)
-    return score
+    return min(score, POLAR_CAP) if evidence.polar else score
 
 
 def _quoted(tokens: Sequence[text.Token], limit: int = 6) -> str:

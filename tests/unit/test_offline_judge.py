@@ -30,10 +30,8 @@ from monitoring_pipelines.demo import texts
 HALUEVAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "halueval_qa_dev.jsonl"
 STRATA = ((1, 2), (3, 4), (5, 7), (8, 12), (13, 10**9))
 # What benchmarks/bench_judge.py measured for offline-claims-2 on the whole QA file; the
-# floors allow 0.02 less. (offline-claims-1: 0.941, 0.966, 0.946; the pooled figure is lower
-# now because the 27 bare yes/no answers, all correct, are capped at 0.94 under short wrong
-# answers the judge scores higher: see benchmarks/README.md.)
-ACHIEVED_POOLED, ACHIEVED_MEAN, ACHIEVED_OVERALL = 0.908, 0.966, 0.959
+# floors allow 0.02 less (offline-claims-1: 0.941, 0.966, 0.946).
+ACHIEVED_POOLED, ACHIEVED_MEAN, ACHIEVED_OVERALL = 0.932, 0.973, 0.979
 THRESHOLD = 0.7
 
 DELIVERY = (

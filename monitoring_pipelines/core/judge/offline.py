@@ -69,10 +69,18 @@ fitted, that keeps scores apart at four decimals (an answer copied from the cont
 linear score near 15, and sigmoid(15) rounds to 1.0, tying every such answer). It changes no
 ranking; ``bench_judge.py`` calibrates ``INTERCEPT`` with it."""
 _ASKING_SENTENCES = 3
-POLAR_CAP = 0.94
-"""The most a bare "yes" or "no" scores: nothing in it can be checked, so it is never
-confidently supported (it ranks such answers under answers whose words were found, correct
-or not: see benchmarks/README.md for what this costs on HaluEval QA)."""
+
+
+def prior(intercept: float = INTERCEPT) -> float:
+    """The score of an answer with no evidence either way (every feature 0): the model's
+    intercept alone."""
+    return 1.0 / (1.0 + math.exp(-intercept / SPREAD))
+
+
+POLAR_CAP = prior()
+"""The most a bare "yes" or "no" scores: nothing in it can be checked, so it scores no higher
+than an answer without evidence either way (:func:`prior`), under any answer whose words
+were found where the question points."""
 CONTRADICTED_CAP = 0.65
 """The most an answer scores when the context contradicts it, not merely lacks it (a claim
 puts a number where its passage has another), or when nothing at all was retrieved: it is
@@ -256,7 +264,7 @@ def faithfulness(
     score = 1.0 / (1.0 + math.exp(-z / SPREAD))
     if capped(evidence):
         return min(score, CONTRADICTED_CAP)
-    return min(score, POLAR_CAP) if evidence.polar else score
+    return min(score, prior(intercept)) if evidence.polar else score
 
 
 def _quoted(tokens: Sequence[text.Token], limit: int = 6) -> str:

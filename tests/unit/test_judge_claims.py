@@ -96,6 +96,11 @@ def test_words_are_together_in_one_sentence_or_adjacent_ones_only() -> None:
     assert index.together(key("black"), key("apology"))  # adjacent sentences
     assert not index.together(key("harrison"), key("white"))  # four sentences apart
     assert not index.together(key("harrison"), key("purple"))  # not in the context
+    # A word of more than MAX_PLACES sentences is beside nearly everything: it does not count
+    # against a pair (and checking it would cost time in proportion to the context).
+    common = support.index(" ".join(f"Item {i} is here." for i in range(support.MAX_PLACES + 1)))
+    assert common.together(key("item"), "1")
+    assert not support.index("Item one. Two. Three. Four is here.").together(key("item"), "4")
 
 
 def test_a_relation_the_context_does_not_state_is_an_unsupported_pair() -> None:
@@ -113,6 +118,12 @@ def test_a_relation_the_context_does_not_state_is_an_unsupported_pair() -> None:
     assert JUDGE.judge(None, context, "Andrew Harrison, who is white, apologised.").score < (
         JUDGE.judge(None, context, "Andrew Harrison, who is black, apologised.").score
     )
+    assert swapped.claims[0].unstated  # two words of the context, never said together
+    answer = "Kaminsky ended the game."  # every word in the context, the relation not
+    verdict = JUDGE.judge(None, context, answer)
+    assert "never says 'Kaminsky' and 'ended' together" in verdict.rationale
+    start, end = verdict.unsupported_span or (0, 0)
+    assert answer[start:end] == "Kaminsky ended"
 
 
 def test_unsupported_pairs_count_every_relation_the_context_lacks() -> None:

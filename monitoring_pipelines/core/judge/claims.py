@@ -61,6 +61,8 @@ class Claim:
         answering: How many of ``novel`` the context says together (in one sentence or
             adjacent ones) with a word of what was asked (``anchor``): an answer taken from
             another part of the context ("the other actor of the list") is not.
+        unstated: Two words of the claim the context has, but never together (the first
+            such pair): a relation the context does not state.
     """
 
     start: int
@@ -84,6 +86,7 @@ class Claim:
     asking: bool = False
     number_substituted: bool = False
     answering: int = 0
+    unstated: tuple[text.Token, ...] = ()
 
     def features(self) -> tuple[float, ...]:
         """Badness and support figures of the claim, in the order of ``CLAIM_FEATURES``."""
@@ -107,8 +110,14 @@ class Claim:
         return self.number_substituted
 
     def span(self) -> tuple[int, int] | None:
-        """Offsets of the claim's unsupported words in the answer (names first), if any."""
-        for group in (self.unsupported_names, self.misplaced, self.unsupported_words):
+        """Offsets of the claim's unsupported words in the answer (names first), else of two
+        words the context never says together, if any."""
+        for group in (
+            self.unsupported_names,
+            self.misplaced,
+            self.unsupported_words,
+            self.unstated,
+        ):
             if group:
                 return min(t.start for t in group), max(t.end for t in group)
         return None
@@ -201,7 +210,7 @@ def check(
         substituted = any(_number_key(k) == t.is_number for t in absent for k in others)
         numbers = [t for t in absent if t.is_number]
         number_substituted = bool(numbers) and any(_number_key(k) for k in others)
-    pairs, unsupported_pairs = _pairs(claim, context)
+    pairs, unsupported_pairs, unstated = _pairs(claim, context)
     keyed = [t.key for t in claim]
     trigrams = list(zip(keyed, keyed[1:], keyed[2:], strict=False))
     unsupported = names + words
@@ -227,21 +236,30 @@ def check(
         asking=asking,
         number_substituted=number_substituted,
         answering=sum(any(context.together(k, a) for a in anchor) for k in keys),
+        unstated=unstated,
     )
 
 
-def _pairs(claim: list[text.Token], context: ContextIndex) -> tuple[int, int]:
-    """How many pairs of nearby content words the claim has, and how many of them the
-    context does not say together (:meth:`ContextIndex.together`)."""
+def _pairs(
+    claim: list[text.Token], context: ContextIndex
+) -> tuple[int, int, tuple[text.Token, ...]]:
+    """How many pairs of nearby content words the claim has, how many of them the context
+    does not say together (:meth:`ContextIndex.together`), and the first such pair of two
+    words the context has (a relation it does not state), if any."""
     content = [t for t in claim if t.content]
     pairs = unsupported = 0
+    unstated: tuple[text.Token, ...] = ()
     for i, token in enumerate(content):
         for other in content[i + 1 : i + 1 + PAIR_SPAN]:
             if other.key == token.key or other.sentence != token.sentence:
                 continue
             pairs += 1
-            unsupported += not context.together(token.key, other.key)
-    return pairs, unsupported
+            if not context.together(token.key, other.key):
+                unsupported += 1
+                known = token.key in context.keys and other.key in context.keys
+                if known and not unstated:
+                    unstated = (token, other)
+    return pairs, unsupported, unstated
 
 
 def _number_key(key: str) -> bool:

@@ -159,16 +159,18 @@ class Evidence:
 
         Claims are ranked by plain counts, not by the model's weights (which share credit
         between correlated features): a contradicted number first, then unsupported names,
-        then the share of unsupported words, a misplaced name, a flipped negation, and the
-        share of new words away from the claim's passage.
+        then the share of unsupported words, a misplaced name, a flipped negation, the
+        share of new words away from the claim's passage and the share of word pairs the
+        context does not say together.
         """
-        claims = [c for c in self.claims if c.novel or c.misplaced]
+        claims = [c for c in self.claims if c.novel or c.misplaced or c.unstated]
         if not claims:
             return None
 
         def against(claim: Claim) -> tuple[float, ...]:
             name, share, gap, substituted, flip, held, _ = claim.features()
-            return (substituted, name + share + gap + flip + (1.0 - held) / 2)
+            unstated = claim.unsupported_pairs / claim.pairs if claim.pairs else 0.0
+            return (substituted, name + share + gap + flip + (1.0 - held) / 2 + unstated / 2)
 
         return max(claims, key=against)
 
@@ -290,6 +292,11 @@ def rationale(evidence: Evidence, answer: str) -> str:
             parts.append("its passage names another name or number there")
         if weakest.polarity_flip:
             parts.append("its negation disagrees with the supporting passage")
+        if weakest.unstated and not unsupported:
+            first, second = weakest.unstated
+            parts.append(
+                f"the context never says {first.surface!r} and {second.surface!r} together"
+            )
         if not parts:
             parts.append(f"supported{where}")
         parts.append(f"{weakest.passage_support:.0%} of its new words in one passage")

@@ -65,6 +65,8 @@ class ContextIndex:
         others = self.where.get(second)
         if not places or not others:
             return False
+        if len(places) > MAX_PLACES or len(others) > MAX_PLACES:
+            return True  # a word of every other sentence is beside nearly everything
         if len(places) > len(others):
             places, others = others, places
         near = set(others)

@@ -6,16 +6,19 @@ hallucinated) are split by a hash of each pair's question and context: four fift
 The untouched part is held out from the fit but shares the tuned rows' task types and style:
 it is not a measurement on a task type the judge has never seen.
 
-* ``--fit``: ridge logistic regression (L2 = 1) of ``offline.FEATURES`` on the tuning parts of
-  the three files (each file weighing the same), with one shared intercept; ``INTERCEPT`` is
-  then the smallest (0.05 grid) that keeps at most ``MAX_FLAGGED_CORRECT`` of each file's
-  correct tuning answers and 0.5% of the demo chatbot's supported answers under the 0.7
-  threshold (the demo's answers only bound it; the fit never sees them). Prints the constants
-  of ``offline.py``.
+* ``--fit``: pairwise (conditional) logistic regression (L2 = 1) of ``offline.FEATURES`` on
+  the tuning parts of the three files (each file weighing the same): each correct answer
+  against the hallucinated one of its question and context, every weight kept to the sign
+  ``offline.SIGNS`` allows. ``INTERCEPT`` is then the smallest (0.05 grid) that keeps at most
+  ``MAX_FLAGGED_CORRECT`` of each file's correct tuning answers and 0.5% of the demo chatbot's
+  supported answers under the 0.7 threshold, the answers a cap flags counted (the demo's
+  answers only bound it; the fit never sees them). Prints the constants of ``offline.py``.
 * default: AUROC overall and within answer-length strata beside answer length alone, and
   precision / recall / correct answers flagged at 0.7, per file and part, plus throughput in
   answers per CPU second (``time.process_time``: one core, whatever else runs) and the share of
-  answers the cascade's default band and audit would send to the LLM judge.
+  answers the cascade's default band and audit would send to the LLM judge. Then each task
+  type left out: the same fit on the tuning parts of the two other files only, measured on the
+  whole third file; the only figures here for a task type the fit has not seen.
 
 ``make bench-judge`` runs ``monitoring judge eval`` on the three whole files, then this.
 Usage::
@@ -104,32 +107,80 @@ def features(items: Sequence[tuple[str | None, str, str]]) -> Array:
     return np.array([offline.gather_evidence(*item).features() for item in items])
 
 
-def fit(
-    xs: Sequence[Array], ys: Sequence[npt.NDArray[np.int64]], shares: Sequence[float]
-) -> tuple[Array, float]:
-    """Ridge logistic regression of faithfulness (1 - y), each set weighing its share."""
-    x, y = np.vstack(xs), np.concatenate(ys)
-    weight = np.concatenate(
-        [np.full(len(v), 1000.0 * w / len(v)) for v, w in zip(ys, shares, strict=True)]
-    )
-    k = x.shape[1]
-    faithful = 1 - y
+def pair_differences(rows: Sequence[LabelledRow], x: Array) -> Array:
+    """Feature differences, correct minus hallucinated, of the answers to one question and
+    context (every correct answer against every hallucinated one of its pair)."""
+    groups: dict[tuple[str, str], tuple[list[int], list[int]]] = {}
+    for i, row in enumerate(rows):
+        groups.setdefault((row.question or "", row.context), ([], []))[row.hallucinated].append(i)
+    diffs = [x[c] - x[h] for correct, wrong in groups.values() for c in correct for h in wrong]
+    return np.array(diffs).reshape(-1, x.shape[1])
+
+
+def fit(diffs: Sequence[Array], signs: Sequence[int] = offline.SIGNS) -> Array:
+    """Weights ranking each correct answer above the hallucinated one of its pair.
+
+    Conditional (pairwise) logistic regression, L2 = ``L2``, each set weighing the same: only
+    what tells two answers to the same question and context apart is learned, not what tells
+    one task type's answers from another's (dialogue turns are mostly unsupported words even
+    when correct; QA answers almost never). Each weight keeps the sign ``signs`` allows.
+    """
+    d = np.vstack(diffs)
+    weight = np.concatenate([np.full(len(v), 1000.0 / len(v)) for v in diffs])
+    k = d.shape[1]
 
     def loss(p: Array) -> float:
-        z = x @ p[:k] + p[k]
-        nll = np.logaddexp(0, -z) * faithful + np.logaddexp(0, z) * (1 - faithful)
-        return float((nll * weight).sum() + L2 * p[:k] @ p[:k])
+        return float((np.logaddexp(0, -d @ p) * weight).sum() + L2 * p @ p)
 
-    p = minimize(loss, np.zeros(k + 1), method="L-BFGS-B").x
-    return p[:k], float(p[k])
+    def grad(p: Array) -> Array:
+        s = 1.0 / (1.0 + np.exp(d @ p))
+        return -(d.T @ (s * weight)) + 2 * L2 * p
+
+    bounds = [(0, None) if s > 0 else (None, 0) if s < 0 else (None, None) for s in signs]
+    return np.asarray(minimize(loss, np.zeros(k), jac=grad, method="L-BFGS-B", bounds=bounds).x)
 
 
-def calibrate(correct: Sequence[Array], demo_supported: Array, weights: Array) -> float:
-    """The smallest intercept (0.05 grid) keeping the flagged shares within bounds."""
-    logit = float(np.log(THRESHOLD / (1 - THRESHOLD)))
-    needs = [logit - np.quantile(x @ weights, MAX_FLAGGED_CORRECT) for x in correct]
-    needs.append(logit - np.quantile(demo_supported @ weights, DEMO_MAX_FALSE_ALARMS))
-    return float(np.ceil(max(needs) / 0.05) * 0.05)
+@dataclass(frozen=True)
+class Scorable:
+    """Answers as the score sees them: features, and which answers a cap flags whatever the
+    weights (a contradicted number, nothing retrieved) or the judge scores 1.0 (nothing to
+    check)."""
+
+    x: Array
+    capped: npt.NDArray[np.bool_]
+    unchecked: npt.NDArray[np.bool_]
+
+    def __getitem__(self, mask: npt.NDArray[np.bool_]) -> Scorable:
+        return Scorable(self.x[mask], self.capped[mask], self.unchecked[mask])
+
+
+def scorable(items: Sequence[tuple[str | None, str, str]]) -> Scorable:
+    evidence = [offline.gather_evidence(*item) for item in items]
+    return Scorable(
+        np.array([e.features() for e in evidence]).reshape(len(evidence), -1),
+        np.array([offline.capped(e) for e in evidence], dtype=bool),
+        np.array([not e.claims and not e.polar for e in evidence], dtype=bool),
+    )
+
+
+def calibrate(correct: Sequence[Scorable], demo_supported: Scorable, weights: Array) -> float:
+    """The smallest intercept (0.05 grid) keeping the flagged shares within bounds: at most
+    ``MAX_FLAGGED_CORRECT`` of each file's correct answers and ``DEMO_MAX_FALSE_ALARMS`` of
+    the demo's supported ones under the threshold, the answers a cap flags counted."""
+    logit = offline.SPREAD * float(np.log(THRESHOLD / (1 - THRESHOLD)))
+    bounded = [(s, MAX_FLAGGED_CORRECT) for s in correct] + [
+        (demo_supported, DEMO_MAX_FALSE_ALARMS)
+    ]
+    intercept = float(
+        np.floor(min(logit - (s.x @ weights).max() for s, _ in bounded) / 0.05) * 0.05
+    )
+    for s, bound in bounded:
+        z = s.x @ weights
+        while (s.capped | (~s.unchecked & (z + intercept < logit))).mean() > bound + 1e-12:
+            if (s.capped & ~s.unchecked).mean() > bound:
+                break  # the caps alone exceed the bound: no intercept helps
+            intercept += 0.05
+    return round(intercept, 2)
 
 
 def scored(x: Array, rows: Sequence[LabelledRow], weights: Array, intercept: float) -> Array:
@@ -177,14 +228,18 @@ def main() -> None:
     args = parser.parse_args()
     sets = {name: read_rows(args.data / file) for name, file in FILES.items()}
     tuning = {n: [r for r in rows if not untouched(r)] for n, rows in sets.items()}
+    xs = {n: scorable([r.item for r in rows]) for n, rows in tuning.items()}
+    demo = demo_answers(DEMO_FIT_SEED)
+    demo_supported = scorable(demo.items)[demo.y == 0]
+
+    def fitted(names: Sequence[str]) -> tuple[Array, float]:
+        """Weights and intercept fitted on the tuning rows of ``names`` only."""
+        weights = fit([pair_differences(tuning[n], xs[n].x) for n in names])
+        correct = [xs[n][np.array([r.hallucinated for r in tuning[n]]) == 0] for n in names]
+        return weights, calibrate(correct, demo_supported, weights)
+
     if args.fit:
-        demo = demo_answers(DEMO_FIT_SEED)
-        xd = features(demo.items)
-        xs = {n: features([r.item for r in rows]) for n, rows in tuning.items()}
-        ys = {n: np.array([r.hallucinated for r in rows]) for n, rows in tuning.items()}
-        weights, _ = fit(list(xs.values()), list(ys.values()), [1.0] * len(xs))
-        correct = [xs[n][ys[n] == 0] for n in xs]
-        intercept = calibrate(correct, xd[demo.y == 0], weights)
+        weights, intercept = fitted(list(FILES))
         print(f"WEIGHTS = {tuple(round(float(w), 2) for w in weights)}")
         print(f"INTERCEPT = {intercept:.2f}")
         return
@@ -201,6 +256,9 @@ def main() -> None:
         all_scores = scored(x, rows, weights, intercept)
         band = (all_scores >= CASCADE_BAND[0]) & (all_scores < CASCADE_BAND[1])
         out["cascade_share"] = float(band.mean() + (~band).mean() * CASCADE_AUDIT)
+        # Leave one task type out: fitted on the other two files' tuning rows only.
+        w_out, b_out = fitted([n for n in FILES if n != name])
+        out["left_out"] = figures(scored(x, rows, w_out, b_out), rows)
         report[name] = out
     demo = demo_answers(DEMO_EVAL_SEED)
     demo_scores = np.array(
@@ -237,6 +295,24 @@ def markdown(report: dict[str, object]) -> str:
                 f"{f(g['auroc_within_strata'])} | {f(g['length_auroc_within_strata'])} | "
                 f"{f(g['precision'])} | {f(g['recall'])} | {f(g['flagged_correct'])} |"
             )
+    lines += [
+        "",
+        "Each task type left out: weights and intercept fitted (as `--fit` does) on the tuning "
+        "rows of the other two files only, measured on the whole left-out file",
+        "",
+        "| left out | rows | AUROC | length alone | within strata | length alone | "
+        "precision | recall | correct flagged |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in FILES:
+        out = report[name]
+        assert isinstance(out, dict)
+        g = out["left_out"]
+        lines.append(
+            f"| {name} | {g['rows']} | {f(g['auroc'])} | {f(g['length_auroc'])} | "
+            f"{f(g['auroc_within_strata'])} | {f(g['length_auroc_within_strata'])} | "
+            f"{f(g['precision'])} | {f(g['recall'])} | {f(g['flagged_correct'])} |"
+        )
     lines.append("")
     for name in FILES:
         out = report[name]

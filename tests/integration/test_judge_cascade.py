@@ -18,7 +18,7 @@ TOWER = "The Eiffel Tower in Paris was completed in 1889. It is 330 metres tall.
 QUESTION = "When was the Eiffel Tower completed?"
 SUPPORTED = "It was completed in 1889."  # offline: confident, high
 CONTRADICTED = "It was completed in 1899."  # offline: 0.65, inside the band
-UNCHECKABLE = "No."  # offline: capped at 0.94, inside the band
+UNCHECKABLE = "No."  # offline: capped at the prior (about 0.99), inside the band
 
 
 def llm_of(fake: FakeOpenAI, **settings: object) -> OpenAIJudge:
@@ -36,9 +36,9 @@ def test_only_the_uncertain_band_and_the_audit_draw_reach_the_llm_judge(
     offline = OfflineJudge()
     items = [JudgeItem(QUESTION, TOWER, a) for a in (SUPPORTED, CONTRADICTED, UNCHECKABLE)]
     first = [offline.judge(*item) for item in items]
-    assert first[0].score >= 0.95 and 0.5 <= first[1].score < 0.95 <= first[0].score
-    assert 0.5 <= first[2].score < 0.95
-    cascade = CascadeJudge(llm_of(fake_openai), band=(0.5, 0.95), audit_share=0.0)
+    assert 0.5 <= first[1].score < 0.995 <= first[0].score
+    assert 0.5 <= first[2].score < 0.995
+    cascade = CascadeJudge(llm_of(fake_openai), band=(0.5, 0.995), audit_share=0.0)
     results = cascade.judge_many(items)
     assert len(fake_openai.requests()) == 2  # the two uncertain answers, not the confident one
     assert all(isinstance(r, Verdict) and r.judge == "cascade" for r in results)
@@ -49,7 +49,7 @@ def test_only_the_uncertain_band_and_the_audit_draw_reach_the_llm_judge(
     assert results[1].unsupported_span == first[1].unsupported_span  # type: ignore[union-attr]
     assert [r.route for r in cascade.routed] == ["offline", "uncertain", "uncertain"]
 
-    audited = CascadeJudge(llm_of(fake_openai), band=(0.5, 0.95), audit_share=1.0)
+    audited = CascadeJudge(llm_of(fake_openai), band=(0.5, 0.995), audit_share=1.0)
     audited.judge_many(items[:1])
     assert [r.route for r in audited.routed] == ["audit"] and len(fake_openai.requests()) == 3
 

@@ -43,7 +43,9 @@ def test_eval_reports_the_figures_and_writes_them_as_json(tmp_path: Path) -> Non
     figures = json.loads(out.read_text())["mine.jsonl"]
     assert figures["rows"] == 4 and figures["hallucinated"] == 2
     assert figures["auroc"] == 1.0 and figures["threshold"] == 0.7
-    assert figures["flagged_correct"] == 0.0 and figures["recall"] == 1.0
+    # The invented designer ("Gustave ... foe Jones") ranks under the correct answers but
+    # scores above 0.7: names the context lacks alone do not flag an answer (README.md).
+    assert figures["flagged_correct"] == 0.0 and figures["recall"] == 0.5
     assert figures["judge"].startswith("offline/")
 
 
@@ -53,10 +55,11 @@ def test_score_writes_each_row_back_with_its_verdict_and_span(tmp_path: Path) ->
     target = tmp_path / "out.jsonl"
     result = CliRunner().invoke(main, ["judge", "score", str(source), str(target)])
     assert result.exit_code == 0, result.output
-    assert "4 answers scored" in result.output and "2 flagged" in result.output
+    assert "4 answers scored" in result.output and "1 flagged" in result.output
     rows = [json.loads(line) for line in target.read_text().splitlines()]
     assert [r["id"] for r in rows] == ["a", "b", "c", "d"]  # the input's own fields kept
-    assert [r["flagged"] for r in rows] == [False, True, False, True]
+    assert [r["flagged"] for r in rows] == [False, True, False, False]
+    assert rows[3]["score"] < min(rows[0]["score"], rows[2]["score"])
     start, end = rows[1]["unsupported_span"]
     assert rows[1]["answer"][start:end] == "1899" and "'1899'" in rows[1]["rationale"]
     start, end = rows[3]["unsupported_span"]

@@ -84,3 +84,126 @@ def test_auroc_matches_scipy_with_ties_and_strata_pool_pairs() -> None:
     # Within strata, a higher risk for each hallucinated answer: 1.0; overall it is not.
     assert within_strata([0.1, 0.2, 0.5, 0.6], rows) == 1.0
     assert auroc([0.1, 0.2, 0.5, 0.6], [0, 1, 0, 1]) == 0.75
+
+
+def test_words_are_together_in_one_sentence_or_adjacent_ones_only() -> None:
+    index = support.index(
+        "Harrison is black. He tweeted an apology. The weather was fine all week. "
+        "Rain came later. Kaminsky is white."
+    )
+    key = text.stem
+    assert index.together(key("harrison"), key("black"))  # one sentence
+    assert index.together(key("black"), key("apology"))  # adjacent sentences
+    assert not index.together(key("harrison"), key("white"))  # four sentences apart
+    assert not index.together(key("harrison"), key("purple"))  # not in the context
+    # A word of more than MAX_PLACES sentences is beside nearly everything: it does not count
+    # against a pair (and checking it would cost time in proportion to the context).
+    common = support.index(" ".join(f"Item {i} is here." for i in range(support.MAX_PLACES + 1)))
+    assert common.together(key("item"), "1")
+    assert not support.index("Item one. Two. Three. Four is here.").together(key("item"), "4")
+
+
+def test_a_relation_the_context_does_not_state_is_an_unsupported_pair() -> None:
+    """Every word of "Harrison, who is white" is in the context, but not together."""
+    context = (
+        "Andrew Harrison, who is black, apologised on Sunday. The game ended late. "
+        "Fans left the arena. Frank Kaminsky, who is white, accepted the apology."
+    )
+    swapped = offline.gather_evidence(None, context, "Andrew Harrison, who is white, apologised.")
+    faithful = offline.gather_evidence(None, context, "Andrew Harrison, who is black, apologised.")
+    assert all(not c.unsupported_words and not c.unsupported_names for c in swapped.claims)
+    assert swapped.claims[0].unsupported_pairs > 0 == faithful.claims[0].unsupported_pairs
+    column = offline.FEATURES.index("pair_support")
+    assert swapped.features()[column] < faithful.features()[column] == 1.0
+    assert JUDGE.judge(None, context, "Andrew Harrison, who is white, apologised.").score < (
+        JUDGE.judge(None, context, "Andrew Harrison, who is black, apologised.").score
+    )
+    assert swapped.claims[0].unstated  # two words of the context, never said together
+    answer = "Kaminsky ended the game."  # every word in the context, the relation not
+    verdict = JUDGE.judge(None, context, answer)
+    assert "never says 'Kaminsky' and 'ended' together" in verdict.rationale
+    start, end = verdict.unsupported_span or (0, 0)
+    assert answer[start:end] == "Kaminsky ended"
+
+
+def test_unsupported_pairs_count_every_relation_the_context_lacks() -> None:
+    context = "The museum opened in Oslo. It shows paintings by Munch."
+    evidence = offline.gather_evidence(
+        None, context, "The museum opened in Bergen and shows sculptures by Vigeland."
+    )
+    claim = evidence.claims[0]
+    # Pairs of each content word with the next three: museum-opened, museum-shows and
+    # opened-shows are said together (one sentence or adjacent ones); the nine pairs with
+    # Bergen, sculptures or Vigeland, absent from the context, are not.
+    assert claim.pairs == 12 and claim.unsupported_pairs == 9
+    column = offline.FEATURES.index("unsupported_pairs")
+    assert evidence.features()[column] == pytest.approx(np.log1p(9))
+
+
+def test_copied_three_word_runs_and_specific_unsupported_words() -> None:
+    context = "The committee approved the new budget on Monday after a long debate."
+    copied = offline.gather_evidence(None, context, "The committee approved the new budget.")
+    assert copied.claims[0].trigrams == copied.claims[0].copied_trigrams == 4
+    reworded = offline.gather_evidence(
+        None, context, "Lawmakers overwhelmingly endorsed the budget."
+    )
+    claim = reworded.claims[0]
+    assert claim.copied_trigrams == 0 and claim.trigrams == 3
+    # "overwhelmingly" and "Lawmakers" are long unsupported words; "endorsed" has 8 letters too
+    assert claim.specific_unsupported == 3
+    short = offline.gather_evidence(None, context, "The committee got the budget.")
+    assert short.claims[0].specific_unsupported == 0 and short.claims[0].unsupported_words
+    trigrams = offline.FEATURES.index("copied_trigrams")
+    assert copied.features()[trigrams] == 1.0 > reworded.features()[trigrams] == 0.0
+
+
+def test_a_question_in_the_answer_asks_and_states_nothing() -> None:
+    context = "Titanic was directed by James Cameron."
+    evidence = offline.gather_evidence(
+        None, context, "Titanic was directed by James Cameron. Have you seen Avatar?"
+    )
+    assert [c.asking for c in evidence.claims] == [False, True]
+    assert evidence.features()[offline.FEATURES.index("asking")] == 0.5
+    quoted = offline.gather_evidence(None, context, 'Did you watch "Avatar"?')
+    assert quoted.claims[0].asking
+
+
+def test_a_number_is_contradicted_only_when_the_context_lacks_it() -> None:
+    """A number the context has with another unit ("150,000 images" for "photos"), or an
+    absent name beside a number of the passage, is not a contradicted number."""
+    context = "Police seized 150,000 images from the school. The principal was 64 in 2015."
+    unit = offline.gather_evidence(None, context, "Police seized 150,000 photos.")
+    assert not any(c.contradicted_number for c in unit.claims)
+    assert not offline.capped(unit)
+    name = offline.gather_evidence(None, context, "The principal of Leeds was 64 in 2015.")
+    assert not offline.capped(name)
+    other = offline.gather_evidence(None, context, "The principal was 71 in 2015.")
+    assert offline.capped(other)
+    assert JUDGE.judge(None, context, "The principal was 71 in 2015.").score <= (
+        offline.CONTRADICTED_CAP
+    )
+
+
+def test_per_cent_spelled_out_is_a_percent_sign() -> None:
+    keys = [t.key for t in text.tokens("a 50 per cent cut, 20 percent and 5%") if t.content]
+    assert keys[0] == "50%" and "20%" in keys and "5%" in keys
+    assert "per" not in keys and "cent" not in keys
+    context = "Men over 35 had a 50 per cent lower chance."
+    verdict = JUDGE.judge(None, context, "Men over 35 had a 50% lower chance.")
+    assert verdict.unsupported_span is None
+
+
+def test_an_answer_the_context_gives_beside_the_question_s_words_is_answering() -> None:
+    """The other actor of the list is in the context, but not beside what was asked."""
+    context = (
+        "Heat was directed by Michael Mann. It starred Al Pacino. The cast was large. "
+        "Many extras were hired. Robert De Niro starred in Ronin, filmed in Paris."
+    )
+    question = "Who was in Heat?"
+    right = offline.gather_evidence(question, context, "Al Pacino")
+    other = offline.gather_evidence(question, context, "Robert De Niro")
+    absent = offline.gather_evidence(question, context, "Tom Cruise")
+    column = offline.FEATURES.index("answering")
+    assert right.features()[column] == 1.0
+    assert other.features()[column] == 0.0 == absent.features()[column]
+    assert offline.gather_evidence(None, context, "Robert De Niro").features()[column] == 1.0

@@ -19,6 +19,10 @@ _CLAUSE_BREAKS = frozenset({"but", "while", "whereas", "although", "though"})
 _ABOUT = 0.5  # share of a claim's other new words its passage holds for the claim to be about it
 _MIN_CLAUSE = 4  # content words each side of a break before a sentence is split there
 _MISPLACED = 0.5  # role gap from which a name is named as taken from elsewhere in the context
+PAIR_SPAN = 3
+"""Content words a claim's word is paired with after it: the words a relation joins are near."""
+SPECIFIC_LETTERS = 7
+"""Letters from which an unsupported word counts as specific (Zipf: longer words are rarer)."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,21 @@ class Claim:
         coverage: Share of the claim's words in runs of two or more found verbatim.
         personal: The claim is in the first person ("I", "me", "my"): chat
             around the facts, which a context seldom supports or contradicts.
+        pairs: Pairs of nearby content words of the claim (at most ``PAIR_SPAN`` content
+            words apart): the relations it states.
+        unsupported_pairs: Those of ``pairs`` the context does not say together (in one
+            sentence or adjacent ones), a word of the pair missing from it included.
+        specific_unsupported: Unsupported words of ``SPECIFIC_LETTERS`` letters or more:
+            long words are the rarer, specific ones ("premeditated"), short ones often
+            common words a paraphrase brings ("took", "get").
+        trigrams: Runs of three consecutive words of the claim.
+        copied_trigrams: Those of ``trigrams`` found verbatim in the context.
+        asking: The claim is a question ("Have you seen it?"): it asks, it states nothing.
+        answering: How many of ``novel`` the context says together (in one sentence or
+            adjacent ones) with a word of what was asked (``anchor``): an answer taken from
+            another part of the context ("the other actor of the list") is not.
+        unstated: Two words of the claim the context has, but never together (the first
+            such pair): a relation the context does not state.
     """
 
     start: int
@@ -59,6 +78,15 @@ class Claim:
     polarity_flip: bool
     coverage: float
     personal: bool = False
+    pairs: int = 0
+    unsupported_pairs: int = 0
+    specific_unsupported: int = 0
+    trigrams: int = 0
+    copied_trigrams: int = 0
+    asking: bool = False
+    number_substituted: bool = False
+    answering: int = 0
+    unstated: tuple[text.Token, ...] = ()
 
     def features(self) -> tuple[float, ...]:
         """Badness and support figures of the claim, in the order of ``CLAIM_FEATURES``."""
@@ -76,12 +104,20 @@ class Claim:
 
     @property
     def contradicted_number(self) -> bool:
-        """A number of the claim substitutes for another of its passage ("1899" for "1889")."""
-        return self.substituted and any(t.is_number for t in self.unsupported_names)
+        """A number of the claim, absent from the context, stands where its passage has
+        another number ("1899" for "1889"); a number the context has with another unit, or
+        an absent name beside a number, is no contradiction."""
+        return self.number_substituted
 
     def span(self) -> tuple[int, int] | None:
-        """Offsets of the claim's unsupported words in the answer (names first), if any."""
-        for group in (self.unsupported_names, self.misplaced, self.unsupported_words):
+        """Offsets of the claim's unsupported words in the answer (names first), else of two
+        words the context never says together, if any."""
+        for group in (
+            self.unsupported_names,
+            self.misplaced,
+            self.unsupported_words,
+            self.unstated,
+        ):
             if group:
                 return min(t.start for t in group), max(t.end for t in group)
         return None
@@ -126,6 +162,7 @@ def check(
     anchor: frozenset[str],
     *,
     every_capitalised: bool = False,
+    asking: bool = False,
 ) -> Claim:
     """The evidence for one claim.
 
@@ -136,6 +173,7 @@ def check(
         anchor: The question's content keys the context holds: they help find the passage a
             short answer ("Delhi") answers from.
         every_capitalised: Check capitalised function words too (a title such as "Let Me Be").
+        asking: The claim ends with a question mark.
     """
     names: list[text.Token] = []
     words: list[text.Token] = []
@@ -165,11 +203,17 @@ def check(
     negated = any(negates(t) for t in claim)
     flip = bool(held) and negated != context.window_negated(first)
     n = max(len(keys), 1)
-    substituted = False
+    substituted = number_substituted = False
     if first >= 0 and len(held) >= _ABOUT * (len(keys) - len(names)):
         others = context.window_named(first) - named.keys() - asked.keys
         absent = [t for t in names if t.key not in context.keys]
         substituted = any(_number_key(k) == t.is_number for t in absent for k in others)
+        numbers = [t for t in absent if t.is_number]
+        number_substituted = bool(numbers) and any(_number_key(k) for k in others)
+    pairs, unsupported_pairs, unstated = _pairs(claim, context)
+    keyed = [t.key for t in claim]
+    trigrams = list(zip(keyed, keyed[1:], keyed[2:], strict=False))
+    unsupported = names + words
     return Claim(
         start=claim[0].start,
         end=claim[-1].end,
@@ -184,7 +228,38 @@ def check(
         polarity_flip=flip,
         coverage=_coverage([t.key for t in claim], context),
         personal=any(t.key in _PERSONAL for t in claim),
+        pairs=pairs,
+        unsupported_pairs=unsupported_pairs,
+        specific_unsupported=sum(len(t.surface) >= SPECIFIC_LETTERS for t in unsupported),
+        trigrams=len(trigrams),
+        copied_trigrams=sum(g in context.trigrams for g in trigrams),
+        asking=asking,
+        number_substituted=number_substituted,
+        answering=sum(any(context.together(k, a) for a in anchor) for k in keys),
+        unstated=unstated,
     )
+
+
+def _pairs(
+    claim: list[text.Token], context: ContextIndex
+) -> tuple[int, int, tuple[text.Token, ...]]:
+    """How many pairs of nearby content words the claim has, how many of them the context
+    does not say together (:meth:`ContextIndex.together`), and the first such pair of two
+    words the context has (a relation it does not state), if any."""
+    content = [t for t in claim if t.content]
+    pairs = unsupported = 0
+    unstated: tuple[text.Token, ...] = ()
+    for i, token in enumerate(content):
+        for other in content[i + 1 : i + 1 + PAIR_SPAN]:
+            if other.key == token.key or other.sentence != token.sentence:
+                continue
+            pairs += 1
+            if not context.together(token.key, other.key):
+                unsupported += 1
+                known = token.key in context.keys and other.key in context.keys
+                if known and not unstated:
+                    unstated = (token, other)
+    return pairs, unsupported, unstated
 
 
 def _number_key(key: str) -> bool:

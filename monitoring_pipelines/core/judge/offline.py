@@ -24,10 +24,11 @@ from monitoring_pipelines.core.judge.claims import Claim, check, split
 from monitoring_pipelines.core.judge.comparison import comparison
 
 JUDGE_NAME = "offline"
-RULES_VERSION = "offline-claims-1"
+RULES_VERSION = "offline-claims-2"
 
-# The score is sigmoid(INTERCEPT + WEIGHTS . features), features in this order. Fitted by
-# `benchmarks/bench_judge.py --fit` (see its docstring for the data and what is held out).
+# The score is sigmoid((INTERCEPT + WEIGHTS . features) / SPREAD), features in this order.
+# Fitted by `benchmarks/bench_judge.py --fit` (see its docstring for the data, what is held
+# out, and the pairwise fit within ``SIGNS``).
 FEATURES: tuple[str, ...] = (
     "unsupported_name",  # some claim has a name or number in neither context nor question
     "worst_unsupported_share",  # the largest share of a claim's new words the context lacks
@@ -44,16 +45,42 @@ FEATURES: tuple[str, ...] = (
     "unsupported_count",  # log(1 + unsupported content words): each is a claim to doubt
     "unsupported_name_count",  # log(1 + unsupported names and numbers)
     "personal",  # share of the claims in the first person ("I think..."): chat, not facts
+    "pair_support",  # share of the claims' nearby word pairs the context says together
+    "specific_unsupported",  # share of new words that are unsupported and long (specific)
+    "copied_trigrams",  # share of the claims' three-word runs found verbatim in the context
+    # (1 for claims too short to have one: nothing was reworded)
+    "asking",  # share of the claims that are questions: they ask, they state nothing
+    "unsupported_pairs",  # log(1 + nearby word pairs the context does not say together)
+    "answering",  # share of new words the context says together with a word of the question
 )
+SIGNS: tuple[int, ...] = (-1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 0, -1, -1, 1, 1, -1, 1, 1, -1, 1)
+"""How each feature may move the score: +1 only up (evidence of support), -1 only down
+(evidence against), 0 either way. The fit keeps the weights to these signs, so a feature
+cannot be used backwards because it happens to correlate with the label in one task type
+(an unsupported name counted as support because correct chat answers name people)."""
 WEIGHTS: tuple[float, ...] = (
-    -0.74, 1.51, -1.98, -0.33, -1.11, 0.06, -1.21, 1.53,
-    0.77, 0.11, 1.94, 1.43, -0.96, 1.14, 1.51,
+    0.0, 0.0, 0.0, -0.07, 0.0, 0.0, 0.0, 0.85, 0.0, 0.64,
+    0.46, 1.95, 0.0, 0.0, 1.43, 0.0, -1.42, 1.58, 1.09, -2.6, 0.69,
 )  # fmt: skip
-INTERCEPT = 2.90
+INTERCEPT = 9.75
+SPREAD = 2.0
+"""The score is sigmoid((INTERCEPT + WEIGHTS . features) / SPREAD): a fixed constant, not
+fitted, that keeps scores apart at four decimals (an answer copied from the context has a
+linear score near 15, and sigmoid(15) rounds to 1.0, tying every such answer). It changes no
+ranking; ``bench_judge.py`` calibrates ``INTERCEPT`` with it."""
 _ASKING_SENTENCES = 3
-POLAR_CAP = 0.94
-"""The most a bare "yes" or "no" scores: nothing in it can be checked, so it is never
-confidently supported."""
+
+
+def prior(intercept: float = INTERCEPT) -> float:
+    """The score of an answer with no evidence either way (every feature 0): the model's
+    intercept alone."""
+    return 1.0 / (1.0 + math.exp(-intercept / SPREAD))
+
+
+POLAR_CAP = prior()
+"""The most a bare "yes" or "no" scores: nothing in it can be checked, so it scores no higher
+than an answer without evidence either way (:func:`prior`), under any answer whose words
+were found where the question points."""
 CONTRADICTED_CAP = 0.65
 """The most an answer scores when the context contradicts it, not merely lacks it (a claim
 puts a number where its passage has another), or when nothing at all was retrieved: it is
@@ -84,17 +111,25 @@ class Evidence:
     comparison_note: str
     polar: bool
     unsupported_everywhere: bool = False
+    answering: float = 1.0
 
     def features(self) -> tuple[float, ...]:
         """The feature vector, in the order of ``FEATURES``."""
         claims = list(self.claims)
         if not claims:
-            return (0.0,) * 6 + (1.0, 1.0, 0.0, 0.0, self.comparison, float(self.polar), 0, 0, 0)
+            return (
+                (0.0,) * 6
+                + (1.0, 1.0, 0.0, 0.0, self.comparison, float(self.polar), 0, 0, 0)
+                + (1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+            )
         per = [c.features() for c in claims]
         novel = sum(len(c.novel) for c in claims)
         names = sum(len(c.unsupported_names) for c in claims)
         unsupported = names + sum(len(c.unsupported_words) for c in claims)
         held = sum(c.passage_support * len(c.novel) for c in claims)
+        pairs = sum(c.pairs for c in claims)
+        unsupported_pairs = sum(c.unsupported_pairs for c in claims)
+        trigrams = sum(c.trigrams for c in claims)
         return (
             max(f[0] for f in per),
             max(f[1] for f in per),
@@ -111,6 +146,12 @@ class Evidence:
             math.log1p(unsupported),
             math.log1p(names),
             sum(c.personal for c in claims) / len(claims),
+            1.0 - unsupported_pairs / pairs if pairs else 1.0,
+            sum(c.specific_unsupported for c in claims) / max(novel, 1),
+            sum(c.copied_trigrams for c in claims) / trigrams if trigrams else 1.0,
+            sum(c.asking for c in claims) / len(claims),
+            math.log1p(unsupported_pairs),
+            self.answering,
         )
 
     def weakest(self) -> Claim | None:
@@ -118,16 +159,18 @@ class Evidence:
 
         Claims are ranked by plain counts, not by the model's weights (which share credit
         between correlated features): a contradicted number first, then unsupported names,
-        then the share of unsupported words, a misplaced name, a flipped negation, and the
-        share of new words away from the claim's passage.
+        then the share of unsupported words, a misplaced name, a flipped negation, the
+        share of new words away from the claim's passage and the share of word pairs the
+        context does not say together.
         """
-        claims = [c for c in self.claims if c.novel or c.misplaced]
+        claims = [c for c in self.claims if c.novel or c.misplaced or c.unstated]
         if not claims:
             return None
 
         def against(claim: Claim) -> tuple[float, ...]:
             name, share, gap, substituted, flip, held, _ = claim.features()
-            return (substituted, name + share + gap + flip + (1.0 - held) / 2)
+            unstated = claim.unsupported_pairs / claim.pairs if claim.pairs else 0.0
+            return (substituted, name + share + gap + flip + (1.0 - held) / 2 + unstated / 2)
 
         return max(claims, key=against)
 
@@ -159,7 +202,7 @@ def gather_evidence(question: str | None, context: str, answer: str) -> Evidence
     asking = frozenset().union(*asked.sentences[-_ASKING_SENTENCES:])
     anchor = frozenset(k for k in asking if k in ctx.where)
     claims = tuple(
-        check(c, ctx, asked, anchor, every_capitalised=title)
+        check(c, ctx, asked, anchor, every_capitalised=title, asking=_asks(answer, c[-1].end))
         for c in split(tokens)
         if (title or any(t.content for t in c))
     )
@@ -173,7 +216,30 @@ def gather_evidence(question: str | None, context: str, answer: str) -> Evidence
         comparison_note=note,
         polar=polar,
         unsupported_everywhere=bool(claims) and not ctx.where,
+        answering=_answering(claims, anchor),
     )
+
+
+def _answering(claims: Sequence[Claim], anchor: frozenset[str]) -> float:
+    """Share of the claims' new words the context says together with a word of the question
+    (1.0 without a question the context echoes, or without new words)."""
+    novel = sum(len(c.novel) for c in claims)
+    if not anchor or not novel:
+        return 1.0
+    return sum(c.answering for c in claims) / novel
+
+
+def _asks(answer: str, end: int) -> bool:
+    """Whether the claim ending at ``end`` is a question: a "?" follows, quotes aside."""
+    rest = answer[end : end + 4].lstrip(text.QUOTES + " )")
+    return rest.startswith("?")
+
+
+def capped(evidence: Evidence) -> bool:
+    """Whether the score is capped at ``CONTRADICTED_CAP`` whatever the weights: a number the
+    context contradicts, or nothing retrieved for an answer that claims something."""
+    contradicted = any(claim.contradicted_number for claim in evidence.claims)
+    return contradicted or evidence.unsupported_everywhere
 
 
 def faithfulness(
@@ -197,11 +263,10 @@ def faithfulness(
     if not evidence.claims and not evidence.polar:
         return 1.0
     z = intercept + sum(w * x for w, x in zip(weights, evidence.features(), strict=True))
-    score = 1.0 / (1.0 + math.exp(-z))
-    contradicted = evidence.unsupported_everywhere
-    if contradicted or any(claim.contradicted_number for claim in evidence.claims):
+    score = 1.0 / (1.0 + math.exp(-z / SPREAD))
+    if capped(evidence):
         return min(score, CONTRADICTED_CAP)
-    return min(score, POLAR_CAP) if evidence.polar else score
+    return min(score, prior(intercept)) if evidence.polar else score
 
 
 def _quoted(tokens: Sequence[text.Token], limit: int = 6) -> str:
@@ -227,6 +292,11 @@ def rationale(evidence: Evidence, answer: str) -> str:
             parts.append("its passage names another name or number there")
         if weakest.polarity_flip:
             parts.append("its negation disagrees with the supporting passage")
+        if weakest.unstated and not unsupported:
+            first, second = weakest.unstated
+            parts.append(
+                f"the context never says {first.surface!r} and {second.surface!r} together"
+            )
         if not parts:
             parts.append(f"supported{where}")
         parts.append(f"{weakest.passage_support:.0%} of its new words in one passage")

@@ -26,6 +26,7 @@ _NEGATIONS = frozenset({
 })  # fmt: skip
 # Numbers are followed by their unit, or preceded by it within a few words ("a bonus of 10%").
 _UNIT_LOOKBACK = 3
+_PERCENT_WORDS = frozenset({"per", "cent", "percent"})
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class ContextIndex:
         named: Keys of the names and numbers per sentence.
         negated: Per sentence, whether it holds a negation.
         where: Sentences each content key occurs in.
+        trigrams: Runs of three consecutive keys, for copied phrases.
     """
 
     keys: frozenset[str]
@@ -50,6 +52,25 @@ class ContextIndex:
     named: tuple[frozenset[str], ...]
     negated: tuple[bool, ...]
     where: dict[str, tuple[int, ...]]
+    trigrams: frozenset[tuple[str, str, str]] = frozenset()
+
+    def together(self, first: str, second: str) -> bool:
+        """Whether two content keys occur in one sentence or in adjacent ones.
+
+        A claim relating two words of the context ("Harrison ... white") is only supported
+        where the context says them together; the same two words far apart ("Harrison" in one
+        paragraph, "white" of someone else in another) support each word, not the relation.
+        """
+        places = self.where.get(first)
+        others = self.where.get(second)
+        if not places or not others:
+            return False
+        if len(places) > MAX_PLACES or len(others) > MAX_PLACES:
+            return True  # a word of every other sentence is beside nearly everything
+        if len(places) > len(others):
+            places, others = others, places
+        near = set(others)
+        return any(s in near or s - 1 in near or s + 1 in near for s in places)
 
     def passage(
         self, keys: frozenset[str], anchor: frozenset[str] = frozenset()
@@ -139,7 +160,10 @@ def index(passage: str) -> ContextIndex:
     where: dict[str, list[int]] = {}
     for i, token in enumerate(toks):
         if token.is_number:
-            near = toks[max(0, i - _UNIT_LOOKBACK) : i] + toks[i + 1 : i + 2]
+            after = i + 1
+            while after < len(toks) and toks[after].surface.lower() in _PERCENT_WORDS:
+                after += 1  # "50 per cent lower": the unit of 50% is "lower"
+            near = toks[max(0, i - _UNIT_LOOKBACK) : i] + toks[after : after + 1]
             units.update((token.key, t.key) for t in near if t.sentence == token.sentence)
         if not negated[token.sentence] and negates(token):
             negated[token.sentence] = True
@@ -149,6 +173,7 @@ def index(passage: str) -> ContextIndex:
             where.setdefault(token.key, []).append(token.sentence)
             sentences[token.sentence].add(token.key)
     bigrams = frozenset(pairwise(keys))
+    trigrams = frozenset(zip(keys, keys[1:], keys[2:], strict=False))
     return ContextIndex(
         keys=frozenset(keys),
         bigrams=bigrams,
@@ -157,4 +182,5 @@ def index(passage: str) -> ContextIndex:
         named=tuple(frozenset(s) for s in named),
         negated=tuple(negated),
         where={k: tuple(v) for k, v in where.items()},
+        trigrams=trigrams,
     )

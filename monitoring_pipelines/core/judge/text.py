@@ -30,10 +30,11 @@ STOPWORDS: frozenset[str] = frozenset(
 # Filler an answer adds around a claim; carrying no fact, it is neither support nor novelty.
 FILLER: frozenset[str] = frozenset(
     """
-    absolutely actually although answer anything based called certainly course else even
+    absolutely according actually although answer anything based called certainly course else even
     everything famous glad great happy hello help helps hey hi hope however indeed instead
     know known let located many much named ok okay overall please question reaching really
-    several something sorry still sure thank thanks though unfortunately various well
+    said say says several something sorry still sure tell tells thank thanks though told
+    unfortunately various well
     """.split()  # noqa: SIM905
 )
 
@@ -206,12 +207,27 @@ def tokens(text: str) -> list[Token]:
         upper = surface[0].isupper()
         initial.append(upper and starts)
         out.append(Token(surface, key, number, upper and not starts, start, sentence, content))
+    _percent_words(out)
     for i in range(len(out) - 1):
         follower = out[i + 1]
         name_follows = follower.capitalised and len(follower.surface) > 1 and follower.content
         if initial[i] and name_follows and _fold_word(out[i].surface) not in STOPWORDS:
             out[i] = out[i]._replace(capitalised=True)
     return out
+
+
+def _percent_words(out: list[Token]) -> None:
+    """A number followed by "percent" or "per cent" is keyed as with a "%" sign ("50 per cent"
+    is "50%"); the words themselves are then function words."""
+    for i, token in enumerate(out[:-1]):
+        if not token.is_number or token.key.endswith("%") or not token.key[:1].isdigit():
+            continue
+        follower = out[i + 1].surface.lower()
+        spelled = follower == "per" and i + 2 < len(out) and out[i + 2].surface.lower() == "cent"
+        if follower == "percent" or spelled:
+            out[i] = token._replace(key=token.key + "%")
+            for j in range(i + 1, i + (3 if spelled else 2)):
+                out[j] = out[j]._replace(content=False)
 
 
 def is_content(token: Token) -> bool:

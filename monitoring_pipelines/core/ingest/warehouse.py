@@ -18,8 +18,10 @@ from typing import Any, Literal
 
 import pandas as pd
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
+    Double,
     Engine,
     MetaData,
     String,
@@ -54,6 +56,8 @@ def table_columns(engine: Engine, table: str, schema: str | None = None) -> dict
 
 
 def _column_types(engine: Engine, table: str, schema: str | None) -> dict[str, TypeEngine[Any]]:
+    if engine.dialect.name == "duckdb":
+        return _duckdb_column_types(engine, table, schema)
     try:
         inspector = inspect(engine)
         if not inspector.has_table(table, schema=schema):
@@ -80,6 +84,37 @@ def _elsewhere(inspector: Any, table: str, schema: str | None) -> str:
     where = ", ".join(repr(s) for s in found)
     has = f"schema {where} has it" if len(found) == 1 else f"schemas {where} have it"
     return f"; {has}: set the key's 'schema'"
+
+
+def _duckdb_column_types(
+    engine: Engine, table: str, schema: str | None
+) -> dict[str, TypeEngine[Any]]:
+    """DuckDB's columns from its information schema (duckdb-engine's reflection asks for
+    PostgreSQL catalog tables DuckDB does not have)."""
+    query = text(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_name = :table AND (:schema IS NULL OR table_schema = :schema) "
+        "ORDER BY ordinal_position"
+    )
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(query, {"table": table, "schema": schema}).all()
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot inspect table '{_qualified(table, schema)}': {exc}") from exc
+    if not rows:
+        raise SourceError(f"table '{_qualified(table, schema)}' does not exist in the warehouse")
+    out: dict[str, TypeEngine[Any]] = {}
+    for name, data_type in rows:
+        kind = str(data_type).upper()
+        if kind.startswith("TIMESTAMP"):
+            out[name] = DateTime(timezone="TIME ZONE" in kind or kind == "TIMESTAMPTZ")
+        elif kind in ("DOUBLE", "FLOAT", "REAL") or kind.startswith("DECIMAL"):
+            out[name] = Double()
+        elif "INT" in kind:
+            out[name] = BigInteger()
+        else:
+            out[name] = String()
+    return out
 
 
 def source_problems(name: str, monitor: MonitorConfig, engine: Engine) -> list[str]:

@@ -360,6 +360,10 @@ class NumericSketchBuilder:
         )
         self._sketch = self._sketch.merge(chunk, self._sample_size)
 
+    def offer_sample(self, values: FloatArray, keys: KeyArray) -> None:
+        """Offer rows to the p-value sample only (their counts are known elsewhere)."""
+        self._sample.offer(keys, values, np.isfinite(values))
+
     def build(self) -> ColumnSketch:
         values = self._sample.values
         return replace(
@@ -381,6 +385,7 @@ class CategoricalSketchBuilder:
         self._keys: KeyArray = np.zeros(0, dtype=np.uint64)
         self._values: npt.NDArray[np.object_] = np.zeros(0, dtype=object)
         self._sample: BottomK[np.object_] = BottomK(sample_size)
+        self._folded = 0
 
     @property
     def categories(self) -> tuple[str, ...]:
@@ -408,16 +413,36 @@ class CategoricalSketchBuilder:
         labels_of_rows = values if isinstance(values, np.ndarray) else np.asarray(values, object)
         self._keys, self._values = self._sample.offer(keys, labels_of_rows, present, order)
 
+    def add_counts(self, counts: dict[str, int], missing: int = 0, folded: int = 0) -> None:
+        """Count labels counted elsewhere (a warehouse's ``GROUP BY``), largest first;
+        ``folded`` rows hold new labels smaller than every listed one (they go to OTHER)."""
+        for label, count in counts.items():
+            if count:
+                self._counts[str(label)] += int(count)
+        self._missing += missing
+        self._folded += folded
+
+    def offer_sample(self, values: npt.NDArray[np.object_], keys: KeyArray) -> None:
+        """Offer rows to the p-value sample only (their counts are known elsewhere)."""
+        import pandas as pd
+
+        present = pd.notna(values)
+        self._keys, self._values = self._sample.offer(keys, values, present)
+
     def build(self) -> ColumnSketch:
         known = set(self._known)
-        new = [c for c, _ in self._counts.most_common() if c not in known]
+        # Largest first, ties by label: the same categories whatever order the rows came in.
+        ranked = sorted(self._counts.items(), key=lambda item: (-item[1], item[0]))
+        new = [c for c, _ in ranked if c not in known]
         kept_new = new[:MAX_NEW_CATEGORIES]
         fold = set(new[MAX_NEW_CATEGORIES:])
         categories = list(self._known) + sorted(kept_new)
-        if fold and OTHER not in known:
+        if (fold or self._folded) and OTHER not in known:
             categories.append(OTHER)
         index = {c: i for i, c in enumerate(categories)}
         counts = np.zeros(len(categories), dtype=np.int64)
+        if self._folded:
+            counts[index[OTHER]] += self._folded
         for category, count in self._counts.items():
             counts[index[category if category in index else OTHER]] += count
         import pandas as pd

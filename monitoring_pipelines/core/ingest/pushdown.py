@@ -1,0 +1,630 @@
+"""Push-down: one day's exact aggregates computed in the warehouse; only aggregates, the few
+residual rows SQL cannot classify alone, and one bounded deterministic sample leave it.
+
+The queries of a day (each a scan of the day's rows, or of an index range of them):
+
+1. repeated request ids (``GROUP BY id HAVING count(*) > 1``);
+2. the residual rows (:mod:`.pushdown_sql`): counted, then pulled and cleaned by
+   :func:`~.cleaning.clean_chunk`, so every bad value is counted exactly as the pull path
+   counts it, with the same examples;
+3. one aggregate pass over the regular rows: rows, nulls, moments (count, sum and sum of
+   squares about the reference mean, min, max), counts at or below each reference bin edge and
+   each bin's sum, missing ids, usable latencies;
+4. per categorical column, status and (model, intent): one ``GROUP BY`` each, bounded;
+5. latency order statistics: ``percentile_disc`` (PostgreSQL), ``quantile_disc`` (DuckDB), or
+   ``ORDER BY .. LIMIT .. OFFSET`` (SQLite), interpolated here as numpy interpolates, so the
+   percentiles are the pull path's to the last bit;
+6. the sample: the day's rows with the smallest MD5 of their request id, cleaned as slice rows.
+
+A day whose residual rows or repeated ids exceed their caps is declined
+(:class:`PushdownDeclined`): the caller pulls it instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+from sqlalchemy import Engine, and_, case, desc, func, literal, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.sql.elements import ColumnElement
+
+from monitoring_pipelines.core.config import MonitorConfig, SourceConfig
+from monitoring_pipelines.core.errors import SourceError
+from monitoring_pipelines.core.ingest import pushdown_sql as sq
+from monitoring_pipelines.core.ingest.cleaning import (
+    OWN_DAY,
+    SeenKeys,
+    SliceQuality,
+    SliceSpec,
+    Window,
+    clean_chunk,
+)
+from monitoring_pipelines.core.ingest.statuses import classify_status
+from monitoring_pipelines.core.ingest.warehouse import (
+    _bounds,
+    _column_types,
+    text_day,
+    timestamp_kind,
+)
+
+RESIDUAL_CAP = 100_000
+"""Most residual rows a pushed-down day pulls; a day with more is pulled whole."""
+REPEATED_ID_CAP = 10_000
+GROUP_CAP = 10_000
+"""Most distinct statuses or (model, intent) pairs a day returns."""
+NEW_CATEGORIES = 100
+"""New (not in the reference) categories returned per column, largest first."""
+KEPT_NEW_CATEGORIES = 50
+"""New categories a sketch keeps (``sketch.MAX_NEW_CATEGORIES``); the rest fold into OTHER."""
+PERCENTILES = (50.0, 95.0, 99.0)
+
+
+class PushdownDeclined(SourceError):
+    """The day cannot be pushed down (dialect, column types, or too many residual rows)."""
+
+
+@dataclass(frozen=True)
+class PushdownPlan:
+    """What to compute for a monitor's day, in plain values.
+
+    Attributes:
+        spec: The slice's columns (what the pull path reads).
+        edges: Interior reference bin edges of each binned numeric column.
+        shifts: A value near each numeric column's mean (the reference's), about which sums
+            of squares are taken so that they keep their precision.
+        categories: Reference categories of each counted categorical column.
+        latency_column: The latency column, with ``latency_scale`` to milliseconds.
+        status_column: The status column, classified with ``error_statuses``.
+        model_column, intent_column, prompt_column, completion_column: LLM usage columns.
+        sample_rows: Rows of the sample that becomes the slice.
+    """
+
+    spec: SliceSpec
+    edges: dict[str, tuple[float, ...]] = field(default_factory=dict)
+    shifts: dict[str, float] = field(default_factory=dict)
+    categories: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    latency_column: str | None = None
+    latency_scale: float = 1.0
+    percentiles: tuple[float, ...] = PERCENTILES
+    status_column: str | None = None
+    error_statuses: list[str | int] | None = None
+    model_column: str | None = None
+    intent_column: str | None = None
+    prompt_column: str | None = None
+    completion_column: str | None = None
+    sample_rows: int = 20_000
+    residual_cap: int = RESIDUAL_CAP
+
+    @classmethod
+    def for_monitor(
+        cls,
+        monitor: MonitorConfig,
+        edges: dict[str, tuple[float, ...]],
+        categories: dict[str, tuple[str, ...]],
+        shifts: dict[str, float] | None = None,
+        sample_rows: int = 20_000,
+    ) -> PushdownPlan:
+        service, llm = monitor.service, monitor.llm
+        percentiles: tuple[float, ...] = PERCENTILES
+        if service is not None:
+            percentiles = tuple(dict.fromkeys((*PERCENTILES, service.slo.latency_percentile)))
+        return cls(
+            spec=SliceSpec.for_monitor(monitor),
+            edges=edges,
+            shifts=shifts or {},
+            categories=categories,
+            latency_column=service.latency_column if service else None,
+            latency_scale=1000.0 if service and service.latency_unit == "s" else 1.0,
+            percentiles=percentiles,
+            status_column=service.status_column if service else None,
+            error_statuses=service.error_statuses if service else None,
+            model_column=llm.model_column if llm else None,
+            intent_column=llm.intent_column if llm else None,
+            prompt_column=llm.prompt_tokens_column if llm else None,
+            completion_column=llm.completion_tokens_column if llm else None,
+            sample_rows=sample_rows,
+        )
+
+
+@dataclass(frozen=True)
+class NumericAggregate:
+    """A numeric column over the regular rows (residual rows are in ``DayAggregates.residual``).
+
+    ``at_or_below[i]`` counts values ``<= edges[i]``, so bin ``i`` (``np.searchsorted``'s
+    ``side="left"``) holds ``at_or_below[i] - at_or_below[i - 1]`` values.
+    """
+
+    count: int
+    nulls: int
+    lo: float | None
+    hi: float | None
+    shift: float
+    shifted_sum: float
+    shifted_squares: float
+    at_or_below: tuple[int, ...] = ()
+    bin_sums: tuple[float, ...] = ()
+
+    def bin_counts(self) -> list[int]:
+        cumulative = [*self.at_or_below, self.count]
+        return [b - a for a, b in zip([0, *cumulative[:-1]], cumulative, strict=True)]
+
+
+@dataclass(frozen=True)
+class Usage:
+    rows: int
+    prompt_tokens: float
+    completion_tokens: float
+    rows_missing_tokens: int
+
+
+@dataclass
+class DayAggregates:
+    """One day, pushed down. Regular rows are aggregated; ``residual`` holds the other rows of
+    the day cleaned as slice rows; ``sample`` the sampled slice rows."""
+
+    dialect: str
+    quality: SliceQuality
+    regular_rows: int
+    numeric: dict[str, NumericAggregate]
+    categories: dict[str, dict[str, int]]
+    residual: pd.DataFrame
+    sample: pd.DataFrame
+    latency_percentiles: dict[float, float | None]
+    latency_rows: int
+    status_counts: dict[Any, int]
+    errors: int
+    status_unknown: int
+    status_missing: int
+    usage: dict[tuple[str | None, str | None], Usage]
+    queries: int = 0
+    bytes_fetched: int = 0
+
+
+def pushdown_problems(engine: Engine, source: SourceConfig, plan: PushdownPlan) -> list[str]:
+    """Why the monitor's days cannot be pushed down on this warehouse (empty: they can)."""
+    dialect = engine.dialect.name
+    if dialect not in sq.DIALECTS:
+        return [f"dialect '{dialect}' is not one of {', '.join(sq.DIALECTS)}"]
+    types = _column_types(engine, source.table, source.db_schema)
+    problems = []
+    if dialect != "sqlite":
+        for column in plan.spec.numeric:
+            sql_type = str(types.get(column, ""))
+            if not (sq.is_number_type(sql_type) or sq.is_text_type(sql_type)):
+                problems.append(f"numeric column '{column}' has type {sql_type}")
+        for column in plan.spec.text:
+            sql_type = str(types.get(column, ""))
+            if not (sq.is_text_type(sql_type) or "INT" in sql_type.upper()):
+                problems.append(f"text column '{column}' has type {sql_type}")
+    return problems
+
+
+def day_aggregates(
+    engine: Engine,
+    source: SourceConfig,
+    plan: PushdownPlan,
+    day: date,
+    window: Window | None = None,
+) -> DayAggregates:
+    """Compute one day's aggregates in the warehouse.
+
+    Raises:
+        PushdownDeclined: When the day cannot be pushed down (see :func:`pushdown_problems`,
+            or too many residual rows or repeated ids).
+        SourceError: When the warehouse fails.
+    """
+    problems = pushdown_problems(engine, source, plan)
+    if problems:
+        raise PushdownDeclined("; ".join(problems))
+    try:
+        with engine.connect() as conn:
+            return _Day(conn, source, plan, day, window).run()
+    except SQLAlchemyError as exc:
+        raise SourceError(f"cannot aggregate table '{source.table}' on {day}: {exc}") from exc
+
+
+class _Day:
+    """The queries of one day on one connection."""
+
+    def __init__(
+        self,
+        conn: Connection,
+        source: SourceConfig,
+        plan: PushdownPlan,
+        day: date,
+        window: Window | None,
+    ) -> None:
+        self.conn, self.plan, self.day, self.window = conn, plan, day, window
+        self.dialect = conn.dialect.name
+        types = _column_types(conn.engine, source.table, source.db_schema)
+        self.kind = timestamp_kind(types[source.timestamp_column], self.dialect)
+        self.forms = sq.ColumnForms(self.dialect, {k: str(v) for k, v in types.items()})
+        spec = plan.spec
+        self.columns = spec.columns
+        self.table = sq.day_table(
+            source.table, source.db_schema, self.columns, spec.timestamp_column, self.kind
+        )
+        self.ts = self.table.c[spec.timestamp_column]
+        self.rid = self.table.c[spec.request_id_column] if spec.request_id_column else None
+        if self.kind == "text":
+            self.own, self.read = text_day(self.ts, day, window)
+        else:
+            lower, upper = _bounds(self.kind, day, day + timedelta(days=1))
+            self.own = and_(self.ts >= lower, self.ts < upper)
+            self.read = self.own
+        self.values = {
+            c: sq.number(self.table.c[c], self.forms, c) for c in dict.fromkeys(spec.numeric)
+        }
+        self.queries = 0
+        self.fetched = 0
+
+    def run(self) -> DayAggregates:
+        repeated = self._repeated_ids()
+        regular = self._regular(repeated)
+        residual, quality = self._residual(regular)
+        aggregate = self._aggregate(regular)
+        regular_rows = int(aggregate["rows"])
+        quality.rows_read += regular_rows
+        quality.rows_kept += regular_rows
+        for column in (*self.plan.spec.numeric, *self.plan.spec.text):
+            nulls = int(aggregate[f"null:{column}"] or 0)
+            if nulls:
+                quality.values[column]["null"] += nulls
+        if self.rid is not None:
+            quality.missing_request_id += int(aggregate["missing_id"] or 0)
+        numeric = {c: self._numeric(c, aggregate) for c in self.values}
+        statuses, status_classes = self._statuses(regular, residual)
+        return DayAggregates(
+            dialect=self.dialect,
+            quality=quality,
+            regular_rows=regular_rows,
+            numeric=numeric,
+            categories={c: self._categories(c, regular) for c in self.plan.categories},
+            residual=residual,
+            sample=self._sample(),
+            latency_percentiles=self._percentiles(regular, aggregate, residual),
+            latency_rows=int(aggregate.get("latency_rows") or 0) + _usable(residual, self.plan),
+            status_counts=statuses,
+            errors=status_classes[0],
+            status_unknown=status_classes[1],
+            status_missing=status_classes[2],
+            usage=self._usage(regular, residual),
+            queries=self.queries,
+            bytes_fetched=self.fetched,
+        )
+
+    def _execute(self, query: Any) -> list[Any]:
+        self.queries += 1
+        rows = list(self.conn.execute(query).all())
+        self.fetched += sum(len(repr(tuple(r))) for r in rows)
+        return rows
+
+    def _repeated_ids(self) -> list[Any]:
+        if self.rid is None:
+            return []
+        rid = self.rid
+        query = (
+            select(rid)
+            .where(self.read, ~sq.missing_id(rid, self.forms, rid.name))
+            .group_by(rid)
+            .having(func.count() > 1)
+            .limit(REPEATED_ID_CAP + 1)
+        )
+        ids = [r[0] for r in self._execute(query)]
+        if len(ids) > REPEATED_ID_CAP:
+            raise PushdownDeclined(f"more than {REPEATED_ID_CAP} request ids repeat on {self.day}")
+        return ids
+
+    def _regular(self, repeated: list[Any]) -> ColumnElement[bool]:
+        c, forms = self.table.c, self.forms
+        irregular = [sq.irregular_timestamp(self.ts, self.kind)]
+        irregular += [sq.irregular_number(c[n], v, forms, n) for n, v in self.values.items()]
+        irregular += [sq.irregular_text(c[n], forms, n) for n in self.plan.spec.text]
+        if self.rid is not None:
+            irregular.append(sq.irregular_id(self.rid, forms, self.rid.name))
+            if repeated:
+                irregular.append(and_(self.rid.is_not(None), self.rid.in_(repeated)))
+        return and_(self.own, ~sq.any_of(irregular))
+
+    def _residual(self, regular: ColumnElement[bool]) -> tuple[pd.DataFrame, SliceQuality]:
+        condition = and_(self.read, ~regular)
+        count = int(self._execute(select(func.count()).where(condition))[0][0])
+        if count > self.plan.residual_cap:
+            raise PushdownDeclined(
+                f"{count} rows of {self.day} need cleaning row by row (more than "
+                f"{self.plan.residual_cap})"
+            )
+        raw = self._rows(condition)
+        quality = SliceQuality()
+        frame = clean_chunk(raw, self.plan.spec, self.day, quality, SeenKeys(), 0, self.window)
+        return frame, quality
+
+    def _rows(self, condition: ColumnElement[bool], order: Any = None, limit: int = 0) -> Any:
+        selected: list[Any] = [self.table.c[c] for c in self.columns]
+        if self.kind == "text":
+            selected.append(case((self.own, 1), else_=0).label(OWN_DAY))
+        query = select(*selected).where(condition)
+        if order is not None:
+            query = query.order_by(*order).limit(limit)
+        rows = self._execute(query)
+        frame = pd.DataFrame.from_records(
+            rows, columns=[*self.columns, *([OWN_DAY] if self.kind == "text" else [])]
+        )
+        if OWN_DAY in frame:
+            frame[OWN_DAY] = frame[OWN_DAY].astype(bool)
+        else:
+            frame[OWN_DAY] = True
+        return frame
+
+    def _aggregate(self, regular: ColumnElement[bool]) -> dict[str, Any]:
+        c, plan = self.table.c, self.plan
+        parts: dict[str, ColumnElement[Any]] = {"rows": func.count()}
+        for name, value in self.values.items():
+            shift = plan.shifts.get(name, 0.0)
+            moved = value - literal(shift)
+            parts[f"null:{name}"] = sq.count_if(c[name].is_(None))
+            parts[f"n:{name}"] = func.count(value)
+            parts[f"lo:{name}"] = func.min(value)
+            parts[f"hi:{name}"] = func.max(value)
+            parts[f"sum:{name}"] = func.sum(moved)
+            parts[f"sq:{name}"] = func.sum(moved * moved)
+            edges = plan.edges.get(name, ())
+            for i, edge in enumerate(edges):
+                parts[f"le:{name}:{i}"] = sq.count_if(value <= literal(edge))
+            bounds = [None, *edges, None]
+            for i in range(len(edges) + 1 if edges else 0):
+                low, high = bounds[i], bounds[i + 1]
+                inside: list[ColumnElement[bool]] = [value.is_not(None)]
+                inside += [value > literal(low)] if low is not None else []
+                inside += [value <= literal(high)] if high is not None else []
+                parts[f"bs:{name}:{i}"] = func.sum(case((sq.all_of(inside), value), else_=None))
+        for name in plan.spec.text:
+            parts[f"null:{name}"] = sq.count_if(c[name].is_(None))
+        if self.rid is not None:
+            parts["missing_id"] = sq.count_if(sq.missing_id(self.rid, self.forms, self.rid.name))
+        if plan.latency_column:
+            parts["latency_rows"] = sq.count_if(self.values[plan.latency_column] >= 0)
+        labels = list(parts)
+        query = select(*(parts[k].label(f"a{i}") for i, k in enumerate(labels))).where(regular)
+        row = self._execute(query)[0]
+        return dict(zip(labels, row, strict=True))
+
+    def _numeric(self, name: str, a: dict[str, Any]) -> NumericAggregate:
+        edges = self.plan.edges.get(name, ())
+        return NumericAggregate(
+            count=int(a[f"n:{name}"] or 0),
+            nulls=int(a[f"null:{name}"] or 0),
+            lo=_float(a[f"lo:{name}"]),
+            hi=_float(a[f"hi:{name}"]),
+            shift=self.plan.shifts.get(name, 0.0),
+            shifted_sum=float(a[f"sum:{name}"] or 0.0),
+            shifted_squares=float(a[f"sq:{name}"] or 0.0),
+            at_or_below=tuple(int(a[f"le:{name}:{i}"] or 0) for i in range(len(edges))),
+            bin_sums=tuple(
+                float(a[f"bs:{name}:{i}"] or 0.0) for i in range(len(edges) + 1 if edges else 0)
+            ),
+        )
+
+    def _categories(self, name: str, regular: ColumnElement[bool]) -> dict[str, int]:
+        """Counts of the reference's categories, and of the largest new ones."""
+        label = sq.as_text(self.table.c[name], self.forms, name)
+        known = list(self.plan.categories[name])
+        rows = func.count().label("n")
+        in_reference = case((label.in_(known), 1), else_=0)
+        query = (
+            select(label.label("v"), rows)
+            .where(regular, self.table.c[name].is_not(None))
+            .group_by(label)
+            .order_by(desc(func.max(in_reference)), desc(rows), label)
+            .limit(len(known) + NEW_CATEGORIES)
+        )
+        counts = {str(v): int(n) for v, n in self._execute(query)}
+        new = [n for v, n in counts.items() if v not in set(known)]
+        if len(new) == NEW_CATEGORIES and new[KEPT_NEW_CATEGORIES - 1] == new[-1]:
+            # Ties across the limit: the warehouse's collation picked among them, so every
+            # category of that count is listed, and the kept ones are chosen by label here.
+            tied = (
+                select(label, rows)
+                .where(regular, self.table.c[name].is_not(None), label.not_in(known))
+                .group_by(label)
+                .having(func.count() == new[-1])
+                .limit(GROUP_CAP + 1)
+            )
+            extra = self._execute(tied)
+            if len(extra) > GROUP_CAP:
+                raise PushdownDeclined(f"more than {GROUP_CAP} categories of '{name}' tie")
+            counts.update({str(v): int(n) for v, n in extra})
+        return counts
+
+    def _statuses(
+        self, regular: ColumnElement[bool], residual: pd.DataFrame
+    ) -> tuple[dict[Any, int], tuple[int, int, int]]:
+        name = self.plan.status_column
+        if name is None:
+            return {}, (0, 0, 0)
+        col = self.table.c[name]
+        query = select(col, func.count()).where(regular).group_by(col).limit(GROUP_CAP + 1)
+        rows = self._execute(query)
+        if len(rows) > GROUP_CAP:
+            raise PushdownDeclined(f"more than {GROUP_CAP} distinct statuses on {self.day}")
+        counts: dict[Any, int] = {}
+        for value, n in rows:
+            counts[value] = counts.get(value, 0) + int(n)
+        for value, n in residual[name].value_counts(dropna=False).items():
+            key = None if pd.isna(value) else value
+            counts[key] = counts.get(key, 0) + int(n)
+        values = np.array(list(counts), dtype=object)
+        weights = np.array(list(counts.values()), dtype=np.int64)
+        is_error, unknown, missing = classify_status(values, self.plan.error_statuses)
+        classes = (int(weights[is_error].sum()), int(weights[unknown].sum()))
+        return counts, (*classes, int(weights[missing].sum()))
+
+    def _usage(
+        self, regular: ColumnElement[bool], residual: pd.DataFrame
+    ) -> dict[tuple[str | None, str | None], Usage]:
+        plan, c = self.plan, self.table.c
+        if not (plan.model_column and plan.prompt_column and plan.completion_column):
+            return {}
+        prompt, completion = self.values[plan.prompt_column], self.values[plan.completion_column]
+        keys = [sq.as_text(c[plan.model_column], self.forms, plan.model_column)]
+        if plan.intent_column:
+            keys.append(sq.as_text(c[plan.intent_column], self.forms, plan.intent_column))
+        valid = and_(prompt >= 0, completion >= 0)
+        query = (
+            select(
+                *keys,
+                func.count(),
+                func.sum(case((valid, prompt), else_=None)),
+                func.sum(case((valid, completion), else_=None)),
+                sq.count_if(~valid | prompt.is_(None) | completion.is_(None)),
+            )
+            .where(regular)
+            .group_by(*keys)
+            .limit(GROUP_CAP + 1)
+        )
+        rows = self._execute(query)
+        if len(rows) > GROUP_CAP:
+            raise PushdownDeclined(f"more than {GROUP_CAP} (model, intent) pairs on {self.day}")
+        usage: dict[tuple[str | None, str | None], Usage] = {}
+
+        def add(key: tuple[Any, Any], part: Usage) -> None:
+            old = usage.get(key, Usage(0, 0.0, 0.0, 0))
+            usage[key] = Usage(
+                old.rows + part.rows,
+                old.prompt_tokens + part.prompt_tokens,
+                old.completion_tokens + part.completion_tokens,
+                old.rows_missing_tokens + part.rows_missing_tokens,
+            )
+
+        for row in rows:
+            model = row[0]
+            intent = row[1] if plan.intent_column else None
+            n, p, q, bad = row[-4:]
+            add((model, intent), Usage(int(n), float(p or 0), float(q or 0), int(bad or 0)))
+        if len(residual):
+            p = residual[plan.prompt_column].to_numpy(np.float64)
+            q = residual[plan.completion_column].to_numpy(np.float64)
+            ok = (p >= 0) & (q >= 0) & np.isfinite(p) & np.isfinite(q)
+            models = residual[plan.model_column].tolist()
+            intents = (
+                residual[plan.intent_column].tolist()
+                if plan.intent_column
+                else [None] * len(models)
+            )
+            for i in range(len(residual)):
+                part = Usage(1, p[i] if ok[i] else 0.0, q[i] if ok[i] else 0.0, int(not ok[i]))
+                add((models[i], intents[i]), part)
+        return usage
+
+    def _percentiles(
+        self, regular: ColumnElement[bool], aggregate: dict[str, Any], residual: pd.DataFrame
+    ) -> dict[float, float | None]:
+        name = self.plan.latency_column
+        if name is None:
+            return {}
+        scale = self.plan.latency_scale
+        extra = residual[name].to_numpy(np.float64) * scale if len(residual) else np.zeros(0)
+        extra = np.sort(extra[np.isfinite(extra) & (extra >= 0)])
+        n_sql = int(aggregate["latency_rows"] or 0)
+        n = n_sql + extra.size
+        if n == 0:
+            return {q: None for q in self.plan.percentiles}
+        wanted: dict[float, tuple[int, int, float]] = {}
+        ranks: set[int] = set()
+        for q in self.plan.percentiles:
+            virtual = (n - 1) * np.true_divide(q, 100)
+            below = int(np.floor(virtual))
+            above = min(below + 1, n - 1)
+            wanted[q] = (below, above, float(virtual - below))
+            for k in (below, above):
+                ranks.update(range(max(0, k - extra.size), min(k, n_sql - 1) + 1))
+        value = self.values[name]
+        stats = self._order_statistics(value, and_(regular, value >= 0), n_sql, sorted(ranks))
+        out: dict[float, float | None] = {}
+        for q, (below, above, gamma) in wanted.items():
+            a, b = (_union_rank(k, stats, extra, scale) for k in (below, above))
+            diff = b - a
+            out[q] = float(b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma)
+        return out
+
+    def _order_statistics(
+        self, value: ColumnElement[Any], where: ColumnElement[bool], n: int, ranks: list[int]
+    ) -> dict[int, float]:
+        """The values of 0-based ``ranks`` among ``n`` sorted values."""
+        if not ranks:
+            return {}
+        fractions = [(k + 0.5) / n for k in ranks]
+        if self.dialect in ("postgresql", "duckdb"):
+            from sqlalchemy.dialects.postgresql import array
+
+            stat: ColumnElement[Any]
+            if self.dialect == "postgresql":
+                stat = func.percentile_disc(array(fractions)).within_group(value)
+            else:
+                stat = func.quantile_disc(value, array(fractions))
+            row = self._execute(select(stat).where(where))[0][0]
+            return {k: float(v) for k, v in zip(ranks, row, strict=True)}
+        out: dict[int, float] = {}
+        for first, count in _runs(ranks):
+            query = select(value).where(where).order_by(value).limit(count).offset(first)
+            for i, (v,) in enumerate(self._execute(query)):
+                out[first + i] = float(v)
+        return out
+
+    def _sample(self) -> pd.DataFrame:
+        """The day's sampled rows (smallest MD5 of the request id first), cleaned."""
+        if self.dialect == "sqlite":
+            raw = self.conn.connection.driver_connection
+            raw.create_function("md5", 1, _md5, deterministic=True)  # type: ignore[union-attr]
+        key = sq.sample_hash(self.rid, self.ts, self.forms)
+        wanted = self.plan.sample_rows
+        raw_rows = self._rows(self.read, order=[key, self.ts], limit=2 * wanted + 100)
+        frame = clean_chunk(
+            raw_rows, self.plan.spec, self.day, SliceQuality(), SeenKeys(), 0, self.window
+        )
+        return frame.head(wanted).reset_index(drop=True)
+
+
+def _union_rank(
+    k: int, stats: dict[int, float], extra: npt.NDArray[np.float64], scale: float
+) -> float:
+    """The ``k``-th smallest value of the SQL values (``stats`` holds the ranks it needs) and
+    ``extra`` together: the ``k - lo``-th of the SQL ranks ``lo..k`` and ``extra``."""
+    lo = max(0, k - extra.size)
+    window = [stats[r] * scale for r in range(lo, k + 1) if r in stats]
+    merged = np.sort(np.concatenate([np.asarray(window, dtype=np.float64), extra]))
+    return float(merged[k - lo])
+
+
+def _usable(residual: pd.DataFrame, plan: PushdownPlan) -> int:
+    if plan.latency_column is None or not len(residual):
+        return 0
+    return int((residual[plan.latency_column].to_numpy(np.float64) >= 0).sum())
+
+
+def _runs(ranks: Sequence[int]) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    for r in ranks:
+        if runs and runs[-1][0] + runs[-1][1] == r:
+            runs[-1] = (runs[-1][0], runs[-1][1] + 1)
+        else:
+            runs.append((r, 1))
+    return runs
+
+
+def _md5(value: object) -> str | None:
+    if value is None:
+        return None
+    return hashlib.md5(str(value).encode(), usedforsecurity=False).hexdigest()
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(value)  # type: ignore[arg-type]

@@ -1,0 +1,182 @@
+"""SQLAlchemy Core expressions for one day's aggregates, compiled by SQLite, PostgreSQL and
+DuckDB alike.
+
+Every row of the day is either *regular*, which SQL classifies exactly as
+:func:`~.cleaning.clean_chunk` would (its timestamp is a plain UTC one on the day, its
+request id is not repeated, each numeric value is null or a plain finite decimal, each text
+value is text or an integer), or *residual*: everything else, which is pulled and cleaned by
+the pull path's own code. Regular rows are aggregated where they live; residual rows are few
+on a healthy day, and bounded (:data:`RESIDUAL_CAP`) on any day that is pushed down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Double,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    cast,
+    false,
+    func,
+    literal,
+    or_,
+    true,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+DIALECTS = ("sqlite", "postgresql", "duckdb")
+
+# A decimal both the warehouse's cast and pandas' parser read as the same double: no blanks,
+# at most 20 mantissa digits (rounding of longer ones is not promised alike) and a two-digit
+# exponent (PostgreSQL refuses to overflow where pandas gives infinity).
+DECIMAL = r"^[+-]?([0-9]{1,20}(\.[0-9]{0,20})?|\.[0-9]{1,20})([eE][+-]?[0-9]{1,2})?$"
+# A plain UTC text timestamp of the day's own range: the range fixes the date, so only the
+# time of day needs checking. Anything else (offsets, odd forms) is left to pandas.
+PLAIN_TIME = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[ T]([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+    r"(\.[0-9]{1,6})?(Z|\+00:00)?$"
+)
+INTEGER = r"^-?[1-9][0-9]{0,14}$|^0$"
+# An id with a blank at either end: pandas' notion of "blank" (str.strip) is wider than SQL's.
+EDGE_BLANK = r"^\s|\s$"
+FINITE = 1.7976931348623157e308
+NUMBER_TYPES = ("INT", "FLOAT", "DOUBLE", "REAL", "NUMERIC", "DECIMAL")
+TEXT_TYPES = ("CHAR", "TEXT", "STRING", "CLOB")
+
+
+def is_number_type(sql_type: str) -> bool:
+    return any(t in sql_type.upper() for t in NUMBER_TYPES)
+
+
+def is_text_type(sql_type: str) -> bool:
+    return any(t in sql_type.upper() for t in TEXT_TYPES)
+
+
+@dataclass(frozen=True)
+class ColumnForms:
+    """How each raw column is read: its SQL type as the warehouse reports it, and the dialect."""
+
+    dialect: str
+    types: dict[str, str]
+
+    def dynamic(self) -> bool:
+        """SQLite keeps any value in any column: every value is looked at by its own type."""
+        return self.dialect == "sqlite"
+
+
+def day_table(name: str, schema: str | None, columns: Sequence[str], ts: str, kind: str) -> Table:
+    """The source table with ``columns``, typed loosely: values are classified by SQL here."""
+    stamp: Any = String() if kind == "text" else DateTime(timezone=kind == "aware")
+    return Table(
+        name,
+        MetaData(),
+        *(Column(c, stamp if c == ts else _Loose()) for c in columns),
+        schema=schema,
+    )
+
+
+class _Loose(String):
+    """A column of any type: compared and cast by the expressions here, never bound."""
+
+    cache_ok = True
+
+
+def number(col: ColumnElement[Any], forms: ColumnForms, name: str) -> ColumnElement[Any]:
+    """The value as a double where it is a regular one (null otherwise)."""
+    if forms.dynamic():
+        kind = func.typeof(col)
+        return case(
+            (kind.in_(("integer", "real")), cast(col, Double())),
+            (and_(kind == "text", col.regexp_match(DECIMAL)), cast(col, Double())),
+            else_=None,
+        )
+    if is_number_type(forms.types.get(name, "")):
+        return cast(col, Double())
+    return case((col.regexp_match(DECIMAL), cast(col, Double())), else_=None)
+
+
+def irregular_number(
+    col: ColumnElement[Any], value: ColumnElement[Any], forms: ColumnForms, name: str
+) -> ColumnElement[bool]:
+    """A present value SQL does not read as pandas would: text that is no plain decimal, NaN,
+    an infinity (pandas counts those)."""
+    if forms.dynamic() or not is_number_type(forms.types.get(name, "")):
+        return and_(col.is_not(None), or_(value.is_(None), ~value.between(-FINITE, FINITE)))
+    return and_(col.is_not(None), ~value.between(-FINITE, FINITE))
+
+
+def as_text(col: ColumnElement[Any], forms: ColumnForms, name: str) -> ColumnElement[Any]:
+    """A category as the slice holds it: text as it is, an integer in decimal."""
+    if forms.dynamic() or is_number_type(forms.types.get(name, "")):
+        return cast(col, String())
+    return col
+
+
+def irregular_text(col: ColumnElement[Any], forms: ColumnForms, name: str) -> ColumnElement[bool]:
+    """A category SQL would not spell as pandas does (a float, a blob, a huge integer)."""
+    if forms.dynamic():
+        kind = func.typeof(col)
+        return or_(
+            kind.in_(("real", "blob")),
+            and_(kind == "integer", ~cast(col, String()).regexp_match(INTEGER)),
+        )
+    sql_type = forms.types.get(name, "")
+    if is_number_type(sql_type):
+        return and_(col.is_not(None), ~cast(col, String()).regexp_match(INTEGER))
+    return false()
+
+
+def irregular_timestamp(ts: ColumnElement[Any], kind: str) -> ColumnElement[bool]:
+    """A timestamp of the day's own range SQL cannot place on the day alone."""
+    if kind != "text":
+        return false()
+    return ~ts.regexp_match(PLAIN_TIME)
+
+
+def missing_id(rid: ColumnElement[Any], forms: ColumnForms, name: str) -> ColumnElement[bool]:
+    """A request id that is no identity: null or empty (blank-edged ones are residual)."""
+    if is_number_type(forms.types.get(name, "")) and not forms.dynamic():
+        return rid.is_(None)
+    return or_(rid.is_(None), cast(rid, String()) == "")
+
+
+def irregular_id(rid: ColumnElement[Any], forms: ColumnForms, name: str) -> ColumnElement[bool]:
+    if is_number_type(forms.types.get(name, "")) and not forms.dynamic():
+        return false()
+    text = cast(rid, String())
+    irregular = text.regexp_match(EDGE_BLANK)
+    if forms.dynamic():
+        irregular = or_(irregular, func.typeof(rid).in_(("real", "blob")))
+    return and_(rid.is_not(None), irregular)
+
+
+def count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(case((condition, 1), else_=0))
+
+
+def any_of(conditions: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return or_(*conditions) if conditions else false()
+
+
+def all_of(conditions: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
+    return and_(*conditions) if conditions else true()
+
+
+def sample_hash(
+    rid: ColumnElement[Any] | None, ts: ColumnElement[Any], forms: ColumnForms
+) -> ColumnElement[Any]:
+    """The hex MD5 of ``"id:" + request id`` (of the timestamp's text without an id): the
+    same order of rows on every dialect for the same ids."""
+    stamp = literal("row:") + cast(ts, String())
+    if rid is None:
+        return func.md5(stamp)
+    return func.md5(case((rid.is_(None), stamp), else_=literal("id:") + cast(rid, String())))

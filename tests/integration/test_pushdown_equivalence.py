@@ -1,0 +1,267 @@
+"""Push-down against the pull path on SQLite, PostgreSQL and DuckDB: the same day, hostile rows
+included, gives identical counts, bins, categories, statuses, token sums and percentiles."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+
+from monitoring_pipelines.core.config import SourceConfig
+from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, SliceSpec, Window, write_day_slice
+from monitoring_pipelines.core.ingest.pushdown import PushdownPlan, day_aggregates
+from monitoring_pipelines.core.ingest.statuses import classify_status
+from monitoring_pipelines.core.ingest.warehouse import read_day
+from monitoring_pipelines.core.profile.pushed import pushed_sketches
+from monitoring_pipelines.core.profile.sketch import (
+    CategoricalSketchBuilder,
+    ColumnSketch,
+    NumericSketchBuilder,
+    fit_categories,
+    fit_numeric_edges,
+)
+
+DAY = date(2024, 3, 5)
+WINDOW = Window(date(2024, 3, 1), date(2024, 3, 20))
+NUMERIC = ("x1", "x2", "latency", "prompt", "completion")
+TEXT = ("cat", "status", "model", "intent")
+SPEC = SliceSpec("ts", "rid", NUMERIC, TEXT)
+CATEGORIES = ["a", "b", "c", "café", "日本", "🙂", *(f"n{i}" for i in range(70))]
+
+
+def hostile_rows(seed: int, rows: int, text_stamps: bool) -> list[dict[str, Any]]:
+    """A day and its neighbours with every kind of bad input the cleaning counts."""
+    rng = np.random.default_rng(seed)
+    start = datetime(2024, 3, 4)
+    out = []
+    for i in range(rows):
+        stamp = start + timedelta(seconds=float(rng.uniform(0, 3 * 86400)))
+        ts: Any = stamp.isoformat(sep=" ") if text_stamps else stamp
+        rid: Any = f"r{i}"
+        x1: Any = float(rng.normal(10, 3))
+        x2: Any = f"{rng.normal():.6f}"
+        cat: Any = CATEGORIES[int(rng.zipf(1.3)) % len(CATEGORIES)]
+        status: Any = ["200", "200", "503", "404", "timeout", None, "500.0"][i % 7]
+        latency: Any = float(rng.gamma(2, 50))
+        prompt: Any = int(rng.integers(0, 500))
+        completion: Any = int(rng.integers(0, 200))
+        roll = rng.random()
+        if roll < 0.03:
+            x1 = None
+        elif roll < 0.05:
+            x2 = rng.choice(["abc", " 1.5", "1e999", "inf", "nan", "", "\uff11\uff12", "1,5", "-"])
+        elif roll < 0.06:
+            cat = None
+        elif roll < 0.07:
+            rid = f"r{max(0, i - 3)}"  # a repeated request id, other values
+        elif roll < 0.075:
+            rid = rng.choice([None, "", "  "])
+        elif roll < 0.08:
+            latency = -1.0
+        elif roll < 0.085:
+            prompt = None
+        elif roll < 0.09 and not text_stamps:
+            x1 = rng.choice([float("nan"), float("inf"), float("-inf")])
+        elif roll < 0.095:
+            ts = None
+        elif roll < 0.10 and text_stamps:
+            ts = rng.choice(
+                [
+                    "2024-03-05 not a time",
+                    "2024-03-05T25:00:00",
+                    "2024-03-05 10:00:00+05:00",
+                    "2024-03-04 23:30:00-02:00",
+                    "2024-03-06 00:30:00+02:00",
+                    "2024-03-05T10:00:00Z",
+                    "garbage",
+                ]
+            )
+        out.append(
+            dict(
+                ts=ts,
+                rid=rid,
+                x1=x1,
+                x2=x2,
+                cat=cat,
+                status=status,
+                latency=latency,
+                prompt=prompt,
+                completion=completion,
+                model=["gpt-a", "gpt-b", None][i % 3],
+                intent=["billing", "söhne", "日本"][i % 4 % 3],
+            )
+        )
+    return out
+
+
+def _table(metadata: sa.MetaData, schema: str | None, text_stamps: bool) -> sa.Table:
+    stamp: Any = sa.Text() if text_stamps else sa.DateTime()
+    number: Any = sa.Text() if text_stamps else sa.Double()
+    return sa.Table(
+        "pushdown_log",
+        metadata,
+        sa.Column("ts", stamp),
+        sa.Column("rid", sa.Text()),
+        sa.Column("x1", number),
+        sa.Column("x2", sa.Text()),
+        sa.Column("cat", sa.Text()),
+        sa.Column("status", sa.Text()),
+        sa.Column("latency", sa.Double()),
+        sa.Column("prompt", sa.BigInteger()),
+        sa.Column("completion", sa.BigInteger()),
+        sa.Column("model", sa.Text()),
+        sa.Column("intent", sa.Text()),
+        schema=schema,
+    )
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "duckdb"])
+def warehouse(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[sa.Engine, str | None]]:
+    if request.param == "sqlite":
+        yield sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}"), None
+    elif request.param == "duckdb":
+        pytest.importorskip("duckdb_engine")
+        engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
+        yield engine, None
+        engine.dispose()
+    else:
+        url = request.getfixturevalue("postgres_url")
+        schema = f"pushdown_{uuid.uuid4().hex[:10]}"
+        engine = sa.create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
+        yield engine, schema
+        with engine.begin() as conn:
+            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
+        engine.dispose()
+
+
+def load(engine: sa.Engine, schema: str | None, rows: list[dict[str, Any]], text: bool) -> None:
+    table = _table(sa.MetaData(), schema, text)
+    table.create(engine)
+    with engine.begin() as conn:
+        conn.execute(table.insert(), rows)
+
+
+def reference_sketches() -> dict[str, ColumnSketch]:
+    rng = np.random.default_rng(0)
+    ref = {
+        "x1": rng.normal(10, 3, 5000),
+        "x2": rng.normal(0, 1, 5000),
+        "latency": rng.gamma(2, 50, 5000),
+    }
+    out = {
+        c: ColumnSketch(c, "numeric", np.zeros(1, np.int64), edges=fit_numeric_edges(v, 20))
+        for c, v in ref.items()
+    }
+    labels = np.array(rng.choice(["a", "b", "c", "d", "café"], 5000), dtype=object)
+    out["cat"] = ColumnSketch("cat", "categorical", np.zeros(1), categories=fit_categories(labels))
+    return out
+
+
+def pulled(engine: sa.Engine, source: SourceConfig) -> tuple[pd.DataFrame, dict[str, Any]]:
+    frames: list[pd.DataFrame] = []
+    chunks = read_day(engine, source, SPEC.columns, DAY, WINDOW)
+    quality = write_day_slice(chunks, SPEC, DAY, frames.append, WINDOW)
+    return pd.concat(frames, ignore_index=True), quality.to_dict()
+
+
+def pull_sketch(frame: pd.DataFrame, ref: ColumnSketch) -> ColumnSketch:
+    keys = frame[GROUP_KEY].to_numpy(np.uint64)
+    if ref.kind == "numeric":
+        assert ref.edges is not None
+        builder: Any = NumericSketchBuilder(ref.column, ref.edges, 500)
+        builder.add(frame[ref.column].to_numpy(np.float64, na_value=np.nan), keys)
+    else:
+        assert ref.categories is not None
+        builder = CategoricalSketchBuilder(ref.column, ref.categories, 500)
+        builder.add(frame[ref.column].to_numpy(dtype=object), keys)
+    return builder.build()
+
+
+def plan_for(reference: dict[str, ColumnSketch], sample_rows: int = 300) -> PushdownPlan:
+    return PushdownPlan(
+        spec=SPEC,
+        edges={c: tuple(s.edges) for c, s in reference.items() if s.edges is not None},
+        shifts={"x1": 10.0, "latency": 100.0},
+        categories={"cat": reference["cat"].categories or ()},
+        latency_column="latency",
+        status_column="status",
+        model_column="model",
+        intent_column="intent",
+        prompt_column="prompt",
+        completion_column="completion",
+        sample_rows=sample_rows,
+    )
+
+
+def assert_equivalent(engine: sa.Engine, schema: str | None) -> None:
+    source = SourceConfig(table="pushdown_log", schema=schema, timestamp_column="ts",
+                          request_id_column="rid", chunk_rows=700)  # fmt: skip
+    reference = reference_sketches()
+    frame, quality = pulled(engine, source)
+    pushed = day_aggregates(engine, source, plan_for(reference), DAY, WINDOW)
+
+    got = pushed.quality.to_dict()
+    for key in ("rows_read", "rows_kept", "malformed_rows", "rows_with_bad_values",
+                "dropped", "values", "missing_request_id", "rows_of_other_days"):  # fmt: skip
+        assert got[key] == quality[key], key
+    assert got["examples"].keys() == quality["examples"].keys()
+
+    sketches = pushed_sketches(pushed, reference, ("x1", "x2", "latency"), ("cat",), 500)
+    for sketch in sketches:
+        expected = pull_sketch(frame, reference[sketch.column])
+        assert sketch.counts.tolist() == expected.counts.tolist(), sketch.column
+        assert sketch.categories == expected.categories
+        assert sketch.n_missing == expected.n_missing
+        assert sketch.n_nonfinite == expected.n_nonfinite
+        assert (sketch.lo, sketch.hi) == (expected.lo, expected.hi)
+        assert sketch.mean == pytest.approx(expected.mean, rel=1e-12, abs=1e-12)
+        assert sketch.m2 == pytest.approx(expected.m2, rel=1e-9)
+        if sketch.sums is not None:
+            np.testing.assert_allclose(sketch.sums, expected.sums, rtol=1e-12, atol=1e-9)
+        assert 0 < sketch.sample_values.size <= 500
+
+    latency = frame["latency"].to_numpy(np.float64)
+    usable = latency[latency >= 0]
+    assert pushed.latency_rows == usable.size
+    for q, value in pushed.latency_percentiles.items():
+        assert value == float(np.percentile(usable, q)), q  # bit for bit
+
+    status = frame["status"].to_numpy(dtype=object)
+    is_error, unknown, missing = classify_status(status, None)
+    assert (pushed.errors, pushed.status_unknown, pushed.status_missing) == (
+        int(is_error.sum()), int(unknown.sum()), int(missing.sum()))  # fmt: skip
+
+    p, c = frame["prompt"].to_numpy(np.float64), frame["completion"].to_numpy(np.float64)
+    ok = (p >= 0) & (c >= 0)
+    by_model = frame.assign(p=np.where(ok, p, 0), c=np.where(ok, c, 0), bad=~ok)
+    by_model["model"] = by_model["model"].fillna("(none)")
+    by_model = by_model.groupby(["model", "intent"])[["p", "c", "bad"]].sum()
+    assert len(by_model) == len(pushed.usage)
+    for (model, intent), usage in pushed.usage.items():
+        row = by_model.loc[(model if model is not None else "(none)", intent)]
+        assert (usage.prompt_tokens, usage.completion_tokens) == (row["p"], row["c"])
+        assert usage.rows_missing_tokens == row["bad"]
+    assert sum(u.rows for u in pushed.usage.values()) == len(frame)
+
+    assert 0 < len(pushed.sample) <= 300
+    assert pushed.sample["rid"].is_unique if "rid" in pushed.sample else True
+    again = day_aggregates(engine, source, plan_for(reference), DAY, WINDOW)
+    assert again.sample[GROUP_KEY].tolist() == pushed.sample[GROUP_KEY].tolist()
+
+
+def test_pushdown_equals_pull_on_hostile_rows(warehouse: tuple[sa.Engine, str | None]) -> None:
+    engine, schema = warehouse
+    text_stamps = engine.dialect.name == "sqlite"
+    load(engine, schema, hostile_rows(7, 6000, text_stamps), text_stamps)
+    assert_equivalent(engine, schema)

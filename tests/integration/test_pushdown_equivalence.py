@@ -19,14 +19,9 @@ from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, SliceSpec, Wind
 from monitoring_pipelines.core.ingest.pushdown import PushdownPlan, day_aggregates
 from monitoring_pipelines.core.ingest.statuses import classify_status
 from monitoring_pipelines.core.ingest.warehouse import read_day
+from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
 from monitoring_pipelines.core.profile.pushed import pushed_sketches
-from monitoring_pipelines.core.profile.sketch import (
-    CategoricalSketchBuilder,
-    ColumnSketch,
-    NumericSketchBuilder,
-    fit_categories,
-    fit_numeric_edges,
-)
+from monitoring_pipelines.core.profile.sketch import ColumnSketch, fit_categories, fit_numeric_edges
 
 DAY = date(2024, 3, 5)
 WINDOW = Window(date(2024, 3, 1), date(2024, 3, 20))
@@ -175,19 +170,6 @@ def pulled(engine: sa.Engine, source: SourceConfig) -> tuple[pd.DataFrame, dict[
     return pd.concat(frames, ignore_index=True), quality.to_dict()
 
 
-def pull_sketch(frame: pd.DataFrame, ref: ColumnSketch) -> ColumnSketch:
-    keys = frame[GROUP_KEY].to_numpy(np.uint64)
-    if ref.kind == "numeric":
-        assert ref.edges is not None
-        builder: Any = NumericSketchBuilder(ref.column, ref.edges, 500)
-        builder.add(frame[ref.column].to_numpy(np.float64, na_value=np.nan), keys)
-    else:
-        assert ref.categories is not None
-        builder = CategoricalSketchBuilder(ref.column, ref.categories, 500)
-        builder.add(frame[ref.column].to_numpy(dtype=object), keys)
-    return builder.build()
-
-
 def plan_for(reference: dict[str, ColumnSketch], sample_rows: int = 300) -> PushdownPlan:
     return PushdownPlan(
         spec=SPEC,
@@ -201,6 +183,7 @@ def plan_for(reference: dict[str, ColumnSketch], sample_rows: int = 300) -> Push
         prompt_column="prompt",
         completion_column="completion",
         sample_rows=sample_rows,
+        segments=("model",),
     )
 
 
@@ -218,8 +201,13 @@ def assert_equivalent(engine: sa.Engine, schema: str | None) -> None:
     assert got["examples"].keys() == quality["examples"].keys()
 
     sketches = pushed_sketches(pushed, reference, ("x1", "x2", "latency"), ("cat",), 500)
+    plan = ColumnPlan(("x1", "x2", "latency"), ("cat",))
+    profiled = profile_day([frame], plan, reference, [], 500, segments=("model",))
+    pulled_sketches = {s.column: s for s in profiled.sketches}
+    assert [s.column for s in sketches] == list(pulled_sketches)
+    assert any("@model=" in s.column for s in sketches)
     for sketch in sketches:
-        expected = pull_sketch(frame, reference[sketch.column])
+        expected = pulled_sketches[sketch.column]
         assert sketch.counts.tolist() == expected.counts.tolist(), sketch.column
         assert sketch.categories == expected.categories
         assert sketch.n_missing == expected.n_missing
@@ -229,7 +217,8 @@ def assert_equivalent(engine: sa.Engine, schema: str | None) -> None:
         assert sketch.m2 == pytest.approx(expected.m2, rel=1e-9)
         if sketch.sums is not None:
             np.testing.assert_allclose(sketch.sums, expected.sums, rtol=1e-12, atol=1e-9)
-        assert 0 < sketch.sample_values.size <= 500
+        assert sketch.sample_values.size <= 500
+        assert sketch.sample_values.size > 0 or sketch.n == 0
 
     latency = frame["latency"].to_numpy(np.float64)
     usable = latency[latency >= 0]

@@ -65,6 +65,8 @@ NEW_CATEGORIES = 100
 KEPT_NEW_CATEGORIES = 50
 """New categories a sketch keeps (``sketch.MAX_NEW_CATEGORIES``); the rest fold into OTHER."""
 PERCENTILES = (50.0, 95.0, 99.0)
+SEGMENT_MARGIN = 20
+"""Segment values listed past the largest ``segment_values``: residual rows may reorder them."""
 
 
 class PushdownDeclined(SourceError):
@@ -85,6 +87,8 @@ class PushdownPlan:
         status_column: The status column, classified with ``error_statuses``.
         model_column, intent_column, prompt_column, completion_column: LLM usage columns.
         sample_rows: Rows of the sample that becomes the slice.
+        segments: Segment columns whose largest ``segment_values`` values get the binned
+            columns' and the categories' aggregates of their own.
     """
 
     spec: SliceSpec
@@ -102,6 +106,8 @@ class PushdownPlan:
     completion_column: str | None = None
     sample_rows: int = 20_000
     residual_cap: int = RESIDUAL_CAP
+    segments: tuple[str, ...] = ()
+    segment_values: int = 10
 
     @classmethod
     def for_monitor(
@@ -131,6 +137,7 @@ class PushdownPlan:
             prompt_column=llm.prompt_tokens_column if llm else None,
             completion_column=llm.completion_tokens_column if llm else None,
             sample_rows=sample_rows,
+            segments=tuple(monitor.segments),
         )
 
 
@@ -165,6 +172,17 @@ class Usage:
     rows_missing_tokens: int
 
 
+@dataclass(frozen=True)
+class SegmentAggregate:
+    """One value of a segment column: its regular rows' binned columns and categories."""
+
+    value: str
+    rows: int
+    numeric: dict[str, NumericAggregate]
+    categories: dict[str, dict[str, int]]
+    nulls: dict[str, int]
+
+
 @dataclass
 class DayAggregates:
     """One day, pushed down. Regular rows are aggregated; ``residual`` holds the other rows of
@@ -184,6 +202,7 @@ class DayAggregates:
     status_unknown: int
     status_missing: int
     usage: dict[tuple[str | None, str | None], Usage]
+    segments: dict[str, list[SegmentAggregate]] = field(default_factory=dict)
     queries: int = 0
     bytes_fetched: int = 0
 
@@ -297,6 +316,7 @@ class _Day:
             status_unknown=status_classes[1],
             status_missing=status_classes[2],
             usage=self._usage(regular, residual),
+            segments=self._segments(regular),
             queries=self.queries,
             bytes_fetched=self.fetched,
         )
@@ -366,8 +386,84 @@ class _Day:
 
     def _aggregate(self, regular: ColumnElement[bool]) -> dict[str, Any]:
         c, plan = self.table.c, self.plan
+        parts = self._numeric_parts(list(self.values))
+        for name in plan.spec.text:
+            parts[f"null:{name}"] = sq.count_if(c[name].is_(None))
+        if self.rid is not None:
+            parts["missing_id"] = sq.count_if(sq.missing_id(self.rid, self.forms, self.rid.name))
+        if plan.latency_column:
+            parts["latency_rows"] = sq.count_if(self.values[plan.latency_column] >= 0)
+        labels = list(parts)
+        query = select(*(parts[k].label(f"a{i}") for i, k in enumerate(labels))).where(regular)
+        row = self._execute(query)[0]
+        return dict(zip(labels, row, strict=True))
+
+    def _segments(self, regular: ColumnElement[bool]) -> dict[str, list[SegmentAggregate]]:
+        """Per value of each segment column (the largest ``segment_values`` plus a margin for
+        the residual rows): the binned columns' aggregates and the categories' counts."""
+        out: dict[str, list[SegmentAggregate]] = {}
+        binned = [n for n in self.values if n in self.plan.edges]
+        for segment in self.plan.segments:
+            label = sq.as_text(self.table.c[segment], self.forms, segment)
+            parts = self._numeric_parts(binned)
+            for name in self.plan.categories:
+                parts[f"null:{name}"] = sq.count_if(self.table.c[name].is_(None))
+            labels = list(parts)
+            query = (
+                select(label, *(parts[k].label(f"a{i}") for i, k in enumerate(labels)))
+                .where(regular, self.table.c[segment].is_not(None))
+                .group_by(label)
+                .order_by(desc(func.count()), label)
+                .limit(self.plan.segment_values + SEGMENT_MARGIN)
+            )
+            values: list[SegmentAggregate] = []
+            for row in self._execute(query):
+                a = dict(zip(labels, row[1:], strict=True))
+                values.append(
+                    SegmentAggregate(
+                        value=str(row[0]),
+                        rows=int(a["rows"]),
+                        numeric={n: self._numeric(n, a) for n in binned},
+                        categories={},
+                        nulls={n: int(a[f"null:{n}"] or 0) for n in self.plan.categories},
+                    )
+                )
+            for name in self.plan.categories:
+                self._segment_categories(segment, label, name, regular, values)
+            out[segment] = values
+        return out
+
+    def _segment_categories(
+        self,
+        segment: str,
+        label: ColumnElement[Any],
+        name: str,
+        regular: ColumnElement[bool],
+        values: list[SegmentAggregate],
+    ) -> None:
+        if not values:
+            return
+        category = sq.as_text(self.table.c[name], self.forms, name)
+        query = (
+            select(label, category, func.count())
+            .where(regular, label.in_([v.value for v in values]), self.table.c[name].is_not(None))
+            .group_by(label, category)
+            .limit(GROUP_CAP + 1)
+        )
+        rows = self._execute(query)
+        if len(rows) > GROUP_CAP:
+            raise PushdownDeclined(
+                f"more than {GROUP_CAP} (segment, category) pairs of '{segment}', '{name}'"
+            )
+        by_value = {v.value: v for v in values}
+        for value, cat, n in rows:
+            by_value[str(value)].categories.setdefault(name, {})[str(cat)] = int(n)
+
+    def _numeric_parts(self, names: list[str]) -> dict[str, ColumnElement[Any]]:
+        c, plan = self.table.c, self.plan
         parts: dict[str, ColumnElement[Any]] = {"rows": func.count()}
-        for name, value in self.values.items():
+        for name in names:
+            value = self.values[name]
             shift = plan.shifts.get(name, 0.0)
             moved = value - literal(shift)
             parts[f"null:{name}"] = sq.count_if(c[name].is_(None))
@@ -386,16 +482,7 @@ class _Day:
                 inside += [value > literal(low)] if low is not None else []
                 inside += [value <= literal(high)] if high is not None else []
                 parts[f"bs:{name}:{i}"] = func.sum(case((sq.all_of(inside), value), else_=None))
-        for name in plan.spec.text:
-            parts[f"null:{name}"] = sq.count_if(c[name].is_(None))
-        if self.rid is not None:
-            parts["missing_id"] = sq.count_if(sq.missing_id(self.rid, self.forms, self.rid.name))
-        if plan.latency_column:
-            parts["latency_rows"] = sq.count_if(self.values[plan.latency_column] >= 0)
-        labels = list(parts)
-        query = select(*(parts[k].label(f"a{i}") for i, k in enumerate(labels))).where(regular)
-        row = self._execute(query)[0]
-        return dict(zip(labels, row, strict=True))
+        return parts
 
     def _numeric(self, name: str, a: dict[str, Any]) -> NumericAggregate:
         edges = self.plan.edges.get(name, ())

@@ -36,9 +36,11 @@ from sqlalchemy.sql.elements import ColumnElement
 DIALECTS = ("sqlite", "postgresql", "duckdb")
 
 # A decimal both the warehouse's cast and pandas' parser read as the same double: no blanks,
-# at most 20 mantissa digits (rounding of longer ones is not promised alike) and a two-digit
-# exponent (PostgreSQL refuses to overflow where pandas gives infinity).
-DECIMAL = r"^[+-]?([0-9]{1,20}(\.[0-9]{0,20})?|\.[0-9]{1,20})([eE][+-]?[0-9]{1,2})?$"
+# no exponent and at most 15 digits (DECIMAL_DIGITS), which the warehouses round correctly and
+# pandas exactly (its parser is off by one unit in the last place for about a third of
+# Python's own 17-digit reprs, and for exponents past 10^22). Other text is residual.
+DECIMAL = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)$"
+DECIMAL_DIGITS = 15
 # A plain UTC text timestamp of the day's own range: the range fixes the date, so only the
 # time of day needs checking. Anything else (offsets, odd forms) is left to pandas.
 PLAIN_TIME = (
@@ -90,18 +92,24 @@ class _Loose(String):
     cache_ok = True
 
 
+def plain_decimal(col: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Text that is a decimal both sides read alike (see :data:`DECIMAL`)."""
+    digits = func.replace(func.replace(func.replace(col, "-", ""), "+", ""), ".", "")
+    return and_(col.regexp_match(DECIMAL), func.length(digits) <= DECIMAL_DIGITS)
+
+
 def number(col: ColumnElement[Any], forms: ColumnForms, name: str) -> ColumnElement[Any]:
     """The value as a double where it is a regular one (null otherwise)."""
     if forms.dynamic():
         kind = func.typeof(col)
         return case(
             (kind.in_(("integer", "real")), cast(col, Double())),
-            (and_(kind == "text", col.regexp_match(DECIMAL)), cast(col, Double())),
+            (and_(kind == "text", plain_decimal(col)), cast(col, Double())),
             else_=None,
         )
     if is_number_type(forms.types.get(name, "")):
         return cast(col, Double())
-    return case((col.regexp_match(DECIMAL), cast(col, Double())), else_=None)
+    return case((plain_decimal(col), cast(col, Double())), else_=None)
 
 
 def irregular_number(

@@ -118,8 +118,9 @@ def irregular_number(
     """A present value SQL does not read as pandas would: text that is no plain decimal, NaN,
     an infinity (pandas counts those)."""
     if forms.dynamic() or not is_number_type(forms.types.get(name, "")):
-        return and_(col.is_not(None), or_(value.is_(None), ~value.between(-FINITE, FINITE)))
-    return and_(col.is_not(None), ~value.between(-FINITE, FINITE))
+        finite = value.between(double(-FINITE), double(FINITE))
+        return and_(col.is_not(None), or_(value.is_(None), ~finite))
+    return and_(col.is_not(None), ~value.between(double(-FINITE), double(FINITE)))
 
 
 def as_text(col: ColumnElement[Any], forms: ColumnForms, name: str) -> ColumnElement[Any]:
@@ -127,6 +128,17 @@ def as_text(col: ColumnElement[Any], forms: ColumnForms, name: str) -> ColumnEle
     if forms.dynamic() or is_number_type(forms.types.get(name, "")):
         return cast(col, String())
     return col
+
+
+def any_nonfinite(values: Sequence[ColumnElement[Any]]) -> ColumnElement[bool]:
+    """Whether any of these doubles is NaN or infinite, in one comparison: ``v * 0`` is 0 for a
+    finite value and NaN otherwise (a null counts as finite)."""
+    if not values:
+        return false()
+    total: ColumnElement[Any] = func.coalesce(values[0] * double(0.0), double(0.0))
+    for value in values[1:]:
+        total = total + func.coalesce(value * double(0.0), double(0.0))
+    return ~(total == double(0.0))
 
 
 def irregular_text(col: ColumnElement[Any], forms: ColumnForms, name: str) -> ColumnElement[bool]:
@@ -168,7 +180,17 @@ def irregular_id(rid: ColumnElement[Any], forms: ColumnForms, name: str) -> Colu
 
 
 def count_if(condition: ColumnElement[bool]) -> ColumnElement[Any]:
-    return func.sum(case((condition, 1), else_=0))
+    return func.count().filter(condition)
+
+
+def sum_if(value: ColumnElement[Any], condition: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(value).filter(condition)
+
+
+def double(value: float) -> ColumnElement[Any]:
+    """A constant typed as a double: an untyped decimal constant is NUMERIC to PostgreSQL,
+    which would compare every row's double as an arbitrary-precision number."""
+    return cast(literal(value), Double())
 
 
 def any_of(conditions: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
@@ -177,6 +199,19 @@ def any_of(conditions: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
 
 def all_of(conditions: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
     return and_(*conditions) if conditions else true()
+
+
+def bin_index(value: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[Any]:
+    """The bin of ``value`` among interior ``edges``: how many edges lie below it
+    (``np.searchsorted(edges, value, side="left")``), by a balanced tree of comparisons."""
+
+    def tree(lo: int, hi: int) -> ColumnElement[Any]:
+        if lo == hi:
+            return literal(lo)
+        mid = (lo + hi) // 2  # bins lo..mid hold the values at or below edges[mid]
+        return case((value <= double(edges[mid]), tree(lo, mid)), else_=tree(mid + 1, hi))
+
+    return tree(0, len(edges))
 
 
 def sample_hash(

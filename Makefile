@@ -12,7 +12,7 @@ export MONITORING_CONFIG ?= $(CURDIR)/demo/monitors.yaml
 export WHYLOGS_NO_ANALYTICS := True
 export MONITORING_WEB_URL ?= http://127.0.0.1:$(WEB_PORT)
 
-.PHONY: install demo test test-slow test-browser test-all ui bench bench-drift bench-ops bench-judge bench-fleet bench-otlp lint clean-demo
+.PHONY: install demo test test-slow test-browser test-all ui bench bench-drift bench-warehouse bench-ops bench-judge bench-fleet bench-otlp lint clean-demo
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,11 @@ bench-fleet: install
 ##   options: make bench-drift BENCH_ARGS="--reps 1 --sizes 1000000" (or "--rows-10m")
 bench-drift: install
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+## bench-warehouse: one day of 1M and 10M rows in PostgreSQL: pull path, push-down, one-scan floor
+##   options: make bench-warehouse BENCH_ARGS="--sizes 1000000 --url postgresql+psycopg2://..."
+bench-warehouse: install
+	$(BIN)/python benchmarks/bench_warehouse.py $(BENCH_ARGS)
 
 ## bench-ops: the day's latency/error/SLO metrics at 1M requests beside a numpy floor
 bench-ops: install

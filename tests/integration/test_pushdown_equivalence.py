@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,11 @@ import sqlalchemy as sa
 
 from monitoring_pipelines.core.config import SourceConfig
 from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, SliceSpec, Window, write_day_slice
-from monitoring_pipelines.core.ingest.pushdown import PushdownPlan, day_aggregates
+from monitoring_pipelines.core.ingest.pushdown import (
+    PushdownDeclined,
+    PushdownPlan,
+    day_aggregates,
+)
 from monitoring_pipelines.core.ingest.statuses import classify_status
 from monitoring_pipelines.core.ingest.warehouse import read_day
 from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
@@ -254,3 +259,22 @@ def test_pushdown_equals_pull_on_hostile_rows(warehouse: tuple[sa.Engine, str | 
     text_stamps = engine.dialect.name == "sqlite"
     load(engine, schema, hostile_rows(7, 6000, text_stamps), text_stamps)
     assert_equivalent(engine, schema)
+
+
+def test_a_day_of_too_many_residual_rows_is_declined(tmp_path: Path) -> None:
+    """A day whose rows mostly need pandas' parse is not pushed down: the caller pulls it."""
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    rows = hostile_rows(11, 400, text_stamps=True)
+    for row in rows:
+        row["x2"] = f"{row['x2']}e0"  # an exponent: left to pandas
+    load(engine, None, rows, text=True)
+    source = SourceConfig(table="pushdown_log", timestamp_column="ts", request_id_column="rid")
+    plan = replace(plan_for(reference_sketches()), residual_cap=50)
+    with pytest.raises(PushdownDeclined, match="need cleaning row by row"):
+        day_aggregates(engine, source, plan, DAY, WINDOW)
+    assert (
+        day_aggregates(engine, source, replace(plan, residual_cap=400), DAY, WINDOW).residual.shape[
+            0
+        ]
+        > 50
+    )

@@ -116,7 +116,7 @@ def test_any_text_counts_alike(
             dict(
                 ts=stamp.isoformat(sep=" ") if bind.dialect.name == "sqlite" else stamp,
                 rid=f"r{i % 37}",  # repeats past 37 rows
-                x=xs[i % len(xs)],
+                x=None if xs[i % len(xs)] is None else str(xs[i % len(xs)]).replace("\x00", ""),
                 c=cs[i % len(cs)].replace("\x00", ""),
             )
         )

@@ -66,6 +66,8 @@ NEW_CATEGORIES = 100
 KEPT_NEW_CATEGORIES = 50
 """New categories a sketch keeps (``sketch.MAX_NEW_CATEGORIES``); the rest fold into OTHER."""
 PERCENTILES = (50.0, 95.0, 99.0)
+JOINT_COLUMNS = 3
+"""Numeric columns binned by one query: at most (bins + 2) ** 3 groups leave the warehouse."""
 SEGMENT_MARGIN = 20
 """Segment values listed past the largest ``segment_values``: residual rows may reorder them."""
 
@@ -285,6 +287,7 @@ class _Day:
         }
         self.queries = 0
         self.fetched = 0
+        self.residual_rows = 0
 
     def run(self) -> DayAggregates:
         repeated = self._repeated_ids()
@@ -309,7 +312,7 @@ class _Day:
             numeric=numeric,
             categories={c: self._categories(c, regular) for c in self.plan.categories},
             residual=residual,
-            sample=self._sample(),
+            sample=self._sample(regular_rows + len(residual)),
             latency_percentiles=self._percentiles(regular, aggregate, residual),
             latency_rows=int(aggregate.get("latency_rows") or 0) + _usable(residual, self.plan),
             status_counts=statuses,
@@ -364,6 +367,7 @@ class _Day:
     def _residual(self, regular: ColumnElement[bool]) -> tuple[pd.DataFrame, SliceQuality]:
         condition = and_(self.read, ~regular)
         count = int(self._execute(select(func.count()).where(condition))[0][0])
+        self.residual_rows = count
         if count > self.plan.residual_cap:
             raise PushdownDeclined(
                 f"{count} rows of {self.day} need cleaning row by row (more than "
@@ -478,6 +482,39 @@ class _Day:
         for value, cat, n in rows:
             by_value[str(value)].categories.setdefault(name, {})[str(cat)] = int(n)
 
+    def _add_bin(
+        self,
+        a: dict[str, Any],
+        name: str,
+        b: int,
+        n: int,
+        lo: float | None,
+        hi: float | None,
+        total: float | None,
+        shifted: float | None,
+        squares: float | None,
+    ) -> None:
+        """Add one group's rows of a column (its bin ``b``, -1 for nulls) to ``a``."""
+        edges = self.plan.edges.get(name, ())
+        if not a.get(f"init:{name}"):
+            a[f"init:{name}"] = True
+            a.update({f"null:{name}": 0, f"n:{name}": 0, f"lo:{name}": None})
+            a.update({f"hi:{name}": None, f"sum:{name}": 0.0, f"sq:{name}": 0.0})
+            bins = len(edges) + 1 if edges else 0
+            a[f"bins:{name}"] = [0] * bins
+            a[f"bsums:{name}"] = [0.0] * bins
+        if b < 0:
+            a[f"null:{name}"] += n
+            return
+        a[f"n:{name}"] += n
+        a[f"lo:{name}"] = _min(a[f"lo:{name}"], lo)
+        a[f"hi:{name}"] = _max(a[f"hi:{name}"], hi)
+        a[f"sum:{name}"] += float(shifted or 0.0)
+        a[f"sq:{name}"] += float(squares or 0.0)
+        if edges:
+            a[f"bins:{name}"][b] += n
+            a[f"bsums:{name}"][b] += float(total or 0.0)
+
     def _binned(
         self,
         names: list[str],
@@ -485,56 +522,37 @@ class _Day:
         segment: ColumnElement[Any] | None = None,
         values: list[str] | None = None,
     ) -> dict[str | None, dict[str, Any]]:
-        """Each numeric column's nulls, moments, bin counts and bin sums, from one
-        ``GROUP BY`` bin per column (per segment value and bin with ``segment``), in the
-        keys :meth:`_numeric` reads. A row-store warehouse evaluates a few aggregates per row
-        far faster than one aggregate per bin."""
+        """Each numeric column's nulls, moments, bin counts and bin sums, in the keys
+        :meth:`_numeric` reads, from one ``GROUP BY`` of the bins of :data:`JOINT_COLUMNS`
+        columns together (whose marginals are each column's), or per segment value and bin
+        with ``segment``. A row store evaluates a few aggregates per row far faster than one
+        aggregate per bin, and each query is a scan."""
         out: dict[str | None, dict[str, Any]] = defaultdict(dict)
-        for name in names:
-            value = self.values[name]
-            edges = self.plan.edges.get(name, ())
-            moved = value - sq.double(self.plan.shifts.get(name, 0.0))
-            bin_ = case((value.is_(None), -1), else_=sq.bin_index(value, edges))
-            keys: list[ColumnElement[Any]] = [bin_]
+        joint = 1 if segment is not None else JOINT_COLUMNS
+        for first in range(0, len(names), joint):
+            group = names[first : first + joint]
+            keys: list[ColumnElement[Any]] = []
+            measures: list[ColumnElement[Any]] = [func.count()]
+            for name in group:
+                value = self.values[name]
+                edges = self.plan.edges.get(name, ())
+                moved = value - sq.double(self.plan.shifts.get(name, 0.0))
+                keys.append(case((value.is_(None), -1), else_=sq.bin_index(value, edges)))
+                measures += [func.min(value), func.max(value), func.sum(value)]
+                measures += [func.sum(moved), func.sum(moved * moved)]
             where = [regular]
             if segment is not None:
                 keys.insert(0, segment)
                 where.append(segment.in_(values or []))
-            query = (
-                select(
-                    *keys,
-                    func.count(),
-                    func.min(value),
-                    func.max(value),
-                    func.sum(value),
-                    func.sum(moved),
-                    func.sum(moved * moved),
-                )
-                .where(*where)
-                .group_by(*keys)
-            )
+            query = select(*keys, *measures).where(*where).group_by(*keys)
             for row in self._execute(query):
                 key = str(row[0]) if segment is not None else None
-                b, n, lo, hi, total, shifted, squares = row[-7:]
-                a = out[key]
-                if not a.get(f"init:{name}"):
-                    a[f"init:{name}"] = True
-                    a.update({f"null:{name}": 0, f"n:{name}": 0, f"lo:{name}": None})
-                    a.update({f"hi:{name}": None, f"sum:{name}": 0.0, f"sq:{name}": 0.0})
-                    bins = len(edges) + 1 if edges else 0
-                    a[f"bins:{name}"] = [0] * bins
-                    a[f"bsums:{name}"] = [0.0] * bins
-                if int(b) < 0:
-                    a[f"null:{name}"] += int(n)
-                    continue
-                a[f"n:{name}"] += int(n)
-                a[f"lo:{name}"] = _min(a[f"lo:{name}"], lo)
-                a[f"hi:{name}"] = _max(a[f"hi:{name}"], hi)
-                a[f"sum:{name}"] += float(shifted)
-                a[f"sq:{name}"] += float(squares)
-                if edges:
-                    a[f"bins:{name}"][int(b)] += int(n)
-                    a[f"bsums:{name}"][int(b)] += float(total)
+                bins_of_row = row[len(keys) - len(group) : len(keys)]
+                n = int(row[len(keys)])
+                for i, name in enumerate(group):
+                    lo, hi, total, shifted, squares = row[len(keys) + 1 + 5 * i :][:5]
+                    self._add_bin(out[key], name, int(bins_of_row[i]), n, lo, hi, total,
+                                  shifted, squares)  # fmt: skip
         for a in out.values():
             for name in names:
                 if not a.get(f"init:{name}"):
@@ -729,14 +747,26 @@ class _Day:
                 out[first + i] = float(v)
         return out
 
-    def _sample(self) -> pd.DataFrame:
-        """The day's sampled rows (smallest MD5 of the request id first), cleaned."""
+    def _sample(self, rows: int) -> pd.DataFrame:
+        """The day's sampled rows (smallest MD5 of the request id first), cleaned.
+
+        Only residual rows can be dropped by cleaning, so ``sample_rows`` plus the residual
+        rows are read; when the day is large, only keys below a prefix that about three times
+        the wanted share of the rows pass, which spares the warehouse sorting the whole day
+        (and the full order is read when too few pass)."""
         if self.dialect == "sqlite":
             raw = self.conn.connection.driver_connection
             raw.create_function("md5", 1, _md5, deterministic=True)  # type: ignore[union-attr]
         key = sq.sample_hash(self.rid, self.ts, self.forms)
         wanted = self.plan.sample_rows
-        raw_rows = self._rows(self.read, order=[key, self.ts], limit=2 * wanted + 100)
+        limit = wanted + self.residual_rows + 1
+        condition = self.read
+        if rows > 4 * wanted:
+            prefix = f"{int(0xFFFFFFFF * 3 * wanted / rows):08x}"
+            condition = and_(self.read, func.substr(key, 1, 8) <= prefix)
+        raw_rows = self._rows(condition, order=[key, self.ts], limit=limit)
+        if len(raw_rows) < limit and condition is not self.read:
+            raw_rows = self._rows(self.read, order=[key, self.ts], limit=limit)
         frame = clean_chunk(
             raw_rows, self.plan.spec, self.day, SliceQuality(), SeenKeys(), 0, self.window
         )

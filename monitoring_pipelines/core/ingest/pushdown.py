@@ -293,6 +293,10 @@ class _Day:
         repeated = self._repeated_ids()
         regular = self._regular(repeated)
         residual, quality = self._residual(regular)
+        if not self.residual_rows:
+            # Every row read is regular (the common day): the later scans test only the
+            # timestamp's range, not every column's form again.
+            regular = self.read
         aggregate = self._aggregate(regular)
         regular_rows = int(aggregate["rows"])
         quality.rows_read += regular_rows
@@ -373,10 +377,15 @@ class _Day:
                 f"{count} rows of {self.day} need cleaning row by row (more than "
                 f"{self.plan.residual_cap})"
             )
-        raw = self._rows(condition)
+        raw = self._rows(condition) if count else self._no_rows()
         quality = SliceQuality()
         frame = clean_chunk(raw, self.plan.spec, self.day, quality, SeenKeys(), 0, self.window)
         return frame, quality
+
+    def _no_rows(self) -> pd.DataFrame:
+        frame = pd.DataFrame({c: pd.Series([], dtype=object) for c in self.columns})
+        frame[OWN_DAY] = pd.Series([], dtype=bool)
+        return frame
 
     def _rows(self, condition: ColumnElement[bool], order: Any = None, limit: int = 0) -> Any:
         selected: list[Any] = [self.table.c[c] for c in self.columns]

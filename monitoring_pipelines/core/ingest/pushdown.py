@@ -546,7 +546,8 @@ class _Day:
                 value = self.values[name]
                 edges = self.plan.edges.get(name, ())
                 moved = value - sq.double(self.plan.shifts.get(name, 0.0))
-                keys.append(case((value.is_(None), -1), else_=sq.bin_index(value, edges)))
+                index = sq.bin_index(value, edges, self.dialect)
+                keys.append(case((value.is_(None), -1), else_=index))
                 measures += [func.min(value), func.max(value), func.sum(value)]
                 measures += [func.sum(moved), func.sum(moved * moved)]
             where = [regular]

@@ -201,9 +201,21 @@ def all_of(conditions: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
     return and_(*conditions) if conditions else true()
 
 
-def bin_index(value: ColumnElement[Any], edges: Sequence[float]) -> ColumnElement[Any]:
+def bin_index(
+    value: ColumnElement[Any], edges: Sequence[float], dialect: str = ""
+) -> ColumnElement[Any]:
     """The bin of ``value`` among interior ``edges``: how many edges lie below it
-    (``np.searchsorted(edges, value, side="left")``), by a balanced tree of comparisons."""
+    (``np.searchsorted(edges, value, side="left")``), by a balanced tree of comparisons; on
+    PostgreSQL by ``width_bucket`` (about twice as fast), which counts the thresholds at or
+    below its operand: of ``-value`` among the negated edges, that is the edges at or above
+    ``value``."""
+    if dialect == "postgresql" and edges:
+        from sqlalchemy.dialects.postgresql import ARRAY, array
+
+        negated: ColumnElement[Any] = cast(
+            array([-float(e) for e in reversed(edges)]), ARRAY(Double())
+        )
+        return literal(len(edges)) - func.width_bucket(-value, negated)
 
     def tree(lo: int, hi: int) -> ColumnElement[Any]:
         if lo == hi:

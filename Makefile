@@ -16,7 +16,7 @@ export MONITORING_WEB_URL ?= http://127.0.0.1:$(WEB_PORT)
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,example]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,example,distributed]'
 	$(BIN)/python -c "import numpy, pandas, pyarrow, whylogs, dagster, scipy, sqlalchemy, slack_sdk; \
 	  assert numpy.__version__.startswith('1.'), numpy.__version__"
 	touch $@

@@ -14,6 +14,7 @@ from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from assets import build_monitor_assets
 from monitoring_pipelines.core.alerting.destinations import pagerduty_key_names
+from monitoring_pipelines.core.artifacts import child
 from monitoring_pipelines.core.catalog import REVIEW_ASSETS, Asset
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
@@ -158,7 +159,7 @@ def resources(
                 settings.store_url, environ, "MONITORING_STORE_URL", "MONITORING_STORE_URL"
             )
         ),
-        "slices": SliceStoreResource(base_dir=str(settings.home / "slices")),
+        "slices": SliceStoreResource(base_dir=child(settings.artifacts, "slices")),
         "slack": SlackResource(
             token=token,
             base_url=settings.slack_api_url or "",

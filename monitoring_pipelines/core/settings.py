@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import make_url
 
+from monitoring_pipelines.core.artifacts import check_url, is_url
 from monitoring_pipelines.core.errors import ConfigError
 
 DEFAULT_HOME = ".monitoring"
@@ -36,6 +37,14 @@ class Settings:
     pagerduty_url: str | None = None
     alerting_budget_s: float = ALERTING_BUDGET_S
     web_url: str = DEFAULT_WEB_URL
+    artifacts_url: str | None = None
+    """Where slices, reports and fine-tuning sets go instead of ``home``: an fsspec URL such as
+    ``s3://bucket/prefix`` (``MONITORING_ARTIFACTS_URL``)."""
+
+    @property
+    def artifacts(self) -> str:
+        """The location of the files the product writes: the URL, or ``home``."""
+        return self.artifacts_url or str(self.home)
 
     @property
     def default_warehouse_url(self) -> str:
@@ -60,6 +69,7 @@ class Settings:
             pagerduty_url=env.get("PAGERDUTY_EVENTS_URL") or None,
             alerting_budget_s=_seconds(env, "MONITORING_ALERTING_BUDGET_S", ALERTING_BUDGET_S),
             web_url=_http_url(env, "MONITORING_WEB_URL", DEFAULT_WEB_URL),
+            artifacts_url=_artifacts_url(env, home),
         )
 
 
@@ -114,6 +124,18 @@ def with_password(url: str, password: str) -> str:
     if not password:
         return url
     return make_url(url).set(password=password).render_as_string(hide_password=False)
+
+
+def _artifacts_url(env: Mapping[str, str], home: Path) -> str | None:
+    """``MONITORING_ARTIFACTS_URL`` when it names an object store; a local folder given there
+    (a path or ``file://``) is used as it is, None (``home``) when unset."""
+    raw = (env.get("MONITORING_ARTIFACTS_URL") or "").strip()
+    if not raw:
+        return None
+    if is_url(raw):
+        return check_url(raw).rstrip("/")
+    local = Path(raw.removeprefix("file://")).expanduser().resolve()
+    return None if local == home else str(local)
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

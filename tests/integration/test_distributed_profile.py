@@ -1,0 +1,366 @@
+"""The production profile on one machine as if it were several: Dagster's instance, the result
+store and the warehouse on PostgreSQL (fresh databases, dropped afterwards), the artefacts on an
+S3 server the test starts (moto's server mode), and the monitors' steps executed by two
+``dagster-celery`` workers, each in its own working directory with its own Dagster home, that
+reach the rest only through PostgreSQL, Redis and S3. A backfill of demo days gives the same
+check results, incidents and messages as the embedded default (SQLite, local files, steps in
+process).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from monitoring_pipelines.backfill import (
+    BackfillReport,
+    days_between,
+    new_backfill_id,
+    run_backfill,
+)
+from monitoring_pipelines.core.alerting.store import AlertRepository
+from monitoring_pipelines.core.artifacts import artifact_path
+from monitoring_pipelines.core.config_loading import load_config
+from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
+from monitoring_pipelines.core.ingest.slice_store import SliceStore
+from monitoring_pipelines.core.settings import Settings
+from monitoring_pipelines.core.store.results import ResultRepository
+from monitoring_pipelines.definitions import build_definitions
+from monitoring_pipelines.demo import generate_demo
+from monitoring_pipelines.sensors.alerting_pass import run_alerting
+from tests.fakes.s3_server import S3Server, s3_server
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+ROOT = Path(__file__).parents[2]
+BIN = Path(sys.executable).parent
+REDIS_URL = os.environ.get("MONITORING_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+REQUIRE_REDIS = os.environ.get("MONITORING_REQUIRE_REDIS") == "1"
+BUCKET = "monitoring-distributed"
+MONITORS = ["sentiment", "recommender"]
+DAYS = days_between(date(2026, 9, 15), date(2026, 9, 18))  # around the sentiment error burst
+WORKERS = ("worker-a", "worker-b")
+
+
+@pytest.fixture
+def redis_db() -> Iterator[str]:
+    """The test's Redis database (db 7 by default), emptied before and after."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if REQUIRE_REDIS:
+            pytest.fail(f"Redis is required (MONITORING_REQUIRE_REDIS=1) at {REDIS_URL}: {exc}")
+        pytest.skip(f"no Redis at {REDIS_URL}: {exc}")
+    client.flushdb()
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def databases(postgres_url: str) -> Iterator[dict[str, str]]:
+    """Three fresh databases: Dagster's instance, the result store and the warehouse."""
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    names = {
+        role: f"distributed_test_{os.getpid()}_{role}" for role in ("dagster", "results", "wh")
+    }
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = make_url(postgres_url)
+    yield {
+        role: base.set(database=name).render_as_string(hide_password=False)
+        for role, name in names.items()
+    }
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+@pytest.fixture
+def s3(tmp_path: Path) -> Iterator[S3Server]:
+    with s3_server(log=tmp_path / "moto.log") as server:
+        server.create_bucket(BUCKET)
+        yield server
+
+
+@dataclass
+class Worker:
+    name: str
+    folder: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "worker.log"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # the worker's own process group
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def base_environ() -> dict[str, str]:
+    keep = ("PATH", "LANG", "LC_ALL", "TZ")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+def distributed_environ(
+    folder: Path, dbs: Mapping[str, str], s3: S3Server, broker: str
+) -> dict[str, str]:
+    """A machine's environment in the production profile: only its own folders are local."""
+    return {
+        **s3.environ(),
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(folder),
+        "WHYLOGS_NO_ANALYTICS": "True",
+        "DAGSTER_HOME": str(folder / "dagster"),
+        "DAGSTER_PG_URL": dbs["dagster"],
+        "DAGSTER_LOCAL_ARTIFACTS_DIR": str(folder / "dagster" / "scratch"),
+        "DAGSTER_COMPUTE_LOGS_DIR": str(folder / "dagster" / "logs"),
+        "MONITORING_HOME": str(folder / "home"),
+        "MONITORING_CONFIG": str(ROOT / "demo" / "monitors.yaml"),
+        "MONITORING_STORE_URL": dbs["results"],
+        "MONITORING_WAREHOUSE_URL": dbs["wh"],
+        "MONITORING_ARTIFACTS_URL": f"s3://{BUCKET}/distributed",
+        "MONITORING_EXECUTOR": "celery",
+        "MONITORING_CELERY_BROKER": broker,
+    }
+
+
+def dagster_home(folder: Path, instance_file: Path) -> Path:
+    home = folder / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(instance_file, home / "dagster.yaml")
+    return home
+
+
+def start_worker(name: str, folder: Path, environ: Mapping[str, str]) -> Worker:
+    """``dagster-celery worker start`` in ``folder``, one task at a time."""
+    folder.mkdir(parents=True)
+    dagster_home(folder, ROOT / "deploy" / "dagster.production.yaml")
+    log = (folder / "worker.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(BIN / "dagster-celery"),
+            "worker",
+            "start",
+            "-A",
+            "dagster_celery.app",
+            "-y",
+            str(ROOT / "deploy" / "celery.yaml"),
+            "-n",
+            name,
+            "--",
+            "--concurrency=1",
+        ],
+        cwd=folder,
+        env={**base_environ(), **environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Worker(name, folder, process)
+
+
+def wait_ready(workers: list[Worker], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    for worker in workers:
+        while b" ready." not in worker.log.read_bytes():
+            if worker.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{worker.name} did not start:\n{worker.log.read_text()}")
+            time.sleep(0.5)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    report: BackfillReport
+    checks: list[tuple[Any, ...]]
+    incidents: list[tuple[Any, ...]]
+    messages: list[tuple[Any, ...]]
+    slices: dict[str, int]
+
+
+def backfill_and_alert(
+    environ: Mapping[str, str],
+    instance: dg.DagsterInstance,
+    monkeypatch: pytest.MonkeyPatch,
+    backfill_id: str,
+) -> Outcome:
+    """Backfill DAYS of MONITORS as ``monitoring backfill`` does (runs launched in warm
+    processes that read os.environ), then the alerting pass; what the stores hold after. The
+    backfill's id is given: its summary message names it."""
+    for key in list(os.environ):
+        if key.startswith(("MONITORING_", "DAGSTER_", "AWS_")) and key not in environ:
+            monkeypatch.delenv(key)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
+    settings = Settings.from_env(environ)
+    config = load_config(settings.config_path, environ)
+    store = AlertRepository.connect(settings.store_url)
+    try:
+        report = run_backfill(
+            lambda: (build_definitions(config, settings, environ), instance),
+            MONITORS,
+            DAYS,
+            workers=2,
+            backfill_id=backfill_id,
+            has_reference=lambda m: ResultRepository(store.database).reference_hash(m) is not None,
+        )
+        alerts = {name: m.alerts for name, m in config.monitors.items()}
+        run_alerting(instance, store, alerts, settings.dagster_url, None)
+        with store.transaction() as conn:
+            checks = [
+                (
+                    r.monitor,
+                    r.check_name,
+                    r.subject,
+                    r.partition_key,
+                    r.passed,
+                    r.severity,
+                    None if r.value is None else round(r.value, 9),
+                )
+                for r in conn.execute(
+                    sa.text(
+                        "select * from check_results "
+                        "order by monitor, check_name, subject, partition_key"
+                    )
+                )
+            ]
+        incidents = sorted(
+            (
+                i.monitor,
+                i.check,
+                i.subject,
+                i.status.value,
+                i.severity.value,
+                i.first_partition,
+                i.last_failing_partition,
+                i.failing_partitions,
+                i.title,
+            )
+            for i in store.incidents()
+        )
+        messages = sorted(
+            (a.kind.value, a.monitor, a.check, a.subject, a.partition, a.severity.value, a.title)
+            for a in store.alerts()
+        )
+    finally:
+        store.dispose()
+    slices = SliceStore(artifact_path(settings.artifacts) / "slices")
+    rows = {f"{m}/{d}": len(slices.frame(m, d, [ROW_KEY])) for m in MONITORS for d in DAYS}
+    return Outcome(report, checks, incidents, messages, rows)
+
+
+def celery_workers_used(instance: dg.DagsterInstance) -> dict[str, int]:
+    """Steps per Celery worker, from the engine events the workers wrote to the instance."""
+    used: dict[str, int] = {}
+    for run in instance.get_runs():
+        for entry in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+            event = entry.dagster_event
+            data = event.engine_event_data if event is not None else None
+            worker = data.metadata.get("Celery worker") if data is not None else None
+            if worker is not None:
+                host = str(worker.value).split("@")[0]
+                used[host] = used.get(host, 0) + 1
+    return used
+
+
+def test_a_backfill_on_celery_workers_equals_the_embedded_default(
+    tmp_path: Path,
+    databases: dict[str, str],
+    redis_db: str,
+    s3: S3Server,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    backfill_id = new_backfill_id()
+    # The embedded default: SQLite everywhere, files under MONITORING_HOME, steps in process.
+    embedded_home = tmp_path / "embedded"
+    embedded = {
+        **base_environ(),
+        "PYTHONPATH": str(ROOT),
+        "MONITORING_HOME": str(embedded_home / "home"),
+        "MONITORING_CONFIG": str(ROOT / "demo" / "monitors.yaml"),
+        "WHYLOGS_NO_ANALYTICS": "True",
+    }
+    generate_demo(
+        f"sqlite:///{embedded_home / 'home' / 'warehouse.db'}", tmp_path, days=20, scale=0.2
+    )
+    home = dagster_home(embedded_home, ROOT / "deploy" / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        expected = backfill_and_alert(
+            {**embedded, "DAGSTER_HOME": str(home)}, instance, monkeypatch, backfill_id
+        )
+    assert expected.report.failed == []
+    assert expected.incidents, "the demo's days hold an incident to compare"
+
+    # The production profile: the orchestrator (this process and its run processes) and two
+    # Celery workers, each with only its own folder.
+    workers = [
+        start_worker(
+            name, tmp_path / name, distributed_environ(tmp_path / name, databases, s3, redis_db)
+        )
+        for name in WORKERS
+    ]
+    try:
+        wait_ready(workers)
+        import s3fs
+
+        s3fs.S3FileSystem.clear_instance_cache()  # the endpoint is this test's
+        orchestrator = tmp_path / "orchestrator"
+        environ = distributed_environ(orchestrator, databases, s3, redis_db)
+        generate_demo(environ["MONITORING_WAREHOUSE_URL"], tmp_path, days=20, scale=0.2)
+        dagster_home(orchestrator, ROOT / "deploy" / "dagster.production.yaml")
+        for key in ("DAGSTER_PG_URL", "DAGSTER_LOCAL_ARTIFACTS_DIR", "DAGSTER_COMPUTE_LOGS_DIR"):
+            monkeypatch.setenv(key, environ[key])
+        with dg.DagsterInstance.from_config(environ["DAGSTER_HOME"]) as instance:
+            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
+            distributed = backfill_and_alert(environ, instance, monkeypatch, backfill_id)
+            used = celery_workers_used(instance)
+    finally:
+        for worker in workers:
+            worker.stop()
+    logs = "\n".join(w.log.read_text(errors="replace")[-3000:] for w in workers)
+    assert distributed.report.failed == [], logs
+    assert distributed.report.runs == expected.report.runs
+
+    assert distributed.checks == expected.checks
+    assert distributed.incidents == expected.incidents
+    assert distributed.messages == expected.messages
+    assert distributed.slices == expected.slices
+
+    # Every step ran on a worker, and both took some.
+    assert set(used) == set(WORKERS), used
+    # Nothing of the product was written to a machine's disk: slices and the rest are in S3.
+    for folder in (orchestrator, *(w.folder for w in workers)):
+        assert not (folder / "home" / "slices").exists()
+    keys = [
+        p.name
+        for p in (
+            artifact_path(environ["MONITORING_ARTIFACTS_URL"]) / "slices" / "sentiment"
+        ).iterdir()
+    ]
+    assert sorted(keys) == [f"{d}.parquet" for d in DAYS]

@@ -15,6 +15,16 @@ from monitoring_pipelines.core.errors import ConfigError
 from monitoring_pipelines.core.settings import BROKER_VARIABLE, ExecutorKind
 
 CELERY_EXECUTOR_NAME = "celery_executor"
+CELERY_SETTINGS = {
+    # A step's task is acknowledged once it has run, and given back to the queue when the
+    # process running it dies (killed, out of memory): another worker runs the step again.
+    # Acknowledged on receipt (Celery's default), a lost task fails, and Dagster's Celery
+    # executor then waits for the run's remaining steps forever. Steps may therefore run
+    # twice; each writes its partition whole (slices, results), so a second run replaces the
+    # first. deploy/celery.yaml gives the workers the same settings.
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+}
 
 
 def job_executor(kind: ExecutorKind) -> dg.ExecutorDefinition:
@@ -38,7 +48,8 @@ def job_executor(kind: ExecutorKind) -> dg.ExecutorDefinition:
             ) from exc
         broker = {"env": BROKER_VARIABLE}
         configured: dg.ExecutorDefinition = celery_executor.configured(
-            {"broker": broker, "backend": broker}, name=CELERY_EXECUTOR_NAME
+            {"broker": broker, "backend": broker, "config_source": dict(CELERY_SETTINGS)},
+            name=CELERY_EXECUTOR_NAME,
         )
         return configured
     return dg.in_process_executor

@@ -4,16 +4,19 @@ S3 server the test starts (moto's server mode), and the monitors' steps executed
 ``dagster-celery`` workers, each in its own working directory with its own Dagster home, that
 reach the rest only through PostgreSQL, Redis and S3. A backfill of demo days gives the same
 check results, incidents and messages as the embedded default (SQLite, local files, steps in
-process).
+process). Then the days run again with a worker's process killed in the middle of a step: the
+step's task returns to the queue and runs again, and nothing is lost or stored twice.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -44,7 +47,8 @@ from monitoring_pipelines.demo import generate_demo
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.fakes.s3_server import S3Server, s3_server
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+# A run that hangs (a lost step never reported) fails the test rather than CI's whole budget.
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).parents[2]
 BIN = Path(sys.executable).parent
@@ -204,15 +208,14 @@ class Outcome:
     slices: dict[str, int]
 
 
-def backfill_and_alert(
+def backfill(
     environ: Mapping[str, str],
     instance: dg.DagsterInstance,
     monkeypatch: pytest.MonkeyPatch,
     backfill_id: str,
-) -> Outcome:
+) -> BackfillReport:
     """Backfill DAYS of MONITORS as ``monitoring backfill`` does (runs launched in warm
-    processes that read os.environ), then the alerting pass; what the stores hold after. The
-    backfill's id is given: its summary message names it."""
+    processes that read os.environ). The backfill's id is given: its summary message names it."""
     for key in list(os.environ):
         if key.startswith(("MONITORING_", "DAGSTER_", "AWS_")) and key not in environ:
             monkeypatch.delenv(key)
@@ -220,16 +223,30 @@ def backfill_and_alert(
         monkeypatch.setenv(key, value)
     settings = Settings.from_env(environ)
     config = load_config(settings.config_path, environ)
-    store = AlertRepository.connect(settings.store_url)
+    references = AlertRepository.connect(settings.store_url)
     try:
-        report = run_backfill(
+        return run_backfill(
             lambda: (build_definitions(config, settings, environ), instance),
             MONITORS,
             DAYS,
             workers=2,
             backfill_id=backfill_id,
-            has_reference=lambda m: ResultRepository(store.database).reference_hash(m) is not None,
+            has_reference=lambda m: (
+                ResultRepository(references.database).reference_hash(m) is not None
+            ),
         )
+    finally:
+        references.dispose()
+
+
+def alert_and_read(
+    environ: Mapping[str, str], instance: dg.DagsterInstance, report: BackfillReport
+) -> Outcome:
+    """The alerting pass over the runs not yet seen; what the stores and S3 hold after."""
+    settings = Settings.from_env(environ)
+    config = load_config(settings.config_path, environ)
+    store = AlertRepository.connect(settings.store_url)
+    try:
         alerts = {name: m.alerts for name, m in config.monitors.items()}
         run_alerting(instance, store, alerts, settings.dagster_url, None)
         with store.transaction() as conn:
@@ -275,6 +292,57 @@ def backfill_and_alert(
     return Outcome(report, checks, incidents, messages, rows)
 
 
+KILLED_STEP = "sentiment__data_quality"  # Great Expectations: the longest step of a day
+_STEP_START = re.compile(
+    r" - (?P<run>[0-9a-f-]{36}) - (?P<pid>\d+) - (?P<step>\w+) - STEP_START - "
+)
+
+
+def descendants(pid: int) -> set[int]:
+    """The processes under ``pid``, from /proc."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {p for p, parent in parents.items() if parent in frontier} - found
+        found |= frontier
+    return found
+
+
+class StepKiller(threading.Thread):
+    """Kills (SIGKILL) the worker process that starts ``step`` next, as the OOM killer or a
+    lost machine would, once; from the line the step's start writes to the worker's log."""
+
+    def __init__(self, workers: list[Worker], step: str, timeout_s: float = 600) -> None:
+        super().__init__(daemon=True)
+        self.workers, self.step, self.timeout_s = workers, step, timeout_s
+        self.offsets = {w.name: w.log.stat().st_size for w in workers}
+        self.killed: tuple[str, int] | None = None
+        self.run_id: str | None = None
+
+    def run(self) -> None:
+        deadline = time.monotonic() + self.timeout_s
+        while time.monotonic() < deadline:
+            for worker in self.workers:
+                with worker.log.open("rb") as log:
+                    log.seek(self.offsets[worker.name])
+                    text = log.read().decode(errors="replace")
+                for match in _STEP_START.finditer(text):
+                    pid = int(match["pid"])
+                    if match["step"] != self.step or pid not in descendants(worker.process.pid):
+                        continue
+                    os.kill(pid, signal.SIGKILL)
+                    self.killed, self.run_id = (worker.name, pid), match["run"]
+                    return
+            time.sleep(0.02)
+
+
 def celery_workers_used(instance: dg.DagsterInstance) -> dict[str, int]:
     """Steps per Celery worker, from the engine events the workers wrote to the instance."""
     used: dict[str, int] = {}
@@ -289,7 +357,7 @@ def celery_workers_used(instance: dg.DagsterInstance) -> dict[str, int]:
     return used
 
 
-def test_a_backfill_on_celery_workers_equals_the_embedded_default(
+def test_a_backfill_on_celery_workers_equals_the_embedded_default_even_with_a_worker_killed(
     tmp_path: Path,
     databases: dict[str, str],
     redis_db: str,
@@ -311,9 +379,9 @@ def test_a_backfill_on_celery_workers_equals_the_embedded_default(
     )
     home = dagster_home(embedded_home, ROOT / "deploy" / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(home)) as instance:
-        expected = backfill_and_alert(
-            {**embedded, "DAGSTER_HOME": str(home)}, instance, monkeypatch, backfill_id
-        )
+        environ = {**embedded, "DAGSTER_HOME": str(home)}
+        report = backfill(environ, instance, monkeypatch, backfill_id)
+        expected = alert_and_read(environ, instance, report)
     assert expected.report.failed == []
     assert expected.incidents, "the demo's days hold an incident to compare"
 
@@ -338,14 +406,33 @@ def test_a_backfill_on_celery_workers_equals_the_embedded_default(
             monkeypatch.setenv(key, environ[key])
         with dg.DagsterInstance.from_config(environ["DAGSTER_HOME"]) as instance:
             assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            distributed = backfill_and_alert(environ, instance, monkeypatch, backfill_id)
+            report = backfill(environ, instance, monkeypatch, backfill_id)
+            distributed = alert_and_read(environ, instance, report)
             used = celery_workers_used(instance)
+
+            # The days again (every step replaces its partition), with the process of a worker
+            # killed in the middle of a step: the step's task returns to the queue and runs
+            # again, and nothing is lost or stored twice.
+            killer = StepKiller(workers, KILLED_STEP)
+            killer.start()
+            again = backfill(environ, instance, monkeypatch, new_backfill_id())
+            killer.join(timeout=10)
+            after_kill = alert_and_read(environ, instance, again)
+            killed_run = instance.get_run_by_id(killer.run_id) if killer.run_id else None
+            killed_step_events = (
+                [
+                    e.dagster_event.event_type_value
+                    for e in instance.all_logs(killer.run_id)
+                    if e.dagster_event is not None and e.dagster_event.step_key == KILLED_STEP
+                ]
+                if killer.run_id
+                else []
+            )
     finally:
         for worker in workers:
             worker.stop()
     logs = "\n".join(w.log.read_text(errors="replace")[-3000:] for w in workers)
     assert distributed.report.failed == [], logs
-    assert distributed.report.runs == expected.report.runs
 
     assert distributed.checks == expected.checks
     assert distributed.incidents == expected.incidents
@@ -364,3 +451,21 @@ def test_a_backfill_on_celery_workers_equals_the_embedded_default(
         ).iterdir()
     ]
     assert sorted(keys) == [f"{d}.parquet" for d in DAYS]
+
+    # The kill: one step of one run, in the middle of its execution, on a worker of ours; the
+    # step started twice and succeeded once, and its run succeeded.
+    assert killer.killed is not None, "the step to kill never started"
+    assert killed_run is not None and killed_run.status == dg.DagsterRunStatus.SUCCESS
+    assert killed_step_events.count("STEP_START") == 2, killed_step_events
+    assert killed_step_events.count("STEP_SUCCESS") == 1, killed_step_events
+    assert again.failed == [], logs
+    # Nothing lost, nothing twice: the same results as the embedded default, and the same
+    # messages besides one summary per backfill.
+    assert after_kill.checks == expected.checks
+    assert after_kill.incidents == expected.incidents
+    assert after_kill.slices == expected.slices
+    assert [m for m in after_kill.messages if m[0] != "summary"] == [
+        m for m in expected.messages if m[0] != "summary"
+    ]
+    summaries = [m for m in after_kill.messages if m[0] == "summary"]
+    assert len({m[-1] for m in summaries}) == len(summaries)  # no summary sent twice

@@ -20,6 +20,7 @@ from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.errors import ConfigError
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.definitions import build_definitions
+from monitoring_pipelines.executors import CELERY_SETTINGS
 from monitoring_pipelines.jobs import warehouse_tag
 
 ROOT = Path(__file__).parents[2]
@@ -84,6 +85,7 @@ def test_the_worker_configuration_names_the_same_broker() -> None:
     assert config == {
         "broker": {"env": "MONITORING_CELERY_BROKER"},
         "backend": {"env": "MONITORING_CELERY_BROKER"},
+        "config_source": CELERY_SETTINGS,
     }
 
 

@@ -123,8 +123,9 @@ def build_definitions(
                 report_keys(assets),
                 settings.alerting_budget_s,
                 web_url=settings.web_url,
+                run_tags=common,
             ),
-            labels_sensor(config.monitors),
+            labels_sensor(config.monitors, common),
         ],
         resources=bound,
     )

@@ -25,13 +25,15 @@ def alerting_sensor(
     reports: Mapping[str, dg.AssetKey] | None = None,
     budget_s: float = ALERTING_BUDGET_S,
     web_url: str | None = None,
+    run_tags: Mapping[str, str] | None = None,
 ) -> dg.SensorDefinition:
     """The alerting pass every 30 s; it also requests the daily report of every recent
     partition whose checks it has just recorded, so the report lists them, and of every day
     an incident it opened or updated failed on, however old (a backfill's incidents).
 
     A pass sends for at most ``budget_s`` seconds (``MONITORING_ALERTING_BUDGET_S``); what is
-    left waits for the next tick.
+    left waits for the next tick. The report runs carry ``run_tags`` (the warehouse) besides
+    the monitor, as the monitors' jobs do, for the run queue's limits.
     """
     reports = dict(reports or {})
     policy = DeliveryPolicy(pass_budget_s=budget_s)
@@ -66,7 +68,12 @@ def alerting_sensor(
             context.update_cursor(report.cursor)
         incident = days_to_report(store, report.ingest, report.checked) if reports else set()
         requests = report_requests(
-            report.checked, reports, alerts, report.cursor or "", incident=incident
+            report.checked,
+            reports,
+            alerts,
+            report.cursor or "",
+            incident=incident,
+            run_tags=run_tags,
         )
         problems = notifier_problems(store)
         if problems and not requests:
@@ -95,6 +102,7 @@ def report_requests(
     cursor: str,
     today: date | None = None,
     incident: Collection[tuple[str, str]] = (),
+    run_tags: Mapping[str, str] | None = None,
 ) -> list[dg.RunRequest]:
     """Runs of ``<monitor>/daily_report`` for the recent partitions just checked and for the
     ``incident`` days (``days_to_report``), whatever their age; other history is rendered on
@@ -115,7 +123,7 @@ def report_requests(
                 run_key=f"report:{monitor}:{partition}:{cursor}",
                 asset_selection=[key],
                 partition_key=partition,
-                tags={"monitor": monitor},
+                tags={**(run_tags or {}), "monitor": monitor},
             )
         )
     return requests

@@ -141,3 +141,20 @@ def test_the_executor_setting_is_checked(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="expected one of in_process, multiprocess, celery"):
         Settings.from_env({**home, "MONITORING_EXECUTOR": "dask"})
     assert Settings.from_env({**home, "MONITORING_EXECUTOR": "in-process"}).executor == "in_process"
+
+
+def test_the_sensors_runs_carry_the_warehouse_too() -> None:
+    from datetime import date
+
+    from monitoring_pipelines.core.config import AlertsConfig
+    from monitoring_pipelines.sensors.alerting import report_requests
+
+    [request] = report_requests(
+        {("bot", "2026-06-01")},
+        {"bot": dg.AssetKey(["bot", "daily_report"])},
+        {"bot": AlertsConfig.model_validate({"slack_channel": "#ml"})},
+        "c1",
+        date(2026, 6, 1),
+        run_tags={"warehouse": "sqlite-warehouse.db", "monitor": "ignored"},
+    )
+    assert request.tags == {"warehouse": "sqlite-warehouse.db", "monitor": "bot"}

@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
 import signal
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -27,7 +24,6 @@ from typing import Any
 import dagster as dg
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
 
 from monitoring_pipelines.backfill import (
     BackfillReport,
@@ -45,13 +41,21 @@ from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.demo import generate_demo
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
+from tests.fakes.celery_workers import (
+    Worker,
+    base_environ,
+    dagster_home,
+    distributed_environ,
+    fresh_databases,
+    start_worker,
+    wait_ready,
+)
 from tests.fakes.s3_server import S3Server, s3_server
 
 # A run that hangs (a lost step never reported) fails the test rather than CI's whole budget.
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1200)]
 
 ROOT = Path(__file__).parents[2]
-BIN = Path(sys.executable).parent
 REDIS_URL = os.environ.get("MONITORING_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 REQUIRE_REDIS = os.environ.get("MONITORING_REQUIRE_REDIS") == "1"
 BUCKET = "monitoring-distributed"
@@ -81,23 +85,8 @@ def redis_db() -> Iterator[str]:
 @pytest.fixture
 def databases(postgres_url: str) -> Iterator[dict[str, str]]:
     """Three fresh databases: Dagster's instance, the result store and the warehouse."""
-    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
-    names = {
-        role: f"distributed_test_{os.getpid()}_{role}" for role in ("dagster", "results", "wh")
-    }
-    with admin.connect() as conn:
-        for name in names.values():
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    base = make_url(postgres_url)
-    yield {
-        role: base.set(database=name).render_as_string(hide_password=False)
-        for role, name in names.items()
-    }
-    with admin.connect() as conn:
-        for name in names.values():
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with fresh_databases(postgres_url, f"distributed_test_{os.getpid()}") as urls:
+        yield urls
 
 
 @pytest.fixture
@@ -105,98 +94,6 @@ def s3(tmp_path: Path) -> Iterator[S3Server]:
     with s3_server(log=tmp_path / "moto.log") as server:
         server.create_bucket(BUCKET)
         yield server
-
-
-@dataclass
-class Worker:
-    name: str
-    folder: Path
-    process: subprocess.Popen[bytes]
-
-    @property
-    def log(self) -> Path:
-        return self.folder / "worker.log"
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # the worker's own process group
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-
-
-def base_environ() -> dict[str, str]:
-    keep = ("PATH", "LANG", "LC_ALL", "TZ")
-    return {k: os.environ[k] for k in keep if k in os.environ}
-
-
-def distributed_environ(
-    folder: Path, dbs: Mapping[str, str], s3: S3Server, broker: str
-) -> dict[str, str]:
-    """A machine's environment in the production profile: only its own folders are local."""
-    return {
-        **s3.environ(),
-        "PYTHONPATH": str(ROOT),
-        "HOME": str(folder),
-        "WHYLOGS_NO_ANALYTICS": "True",
-        "DAGSTER_HOME": str(folder / "dagster"),
-        "DAGSTER_PG_URL": dbs["dagster"],
-        "DAGSTER_LOCAL_ARTIFACTS_DIR": str(folder / "dagster" / "scratch"),
-        "DAGSTER_COMPUTE_LOGS_DIR": str(folder / "dagster" / "logs"),
-        "MONITORING_HOME": str(folder / "home"),
-        "MONITORING_CONFIG": str(ROOT / "demo" / "monitors.yaml"),
-        "MONITORING_STORE_URL": dbs["results"],
-        "MONITORING_WAREHOUSE_URL": dbs["wh"],
-        "MONITORING_ARTIFACTS_URL": f"s3://{BUCKET}/distributed",
-        "MONITORING_EXECUTOR": "celery",
-        "MONITORING_CELERY_BROKER": broker,
-    }
-
-
-def dagster_home(folder: Path, instance_file: Path) -> Path:
-    home = folder / "dagster"
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(instance_file, home / "dagster.yaml")
-    return home
-
-
-def start_worker(name: str, folder: Path, environ: Mapping[str, str]) -> Worker:
-    """``dagster-celery worker start`` in ``folder``, one task at a time."""
-    folder.mkdir(parents=True)
-    dagster_home(folder, ROOT / "deploy" / "dagster.production.yaml")
-    log = (folder / "worker.log").open("wb")
-    process = subprocess.Popen(
-        [
-            str(BIN / "dagster-celery"),
-            "worker",
-            "start",
-            "-A",
-            "dagster_celery.app",
-            "-y",
-            str(ROOT / "deploy" / "celery.yaml"),
-            "-n",
-            name,
-            "--",
-            "--concurrency=1",
-        ],
-        cwd=folder,
-        env={**base_environ(), **environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return Worker(name, folder, process)
-
-
-def wait_ready(workers: list[Worker], timeout_s: float = 120) -> None:
-    deadline = time.monotonic() + timeout_s
-    for worker in workers:
-        while b" ready." not in worker.log.read_bytes():
-            if worker.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"{worker.name} did not start:\n{worker.log.read_text()}")
-            time.sleep(0.5)
 
 
 @dataclass(frozen=True)
@@ -389,7 +286,9 @@ def test_a_backfill_on_celery_workers_equals_the_embedded_default_even_with_a_wo
     # Celery workers, each with only its own folder.
     workers = [
         start_worker(
-            name, tmp_path / name, distributed_environ(tmp_path / name, databases, s3, redis_db)
+            name,
+            tmp_path / name,
+            distributed_environ(tmp_path / name, databases, s3, redis_db, BUCKET),
         )
         for name in WORKERS
     ]
@@ -399,7 +298,7 @@ def test_a_backfill_on_celery_workers_equals_the_embedded_default_even_with_a_wo
 
         s3fs.S3FileSystem.clear_instance_cache()  # the endpoint is this test's
         orchestrator = tmp_path / "orchestrator"
-        environ = distributed_environ(orchestrator, databases, s3, redis_db)
+        environ = distributed_environ(orchestrator, databases, s3, redis_db, BUCKET)
         generate_demo(environ["MONITORING_WAREHOUSE_URL"], tmp_path, days=20, scale=0.2)
         dagster_home(orchestrator, ROOT / "deploy" / "dagster.production.yaml")
         for key in ("DAGSTER_PG_URL", "DAGSTER_LOCAL_ARTIFACTS_DIR", "DAGSTER_COMPUTE_LOGS_DIR"):

@@ -12,11 +12,11 @@ export MONITORING_CONFIG ?= $(CURDIR)/demo/monitors.yaml
 export WHYLOGS_NO_ANALYTICS := True
 export MONITORING_WEB_URL ?= http://127.0.0.1:$(WEB_PORT)
 
-.PHONY: install demo test test-slow test-browser test-all ui bench bench-drift bench-warehouse bench-ops bench-judge bench-fleet bench-otlp lint clean-demo
+.PHONY: install demo test test-slow test-browser test-all ui bench bench-drift bench-warehouse bench-ops bench-judge bench-fleet bench-otlp bench-scale lint clean-demo
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,example]'
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev,example,distributed]'
 	$(BIN)/python -c "import numpy, pandas, pyarrow, whylogs, dagster, scipy, sqlalchemy, slack_sdk; \
 	  assert numpy.__version__.startswith('1.'), numpy.__version__"
 	touch $@
@@ -65,6 +65,12 @@ bench: install
 ##   options: make bench-fleet BENCH_ARGS="--sizes 1 10 100 500 --reps 3"
 bench-fleet: install
 	$(BIN)/python benchmarks/bench_fleet.py $(BENCH_ARGS)
+
+## bench-scale: the demo's backfill on the embedded default and with one and two Celery workers
+##   (PostgreSQL, Redis db 7, moto's S3), as ratios, with each executor's per-step overhead
+##   options: make bench-scale BENCH_ARGS="--days 20 --scale 0.2"
+bench-scale: install
+	$(BIN)/python benchmarks/bench_scale.py $(BENCH_ARGS)
 
 ## bench-drift: drift benchmark (not a test) beside numpy, scipy, whylogs, GX, Evidently, NannyML
 ##   options: make bench-drift BENCH_ARGS="--reps 1 --sizes 1000000" (or "--rows-10m")

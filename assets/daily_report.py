@@ -2,7 +2,8 @@
 service, cost, quality.
 
 The page is built from the result store only (never from raw data) and written to
-``$MONITORING_HOME/reports/<monitor>/<day>.html``; the asset's metadata links it.
+``$MONITORING_HOME/reports/<monitor>/<day>.html`` (or under ``MONITORING_ARTIFACTS_URL``); the
+asset's metadata links it.
 """
 
 import os
@@ -15,6 +16,7 @@ from urllib.parse import quote
 import dagster as dg
 
 from assets.common import day_of, failure, reports_faults
+from monitoring_pipelines.core.artifacts import ArtifactPath, sibling, storage_errors, write_bytes
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
@@ -103,7 +105,7 @@ def make_daily_report(
         path = report_path(reports_dir(slices.base_dir), name, day)
         try:
             size = write_report(report.html, path)
-        except OSError as exc:
+        except (OSError, StoreError) as exc:
             raise failure(
                 f"monitor '{name}', {day}: cannot write the report to {path}: {exc}", monitor=name
             ) from exc
@@ -113,7 +115,9 @@ def make_daily_report(
     return daily_report
 
 
-def report_metadata(report: Report, path: Path, size: int, url: str) -> dict[str, dg.MetadataValue]:
+def report_metadata(
+    report: Report, path: ArtifactPath, size: int, url: str
+) -> dict[str, dg.MetadataValue]:
     """What a report's materialization records (the asset's, and the CLI's runless one)."""
     return {
         "report": dg.MetadataValue.path(str(path)),
@@ -124,26 +128,31 @@ def report_metadata(report: Report, path: Path, size: int, url: str) -> dict[str
     }
 
 
-def report_url(web_url: str | None, monitor: str, day: date, path: Path) -> str:
-    """The report's page on the web server, or its file when there is no server."""
+def report_url(web_url: str | None, monitor: str, day: date, path: ArtifactPath) -> str:
+    """The report's page on the web server, or its file (its URL) when there is no server."""
     if not web_url:
-        return path.as_uri()
+        return path.as_uri() if isinstance(path, Path) else str(path)
     return f"{web_url.rstrip('/')}/reports/{quote(monitor, safe='')}/{day.isoformat()}"
 
 
-def reports_dir(slices_dir: str) -> Path:
+def reports_dir(slices_dir: str) -> ArtifactPath:
     """``$MONITORING_HOME/reports``, beside the slices (``$MONITORING_HOME/slices``)."""
-    return Path(slices_dir).resolve().parent / "reports"
+    return sibling(slices_dir, "reports")
 
 
-def report_path(reports: Path, monitor: str, day: date) -> Path:
+def report_path(reports: ArtifactPath, monitor: str, day: date) -> ArtifactPath:
     """Where a day's report lives: ``<reports>/<monitor>/<day>.html``."""
     return reports / monitor / f"{day.isoformat()}.html"
 
 
-def write_report(html: str, path: Path) -> int:
-    """Write the page atomically (a temporary file renamed over the old one); its bytes."""
+def write_report(html: str, path: ArtifactPath) -> int:
+    """Write the page atomically (a temporary file renamed over the old one, one upload to an
+    object store); its bytes."""
     data = html.encode("utf-8")
+    if not isinstance(path, Path):
+        with storage_errors(path, "write the report"):
+            write_bytes(path, data)
+        return len(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

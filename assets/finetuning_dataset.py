@@ -1,11 +1,10 @@
 """The fine-tuning dataset: reviewed corrections as JSONL, with lineage to the partition, the
 model version and the judge's verdict."""
 
-from pathlib import Path
-
 import dagster as dg
 
 from assets.common import failure, numeric_metadata, reports_faults
+from monitoring_pipelines.core.artifacts import ArtifactPath, sibling
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.core.hallucination.finetune import finetuning_records, write_jsonl
@@ -13,9 +12,9 @@ from monitoring_pipelines.core.hallucination.review import REVIEWED, ReviewQueue
 from resources import ResultStoreResource, SliceStoreResource
 
 
-def finetuning_path(slices_dir: str, monitor: str) -> Path:
+def finetuning_path(slices_dir: str, monitor: str) -> ArtifactPath:
     """``$MONITORING_HOME/finetuning/<monitor>.jsonl``, beside the slices."""
-    return Path(slices_dir).resolve().parent / "finetuning" / f"{monitor}.jsonl"
+    return sibling(slices_dir, "finetuning") / f"{monitor}.jsonl"
 
 
 def make_finetuning_dataset(name: str) -> dg.AssetsDefinition:

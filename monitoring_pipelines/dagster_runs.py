@@ -172,6 +172,12 @@ class DagsterRuns:
         )
         return run.run_id
 
+    def submit(self, run_id: str) -> None:
+        """Hand a created run to the instance's run coordinator, as the UI's launch button does:
+        with the queued coordinator it waits in the queue until the daemon dequeues it within
+        the instance's concurrency limits."""
+        self.instance.submit_run(run_id, self._request)
+
     def launch(self, run_id: str) -> None:
         """Launch a created run in a worker, as ``DagsterInstance.launch_run`` does with the
         instance's launcher."""

@@ -14,17 +14,21 @@ from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
 
 from assets import build_monitor_assets
 from monitoring_pipelines.core.alerting.destinations import pagerduty_key_names
+from monitoring_pipelines.core.artifacts import child
 from monitoring_pipelines.core.catalog import REVIEW_ASSETS, Asset
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.errors import ConfigError
 from monitoring_pipelines.core.settings import Settings, url_secret, without_password
+from monitoring_pipelines.executors import job_executor
 from monitoring_pipelines.jobs import (
+    WAREHOUSE_TAG,
     daily_job,
     hallucination_job,
     reference_job,
     remote_judge,
     review_job,
+    warehouse_tag,
 )
 from monitoring_pipelines.partitions import daily_partitions
 from monitoring_pipelines.prune_job import prune_job
@@ -68,6 +72,8 @@ def build_definitions(
     jobs: list[dg.JobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
     bound = {**resources(config, settings, environ), **(overrides or {})}
+    executor = job_executor(settings.executor)
+    common = {WAREHOUSE_TAG: warehouse_tag(warehouse_url(config, settings))}
     for name, monitor in config.monitors.items():
         partitions_def = daily_partitions(monitor)
         family = build_monitor_assets(name, monitor, partitions_def, settings.web_url)
@@ -87,20 +93,22 @@ def build_definitions(
                 has_reference=monitor.reference is not None,
                 judge_apart=remote_judge(monitor),
                 unpartitioned=reviewing,
+                executor=executor,
+                tags=common,
             )
         )
         jobs.append(job)
         schedules.append(daily_schedule(job))
         if reviewing:
-            reviewed = resolved(review_job(name, reviewing))
+            reviewed = resolved(review_job(name, reviewing, executor, common))
             jobs.append(reviewed)
             schedules.append(review_schedule(reviewed))
         if remote_judge(monitor):
-            judged = resolved(hallucination_job(name))
+            judged = resolved(hallucination_job(name, executor, common))
             jobs.append(judged)
             schedules.append(daily_schedule(judged, hour=JUDGE_HOUR))
         if monitor.reference is not None:
-            jobs.append(resolved(reference_job(name)))
+            jobs.append(resolved(reference_job(name, executor, common)))
     pruning = prune_job({name: monitor.retention for name, monitor in config.monitors.items()})
     schedules.append(prune_schedule(pruning))
     alerts = {name: monitor.alerts for name, monitor in config.monitors.items()}
@@ -116,8 +124,9 @@ def build_definitions(
                 settings.alerting_budget_s,
                 web_url=settings.web_url,
                 monitors=config.monitors,
+                run_tags=common,
             ),
-            labels_sensor(config.monitors),
+            labels_sensor(config.monitors, common),
         ],
         resources=bound,
     )
@@ -142,16 +151,21 @@ def report_keys(assets: list[dg.AssetsDefinition]) -> dict[str, dg.AssetKey]:
     }
 
 
+def warehouse_url(config: MonitorFile, settings: Settings) -> str:
+    """The warehouse the monitors read: the monitor file's, the environment's, or the demo's."""
+    return config.warehouse_url or settings.warehouse_url or settings.default_warehouse_url
+
+
 def resources(
     config: MonitorFile, settings: Settings, environ: Mapping[str, str]
 ) -> dict[str, dg.ConfigurableResource]:  # type: ignore[type-arg]
     """Resources resolved from the configuration and the environment."""
     token: str | dg.EnvVar = dg.EnvVar("SLACK_BOT_TOKEN") if environ.get("SLACK_BOT_TOKEN") else ""
-    warehouse_url = config.warehouse_url or settings.warehouse_url or settings.default_warehouse_url
+    warehouse = warehouse_url(config, settings)
     warehouse_key = "key 'warehouse_url'" if config.warehouse_url else "MONITORING_WAREHOUSE_URL"
     return {
         "warehouse": WarehouseResource(
-            **database_fields(warehouse_url, environ, "MONITORING_WAREHOUSE_URL", warehouse_key),
+            **database_fields(warehouse, environ, "MONITORING_WAREHOUSE_URL", warehouse_key),
             config_dir=str(settings.config_path.parent),
         ),
         "result_store": ResultStoreResource(
@@ -159,7 +173,7 @@ def resources(
                 settings.store_url, environ, "MONITORING_STORE_URL", "MONITORING_STORE_URL"
             )
         ),
-        "slices": SliceStoreResource(base_dir=str(settings.home / "slices")),
+        "slices": SliceStoreResource(base_dir=child(settings.artifacts, "slices")),
         "slack": SlackResource(
             token=token,
             base_url=settings.slack_api_url or "",

@@ -1,15 +1,21 @@
 """Jobs: each monitor's daily job, its reference job, its review job (the unpartitioned
 assets that read every reviewed answer) and, with a remote judge, its hallucination job.
 
-Runs execute in process: a partition's steps are small and sequential, and a process per step
-would cost seconds of imports each (measured in README.md, "Backfills").
+Runs execute in process by default: a partition's steps are small and sequential, and a
+process per step would cost seconds of imports each (measured in README.md, "Backfills"). The
+production profile hands the steps to Celery workers instead (``MONITORING_EXECUTOR``,
+``executors.py``). Every run carries its monitor and its warehouse as tags, which the run
+queue's concurrency limits count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
+from sqlalchemy.engine import make_url
 
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
@@ -31,6 +37,35 @@ def review_job_name(monitor: str) -> str:
     return f"{monitor}_review"
 
 
+MONITOR_TAG = "monitor"
+WAREHOUSE_TAG = "warehouse"
+_TAG_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
+_TAG_MAX = 63
+
+
+def warehouse_tag(url: str) -> str:
+    """A short, stable name of the warehouse at ``url`` for the ``warehouse`` run tag: its
+    backend, host, port and database (an SQLite file by its name), never its user or password.
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        database = (parsed.database or "memory").rsplit("/", 1)[-1]
+        parts = ["sqlite", database]
+    else:
+        parts = [parsed.get_backend_name(), parsed.host or "local", str(parsed.port or "")]
+        parts.append(parsed.database or "")
+    text = _TAG_CHARS.sub("-", "-".join(p for p in parts if p)).strip("-")
+    if len(text) > _TAG_MAX:
+        digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+        text = f"{text[: _TAG_MAX - 9]}-{digest}"
+    return text
+
+
+def run_tags(monitor: str, common: Mapping[str, str], **extra: str) -> dict[str, str]:
+    """The tags of a monitor's job: the common ones (its warehouse), the monitor, ``extra``."""
+    return {**common, MONITOR_TAG: monitor, **extra}
+
+
 # The hallucination assets, judged in a job of their own when the judge is a remote server.
 JUDGED = (Asset.FAITHFULNESS_SCORES, Asset.HALLUCINATION_RATE)
 
@@ -46,6 +81,8 @@ def daily_job(
     has_reference: bool,
     judge_apart: bool = False,
     unpartitioned: Sequence[dg.AssetKey] = (),
+    executor: dg.ExecutorDefinition = dg.in_process_executor,
+    tags: Mapping[str, str] | None = None,
 ) -> dg.UnresolvedAssetJobDefinition:
     """The monitor's daily assets; partitioned like them (Dagster infers it)."""
     # The daily report follows the alerting pass (it lists the recorded checks): the alerting
@@ -67,38 +104,51 @@ def daily_job(
     return dg.define_asset_job(
         daily_job_name(monitor),
         selection=selection,
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
         description=f"One UTC day of monitor '{monitor}': slice, profile, drift, metrics, checks.",
-        tags={"monitor": monitor},
+        tags=run_tags(monitor, tags or {}),
     )
 
 
-def hallucination_job(monitor: str) -> dg.UnresolvedAssetJobDefinition:
+def hallucination_job(
+    monitor: str,
+    executor: dg.ExecutorDefinition = dg.in_process_executor,
+    tags: Mapping[str, str] | None = None,
+) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         hallucination_job_name(monitor),
         selection=dg.AssetSelection.assets(*(dg.AssetKey([monitor, a]) for a in JUDGED)),
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
         description=f"Judge one UTC day of monitor '{monitor}''s LLM answers (remote judge).",
-        tags={"monitor": monitor, "judge": "remote"},
+        tags=run_tags(monitor, tags or {}, judge="remote"),
     )
 
 
-def review_job(monitor: str, keys: Sequence[dg.AssetKey]) -> dg.UnresolvedAssetJobDefinition:
+def review_job(
+    monitor: str,
+    keys: Sequence[dg.AssetKey],
+    executor: dg.ExecutorDefinition = dg.in_process_executor,
+    tags: Mapping[str, str] | None = None,
+) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         review_job_name(monitor),
         selection=dg.AssetSelection.assets(*keys),
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
         description=f"Monitor '{monitor}''s review loop: the fine-tuning dataset from "
         "reviewers' corrections, the judge's agreement with reviewers, the KPI relation.",
-        tags={"monitor": monitor},
+        tags=run_tags(monitor, tags or {}),
     )
 
 
-def reference_job(monitor: str) -> dg.UnresolvedAssetJobDefinition:
+def reference_job(
+    monitor: str,
+    executor: dg.ExecutorDefinition = dg.in_process_executor,
+    tags: Mapping[str, str] | None = None,
+) -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         reference_job_name(monitor),
         selection=dg.AssetSelection.assets(dg.AssetKey([monitor, Asset.REFERENCE_PROFILE])),
-        executor_def=dg.in_process_executor,
+        executor_def=executor,
         description=f"Rebuild monitor '{monitor}''s reference bins and profile.",
-        tags={"monitor": monitor},
+        tags=run_tags(monitor, tags or {}),
     )

@@ -2,7 +2,6 @@
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import dagster as dg
 
@@ -35,6 +34,7 @@ def prune_job(retention: Mapping[str, RetentionConfig]) -> dg.JobDefinition:
         slices: SliceStoreResource,
     ) -> dg.Output[None]:
         """Deletes each monitor's data older than its retention keys."""
+        from monitoring_pipelines.core.artifacts import artifact_path, sibling
         from monitoring_pipelines.core.retention.prune import Folders, describe, prune_monitor
         from monitoring_pipelines.core.retention.rows import RetentionRepository
 
@@ -42,8 +42,9 @@ def prune_job(retention: Mapping[str, RetentionConfig]) -> dg.JobDefinition:
             today = date.fromisoformat(config.today) if config.today else datetime.now(UTC).date()
         except ValueError as exc:
             raise dg.Failure(f"today '{config.today}' is not a date like 2026-01-31") from exc
-        base = Path(slices.base_dir)
-        folders = Folders(slices=base, reports=base.resolve().parent / "reports")
+        folders = Folders(
+            slices=artifact_path(slices.base_dir), reports=sibling(slices.base_dir, "reports")
+        )
         store = RetentionRepository(result_store.database())
         removed = []
         for name, keys in retention.items():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -15,12 +14,14 @@ class SliceStoreResource(dg.ConfigurableResource):  # type: ignore[type-arg]
     """Parquet files of each monitor's daily slice.
 
     Attributes:
-        base_dir: Folder of the files (``$MONITORING_HOME/slices`` by default).
+        base_dir: Folder of the files (``$MONITORING_HOME/slices`` by default), or an fsspec
+            URL (``s3://bucket/prefix/slices`` when ``MONITORING_ARTIFACTS_URL`` names one).
     """
 
     base_dir: str
 
     def get_store(self) -> SliceStore:
+        from monitoring_pipelines.core.artifacts import artifact_path
         from monitoring_pipelines.core.ingest.slice_store import SliceStore
 
-        return SliceStore(Path(self.base_dir))
+        return SliceStore(artifact_path(self.base_dir))

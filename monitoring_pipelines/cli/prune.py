@@ -26,6 +26,7 @@ def prune(ctx: Context, monitors: tuple[str, ...], dry_run: bool, today: datetim
     be), then the totals. Metrics, check results, open incidents and the reference are kept.
     Exits 2 for an unknown monitor.
     """
+    from monitoring_pipelines.core.artifacts import artifact_path
     from monitoring_pipelines.core.retention.prune import describe, folders_under, prune_monitor
     from monitoring_pipelines.core.retention.rows import RetentionRepository
 
@@ -35,7 +36,7 @@ def prune(ctx: Context, monitors: tuple[str, ...], dry_run: bool, today: datetim
         fail(f"unknown monitor '{unknown[0]}'; known: {', '.join(config.monitors)}")
     day = (today or datetime.now(UTC)).date()
     store = RetentionRepository(ctx.database())
-    folders = folders_under(ctx.settings.home)
+    folders = folders_under(artifact_path(ctx.settings.artifacts))
     removed = []
     for name in monitors or tuple(config.monitors):
         retention = config.monitors[name].retention

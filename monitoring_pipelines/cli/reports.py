@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from monitoring_pipelines.cli.context import Context, fail, pass_context
+from monitoring_pipelines.core.artifacts import ArtifactPath, child
 from monitoring_pipelines.core.config import MonitorFile
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ class Written:
 
     monitor: str
     day: date
-    path: Path
+    path: ArtifactPath
     headline: str
 
 
@@ -122,7 +123,7 @@ def write_reports(
     if not days:
         return []
     renderer = Renderer(ctx, config)
-    folder = reports_dir(str(ctx.settings.home / "slices"))
+    folder = reports_dir(child(ctx.settings.artifacts, "slices"))
     written = []
     for monitor, day_text in sorted(days):
         if monitor not in config.monitors:
@@ -165,11 +166,11 @@ def write_run_reports(
         and config.monitors[monitor].has_day(date.fromisoformat(day), today)
     } | set(last)
     written = write_reports(ctx, config, days, instance=ctx.instance())
-    echo_written(written, reports_dir(str(ctx.settings.home / "slices")))
+    echo_written(written, reports_dir(child(ctx.settings.artifacts, "slices")))
     return written
 
 
-def echo_written(written: list[Written], reports: Path) -> None:
+def echo_written(written: list[Written], reports: ArtifactPath) -> None:
     """Say where the reports are: one line per monitor with its days, and the newest file."""
     if not written:
         click.echo("reports: none written")

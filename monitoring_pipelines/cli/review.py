@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 from collections import Counter
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import click
@@ -15,6 +14,7 @@ import click
 from monitoring_pipelines.cli.context import Context, fail, pass_context
 from monitoring_pipelines.cli.operations import run_review_loop
 from monitoring_pipelines.core.config import MonitorFile
+from monitoring_pipelines.core.errors import MonitoringError
 
 
 @click.group()
@@ -152,23 +152,28 @@ def _known_monitors(config: MonitorFile, monitors: Sequence[str]) -> None:
 @click.option("--monitor", required=True)
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
     required=True,
-    help="The JSONL file to write (replaced atomically).",
+    help="The JSONL file to write (replaced atomically): a path, or an object-store URL such "
+    "as s3://bucket/exports/chatbot.jsonl (credentials from the environment).",
 )
 @pass_context
-def review_export(ctx: Context, monitor: str, out: Path) -> None:
+def review_export(ctx: Context, monitor: str, out: str) -> None:
     """Write the corrected answers as a chat-format fine-tuning JSONL (PII redacted); the
     same records as the monitor's finetuning_dataset asset."""
+    from monitoring_pipelines.core.artifacts import artifact_path
     from monitoring_pipelines.core.hallucination.finetune import finetuning_records, write_jsonl
     from monitoring_pipelines.core.hallucination.review import REVIEWED
 
+    try:
+        target = artifact_path(out)
+    except MonitoringError as exc:
+        fail(f"--out {out}: {exc}")
     _known_monitors(ctx.config(), [monitor])
     items = _queue(ctx).items(monitor, REVIEWED)
     dataset = finetuning_records(items)
     try:
-        write_jsonl(dataset, out)
-    except OSError as exc:
+        write_jsonl(dataset, target)
+    except (OSError, MonitoringError) as exc:
         fail(f"cannot write {out}: {exc}")
     skipped = ", ".join(f"{n} {reason}" for reason, n in dataset.skipped.items() if n)
     redacted = ", ".join(f"{n} {kind}" for kind, n in dataset.redactions.items() if n)

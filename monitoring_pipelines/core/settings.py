@@ -9,14 +9,21 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
 from sqlalchemy.engine import make_url
 
+from monitoring_pipelines.core.artifacts import check_url, is_url
 from monitoring_pipelines.core.errors import ConfigError
 
 DEFAULT_HOME = ".monitoring"
 DEFAULT_WEB_URL = "http://127.0.0.1:8080"
 """Where ``monitoring serve`` answers by default; alerts link reports and runbooks there."""
+ExecutorKind = Literal["in_process", "multiprocess", "celery"]
+"""How the steps of a monitor's run execute (``MONITORING_EXECUTOR``)."""
+BROKER_VARIABLE = "MONITORING_CELERY_BROKER"
+"""The Celery broker's URL (``redis://host:6379/0``), read by each process from its
+environment, never stored."""
 ALERTING_BUDGET_S = 15.0
 """Seconds an alerting pass may spend sending, well under the sensor's 30 s interval."""
 
@@ -36,6 +43,15 @@ class Settings:
     pagerduty_url: str | None = None
     alerting_budget_s: float = ALERTING_BUDGET_S
     web_url: str = DEFAULT_WEB_URL
+    artifacts_url: str | None = None
+    executor: ExecutorKind = "in_process"
+    """Where slices, reports and fine-tuning sets go instead of ``home``: an fsspec URL such as
+    ``s3://bucket/prefix`` (``MONITORING_ARTIFACTS_URL``)."""
+
+    @property
+    def artifacts(self) -> str:
+        """The location of the files the product writes: the URL, or ``home``."""
+        return self.artifacts_url or str(self.home)
 
     @property
     def default_warehouse_url(self) -> str:
@@ -60,6 +76,8 @@ class Settings:
             pagerduty_url=env.get("PAGERDUTY_EVENTS_URL") or None,
             alerting_budget_s=_seconds(env, "MONITORING_ALERTING_BUDGET_S", ALERTING_BUDGET_S),
             web_url=_http_url(env, "MONITORING_WEB_URL", DEFAULT_WEB_URL),
+            artifacts_url=_artifacts_url(env, home),
+            executor=_executor(env),
         )
 
 
@@ -114,6 +132,35 @@ def with_password(url: str, password: str) -> str:
     if not password:
         return url
     return make_url(url).set(password=password).render_as_string(hide_password=False)
+
+
+def _artifacts_url(env: Mapping[str, str], home: Path) -> str | None:
+    """``MONITORING_ARTIFACTS_URL`` when it names an object store; a local folder given there
+    (a path or ``file://``) is used as it is, None (``home``) when unset."""
+    raw = (env.get("MONITORING_ARTIFACTS_URL") or "").strip()
+    if not raw:
+        return None
+    if is_url(raw):
+        return check_url(raw).rstrip("/")
+    local = Path(raw.removeprefix("file://")).expanduser().resolve()
+    return None if local == home else str(local)
+
+
+def _executor(env: Mapping[str, str]) -> ExecutorKind:
+    raw = (env.get("MONITORING_EXECUTOR") or "in_process").strip().lower().replace("-", "_")
+    kinds: tuple[ExecutorKind, ...] = get_args(ExecutorKind)
+    for kind in kinds:
+        if raw == kind:
+            if kind == "celery" and not env.get(BROKER_VARIABLE):
+                raise ConfigError(
+                    f"MONITORING_EXECUTOR=celery needs the broker's URL in {BROKER_VARIABLE}, "
+                    "e.g. redis://127.0.0.1:6379/0"
+                )
+            return kind
+    raise ConfigError(
+        f"MONITORING_EXECUTOR={env.get('MONITORING_EXECUTOR')!r} is not an executor; expected "
+        f"one of {', '.join(kinds)}"
+    )
 
 
 def _seconds(env: Mapping[str, str], name: str, default: float) -> float:

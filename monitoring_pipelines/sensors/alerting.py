@@ -26,6 +26,7 @@ def alerting_sensor(
     budget_s: float = ALERTING_BUDGET_S,
     web_url: str | None = None,
     monitors: Mapping[str, MonitorConfig] | None = None,
+    run_tags: Mapping[str, str] | None = None,
 ) -> dg.SensorDefinition:
     """The alerting pass every 30 s; it also requests the daily report of every recent
     partition whose checks it has just recorded, so the report lists them, and of every day
@@ -34,6 +35,8 @@ def alerting_sensor(
     A pass sends for at most ``budget_s`` seconds (``MONITORING_ALERTING_BUDGET_S``); what is
     left waits for the next tick. With ``monitors``, only days that are their partitions get a
     report (a failed reference build is dated with the day it ran, which has no report yet).
+    The report runs carry ``run_tags`` (the warehouse) besides the monitor, as the monitors'
+    jobs do, for the run queue's limits.
     """
     reports = dict(reports or {})
     policy = DeliveryPolicy(pass_budget_s=budget_s)
@@ -74,6 +77,7 @@ def alerting_sensor(
             report.cursor or "",
             incident=incident,
             monitors=monitors,
+            run_tags=run_tags,
         )
         problems = notifier_problems(store)
         if problems and not requests:
@@ -103,6 +107,7 @@ def report_requests(
     today: date | None = None,
     incident: Collection[tuple[str, str]] = (),
     monitors: Mapping[str, MonitorConfig] | None = None,
+    run_tags: Mapping[str, str] | None = None,
 ) -> list[dg.RunRequest]:
     """Runs of ``<monitor>/daily_report`` for the recent partitions just checked and for the
     ``incident`` days (``days_to_report``), whatever their age; other history is rendered on
@@ -127,7 +132,7 @@ def report_requests(
                 run_key=f"report:{monitor}:{partition}:{cursor}",
                 asset_selection=[key],
                 partition_key=partition,
-                tags={"monitor": monitor},
+                tags={**(run_tags or {}), "monitor": monitor},
             )
         )
     return requests

@@ -31,8 +31,11 @@ class MonitorTick:
     note: str
 
 
-def labels_sensor(monitors: Mapping[str, MonitorConfig]) -> dg.SensorDefinition:
-    """One sensor for every monitor with labels, named ``labels``."""
+def labels_sensor(
+    monitors: Mapping[str, MonitorConfig], run_tags: Mapping[str, str] | None = None
+) -> dg.SensorDefinition:
+    """One sensor for every monitor with labels, named ``labels``; its runs carry ``run_tags``
+    (the warehouse) besides the monitor's."""
     watched = {n: m for n, m in monitors.items() if m.labels is not None and m.prediction}
     keys = [dg.AssetKey([name, Asset.PERFORMANCE]) for name in watched]
 
@@ -74,7 +77,7 @@ def labels_sensor(monitors: Mapping[str, MonitorConfig]) -> dg.SensorDefinition:
                         run_key=f"labels:{name}:{day}:{token}",
                         partition_key=day,
                         asset_selection=[dg.AssetKey([name, Asset.PERFORMANCE])],
-                        tags={"monitor": name, "trigger": "late_labels"},
+                        tags={**(run_tags or {}), "monitor": name, "trigger": "late_labels"},
                     )
                 )
             notes.append(

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from monitoring_pipelines.core.artifacts import ArtifactPath, artifact_path, child
 from monitoring_pipelines.core.errors import MonitoringError, describe_fault
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.core.store.database import Database
@@ -42,7 +43,7 @@ class WebState:
     """What the routes share: settings, where reports and runbooks are, the result store."""
 
     settings: Settings
-    reports_dir: Path
+    reports_dir: ArtifactPath
     runbooks_dir: Path
     templates: Environment
     _database: Database | None = field(default=None, repr=False)
@@ -93,7 +94,8 @@ def create_app(
 
     Args:
         settings: Paths and URLs (from the environment by default).
-        reports_dir: The daily reports (default ``$MONITORING_HOME/reports``).
+        reports_dir: The daily reports (default ``$MONITORING_HOME/reports``, or ``reports``
+            under ``MONITORING_ARTIFACTS_URL``).
         runbooks_dir: The runbooks' Markdown files (default the repository's ``docs/runbooks``).
     """
     from monitoring_pipelines.web import incidents, pages, review
@@ -114,7 +116,7 @@ def create_app(
     )
     app.state.web = WebState(
         settings=settings,
-        reports_dir=reports_dir or settings.home / "reports",
+        reports_dir=reports_dir or artifact_path(child(settings.artifacts, "reports")),
         runbooks_dir=runbooks_dir or default_runbooks_dir(),
         templates=Environment(
             loader=PackageLoader("monitoring_pipelines.web", "templates"),

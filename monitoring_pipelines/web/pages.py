@@ -11,6 +11,7 @@ from markdown_it import MarkdownIt
 from markupsafe import Markup
 from starlette.responses import Response
 
+from monitoring_pipelines.core.artifacts import ArtifactPath
 from monitoring_pipelines.web.app import render, state
 
 router = APIRouter()
@@ -19,7 +20,7 @@ router = APIRouter()
 _MARKDOWN = MarkdownIt("commonmark", {"html": False}).enable("table")
 
 
-def report_days(reports: Path) -> dict[str, list[str]]:
+def report_days(reports: ArtifactPath) -> dict[str, list[str]]:
     """The reports on disk: monitor -> its days, newest first."""
     found: dict[str, list[str]] = {}
     if not reports.is_dir():
@@ -80,6 +81,8 @@ def report(request: Request, monitor: str, day: str) -> Response:
         )
     # The path is built from names listed on disk, never from the URL's text.
     path = web.reports_dir / monitor / f"{day}.html"
+    if not isinstance(path, Path):
+        return Response(path.read_bytes(), media_type="text/html; charset=utf-8")
     return FileResponse(path, media_type="text/html; charset=utf-8")
 
 

@@ -20,6 +20,7 @@ KERNEL = {
     "seasons",
     "wording",
     "pii",
+    "artifacts",
 }
 # Packages in one tier compute side by side; a later one may read an earlier one of its tier.
 ORDER = [

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from monitoring_pipelines.core.artifacts import ArtifactPath, write_bytes
 from monitoring_pipelines.core.hallucination.review import ReviewItem, ReviewStatus
 from monitoring_pipelines.core.pii import KINDS, redact
 
@@ -121,16 +122,23 @@ def finetuning_records(
     )
 
 
-def write_jsonl(dataset: FinetuneDataset, path: Path) -> None:
+def write_jsonl(dataset: FinetuneDataset, path: ArtifactPath) -> None:
     """Write ``dataset`` as JSON Lines to ``path`` atomically.
 
     The text goes to a temporary file beside ``path`` that then replaces it, so a reader sees
     the old file or the new one, never half of one; on failure the temporary file is removed.
+    In an object store, one upload does the same.
 
     Args:
         dataset: The records to write.
         path: The file to create or replace; its directory is created if missing.
+
+    Raises:
+        StoreError: If an object store refuses the write (missing bucket, credentials).
     """
+    if not isinstance(path, Path):
+        write_bytes(path, dataset.to_jsonl().encode("utf-8"))
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

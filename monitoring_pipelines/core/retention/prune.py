@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
+from monitoring_pipelines.core.artifacts import ArtifactPath
 from monitoring_pipelines.core.config import RetentionConfig
 from monitoring_pipelines.core.retention.files import prune_files
 from monitoring_pipelines.core.retention.policy import DataKind, cutoffs
@@ -39,8 +39,8 @@ class Removed:
 class Folders:
     """Where the monitors' files live: ``$MONITORING_HOME/slices`` and ``.../reports``."""
 
-    slices: Path
-    reports: Path
+    slices: ArtifactPath
+    reports: ArtifactPath
 
 
 def prune_monitor(
@@ -80,7 +80,7 @@ def prune_monitor(
     return out
 
 
-def folders_under(home: Path) -> Folders:
+def folders_under(home: ArtifactPath) -> Folders:
     """The folders of ``$MONITORING_HOME``: slices and reports side by side."""
     return Folders(slices=home / "slices", reports=home / "reports")
 

@@ -1,0 +1,140 @@
+"""The production profile's processes for tests and benchmarks: fresh PostgreSQL databases, a
+machine's environment with only its own folders local, and ``dagster-celery`` workers, each in
+its own folder and process group."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from tests.fakes.s3_server import S3Server
+
+ROOT = Path(__file__).parents[2]
+BIN = Path(sys.executable).parent
+ROLES = ("dagster", "results", "wh")
+
+
+@contextmanager
+def fresh_databases(postgres_url: str, prefix: str) -> Iterator[dict[str, str]]:
+    """Databases ``<prefix>_dagster``, ``_results`` and ``_wh`` (Dagster's instance, the result
+    store, the warehouse), created empty and dropped afterwards; their URLs by role."""
+    admin = sa.create_engine(postgres_url, isolation_level="AUTOCOMMIT")
+    names = {role: f"{prefix}_{role}" for role in ROLES}
+    with admin.connect() as conn:
+        for name in names.values():
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    base = make_url(postgres_url)
+    try:
+        yield {
+            role: base.set(database=name).render_as_string(hide_password=False)
+            for role, name in names.items()
+        }
+    finally:
+        with admin.connect() as conn:
+            for name in names.values():
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@dataclass
+class Worker:
+    name: str
+    folder: Path
+    process: subprocess.Popen[bytes]
+
+    @property
+    def log(self) -> Path:
+        return self.folder / "worker.log"
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)  # the worker's own process group
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+
+def base_environ() -> dict[str, str]:
+    keep = ("PATH", "LANG", "LC_ALL", "TZ")
+    return {k: os.environ[k] for k in keep if k in os.environ}
+
+
+def distributed_environ(
+    folder: Path, dbs: Mapping[str, str], s3: S3Server, broker: str, bucket: str
+) -> dict[str, str]:
+    """A machine's environment in the production profile: only its own folders are local."""
+    return {
+        **s3.environ(),
+        "PYTHONPATH": str(ROOT),
+        "HOME": str(folder),
+        "WHYLOGS_NO_ANALYTICS": "True",
+        "DAGSTER_HOME": str(folder / "dagster"),
+        "DAGSTER_PG_URL": dbs["dagster"],
+        "DAGSTER_LOCAL_ARTIFACTS_DIR": str(folder / "dagster" / "scratch"),
+        "DAGSTER_COMPUTE_LOGS_DIR": str(folder / "dagster" / "logs"),
+        "MONITORING_HOME": str(folder / "home"),
+        "MONITORING_CONFIG": str(ROOT / "demo" / "monitors.yaml"),
+        "MONITORING_STORE_URL": dbs["results"],
+        "MONITORING_WAREHOUSE_URL": dbs["wh"],
+        "MONITORING_ARTIFACTS_URL": f"s3://{bucket}/distributed",
+        "MONITORING_EXECUTOR": "celery",
+        "MONITORING_CELERY_BROKER": broker,
+    }
+
+
+def dagster_home(folder: Path, instance_file: Path) -> Path:
+    home = folder / "dagster"
+    home.mkdir(parents=True, exist_ok=True)
+    shutil.copy(instance_file, home / "dagster.yaml")
+    return home
+
+
+def start_worker(name: str, folder: Path, environ: Mapping[str, str]) -> Worker:
+    """``dagster-celery worker start`` in ``folder``, one task at a time."""
+    folder.mkdir(parents=True)
+    dagster_home(folder, ROOT / "deploy" / "dagster.production.yaml")
+    log = (folder / "worker.log").open("wb")
+    process = subprocess.Popen(
+        [
+            str(BIN / "dagster-celery"),
+            "worker",
+            "start",
+            "-A",
+            "dagster_celery.app",
+            "-y",
+            str(ROOT / "deploy" / "celery.yaml"),
+            "-n",
+            name,
+            "--",
+            "--concurrency=1",
+        ],
+        cwd=folder,
+        env={**base_environ(), **environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Worker(name, folder, process)
+
+
+def wait_ready(workers: list[Worker], timeout_s: float = 120) -> None:
+    deadline = time.monotonic() + timeout_s
+    for worker in workers:
+        while b" ready." not in worker.log.read_bytes():
+            if worker.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"{worker.name} did not start:\n{worker.log.read_text()}")
+            time.sleep(0.5)

@@ -32,7 +32,7 @@ def make_daily_profile(
         # Imported by the step, not with the definitions: they bring pandas and whylogs.
         from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY
         from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
-        from monitoring_pipelines.core.profile.pushed_day import load_pushed
+        from monitoring_pipelines.core.profile.pushed_day import load_pushed, reference_digest
 
         plan = ColumnPlan.for_monitor(monitor)
         profile_columns = profiled_columns(monitor)
@@ -73,6 +73,13 @@ def make_daily_profile(
         except StoreError as exc:
             raise failure(str(exc), monitor=name) from exc
         if pushed is not None:
+            if pushed.reference != reference_digest(reference):
+                raise failure(
+                    f"monitor '{name}', {day}: the day was pushed down over the bins and "
+                    "categories of an earlier reference profile; materialize "
+                    f"{name}/live_slice for {day} again",
+                    monitor=name,
+                )
             profiled = replace(profiled, rows=pushed.rows, sketches=pushed.sketches)
         store.save_profile(
             name,

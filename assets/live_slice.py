@@ -106,7 +106,8 @@ def make_live_slice(
             }
         )
         metadata["findings"] = dg.MetadataValue.json(findings)
-        metadata["slice_rows"] = dg.MetadataValue.int(slice_rows)
+        if not isinstance(pushed, str):
+            metadata["slice_rows"] = dg.MetadataValue.int(slice_rows)
         metadata["pushdown"] = dg.MetadataValue.text(
             pushed
             if isinstance(pushed, str)

@@ -373,3 +373,31 @@ def test_on_fails_naming_why_the_day_cannot_be_pushed_down(
     message = str(failure.step_failure_data.error)
     assert "source.pushdown is 'on' but the day cannot be pushed down" in message
     assert "no reference profile yet" in message
+
+
+def test_a_day_pushed_down_over_an_earlier_reference_is_not_profiled_over_the_new_one(
+    make_monitoring: MonitoringFactory, shop_data: ShopData
+) -> None:
+    monitoring = make_monitoring(config("on"), tables(shop_data, text_numbers=True))
+    monitoring.reference("shop")
+    monitoring.day("shop", CLEAN_DAY)
+    moved = shop_data.reference.assign(amount=shop_data.reference["amount"] * 3)
+    write_table(monitoring.warehouse_url, "shop_training", moved)
+    monitoring.reference("shop")
+    job = monitoring.defs.resolve_implicit_global_asset_job_def()
+
+    def materialize(*assets: str) -> dg.ExecuteInProcessResult:
+        return job.execute_in_process(
+            instance=monitoring.instance,
+            partition_key=CLEAN_DAY.isoformat(),
+            asset_selection=[dg.AssetKey(["shop", a]) for a in assets],
+            raise_on_error=False,
+        )
+
+    stale = materialize("daily_profile")
+    assert not stale.success
+    [failure] = [e for e in stale.all_events if e.is_step_failure]
+    assert "pushed down over the bins and categories of an earlier reference profile" in str(
+        failure.step_failure_data.error
+    )
+    assert materialize("live_slice", "daily_profile").success

@@ -8,6 +8,7 @@ so a day pulled after it was pushed down (or the other way round) never reads a 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import struct
 from collections.abc import Mapping
@@ -89,6 +90,22 @@ class PushedDay:
     dialect: str
     sample_rows: int
     sketches: tuple[ColumnSketch, ...]
+    reference: str
+    """:func:`reference_digest` of the reference the sketches' bins and categories are of."""
+
+
+def reference_digest(reference: Mapping[str, ColumnSketch]) -> str:
+    """What of the reference a pushed-down day's counts depend on: its bins and categories."""
+    digest = hashlib.sha256()
+    for column in sorted(reference):
+        sketch = reference[column]
+        digest.update(column.encode() + b"\0")
+        if sketch.edges is not None:
+            digest.update(repr([float(e) for e in sketch.edges]).encode())
+        if sketch.categories is not None:
+            digest.update(json.dumps(list(sketch.categories)).encode())
+        digest.update(b"\1")
+    return digest.hexdigest()
 
 
 def push_day(
@@ -122,6 +139,7 @@ def push_day(
         dialect=aggregates.dialect,
         sample_rows=len(aggregates.sample),
         sketches=sketches,
+        reference=reference_digest(reference),
     )
     return aggregates, record
 
@@ -138,6 +156,7 @@ def save_pushed(slice_path: Path, record: PushedDay) -> None:
             "dialect": record.dialect,
             "sample_rows": record.sample_rows,
             "sketches": len(record.sketches),
+            "reference": record.reference,
         }
     ).encode()
     parts = [struct.pack("<I", len(header)), header]
@@ -169,6 +188,7 @@ def load_pushed(slice_path: Path) -> PushedDay | None:
         dialect=str(header["dialect"]),
         sample_rows=int(header["sample_rows"]),
         sketches=tuple(sketches),
+        reference=str(header["reference"]),
     )
 
 

@@ -8,8 +8,8 @@ drift sketches and the row counts still describe every row of the day."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +40,7 @@ from tests.assets.conftest import (
 )
 
 BAD_DAY = DAYS[1]
+EMPTY_DAY = DAYS[-1] + timedelta(days=3)  # no traffic at all
 BAD_TIMESTAMPS = ["2026-09-02 25:61:00", "yesterday"]
 
 CONFIG = """
@@ -125,8 +126,8 @@ def installation(
     data_tables: Mapping[str, pd.DataFrame],
     schema: str | None = None,
 ) -> Installation:
-    """The monitor's reference and three days (clean, hostile, drifted), then the alerting
-    pass, on the given warehouse."""
+    """The monitor's reference and four days (clean, hostile, drifted, without traffic), then
+    the alerting pass, on the given warehouse."""
     if schema:
         engine = sa.create_engine(warehouse_url)
         with engine.begin() as conn:
@@ -158,7 +159,7 @@ def installation(
     )
     monitoring.reference("shop")
     days = {}
-    for day in (CLEAN_DAY, BAD_DAY, DRIFTED_DAY):
+    for day in (CLEAN_DAY, BAD_DAY, DRIFTED_DAY, EMPTY_DAY):
         days[day] = outcome(monitoring, monitoring.day("shop", day), day)
     sensor = monitoring.defs.resolve_sensor_def("alerting")
     resources = {k: monitoring.defs.resources[k] for k in ("result_store", "slack", "pagerduty")}
@@ -262,6 +263,9 @@ def assert_visible_bad_input(run: Installation) -> None:
     drifted = run.days[DRIFTED_DAY]
     assert drifted.verdicts[("feature_drift", "feature_drift")][0] is False
     assert run.incidents, "the drifted day opens incidents"
+    empty = run.days[EMPTY_DAY]
+    assert empty.live["rows"] == 0
+    assert empty.verdicts[("live_slice", "volume")] == (False, str(dg.AssetCheckSeverity.ERROR))
 
 
 @pytest.fixture(scope="module")
@@ -334,6 +338,9 @@ def test_a_sample_smaller_than_the_day_keeps_whole_day_counts(
     pulled = sqlite_runs["off"]
     for day, on in sampled.days.items():
         off = pulled.days[day]
+        if day == EMPTY_DAY:
+            assert replace(on, pushdown=off.pushdown) == off
+            continue
         # The slice holds 100 rows; the day's counts, bins and categories are every row's.
         assert "a sample of 100 of the day's" in on.pushdown
         assert on.live["rows"] == off.live["rows"] > 100

@@ -126,6 +126,11 @@ def push_day(
         raise PushdownDeclined("; ".join(problems))
     plan_of_day = pushdown_plan(monitor, reference)
     aggregates = day_aggregates(engine, monitor.source, plan_of_day, day, window)
+    quality = aggregates.quality
+    if quality.rows_read == 0 and quality.rows_of_other_days == 0:
+        # No row was read, so no column was looked at: the findings name none (as a pulled
+        # day without rows does).
+        quality.values.clear()
     plan = ColumnPlan.for_monitor(monitor)
     sketches = pushed_sketches(
         aggregates,

@@ -4,6 +4,7 @@ Great Expectations is imported by ``monitoring_pipelines.core.quality`` only whi
 asset validates a day, so runs that do not materialize it never pay for the import.
 """
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -84,6 +85,8 @@ def make_data_quality(
                 day_rows = pushed.rows
                 sample_rows = max(day_rows, 1)
             report = validate_day(suite, batches, day_rows=day_rows, sample_rows=sample_rows)
+            if pushed is not None and report.rows < pushed.rows:
+                report = replace(report, day_rows=pushed.rows)  # validated on a sample
         except (SourceError, StoreError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         diff = diff_source_schema(
@@ -104,9 +107,7 @@ def make_data_quality(
             {
                 **quality_values(report),
                 "schema_changes": len(diff.changes),
-                "day_rows": day_rows
-                if pushed is not None
-                else (report.day_rows if report.day_rows is not None else report.rows),
+                "day_rows": report.day_rows if report.day_rows is not None else report.rows,
                 "columns": len(diff.columns),
             }
         )

@@ -408,3 +408,17 @@ def test_a_day_pushed_down_over_an_earlier_reference_is_not_profiled_over_the_ne
         failure.step_failure_data.error
     )
     assert materialize("live_slice", "daily_profile").success
+
+
+def test_duckdb_days_pushed_down_decide_as_pulled_days(
+    tmp_path_factory: pytest.TempPathFactory, shop_data: ShopData
+) -> None:
+    pytest.importorskip("duckdb_engine")
+    runs = {}
+    for mode in ("off", "on"):
+        home = tmp_path_factory.mktemp(f"pushdown-duckdb-{mode}")
+        url = f"duckdb:///{home / 'warehouse.duckdb'}"
+        runs[mode] = installation(home, config(mode), url, tables(shop_data, text_numbers=False))
+    assert_same_decisions(runs["off"], runs["on"])
+    assert_visible_bad_input(runs["on"])
+    assert "(duckdb)" in runs["on"].days[CLEAN_DAY].pushdown

@@ -42,7 +42,12 @@ def make_live_slice(
         check_specs=check_specs(checks, key, partitions_def),
         kinds={"sql", "parquet"},
         description=f"One UTC day of {monitor.source.table}, read in chunks, typed, with "
-        "malformed and duplicate rows counted.",
+        "malformed and duplicate rows counted."
+        if monitor.source.pushdown == "off"
+        else f"One UTC day of {monitor.source.table}: its aggregates computed in the warehouse "
+        "and a bounded sample kept as the slice"
+        + (" (else read in chunks)" if monitor.source.pushdown == "auto" else "")
+        + ", with malformed and duplicate rows counted.",
     )
     @reports_faults(name)
     def live_slice(

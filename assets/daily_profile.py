@@ -1,5 +1,7 @@
 """The daily profile: whylogs summary plus exact bin counts over the reference's bins."""
 
+from dataclasses import replace
+
 import dagster as dg
 
 from assets.common import day_of, failure, numeric_metadata, reports_faults
@@ -30,6 +32,7 @@ def make_daily_profile(
         # Imported by the step, not with the definitions: they bring pandas and whylogs.
         from monitoring_pipelines.core.ingest.cleaning import GROUP_KEY, ROW_KEY
         from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
+        from monitoring_pipelines.core.profile.pushed_day import load_pushed, reference_digest
 
         plan = ColumnPlan.for_monitor(monitor)
         profile_columns = profiled_columns(monitor)
@@ -64,8 +67,20 @@ def make_daily_profile(
                 profile_rows=monitor.profile.sample_rows,
                 segments=monitor.segments,
             )
+            # A pushed-down day: the slice is its sample (the whylogs profile's rows); the
+            # counts, moments and p-value samples of every column are the warehouse's.
+            pushed = load_pushed(store_of_slices.path(name, day))
         except StoreError as exc:
             raise failure(str(exc), monitor=name) from exc
+        if pushed is not None:
+            if pushed.reference != reference_digest(reference):
+                raise failure(
+                    f"monitor '{name}', {day}: the day was pushed down over the bins and "
+                    "categories of an earlier reference profile; materialize "
+                    f"{name}/live_slice for {day} again",
+                    monitor=name,
+                )
+            profiled = replace(profiled, rows=pushed.rows, sketches=pushed.sketches)
         store.save_profile(
             name,
             context.partition_key,

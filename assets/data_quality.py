@@ -4,6 +4,7 @@ Great Expectations is imported by ``monitoring_pipelines.core.quality`` only whi
 asset validates a day, so runs that do not materialize it never pay for the import.
 """
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import dagster as dg
@@ -45,6 +46,7 @@ def make_data_quality(
     ) -> dg.MaterializeResult:
         # Imported by the step, not with the definitions: they bring pandas (and GX, later).
         from monitoring_pipelines.core.ingest import warehouse as wh
+        from monitoring_pipelines.core.profile.pushed_day import load_pushed
         from monitoring_pipelines.core.quality.batches import day_batches
         from monitoring_pipelines.core.quality.check import (
             quality_check,
@@ -74,8 +76,17 @@ def make_data_quality(
             columns = wh.table_columns(warehouse.engine, source.table, source.db_schema)
             suite = derive_suite(monitor, reference)
             sample_rows = monitor.checks.quality_sample_rows
-            batches, day_rows = day_batches(slices.get_store(), name, day, suite, sample_rows)
+            slice_store = slices.get_store()
+            batches, day_rows = day_batches(slice_store, name, day, suite, sample_rows)
+            pushed = load_pushed(slice_store.path(name, day))
+            if pushed is not None:
+                # A pushed-down day's slice is already its sample: validated whole, against
+                # the day's row count.
+                day_rows = pushed.rows
+                sample_rows = max(day_rows, 1)
             report = validate_day(suite, batches, day_rows=day_rows, sample_rows=sample_rows)
+            if pushed is not None and report.rows < pushed.rows:
+                report = replace(report, day_rows=pushed.rows)  # validated on a sample
         except (SourceError, StoreError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         diff = diff_source_schema(

@@ -22,7 +22,10 @@ from monitoring_pipelines.core.store.results import ResultRepository
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 if TYPE_CHECKING:
+    from monitoring_pipelines.core.ingest.cleaning import Window
+    from monitoring_pipelines.core.ingest.pushdown import DayAggregates
     from monitoring_pipelines.core.ingest.slice_store import SliceStore
+    from monitoring_pipelines.core.profile.pushed_day import PushedDay
 
 
 def make_live_slice(
@@ -39,7 +42,12 @@ def make_live_slice(
         check_specs=check_specs(checks, key, partitions_def),
         kinds={"sql", "parquet"},
         description=f"One UTC day of {monitor.source.table}, read in chunks, typed, with "
-        "malformed and duplicate rows counted.",
+        "malformed and duplicate rows counted."
+        if monitor.source.pushdown == "off"
+        else f"One UTC day of {monitor.source.table}: its aggregates computed in the warehouse "
+        "and a bounded sample kept as the slice"
+        + (" (else read in chunks)" if monitor.source.pushdown == "auto" else "")
+        + ", with malformed and duplicate rows counted.",
     )
     @reports_faults(name)
     def live_slice(
@@ -51,21 +59,35 @@ def make_live_slice(
         # Imported by the step, not with the definitions: they bring pandas and pyarrow.
         from monitoring_pipelines.core.ingest.cleaning import SliceSpec, Window, write_day_slice
         from monitoring_pipelines.core.ingest.live_checks import rows_without_day, slice_checks
+        from monitoring_pipelines.core.profile import pushed_day
 
         spec = SliceSpec.for_monitor(monitor)
         day = day_of(context)
         store = slices.get_store()
         results = result_store.results()
         window = Window.until(monitor.start_date, datetime.now(UTC).date())
+        path = store.path(name, day)
         try:
-            with store.writer(name, day, spec) as writer:
-                quality = write_day_slice(
-                    warehouse.read_day(monitor.source, spec.columns, day, window),
-                    spec,
-                    day,
-                    writer.write,
-                    window,
-                )
+            pushed = _pushed_day(name, monitor, day, window, warehouse, results)
+            if isinstance(pushed, str):
+                pushed_day.forget_pushed(path)
+                with store.writer(name, day, spec) as writer:
+                    quality = write_day_slice(
+                        warehouse.read_day(monitor.source, spec.columns, day, window),
+                        spec,
+                        day,
+                        writer.write,
+                        window,
+                    )
+                slice_rows = quality.rows_kept
+            else:
+                aggregates, record = pushed
+                quality = aggregates.quality
+                with store.writer(name, day, spec) as writer:
+                    if len(aggregates.sample):
+                        writer.write(aggregates.sample)
+                pushed_day.save_pushed(path, record)
+                slice_rows = len(aggregates.sample)
             outside = warehouse.rows_outside_window(monitor.source, window)
         except SourceError as exc:
             yield from _schema_fault(name, monitor, day, warehouse, store, results)
@@ -89,10 +111,50 @@ def make_live_slice(
             }
         )
         metadata["findings"] = dg.MetadataValue.json(findings)
+        if not isinstance(pushed, str):
+            metadata["slice_rows"] = dg.MetadataValue.int(slice_rows)
+        metadata["pushdown"] = dg.MetadataValue.text(
+            pushed
+            if isinstance(pushed, str)
+            else f"{monitor.source.pushdown}: aggregates computed in the warehouse "
+            f"({pushed[1].dialect}); the slice is a sample of {slice_rows} of the day's "
+            f"{quality.rows_kept} rows"
+        )
         metadata["path"] = dg.MetadataValue.path(str(store.path(name, day)))
         yield checked(key, metadata, outcomes)
 
     return live_slice
+
+
+def _pushed_day(
+    name: str,
+    monitor: MonitorConfig,
+    day: date,
+    window: "Window",
+    warehouse: WarehouseResource,
+    results: ResultRepository,
+) -> "tuple[DayAggregates, PushedDay] | str":
+    """The day pushed down, or why it is pulled (``source.pushdown``): ``auto`` pulls a day
+    that cannot be pushed down, ``on`` fails saying why."""
+    from monitoring_pipelines.core.ingest import warehouse as wh
+    from monitoring_pipelines.core.ingest.pushdown import PushdownDeclined
+    from monitoring_pipelines.core.profile.pushed_day import push_day
+
+    mode = monitor.source.pushdown
+    if mode == "off":
+        return "off: every row of the day pulled"
+    if wh.source_problems(name, monitor, warehouse.engine):
+        return f"{mode}: every row of the day pulled (the source table lacks a configured column)"
+    try:
+        return push_day(warehouse.engine, monitor, results.load_reference(name) or {}, day, window)
+    except PushdownDeclined as exc:
+        if mode == "on":
+            raise failure(
+                f"monitor '{name}', {day}: source.pushdown is 'on' but the day cannot be "
+                f"pushed down: {exc}",
+                monitor=name,
+            ) from exc
+        return f"auto: every row of the day pulled, because {exc}"
 
 
 def _schema_fault(
@@ -116,8 +178,11 @@ def _schema_fault(
 
     if not wh.source_problems(name, monitor, warehouse.engine):
         return  # a passing fault (connection, permissions): the earlier results stay
+    from monitoring_pipelines.core.profile.pushed_day import forget_pushed
+
     partition = day.isoformat()
     store.path(name, day).unlink(missing_ok=True)
+    forget_pushed(store.path(name, day))
     results.clear_partition(name, partition)
     if monitor.reference is None:
         return

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from monitoring_pipelines.core import catalog
 
@@ -45,6 +45,27 @@ class SourceConfig(Strict):
         description="rows sharing a session are not independent: p-values sample one per session",
     )
     chunk_rows: Annotated[int, Field(ge=100, le=5_000_000)] = 50_000
+    pushdown: Literal["auto", "on", "off"] = Field(
+        default="off",
+        description="compute the day's aggregates in the warehouse and keep only a bounded "
+        "sample as the slice: 'auto' when the dialect and the columns allow (else pull, saying "
+        "why), 'on' or fail saying why, 'off' pull every row",
+    )
+    pushdown_sample_rows: Annotated[int, Field(ge=100, le=5_000_000)] | None = Field(
+        default=None,
+        description="rows of a pushed-down day's sample (default: the most that p-values, "
+        "the whylogs profile and the quality checks each read)",
+    )
+
+    @field_validator("pushdown", mode="before")
+    @classmethod
+    def _yaml_switch(cls, value: object) -> object:
+        # YAML 1.1 reads a bare on and off as booleans.
+        if value is True:
+            return "on"
+        if value is False:
+            return "off"
+        return value
 
 
 class ReferenceConfig(Strict):

@@ -175,6 +175,21 @@ def test_prune_deletes_exactly_the_old_rows_and_files_and_a_second_prune_nothing
     assert all(r.rows == 0 and r.files == 0 and r.bytes == 0 for r in again)
 
 
+def test_a_pushed_down_days_record_goes_with_its_slice(database: Database, tmp_path: Path) -> None:
+    folder = tmp_path / "slices" / "m"
+    folder.mkdir(parents=True)
+    old, kept = TODAY - timedelta(days=30), TODAY - timedelta(days=1)
+    for day in (old, kept):
+        (folder / f"{day}.parquet").write_bytes(b"x" * 100)
+        (folder / f"{day}.pushed").write_bytes(b"y" * 10)
+    store = RetentionRepository(database)
+    removed = {
+        r.kind: r for r in prune_monitor(store, folders_under(tmp_path), "m", RETENTION, TODAY)
+    }
+    assert (removed[DataKind.SLICES].files, removed[DataKind.SLICES].bytes) == (2, 110)
+    assert sorted(p.name for p in folder.iterdir()) == [f"{kept}.parquet", f"{kept}.pushed"]
+
+
 def test_prune_of_a_monitor_without_any_data_removes_nothing(
     database: Database, tmp_path: Path
 ) -> None:

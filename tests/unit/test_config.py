@@ -74,6 +74,19 @@ def test_literal_choice_lists_allowed_values() -> None:
     assert "key 'prediction.type': found 'class'; allowed: 'label' or 'score'" in message
 
 
+def test_pushdown_is_off_by_default_and_reads_yaml_bare_on_and_off() -> None:
+    assert parse_config(MINIMAL, {}).monitors["churn"].source.pushdown == "off"
+    for written, read in (("on", "on"), ("off", "off"), ("auto", "auto"), ("'on'", "on")):
+        text = MINIMAL.replace(
+            "timestamp_column: ts}", f"timestamp_column: ts, pushdown: {written}}}"
+        )
+        assert parse_config(text, {}).monitors["churn"].source.pushdown == read
+    message = problems(
+        MINIMAL.replace("timestamp_column: ts}", "timestamp_column: ts, pushdown: sometimes}")
+    )
+    assert "key 'source.pushdown'" in message and "allowed: 'auto', 'on' or 'off'" in message
+
+
 def test_missing_required_key() -> None:
     message = problems("monitors:\n  churn:\n    start_date: 2026-01-01\n")
     assert "monitor 'churn', key 'source': missing" in message

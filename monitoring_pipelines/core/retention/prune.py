@@ -7,11 +7,13 @@ from datetime import date
 
 from monitoring_pipelines.core.artifacts import ArtifactPath
 from monitoring_pipelines.core.config import RetentionConfig
-from monitoring_pipelines.core.retention.files import prune_files
+from monitoring_pipelines.core.retention.files import FilesRemoved, prune_files
 from monitoring_pipelines.core.retention.policy import DataKind, cutoffs
 from monitoring_pipelines.core.retention.rows import TABLES, RetentionRepository
 
 SUFFIXES = {DataKind.SLICES: ".parquet", DataKind.REPORTS: ".html"}
+COMPANIONS = {DataKind.SLICES: (".pushed",)}
+"""Files that go with a day's file of that kind: a pushed-down day's record beside its slice."""
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,9 @@ def prune_monitor(
         else:
             base = folders.slices if kind is DataKind.SLICES else folders.reports
             gone = prune_files(base, monitor, SUFFIXES[kind], cutoff, dry_run=dry_run)
+            for suffix in COMPANIONS.get(kind, ()):
+                more = prune_files(base, monitor, suffix, cutoff, dry_run=dry_run)
+                gone = FilesRemoved(gone.files + more.files, gone.bytes + more.bytes)
             out.append(Removed(monitor, kind, cutoff, files=gone.files, bytes=gone.bytes))
     return out
 

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -274,3 +275,31 @@ def test_the_local_folder_stays_the_default(tmp_path: Path) -> None:
     write_jsonl(FinetuneDataset(({"messages": []},), 0, {}, {}), tuning)
     assert tuning.read_bytes() == b'{"messages":[]}\n'
     assert sorted(os.listdir(tuning.parent)) == ["bot.jsonl"]  # no temporary file left
+
+
+def test_a_pushed_down_days_record_lives_beside_its_slice_in_s3(prefix: str) -> None:
+    """A pushed-down day's record (its whole-day counts and sketches) is written, read and
+    forgotten where its slice is."""
+    from monitoring_pipelines.core.profile.pushed_day import (
+        PushedDay,
+        forget_pushed,
+        load_pushed,
+        save_pushed,
+    )
+    from monitoring_pipelines.core.profile.sketch import ColumnSketch
+
+    store = SliceStore(artifact_path(child(prefix, "slices")))
+    path = store.path("bot", DAY_1)
+    sketch = ColumnSketch("x", "numeric", np.array([1, 2, 0], np.int64), edges=np.array([1.5, 3.5]))
+    record = PushedDay(
+        rows=1_000_000, dialect="postgresql", sample_rows=100, sketches=(sketch,), reference="r"
+    )
+    assert load_pushed(path) is None
+    save_pushed(path, record)
+    loaded = load_pushed(path)
+    assert loaded is not None
+    assert (loaded.rows, loaded.dialect, loaded.reference) == (1_000_000, "postgresql", "r")
+    assert loaded.sketches[0].to_bytes() == sketch.to_bytes()
+    forget_pushed(path)
+    assert load_pushed(path) is None
+    forget_pushed(path)  # nothing left to forget: no error

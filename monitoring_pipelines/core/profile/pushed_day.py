@@ -14,10 +14,10 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
-from pathlib import Path
 
 from sqlalchemy import Engine
 
+from monitoring_pipelines.core.artifacts import ArtifactPath, is_remote, storage_errors, write_bytes
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.ingest.cleaning import Window
 from monitoring_pipelines.core.ingest.pushdown import (
@@ -149,11 +149,11 @@ def push_day(
     return aggregates, record
 
 
-def record_path(slice_path: Path) -> Path:
+def record_path(slice_path: ArtifactPath) -> ArtifactPath:
     return slice_path.with_suffix(SUFFIX)
 
 
-def save_pushed(slice_path: Path, record: PushedDay) -> None:
+def save_pushed(slice_path: ArtifactPath, record: PushedDay) -> None:
     """Write the record beside the slice: a JSON header, then each sketch's bytes."""
     header = json.dumps(
         {
@@ -169,17 +169,21 @@ def save_pushed(slice_path: Path, record: PushedDay) -> None:
         data = sketch.to_bytes()
         parts += [struct.pack("<I", len(data)), data]
     path = record_path(slice_path)
+    if is_remote(path):
+        write_bytes(path, b"".join(parts))  # one upload: the old object or the new one
+        return
     temporary = path.with_suffix(SUFFIX + ".tmp")
     temporary.write_bytes(b"".join(parts))
     temporary.replace(path)
 
 
-def load_pushed(slice_path: Path) -> PushedDay | None:
+def load_pushed(slice_path: ArtifactPath) -> PushedDay | None:
     """The day's record, or None when the day was pulled."""
     path = record_path(slice_path)
-    if not path.exists():
-        return None
-    data = path.read_bytes()
+    with storage_errors(path, "read"):
+        if not path.exists():
+            return None
+        data = path.read_bytes()
     (size,) = struct.unpack_from("<I", data, 0)
     header = json.loads(data[4 : 4 + size])
     at = 4 + size
@@ -197,6 +201,9 @@ def load_pushed(slice_path: Path) -> PushedDay | None:
     )
 
 
-def forget_pushed(slice_path: Path) -> None:
+def forget_pushed(slice_path: ArtifactPath) -> None:
     """A pulled day: no record of an earlier push-down of it may stay."""
-    record_path(slice_path).unlink(missing_ok=True)
+    path = record_path(slice_path)
+    with storage_errors(path, "delete"):
+        if path.exists():
+            path.unlink()

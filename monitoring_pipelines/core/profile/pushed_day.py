@@ -14,10 +14,11 @@ import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 from sqlalchemy import Engine
 
-from monitoring_pipelines.core.artifacts import ArtifactPath, is_remote, storage_errors, write_bytes
+from monitoring_pipelines.core.artifacts import ArtifactPath, storage_errors, write_bytes
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.ingest.cleaning import Window
 from monitoring_pipelines.core.ingest.pushdown import (
@@ -169,7 +170,7 @@ def save_pushed(slice_path: ArtifactPath, record: PushedDay) -> None:
         data = sketch.to_bytes()
         parts += [struct.pack("<I", len(data)), data]
     path = record_path(slice_path)
-    if is_remote(path):
+    if not isinstance(path, Path):
         write_bytes(path, b"".join(parts))  # one upload: the old object or the new one
         return
     temporary = path.with_suffix(SUFFIX + ".tmp")

@@ -3,18 +3,22 @@ residual rows SQL cannot classify alone, and one bounded deterministic sample le
 
 The queries of a day (each a scan of the day's rows, or of an index range of them):
 
-1. repeated request ids (``GROUP BY id HAVING count(*) > 1``);
-2. the residual rows (:mod:`.sql`): counted, then pulled and cleaned by
-   :func:`~.cleaning.clean_chunk`, so every bad value is counted exactly as the pull path
-   counts it, with the same examples;
-3. one aggregate pass over the regular rows: rows, nulls, moments (count, sum and sum of
-   squares about the reference mean, min, max), counts at or below each reference bin edge and
-   each bin's sum, missing ids, usable latencies;
+1. repeated request ids: ``count(id) - count(DISTINCT id)``, and only when that is not 0
+   the ids themselves (``GROUP BY id HAVING count(*) > 1``, twice the cost);
+2. one aggregate pass (no ``GROUP BY``) over every row read: rows, text nulls, missing ids,
+   usable latencies, and the residual rows (:mod:`.sql`) among them. When there are residual
+   rows they are pulled and cleaned by :func:`~.cleaning.clean_chunk`, so every bad value is
+   counted exactly as the pull path counts it, with the same examples, and the pass is run
+   again over the regular rows alone;
+3. the numeric columns' nulls, moments (count, sum and sum of squares about the reference
+   mean, min, max), bin counts and bin sums: one ``GROUP BY`` of the joint bins of
+   :data:`JOINT_COLUMNS` columns per query;
 4. per categorical column, status and (model, intent): one ``GROUP BY`` each, bounded;
 5. latency order statistics: ``percentile_disc`` (PostgreSQL), ``quantile_disc`` (DuckDB), or
    ``ORDER BY .. LIMIT .. OFFSET`` (SQLite), interpolated here as numpy interpolates, so the
    percentiles are the pull path's to the last bit;
-6. the sample: the day's rows with the smallest MD5 of their request id, cleaned as slice rows.
+6. the sample: the day's rows with the smallest hash of their request id (:func:`.sql.sample_hash`),
+   cleaned as slice rows.
 
 A day whose residual rows or repeated ids exceed their caps is declined
 (:class:`PushdownDeclined`): the caller pulls it instead.
@@ -151,12 +155,17 @@ class _Day:
     def run(self) -> DayAggregates:
         repeated = self._repeated_ids()
         regular = self._regular(repeated)
-        residual, quality = self._residual(regular)
-        if not self.residual_rows:
-            # Every row read is regular (the common day): the later scans test only the
-            # timestamp's range, not every column's form again.
+        # The aggregate pass over every row read also counts the residual rows: on the common
+        # day there are none, and that pass is the regular rows' own, so the later scans test
+        # only the timestamp's range, not every column's form again. Otherwise the residual
+        # rows are pulled and the pass is run again over the regular rows alone.
+        plain = self._plain(self.read, and_(self.read, ~regular))
+        residual, quality = self._residual(regular, int(plain["irregular"] or 0))
+        if self.residual_rows:
+            plain = self._plain(regular)
+        else:
             regular = self.read
-        aggregate = self._aggregate(regular)
+        aggregate = plain | self._binned_all(regular)
         regular_rows = int(aggregate["rows"])
         quality.rows_read += regular_rows
         quality.rows_kept += regular_rows
@@ -198,9 +207,17 @@ class _Day:
         if self.rid is None:
             return []
         rid = self.rid
+        present = and_(self.read, ~sq.missing_id(rid, self.forms, rid.name))
+        # Counting distinct ids costs about half of listing the repeated ones (a sort or hash
+        # of every id either way, without the per-group counts): list them only when any are.
+        (count,) = self._execute(
+            select(func.count(rid) - func.count(rid.distinct())).where(present)
+        )[0]
+        if not count:
+            return []
         query = (
             select(rid)
-            .where(self.read, ~sq.missing_id(rid, self.forms, rid.name))
+            .where(present)
             .group_by(rid)
             .having(func.count() > 1)
             .limit(REPEATED_ID_CAP + 1)
@@ -227,9 +244,11 @@ class _Day:
                 irregular.append(and_(self.rid.is_not(None), self.rid.in_(repeated)))
         return and_(self.own, ~sq.any_of(irregular))
 
-    def _residual(self, regular: ColumnElement[bool]) -> tuple[pd.DataFrame, SliceQuality]:
+    def _residual(
+        self, regular: ColumnElement[bool], count: int
+    ) -> tuple[pd.DataFrame, SliceQuality]:
+        """The ``count`` residual rows (counted by :meth:`_plain`), pulled and cleaned."""
         condition = and_(self.read, ~regular)
-        count = int(self._execute(select(func.count()).where(condition))[0][0])
         self.residual_rows = count
         if count > self.plan.residual_cap:
             raise PushdownDeclined(
@@ -263,9 +282,15 @@ class _Day:
             frame[OWN_DAY] = True
         return frame
 
-    def _aggregate(self, regular: ColumnElement[bool]) -> dict[str, Any]:
+    def _plain(
+        self, rows: ColumnElement[bool], irregular: ColumnElement[bool] | None = None
+    ) -> dict[str, Any]:
+        """One aggregate pass (no ``GROUP BY``) over ``rows``: rows, text columns' nulls,
+        missing ids, usable latencies, and with ``irregular`` the rows it holds."""
         c, plan = self.table.c, self.plan
         parts: dict[str, ColumnElement[Any]] = {"rows": func.count()}
+        if irregular is not None:
+            parts["irregular"] = sq.count_if(irregular)
         for name in plan.spec.text:
             parts[f"null:{name}"] = sq.count_if(c[name].is_(None))
         if self.rid is not None:
@@ -273,15 +298,17 @@ class _Day:
         if plan.latency_column:
             parts["latency_rows"] = sq.count_if(self.values[plan.latency_column] >= 0)
         labels = list(parts)
-        query = select(*(parts[k].label(f"a{i}") for i, k in enumerate(labels))).where(regular)
+        query = select(*(parts[k].label(f"a{i}") for i, k in enumerate(labels))).where(rows)
         row = self._execute(query)[0]
-        out = dict(zip(labels, row, strict=True))
+        return dict(zip(labels, row, strict=True))
+
+    def _binned_all(self, regular: ColumnElement[bool]) -> dict[str, Any]:
         binned = self._binned(list(self.values), regular).get(None, {})
         for name in self.values:
             if not binned.get(f"init:{name}"):  # no regular rows
                 binned.update({f"null:{name}": 0, f"n:{name}": 0, f"lo:{name}": None})
                 binned.update({f"hi:{name}": None, f"sum:{name}": 0.0, f"sq:{name}": 0.0})
-        return out | binned
+        return binned
 
     def _segments(self, regular: ColumnElement[bool]) -> dict[str, list[SegmentAggregate]]:
         """Per value of each segment column (the largest ``segment_values`` plus a margin for
@@ -617,7 +644,7 @@ class _Day:
         return out
 
     def _sample(self, rows: int) -> pd.DataFrame:
-        """The day's sampled rows (smallest MD5 of the request id first), cleaned.
+        """The day's sampled rows (smallest hash of the request id first), cleaned.
 
         Only residual rows can be dropped by cleaning, so ``sample_rows`` plus the residual
         rows are read; when the day is large, only keys below a prefix that about three times
@@ -631,8 +658,7 @@ class _Day:
         limit = wanted + self.residual_rows + 1
         condition = self.read
         if rows > 4 * wanted:
-            prefix = f"{int(0xFFFFFFFF * 3 * wanted / rows):08x}"
-            condition = and_(self.read, func.substr(key, 1, 8) <= prefix)
+            condition = and_(self.read, sq.sample_prefix(key, 3 * wanted / rows, self.forms))
         raw_rows = self._rows(condition, order=[key, self.ts], limit=limit)
         if len(raw_rows) < limit and condition is not self.read:
             raw_rows = self._rows(self.read, order=[key, self.ts], limit=limit)

@@ -13,7 +13,9 @@ The queries of a day (each a scan of the day's rows, or of an index range of the
 3. the numeric columns' nulls, moments (count, sum and sum of squares about the reference
    mean, min, max), bin counts and bin sums: one ``GROUP BY`` of the joint bins of
    :data:`JOINT_COLUMNS` columns per query;
-4. per categorical column, status and (model, intent): one ``GROUP BY`` each, bounded;
+4. the categorical columns and the status: one ``GROUP BY GROUPING SETS`` whose groups are
+   ranked and bounded per column by ``row_number()`` (PostgreSQL, DuckDB; on SQLite one
+   ``GROUP BY`` each), and (model, intent): one ``GROUP BY``, bounded;
 5. latency order statistics: ``percentile_disc`` (PostgreSQL), ``quantile_disc`` (DuckDB), or
    ``ORDER BY .. LIMIT .. OFFSET`` (SQLite), interpolated here as numpy interpolates, so the
    percentiles are the pull path's to the last bit;
@@ -35,7 +37,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import Engine, and_, case, desc, func, select
+from sqlalchemy import Engine, String, and_, case, cast, desc, func, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
@@ -176,13 +178,16 @@ class _Day:
         if self.rid is not None:
             quality.missing_request_id += int(aggregate["missing_id"] or 0)
         numeric = {c: self._numeric(c, aggregate) for c in self.values}
-        statuses, status_classes = self._statuses(regular, residual)
+        grouped = self._grouped(regular)
+        statuses, status_classes = self._statuses(regular, residual, grouped)
         return DayAggregates(
             dialect=self.dialect,
             quality=quality,
             regular_rows=regular_rows,
             numeric=numeric,
-            categories={c: self._categories(c, regular) for c in self.plan.categories},
+            categories={
+                c: self._categories(c, regular, grouped.get(c)) for c in self.plan.categories
+            },
             residual=residual,
             sample=self._sample(regular_rows + len(residual)),
             latency_percentiles=self._percentiles(regular, aggregate, residual),
@@ -477,8 +482,75 @@ class _Day:
             ),
         )
 
-    def _categories(self, name: str, regular: ColumnElement[bool]) -> dict[str, int]:
-        """Counts of the reference's categories, and of the largest new ones."""
+    def _grouped(self, regular: ColumnElement[bool]) -> dict[str, list[tuple[Any, int]]]:
+        """Every categorical column's and the status's counts from one scan, by ``GROUPING
+        SETS`` (PostgreSQL, DuckDB; SQLite has none: empty, each is counted by a query of its
+        own), each column's groups ranked and bounded as :meth:`_categories` and
+        :meth:`_statuses` bound theirs."""
+        names = list(self.plan.categories)
+        status = self.plan.status_column
+        if status in names:
+            status = None  # counted as a status by a query of its own
+        if self.dialect == "sqlite" or len(names) + (status is not None) < 2:
+            return {}
+        c = self.table.c
+        keys = [sq.as_text(c[n], self.forms, n) for n in names]
+        if status is not None:
+            keys.append(c[status])
+        grouped = [func.grouping(k) == 0 for k in keys]
+        which = case(*((g, i) for i, g in enumerate(grouped)))
+        known = case(
+            *(
+                (and_(g, k.in_(self.plan.categories[n])), 1)
+                for n, k, g in zip(names, keys[: len(names)], grouped[: len(names)], strict=True)
+            ),
+            else_=0,
+        )
+        text = case(*((g, cast(k, String())) for k, g in zip(keys, grouped, strict=True)))
+        labels = [k.label(f"k{i}") for i, k in enumerate(keys)]
+        groups = (
+            select(
+                which.label("g"),
+                known.label("known"),
+                text.label("t"),
+                *labels,
+                func.count().label("n"),
+            )
+            .where(regular)
+            .group_by(func.grouping_sets(*keys))
+            .subquery()
+        )
+        # A category column's null group is its nulls, counted elsewhere; the status keeps its.
+        listed = or_(*(and_(groups.c.g == i, groups.c.t.is_not(None)) for i in range(len(names))))
+        if status is not None:
+            listed = or_(listed, groups.c.g == len(names))
+        rank = func.row_number().over(
+            partition_by=groups.c.g,
+            order_by=[desc(groups.c.known), desc(groups.c.n), groups.c.t],
+        )
+        ranked = select(groups, rank.label("rank")).where(listed).subquery()
+        bound = case(
+            *(
+                (ranked.c.g == i, len(self.plan.categories[n]) + NEW_CATEGORIES)
+                for i, n in enumerate(names)
+            ),
+            else_=GROUP_CAP + 1,
+        )
+        query = select(ranked.c.g, *(ranked.c[f"k{i}"] for i in range(len(keys))), ranked.c.n)
+        query = query.where(ranked.c.rank <= bound).order_by(ranked.c.g, ranked.c.rank)
+        out: dict[str, list[tuple[Any, int]]] = {
+            n: [] for n in [*names, *([status] if status else [])]
+        }
+        for row in self._execute(query):
+            g = int(row[0])
+            out[[*names, status][g]].append((row[1 + g], int(row[-1])))  # type: ignore[index]
+        return out
+
+    def _categories(
+        self, name: str, regular: ColumnElement[bool], grouped: list[tuple[Any, int]] | None
+    ) -> dict[str, int]:
+        """Counts of the reference's categories, and of the largest new ones (from
+        :meth:`_grouped` where it counted them)."""
         label = sq.as_text(self.table.c[name], self.forms, name)
         known = list(self.plan.categories[name])
         rows = func.count().label("n")
@@ -490,7 +562,8 @@ class _Day:
             .order_by(desc(func.max(in_reference)), desc(rows), label)
             .limit(len(known) + NEW_CATEGORIES)
         )
-        counts = {str(v): int(n) for v, n in self._execute(query)}
+        found = grouped if grouped is not None else self._execute(query)
+        counts = {str(v): int(n) for v, n in found}
         new = [n for v, n in counts.items() if v not in set(known)]
         if len(new) == NEW_CATEGORIES and new[KEPT_NEW_CATEGORIES - 1] == new[-1]:
             # Ties across the limit: the warehouse's collation picked among them, so every
@@ -509,14 +582,17 @@ class _Day:
         return counts
 
     def _statuses(
-        self, regular: ColumnElement[bool], residual: pd.DataFrame
+        self,
+        regular: ColumnElement[bool],
+        residual: pd.DataFrame,
+        grouped: dict[str, list[tuple[Any, int]]],
     ) -> tuple[dict[Any, int], tuple[int, int, int]]:
         name = self.plan.status_column
         if name is None:
             return {}, (0, 0, 0)
         col = self.table.c[name]
         query = select(col, func.count()).where(regular).group_by(col).limit(GROUP_CAP + 1)
-        rows = self._execute(query)
+        rows = grouped[name] if name in grouped else self._execute(query)
         if len(rows) > GROUP_CAP:
             raise PushdownDeclined(f"more than {GROUP_CAP} distinct statuses on {self.day}")
         counts: dict[Any, int] = {}

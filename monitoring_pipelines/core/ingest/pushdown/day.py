@@ -22,9 +22,10 @@ The queries of a day (each a scan of the day's rows, or of an index range of the
 6. the sample: the day's rows with the smallest hash of their request id
    (:func:`.sql.sample_hash`), cleaned as slice rows.
 
-The queries after the second read the regular rows alone and are independent: on PostgreSQL
-they run ``plan.parallel_queries`` at a time, each on its own connection, all reading the
-first connection's exported repeatable-read snapshot.
+On PostgreSQL the first two run side by side (the pass as if no id repeated, again when some
+do), and so do the others, which read the regular rows alone: ``plan.parallel_queries`` at a
+time, each on its own connection, all reading the first connection's exported
+repeatable-read snapshot.
 
 A day whose residual rows or repeated ids exceed their caps is declined
 (:class:`PushdownDeclined`): the caller pulls it instead.
@@ -165,13 +166,23 @@ class _Day:
         self.snapshot = self._share_snapshot()
 
     def run(self) -> DayAggregates:
-        repeated = self._repeated_ids()
-        regular = self._regular(repeated)
         # The aggregate pass over every row read also counts the residual rows: on the common
         # day there are none, and that pass is the regular rows' own, so the later scans test
         # only the timestamp's range, not every column's form again. Otherwise the residual
-        # rows are pulled and the pass is run again over the regular rows alone.
-        plain = self._plain(self.read, and_(self.read, ~regular))
+        # rows are pulled and the pass is run again over the regular rows alone. It runs
+        # beside the count of repeated ids, as if none repeated, and again when some do.
+        regular = self._regular([])
+        first = self._run_jobs(
+            {
+                "repeats": self._repeats,
+                "plain": partial(self._plain, self.read, and_(self.read, ~regular)),
+            }
+        )
+        plain = first["plain"]
+        repeated = self._repeated_ids(first["repeats"])
+        if repeated:
+            regular = self._regular(repeated)
+            plain = self._plain(self.read, and_(self.read, ~regular))
         residual, quality = self._residual(regular, int(plain["irregular"] or 0))
         if self.residual_rows:
             plain = self._plain(regular)
@@ -276,18 +287,27 @@ class _Day:
             for conn in opened:
                 conn.close()
 
-    def _repeated_ids(self) -> list[Any]:
+    def _present_ids(self) -> ColumnElement[bool]:
+        assert self.rid is not None
+        return and_(self.read, ~sq.missing_id(self.rid, self.forms, self.rid.name))
+
+    def _repeats(self) -> int:
+        """Rows whose request id another row of the day has too (less one per id).
+
+        Counting distinct ids costs about half of listing the repeated ones (a sort or hash
+        of every id either way, without the per-group counts): they are listed only when
+        this is not 0."""
         if self.rid is None:
+            return 0
+        rid = self.rid
+        query = select(func.count(rid) - func.count(rid.distinct())).where(self._present_ids())
+        return int(self._execute(query)[0][0] or 0)
+
+    def _repeated_ids(self, repeats: int) -> list[Any]:
+        if self.rid is None or not repeats:
             return []
         rid = self.rid
-        present = and_(self.read, ~sq.missing_id(rid, self.forms, rid.name))
-        # Counting distinct ids costs about half of listing the repeated ones (a sort or hash
-        # of every id either way, without the per-group counts): list them only when any are.
-        (count,) = self._execute(
-            select(func.count(rid) - func.count(rid.distinct())).where(present)
-        )[0]
-        if not count:
-            return []
+        present = self._present_ids()
         query = (
             select(rid)
             .where(present)

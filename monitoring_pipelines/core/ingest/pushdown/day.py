@@ -4,7 +4,8 @@ residual rows SQL cannot classify alone, and one bounded deterministic sample le
 The queries of a day (each a scan of the day's rows, or of an index range of them):
 
 1. repeated request ids: ``count(id) - count(DISTINCT id)``, and only when that is not 0
-   the ids themselves (``GROUP BY id HAVING count(*) > 1``, twice the cost);
+   the ids themselves (``GROUP BY id HAVING count(*) > 1``, twice the cost); neither where
+   the table declares the id unique;
 2. one aggregate pass (no ``GROUP BY``) over every row read: rows, nulls, the numeric
    columns' moments (count, sum and sum of squares about the reference mean, min, max),
    missing ids, usable latencies, and the residual rows (:mod:`.sql`) among them. When there
@@ -45,7 +46,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import Engine, String, and_, case, cast, desc, func, or_, select
+from sqlalchemy import Engine, String, and_, case, cast, desc, func, inspect, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
@@ -163,6 +164,9 @@ class _Day:
         self.residual_rows = 0
         self._lock = threading.Lock()
         self._local = threading.local()
+        self.unique_ids = self.rid is not None and _declared_unique(
+            conn.engine, source, self.rid.name
+        )
         self.snapshot = self._share_snapshot()
 
     def run(self) -> DayAggregates:
@@ -296,8 +300,9 @@ class _Day:
 
         Counting distinct ids costs about half of listing the repeated ones (a sort or hash
         of every id either way, without the per-group counts): they are listed only when
-        this is not 0."""
-        if self.rid is None:
+        this is not 0. None are counted where the table declares the id unique (its primary
+        key, a unique constraint or a unique index of no predicate)."""
+        if self.rid is None or self.unique_ids:
             return 0
         rid = self.rid
         query = select(func.count(rid) - func.count(rid.distinct())).where(self._present_ids())
@@ -846,6 +851,30 @@ class _Day:
             raw_rows, self.plan.spec, self.day, SliceQuality(), SeenKeys(), 0, self.window
         )
         return frame.head(wanted).reset_index(drop=True)
+
+
+def _declared_unique(engine: Engine, source: SourceConfig, column: str) -> bool:
+    """Whether the table itself keeps ``column`` unique (not read on DuckDB, whose views over
+    files declare nothing; False where the warehouse does not say)."""
+    if engine.dialect.name == "duckdb":
+        return False
+    try:
+        inspector = inspect(engine)
+        table, schema = source.table, source.db_schema
+        key = inspector.get_pk_constraint(table, schema=schema).get("constrained_columns")
+        if key == [column]:
+            return True
+        if any(u.get("column_names") == [column] for u in inspector.get_unique_constraints(
+                table, schema=schema)):  # fmt: skip
+            return True
+        return any(
+            index.get("unique")
+            and index.get("column_names") == [column]
+            and not any(k.endswith("_where") for k in index.get("dialect_options", {}))
+            for index in inspector.get_indexes(table, schema=schema)
+        )
+    except (SQLAlchemyError, NotImplementedError):
+        return False
 
 
 def _union_rank(

@@ -1,5 +1,6 @@
 """Property tests: whatever text a numeric or categorical column holds, the push-down counts it
-as the pull path does, on SQLite, PostgreSQL and DuckDB."""
+as the pull path does, on SQLite, PostgreSQL and DuckDB (there with the status, counted by the
+same grouping-sets scan)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 from monitoring_pipelines.core.config import SourceConfig
 from monitoring_pipelines.core.ingest.cleaning import SliceSpec, Window, write_day_slice
 from monitoring_pipelines.core.ingest.pushdown import PushdownPlan, day_aggregates
+from monitoring_pipelines.core.ingest.statuses import classify_status
 from monitoring_pipelines.core.ingest.warehouse import read_day
 from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
 from monitoring_pipelines.core.profile.pushed import pushed_sketches
@@ -26,7 +28,7 @@ from monitoring_pipelines.core.profile.sketch import ColumnSketch
 
 DAY = date(2024, 3, 5)
 WINDOW = Window(date(2024, 3, 1), date(2024, 3, 20))
-SPEC = SliceSpec("ts", "rid", ("x",), ("c",))
+SPEC = SliceSpec("ts", "rid", ("x",), ("c", "s"))
 EDGES = np.array([-1e6, -1.0, -0.1, 0.0, 0.1, 0.5, 1.0, 3.0, 1e3, 1e20])
 REFERENCE = {
     "x": ColumnSketch("x", "numeric", np.zeros(1, np.int64), edges=EDGES),
@@ -105,6 +107,7 @@ def test_any_text_counts_alike(
         sa.Column("rid", sa.Text()),
         sa.Column("x", sa.Text()),
         sa.Column("c", sa.Text()),
+        sa.Column("s", sa.Text()),
         schema=schema,
     )
     table.create(bind)
@@ -118,6 +121,7 @@ def test_any_text_counts_alike(
                 rid=f"r{i % 37}",  # repeats past 37 rows
                 x=None if xs[i % len(xs)] is None else str(xs[i % len(xs)]).replace("\x00", ""),
                 c=cs[i % len(cs)].replace("\x00", ""),
+                s=cs[7 * i % len(cs)].replace("\x00", ""),
             )
         )
     with bind.begin() as conn:
@@ -127,7 +131,11 @@ def test_any_text_counts_alike(
     chunks = read_day(bind, source, SPEC.columns, DAY, WINDOW)
     quality = write_day_slice(chunks, SPEC, DAY, frames.append, WINDOW).to_dict()
     plan = PushdownPlan(
-        spec=SPEC, edges={"x": tuple(EDGES)}, categories={"c": ("a", "b", "é")}, sample_rows=50
+        spec=SPEC,
+        edges={"x": tuple(EDGES)},
+        categories={"c": ("a", "b", "é")},
+        status_column="s",
+        sample_rows=50,
     )
     pushed = day_aggregates(bind, source, plan, DAY, WINDOW)
     got = pushed.quality.to_dict()
@@ -141,5 +149,9 @@ def test_any_text_counts_alike(
         assert mine.counts.tolist() == theirs.counts.tolist(), mine.column
         assert mine.categories == theirs.categories
         assert (mine.lo, mine.hi, mine.n_missing) == (theirs.lo, theirs.hi, theirs.n_missing)
+    is_error, unknown, missing = classify_status(frame["s"].to_numpy(dtype=object), None)
+    assert (pushed.errors, pushed.status_unknown, pushed.status_missing) == (
+        int(is_error.sum()), int(unknown.sum()), int(missing.sum()))  # fmt: skip
+    assert sum(pushed.status_counts.values()) == len(frame)
     with bind.begin() as conn:
         table.drop(conn)

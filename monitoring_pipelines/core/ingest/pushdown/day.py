@@ -3,18 +3,30 @@ residual rows SQL cannot classify alone, and one bounded deterministic sample le
 
 The queries of a day (each a scan of the day's rows, or of an index range of them):
 
-1. repeated request ids (``GROUP BY id HAVING count(*) > 1``);
-2. the residual rows (:mod:`.sql`): counted, then pulled and cleaned by
-   :func:`~.cleaning.clean_chunk`, so every bad value is counted exactly as the pull path
-   counts it, with the same examples;
-3. one aggregate pass over the regular rows: rows, nulls, moments (count, sum and sum of
-   squares about the reference mean, min, max), counts at or below each reference bin edge and
-   each bin's sum, missing ids, usable latencies;
-4. per categorical column, status and (model, intent): one ``GROUP BY`` each, bounded;
+1. repeated request ids: ``count(id) - count(DISTINCT id)``, and only when that is not 0
+   the ids themselves (``GROUP BY id HAVING count(*) > 1``, twice the cost); neither where
+   the table declares the id unique;
+2. one aggregate pass (no ``GROUP BY``) over every row read: rows, nulls, the numeric
+   columns' moments (count, sum and sum of squares about the reference mean, min, max),
+   missing ids, usable latencies, and the residual rows (:mod:`.sql`) among them. When there
+   are residual rows they are pulled and cleaned by :func:`~.cleaning.clean_chunk`, so every
+   bad value is counted exactly as the pull path counts it, with the same examples, and the
+   pass is run again over the regular rows alone;
+3. the numeric columns' bin counts and bin sums: one ``GROUP BY`` of the joint bins of
+   :data:`JOINT_COLUMNS` columns per query;
+4. the categorical columns and the status: one ``GROUP BY GROUPING SETS`` whose groups are
+   ranked and bounded per column by ``row_number()`` (PostgreSQL, DuckDB; on SQLite one
+   ``GROUP BY`` each), and (model, intent): one ``GROUP BY``, bounded;
 5. latency order statistics: ``percentile_disc`` (PostgreSQL), ``quantile_disc`` (DuckDB), or
    ``ORDER BY .. LIMIT .. OFFSET`` (SQLite), interpolated here as numpy interpolates, so the
    percentiles are the pull path's to the last bit;
-6. the sample: the day's rows with the smallest MD5 of their request id, cleaned as slice rows.
+6. the sample: the day's rows with the smallest hash of their request id
+   (:func:`.sql.sample_hash`), cleaned as slice rows.
+
+On PostgreSQL the first two run side by side (the pass as if no id repeated, again when some
+do), and so do the others, which read the regular rows alone: ``plan.parallel_queries`` at a
+time, each on its own connection, all reading the first connection's exported
+repeatable-read snapshot.
 
 A day whose residual rows or repeated ids exceed their caps is declined
 (:class:`PushdownDeclined`): the caller pulls it instead.
@@ -23,15 +35,18 @@ A day whose residual rows or repeated ids exceed their caps is declined
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
+from functools import partial
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
-from sqlalchemy import Engine, and_, case, desc, func, select
+from sqlalchemy import Engine, String, and_, case, cast, desc, func, inspect, or_, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.sql.elements import ColumnElement
@@ -147,17 +162,59 @@ class _Day:
         self.queries = 0
         self.fetched = 0
         self.residual_rows = 0
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self.unique_ids = self.rid is not None and _declared_unique(
+            conn.engine, source, self.rid.name
+        )
+        self.snapshot = self._share_snapshot()
 
     def run(self) -> DayAggregates:
-        repeated = self._repeated_ids()
-        regular = self._regular(repeated)
-        residual, quality = self._residual(regular)
-        if not self.residual_rows:
-            # Every row read is regular (the common day): the later scans test only the
-            # timestamp's range, not every column's form again.
+        # The aggregate pass over every row read also counts the residual rows: on the common
+        # day there are none, and that pass is the regular rows' own, so the later scans test
+        # only the timestamp's range, not every column's form again. Otherwise the residual
+        # rows are pulled and the pass is run again over the regular rows alone. It runs
+        # beside the count of repeated ids, as if none repeated, and again when some do.
+        regular = self._regular([])
+        first = self._run_jobs(
+            {
+                "repeats": self._repeats,
+                "plain": partial(self._plain, self.read, and_(self.read, ~regular)),
+            }
+        )
+        plain = first["plain"]
+        repeated = self._repeated_ids(first["repeats"])
+        if repeated:
+            regular = self._regular(repeated)
+            plain = self._plain(self.read, and_(self.read, ~regular))
+        residual, quality = self._residual(regular, int(plain["irregular"] or 0))
+        if self.residual_rows:
+            plain = self._plain(regular)
+        else:
             regular = self.read
-        aggregate = self._aggregate(regular)
-        regular_rows = int(aggregate["rows"])
+        names = list(self.values)
+        chunks = [names[i : i + JOINT_COLUMNS] for i in range(0, len(names), JOINT_COLUMNS)]
+        # Every query from here on reads the regular rows alone, each its own scan: on
+        # PostgreSQL they run ``plan.parallel_queries`` at a time, on connections that share
+        # this one's snapshot.
+        jobs: dict[str, Callable[[], Any]] = {
+            f"bins:{i}": partial(self._binned, chunk, regular, moments=False)
+            for i, chunk in enumerate(chunks)
+        }
+        jobs["grouped"] = partial(self._grouped, regular)
+        jobs["usage"] = partial(self._usage, regular, residual)
+        jobs["segments"] = partial(self._segments, regular)
+        regular_rows = int(plain["rows"])
+        jobs["sample"] = partial(self._sample, regular_rows + len(residual))
+        jobs["percentiles"] = partial(self._percentiles, regular, plain, residual)
+        done = self._run_jobs(jobs)
+        aggregate = dict(plain)
+        for i in range(len(chunks)):
+            aggregate.update(done[f"bins:{i}"].get(None, {}))
+        for name in names:
+            if not aggregate.get(f"init:{name}"):  # no regular rows
+                aggregate.update({f"null:{name}": 0, f"n:{name}": 0, f"lo:{name}": None})
+                aggregate.update({f"hi:{name}": None, f"sum:{name}": 0.0, f"sq:{name}": 0.0})
         quality.rows_read += regular_rows
         quality.rows_kept += regular_rows
         for column in (*self.plan.spec.numeric, *self.plan.spec.text):
@@ -167,40 +224,98 @@ class _Day:
         if self.rid is not None:
             quality.missing_request_id += int(aggregate["missing_id"] or 0)
         numeric = {c: self._numeric(c, aggregate) for c in self.values}
-        statuses, status_classes = self._statuses(regular, residual)
+        grouped = done["grouped"]
+        statuses, status_classes = self._statuses(regular, residual, grouped)
         return DayAggregates(
             dialect=self.dialect,
             quality=quality,
             regular_rows=regular_rows,
             numeric=numeric,
-            categories={c: self._categories(c, regular) for c in self.plan.categories},
+            categories={
+                c: self._categories(c, regular, grouped.get(c)) for c in self.plan.categories
+            },
             residual=residual,
-            sample=self._sample(regular_rows + len(residual)),
-            latency_percentiles=self._percentiles(regular, aggregate, residual),
+            sample=done["sample"],
+            latency_percentiles=done["percentiles"],
             latency_rows=int(aggregate.get("latency_rows") or 0) + _usable(residual, self.plan),
             status_counts=statuses,
             errors=status_classes[0],
             status_unknown=status_classes[1],
             status_missing=status_classes[2],
-            usage=self._usage(regular, residual),
-            segments=self._segments(regular),
+            usage=done["usage"],
+            segments=done["segments"],
             queries=self.queries,
             bytes_fetched=self.fetched,
         )
 
     def _execute(self, query: Any) -> list[Any]:
-        self.queries += 1
-        rows = list(self.conn.execute(query).all())
-        self.fetched += sum(len(repr(tuple(r))) for r in rows)
+        conn = getattr(self._local, "conn", None) or self.conn
+        rows = list(conn.execute(query).all())
+        with self._lock:
+            self.queries += 1
+            self.fetched += sum(len(repr(tuple(r))) for r in rows)
         return rows
 
-    def _repeated_ids(self) -> list[Any]:
-        if self.rid is None:
+    def _share_snapshot(self) -> str | None:
+        """On PostgreSQL with ``parallel_queries`` above 1: this connection's transaction made
+        repeatable-read and its snapshot exported, for the other connections to read the same
+        rows (None where the warehouse refuses: the queries then run one after another)."""
+        if self.dialect != "postgresql" or self.plan.parallel_queries < 2:
+            return None
+        try:
+            self.conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            return str(self.conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar())
+        except SQLAlchemyError:
+            self.conn.rollback()
+            return None
+
+    def _run_jobs(self, jobs: dict[str, Callable[[], Any]]) -> dict[str, Any]:
+        """Each job's result; on connections of the exported snapshot when there is one."""
+        if self.snapshot is None:
+            return {name: job() for name, job in jobs.items()}
+        opened: list[Connection] = []
+
+        def attach() -> None:
+            conn = self.conn.engine.connect()
+            opened.append(conn)
+            conn.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            conn.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{self.snapshot}'")
+            self._local.conn = conn
+
+        try:
+            workers = min(self.plan.parallel_queries, len(jobs))
+            with ThreadPoolExecutor(workers, initializer=attach) as pool:
+                futures = {name: pool.submit(job) for name, job in jobs.items()}
+                return {name: future.result() for name, future in futures.items()}
+        finally:
+            for conn in opened:
+                conn.close()
+
+    def _present_ids(self) -> ColumnElement[bool]:
+        assert self.rid is not None
+        return and_(self.read, ~sq.missing_id(self.rid, self.forms, self.rid.name))
+
+    def _repeats(self) -> int:
+        """Rows whose request id another row of the day has too (less one per id).
+
+        Counting distinct ids costs about half of listing the repeated ones (a sort or hash
+        of every id either way, without the per-group counts): they are listed only when
+        this is not 0. None are counted where the table declares the id unique (its primary
+        key, a unique constraint or a unique index of no predicate)."""
+        if self.rid is None or self.unique_ids:
+            return 0
+        rid = self.rid
+        query = select(func.count(rid) - func.count(rid.distinct())).where(self._present_ids())
+        return int(self._execute(query)[0][0] or 0)
+
+    def _repeated_ids(self, repeats: int) -> list[Any]:
+        if self.rid is None or not repeats:
             return []
         rid = self.rid
+        present = self._present_ids()
         query = (
             select(rid)
-            .where(self.read, ~sq.missing_id(rid, self.forms, rid.name))
+            .where(present)
             .group_by(rid)
             .having(func.count() > 1)
             .limit(REPEATED_ID_CAP + 1)
@@ -227,9 +342,11 @@ class _Day:
                 irregular.append(and_(self.rid.is_not(None), self.rid.in_(repeated)))
         return and_(self.own, ~sq.any_of(irregular))
 
-    def _residual(self, regular: ColumnElement[bool]) -> tuple[pd.DataFrame, SliceQuality]:
+    def _residual(
+        self, regular: ColumnElement[bool], count: int
+    ) -> tuple[pd.DataFrame, SliceQuality]:
+        """The ``count`` residual rows (counted by :meth:`_plain`), pulled and cleaned."""
         condition = and_(self.read, ~regular)
-        count = int(self._execute(select(func.count()).where(condition))[0][0])
         self.residual_rows = count
         if count > self.plan.residual_cap:
             raise PushdownDeclined(
@@ -263,25 +380,34 @@ class _Day:
             frame[OWN_DAY] = True
         return frame
 
-    def _aggregate(self, regular: ColumnElement[bool]) -> dict[str, Any]:
+    def _plain(
+        self, rows: ColumnElement[bool], irregular: ColumnElement[bool] | None = None
+    ) -> dict[str, Any]:
+        """One aggregate pass (no ``GROUP BY``) over ``rows``: rows, nulls, the numeric
+        columns' moments, missing ids, usable latencies, and with ``irregular`` the rows it
+        holds."""
         c, plan = self.table.c, self.plan
         parts: dict[str, ColumnElement[Any]] = {"rows": func.count()}
+        if irregular is not None:
+            parts["irregular"] = sq.count_if(irregular)
         for name in plan.spec.text:
             parts[f"null:{name}"] = sq.count_if(c[name].is_(None))
         if self.rid is not None:
             parts["missing_id"] = sq.count_if(sq.missing_id(self.rid, self.forms, self.rid.name))
         if plan.latency_column:
             parts["latency_rows"] = sq.count_if(self.values[plan.latency_column] >= 0)
+        for name, value in self.values.items():
+            moved = value - sq.double(plan.shifts.get(name, 0.0))
+            parts[f"null:{name}"] = sq.count_if(value.is_(None))
+            parts[f"n:{name}"] = func.count(value)
+            parts[f"lo:{name}"] = func.min(value)
+            parts[f"hi:{name}"] = func.max(value)
+            parts[f"sum:{name}"] = func.sum(moved)
+            parts[f"sq:{name}"] = func.sum(moved * moved)
         labels = list(parts)
-        query = select(*(parts[k].label(f"a{i}") for i, k in enumerate(labels))).where(regular)
+        query = select(*(parts[k].label(f"a{i}") for i, k in enumerate(labels))).where(rows)
         row = self._execute(query)[0]
-        out = dict(zip(labels, row, strict=True))
-        binned = self._binned(list(self.values), regular).get(None, {})
-        for name in self.values:
-            if not binned.get(f"init:{name}"):  # no regular rows
-                binned.update({f"null:{name}": 0, f"n:{name}": 0, f"lo:{name}": None})
-                binned.update({f"hi:{name}": None, f"sum:{name}": 0.0, f"sq:{name}": 0.0})
-        return out | binned
+        return dict(zip(labels, row, strict=True))
 
     def _segments(self, regular: ColumnElement[bool]) -> dict[str, list[SegmentAggregate]]:
         """Per value of each segment column (the largest ``segment_values`` plus a margin for
@@ -389,12 +515,17 @@ class _Day:
         regular: ColumnElement[bool],
         segment: ColumnElement[Any] | None = None,
         values: list[str] | None = None,
+        moments: bool = True,
     ) -> dict[str | None, dict[str, Any]]:
-        """Each numeric column's nulls, moments, bin counts and bin sums, in the keys
-        :meth:`_numeric` reads, from one ``GROUP BY`` of the bins of :data:`JOINT_COLUMNS`
-        columns together (whose marginals are each column's), or per segment value and bin
-        with ``segment``. A row store evaluates a few aggregates per row far faster than one
-        aggregate per bin, and each query is a scan."""
+        """Each numeric column's bin counts and bin sums, and with ``moments`` its nulls and
+        moments, in the keys :meth:`_numeric` reads, from one ``GROUP BY`` of the bins of
+        :data:`JOINT_COLUMNS` columns together (whose marginals are each column's), or per
+        segment value and bin with ``segment``. A row store evaluates a few aggregates per
+        row far faster than one aggregate per bin (on PostgreSQL, one scan of a ``FILTER``
+        aggregate per bin edge and per bin sum took about 1.6 times these queries' time on
+        three processes, and 6 times with its JIT on), and each query is a scan; without
+        ``moments`` (the whole day's, which :meth:`_plain` counts) two aggregates per column
+        are left of five."""
         out: dict[str | None, dict[str, Any]] = defaultdict(dict)
         joint = 1 if segment is not None else JOINT_COLUMNS
         for first in range(0, len(names), joint):
@@ -407,8 +538,11 @@ class _Day:
                 moved = value - sq.double(self.plan.shifts.get(name, 0.0))
                 index = sq.bin_index(value, edges, self.dialect)
                 keys.append(case((value.is_(None), -1), else_=index))
-                measures += [func.min(value), func.max(value), func.sum(value)]
-                measures += [func.sum(moved), func.sum(moved * moved)]
+                if moments:
+                    measures += [func.min(value), func.max(value), func.sum(value)]
+                    measures += [func.sum(moved), func.sum(moved * moved)]
+                else:
+                    measures.append(func.sum(value))
             where = [regular]
             if segment is not None:
                 keys.insert(0, segment)
@@ -419,7 +553,11 @@ class _Day:
                 bins_of_row = row[len(keys) - len(group) : len(keys)]
                 n = int(row[len(keys)])
                 for i, name in enumerate(group):
-                    lo, hi, total, shifted, squares = row[len(keys) + 1 + 5 * i :][:5]
+                    if moments:
+                        lo, hi, total, shifted, squares = row[len(keys) + 1 + 5 * i :][:5]
+                    else:
+                        lo = hi = shifted = squares = None
+                        total = row[len(keys) + 1 + i]
                     self._add_bin(out[key], name, int(bins_of_row[i]), n, lo, hi, total,
                                   shifted, squares)  # fmt: skip
         for a in out.values():
@@ -432,6 +570,9 @@ class _Day:
                     a[f"le:{name}:{i}"] = at_or_below
                 for i, total in enumerate(a.pop(f"bsums:{name}")):
                     a[f"bs:{name}:{i}"] = total
+                if not moments:
+                    for part in ("null", "n", "lo", "hi", "sum", "sq"):
+                        a.pop(f"{part}:{name}")
         return out
 
     def _numeric(self, name: str, a: dict[str, Any]) -> NumericAggregate:
@@ -450,8 +591,75 @@ class _Day:
             ),
         )
 
-    def _categories(self, name: str, regular: ColumnElement[bool]) -> dict[str, int]:
-        """Counts of the reference's categories, and of the largest new ones."""
+    def _grouped(self, regular: ColumnElement[bool]) -> dict[str, list[tuple[Any, int]]]:
+        """Every categorical column's and the status's counts from one scan, by ``GROUPING
+        SETS`` (PostgreSQL, DuckDB; SQLite has none: empty, each is counted by a query of its
+        own), each column's groups ranked and bounded as :meth:`_categories` and
+        :meth:`_statuses` bound theirs."""
+        names = list(self.plan.categories)
+        status = self.plan.status_column
+        if status in names:
+            status = None  # counted as a status by a query of its own
+        if self.dialect == "sqlite" or len(names) + (status is not None) < 2:
+            return {}
+        c = self.table.c
+        keys = [sq.as_text(c[n], self.forms, n) for n in names]
+        if status is not None:
+            keys.append(c[status])
+        grouped = [func.grouping(k) == 0 for k in keys]
+        which = case(*((g, i) for i, g in enumerate(grouped)))
+        known = case(
+            *(
+                (and_(g, k.in_(self.plan.categories[n])), 1)
+                for n, k, g in zip(names, keys[: len(names)], grouped[: len(names)], strict=True)
+            ),
+            else_=0,
+        )
+        text = case(*((g, cast(k, String())) for k, g in zip(keys, grouped, strict=True)))
+        labels = [k.label(f"k{i}") for i, k in enumerate(keys)]
+        groups = (
+            select(
+                which.label("g"),
+                known.label("known"),
+                text.label("t"),
+                *labels,
+                func.count().label("n"),
+            )
+            .where(regular)
+            .group_by(func.grouping_sets(*keys))
+            .subquery()
+        )
+        # A category column's null group is its nulls, counted elsewhere; the status keeps its.
+        listed = or_(*(and_(groups.c.g == i, groups.c.t.is_not(None)) for i in range(len(names))))
+        if status is not None:
+            listed = or_(listed, groups.c.g == len(names))
+        rank = func.row_number().over(
+            partition_by=groups.c.g,
+            order_by=[desc(groups.c.known), desc(groups.c.n), groups.c.t],
+        )
+        ranked = select(groups, rank.label("rank")).where(listed).subquery()
+        bound = case(
+            *(
+                (ranked.c.g == i, len(self.plan.categories[n]) + NEW_CATEGORIES)
+                for i, n in enumerate(names)
+            ),
+            else_=GROUP_CAP + 1,
+        )
+        query = select(ranked.c.g, *(ranked.c[f"k{i}"] for i in range(len(keys))), ranked.c.n)
+        query = query.where(ranked.c.rank <= bound).order_by(ranked.c.g, ranked.c.rank)
+        out: dict[str, list[tuple[Any, int]]] = {
+            n: [] for n in [*names, *([status] if status else [])]
+        }
+        for row in self._execute(query):
+            g = int(row[0])
+            out[[*names, status][g]].append((row[1 + g], int(row[-1])))  # type: ignore[index]
+        return out
+
+    def _categories(
+        self, name: str, regular: ColumnElement[bool], grouped: list[tuple[Any, int]] | None
+    ) -> dict[str, int]:
+        """Counts of the reference's categories, and of the largest new ones (from
+        :meth:`_grouped` where it counted them)."""
         label = sq.as_text(self.table.c[name], self.forms, name)
         known = list(self.plan.categories[name])
         rows = func.count().label("n")
@@ -463,7 +671,8 @@ class _Day:
             .order_by(desc(func.max(in_reference)), desc(rows), label)
             .limit(len(known) + NEW_CATEGORIES)
         )
-        counts = {str(v): int(n) for v, n in self._execute(query)}
+        found = grouped if grouped is not None else self._execute(query)
+        counts = {str(v): int(n) for v, n in found}
         new = [n for v, n in counts.items() if v not in set(known)]
         if len(new) == NEW_CATEGORIES and new[KEPT_NEW_CATEGORIES - 1] == new[-1]:
             # Ties across the limit: the warehouse's collation picked among them, so every
@@ -482,14 +691,17 @@ class _Day:
         return counts
 
     def _statuses(
-        self, regular: ColumnElement[bool], residual: pd.DataFrame
+        self,
+        regular: ColumnElement[bool],
+        residual: pd.DataFrame,
+        grouped: dict[str, list[tuple[Any, int]]],
     ) -> tuple[dict[Any, int], tuple[int, int, int]]:
         name = self.plan.status_column
         if name is None:
             return {}, (0, 0, 0)
         col = self.table.c[name]
         query = select(col, func.count()).where(regular).group_by(col).limit(GROUP_CAP + 1)
-        rows = self._execute(query)
+        rows = grouped[name] if name in grouped else self._execute(query)
         if len(rows) > GROUP_CAP:
             raise PushdownDeclined(f"more than {GROUP_CAP} distinct statuses on {self.day}")
         counts: dict[Any, int] = {}
@@ -617,7 +829,7 @@ class _Day:
         return out
 
     def _sample(self, rows: int) -> pd.DataFrame:
-        """The day's sampled rows (smallest MD5 of the request id first), cleaned.
+        """The day's sampled rows (smallest hash of the request id first), cleaned.
 
         Only residual rows can be dropped by cleaning, so ``sample_rows`` plus the residual
         rows are read; when the day is large, only keys below a prefix that about three times
@@ -631,8 +843,7 @@ class _Day:
         limit = wanted + self.residual_rows + 1
         condition = self.read
         if rows > 4 * wanted:
-            prefix = f"{int(0xFFFFFFFF * 3 * wanted / rows):08x}"
-            condition = and_(self.read, func.substr(key, 1, 8) <= prefix)
+            condition = and_(self.read, sq.sample_prefix(key, 3 * wanted / rows, self.forms))
         raw_rows = self._rows(condition, order=[key, self.ts], limit=limit)
         if len(raw_rows) < limit and condition is not self.read:
             raw_rows = self._rows(self.read, order=[key, self.ts], limit=limit)
@@ -640,6 +851,30 @@ class _Day:
             raw_rows, self.plan.spec, self.day, SliceQuality(), SeenKeys(), 0, self.window
         )
         return frame.head(wanted).reset_index(drop=True)
+
+
+def _declared_unique(engine: Engine, source: SourceConfig, column: str) -> bool:
+    """Whether the table itself keeps ``column`` unique (not read on DuckDB, whose views over
+    files declare nothing; False where the warehouse does not say)."""
+    if engine.dialect.name == "duckdb":
+        return False
+    try:
+        inspector = inspect(engine)
+        table, schema = source.table, source.db_schema
+        key = inspector.get_pk_constraint(table, schema=schema).get("constrained_columns")
+        if key == [column]:
+            return True
+        if any(u.get("column_names") == [column] for u in inspector.get_unique_constraints(
+                table, schema=schema)):  # fmt: skip
+            return True
+        return any(
+            index.get("unique")
+            and index.get("column_names") == [column]
+            and not any(k.endswith("_where") for k in index.get("dialect_options", {}))
+            for index in inspector.get_indexes(table, schema=schema)
+        )
+    except (SQLAlchemyError, NotImplementedError):
+        return False
 
 
 def _union_rank(

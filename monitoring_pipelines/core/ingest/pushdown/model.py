@@ -48,6 +48,9 @@ class PushdownPlan:
         sample_rows: Rows of the sample that becomes the slice.
         segments: Segment columns whose largest ``segment_values`` values get the binned
             columns' and the categories' aggregates of their own.
+        parallel_queries: Queries run at once on PostgreSQL once the residual rows are known,
+            each on its own connection, all reading one exported snapshot (1: one after
+            another on one connection; SQLite and DuckDB always run them so).
     """
 
     spec: SliceSpec
@@ -67,6 +70,7 @@ class PushdownPlan:
     residual_cap: int = RESIDUAL_CAP
     segments: tuple[str, ...] = ()
     segment_values: int = 10
+    parallel_queries: int = 2
 
     @classmethod
     def for_monitor(

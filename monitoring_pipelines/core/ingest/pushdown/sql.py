@@ -229,9 +229,23 @@ def bin_index(
 def sample_hash(
     rid: ColumnElement[Any] | None, ts: ColumnElement[Any], forms: ColumnForms
 ) -> ColumnElement[Any]:
-    """The hex MD5 of ``"id:" + request id`` (of the timestamp's text without an id): the
-    same order of rows on every dialect for the same ids."""
+    """The hash of ``"id:" + request id`` (of the timestamp's text without an id) that orders
+    the sample: the hex MD5, the same order on SQLite and DuckDB for the same ids; on
+    PostgreSQL its own 64-bit ``hashtextextended`` (a quarter of MD5's cost per row, and
+    :func:`sample_prefix` bounds it as a number)."""
     stamp = literal("row:") + cast(ts, String())
-    if rid is None:
-        return func.md5(stamp)
-    return func.md5(case((rid.is_(None), stamp), else_=literal("id:") + cast(rid, String())))
+    text = (
+        stamp
+        if rid is None
+        else case((rid.is_(None), stamp), else_=literal("id:") + cast(rid, String()))
+    )
+    if forms.dialect == "postgresql":
+        return func.hashtextextended(text, 0)
+    return func.md5(text)
+
+
+def sample_prefix(key: ColumnElement[Any], share: float, forms: ColumnForms) -> ColumnElement[bool]:
+    """Rows whose :func:`sample_hash` lies in its lowest ``share`` of values."""
+    if forms.dialect == "postgresql":
+        return key <= literal(-(2**63) + int(min(share, 1.0) * (2**64 - 1)))
+    return func.substr(key, 1, 8) <= f"{int(0xFFFFFFFF * min(share, 1.0)):08x}"

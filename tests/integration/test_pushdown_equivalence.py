@@ -3,7 +3,6 @@ included, gives identical counts, bins, categories, statuses, token sums and per
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date, datetime, timedelta
@@ -27,6 +26,7 @@ from monitoring_pipelines.core.ingest.warehouse import read_day
 from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
 from monitoring_pipelines.core.profile.pushed import pushed_sketches
 from monitoring_pipelines.core.profile.sketch import ColumnSketch, fit_categories, fit_numeric_edges
+from tests.fakes.warehouses import DIALECTS, dialect_warehouse
 
 DAY = date(2024, 3, 5)
 WINDOW = Window(date(2024, 3, 1), date(2024, 3, 20))
@@ -124,27 +124,12 @@ def _table(
     )
 
 
-@pytest.fixture(params=["sqlite", "postgresql", "duckdb"])
+@pytest.fixture(params=DIALECTS)
 def warehouse(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> Iterator[tuple[sa.Engine, str | None]]:
-    if request.param == "sqlite":
-        yield sa.create_engine(f"sqlite:///{tmp_path / 'w.db'}"), None
-    elif request.param == "duckdb":
-        pytest.importorskip("duckdb_engine")
-        engine = sa.create_engine(f"duckdb:///{tmp_path / 'w.duckdb'}")
-        yield engine, None
-        engine.dispose()
-    else:
-        url = request.getfixturevalue("postgres_url")
-        schema = f"pushdown_{uuid.uuid4().hex[:10]}"
-        engine = sa.create_engine(url)
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-        yield engine, schema
-        with engine.begin() as conn:
-            conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+    with dialect_warehouse(request.param, tmp_path, request) as made:
+        yield made
 
 
 def load(

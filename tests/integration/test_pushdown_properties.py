@@ -7,7 +7,6 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from monitoring_pipelines.core.ingest.warehouse import read_day
 from monitoring_pipelines.core.profile.fitting import ColumnPlan, profile_day
 from monitoring_pipelines.core.profile.pushed import pushed_sketches
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
+from tests.fakes.warehouses import DIALECTS, dialect_warehouse
 
 DAY = date(2024, 3, 5)
 WINDOW = Window(date(2024, 3, 1), date(2024, 3, 20))
@@ -64,29 +64,12 @@ labels = st.lists(
 )
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql", "duckdb"])
+@pytest.fixture(scope="module", params=DIALECTS)
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[sa.Engine, str | None]]:
-    path: Path = tmp_path_factory.mktemp("pushdown")
-    if request.param == "sqlite":
-        yield sa.create_engine(f"sqlite:///{path / 'w.db'}"), None
-        return
-    if request.param == "duckdb":
-        pytest.importorskip("duckdb_engine")
-        engine = sa.create_engine(f"duckdb:///{path / 'w.duckdb'}")
-        yield engine, None
-        engine.dispose()
-        return
-    url = request.getfixturevalue("postgres_url")
-    schema = f"pushdown_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    yield engine, schema
-    with engine.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
+    with dialect_warehouse(request.param, tmp_path_factory.mktemp("pushdown"), request) as made:
+        yield made
 
 
 @settings(

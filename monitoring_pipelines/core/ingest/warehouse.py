@@ -52,10 +52,11 @@ _SIGN_AFTER_DATE = "___________%{sign}%"
 
 def table_columns(engine: Engine, table: str, schema: str | None = None) -> dict[str, str]:
     """Column names and SQL types of ``table``; SourceError if it does not exist."""
-    return {name: str(sql_type) for name, sql_type in _column_types(engine, table, schema).items()}
+    return {name: str(sql_type) for name, sql_type in column_types(engine, table, schema).items()}
 
 
-def _column_types(engine: Engine, table: str, schema: str | None) -> dict[str, TypeEngine[Any]]:
+def column_types(engine: Engine, table: str, schema: str | None) -> dict[str, TypeEngine[Any]]:
+    """Column names and SQLAlchemy types of ``table``; SourceError if it does not exist."""
     if engine.dialect.name == "duckdb":
         return _duckdb_column_types(engine, table, schema)
     try:
@@ -233,10 +234,10 @@ def rows_outside_window(engine: Engine, source: SourceConfig, window: Window) ->
     and two range scans), so the cost does not grow with the table's monitored rows. Text
     timestamps compare as text, exactly as :func:`read_day` selects them.
     """
-    column_types = _column_types(engine, source.table, source.db_schema)
-    kind = timestamp_kind(column_types[source.timestamp_column], engine.dialect.name)
+    types = column_types(engine, source.table, source.db_schema)
+    kind = timestamp_kind(types[source.timestamp_column], engine.dialect.name)
     ts = _source_table(source, [source.timestamp_column], kind).c[source.timestamp_column]
-    lower, upper = _bounds(kind, window.first, window.end)
+    lower, upper = day_bounds(kind, window.first, window.end)
     before, after = ts < lower, ts >= upper
     if kind == "text":
         iso = ts.like(_ISO_DATE)
@@ -271,16 +272,16 @@ def read_day(
     :func:`~.cleaning.clean_chunk` keeps those whose instant falls on the day. Neighbours
     outside ``window`` are not read: no day of it would give those rows back.
     """
-    column_types = _column_types(engine, source.table, source.db_schema)
-    missing = [c for c in columns if c not in column_types]
+    types = column_types(engine, source.table, source.db_schema)
+    missing = [c for c in columns if c not in types]
     if missing:
         raise SourceError(
             f"table '{source.table}' has no column {', '.join(repr(c) for c in missing)}"
         )
-    kind = timestamp_kind(column_types[source.timestamp_column], engine.dialect.name)
+    kind = timestamp_kind(types[source.timestamp_column], engine.dialect.name)
     table = _source_table(source, columns, kind)
     ts = table.c[source.timestamp_column]
-    lower, upper = _bounds(kind, day, day + timedelta(days=1))
+    lower, upper = day_bounds(kind, day, day + timedelta(days=1))
     own = and_(ts >= lower, ts < upper)
     selected = [table.c[c] for c in columns]
     if kind != "text":
@@ -304,7 +305,7 @@ def text_day(
     """For a text timestamp column: the day's own text range, and that range with the
     neighbours' rows whose non-zero offset may move them onto the day (neighbours outside
     ``window`` left out)."""
-    lower, upper = _bounds("text", day, day + timedelta(days=1))
+    lower, upper = day_bounds("text", day, day + timedelta(days=1))
     own = and_(ts >= lower, ts < upper)
     condition = own
     previous, following = day - timedelta(days=1), day + timedelta(days=1)
@@ -328,7 +329,7 @@ def _nonzero_offset(ts: ColumnElement[Any], sign: str) -> ColumnElement[bool]:
     return and_(ts.like(_SIGN_AFTER_DATE.format(sign=sign)), ~zero)
 
 
-def _bounds(kind: TimestampKind, first: date, end: date) -> tuple[Any, Any]:
+def day_bounds(kind: TimestampKind, first: date, end: date) -> tuple[Any, Any]:
     """Bounds of the UTC days ``[first, end)`` in the column's own terms."""
     if kind == "text":
         # Date-only text bounds work for both the ' ' and the 'T' separator.

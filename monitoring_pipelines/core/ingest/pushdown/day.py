@@ -77,8 +77,8 @@ from monitoring_pipelines.core.ingest.pushdown.model import (
 )
 from monitoring_pipelines.core.ingest.statuses import classify_status
 from monitoring_pipelines.core.ingest.warehouse import (
-    _bounds,
-    _column_types,
+    column_types,
+    day_bounds,
     text_day,
     timestamp_kind,
 )
@@ -89,7 +89,7 @@ def pushdown_problems(engine: Engine, source: SourceConfig, plan: PushdownPlan) 
     dialect = engine.dialect.name
     if dialect not in sq.DIALECTS:
         return [f"dialect '{dialect}' is not one of {', '.join(sq.DIALECTS)}"]
-    types = _column_types(engine, source.table, source.db_schema)
+    types = column_types(engine, source.table, source.db_schema)
     problems = []
     if dialect != "sqlite":
         for column in plan.spec.numeric:
@@ -140,7 +140,7 @@ class _Day:
     ) -> None:
         self.conn, self.plan, self.day, self.window = conn, plan, day, window
         self.dialect = conn.dialect.name
-        types = _column_types(conn.engine, source.table, source.db_schema)
+        types = column_types(conn.engine, source.table, source.db_schema)
         self.kind = timestamp_kind(types[source.timestamp_column], self.dialect)
         self.forms = sq.ColumnForms(self.dialect, {k: str(v) for k, v in types.items()})
         spec = plan.spec
@@ -153,7 +153,7 @@ class _Day:
         if self.kind == "text":
             self.own, self.read = text_day(self.ts, day, window)
         else:
-            lower, upper = _bounds(self.kind, day, day + timedelta(days=1))
+            lower, upper = day_bounds(self.kind, day, day + timedelta(days=1))
             self.own = and_(self.ts >= lower, self.ts < upper)
             self.read = self.own
         self.values = {

@@ -11,6 +11,9 @@ import dagster as dg
 # Resolving a job against one monitor's assets needs their graph; Dagster builds it the same
 # way for a Definitions object, which would also bind the resources again for every monitor.
 from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
+)
 
 from assets import build_monitor_assets
 from monitoring_pipelines.core.alerting.destinations import pagerduty_key_names
@@ -133,12 +136,13 @@ def build_definitions(
 
 
 def _resolved(
-    job: dg.UnresolvedAssetJobDefinition,
+    job: UnresolvedAssetJobDefinition,
     graph: AssetGraph,
     resources: Mapping[str, dg.ConfigurableResource],  # type: ignore[type-arg]
 ) -> dg.JobDefinition:
-    resolved: dg.JobDefinition = job.resolve(asset_graph=graph, resource_defs=resources)
-    return resolved
+    # A configurable resource is the resource definition it builds (Dagster converts it).
+    definitions: Mapping[str, dg.ResourceDefinition] = resources  # type: ignore[assignment]
+    return job.resolve(asset_graph=graph, resource_defs=definitions)
 
 
 def report_keys(assets: list[dg.AssetsDefinition]) -> dict[str, dg.AssetKey]:

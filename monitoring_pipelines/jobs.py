@@ -15,6 +15,9 @@ import re
 from collections.abc import Mapping, Sequence
 
 import dagster as dg
+from dagster._core.definitions.unresolved_asset_job_definition import (
+    UnresolvedAssetJobDefinition,
+)
 from sqlalchemy.engine import make_url
 
 from monitoring_pipelines.core.catalog import Asset
@@ -83,7 +86,7 @@ def daily_job(
     unpartitioned: Sequence[dg.AssetKey] = (),
     executor: dg.ExecutorDefinition = dg.in_process_executor,
     tags: Mapping[str, str] | None = None,
-) -> dg.UnresolvedAssetJobDefinition:
+) -> UnresolvedAssetJobDefinition:
     """The monitor's daily assets; partitioned like them (Dagster infers it)."""
     # The daily report follows the alerting pass (it lists the recorded checks): the alerting
     # sensor requests it for recent partitions, so it is not part of the daily run.
@@ -114,7 +117,7 @@ def hallucination_job(
     monitor: str,
     executor: dg.ExecutorDefinition = dg.in_process_executor,
     tags: Mapping[str, str] | None = None,
-) -> dg.UnresolvedAssetJobDefinition:
+) -> UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         hallucination_job_name(monitor),
         selection=dg.AssetSelection.assets(*(dg.AssetKey([monitor, a]) for a in JUDGED)),
@@ -129,7 +132,7 @@ def review_job(
     keys: Sequence[dg.AssetKey],
     executor: dg.ExecutorDefinition = dg.in_process_executor,
     tags: Mapping[str, str] | None = None,
-) -> dg.UnresolvedAssetJobDefinition:
+) -> UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         review_job_name(monitor),
         selection=dg.AssetSelection.assets(*keys),
@@ -144,7 +147,7 @@ def reference_job(
     monitor: str,
     executor: dg.ExecutorDefinition = dg.in_process_executor,
     tags: Mapping[str, str] | None = None,
-) -> dg.UnresolvedAssetJobDefinition:
+) -> UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         reference_job_name(monitor),
         selection=dg.AssetSelection.assets(dg.AssetKey([monitor, Asset.REFERENCE_PROFILE])),

@@ -16,12 +16,15 @@ PRUNE_HOUR = 4
 
 
 def daily_schedule(job: dg.JobDefinition, *, hour: int = HOUR) -> dg.ScheduleDefinition:
-    return dg.build_schedule_from_partitioned_job(
+    schedule = dg.build_schedule_from_partitioned_job(
         job,
         hour_of_day=hour,
         minute_of_hour=MINUTE,
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
+    if not isinstance(schedule, dg.ScheduleDefinition):  # only an asset job left unresolved
+        raise TypeError(f"job {job.name} gives no schedule: {type(schedule).__name__}")
+    return schedule
 
 
 def review_schedule(job: dg.JobDefinition) -> dg.ScheduleDefinition:

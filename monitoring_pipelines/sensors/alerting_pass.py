@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import dagster as dg
+from dagster._core.execution.backfill import BulkActionStatus
 
 from monitoring_pipelines.core.alerting.delivery import (
     DeliveryPolicy,
@@ -40,6 +41,16 @@ FINISHED = [
 PARTITION_TAG = "dagster/partition"
 BACKFILL_TAG = "dagster/backfill"
 CLI_BACKFILL_TAG = "monitoring/backfill"  # runs of `monitoring backfill`
+# A Dagster backfill in any other status (requested, failing, canceling) may still launch runs.
+BACKFILL_OVER = frozenset(
+    {
+        BulkActionStatus.COMPLETED,
+        BulkActionStatus.COMPLETED_SUCCESS,
+        BulkActionStatus.COMPLETED_FAILED,
+        BulkActionStatus.FAILED,
+        BulkActionStatus.CANCELED,
+    }
+)
 
 
 @dataclass
@@ -204,7 +215,7 @@ def backfill_finished(
         return None
     if found is None:
         return None
-    return found.status not in (dg.BulkActionStatus.REQUESTED, dg.BulkActionStatus.CANCELING)
+    return found.status in BACKFILL_OVER
 
 
 def mark_backfill_finished(store: AlertRepository, backfill_id: str) -> None:

@@ -1,6 +1,6 @@
 """The production profile's processes for tests and benchmarks: fresh PostgreSQL databases, a
-machine's environment with only its own folders local, and ``dagster-celery`` workers, each in
-its own folder and process group."""
+machine's environment with only its own folders local, and the services (``dagster-celery``
+workers, ``dagster-daemon``, ``dagster-webserver``), each in its own folder and process group."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -50,13 +51,15 @@ def fresh_databases(postgres_url: str, prefix: str) -> Iterator[dict[str, str]]:
 
 @dataclass
 class Worker:
+    """A service's process (a Celery worker, the daemon, the webserver) and its folder."""
+
     name: str
     folder: Path
     process: subprocess.Popen[bytes]
 
     @property
     def log(self) -> Path:
-        return self.folder / "worker.log"
+        return self.folder / "service.log"
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -103,14 +106,31 @@ def dagster_home(folder: Path, instance_file: Path) -> Path:
     return home
 
 
-def start_worker(name: str, folder: Path, environ: Mapping[str, str]) -> Worker:
-    """``dagster-celery worker start`` in ``folder``, one task at a time."""
+def start_service(name: str, folder: Path, environ: Mapping[str, str], argv: list[str]) -> Worker:
+    """``argv`` (a command of the venv's bin) started in ``folder``, a new folder with its own
+    Dagster home, in its own process group; its output goes to ``folder/service.log``."""
     folder.mkdir(parents=True)
     dagster_home(folder, ROOT / "deploy" / "dagster.production.yaml")
-    log = (folder / "worker.log").open("wb")
+    log = (folder / "service.log").open("wb")
     process = subprocess.Popen(
+        [str(BIN / argv[0]), *argv[1:]],
+        cwd=folder,
+        env={**base_environ(), **environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Worker(name, folder, process)
+
+
+def start_worker(name: str, folder: Path, environ: Mapping[str, str]) -> Worker:
+    """``dagster-celery worker start`` in ``folder``, one task at a time."""
+    return start_service(
+        name,
+        folder,
+        environ,
         [
-            str(BIN / "dagster-celery"),
+            "dagster-celery",
             "worker",
             "start",
             "-A",
@@ -122,13 +142,48 @@ def start_worker(name: str, folder: Path, environ: Mapping[str, str]) -> Worker:
             "--",
             "--concurrency=1",
         ],
-        cwd=folder,
-        env={**base_environ(), **environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
     )
-    return Worker(name, folder, process)
+
+
+def start_daemon(folder: Path, environ: Mapping[str, str]) -> Worker:
+    """``dagster-daemon run`` on the project's workspace: the run queue, backfills, sensors and
+    schedules; the runs it launches execute on its machine (Dagster's default run launcher)."""
+    return start_service(
+        "daemon", folder, environ, ["dagster-daemon", "run", "-w", str(ROOT / "workspace.yaml")]
+    )
+
+
+def start_webserver(folder: Path, environ: Mapping[str, str], port: int) -> Worker:
+    """``dagster-webserver`` on the project's workspace at ``http://127.0.0.1:<port>``."""
+    return start_service(
+        "webserver",
+        folder,
+        environ,
+        [
+            "dagster-webserver",
+            "-w",
+            str(ROOT / "workspace.yaml"),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+        ],
+    )
+
+
+def wait_answering(service: Worker, url: str, timeout_s: float = 180) -> None:
+    """Wait until ``url`` answers 200 (the webserver with its code location loaded)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        if service.process.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"{service.name} did not answer:\n{service.log.read_text()}")
+        time.sleep(0.5)
 
 
 def wait_ready(workers: list[Worker], timeout_s: float = 120) -> None:

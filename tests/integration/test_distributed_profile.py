@@ -1,25 +1,35 @@
 """The production profile on one machine as if it were several: Dagster's instance, the result
 store and the warehouse on PostgreSQL (fresh databases, dropped afterwards), the artefacts on an
-S3 server the test starts (moto's server mode), and the monitors' steps executed by two
-``dagster-celery`` workers, each in its own working directory with its own Dagster home, that
-reach the rest only through PostgreSQL, Redis and S3. A backfill of demo days gives the same
-check results, incidents and messages as the embedded default (SQLite, local files, steps in
-process). Then the days run again with a worker's process killed in the middle of a step: the
-step's task returns to the queue and runs again, and nothing is lost or stored twice.
+S3 server the test starts (moto's server mode), and the services each in its own working
+directory with its own Dagster home, reaching the rest only through PostgreSQL, Redis and S3:
+``dagster-webserver``, ``dagster-daemon`` (the run queue, the backfills, the alerting sensor;
+the runs it launches execute on its machine) and two ``dagster-celery`` workers, which execute
+every step.
+
+As a user of the UI would, the test launches the monitors' references and a 7-day backfill of
+each daily job through the webserver's GraphQL API (what the UI's buttons call), and kills the
+process of a Celery worker (SIGKILL) in the middle of a step. The daemon's alerting sensor then
+records the checks, opens the incidents and stores the messages: the same as the embedded
+default (SQLite, local files, ``monitoring backfill`` in process) gives for those days, with
+the killed step run again and nothing lost or stored twice. Every link the messages carry
+opens on the webserver.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import threading
 import time
+import urllib.request
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import dagster as dg
 import pytest
@@ -40,6 +50,7 @@ from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.demo import generate_demo
+from monitoring_pipelines.jobs import daily_job_name, reference_job_name
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.fakes.celery_workers import (
     Worker,
@@ -47,21 +58,25 @@ from tests.fakes.celery_workers import (
     dagster_home,
     distributed_environ,
     fresh_databases,
+    start_daemon,
+    start_webserver,
     start_worker,
+    wait_answering,
     wait_ready,
 )
-from tests.fakes.s3_server import S3Server, s3_server
+from tests.fakes.s3_server import S3Server, free_port, s3_server
 
 # A run that hangs (a lost step never reported) fails the test rather than CI's whole budget.
-pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(1500)]
 
 ROOT = Path(__file__).parents[2]
 REDIS_URL = os.environ.get("MONITORING_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
 REQUIRE_REDIS = os.environ.get("MONITORING_REQUIRE_REDIS") == "1"
 BUCKET = "monitoring-distributed"
 MONITORS = ["sentiment", "recommender"]
-DAYS = days_between(date(2026, 9, 15), date(2026, 9, 18))  # around the sentiment error burst
+DAYS = days_between(date(2026, 9, 13), date(2026, 9, 19))  # around the sentiment error burst
 WORKERS = ("worker-a", "worker-b")
+UNFINISHED = ["QUEUED", "NOT_STARTED", "STARTING", "STARTED", "CANCELING"]
 
 
 @pytest.fixture
@@ -98,11 +113,22 @@ def s3(tmp_path: Path) -> Iterator[S3Server]:
 
 @dataclass(frozen=True)
 class Outcome:
-    report: BackfillReport
+    """What the stores and S3 hold after the days: check results, incidents, messages, the
+    rows of each day's slice."""
+
     checks: list[tuple[Any, ...]]
     incidents: list[tuple[Any, ...]]
     messages: list[tuple[Any, ...]]
     slices: dict[str, int]
+
+
+def use_environ(environ: Mapping[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """This process's variables of the product, Dagster and S3 become ``environ``'s."""
+    for key in list(os.environ):
+        if key.startswith(("MONITORING_", "DAGSTER_", "AWS_")) and key not in environ:
+            monkeypatch.delenv(key)
+    for key, value in environ.items():
+        monkeypatch.setenv(key, value)
 
 
 def backfill(
@@ -113,11 +139,7 @@ def backfill(
 ) -> BackfillReport:
     """Backfill DAYS of MONITORS as ``monitoring backfill`` does (runs launched in warm
     processes that read os.environ). The backfill's id is given: its summary message names it."""
-    for key in list(os.environ):
-        if key.startswith(("MONITORING_", "DAGSTER_", "AWS_")) and key not in environ:
-            monkeypatch.delenv(key)
-    for key, value in environ.items():
-        monkeypatch.setenv(key, value)
+    use_environ(environ, monkeypatch)
     settings = Settings.from_env(environ)
     config = load_config(settings.config_path, environ)
     references = AlertRepository.connect(settings.store_url)
@@ -136,16 +158,23 @@ def backfill(
         references.dispose()
 
 
-def alert_and_read(
-    environ: Mapping[str, str], instance: dg.DagsterInstance, report: BackfillReport
-) -> Outcome:
-    """The alerting pass over the runs not yet seen; what the stores and S3 hold after."""
+def alert(environ: Mapping[str, str], instance: dg.DagsterInstance) -> None:
+    """The alerting pass over the runs not yet seen, as ``monitoring backfill`` runs it."""
     settings = Settings.from_env(environ)
     config = load_config(settings.config_path, environ)
     store = AlertRepository.connect(settings.store_url)
     try:
         alerts = {name: m.alerts for name, m in config.monitors.items()}
         run_alerting(instance, store, alerts, settings.dagster_url, None)
+    finally:
+        store.dispose()
+
+
+def read(environ: Mapping[str, str]) -> Outcome:
+    """What the stores and S3 (or the local files) hold."""
+    settings = Settings.from_env(environ)
+    store = AlertRepository.connect(settings.store_url)
+    try:
         with store.transaction() as conn:
             checks = [
                 (
@@ -186,7 +215,7 @@ def alert_and_read(
         store.dispose()
     slices = SliceStore(artifact_path(settings.artifacts) / "slices")
     rows = {f"{m}/{d}": len(slices.frame(m, d, [ROW_KEY])) for m in MONITORS for d in DAYS}
-    return Outcome(report, checks, incidents, messages, rows)
+    return Outcome(checks, incidents, messages, rows)
 
 
 KILLED_STEP = "sentiment__data_quality"  # Great Expectations: the longest step of a day
@@ -254,14 +283,192 @@ def celery_workers_used(instance: dg.DagsterInstance) -> dict[str, int]:
     return used
 
 
-def test_a_backfill_on_celery_workers_equals_the_embedded_default_even_with_a_worker_killed(
+class WebServer:
+    """The webserver as the UI uses it: GraphQL queries and mutations, pages by URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def graphql(self, query: str, **variables: object) -> dict[str, Any]:
+        request = urllib.request.Request(
+            f"{self.url}/graphql",
+            data=json.dumps({"query": query, "variables": variables}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            answer = json.loads(reply.read())
+        assert not answer.get("errors"), answer["errors"]
+        return dict(answer["data"])
+
+    def repository(self) -> dict[str, str]:
+        data = self.graphql(
+            "{ repositoriesOrError { ... on RepositoryConnection "
+            "{ nodes { name location { name } } } } }"
+        )
+        (node,) = data["repositoriesOrError"]["nodes"]
+        return {"repositoryName": node["name"], "repositoryLocationName": node["location"]["name"]}
+
+    def launch_run(self, job: str) -> str:
+        """The job's run, as the UI's Materialize button submits it (to the run queue)."""
+        data = self.graphql(
+            """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
+                __typename ... on LaunchRunSuccess { run { runId } }
+                ... on PythonError { message } ... on RunConfigValidationInvalid { errors
+                { message } } } }""",
+            params={"selector": {**self.repository(), "jobName": job}, "runConfigData": {}},
+        )
+        result = data["launchRun"]
+        assert result["__typename"] == "LaunchRunSuccess", result
+        return str(result["run"]["runId"])
+
+    def launch_backfill(self, job: str, days: list[str]) -> str:
+        """A backfill of the job's partitions, as the UI's launch dialog submits it."""
+        data = self.graphql(
+            """mutation($params: LaunchBackfillParams!) {
+                launchPartitionBackfill(backfillParams: $params) {
+                __typename ... on LaunchBackfillSuccess { backfillId }
+                ... on PythonError { message } ... on PartitionSetNotFoundError { message }
+                ... on PartitionKeysNotFoundError { message } } }""",
+            params={
+                "selector": {
+                    "partitionSetName": f"{job}_partition_set",
+                    "repositorySelector": self.repository(),
+                },
+                "partitionNames": days,
+            },
+        )
+        result = data["launchPartitionBackfill"]
+        assert result["__typename"] == "LaunchBackfillSuccess", result
+        return str(result["backfillId"])
+
+    def backfill_status(self, backfill_id: str) -> str:
+        data = self.graphql(
+            "query($id: String!) { partitionBackfillOrError(backfillId: $id) "
+            "{ ... on PartitionBackfill { status } } }",
+            id=backfill_id,
+        )
+        return str(data["partitionBackfillOrError"]["status"])
+
+    def runs(self, statuses: list[str] | None = None) -> list[dict[str, Any]]:
+        data = self.graphql(
+            "query($f: RunsFilter) { runsOrError(filter: $f) { ... on Runs "
+            "{ results { runId status jobName tags { key value } } } } }",
+            f={"statuses": statuses} if statuses else {},
+        )
+        return list(data["runsOrError"]["results"])
+
+    def open(self, link: str) -> None:
+        """What following ``link`` shows, checked: the page answers, and the run or asset it
+        names exists (the UI's pages are one application that answers any path)."""
+        with urllib.request.urlopen(link, timeout=30) as reply:
+            assert reply.status == 200, link
+        path = link.removeprefix(self.url).split("?")[0]
+        if path.startswith("/runs/"):
+            data = self.graphql(
+                "query($id: ID!) { runOrError(runId: $id) { __typename } }",
+                id=unquote(path.removeprefix("/runs/")),
+            )
+            assert data["runOrError"]["__typename"] == "Run", link
+        elif path.startswith("/assets/"):
+            key = [unquote(part) for part in path.removeprefix("/assets/").split("/")]
+            data = self.graphql(
+                "query($key: AssetKeyInput!) { assetOrError(assetKey: $key) { __typename } }",
+                key={"path": key},
+            )
+            assert data["assetOrError"]["__typename"] == "Asset", link
+
+
+def links(environ: Mapping[str, str], base: str) -> set[str]:
+    """Every link to ``base`` the stored messages carry."""
+    store = AlertRepository.connect(Settings.from_env(environ).store_url)
+    try:
+        text = json.dumps([a.message for a in store.alerts()])
+    finally:
+        store.dispose()
+    return set(re.findall(re.escape(base) + r"""[^\s"<>|\\]*""", text))
+
+
+def wait_until(
+    what: str,
+    ready: Any,
+    services: list[Worker],
+    timeout_s: float = 900,
+    state: Any = lambda: "",
+) -> None:
+    """Wait for ``ready()``; a service that stops or the timeout fails the test with the
+    ``state()`` reached and the services' last log lines."""
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        dead = [s.name for s in services if s.process.poll() is not None]
+        if dead or time.monotonic() > deadline:
+            tails = "\n".join(
+                f"--- {s.name}\n{s.log.read_text(errors='replace')[-3000:]}" for s in services
+            )
+            why = f"stopped: {', '.join(dead)}" if dead else "timed out"
+            pytest.fail(f"{what}: {why} at {state()}\n{tails}")
+        time.sleep(2)
+
+
+def checks_recorded(environ: Mapping[str, str]) -> int:
+    """The check results recorded, besides the reports' (``run_failure`` of ``daily_report``:
+    the sensor requests reports, ``monitoring backfill`` leaves them to its caller)."""
+    store = AlertRepository.connect(Settings.from_env(environ).store_url)
+    try:
+        with store.transaction() as conn:
+            return int(
+                conn.execute(
+                    sa.text(
+                        "select count(*) from check_results "
+                        "where not (check_name = 'run_failure' and subject = 'daily_report')"
+                    )
+                ).scalar_one()
+            )
+    finally:
+        store.dispose()
+
+
+def days_unreported(environ: Mapping[str, str]) -> set[tuple[str, str]]:
+    """The days an incident failed on (its first and last) without a written report."""
+    store = AlertRepository.connect(Settings.from_env(environ).store_url)
+    try:
+        days = {
+            (i.monitor, day)
+            for i in store.incidents()
+            for day in (i.first_partition, i.last_failing_partition)
+        }
+        with store.transaction() as conn:
+            reported = conn.execute(
+                sa.text(
+                    "select monitor, partition_key from check_results "
+                    "where check_name = 'run_failure' and subject = 'daily_report' and passed"
+                )
+            )
+            return days - {(r.monitor, r.partition_key) for r in reported}
+    finally:
+        store.dispose()
+
+
+def is_report(check: tuple[Any, ...]) -> bool:
+    return check[1] == "run_failure" and check[2] == "daily_report"
+
+
+def summaries(environ: Mapping[str, str]) -> tuple[int, int]:
+    """The backfills' summary messages stored, and those still held (their backfill running)."""
+    store = AlertRepository.connect(Settings.from_env(environ).store_url)
+    try:
+        kept = [a for a in store.alerts() if a.kind.value == "summary"]
+    finally:
+        store.dispose()
+    return len(kept), sum(a.status.value == "held" for a in kept)
+
+
+def test_a_ui_backfill_on_the_production_services_equals_the_embedded_default_with_a_worker_killed(
     tmp_path: Path,
     databases: dict[str, str],
     redis_db: str,
     s3: S3Server,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    backfill_id = new_backfill_id()
     # The embedded default: SQLite everywhere, files under MONITORING_HOME, steps in process.
     embedded_home = tmp_path / "embedded"
     embedded = {
@@ -277,47 +484,75 @@ def test_a_backfill_on_celery_workers_equals_the_embedded_default_even_with_a_wo
     home = dagster_home(embedded_home, ROOT / "deploy" / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(home)) as instance:
         environ = {**embedded, "DAGSTER_HOME": str(home)}
-        report = backfill(environ, instance, monkeypatch, backfill_id)
-        expected = alert_and_read(environ, instance, report)
-    assert expected.report.failed == []
+        report = backfill(environ, instance, monkeypatch, new_backfill_id())
+        alert(environ, instance)
+    expected = read(environ)
+    assert report.failed == []
     assert expected.incidents, "the demo's days hold an incident to compare"
 
-    # The production profile: the orchestrator (this process and its run processes) and two
-    # Celery workers, each with only its own folder.
-    workers = [
-        start_worker(
-            name,
-            tmp_path / name,
-            distributed_environ(tmp_path / name, databases, s3, redis_db, BUCKET),
-        )
-        for name in WORKERS
-    ]
+    # The production profile: each service with only its own folder; the warehouse filled by
+    # the demo as a user's application would fill it.
+    web = WebServer(f"http://127.0.0.1:{free_port(range(5600, 5700))}")
+    machines = {
+        name: distributed_environ(tmp_path / name, databases, s3, redis_db, BUCKET)
+        for name in (*WORKERS, "daemon", "webserver", "observer")
+    }
+    for environ in machines.values():
+        environ["MONITORING_DAGSTER_URL"] = web.url
+    observer = machines["observer"]  # this process, reading what the services did
+    dagster_home(tmp_path / "observer", ROOT / "deploy" / "dagster.production.yaml")
+    generate_demo(observer["MONITORING_WAREHOUSE_URL"], tmp_path, days=20, scale=0.2)
+    services = [start_worker(name, tmp_path / name, machines[name]) for name in WORKERS]
     try:
-        wait_ready(workers)
+        services.append(start_daemon(tmp_path / "daemon", machines["daemon"]))
+        services.append(
+            start_webserver(tmp_path / "webserver", machines["webserver"], int(web.url[-4:]))
+        )
+        wait_ready(services[:2])
+        wait_answering(services[-1], f"{web.url}/server_info")
         import s3fs
 
         s3fs.S3FileSystem.clear_instance_cache()  # the endpoint is this test's
-        orchestrator = tmp_path / "orchestrator"
-        environ = distributed_environ(orchestrator, databases, s3, redis_db, BUCKET)
-        generate_demo(environ["MONITORING_WAREHOUSE_URL"], tmp_path, days=20, scale=0.2)
-        dagster_home(orchestrator, ROOT / "deploy" / "dagster.production.yaml")
-        for key in ("DAGSTER_PG_URL", "DAGSTER_LOCAL_ARTIFACTS_DIR", "DAGSTER_COMPUTE_LOGS_DIR"):
-            monkeypatch.setenv(key, environ[key])
-        with dg.DagsterInstance.from_config(environ["DAGSTER_HOME"]) as instance:
-            assert type(instance.run_storage).__name__ == "PostgresRunStorage"
-            report = backfill(environ, instance, monkeypatch, backfill_id)
-            distributed = alert_and_read(environ, instance, report)
-            used = celery_workers_used(instance)
+        use_environ(observer, monkeypatch)
 
-            # The days again (every step replaces its partition), with the process of a worker
-            # killed in the middle of a step: the step's task returns to the queue and runs
-            # again, and nothing is lost or stored twice.
-            killer = StepKiller(workers, KILLED_STEP)
-            killer.start()
-            again = backfill(environ, instance, monkeypatch, new_backfill_id())
-            killer.join(timeout=10)
-            after_kill = alert_and_read(environ, instance, again)
-            killed_run = instance.get_run_by_id(killer.run_id) if killer.run_id else None
+        killer = StepKiller(services[:2], KILLED_STEP)
+        killer.start()
+        for monitor in MONITORS:
+            web.launch_run(reference_job_name(monitor))
+        days = [d.isoformat() for d in DAYS]
+        backfills = [web.launch_backfill(daily_job_name(m), days) for m in MONITORS]
+        wait_until(
+            "the backfills",
+            lambda: all(web.backfill_status(b) in {"COMPLETED", "COMPLETED_SUCCESS"}
+                        for b in backfills)
+            and not web.runs(UNFINISHED),
+            services,
+        )  # fmt: skip
+        # The daemon's alerting sensor (every 30 s) records the checks, and sends the summary of
+        # each backfill that found something once the backfill is over; the report runs it
+        # requests for the incidents' days follow.
+        wait_until(
+            "the alerting sensor",
+            lambda: (
+                summaries(observer)[0] >= 1
+                and summaries(observer)[1] == 0
+                and checks_recorded(observer) == len(expected.checks)
+                and not days_unreported(observer)
+                and not web.runs(UNFINISHED)
+            ),
+            services,
+            timeout_s=300,
+            state=lambda: (
+                f"summaries {summaries(observer)}, checks {checks_recorded(observer)} of "
+                f"{len(expected.checks)}, days without a report {days_unreported(observer)}, "
+                f"unfinished runs {len(web.runs(UNFINISHED))}"
+            ),
+        )
+        killer.join(timeout=10)
+        distributed = read(observer)
+        runs = web.runs()
+        with dg.DagsterInstance.from_config(observer["DAGSTER_HOME"]) as instance:
+            used = celery_workers_used(instance)
             killed_step_events = (
                 [
                     e.dagster_event.event_type_value
@@ -327,44 +562,55 @@ def test_a_backfill_on_celery_workers_equals_the_embedded_default_even_with_a_wo
                 if killer.run_id
                 else []
             )
+        opened = links(observer, web.url)
+        for link in sorted(opened):
+            web.open(link)
     finally:
-        for worker in workers:
-            worker.stop()
-    logs = "\n".join(w.log.read_text(errors="replace")[-3000:] for w in workers)
-    assert distributed.report.failed == [], logs
+        for service in services:
+            service.stop()
+    logs = "\n".join(f"--- {s.name}\n{s.log.read_text(errors='replace')[-3000:]}" for s in services)
 
-    assert distributed.checks == expected.checks
+    # Every run succeeded: the references, 7 days of two monitors, the reports the sensor
+    # requested for the incidents' days.
+    assert {r["status"] for r in runs} == {"SUCCESS"}, logs
+    jobs = [r["jobName"] for r in runs]
+    for monitor in MONITORS:
+        assert jobs.count(daily_job_name(monitor)) == len(DAYS)
+        assert jobs.count(reference_job_name(monitor)) == 1
+    # The same results as the embedded default: nothing lost, nothing twice. The messages are
+    # the same but for the summaries: one per backfill that found something (the UI makes one
+    # backfill per job, the command one for all).
+    assert [c for c in distributed.checks if not is_report(c)] == expected.checks
+    reports = [c for c in distributed.checks if is_report(c)]
+    assert reports and all(c[4] for c in reports)  # every report requested was written
     assert distributed.incidents == expected.incidents
-    assert distributed.messages == expected.messages
     assert distributed.slices == expected.slices
-
-    # Every step ran on a worker, and both took some.
-    assert set(used) == set(WORKERS), used
-    # Nothing of the product was written to a machine's disk: slices and the rest are in S3.
-    for folder in (orchestrator, *(w.folder for w in workers)):
-        assert not (folder / "home" / "slices").exists()
-    keys = [
-        p.name
-        for p in (
-            artifact_path(environ["MONITORING_ARTIFACTS_URL"]) / "slices" / "sentiment"
-        ).iterdir()
+    assert [m for m in distributed.messages if m[0] != "summary"] == [
+        m for m in expected.messages if m[0] != "summary"
     ]
-    assert sorted(keys) == [f"{d}.parquet" for d in DAYS]
+    assert sum(m[0] == "summary" for m in expected.messages) == 1
+    assert 1 <= sum(m[0] == "summary" for m in distributed.messages) <= len(MONITORS)
 
     # The kill: one step of one run, in the middle of its execution, on a worker of ours; the
     # step started twice and succeeded once, and its run succeeded.
     assert killer.killed is not None, "the step to kill never started"
-    assert killed_run is not None and killed_run.status == dg.DagsterRunStatus.SUCCESS
     assert killed_step_events.count("STEP_START") == 2, killed_step_events
     assert killed_step_events.count("STEP_SUCCESS") == 1, killed_step_events
-    assert again.failed == [], logs
-    # Nothing lost, nothing twice: the same results as the embedded default, and the same
-    # messages besides one summary per backfill.
-    assert after_kill.checks == expected.checks
-    assert after_kill.incidents == expected.incidents
-    assert after_kill.slices == expected.slices
-    assert [m for m in after_kill.messages if m[0] != "summary"] == [
-        m for m in expected.messages if m[0] != "summary"
+
+    # Every step ran on a worker, and both took some.
+    assert set(used) == set(WORKERS), used
+    # Nothing of the product was written to a machine's disk: slices, reports and the rest are
+    # in S3; the reports of the incidents' days included.
+    for service in services:
+        assert not (service.folder / "home" / "slices").exists()
+        assert not (service.folder / "home" / "reports").exists()
+    artifacts = artifact_path(observer["MONITORING_ARTIFACTS_URL"])
+    assert sorted(p.name for p in (artifacts / "slices" / "sentiment").iterdir()) == [
+        f"{d}.parquet" for d in DAYS
     ]
-    summaries = [m for m in after_kill.messages if m[0] == "summary"]
-    assert len({m[-1] for m in summaries}) == len(summaries)  # no summary sent twice
+    failed_on = {(i[0], day) for i in distributed.incidents for day in (i[5], i[6])}
+    assert failed_on <= {(c[0], c[3]) for c in reports}
+    for monitor, _, _, day, *_ in reports:
+        assert (artifacts / "reports" / monitor / f"{day}.html").exists(), (monitor, day)
+    # The messages link to the webserver's runs and assets, and each link opened.
+    assert any("/runs/" in link for link in opened), opened

@@ -145,8 +145,19 @@ def _pushed_day(
         return "off: every row of the day pulled"
     if wh.source_problems(name, monitor, warehouse.engine):
         return f"{mode}: every row of the day pulled (the source table lacks a configured column)"
+    usual = None
+    if monitor.service is not None:
+        # The latency driver's counts are taken in the warehouse against the usual percentile
+        # of each breakdown value, read as service_metrics reads it.
+        from monitoring_pipelines.core.service.drivers import load_service_usual
+        from monitoring_pipelines.core.stats.attribution import usual_window
+
+        usual = load_service_usual(
+            results, name, usual_window(day, monitor.start_date), monitor.service
+        )
     try:
-        return push_day(warehouse.engine, monitor, results.load_reference(name) or {}, day, window)
+        reference = results.load_reference(name) or {}
+        return push_day(warehouse.engine, monitor, reference, day, window, usual)
     except PushdownDeclined as exc:
         if mode == "on":
             raise failure(

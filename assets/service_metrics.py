@@ -50,7 +50,12 @@ def make_service_metrics(
         deps=[dg.AssetKey([name, Asset.LIVE_SLICE]), earlier_days_of(key, USUAL_DAYS)],
         check_specs=check_specs(checks, key, partitions_def),
         description="Latency p50/p95/p99 (exact), error rate and volume of the day, per "
-        "dimension value and per hour, with the day's SLO event counts.",
+        "dimension value and per hour, with the day's SLO event counts"
+        + (
+            " (computed in the warehouse when the day is pushed down)."
+            if monitor.source.pushdown != "off"
+            else "."
+        ),
     )
     @reports_faults(name)
     def service_metrics(
@@ -59,6 +64,7 @@ def make_service_metrics(
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
         # Imported by the step, not with the definitions: they bring pandas.
+        from monitoring_pipelines.core.profile.pushed_day import load_pushed
         from monitoring_pipelines.core.service.day import (
             service_day_rows,
             service_day_tables,
@@ -72,7 +78,12 @@ def make_service_metrics(
         window = usual_window(day, monitor.start_date)
         try:
             usual = load_service_usual(store, name, window, service)
-            result = service_day(slices.get_store(), name, day, monitor, dimensions, usual)
+            slice_store = slices.get_store()
+            pushed = load_pushed(slice_store.path(name, day))
+            if pushed is not None and pushed.service is not None:
+                result = pushed.service.with_drivers(service, usual)
+            else:
+                result = service_day(slice_store, name, day, monitor, dimensions, usual)
         except (StoreError, FileNotFoundError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         store.save_metrics(
@@ -81,6 +92,13 @@ def make_service_metrics(
         metadata = numeric_metadata(service_day_values(result))
         for title, table in service_day_tables(result).items():
             metadata[title] = dg.MetadataValue.json(table)
+        metadata["pushdown"] = dg.MetadataValue.text(
+            "every row of the day's slice read"
+            if pushed is None or pushed.service is None
+            else f"counts and order statistics per hour and per dimension value computed in "
+            f"the warehouse ({pushed.dialect}) over every row of the day"
+            + pushed.service.driver_note(service, usual)
+        )
         drivers = {"latency_slo": result.latency_driver, "error_rate": result.error_driver}
         return checked(key, metadata, service_checks(result.metrics, service, drivers))
 

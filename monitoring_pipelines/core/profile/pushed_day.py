@@ -12,14 +12,17 @@ import hashlib
 import json
 import struct
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
 from monitoring_pipelines.core.artifacts import ArtifactPath, storage_errors, write_bytes
 from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.costs.day import CellSums
+from monitoring_pipelines.core.costs.pushed import CostQuery, pushed_sums
 from monitoring_pipelines.core.ingest.cleaning import Window
 from monitoring_pipelines.core.ingest.pushdown import (
     DayAggregates,
@@ -31,22 +34,26 @@ from monitoring_pipelines.core.ingest.pushdown import (
 from monitoring_pipelines.core.profile.fitting import ColumnPlan
 from monitoring_pipelines.core.profile.pushed import pushed_sketches
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
+from monitoring_pipelines.core.service.drivers import ServiceUsual
+from monitoring_pipelines.core.service.pushed import (
+    PushedService,
+    ServiceQuery,
+    pushed_service,
+    usual_thresholds,
+)
 
 SUFFIX = ".pushed"
 
 
 def whole_day_readers(monitor: MonitorConfig) -> list[str]:
     """The monitor's assets that still read every row of the slice: a pushed-down day would
-    give them only its sample, so their monitors are pulled."""
+    give them only its sample, so their monitors are pulled. (service_metrics and token_costs
+    read the warehouse's aggregates of the day, the LLM assets its sample.)"""
     readers = []
-    if monitor.service is not None:
-        readers.append("service_metrics (per hour and per dimension)")
-    if monitor.llm is not None:
-        readers.append("token_costs and the LLM assets")
     if monitor.labels is not None and monitor.prediction is not None:
         readers.append("performance (labels joined to every prediction)")
     if monitor.canary is not None:
-        readers.append("canary_comparison")
+        readers.append("canary_comparison (bootstrap intervals over every request)")
     return readers
 
 
@@ -93,6 +100,10 @@ class PushedDay:
     sketches: tuple[ColumnSketch, ...]
     reference: str
     """:func:`reference_digest` of the reference the sketches' bins and categories are of."""
+    service: PushedService | None = None
+    """The day's service metrics (monitors with a service section)."""
+    costs: Mapping[tuple[str, str], CellSums] | None = None
+    """The day's token sums per (model, intent) (monitors with an LLM section)."""
 
 
 def reference_digest(reference: Mapping[str, ColumnSketch]) -> str:
@@ -115,8 +126,11 @@ def push_day(
     reference: Mapping[str, ColumnSketch],
     day: date,
     window: Window | None = None,
+    usual: ServiceUsual | None = None,
 ) -> tuple[DayAggregates, PushedDay]:
-    """The day's aggregates computed in the warehouse, and the record the later assets read.
+    """The day's aggregates computed in the warehouse, and the record the later assets read
+    (``usual``: the service's usual of the trailing days, which the latency driver's counts
+    are taken against).
 
     Raises:
         PushdownDeclined: When the day cannot be pushed down.
@@ -125,7 +139,17 @@ def push_day(
     problems = refusals(engine, monitor, reference)
     if problems:
         raise PushdownDeclined("; ".join(problems))
-    plan_of_day = pushdown_plan(monitor, reference)
+    extra: dict[str, Any] = {}
+    service_query = None
+    if monitor.service is not None:
+        default, thresholds = usual_thresholds(usual, monitor.service)
+        service_query = ServiceQuery(
+            monitor.service, tuple(monitor.service_dimensions()), default, thresholds
+        )
+        extra["service"] = service_query
+    if monitor.llm is not None:
+        extra["costs"] = CostQuery(monitor.llm)
+    plan_of_day = replace(pushdown_plan(monitor, reference), extra=extra)
     aggregates = day_aggregates(engine, monitor.source, plan_of_day, day, window)
     quality = aggregates.quality
     if quality.rows_read == 0 and quality.rows_of_other_days == 0:
@@ -140,12 +164,23 @@ def push_day(
         plan.categorical,
         monitor.drift.p_value_sample,
     )
+    service = None
+    if service_query is not None and monitor.service is not None:
+        service = pushed_service(
+            aggregates.extra["service"],
+            monitor.service,
+            quality.rows_kept,
+            aggregates.latency_percentiles,
+            service_query,
+        )
     record = PushedDay(
         rows=aggregates.quality.rows_kept,
         dialect=aggregates.dialect,
         sample_rows=len(aggregates.sample),
         sketches=sketches,
         reference=reference_digest(reference),
+        service=service,
+        costs=pushed_sums(aggregates.extra["costs"]) if "costs" in aggregates.extra else None,
     )
     return aggregates, record
 
@@ -163,6 +198,10 @@ def save_pushed(slice_path: ArtifactPath, record: PushedDay) -> None:
             "sample_rows": record.sample_rows,
             "sketches": len(record.sketches),
             "reference": record.reference,
+            "service": None if record.service is None else record.service.to_json(),
+            "costs": None
+            if record.costs is None
+            else [[m, i, asdict(s)] for (m, i), s in record.costs.items()],
         }
     ).encode()
     parts = [struct.pack("<I", len(header)), header]
@@ -199,6 +238,8 @@ def load_pushed(slice_path: ArtifactPath) -> PushedDay | None:
         sample_rows=int(header["sample_rows"]),
         sketches=tuple(sketches),
         reference=str(header["reference"]),
+        service=None if not header.get("service") else PushedService.from_json(header["service"]),
+        costs=None if header.get("costs") is None else pushed_sums(header["costs"]),
     )
 
 

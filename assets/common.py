@@ -7,7 +7,7 @@ import math
 import types
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import dagster as dg
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,6 +16,9 @@ from monitoring_pipelines.core.catalog import CHECKS
 from monitoring_pipelines.core.checks import CheckOutcome
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.errors import MonitoringError, describe_fault
+
+if TYPE_CHECKING:
+    from monitoring_pipelines.core.ingest.cleaning import Window
 
 Body = TypeVar("Body", bound=Callable[..., Any])
 
@@ -232,3 +235,13 @@ def rows_read_metadata(slices: Any, name: str, day: date) -> dict[str, dg.Metada
         "sample_rows": dg.MetadataValue.int(pushed.sample_rows),
         "day_rows": dg.MetadataValue.int(pushed.rows),
     }
+
+
+def slice_window(first: date) -> "Window":
+    """The days the live slice's pull reads rows for, as of today (``first``: the monitor's
+    start date)."""
+    from datetime import UTC, datetime
+
+    from monitoring_pipelines.core.ingest.cleaning import Window
+
+    return Window.until(first, datetime.now(UTC).date())

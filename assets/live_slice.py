@@ -118,12 +118,21 @@ def make_live_slice(
             if isinstance(pushed, str)
             else f"{monitor.source.pushdown}: aggregates computed in the warehouse "
             f"({pushed[1].dialect}); the slice is a sample of {slice_rows} of the day's "
-            f"{quality.rows_kept} rows"
+            f"{quality.rows_kept} rows" + _pulled_note(monitor)
         )
         metadata["path"] = dg.MetadataValue.path(str(store.path(name, day)))
         yield checked(key, metadata, outcomes)
 
     return live_slice
+
+
+def _pulled_note(monitor: MonitorConfig) -> str:
+    from monitoring_pipelines.core.profile.pushed_day import pulled_parts
+
+    parts = pulled_parts(monitor)
+    if not parts:
+        return ""
+    return f"; pulling their columns of every row: {', '.join(parts)}"
 
 
 def _pushed_day(

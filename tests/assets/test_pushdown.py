@@ -26,9 +26,9 @@ from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.definitions import build_definitions
 from tests.assets.conftest import (
     CLEAN_DAY,
-    ROWS_PER_DAY,
     DAYS,
     DRIFTED_DAY,
+    ROWS_PER_DAY,
     SHOP_CONFIG,
     Monitoring,
     MonitoringFactory,
@@ -83,9 +83,11 @@ SERVED_SECTIONS = """
       intent_column: intent
       answer_column: answer
       prices:
-        - {model: gpt-4o-mini, input_per_1k: 0.00015, output_per_1k: 0.0006}
-        - {model: gpt-4o, input_per_1k: 0.0025, output_per_1k: 0.01, cached_input_per_1k: 0.00125}
+        - {{model: gpt-4o-mini, input_per_1k: 0.00015, output_per_1k: 0.0006}}
+        - {{model: gpt-4o, input_per_1k: 0.0025, output_per_1k: 0.01, cached_input_per_1k: 0.00125}}
       daily_budget_usd: 1.0
+    canary: {{version_column: model_version, min_rows: 50}}
+    labels: {{table: shop_labels, request_id_column: request_id, label_column: truth{schema}}}
 """
 INTENTS = ["refund", "shipping", "account", "other"]
 
@@ -100,7 +102,8 @@ def config(
     if sample_rows:
         source_extra += f"\n      pushdown_sample_rows: {sample_rows}"
     text = CONFIG.format(mode=mode, source_extra=source_extra, reference_extra=reference_extra)
-    return text + SERVED_SECTIONS if served else text
+    labels_schema = f", schema: {schema}" if schema else ""
+    return text + SERVED_SECTIONS.format(schema=labels_schema) if served else text
 
 
 def served_day(frame: pd.DataFrame, bad: bool, text_numbers: bool) -> pd.DataFrame:
@@ -141,6 +144,12 @@ def served_tables(data: ShopData, text_numbers: bool) -> dict[str, pd.DataFrame]
         bad = d == BAD_DAY
         days.append(served_day(hostile(frame, text_numbers) if bad else frame, bad, text_numbers))
     out["shop_requests"] = pd.concat(days, ignore_index=True)
+    labelled = []
+    for frame in data.days.values():
+        rows = frame.iloc[:250]
+        truth = rows["decision"].where(np.arange(len(rows)) % 7 != 0, "review")
+        labelled.append(pd.DataFrame({"request_id": rows["request_id"], "truth": truth}))
+    out["shop_labels"] = pd.concat(labelled, ignore_index=True)
     return out
 
 
@@ -326,7 +335,14 @@ def outcome(monitoring: Monitoring, result: dg.ExecuteInProcessResult, day: date
     )
 
 
-SERVED = ("service_metrics", "slo_budget", "token_costs", "output_safety")
+SERVED = (
+    "service_metrics",
+    "slo_budget",
+    "token_costs",
+    "output_safety",
+    "canary_comparison",
+    "performance",
+)
 # Metadata that says how the numbers were computed, not what they are.
 HOW = {"pushdown", "rows_read_from", "sample_rows", "day_rows", "path"}
 
@@ -467,7 +483,7 @@ def test_a_sample_smaller_than_the_day_keeps_whole_day_counts(
     assert len(slice_rows) == 100
 
 
-def test_auto_pulls_a_monitor_whose_assets_read_every_row_and_says_why(
+def test_auto_pushes_down_a_monitor_with_service_and_llm_sections(
     make_monitoring: MonitoringFactory, shop_data: ShopData
 ) -> None:
     text = SHOP_CONFIG.replace(
@@ -479,8 +495,10 @@ def test_auto_pulls_a_monitor_whose_assets_read_every_row_and_says_why(
     monitoring.reference("shop")
     result = monitoring.day("shop", CLEAN_DAY)
     reason = str(materialization(result, "shop/live_slice")["pushdown"])
-    assert reason.startswith("auto: every row of the day pulled, because ")
-    assert "service_metrics" in reason and "token_costs" in reason
+    assert reason.startswith("auto: aggregates computed in the warehouse (sqlite)"), reason
+    for asset in ("service_metrics", "token_costs"):
+        how = str(materialization(result, f"shop/{asset}")["pushdown"])
+        assert "computed in the warehouse (sqlite)" in how, how
 
 
 def test_on_fails_naming_why_the_day_cannot_be_pushed_down(
@@ -584,5 +602,8 @@ def test_service_and_llm_days_pushed_down_decide_as_pulled_days(
     assert "computed in the warehouse" in pushed.how["service_metrics:pushdown"]
     assert "computed in the warehouse" in pushed.how["token_costs:pushdown"]
     assert "the day's sample" in pushed.how["output_safety:rows_read_from"]
+    for asset in ("canary_comparison", "performance"):
+        assert "of every row were pulled" in pushed.how[f"{asset}:pushdown"]
+    assert "pulling their columns of every row" in pushed.pushdown
     pulled = runs["off"].days[CLEAN_DAY]
     assert pulled.how["service_metrics:pushdown"] == "every row of the day's slice read"

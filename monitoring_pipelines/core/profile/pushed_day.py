@@ -45,16 +45,15 @@ from monitoring_pipelines.core.service.pushed import (
 SUFFIX = ".pushed"
 
 
-def whole_day_readers(monitor: MonitorConfig) -> list[str]:
-    """The monitor's assets that still read every row of the slice: a pushed-down day would
-    give them only its sample, so their monitors are pulled. (service_metrics and token_costs
-    read the warehouse's aggregates of the day, the LLM assets its sample.)"""
-    readers = []
+def pulled_parts(monitor: MonitorConfig) -> list[str]:
+    """The monitor's assets that still pull some columns of every row of a pushed-down day
+    (its slice holds only its sample), and why."""
+    parts = []
     if monitor.labels is not None and monitor.prediction is not None:
-        readers.append("performance (labels joined to every prediction)")
+        parts.append("performance (labels are joined to every prediction)")
     if monitor.canary is not None:
-        readers.append("canary_comparison (bootstrap intervals over every request)")
-    return readers
+        parts.append("canary_comparison (its bootstrap intervals resample every request)")
+    return parts
 
 
 def sample_rows(monitor: MonitorConfig) -> int:
@@ -84,9 +83,6 @@ def refusals(
     """Why the monitor's days cannot be pushed down (empty: they can be)."""
     if reference is None or not reference:
         return ["no reference profile yet (its bins and categories are what the day counts)"]
-    readers = whole_day_readers(monitor)
-    if readers:
-        return [f"{', '.join(readers)} still read every row of the slice"]
     return pushdown_problems(engine, monitor.source, pushdown_plan(monitor, reference))
 
 

@@ -290,17 +290,17 @@ class ServiceQuery:
                 k = _key(k)
                 cell = _Cell(1)
                 if lat is not None:
-                    v = lat[i]
-                    v = np.nan if np.isinf(v) else v
-                    cell.latency_rows = int(v >= 0)
-                    cell.latency_missing = int(np.isnan(v))
-                    cell.latency_negative = int(v < 0)
+                    ms = float(lat[i])
+                    ms = np.nan if np.isinf(ms) else ms
+                    cell.latency_rows = int(ms >= 0)
+                    cell.latency_missing = int(np.isnan(ms))
+                    cell.latency_negative = int(ms < 0)
                     slo_ms = config.slo.latency_ms
-                    cell.over_slo = int(slo_ms is not None and v > slo_ms)
+                    cell.over_slo = int(slo_ms is not None and ms > slo_ms)
                     t = (thresholds or {}).get(k)
-                    cell.above_usual = int(t is not None and v >= 0 and v > t)
-                    if v >= 0:
-                        extra.setdefault(k, []).append(float(v))
+                    cell.above_usual = int(t is not None and ms >= 0 and ms > t)
+                    if ms >= 0:
+                        extra.setdefault(k, []).append(float(ms))
                 s = statuses[i]
                 s = None if s is None or s is pd.NA else s
                 cells.setdefault((k, s), _Cell()).add(cell)

@@ -81,7 +81,9 @@ SERVED_SECTIONS = """
       completion_tokens_column: completion_tokens
       cached_tokens_column: cached_tokens
       intent_column: intent
+      question_column: question
       answer_column: answer
+      context_column: context
       prices:
         - {{model: gpt-4o-mini, input_per_1k: 0.00015, output_per_1k: 0.0006}}
         - {{model: gpt-4o, input_per_1k: 0.0025, output_per_1k: 0.01, cached_input_per_1k: 0.00125}}
@@ -117,6 +119,11 @@ def served_day(frame: pd.DataFrame, bad: bool, text_numbers: bool) -> pd.DataFra
     out["intent"] = [INTENTS[i % len(INTENTS)] if i % 17 else None for i in numbers]
     out["cached_tokens"] = (out["prompt_tokens"] // 3).astype(np.float64)
     out["http_status"] = out["http_status"].astype(str)
+    # The answer's retrieved context: most support it, every ninth does not.
+    out["context"] = [
+        f"Order {i} ships tomorrow from Berlin." if i % 9 else "Returns take 30 days."
+        for i in numbers
+    ]
     if not bad:
         return out
     out["latency_ms"] = out["latency_ms"].astype(object)
@@ -342,9 +349,12 @@ SERVED = (
     "output_safety",
     "canary_comparison",
     "performance",
+    "faithfulness_scores",
+    "hallucination_rate",
 )
 # Metadata that says how the numbers were computed, not what they are.
 HOW = {"pushdown", "rows_read_from", "sample_rows", "day_rows", "path"}
+TIMINGS = {"judge_ms_per_1000", "judge_seconds"}  # how long the judge took, run by run
 
 
 def served_outcome(
@@ -359,13 +369,14 @@ def served_outcome(
         if asset not in keys:
             continue
         metadata = materialization(result, f"shop/{asset}")
-        out[f"{asset}:metadata"] = {k: v for k, v in metadata.items() if k not in HOW}
+        out[f"{asset}:metadata"] = {k: v for k, v in metadata.items() if k not in HOW | TIMINGS}
         how |= {f"{asset}:{k}": str(v) for k, v in metadata.items() if k in HOW}
         checks = check_evaluations(result, f"shop/{asset}")
         out[f"{asset}:checks"] = {name: dict(e.metadata) for name, e in checks.items()}
         rows = store.load_metrics("shop", asset, day.isoformat())
         out[f"{asset}:rows"] = sorted(
-            ((r.name, r.dimensions, r.value) for r in rows), key=lambda r: (r[0], r[1])
+            ((r.name, r.dimensions, r.value) for r in rows if r.name not in TIMINGS),
+            key=lambda r: (r[0], r[1]),
         )
     return out, how
 
@@ -601,7 +612,8 @@ def test_service_and_llm_days_pushed_down_decide_as_pulled_days(
     assert pushed.served["service_metrics:metadata"]["requests"] == ROWS_PER_DAY
     assert "computed in the warehouse" in pushed.how["service_metrics:pushdown"]
     assert "computed in the warehouse" in pushed.how["token_costs:pushdown"]
-    assert "the day's sample" in pushed.how["output_safety:rows_read_from"]
+    for asset in ("output_safety", "faithfulness_scores"):
+        assert "the day's sample" in pushed.how[f"{asset}:rows_read_from"]
     for asset in ("canary_comparison", "performance"):
         assert "of every row were pulled" in pushed.how[f"{asset}:pushdown"]
     assert "pulling their columns of every row" in pushed.pushdown

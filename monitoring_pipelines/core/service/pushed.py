@@ -4,9 +4,10 @@ and per dimension value, merged with the day's residual rows.
 
 Counts, error rates, SLO counts and foldings equal the pull path's; percentiles are the exact
 order statistics of each group, interpolated as ``np.percentile`` interpolates (the warehouse's
-``row_number()`` ranks them on every dialect, so there is no error bound to state). Examples of
-unknown statuses are listed in the order of their first timestamp (the pull path lists them in
-the order it read them).
+``row_number()`` ranks them on every dialect, so there is no error bound to state); only the
+ranks about each percentile leave the warehouse, with a margin of the group's residual rows.
+Examples of unknown statuses are the first five by text (the pull path lists the first five it
+reads).
 
 The day's latency driver needs each value's usual percentile: the counts of requests slower
 than it are taken with the usual known when the day is pushed down (``thresholds``), and a
@@ -306,9 +307,9 @@ class ServiceQuery:
                 cells.setdefault((k, s), _Cell()).add(cell)
         percentiles: dict[Any, dict[float, float | None]] = {}
         if latency is not None:
-            margin = max((len(v) for v in extra.values()), default=0)
             qs = self.quantiles
-            stats = order_statistics(scan, key, latency, [q / 100 for q in qs], margin)
+            margins = {k: len(v) for k, v in extra.items()}
+            stats = order_statistics(scan, key, latency, [q / 100 for q in qs], margins)
             for k in {*(_key(k) for k in stats), *extra}:
                 n_sql, ranks = stats.get(k, (0, {}))
                 more = np.sort(np.asarray(extra.get(k, []), dtype=np.float64))

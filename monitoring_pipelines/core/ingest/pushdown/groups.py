@@ -155,12 +155,14 @@ def order_statistics(
     key: ColumnElement[Any],
     value: ColumnElement[Any],
     fractions: Sequence[float],
-    margin: int,
+    margins: Mapping[Any, int],
 ) -> dict[Any, tuple[int, dict[int, float]]]:
     """Per group of ``key``: its count of ``value >= 0`` rows and the values at the 0-based
-    ranks about ``(count - 1) * f`` for each of ``fractions``, ``margin`` ranks either side
-    (for the residual rows a group's order statistics are merged with), by ``row_number()``
-    over the group's values in order: exact on every dialect."""
+    ranks about ``(count - 1) * f`` for each of ``fractions``, by ``row_number()`` over the
+    group's values in order (exact on every dialect). ``margins``: per group, the residual
+    values its order statistics are merged with, which can move a rank as far; so at most
+    about ``2 * (margin + 3)`` values per group and fraction leave the warehouse, whatever the
+    day's size."""
     rank = func.row_number().over(partition_by=key, order_by=value).label("rn")
     size = func.count().over(partition_by=key).label("n")
     inner = (
@@ -168,12 +170,16 @@ def order_statistics(
         .where(scan.regular, value >= sq.double(0.0))
         .subquery()
     )
-    # 1-based ranks; two more either side than the residual rows can move a rank, which also
+    wide = {k: m for k, m in margins.items() if m}
+    margin: Any = literal(0)
+    if wide:
+        margin = case(*((inner.c.k == k, m) for k, m in wide.items()), else_=0)
+    # 1-based ranks, two more either side than the residual rows can move one, which also
     # covers the rounding of (n - 1) * f in the warehouse.
     wanted = [
         and_(
-            inner.c.rn >= (inner.c.n - 1) * sq.double(f) - (margin + 2),
-            inner.c.rn <= (inner.c.n - 1) * sq.double(f) + (margin + 3),
+            inner.c.rn >= (inner.c.n - 1) * sq.double(f) - margin - 2,
+            inner.c.rn <= (inner.c.n - 1) * sq.double(f) + margin + 3,
         )
         for f in fractions
     ]

@@ -309,7 +309,11 @@ class ServiceQuery:
         if latency is not None:
             qs = self.quantiles
             margins = {k: len(v) for k, v in extra.items()}
-            stats = order_statistics(scan, key, latency, [q / 100 for q in qs], margins)
+            sizes: dict[Any, int] = {}
+            for row in rows:  # the warehouse's usable latencies per group
+                group = _key(row[0])
+                sizes[group] = sizes.get(group, 0) + int(row[counted + 1] or 0)
+            stats = order_statistics(scan, key, latency, [q / 100 for q in qs], margins, sizes)
             for k in {*(_key(k) for k in stats), *extra}:
                 n_sql, ranks = stats.get(k, (0, {}))
                 more = np.sort(np.asarray(extra.get(k, []), dtype=np.float64))

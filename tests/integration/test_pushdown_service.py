@@ -206,3 +206,58 @@ def test_hours_of_a_timestamptz_day_are_utc_whatever_the_session_zone(
     assert len(frame) > 1000
     assert got.hours == expected.hours
     assert got.metrics == expected.metrics
+
+
+PARTIAL = {
+    "latency in seconds": ServiceConfig(
+        latency_column="latency", latency_unit="s", dimensions=["intent"],
+        slo=SloConfig(latency_ms=90_000.0),
+    ),
+    "named error statuses": ServiceConfig(
+        status_column="status", error_statuses=["timeout", 503], dimensions=["model"],
+        slo=SloConfig(error_rate=0.01),
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", list(PARTIAL))
+def test_a_service_section_with_one_column_pushed_down_equals_the_pull_path(
+    name: str,
+    warehouse: tuple[sa.Engine, str | None],  # noqa: F811
+) -> None:
+    engine, schema = warehouse
+    text_stamps = engine.dialect.name == "sqlite"
+    load(engine, schema, hostile_rows(5, 2000, text_stamps), text_stamps)
+    source = SourceConfig(table="pushdown_log", schema=schema, timestamp_column="ts",
+                          request_id_column="rid")  # fmt: skip
+    frame, _ = pulled(engine, source)
+    config = PARTIAL[name]
+    dims = tuple(config.dimensions or ())
+    query = ServiceQuery(config, dims)
+    percentiles = (50.0, 95.0, 99.0, config.slo.latency_percentile)
+    base = plan_for(reference_sketches())
+    plan = replace(
+        base,
+        percentiles=percentiles,
+        latency_column=config.latency_column,
+        latency_scale=1000.0 if config.latency_unit == "s" else 1.0,
+        status_column=config.status_column,
+        error_statuses=config.error_statuses,
+        extra={"service": query},
+    )
+    pushed = day_aggregates(engine, source, plan, DAY, WINDOW)
+    expected = compute_service_day(
+        frame[config.latency_column].to_numpy(np.float64) if config.latency_column else None,
+        frame[config.status_column].to_numpy(dtype=object) if config.status_column else None,
+        config,
+        len(frame),
+        hours=frame[TIMESTAMP].dt.hour.to_numpy(dtype=np.int64),
+        dimensions={c: frame[c].to_numpy(dtype=object) for c in dims},
+    )
+    got = pushed_service(
+        pushed.extra["service"], config, len(frame), pushed.latency_percentiles, query
+    ).day
+    assert (got.metrics, got.slo, got.groups, got.hours) == (
+        expected.metrics, expected.slo, expected.groups, expected.hours,
+    )  # fmt: skip
+    assert (got.foldings, got.by_status) == (expected.foldings, expected.by_status)

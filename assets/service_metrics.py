@@ -80,6 +80,11 @@ def make_service_metrics(
             usual = load_service_usual(store, name, window, service)
             slice_store = slices.get_store()
             pushed = load_pushed(slice_store.path(name, day))
+            if pushed is not None and pushed.service is None:
+                raise StoreError(
+                    "the day was pushed down before its 'service' section was configured, "
+                    "so its slice holds only a sample: materialize its live_slice again"
+                )
             if pushed is not None and pushed.service is not None:
                 result = pushed.service.with_drivers(service, usual)
             else:

@@ -78,6 +78,11 @@ def make_token_costs(
         try:
             slice_store = slices.get_store()
             pushed = load_pushed(slice_store.path(name, day))
+            if pushed is not None and pushed.costs is None:
+                raise StoreError(
+                    "the day was pushed down before its 'llm' section was configured, "
+                    "so its slice holds only a sample: materialize its live_slice again"
+                )
             if pushed is not None and pushed.costs is not None:
                 # A pushed-down day: every row's token sums, taken in the warehouse.
                 costs = costs_of_sums(

@@ -1,8 +1,8 @@
 """The live slice: one UTC day of the inference log, typed, with every bad row counted."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -23,7 +23,7 @@ from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 if TYPE_CHECKING:
     from monitoring_pipelines.core.ingest.cleaning import Window
-    from monitoring_pipelines.core.ingest.pushdown import DayAggregates
+    from monitoring_pipelines.core.ingest.pushdown import DayAggregates, DayScan
     from monitoring_pipelines.core.ingest.slice_store import SliceStore
     from monitoring_pipelines.core.profile.pushed_day import PushedDay
 
@@ -135,6 +135,30 @@ def _pulled_note(monitor: MonitorConfig) -> str:
     return f"; pulling their columns of every row: {', '.join(parts)}"
 
 
+def _later_queries(
+    name: str, monitor: MonitorConfig, day: date, results: ResultRepository
+) -> "dict[str, Callable[[DayScan], Any]]":
+    """The queries of the later stages run over the day's rows with its aggregates: the service
+    breakdowns (whose latency driver counts are taken against the usual of the trailing days,
+    read as service_metrics reads it) and the token sums."""
+    extra: dict[str, Callable[[DayScan], Any]] = {}
+    if monitor.service is not None:
+        from monitoring_pipelines.core.service.drivers import load_service_usual
+        from monitoring_pipelines.core.service.pushed import ServiceQuery, usual_thresholds
+        from monitoring_pipelines.core.stats.attribution import usual_window
+
+        window = usual_window(day, monitor.start_date)
+        usual = load_service_usual(results, name, window, monitor.service)
+        default, thresholds = usual_thresholds(usual, monitor.service)
+        dimensions = tuple(monitor.service_dimensions())
+        extra["service"] = ServiceQuery(monitor.service, dimensions, default, thresholds)
+    if monitor.llm is not None:
+        from monitoring_pipelines.core.costs.pushed import CostQuery
+
+        extra["costs"] = CostQuery(monitor.llm)
+    return extra
+
+
 def _pushed_day(
     name: str,
     monitor: MonitorConfig,
@@ -154,19 +178,10 @@ def _pushed_day(
         return "off: every row of the day pulled"
     if wh.source_problems(name, monitor, warehouse.engine):
         return f"{mode}: every row of the day pulled (the source table lacks a configured column)"
-    usual = None
-    if monitor.service is not None:
-        # The latency driver's counts are taken in the warehouse against the usual percentile
-        # of each breakdown value, read as service_metrics reads it.
-        from monitoring_pipelines.core.service.drivers import load_service_usual
-        from monitoring_pipelines.core.stats.attribution import usual_window
-
-        usual = load_service_usual(
-            results, name, usual_window(day, monitor.start_date), monitor.service
-        )
     try:
         reference = results.load_reference(name) or {}
-        return push_day(warehouse.engine, monitor, reference, day, window, usual)
+        extra = _later_queries(name, monitor, day, results)
+        return push_day(warehouse.engine, monitor, reference, day, window, extra)
     except PushdownDeclined as exc:
         if mode == "on":
             raise failure(

@@ -72,21 +72,31 @@ def make_service_metrics(
         )
         from monitoring_pipelines.core.service.drivers import load_service_usual
         from monitoring_pipelines.core.service.metrics import service_checks
+        from monitoring_pipelines.core.service.pushed import PushedService, pushed_service
 
         day = day_of(context)
         store = result_store.results()
         window = usual_window(day, monitor.start_date)
+        computed: PushedService | None = None
         try:
             usual = load_service_usual(store, name, window, service)
             slice_store = slices.get_store()
             pushed = load_pushed(slice_store.path(name, day))
-            if pushed is not None and pushed.service is None:
+            if pushed is not None and "service" not in pushed.sections:
                 raise StoreError(
                     "the day was pushed down before its 'service' section was configured, "
                     "so its slice holds only a sample: materialize its live_slice again"
                 )
-            if pushed is not None and pushed.service is not None:
-                result = pushed.service.with_drivers(service, usual)
+            if pushed is not None:
+                # A pushed-down day: the warehouse's counts and order statistics of every row.
+                computed = pushed_service(
+                    pushed.sections["service"],
+                    service,
+                    pushed.rows,
+                    pushed.latency_percentiles,
+                    dimensions,
+                )
+                result = computed.with_drivers(service, usual)
             else:
                 result = service_day(slice_store, name, day, monitor, dimensions, usual)
         except (StoreError, FileNotFoundError) as exc:
@@ -99,10 +109,10 @@ def make_service_metrics(
             metadata[title] = dg.MetadataValue.json(table)
         metadata["pushdown"] = dg.MetadataValue.text(
             "every row of the day's slice read"
-            if pushed is None or pushed.service is None
+            if computed is None or pushed is None
             else f"counts and order statistics per hour and per dimension value computed in "
             f"the warehouse ({pushed.dialect}) over every row of the day"
-            + pushed.service.driver_note(service, usual)
+            + computed.driver_note(service, usual)
         )
         drivers = {"latency_slo": result.latency_driver, "error_rate": result.error_driver}
         return checked(key, metadata, service_checks(result.metrics, service, drivers))

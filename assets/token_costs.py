@@ -70,6 +70,7 @@ def make_token_costs(
         # Imported by the step, not with the definitions: they bring pandas.
         from monitoring_pipelines.core.costs.day import budget_check, costs_of_sums
         from monitoring_pipelines.core.costs.drivers import cost_driver, day_split, load_cost_splits
+        from monitoring_pipelines.core.costs.pushed import pushed_sums
         from monitoring_pipelines.core.costs.stored import cost_metrics, load_daily_costs
         from monitoring_pipelines.core.profile.pushed_day import load_pushed
 
@@ -78,15 +79,15 @@ def make_token_costs(
         try:
             slice_store = slices.get_store()
             pushed = load_pushed(slice_store.path(name, day))
-            if pushed is not None and pushed.costs is None:
+            if pushed is not None and "costs" not in pushed.sections:
                 raise StoreError(
                     "the day was pushed down before its 'llm' section was configured, "
                     "so its slice holds only a sample: materialize its live_slice again"
                 )
-            if pushed is not None and pushed.costs is not None:
+            if pushed is not None:
                 # A pushed-down day: every row's token sums, taken in the warehouse.
                 costs = costs_of_sums(
-                    pushed.costs,
+                    pushed_sums(pushed.sections["costs"]),
                     llm.prices,
                     day,
                     cached_priced=llm.cached_tokens_column is not None,
@@ -113,7 +114,7 @@ def make_token_costs(
         metadata = cost_metadata(costs)
         metadata["pushdown"] = dg.MetadataValue.text(
             "every row of the day's slice read"
-            if pushed is None or pushed.costs is None
+            if pushed is None
             else f"token sums per model and intent computed in the warehouse ({pushed.dialect}) "
             "over every row of the day; priced here"
         )

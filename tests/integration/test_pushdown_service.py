@@ -104,7 +104,7 @@ def test_service_and_costs_pushed_down_equal_the_pull_path(
         usual=USUAL,
     )
     service = pushed_service(
-        pushed.extra["service"], SERVICE, len(frame), pushed.latency_percentiles, query
+        pushed.extra["service"], SERVICE, len(frame), pushed.latency_percentiles, query.dimensions
     )
     got = service.with_drivers(SERVICE, USUAL)
     assert got.metrics == expected.metrics
@@ -201,7 +201,7 @@ def test_hours_of_a_timestamptz_day_are_utc_whatever_the_session_zone(
         hours=frame[TIMESTAMP].dt.hour.to_numpy(dtype=np.int64),
     )
     got = pushed_service(
-        pushed.extra["service"], config, len(frame), pushed.latency_percentiles, query
+        pushed.extra["service"], config, len(frame), pushed.latency_percentiles, query.dimensions
     ).day
     assert len(frame) > 1000
     assert got.hours == expected.hours
@@ -255,7 +255,7 @@ def test_a_service_section_with_one_column_pushed_down_equals_the_pull_path(
         dimensions={c: frame[c].to_numpy(dtype=object) for c in dims},
     )
     got = pushed_service(
-        pushed.extra["service"], config, len(frame), pushed.latency_percentiles, query
+        pushed.extra["service"], config, len(frame), pushed.latency_percentiles, query.dimensions
     ).day
     assert (got.metrics, got.slo, got.groups, got.hours) == (
         expected.metrics, expected.slo, expected.groups, expected.hours,

@@ -1,6 +1,7 @@
 """Whether a monitor's day is pushed down, and what a pushed-down day leaves for the assets
-after the live slice: its whole-day row count and its column sketches (the slice itself then
-holds only the day's bounded sample).
+after the live slice: its whole-day row count, its column sketches, its latency percentiles and
+the results of the later stages' own queries of its rows (service breakdowns, token sums; see
+``PushdownPlan.extra``). The slice itself then holds only the day's bounded sample.
 
 The record is a small file beside the day's slice (``<day>.pushed``); a pulled day has none,
 so a day pulled after it was pushed down (or the other way round) never reads a stale one.
@@ -11,8 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -21,11 +22,10 @@ from sqlalchemy import Engine
 
 from monitoring_pipelines.core.artifacts import ArtifactPath, storage_errors, write_bytes
 from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.costs.day import CellSums
-from monitoring_pipelines.core.costs.pushed import CostQuery, pushed_sums
 from monitoring_pipelines.core.ingest.cleaning import Window
 from monitoring_pipelines.core.ingest.pushdown import (
     DayAggregates,
+    DayScan,
     PushdownDeclined,
     PushdownPlan,
     day_aggregates,
@@ -34,13 +34,6 @@ from monitoring_pipelines.core.ingest.pushdown import (
 from monitoring_pipelines.core.profile.fitting import ColumnPlan
 from monitoring_pipelines.core.profile.pushed import pushed_sketches
 from monitoring_pipelines.core.profile.sketch import ColumnSketch
-from monitoring_pipelines.core.service.drivers import ServiceUsual
-from monitoring_pipelines.core.service.pushed import (
-    PushedService,
-    ServiceQuery,
-    pushed_service,
-    usual_thresholds,
-)
 
 SUFFIX = ".pushed"
 
@@ -96,10 +89,11 @@ class PushedDay:
     sketches: tuple[ColumnSketch, ...]
     reference: str
     """:func:`reference_digest` of the reference the sketches' bins and categories are of."""
-    service: PushedService | None = None
-    """The day's service metrics (monitors with a service section)."""
-    costs: Mapping[tuple[str, str], CellSums] | None = None
-    """The day's token sums per (model, intent) (monitors with an LLM section)."""
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    """The results of the day's further queries (``PushdownPlan.extra``) by name, as JSON:
+    the service breakdowns and the token sums the later stages read."""
+    latency_percentiles: Mapping[float, float | None] = field(default_factory=dict)
+    """The whole day's latency percentiles."""
 
 
 def reference_digest(reference: Mapping[str, ColumnSketch]) -> str:
@@ -122,11 +116,10 @@ def push_day(
     reference: Mapping[str, ColumnSketch],
     day: date,
     window: Window | None = None,
-    usual: ServiceUsual | None = None,
+    extra: Mapping[str, Callable[[DayScan], Any]] | None = None,
 ) -> tuple[DayAggregates, PushedDay]:
     """The day's aggregates computed in the warehouse, and the record the later assets read
-    (``usual``: the service's usual of the trailing days, which the latency driver's counts
-    are taken against).
+    (with the results of the ``extra`` queries of later stages, which must be JSON).
 
     Raises:
         PushdownDeclined: When the day cannot be pushed down.
@@ -135,17 +128,7 @@ def push_day(
     problems = refusals(engine, monitor, reference)
     if problems:
         raise PushdownDeclined("; ".join(problems))
-    extra: dict[str, Any] = {}
-    service_query = None
-    if monitor.service is not None:
-        default, thresholds = usual_thresholds(usual, monitor.service)
-        service_query = ServiceQuery(
-            monitor.service, tuple(monitor.service_dimensions()), default, thresholds
-        )
-        extra["service"] = service_query
-    if monitor.llm is not None:
-        extra["costs"] = CostQuery(monitor.llm)
-    plan_of_day = replace(pushdown_plan(monitor, reference), extra=extra)
+    plan_of_day = replace(pushdown_plan(monitor, reference), extra=dict(extra or {}))
     aggregates = day_aggregates(engine, monitor.source, plan_of_day, day, window)
     quality = aggregates.quality
     if quality.rows_read == 0 and quality.rows_of_other_days == 0:
@@ -160,23 +143,14 @@ def push_day(
         plan.categorical,
         monitor.drift.p_value_sample,
     )
-    service = None
-    if service_query is not None and monitor.service is not None:
-        service = pushed_service(
-            aggregates.extra["service"],
-            monitor.service,
-            quality.rows_kept,
-            aggregates.latency_percentiles,
-            service_query,
-        )
     record = PushedDay(
         rows=aggregates.quality.rows_kept,
         dialect=aggregates.dialect,
         sample_rows=len(aggregates.sample),
         sketches=sketches,
         reference=reference_digest(reference),
-        service=service,
-        costs=pushed_sums(aggregates.extra["costs"]) if "costs" in aggregates.extra else None,
+        sections=dict(aggregates.extra),
+        latency_percentiles=dict(aggregates.latency_percentiles),
     )
     return aggregates, record
 
@@ -194,10 +168,8 @@ def save_pushed(slice_path: ArtifactPath, record: PushedDay) -> None:
             "sample_rows": record.sample_rows,
             "sketches": len(record.sketches),
             "reference": record.reference,
-            "service": None if record.service is None else record.service.to_json(),
-            "costs": None
-            if record.costs is None
-            else [[m, i, asdict(s)] for (m, i), s in record.costs.items()],
+            "sections": record.sections,
+            "latency_percentiles": [[q, v] for q, v in record.latency_percentiles.items()],
         }
     ).encode()
     parts = [struct.pack("<I", len(header)), header]
@@ -234,8 +206,8 @@ def load_pushed(slice_path: ArtifactPath) -> PushedDay | None:
         sample_rows=int(header["sample_rows"]),
         sketches=tuple(sketches),
         reference=str(header["reference"]),
-        service=None if not header.get("service") else PushedService.from_json(header["service"]),
-        costs=None if header.get("costs") is None else pushed_sums(header["costs"]),
+        sections=header.get("sections", {}),
+        latency_percentiles={float(q): v for q, v in header.get("latency_percentiles", [])},
     )
 
 

@@ -128,39 +128,6 @@ class PushedService:
             "pushed down (materialize its live_slice again)"
         )
 
-    def to_json(self) -> dict[str, Any]:
-        day = self.day
-        return {
-            "metrics": day.metrics.to_dict(),
-            "slo": {s.value: [c.events, c.bad, c.threshold] for s, c in day.slo.items()},
-            "groups": [asdict(g) for g in day.groups],
-            "hours": [asdict(g) for g in day.hours],
-            "foldings": [asdict(f) for f in day.foldings],
-            "unknown_examples": list(day.unknown_examples),
-            "by_status": dict(day.by_status),
-            "thresholds": self.thresholds,
-            "default_threshold": self.default_threshold,
-            "slower": self.slower,
-        }
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PushedService:
-        day = ServiceDay(
-            metrics=ServiceMetrics(**data["metrics"]),
-            slo={Sli(s): SloCounts(e, b, t) for s, (e, b, t) in data["slo"].items()},
-            groups=tuple(GroupMetrics(**g) for g in data["groups"]),
-            hours=tuple(GroupMetrics(**g) for g in data["hours"]),
-            foldings=tuple(Folding(**f) for f in data["foldings"]),
-            unknown_examples=tuple(data["unknown_examples"]),
-            by_status=dict(data["by_status"]),
-        )
-        return cls(
-            day=day,
-            thresholds=data["thresholds"],
-            default_threshold=data["default_threshold"],
-            slower=data["slower"],
-        )
-
 
 def usual_thresholds(
     usual: ServiceUsual | None, config: ServiceConfig
@@ -202,7 +169,10 @@ class ServiceQuery:
 
     def __call__(self, scan: DayScan) -> dict[str, Any]:
         residual = scan.residual
-        out: dict[str, Any] = {}
+        out: dict[str, Any] = {
+            "thresholds": {c: dict(v) for c, v in self.thresholds.items()},
+            "default_threshold": self.default_threshold,
+        }
         hours = (
             residual[TIMESTAMP].dt.hour.to_numpy(dtype=np.int64)
             if len(residual)
@@ -346,10 +316,10 @@ def pushed_service(
     config: ServiceConfig,
     requests: int,
     day_percentiles: Mapping[float, float | None],
-    query: ServiceQuery,
+    dimensions: Sequence[str],
 ) -> PushedService:
-    """The day's :class:`PushedService` from :class:`ServiceQuery`'s result and the day's
-    whole-day percentiles (``DayAggregates.latency_percentiles``)."""
+    """The day's :class:`PushedService` from :class:`ServiceQuery`'s result (over
+    ``dimensions``) and the day's whole-day percentiles (``DayAggregates.latency_percentiles``)."""
     hours = found["hour"]
     statuses: dict[Any, int] = {}
     total = _Cell()
@@ -390,7 +360,7 @@ def pushed_service(
     groups: list[GroupMetrics] = []
     foldings: list[Folding] = []
     slower: dict[str, dict[str, int]] = {}
-    for column in query.dimensions:
+    for column in dimensions:
         grouping = found[column]
         labels = list(grouping["kept"])
         if grouping["any_folded"]:
@@ -433,8 +403,8 @@ def pushed_service(
         day = replace(day, by_status={})
     return PushedService(
         day=day,
-        thresholds=query.thresholds,
-        default_threshold=query.default_threshold,
+        thresholds=found["thresholds"],
+        default_threshold=found["default_threshold"],
         slower=slower,
     )
 

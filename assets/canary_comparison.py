@@ -11,6 +11,7 @@ from assets.common import (
     failure,
     numeric_metadata,
     reports_faults,
+    slice_window,
 )
 from monitoring_pipelines.core.canary.check import (
     CHECK,
@@ -23,8 +24,8 @@ from monitoring_pipelines.core.canary.check import (
 from monitoring_pipelines.core.canary.compare import compare_day, first_seen
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
-from monitoring_pipelines.core.errors import StoreError
-from resources import ResultStoreResource, SliceStoreResource
+from monitoring_pipelines.core.errors import SourceError, StoreError
+from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 
 def make_canary(
@@ -51,15 +52,27 @@ def make_canary(
     @reports_faults(name)
     def canary_comparison(
         context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
         slices: SliceStoreResource,
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
+        from monitoring_pipelines.core.ingest.narrow_pull import pull_columns
+        from monitoring_pipelines.core.profile.pushed_day import load_pushed
+
         day = day_of(context)
         store = result_store.results()
         try:
-            frame = slices.get_store().frame(name, day, columns)
+            slice_store = slices.get_store()
+            pushed = load_pushed(slice_store.path(name, day))
+            if pushed is None:
+                frame = slice_store.frame(name, day, columns)
+            else:
+                # A pushed-down day's slice is its sample; the bootstrap intervals resample
+                # every request of both versions, so their columns of every row are pulled.
+                window = slice_window(monitor.start_date)
+                frame = pull_columns(warehouse.read_day, monitor, day, columns, window)
             history = store.load_metrics(name, Asset.CANARY_COMPARISON)
-        except (StoreError, FileNotFoundError) as exc:
+        except (StoreError, SourceError, FileNotFoundError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         result = compare_day(
             day_rows(frame, monitor, day),
@@ -72,6 +85,13 @@ def make_canary(
         store.save_metrics(
             name, Asset.CANARY_COMPARISON, context.partition_key, stored_metrics(result)
         )
-        return checked(key, numeric_metadata(canary_metadata(result)), [canary_check(result)])
+        metadata = numeric_metadata(canary_metadata(result))
+        metadata["pushdown"] = dg.MetadataValue.text(
+            "every row of the day's slice read"
+            if pushed is None
+            else "the day was pushed down, but the bootstrap intervals resample every request: "
+            f"{', '.join(columns)} of every row were pulled from the warehouse"
+        )
+        return checked(key, metadata, [canary_check(result)])
 
     return canary_comparison

@@ -7,7 +7,7 @@ import math
 import types
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import dagster as dg
 from sqlalchemy.exc import SQLAlchemyError
@@ -16,6 +16,9 @@ from monitoring_pipelines.core.catalog import CHECKS
 from monitoring_pipelines.core.checks import CheckOutcome
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.errors import MonitoringError, describe_fault
+
+if TYPE_CHECKING:
+    from monitoring_pipelines.core.ingest.cleaning import Window
 
 Body = TypeVar("Body", bound=Callable[..., Any])
 
@@ -214,3 +217,31 @@ def earlier_days_of(key: dg.AssetKey, first: int, last: int = 1) -> dg.AssetDep:
             start_offset=-first, end_offset=-last, allow_nonexistent_upstream_partitions=True
         ),
     )
+
+
+def rows_read_metadata(slices: Any, name: str, day: date) -> dict[str, dg.MetadataValue]:
+    """What of the day an asset reading the slice read: every row, or on a pushed-down day
+    (``source.pushdown``) the day's bounded deterministic sample, which the slice then is."""
+    from monitoring_pipelines.core.profile.pushed_day import load_pushed
+
+    pushed = load_pushed(slices.path(name, day))
+    if pushed is None:
+        return {"rows_read_from": dg.MetadataValue.text("every row of the day")}
+    return {
+        "rows_read_from": dg.MetadataValue.text(
+            f"the day's sample: {pushed.sample_rows} of its {pushed.rows} rows (the day was "
+            "pushed down; the sample is chosen by a hash of the request id, the same on reruns)"
+        ),
+        "sample_rows": dg.MetadataValue.int(pushed.sample_rows),
+        "day_rows": dg.MetadataValue.int(pushed.rows),
+    }
+
+
+def slice_window(first: date) -> "Window":
+    """The days the live slice's pull reads rows for, as of today (``first``: the monitor's
+    start date)."""
+    from datetime import UTC, datetime
+
+    from monitoring_pipelines.core.ingest.cleaning import Window
+
+    return Window.until(first, datetime.now(UTC).date())

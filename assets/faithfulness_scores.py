@@ -8,7 +8,7 @@ from typing import Any, get_args
 
 import dagster as dg
 
-from assets.common import day_of, failure, numeric_metadata, reports_faults
+from assets.common import day_of, failure, numeric_metadata, reports_faults, rows_read_metadata
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.dimensions import dimensions
@@ -73,7 +73,9 @@ def make_faithfulness_scores(
         day = day_of(context)
         partition = context.partition_key
         try:
-            frame = slices.get_store().frame(name, day, columns.slice_columns())
+            slice_store = slices.get_store()
+            frame = slice_store.frame(name, day, columns.slice_columns())
+            read_from = rows_read_metadata(slice_store, name, day)
             plan, sample = sample_day(frame, columns, config)
             scorer = judge.get_judge(config)
             store = result_store.results()
@@ -105,6 +107,7 @@ def make_faithfulness_scores(
             context.log.warning(f"monitor '{name}', {day}: answers left unscored: {run.unscored}")
         metadata = numeric_metadata(values)
         metadata["sample"] = dg.MetadataValue.json(sample_table(plan, run))
+        metadata.update(read_from)
         return dg.MaterializeResult(metadata=metadata)
 
     return faithfulness_scores

@@ -1,8 +1,8 @@
 """The live slice: one UTC day of the inference log, typed, with every bad row counted."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
@@ -23,7 +23,7 @@ from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 if TYPE_CHECKING:
     from monitoring_pipelines.core.ingest.cleaning import Window
-    from monitoring_pipelines.core.ingest.pushdown import DayAggregates
+    from monitoring_pipelines.core.ingest.pushdown import DayAggregates, DayScan
     from monitoring_pipelines.core.ingest.slice_store import SliceStore
     from monitoring_pipelines.core.profile.pushed_day import PushedDay
 
@@ -118,12 +118,45 @@ def make_live_slice(
             if isinstance(pushed, str)
             else f"{monitor.source.pushdown}: aggregates computed in the warehouse "
             f"({pushed[1].dialect}); the slice is a sample of {slice_rows} of the day's "
-            f"{quality.rows_kept} rows"
+            f"{quality.rows_kept} rows" + _pulled_note(monitor)
         )
         metadata["path"] = dg.MetadataValue.path(str(store.path(name, day)))
         yield checked(key, metadata, outcomes)
 
     return live_slice
+
+
+def _pulled_note(monitor: MonitorConfig) -> str:
+    from monitoring_pipelines.core.profile.pushed_day import pulled_parts
+
+    parts = pulled_parts(monitor)
+    if not parts:
+        return ""
+    return f"; pulling their columns of every row: {', '.join(parts)}"
+
+
+def _later_queries(
+    name: str, monitor: MonitorConfig, day: date, results: ResultRepository
+) -> "dict[str, Callable[[DayScan], Any]]":
+    """The queries of the later stages run over the day's rows with its aggregates: the service
+    breakdowns (whose latency driver counts are taken against the usual of the trailing days,
+    read as service_metrics reads it) and the token sums."""
+    extra: dict[str, Callable[[DayScan], Any]] = {}
+    if monitor.service is not None:
+        from monitoring_pipelines.core.service.drivers import load_service_usual
+        from monitoring_pipelines.core.service.pushed import ServiceQuery, usual_thresholds
+        from monitoring_pipelines.core.stats.attribution import usual_window
+
+        window = usual_window(day, monitor.start_date)
+        usual = load_service_usual(results, name, window, monitor.service)
+        default, thresholds = usual_thresholds(usual, monitor.service)
+        dimensions = tuple(monitor.service_dimensions())
+        extra["service"] = ServiceQuery(monitor.service, dimensions, default, thresholds)
+    if monitor.llm is not None:
+        from monitoring_pipelines.core.costs.pushed import CostQuery
+
+        extra["costs"] = CostQuery(monitor.llm)
+    return extra
 
 
 def _pushed_day(
@@ -146,7 +179,9 @@ def _pushed_day(
     if wh.source_problems(name, monitor, warehouse.engine):
         return f"{mode}: every row of the day pulled (the source table lacks a configured column)"
     try:
-        return push_day(warehouse.engine, monitor, results.load_reference(name) or {}, day, window)
+        reference = results.load_reference(name) or {}
+        extra = _later_queries(name, monitor, day, results)
+        return push_day(warehouse.engine, monitor, reference, day, window, extra)
     except PushdownDeclined as exc:
         if mode == "on":
             raise failure(

@@ -13,6 +13,7 @@ from assets.common import (
     failure,
     numeric_metadata,
     reports_faults,
+    rows_read_metadata,
 )
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
@@ -58,11 +59,14 @@ def make_output_safety(
 
         day = day_of(context)
         try:
-            frame = slices.get_store().frame(name, day, answer_columns(llm))
+            slice_store = slices.get_store()
+            frame = slice_store.frame(name, day, answer_columns(llm))
+            read_from = rows_read_metadata(slice_store, name, day)
         except StoreError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         assessed = assess_day(result_store.results(), name, day, day_answers(llm, frame), config)
-        return checked(key, safety_metadata(assessed.safety), assessed.outcomes)
+        metadata = safety_metadata(assessed.safety) | read_from
+        return checked(key, metadata, assessed.outcomes)
 
     return output_safety
 

@@ -4,7 +4,15 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.common import check_specs, checked, day_of, failure, numeric_metadata, reports_faults
+from assets.common import (
+    check_specs,
+    checked,
+    day_of,
+    failure,
+    numeric_metadata,
+    reports_faults,
+    slice_window,
+)
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
@@ -55,13 +63,30 @@ def make_performance(
     ) -> dg.MaterializeResult:
         # Imported by the step, not with the definitions: they bring pandas.
         from monitoring_pipelines.core.ingest import labels as gt
+        from monitoring_pipelines.core.ingest.narrow_pull import pull_columns
         from monitoring_pipelines.core.performance.baseline import resolve_baseline
-        from monitoring_pipelines.core.performance.day import evaluate_day, read_predictions
+        from monitoring_pipelines.core.performance.day import (
+            evaluate_day,
+            prediction_columns,
+            predictions_of,
+            read_predictions,
+        )
+        from monitoring_pipelines.core.profile.pushed_day import load_pushed
 
         day = day_of(context)
         store = result_store.results()
         try:
-            predictions = read_predictions(slices.get_store(), name, day, spec)
+            slice_store = slices.get_store()
+            pushed = load_pushed(slice_store.path(name, day))
+            if pushed is None:
+                predictions = read_predictions(slice_store, name, day, spec)
+            else:
+                # A pushed-down day's slice is its sample: every prediction is joined to its
+                # label, so the prediction columns of every row are pulled.
+                window = slice_window(monitor.start_date)
+                columns = prediction_columns(spec)
+                pulled = pull_columns(warehouse.read_day, monitor, day, columns, window)
+                predictions = predictions_of(pulled, spec)
             day_labels = gt.read_day_labels(
                 warehouse.engine,
                 monitor.source,
@@ -77,6 +102,14 @@ def make_performance(
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         result = evaluate_day(spec, predictions, day_labels, baseline)
         store.save_metrics(name, Asset.PERFORMANCE, context.partition_key, result.rows())
-        return checked(key, numeric_metadata(result.metadata()), [result.check()])
+        metadata = numeric_metadata(result.metadata())
+        metadata["pushdown"] = dg.MetadataValue.text(
+            "every row of the day's slice read"
+            if pushed is None
+            else "the day was pushed down, but labels are joined to every prediction: the "
+            f"request id and {', '.join(prediction_columns(spec))} of every row were pulled "
+            "from the warehouse"
+        )
+        return checked(key, metadata, [result.check()])
 
     return performance

@@ -50,7 +50,12 @@ def make_service_metrics(
         deps=[dg.AssetKey([name, Asset.LIVE_SLICE]), earlier_days_of(key, USUAL_DAYS)],
         check_specs=check_specs(checks, key, partitions_def),
         description="Latency p50/p95/p99 (exact), error rate and volume of the day, per "
-        "dimension value and per hour, with the day's SLO event counts.",
+        "dimension value and per hour, with the day's SLO event counts"
+        + (
+            " (computed in the warehouse when the day is pushed down)."
+            if monitor.source.pushdown != "off"
+            else "."
+        ),
     )
     @reports_faults(name)
     def service_metrics(
@@ -59,6 +64,7 @@ def make_service_metrics(
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
         # Imported by the step, not with the definitions: they bring pandas.
+        from monitoring_pipelines.core.profile.pushed_day import load_pushed
         from monitoring_pipelines.core.service.day import (
             service_day_rows,
             service_day_tables,
@@ -66,13 +72,33 @@ def make_service_metrics(
         )
         from monitoring_pipelines.core.service.drivers import load_service_usual
         from monitoring_pipelines.core.service.metrics import service_checks
+        from monitoring_pipelines.core.service.pushed import PushedService, pushed_service
 
         day = day_of(context)
         store = result_store.results()
         window = usual_window(day, monitor.start_date)
+        computed: PushedService | None = None
         try:
             usual = load_service_usual(store, name, window, service)
-            result = service_day(slices.get_store(), name, day, monitor, dimensions, usual)
+            slice_store = slices.get_store()
+            pushed = load_pushed(slice_store.path(name, day))
+            if pushed is not None and "service" not in pushed.sections:
+                raise StoreError(
+                    "the day was pushed down before its 'service' section was configured, "
+                    "so its slice holds only a sample: materialize its live_slice again"
+                )
+            if pushed is not None:
+                # A pushed-down day: the warehouse's counts and order statistics of every row.
+                computed = pushed_service(
+                    pushed.sections["service"],
+                    service,
+                    pushed.rows,
+                    pushed.latency_percentiles,
+                    dimensions,
+                )
+                result = computed.with_drivers(service, usual)
+            else:
+                result = service_day(slice_store, name, day, monitor, dimensions, usual)
         except (StoreError, FileNotFoundError) as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
         store.save_metrics(
@@ -81,6 +107,13 @@ def make_service_metrics(
         metadata = numeric_metadata(service_day_values(result))
         for title, table in service_day_tables(result).items():
             metadata[title] = dg.MetadataValue.json(table)
+        metadata["pushdown"] = dg.MetadataValue.text(
+            "every row of the day's slice read"
+            if computed is None or pushed is None
+            else f"counts and order statistics per hour and per dimension value computed in "
+            f"the warehouse ({pushed.dialect}) over every row of the day"
+            + computed.driver_note(service, usual)
+        )
         drivers = {"latency_slo": result.latency_driver, "error_rate": result.error_driver}
         return checked(key, metadata, service_checks(result.metrics, service, drivers))
 

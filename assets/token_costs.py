@@ -68,17 +68,35 @@ def make_token_costs(
         result_store: ResultStoreResource,
     ) -> dg.MaterializeResult:
         # Imported by the step, not with the definitions: they bring pandas.
-        from monitoring_pipelines.core.costs.day import budget_check
+        from monitoring_pipelines.core.costs.day import budget_check, costs_of_sums
         from monitoring_pipelines.core.costs.drivers import cost_driver, day_split, load_cost_splits
+        from monitoring_pipelines.core.costs.pushed import pushed_sums
         from monitoring_pipelines.core.costs.stored import cost_metrics, load_daily_costs
+        from monitoring_pipelines.core.profile.pushed_day import load_pushed
 
         day = day_of(context)
         columns = llm_columns(llm)
         try:
-            frame = slices.get_store().frame(name, day, columns)
+            slice_store = slices.get_store()
+            pushed = load_pushed(slice_store.path(name, day))
+            if pushed is not None and "costs" not in pushed.sections:
+                raise StoreError(
+                    "the day was pushed down before its 'llm' section was configured, "
+                    "so its slice holds only a sample: materialize its live_slice again"
+                )
+            if pushed is not None:
+                # A pushed-down day: every row's token sums, taken in the warehouse.
+                costs = costs_of_sums(
+                    pushed_sums(pushed.sections["costs"]),
+                    llm.prices,
+                    day,
+                    cached_priced=llm.cached_tokens_column is not None,
+                    with_intents=llm.intent_column is not None,
+                )
+            else:
+                costs = day_costs(llm, slice_store.frame(name, day, columns), day)
         except StoreError as exc:
             raise failure(f"monitor '{name}', {day}: {exc}", monitor=name) from exc
-        costs = day_costs(llm, frame, day)
         store = result_store.results()
         store.save_metrics(name, Asset.TOKEN_COSTS, context.partition_key, cost_metrics(costs))
         outcomes = []
@@ -93,7 +111,14 @@ def make_token_costs(
             history[day] = costs.total.cost_usd or 0.0
             forecast = forecast_month(day, history, monitor.start_date)
             outcomes.append(monthly_budget_check(forecast, llm.monthly_budget_usd))
-        return checked(key, cost_metadata(costs), outcomes)
+        metadata = cost_metadata(costs)
+        metadata["pushdown"] = dg.MetadataValue.text(
+            "every row of the day's slice read"
+            if pushed is None
+            else f"token sums per model and intent computed in the warehouse ({pushed.dialect}) "
+            "over every row of the day; priced here"
+        )
+        return checked(key, metadata, outcomes)
 
     return token_costs
 

@@ -8,7 +8,7 @@ drift sketches and the row counts still describe every row of the day."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from tests.assets.conftest import (
     CLEAN_DAY,
     DAYS,
     DRIFTED_DAY,
+    ROWS_PER_DAY,
     SHOP_CONFIG,
     Monitoring,
     MonitoringFactory,
@@ -38,6 +39,7 @@ from tests.assets.conftest import (
     sql_type,
     write_table,
 )
+from tests.fakes.warehouses import DIALECTS, dialect_warehouse
 
 BAD_DAY = DAYS[1]
 EMPTY_DAY = DAYS[-1] + timedelta(days=3)  # no traffic at all
@@ -65,14 +67,97 @@ monitors:
 """
 
 
-def config(mode: str, schema: str | None = None, sample_rows: int | None = None) -> str:
+SERVED_SECTIONS = """
+    service:
+      latency_column: latency_ms
+      status_column: http_status
+      slo:
+        latency_ms: 250
+        latency_percentile: 95
+        error_rate: 0.05
+    llm:
+      model_column: llm_model
+      prompt_tokens_column: prompt_tokens
+      completion_tokens_column: completion_tokens
+      cached_tokens_column: cached_tokens
+      intent_column: intent
+      question_column: question
+      answer_column: answer
+      context_column: context
+      prices:
+        - {{model: gpt-4o-mini, input_per_1k: 0.00015, output_per_1k: 0.0006}}
+        - {{model: gpt-4o, input_per_1k: 0.0025, output_per_1k: 0.01, cached_input_per_1k: 0.00125}}
+      daily_budget_usd: 1.0
+    canary: {{version_column: model_version, min_rows: 50}}
+    labels: {{table: shop_labels, request_id_column: request_id, label_column: truth{schema}}}
+"""
+INTENTS = ["refund", "shipping", "account", "other"]
+
+
+def config(
+    mode: str, schema: str | None = None, sample_rows: int | None = None, served: bool = False
+) -> str:
     source_extra = reference_extra = ""
     if schema:
         source_extra += f"\n      schema: {schema}"
         reference_extra += f"\n      schema: {schema}"
     if sample_rows:
         source_extra += f"\n      pushdown_sample_rows: {sample_rows}"
-    return CONFIG.format(mode=mode, source_extra=source_extra, reference_extra=reference_extra)
+    text = CONFIG.format(mode=mode, source_extra=source_extra, reference_extra=reference_extra)
+    labels_schema = f", schema: {schema}" if schema else ""
+    return text + SERVED_SECTIONS.format(schema=labels_schema) if served else text
+
+
+def served_day(frame: pd.DataFrame, bad: bool, text_numbers: bool) -> pd.DataFrame:
+    """The day with an intent, cached tokens and statuses as text, and on the hostile day bad
+    service and LLM values of every kind: missing, negative and (where the warehouse can hold
+    it) text latencies, missing and unknown statuses, missing models and intents, negative,
+    missing and too large token counts."""
+    out = frame.copy()
+    # Of the request: a repeated id's rows are copies of one request.
+    numbers = [int(str(rid)[-5:]) for rid in out["request_id"]]
+    out["intent"] = [INTENTS[i % len(INTENTS)] if i % 17 else None for i in numbers]
+    out["cached_tokens"] = (out["prompt_tokens"] // 3).astype(np.float64)
+    out["http_status"] = out["http_status"].astype(str)
+    # The answer's retrieved context: most support it, every ninth does not.
+    out["context"] = [
+        f"Order {i} ships tomorrow from Berlin." if i % 9 else "Returns take 30 days."
+        for i in numbers
+    ]
+    if not bad:
+        return out
+    out["latency_ms"] = out["latency_ms"].astype(object)
+    out["prompt_tokens"] = out["prompt_tokens"].astype(object)
+    out.loc[20, "latency_ms"] = None
+    out.loc[21, "latency_ms"] = -5.0
+    out.loc[22, "http_status"] = None
+    out.loc[23, "http_status"] = "teapot"
+    out.loc[24, "llm_model"] = None
+    out.loc[25, "prompt_tokens"] = -10
+    out.loc[26, "prompt_tokens"] = None
+    out.loc[27, "cached_tokens"] = 1e6  # above the prompt: billed as uncached
+    out.loc[28, "cached_tokens"] = None
+    if text_numbers:
+        out.loc[29, "latency_ms"] = "slow"
+        out.loc[30, "prompt_tokens"] = "many"
+    return out
+
+
+def served_tables(data: ShopData, text_numbers: bool) -> dict[str, pd.DataFrame]:
+    """:func:`tables` for the monitor with service and LLM sections."""
+    out = shop_tables(data)
+    days = []
+    for d, frame in sorted(data.days.items()):
+        bad = d == BAD_DAY
+        days.append(served_day(hostile(frame, text_numbers) if bad else frame, bad, text_numbers))
+    out["shop_requests"] = pd.concat(days, ignore_index=True)
+    labelled = []
+    for frame in data.days.values():
+        rows = frame.iloc[:250]
+        truth = rows["decision"].where(np.arange(len(rows)) % 7 != 0, "review")
+        labelled.append(pd.DataFrame({"request_id": rows["request_id"], "truth": truth}))
+    out["shop_labels"] = pd.concat(labelled, ignore_index=True)
+    return out
 
 
 def hostile(frame: pd.DataFrame, text_numbers: bool) -> pd.DataFrame:
@@ -110,6 +195,9 @@ class Outcome:
     quality_rows: Any
     pushdown: str
     sketch_counts: dict[str, list[int]]
+    served: dict[str, Any] = field(default_factory=dict)
+    how: dict[str, str] = field(default_factory=dict)
+    """How each service and LLM asset read the day (``pushdown``, ``rows_read_from``)."""
 
 
 @dataclass(frozen=True)
@@ -134,7 +222,15 @@ def installation(
             conn.execute(sa.text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
             conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
         engine.dispose()
-    types = {"shop_requests": {"ts": sa.Text(), "amount": sa.Float()}}
+    types = {
+        "shop_requests": {
+            "ts": sa.Text(),
+            "amount": sa.Float(),
+            "latency_ms": sa.Float(),
+            "prompt_tokens": sa.Float(),
+            "cached_tokens": sa.Float(),
+        }
+    }
     for name, frame in data_tables.items():
         write_schema_table(warehouse_url, name, frame, types.get(name), schema)
     config_path = home / "monitors.yaml"
@@ -214,7 +310,7 @@ def write_schema_table(
 
 def outcome(monitoring: Monitoring, result: dg.ExecuteInProcessResult, day: date) -> Outcome:
     verdicts = {}
-    for asset in ("live_slice", "feature_drift", "data_quality"):
+    for asset in ("live_slice", "feature_drift", "data_quality", *SERVED):
         for check, evaluation in check_evaluations(result, f"shop/{asset}").items():
             verdicts[(asset, check)] = (evaluation.passed, str(evaluation.severity))
     live = materialization(result, "shop/live_slice")
@@ -224,6 +320,7 @@ def outcome(monitoring: Monitoring, result: dg.ExecuteInProcessResult, day: date
     store = ResultRepository.connect(monitoring.store_url)
     try:
         sketches = store.load_sketches("shop", day.isoformat())
+        served, how = served_outcome(store, result, day)
     finally:
         store.dispose()
     counts = {
@@ -240,7 +337,48 @@ def outcome(monitoring: Monitoring, result: dg.ExecuteInProcessResult, day: date
         quality_rows=quality["day_rows"],
         pushdown=str(live["pushdown"]),
         sketch_counts=counts,
+        served=served,
+        how=how,
     )
+
+
+SERVED = (
+    "service_metrics",
+    "slo_budget",
+    "token_costs",
+    "output_safety",
+    "canary_comparison",
+    "performance",
+    "faithfulness_scores",
+    "hallucination_rate",
+)
+# Metadata that says how the numbers were computed, not what they are.
+HOW = {"pushdown", "rows_read_from", "sample_rows", "day_rows", "path"}
+TIMINGS = {"judge_ms_per_1000", "judge_seconds"}  # how long the judge took, run by run
+
+
+def served_outcome(
+    store: ResultRepository, result: dg.ExecuteInProcessResult, day: date
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The service and LLM assets' stored rows and metadata (those the monitor has), and how
+    they read the day."""
+    keys = {m.asset_key.path[-1] for m in result.get_asset_materialization_events()}
+    out: dict[str, Any] = {}
+    how: dict[str, str] = {}
+    for asset in SERVED:
+        if asset not in keys:
+            continue
+        metadata = materialization(result, f"shop/{asset}")
+        out[f"{asset}:metadata"] = {k: v for k, v in metadata.items() if k not in HOW | TIMINGS}
+        how |= {f"{asset}:{k}": str(v) for k, v in metadata.items() if k in HOW}
+        checks = check_evaluations(result, f"shop/{asset}")
+        out[f"{asset}:checks"] = {name: dict(e.metadata) for name, e in checks.items()}
+        rows = store.load_metrics("shop", asset, day.isoformat())
+        out[f"{asset}:rows"] = sorted(
+            ((r.name, r.dimensions, r.value) for r in rows if r.name not in TIMINGS),
+            key=lambda r: (r[0], r[1]),
+        )
+    return out, how
 
 
 def assert_same_decisions(pulled: Installation, pushed: Installation) -> None:
@@ -250,6 +388,9 @@ def assert_same_decisions(pulled: Installation, pushed: Installation) -> None:
         assert on.live == off.live, day
         assert on.quality_rows == off.quality_rows, day
         assert on.sketch_counts == off.sketch_counts, day
+        assert on.served.keys() == off.served.keys(), day
+        for part in on.served:
+            assert on.served[part] == off.served[part], (day, part)
         assert off.pushdown.startswith("off: every row of the day pulled")
         assert on.pushdown.startswith("on: aggregates computed in the warehouse"), on.pushdown
     assert pushed.incidents == pulled.incidents
@@ -353,7 +494,7 @@ def test_a_sample_smaller_than_the_day_keeps_whole_day_counts(
     assert len(slice_rows) == 100
 
 
-def test_auto_pulls_a_monitor_whose_assets_read_every_row_and_says_why(
+def test_auto_pushes_down_a_monitor_with_service_and_llm_sections(
     make_monitoring: MonitoringFactory, shop_data: ShopData
 ) -> None:
     text = SHOP_CONFIG.replace(
@@ -365,8 +506,10 @@ def test_auto_pulls_a_monitor_whose_assets_read_every_row_and_says_why(
     monitoring.reference("shop")
     result = monitoring.day("shop", CLEAN_DAY)
     reason = str(materialization(result, "shop/live_slice")["pushdown"])
-    assert reason.startswith("auto: every row of the day pulled, because ")
-    assert "service_metrics" in reason and "token_costs" in reason
+    assert reason.startswith("auto: aggregates computed in the warehouse (sqlite)"), reason
+    for asset in ("service_metrics", "token_costs"):
+        how = str(materialization(result, f"shop/{asset}")["pushdown"])
+        assert "computed in the warehouse (sqlite)" in how, how
 
 
 def test_on_fails_naming_why_the_day_cannot_be_pushed_down(
@@ -422,3 +565,57 @@ def test_duckdb_days_pushed_down_decide_as_pulled_days(
     assert_same_decisions(runs["off"], runs["on"])
     assert_visible_bad_input(runs["on"])
     assert "(duckdb)" in runs["on"].days[CLEAN_DAY].pushdown
+
+
+@pytest.mark.parametrize("dialect", DIALECTS)
+def test_service_and_llm_days_pushed_down_decide_as_pulled_days(
+    dialect: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    shop_data: ShopData,
+    request: pytest.FixtureRequest,
+) -> None:
+    """A monitor with service and LLM sections: service metrics (per hour, per model and
+    version, SLO counts, error budget), token costs and the answers' safety are the pulled
+    days' to the last stored number, bad service and LLM values counted alike."""
+    text_numbers = dialect == "sqlite"
+    runs = {}
+    for mode in ("off", "on"):
+        home = tmp_path_factory.mktemp(f"pushdown-served-{dialect}-{mode}")
+        with dialect_warehouse(dialect, home, request) as (engine, schema):
+            runs[mode] = installation(
+                home,
+                config(mode, schema=schema, served=True),
+                engine.url.render_as_string(hide_password=False),
+                served_tables(shop_data, text_numbers),
+                schema=schema,
+            )
+    assert_same_decisions(runs["off"], runs["on"])
+    assert_visible_bad_input(runs["on"])
+    bad = runs["on"].days[BAD_DAY].served
+    service = bad["service_metrics:metadata"]
+    assert service["latency_missing"] >= 1 + text_numbers
+    assert service["latency_negative"] == 1
+    assert service["status_missing"] == 1
+    assert service["status_unknown"] == 1
+    costs = bad["token_costs:metadata"]
+    assert costs["rows_missing_tokens"] >= 2 + text_numbers
+    assert costs["rows_bad_cached_tokens"] == 2
+    assert "(missing model)" in str(costs["by_model"])
+    drifted = runs["on"].days[DRIFTED_DAY].verdicts
+    assert drifted[("service_metrics", "latency_slo")][0] is False
+    assert drifted[("service_metrics", "error_rate")][0] is False
+    assert drifted[("token_costs", "cost_budget")][0] is False
+    # What drove the failing day is named alike (the trailing days are its usual).
+    latency = runs["on"].days[DRIFTED_DAY].served["service_metrics:checks"]["latency_slo"]
+    assert "driver" in latency, latency
+    pushed = runs["on"].days[CLEAN_DAY]
+    assert pushed.served["service_metrics:metadata"]["requests"] == ROWS_PER_DAY
+    assert "computed in the warehouse" in pushed.how["service_metrics:pushdown"]
+    assert "computed in the warehouse" in pushed.how["token_costs:pushdown"]
+    for asset in ("output_safety", "faithfulness_scores"):
+        assert "the day's sample" in pushed.how[f"{asset}:rows_read_from"]
+    for asset in ("canary_comparison", "performance"):
+        assert "of every row were pulled" in pushed.how[f"{asset}:pushdown"]
+    assert "pulling their columns of every row" in pushed.pushdown
+    pulled = runs["off"].days[CLEAN_DAY]
+    assert pulled.how["service_metrics:pushdown"] == "every row of the day's slice read"

@@ -184,7 +184,44 @@ def compute_costs(
         The day's costs. Token counts are sums over the rows with valid counts; costs follow
         :func:`token_cost` per model.
     """
-    rows = _clean_rows(models, prompt_tokens, completion_tokens, cached_tokens, intents)
+    rows = clean_rows(models, prompt_tokens, completion_tokens, cached_tokens, intents)
+    return costs_of_sums(
+        cell_sums(rows), prices, day, cached_priced=cached_tokens is not None,
+        with_intents=intents is not None,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class CellSums:
+    """The sums of one (model, intent) of a day's rows, before pricing.
+
+    Attributes:
+        requests: Rows.
+        prompt, cached, completion: Token sums of the rows with valid counts.
+        missing: Rows with an unusable prompt or completion count.
+        bad_cached: Rows with an unusable cached count (billed as if nothing were cached).
+    """
+
+    requests: int = 0
+    prompt: float = 0.0
+    cached: float = 0.0
+    completion: float = 0.0
+    missing: int = 0
+    bad_cached: int = 0
+
+    def plus(self, other: CellSums) -> CellSums:
+        return CellSums(
+            self.requests + other.requests,
+            self.prompt + other.prompt,
+            self.cached + other.cached,
+            self.completion + other.completion,
+            self.missing + other.missing,
+            self.bad_cached + other.bad_cached,
+        )
+
+
+def cell_sums(rows: pd.DataFrame) -> dict[tuple[str, str], CellSums]:
+    """Per (model, intent), the sums of rows cleaned by :func:`clean_rows`."""
     sums = rows.groupby(["model", "intent"], sort=True).agg(
         requests=("prompt", "size"),
         prompt=("prompt", "sum"),
@@ -193,28 +230,50 @@ def compute_costs(
         missing=("missing", "sum"),
         bad_cached=("bad_cached", "sum"),
     )
-    cached_priced = cached_tokens is not None
+    return {
+        (str(m), str(i)): CellSums(
+            int(s["requests"]),
+            float(s["prompt"]),
+            float(s["cached"]),
+            float(s["completion"]),
+            int(s["missing"]),
+            int(s["bad_cached"]),
+        )
+        for (m, i), s in zip(sums.index, sums.to_dict("records"), strict=True)
+    }
+
+
+def costs_of_sums(
+    sums: Mapping[tuple[str, str], CellSums],
+    prices: Sequence[PriceConfig],
+    day: date,
+    *,
+    cached_priced: bool,
+    with_intents: bool,
+) -> DayCosts:
+    """The day's costs from its sums per (model, intent) (see :func:`compute_costs`)."""
+    keys = sorted(sums)
     applied = {
-        str(m): applied_price(prices, str(m), day, cached_priced=cached_priced)
-        for m in sums.index.get_level_values("model").unique()
+        m: applied_price(prices, m, day, cached_priced=cached_priced)
+        for m in dict.fromkeys(m for m, _ in keys)
     }
     cells: dict[tuple[str, str], Usage] = {}
-    for (model, intent), s in zip(sums.index, sums.to_dict("records"), strict=True):
-        price = applied[str(model)]
-        prompt, cached, completion = float(s["prompt"]), float(s["cached"]), float(s["completion"])
-        cells[(str(model), str(intent))] = Usage(
-            requests=int(s["requests"]),
+    for model, intent in keys:
+        s = sums[(model, intent)]
+        price = applied[model]
+        prompt, cached, completion = s.prompt, s.cached, s.completion
+        cells[(model, intent)] = Usage(
+            requests=s.requests,
             prompt_tokens=round(prompt),
             cached_tokens=round(cached),
             completion_tokens=round(completion),
-            rows_missing_tokens=int(s["missing"]),
-            rows_bad_cached_tokens=int(s["bad_cached"]),
-            unpriced_requests=0 if price is not None else int(s["requests"]),
+            rows_missing_tokens=s.missing,
+            rows_bad_cached_tokens=s.bad_cached,
+            unpriced_requests=0 if price is not None else s.requests,
             cost_usd=None if price is None else token_cost(price, prompt, cached, completion),
         )
     by_model = {m: combine(u for (mm, _), u in cells.items() if mm == m) for m in applied}
     order = sorted(by_model, key=lambda m: (by_model[m].cost_usd is None, -_cost(by_model[m]), m))
-    with_intents = intents is not None
     intent_names = sorted({i for _, i in cells})
     total = combine(by_model.values())
     return DayCosts(
@@ -242,7 +301,7 @@ def row_costs(
 ) -> FloatArray:
     """USD of each row, priced as :func:`compute_costs` prices it; NaN for rows of unpriced
     models and rows with unusable token counts (for per-request comparisons)."""
-    rows = _clean_rows(models, prompt_tokens, completion_tokens, cached_tokens, None)
+    rows = clean_rows(models, prompt_tokens, completion_tokens, cached_tokens, None)
     cost = np.full(len(rows), np.nan)
     for model, index in rows.groupby("model").indices.items():
         price = applied_price(prices, str(model), day, cached_priced=cached_tokens is not None)
@@ -256,7 +315,7 @@ def row_costs(
     return cost
 
 
-def _clean_rows(
+def clean_rows(
     models: pd.Series,
     prompt_tokens: pd.Series,
     completion_tokens: pd.Series,

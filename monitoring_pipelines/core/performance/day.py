@@ -3,12 +3,14 @@ baseline."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import pandas as pd
 
 from monitoring_pipelines.core.checks import CheckOutcome
 from monitoring_pipelines.core.ingest import labels as gt
@@ -68,7 +70,21 @@ def read_predictions(
     columns = [ROW_KEY, spec.prediction_column, *segments]
     if spec.score_column:
         columns.append(spec.score_column)
-    frame = store.frame(monitor, day, columns)
+    return predictions_of(store.frame(monitor, day, columns), spec, segments)
+
+
+def prediction_columns(spec: PerformanceSpec) -> list[str]:
+    """The slice columns the day's predictions are read from."""
+    columns = [spec.prediction_column, *spec.segments]
+    return columns + ([spec.score_column] if spec.score_column else [])
+
+
+def predictions_of(
+    frame: pd.DataFrame, spec: PerformanceSpec, segments: Sequence[str] | None = None
+) -> DayPredictions:
+    """The day's predictions from slice rows holding ``ROW_KEY``, the prediction, the score
+    (when configured) and the ``segments`` columns (by default all of the spec's)."""
+    segments = list(spec.segments if segments is None else segments)
     column = frame[spec.prediction_column]
     return DayPredictions(
         keys=frame[ROW_KEY].to_numpy(dtype=np.uint64),

@@ -1,6 +1,7 @@
 """Whether a monitor's day is pushed down, and what a pushed-down day leaves for the assets
-after the live slice: its whole-day row count and its column sketches (the slice itself then
-holds only the day's bounded sample).
+after the live slice: its whole-day row count, its column sketches, its latency percentiles and
+the results of the later stages' own queries of its rows (service breakdowns, token sums; see
+``PushdownPlan.extra``). The slice itself then holds only the day's bounded sample.
 
 The record is a small file beside the day's slice (``<day>.pushed``); a pulled day has none,
 so a day pulled after it was pushed down (or the other way round) never reads a stale one.
@@ -11,10 +12,11 @@ from __future__ import annotations
 import hashlib
 import json
 import struct
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -23,6 +25,7 @@ from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.ingest.cleaning import Window
 from monitoring_pipelines.core.ingest.pushdown import (
     DayAggregates,
+    DayScan,
     PushdownDeclined,
     PushdownPlan,
     day_aggregates,
@@ -35,19 +38,15 @@ from monitoring_pipelines.core.profile.sketch import ColumnSketch
 SUFFIX = ".pushed"
 
 
-def whole_day_readers(monitor: MonitorConfig) -> list[str]:
-    """The monitor's assets that still read every row of the slice: a pushed-down day would
-    give them only its sample, so their monitors are pulled."""
-    readers = []
-    if monitor.service is not None:
-        readers.append("service_metrics (per hour and per dimension)")
-    if monitor.llm is not None:
-        readers.append("token_costs and the LLM assets")
+def pulled_parts(monitor: MonitorConfig) -> list[str]:
+    """The monitor's assets that still pull some columns of every row of a pushed-down day
+    (its slice holds only its sample), and why."""
+    parts = []
     if monitor.labels is not None and monitor.prediction is not None:
-        readers.append("performance (labels joined to every prediction)")
+        parts.append("performance (labels are joined to every prediction)")
     if monitor.canary is not None:
-        readers.append("canary_comparison")
-    return readers
+        parts.append("canary_comparison (its bootstrap intervals resample every request)")
+    return parts
 
 
 def sample_rows(monitor: MonitorConfig) -> int:
@@ -77,9 +76,6 @@ def refusals(
     """Why the monitor's days cannot be pushed down (empty: they can be)."""
     if reference is None or not reference:
         return ["no reference profile yet (its bins and categories are what the day counts)"]
-    readers = whole_day_readers(monitor)
-    if readers:
-        return [f"{', '.join(readers)} still read every row of the slice"]
     return pushdown_problems(engine, monitor.source, pushdown_plan(monitor, reference))
 
 
@@ -93,6 +89,11 @@ class PushedDay:
     sketches: tuple[ColumnSketch, ...]
     reference: str
     """:func:`reference_digest` of the reference the sketches' bins and categories are of."""
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    """The results of the day's further queries (``PushdownPlan.extra``) by name, as JSON:
+    the service breakdowns and the token sums the later stages read."""
+    latency_percentiles: Mapping[float, float | None] = field(default_factory=dict)
+    """The whole day's latency percentiles."""
 
 
 def reference_digest(reference: Mapping[str, ColumnSketch]) -> str:
@@ -115,8 +116,10 @@ def push_day(
     reference: Mapping[str, ColumnSketch],
     day: date,
     window: Window | None = None,
+    extra: Mapping[str, Callable[[DayScan], Any]] | None = None,
 ) -> tuple[DayAggregates, PushedDay]:
-    """The day's aggregates computed in the warehouse, and the record the later assets read.
+    """The day's aggregates computed in the warehouse, and the record the later assets read
+    (with the results of the ``extra`` queries of later stages, which must be JSON).
 
     Raises:
         PushdownDeclined: When the day cannot be pushed down.
@@ -125,7 +128,7 @@ def push_day(
     problems = refusals(engine, monitor, reference)
     if problems:
         raise PushdownDeclined("; ".join(problems))
-    plan_of_day = pushdown_plan(monitor, reference)
+    plan_of_day = replace(pushdown_plan(monitor, reference), extra=dict(extra or {}))
     aggregates = day_aggregates(engine, monitor.source, plan_of_day, day, window)
     quality = aggregates.quality
     if quality.rows_read == 0 and quality.rows_of_other_days == 0:
@@ -146,6 +149,8 @@ def push_day(
         sample_rows=len(aggregates.sample),
         sketches=sketches,
         reference=reference_digest(reference),
+        sections=dict(aggregates.extra),
+        latency_percentiles=dict(aggregates.latency_percentiles),
     )
     return aggregates, record
 
@@ -163,6 +168,8 @@ def save_pushed(slice_path: ArtifactPath, record: PushedDay) -> None:
             "sample_rows": record.sample_rows,
             "sketches": len(record.sketches),
             "reference": record.reference,
+            "sections": record.sections,
+            "latency_percentiles": [[q, v] for q, v in record.latency_percentiles.items()],
         }
     ).encode()
     parts = [struct.pack("<I", len(header)), header]
@@ -199,6 +206,8 @@ def load_pushed(slice_path: ArtifactPath) -> PushedDay | None:
         sample_rows=int(header["sample_rows"]),
         sketches=tuple(sketches),
         reference=str(header["reference"]),
+        sections=header.get("sections", {}),
+        latency_percentiles={float(q): v for q, v in header.get("latency_percentiles", [])},
     )
 
 

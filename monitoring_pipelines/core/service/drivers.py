@@ -236,8 +236,8 @@ def latency_driver(
     """The breakdown value whose requests above their usual percentile drove the day's."""
     if not usual_of.latency_days or usual_of.percentile_ms is None:
         return None
-    tail = 1.0 - percentile / 100.0
-    contributions: dict[str, dict[str, float]] = {}
+    slower: dict[str, dict[str, int]] = {}
+    usable: dict[str, dict[str, int]] = {}
     for column, grouping in groupings.items():
         known = usual_of.percentiles.get(column, {})
         thresholds = np.array(
@@ -248,10 +248,33 @@ def latency_driver(
         slow = req.sorted_latency > thresholds[codes]
         above = np.bincount(codes[slow], minlength=k)
         rows = np.bincount(codes, minlength=k)
-        contributions[column] = {
-            grouping.values[g]: float(above[g] - tail * rows[g]) for g in range(k) if rows[g]
+        slower[column] = {grouping.values[g]: int(above[g]) for g in range(k)}
+        usable[column] = {grouping.values[g]: int(rows[g]) for g in range(k)}
+    return latency_driver_of(groups, slower, usable, usual_of, percentile)
+
+
+def latency_driver_of(
+    groups: Sequence[GroupMetrics],
+    slower: Mapping[str, Mapping[str, int]],
+    usable: Mapping[str, Mapping[str, int]],
+    usual_of: ServiceUsual,
+    percentile: float,
+) -> ServiceDriver | None:
+    """:func:`latency_driver` from counts: per breakdown column, per value, its requests with a
+    usable latency (``usable``) and those of them slower than its usual percentile
+    (``slower``; the whole day's usual for a value without one)."""
+    if not usual_of.latency_days or usual_of.percentile_ms is None:
+        return None
+    tail = 1.0 - percentile / 100.0
+    contributions = {
+        column: {
+            value: float(slower.get(column, {}).get(value, 0) - tail * rows)
+            for value, rows in by_value.items()
+            if rows
         }
-    seen = {c: set(usual_of.percentiles.get(c, {})) for c in groupings}
+        for column, by_value in usable.items()
+    }
+    seen = {c: set(usual_of.percentiles.get(c, {})) for c in usable}
     driver = find_driver(contributions, values_seen=seen, unnamed=frozenset({OTHER}))
     if driver is None:
         return None

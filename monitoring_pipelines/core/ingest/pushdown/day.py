@@ -69,6 +69,7 @@ from monitoring_pipelines.core.ingest.pushdown.model import (
     REPEATED_ID_CAP,
     SEGMENT_MARGIN,
     DayAggregates,
+    DayScan,
     NumericAggregate,
     PushdownDeclined,
     PushdownPlan,
@@ -207,6 +208,12 @@ class _Day:
         regular_rows = int(plain["rows"])
         jobs["sample"] = partial(self._sample, regular_rows + len(residual))
         jobs["percentiles"] = partial(self._percentiles, regular, plain, residual)
+        scan = DayScan(
+            self.dialect, self.day, self.table, self.ts, self.kind, self.forms, self.values,
+            regular, residual, self._execute,
+        )  # fmt: skip
+        for label, query in self.plan.extra.items():
+            jobs[f"extra:{label}"] = partial(query, scan)
         done = self._run_jobs(jobs)
         aggregate = dict(plain)
         for i in range(len(chunks)):
@@ -246,6 +253,7 @@ class _Day:
             segments=done["segments"],
             queries=self.queries,
             bytes_fetched=self.fetched,
+            extra={label: done[f"extra:{label}"] for label in self.plan.extra},
         )
 
     def _execute(self, query: Any) -> list[Any]:

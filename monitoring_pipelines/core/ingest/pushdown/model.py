@@ -3,7 +3,9 @@ a day is declined."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import pandas as pd
@@ -71,6 +73,10 @@ class PushdownPlan:
     segments: tuple[str, ...] = ()
     segment_values: int = 10
     parallel_queries: int = 2
+    extra: Mapping[str, Callable[[DayScan], Any]] = field(default_factory=dict)
+    """Further queries of the day's regular rows, by name: each is called with the day's
+    :class:`DayScan` once its residual rows are known, and its result is kept in
+    ``DayAggregates.extra`` under the same name."""
 
     @classmethod
     def for_monitor(
@@ -102,6 +108,34 @@ class PushdownPlan:
             sample_rows=sample_rows,
             segments=tuple(monitor.segments),
         )
+
+
+@dataclass(frozen=True)
+class DayScan:
+    """What a further query of a day (``PushdownPlan.extra``) is written against.
+
+    Attributes:
+        dialect: The warehouse's SQLAlchemy dialect name.
+        day: The day.
+        table: The source table (columns typed loosely, see :func:`.sql.day_table`).
+        timestamp: Its timestamp column; ``timestamp_kind`` is ``text``, ``naive`` or ``aware``.
+        forms: How each raw column is read (:class:`.sql.ColumnForms`).
+        values: Each numeric column as a double (null where it is not a regular value).
+        regular: The condition that selects the day's regular rows.
+        residual: The day's other rows, pulled and cleaned as slice rows.
+        execute: Runs a query on the day's connection (its snapshot) and returns its rows.
+    """
+
+    dialect: str
+    day: date
+    table: Any
+    timestamp: Any
+    timestamp_kind: str
+    forms: Any
+    values: Mapping[str, Any]
+    regular: Any
+    residual: pd.DataFrame
+    execute: Callable[[Any], list[Any]]
 
 
 @dataclass(frozen=True)
@@ -168,3 +202,4 @@ class DayAggregates:
     segments: dict[str, list[SegmentAggregate]] = field(default_factory=dict)
     queries: int = 0
     bytes_fetched: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)

@@ -175,21 +175,25 @@ class _Day:
         # only the timestamp's range, not every column's form again. Otherwise the residual
         # rows are pulled and the pass is run again over the regular rows alone. It runs
         # beside the count of repeated ids, as if none repeated, and again when some do.
-        regular = self._regular([])
+        # The typed numeric columns' NaNs and infinities are not looked for row by row: the
+        # pass's minimum and maximum show whether there are any (NaN sorts above every number),
+        # and only then is the pass run again with them counted as residual.
+        regular = self._regular([], nonfinite=False)
         first = self._run_jobs(
             {
                 "repeats": self._repeats,
-                "plain": partial(self._plain, self.read, and_(self.read, ~regular)),
+                "plain": partial(self._plain, self.read, and_(self.read, ~regular), counts=False),
             }
         )
         plain = first["plain"]
         repeated = self._repeated_ids(first["repeats"])
-        if repeated:
-            regular = self._regular(repeated)
-            plain = self._plain(self.read, and_(self.read, ~regular))
+        nonfinite = self._nonfinite_seen(plain)
+        if repeated or nonfinite:
+            regular = self._regular(repeated, nonfinite=nonfinite)
+            plain = self._plain(self.read, and_(self.read, ~regular), counts=False)
         residual, quality = self._residual(regular, int(plain["irregular"] or 0))
         if self.residual_rows:
-            plain = self._plain(regular)
+            plain = self._plain(regular, counts=False)
         else:
             regular = self.read
         names = list(self.values)
@@ -325,13 +329,30 @@ class _Day:
             raise PushdownDeclined(f"more than {REPEATED_ID_CAP} request ids repeat on {self.day}")
         return ids
 
-    def _regular(self, repeated: list[Any]) -> ColumnElement[bool]:
-        c, forms = self.table.c, self.forms
-        irregular = [sq.irregular_timestamp(self.ts, self.kind)]
-        typed = [
+    def _typed(self) -> list[str]:
+        """The numeric columns the warehouse itself types as numbers."""
+        forms = self.forms
+        return [
             n for n in self.values if not forms.dynamic() and sq.is_number_type(forms.types[n])
         ]
-        irregular.append(sq.any_nonfinite([self.values[n] for n in typed]))
+
+    def _nonfinite_seen(self, plain: dict[str, Any]) -> bool:
+        """Whether a typed numeric column holds a NaN or an infinity among the rows of the
+        aggregate pass ``plain``: its minimum or maximum is one then."""
+        return any(
+            v is not None and not np.isfinite(float(v))
+            for n in self._typed()
+            for v in (plain[f"lo:{n}"], plain[f"hi:{n}"])
+        )
+
+    def _regular(self, repeated: list[Any], nonfinite: bool = True) -> ColumnElement[bool]:
+        """The regular rows' condition; without ``nonfinite`` it leaves out the typed numeric
+        columns' NaNs and infinities (for a day known to have none)."""
+        c, forms = self.table.c, self.forms
+        irregular = [sq.irregular_timestamp(self.ts, self.kind)]
+        typed = self._typed()
+        if nonfinite:
+            irregular.append(sq.any_nonfinite([self.values[n] for n in typed]))
         irregular += [
             sq.irregular_number(c[n], v, forms, n) for n, v in self.values.items() if n not in typed
         ]
@@ -381,11 +402,15 @@ class _Day:
         return frame
 
     def _plain(
-        self, rows: ColumnElement[bool], irregular: ColumnElement[bool] | None = None
+        self,
+        rows: ColumnElement[bool],
+        irregular: ColumnElement[bool] | None = None,
+        counts: bool = True,
     ) -> dict[str, Any]:
         """One aggregate pass (no ``GROUP BY``) over ``rows``: rows, nulls, the numeric
         columns' moments, missing ids, usable latencies, and with ``irregular`` the rows it
-        holds."""
+        holds. Without ``counts`` the numeric columns' values and nulls are left to the bins'
+        ``GROUP BY``s, whose groups count them (two aggregates less per column and row)."""
         c, plan = self.table.c, self.plan
         parts: dict[str, ColumnElement[Any]] = {"rows": func.count()}
         if irregular is not None:
@@ -398,8 +423,9 @@ class _Day:
             parts["latency_rows"] = sq.count_if(self.values[plan.latency_column] >= 0)
         for name, value in self.values.items():
             moved = value - sq.double(plan.shifts.get(name, 0.0))
-            parts[f"null:{name}"] = sq.count_if(value.is_(None))
-            parts[f"n:{name}"] = func.count(value)
+            if counts:
+                parts[f"null:{name}"] = sq.count_if(value.is_(None))
+                parts[f"n:{name}"] = func.count(value)
             parts[f"lo:{name}"] = func.min(value)
             parts[f"hi:{name}"] = func.max(value)
             parts[f"sum:{name}"] = func.sum(moved)
@@ -537,7 +563,10 @@ class _Day:
                 edges = self.plan.edges.get(name, ())
                 moved = value - sq.double(self.plan.shifts.get(name, 0.0))
                 index = sq.bin_index(value, edges, self.dialect)
-                keys.append(case((value.is_(None), -1), else_=index))
+                if sq.bin_index_keeps_null(edges, self.dialect):
+                    keys.append(index)  # null for a null value, read as bin -1
+                else:
+                    keys.append(case((value.is_(None), -1), else_=index))
                 if moments:
                     measures += [func.min(value), func.max(value), func.sum(value)]
                     measures += [func.sum(moved), func.sum(moved * moved)]
@@ -558,7 +587,8 @@ class _Day:
                     else:
                         lo = hi = shifted = squares = None
                         total = row[len(keys) + 1 + i]
-                    self._add_bin(out[key], name, int(bins_of_row[i]), n, lo, hi, total,
+                    b = -1 if bins_of_row[i] is None else int(bins_of_row[i])
+                    self._add_bin(out[key], name, b, n, lo, hi, total,
                                   shifted, squares)  # fmt: skip
         for a in out.values():
             for name in names:
@@ -570,8 +600,8 @@ class _Day:
                     a[f"le:{name}:{i}"] = at_or_below
                 for i, total in enumerate(a.pop(f"bsums:{name}")):
                     a[f"bs:{name}:{i}"] = total
-                if not moments:
-                    for part in ("null", "n", "lo", "hi", "sum", "sq"):
+                if not moments:  # the counts are the groups' own; the rest is the pass's
+                    for part in ("lo", "hi", "sum", "sq"):
                         a.pop(f"{part}:{name}")
         return out
 

@@ -226,6 +226,12 @@ def bin_index(
     return tree(0, len(edges))
 
 
+def bin_index_keeps_null(edges: Sequence[float], dialect: str) -> bool:
+    """Whether :func:`bin_index` is null for a null value (``width_bucket`` is; the tree of
+    comparisons puts a null in its last bin)."""
+    return dialect == "postgresql" and bool(edges)
+
+
 def sample_hash(
     rid: ColumnElement[Any] | None, ts: ColumnElement[Any], forms: ColumnForms
 ) -> ColumnElement[Any]:

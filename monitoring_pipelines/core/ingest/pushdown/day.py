@@ -309,7 +309,12 @@ class _Day:
         if self.rid is None or self.unique_ids:
             return 0
         rid = self.rid
-        query = select(func.count(rid) - func.count(rid.distinct())).where(self._present_ids())
+        distinct: ColumnElement[Any] = rid
+        if self.dialect == "postgresql" and sq.is_text_type(self.forms.types.get(rid.name, "")):
+            # Byte order: the same ids are equal (PostgreSQL's collations here are
+            # deterministic), and the sort skips the locale's comparison.
+            distinct = rid.collate("C")
+        query = select(func.count(rid) - func.count(distinct.distinct())).where(self._present_ids())
         return int(self._execute(query)[0][0] or 0)
 
     def _repeated_ids(self, repeats: int) -> list[Any]:
@@ -332,9 +337,7 @@ class _Day:
     def _typed(self) -> list[str]:
         """The numeric columns the warehouse itself types as numbers."""
         forms = self.forms
-        return [
-            n for n in self.values if not forms.dynamic() and sq.is_number_type(forms.types[n])
-        ]
+        return [n for n in self.values if not forms.dynamic() and sq.is_number_type(forms.types[n])]
 
     def _nonfinite_seen(self, plain: dict[str, Any]) -> bool:
         """Whether a typed numeric column holds a NaN or an infinity among the rows of the
@@ -570,7 +573,7 @@ class _Day:
                 if moments:
                     measures += [func.min(value), func.max(value), func.sum(value)]
                     measures += [func.sum(moved), func.sum(moved * moved)]
-                else:
+                elif edges:  # a column without edges has one bin and no bin sums
                     measures.append(func.sum(value))
             where = [regular]
             if segment is not None:
@@ -581,12 +584,13 @@ class _Day:
                 key = str(row[0]) if segment is not None else None
                 bins_of_row = row[len(keys) - len(group) : len(keys)]
                 n = int(row[len(keys)])
+                bin_sums = iter(row[len(keys) + 1 :])
                 for i, name in enumerate(group):
                     if moments:
                         lo, hi, total, shifted, squares = row[len(keys) + 1 + 5 * i :][:5]
                     else:
                         lo = hi = shifted = squares = None
-                        total = row[len(keys) + 1 + i]
+                        total = next(bin_sums) if self.plan.edges.get(name) else None
                     b = -1 if bins_of_row[i] is None else int(bins_of_row[i])
                     self._add_bin(out[key], name, b, n, lo, hi, total,
                                   shifted, squares)  # fmt: skip

@@ -11,6 +11,7 @@ on a healthy day, and bounded (:data:`RESIDUAL_CAP`) on any day that is pushed d
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -207,11 +208,16 @@ def bin_index(
     """The bin of ``value`` among interior ``edges``: how many edges lie below it
     (``np.searchsorted(edges, value, side="left")``), by a balanced tree of comparisons; on
     PostgreSQL by ``width_bucket`` (about twice as fast), which counts the thresholds at or
-    below its operand: of ``-value`` among the negated edges, that is the edges at or above
-    ``value``."""
+    below its operand. A double lies above an edge exactly when it is at or above the next
+    double up, so the thresholds are the edges moved up by one unit in the last place (with
+    an infinite or NaN edge: ``-value`` among the negated edges, the edges at or above
+    ``value``)."""
     if dialect == "postgresql" and edges:
         from sqlalchemy.dialects.postgresql import ARRAY, array
 
+        if all(math.isfinite(e) for e in edges):
+            above = [math.nextafter(float(e), math.inf) for e in edges]
+            return func.width_bucket(value, cast(array(above), ARRAY(Double())))
         negated: ColumnElement[Any] = cast(
             array([-float(e) for e in reversed(edges)]), ARRAY(Double())
         )

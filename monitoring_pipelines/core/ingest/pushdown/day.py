@@ -3,17 +3,20 @@ residual rows SQL cannot classify alone, and one bounded deterministic sample le
 
 The queries of a day (each a scan of the day's rows, or of an index range of them):
 
-1. repeated request ids: ``count(id) - count(DISTINCT id)``, and only when that is not 0
+1. repeated request ids: ``count(id) - count(DISTINCT id)`` (in byte order on PostgreSQL),
+   and only when that is not 0
    the ids themselves (``GROUP BY id HAVING count(*) > 1``, twice the cost); neither where
    the table declares the id unique;
-2. one aggregate pass (no ``GROUP BY``) over every row read: rows, nulls, the numeric
-   columns' moments (count, sum and sum of squares about the reference mean, min, max),
-   missing ids, usable latencies, and the residual rows (:mod:`.sql`) among them. When there
+2. one aggregate pass (no ``GROUP BY``) over every row read: rows, the text columns' nulls,
+   the numeric columns' moments (sum and sum of squares about the reference mean, min, max),
+   missing ids, usable latencies, and the residual rows (:mod:`.sql`) among them. A typed
+   numeric column's NaNs and infinities are residual too, but are not looked for row by
+   row: the pass's minimum and maximum show whether there are any. When there
    are residual rows they are pulled and cleaned by :func:`~.cleaning.clean_chunk`, so every
    bad value is counted exactly as the pull path counts it, with the same examples, and the
    pass is run again over the regular rows alone;
-3. the numeric columns' bin counts and bin sums: one ``GROUP BY`` of the joint bins of
-   :data:`JOINT_COLUMNS` columns per query;
+3. the numeric columns' bin counts and bin sums, values and nulls: one ``GROUP BY`` of the
+   joint bins of :data:`JOINT_COLUMNS` columns per query;
 4. the categorical columns and the status: one ``GROUP BY GROUPING SETS`` whose groups are
    ranked and bounded per column by ``row_number()`` (PostgreSQL, DuckDB; on SQLite one
    ``GROUP BY`` each), and (model, intent): one ``GROUP BY``, bounded;
@@ -553,8 +556,8 @@ class _Day:
         row far faster than one aggregate per bin (on PostgreSQL, one scan of a ``FILTER``
         aggregate per bin edge and per bin sum took about 1.6 times these queries' time on
         three processes, and 6 times with its JIT on), and each query is a scan; without
-        ``moments`` (the whole day's, which :meth:`_plain` counts) two aggregates per column
-        are left of five."""
+        ``moments`` (the whole day's, which :meth:`_plain` takes) each group keeps its count
+        and a bin sum per column with edges, and the groups count the values and nulls."""
         out: dict[str | None, dict[str, Any]] = defaultdict(dict)
         joint = 1 if segment is not None else JOINT_COLUMNS
         for first in range(0, len(names), joint):

@@ -18,9 +18,14 @@ a fresh process (so that its peak RSS is its own):
 (``tcpi_bytes_received`` of its connections' sockets): the rows or aggregates that left the
 database, in PostgreSQL's wire format.
 
+``--before CHECKOUT`` runs the push-down of another checkout of the product too, in the same
+invocation (``pushdown-before``), and ``--repeat N`` runs every path N times, interleaved;
+``load_avg`` is the machine's one-minute load average as each path ended.
+
 Usage::
 
     .venv/bin/python benchmarks/bench_warehouse.py [--sizes 1000000 10000000] [--url URL]
+        [--before ../other-checkout] [--repeat 2]
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ import socket
 import struct
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -146,6 +152,69 @@ class Received:
             self.total += self._bytes(dbapi_connection) - start
 
 
+class ServerCPU:
+    """CPU seconds PostgreSQL spent for the process, when it runs on this machine: its
+    connections' backends (``/proc/<pid>/stat`` from first checkout to last checkin) and their
+    parallel workers (found by their title, ``parallel worker for PID <backend>``, every
+    0.1 s while they run, so the last tenth of a second of each may be missed). A measure of
+    the work that the machine's other load inflates far less than wall time."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+        self._workers: dict[int, float] = {}
+        self._stop = threading.Event()
+        sa.event.listen(engine, "checkout", self._checkout)
+        sa.event.listen(engine, "checkin", self._checkin)
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def _cpu(pid: int) -> float | None:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return None
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def _checkout(self, dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        pid = int(dbapi_connection.get_backend_pid())
+        cpu = self._cpu(pid)
+        if cpu is not None:
+            self._start.setdefault(pid, cpu)
+
+    def _checkin(self, dbapi_connection: Any, _record: Any) -> None:
+        pid = int(dbapi_connection.get_backend_pid())
+        cpu = self._cpu(pid)
+        if cpu is not None:
+            self._last[pid] = cpu
+
+    def _poll(self) -> None:
+        while not self._stop.wait(0.1):
+            titles = {f"parallel worker for PID {pid}" for pid in self._start}
+            if not titles:
+                continue
+            for entry in Path("/proc").iterdir():
+                if not entry.name.isdigit():
+                    continue
+                try:
+                    title = (entry / "cmdline").read_bytes().decode(errors="replace")
+                except OSError:
+                    continue
+                if any(t in title for t in titles):
+                    cpu = self._cpu(int(entry.name))
+                    if cpu is not None:
+                        self._workers[int(entry.name)] = cpu
+
+    def total(self) -> float:
+        self._stop.set()
+        self._thread.join()
+        backends = sum(self._last.get(pid, start) - start for pid, start in self._start.items())
+        return round(backends + sum(self._workers.values()), 2)
+
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
 # Offset of tcpi_bytes_received in Linux's struct tcp_info (after tcpi_bytes_acked).
 TCPI_BYTES_RECEIVED = 128
 
@@ -184,7 +253,7 @@ def pull(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any]:
 
     _warm()
     engine = warehouse_engine(url)
-    received = Received(engine)
+    received, server = Received(engine), ServerCPU(engine)
     spec, plan = SliceSpec.for_monitor(monitor), ColumnPlan.for_monitor(monitor)
     day = bench_drift.DAY
     with tempfile.TemporaryDirectory(prefix="pushdown-slices-") as tmp:
@@ -194,7 +263,7 @@ def pull(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any]:
             quality = write_day_slice(
                 read_day(engine, monitor.source, spec.columns, day), spec, day, writer.write
             )
-        read_s, db_bytes = time.perf_counter() - start, received.total
+        read_s, db_bytes, db_cpu = time.perf_counter() - start, received.total, server.total()
         start = time.perf_counter()
         profile_columns = [*plan.columns]
         columns = list(dict.fromkeys([ROW_KEY, GROUP_KEY, *plan.columns]))
@@ -222,6 +291,7 @@ def pull(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any]:
         "drift_s": round(drift_s, 3),
         "partition_s": round(read_s + profile_s + drift_s, 3),
         "db_bytes": db_bytes,
+        "db_cpu_s": db_cpu,
         "p95_ms": p95,
         "verdicts": {r.column: bool(r.drifted) for r in results},
         "peak_rss_mb": round(peak_rss_mb(), 1),
@@ -238,7 +308,7 @@ def pushdown(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any
 
     _warm()
     engine = warehouse_engine(url)
-    received = Received(engine)
+    received, server = Received(engine), ServerCPU(engine)
     plan = ColumnPlan.for_monitor(monitor)
     edges = {c: tuple(s.edges) for c, s in reference.items() if s.edges is not None}
     categories = {c: s.categories for c, s in reference.items() if s.categories is not None}
@@ -247,7 +317,7 @@ def pushdown(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any
     pushed_plan = PushdownPlan.for_monitor(monitor, edges, categories, shifts, sample_rows)
     start = time.perf_counter()
     day = day_aggregates(engine, monitor.source, pushed_plan, bench_drift.DAY)
-    db_s, db_bytes = time.perf_counter() - start, received.total
+    db_s, db_bytes, db_cpu = time.perf_counter() - start, received.total, server.total()
     start = time.perf_counter()
     sketches = pushed_sketches(
         day, reference, plan.numeric, plan.categorical, monitor.drift.p_value_sample
@@ -268,6 +338,7 @@ def pushdown(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any
         "drift_s": round(drift_s, 3),
         "partition_s": round(db_s + profile_s + drift_s, 3),
         "db_bytes": db_bytes,
+        "db_cpu_s": db_cpu,
         "queries": day.queries,
         "residual_rows": len(day.residual),
         "sample_rows": len(day.sample),
@@ -281,7 +352,7 @@ def floor(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any]:
     from monitoring_pipelines.core.ingest.engine import warehouse_engine
 
     engine = warehouse_engine(url)
-    received = Received(engine)
+    received, server = Received(engine), ServerCPU(engine)
     numeric = [*monitor.features.numeric, "latency_ms"]
     parts = ["count(*)", *(f"sum({c})" for c in numeric)]
     parts += [f"sum(length({c}))" for c in (*monitor.features.categorical, "request_id")]
@@ -297,6 +368,7 @@ def floor(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any]:
         "db_s": round(db_s, 3),
         "partition_s": round(db_s, 3),
         "db_bytes": received.total,
+        "db_cpu_s": server.total(),
         "peak_rss_mb": round(peak_rss_mb(), 1),
     }
 
@@ -318,12 +390,25 @@ def _child(name: str, url: str, monitor_json: str, sketches: list[bytes], out: A
     out.close()
 
 
-def in_child(name: str, url: str, monitor: Any, sketches: list[bytes]) -> dict[str, Any]:
+def in_child(
+    name: str, url: str, monitor: Any, sketches: list[bytes], code: Path | None = None
+) -> dict[str, Any]:
+    """``name``'s line, run in a fresh process (importing the product from ``code`` when
+    given: another checkout's code, measured beside this one's)."""
     context = multiprocessing.get_context("spawn")
     receive, send = context.Pipe(duplex=False)
     args = (name, url, monitor.model_dump_json(by_alias=True), sketches, send)
     child = context.Process(target=_child, args=args)
-    child.start()
+    saved = os.environ.get("PYTHONPATH")
+    if code is not None:
+        os.environ["PYTHONPATH"] = str(code)
+    try:
+        child.start()
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
     send.close()
     result: dict[str, Any] = receive.recv()
     child.join()
@@ -336,6 +421,15 @@ def main() -> None:
     parser.add_argument("--url", default=DEFAULT_URL)
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS))
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout of the product: its push-down runs too, after this one's, "
+        "as the path 'pushdown-before' (a before/after under the same load)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs of each path per size, interleaved"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(bench_drift.PEER_BENCH))
     import bench_common
@@ -349,11 +443,16 @@ def main() -> None:
         load_s = load(args.url, args.data, rows, truth)
         log(f"{rows:,} rows: fitting the reference")
         fitted = bench_drift.fit_in_child(monitor, args.data)
-        for name in args.paths:
-            log(f"{rows:,} rows: {name}")
-            result = in_child(name, args.url, monitor, fitted["sketches"])
+        runs: list[tuple[str, str, Path | None]] = [(n, n, None) for n in args.paths]
+        if args.before is not None and "pushdown" in args.paths:
+            at = args.paths.index("pushdown") + 1
+            runs.insert(at, ("pushdown-before", "pushdown", args.before.resolve()))
+        for (label, name, code), run_index in ((r, i) for i in range(args.repeat) for r in runs):
+            log(f"{rows:,} rows: {label} (run {run_index + 1})")
+            result = in_child(name, args.url, monitor, fitted["sketches"], code)
             verdicts = result.pop("verdicts", None)
-            line = {"path": name, "day_rows": rows, "load_s": round(load_s, 1), **result}
+            line = {"path": label, "day_rows": rows, "load_s": round(load_s, 1), **result}
+            line["load_avg"] = round(os.getloadavg()[0], 1)
             if verdicts is not None:
                 line.update(bench_common.score(verdicts))
             print(json.dumps(line), flush=True)

@@ -62,7 +62,7 @@ def hostile_rows(seed: int, rows: int, text_stamps: bool) -> list[dict[str, Any]
         elif roll < 0.07:
             rid = f"r{max(0, i - 3)}"  # a repeated request id, other values
         elif roll < 0.075:
-            rid = rng.choice([None, "", "  "])
+            rid = rng.choice([None, "", "  ", "\x1f", "\u3000", f" r{i}", f"r{i}\u2003"])
         elif roll < 0.08:
             latency = -1.0
         elif roll < 0.085:

@@ -3,17 +3,20 @@ residual rows SQL cannot classify alone, and one bounded deterministic sample le
 
 The queries of a day (each a scan of the day's rows, or of an index range of them):
 
-1. repeated request ids: ``count(id) - count(DISTINCT id)``, and only when that is not 0
+1. repeated request ids: ``count(id) - count(DISTINCT id)`` (in byte order on PostgreSQL),
+   and only when that is not 0
    the ids themselves (``GROUP BY id HAVING count(*) > 1``, twice the cost); neither where
    the table declares the id unique;
-2. one aggregate pass (no ``GROUP BY``) over every row read: rows, nulls, the numeric
-   columns' moments (count, sum and sum of squares about the reference mean, min, max),
-   missing ids, usable latencies, and the residual rows (:mod:`.sql`) among them. When there
+2. one aggregate pass (no ``GROUP BY``) over every row read: rows, the text columns' nulls,
+   the numeric columns' moments (sum and sum of squares about the reference mean, min, max),
+   missing ids, usable latencies, and the residual rows (:mod:`.sql`) among them. A typed
+   numeric column's NaNs and infinities are residual too, but are not looked for row by
+   row: the pass's minimum and maximum show whether there are any. When there
    are residual rows they are pulled and cleaned by :func:`~.cleaning.clean_chunk`, so every
    bad value is counted exactly as the pull path counts it, with the same examples, and the
    pass is run again over the regular rows alone;
-3. the numeric columns' bin counts and bin sums: one ``GROUP BY`` of the joint bins of
-   :data:`JOINT_COLUMNS` columns per query;
+3. the numeric columns' bin counts and bin sums, values and nulls: one ``GROUP BY`` of the
+   joint bins of :data:`JOINT_COLUMNS` columns per query;
 4. the categorical columns and the status: one ``GROUP BY GROUPING SETS`` whose groups are
    ranked and bounded per column by ``row_number()`` (PostgreSQL, DuckDB; on SQLite one
    ``GROUP BY`` each), and (model, intent): one ``GROUP BY``, bounded;
@@ -176,21 +179,25 @@ class _Day:
         # only the timestamp's range, not every column's form again. Otherwise the residual
         # rows are pulled and the pass is run again over the regular rows alone. It runs
         # beside the count of repeated ids, as if none repeated, and again when some do.
-        regular = self._regular([])
+        # The typed numeric columns' NaNs and infinities are not looked for row by row: the
+        # pass's minimum and maximum show whether there are any (NaN sorts above every number),
+        # and only then is the pass run again with them counted as residual.
+        regular = self._regular([], nonfinite=False)
         first = self._run_jobs(
             {
                 "repeats": self._repeats,
-                "plain": partial(self._plain, self.read, and_(self.read, ~regular)),
+                "plain": partial(self._plain, self.read, and_(self.read, ~regular), counts=False),
             }
         )
         plain = first["plain"]
         repeated = self._repeated_ids(first["repeats"])
-        if repeated:
-            regular = self._regular(repeated)
-            plain = self._plain(self.read, and_(self.read, ~regular))
+        nonfinite = self._nonfinite_seen(plain)
+        if repeated or nonfinite:
+            regular = self._regular(repeated, nonfinite=nonfinite)
+            plain = self._plain(self.read, and_(self.read, ~regular), counts=False)
         residual, quality = self._residual(regular, int(plain["irregular"] or 0))
         if self.residual_rows:
-            plain = self._plain(regular)
+            plain = self._plain(regular, counts=False)
         else:
             regular = self.read
         names = list(self.values)
@@ -313,7 +320,12 @@ class _Day:
         if self.rid is None or self.unique_ids:
             return 0
         rid = self.rid
-        query = select(func.count(rid) - func.count(rid.distinct())).where(self._present_ids())
+        distinct: ColumnElement[Any] = rid
+        if self.dialect == "postgresql" and sq.is_text_type(self.forms.types.get(rid.name, "")):
+            # Byte order: the same ids are equal (PostgreSQL's collations here are
+            # deterministic), and the sort skips the locale's comparison.
+            distinct = rid.collate("C")
+        query = select(func.count(rid) - func.count(distinct.distinct())).where(self._present_ids())
         return int(self._execute(query)[0][0] or 0)
 
     def _repeated_ids(self, repeats: int) -> list[Any]:
@@ -333,13 +345,28 @@ class _Day:
             raise PushdownDeclined(f"more than {REPEATED_ID_CAP} request ids repeat on {self.day}")
         return ids
 
-    def _regular(self, repeated: list[Any]) -> ColumnElement[bool]:
+    def _typed(self) -> list[str]:
+        """The numeric columns the warehouse itself types as numbers."""
+        forms = self.forms
+        return [n for n in self.values if not forms.dynamic() and sq.is_number_type(forms.types[n])]
+
+    def _nonfinite_seen(self, plain: dict[str, Any]) -> bool:
+        """Whether a typed numeric column holds a NaN or an infinity among the rows of the
+        aggregate pass ``plain``: its minimum or maximum is one then."""
+        return any(
+            v is not None and not np.isfinite(float(v))
+            for n in self._typed()
+            for v in (plain[f"lo:{n}"], plain[f"hi:{n}"])
+        )
+
+    def _regular(self, repeated: list[Any], nonfinite: bool = True) -> ColumnElement[bool]:
+        """The regular rows' condition; without ``nonfinite`` it leaves out the typed numeric
+        columns' NaNs and infinities (for a day known to have none)."""
         c, forms = self.table.c, self.forms
         irregular = [sq.irregular_timestamp(self.ts, self.kind)]
-        typed = [
-            n for n in self.values if not forms.dynamic() and sq.is_number_type(forms.types[n])
-        ]
-        irregular.append(sq.any_nonfinite([self.values[n] for n in typed]))
+        typed = self._typed()
+        if nonfinite:
+            irregular.append(sq.any_nonfinite([self.values[n] for n in typed]))
         irregular += [
             sq.irregular_number(c[n], v, forms, n) for n, v in self.values.items() if n not in typed
         ]
@@ -389,11 +416,15 @@ class _Day:
         return frame
 
     def _plain(
-        self, rows: ColumnElement[bool], irregular: ColumnElement[bool] | None = None
+        self,
+        rows: ColumnElement[bool],
+        irregular: ColumnElement[bool] | None = None,
+        counts: bool = True,
     ) -> dict[str, Any]:
         """One aggregate pass (no ``GROUP BY``) over ``rows``: rows, nulls, the numeric
         columns' moments, missing ids, usable latencies, and with ``irregular`` the rows it
-        holds."""
+        holds. Without ``counts`` the numeric columns' values and nulls are left to the bins'
+        ``GROUP BY``s, whose groups count them (two aggregates less per column and row)."""
         c, plan = self.table.c, self.plan
         parts: dict[str, ColumnElement[Any]] = {"rows": func.count()}
         if irregular is not None:
@@ -406,8 +437,9 @@ class _Day:
             parts["latency_rows"] = sq.count_if(self.values[plan.latency_column] >= 0)
         for name, value in self.values.items():
             moved = value - sq.double(plan.shifts.get(name, 0.0))
-            parts[f"null:{name}"] = sq.count_if(value.is_(None))
-            parts[f"n:{name}"] = func.count(value)
+            if counts:
+                parts[f"null:{name}"] = sq.count_if(value.is_(None))
+                parts[f"n:{name}"] = func.count(value)
             parts[f"lo:{name}"] = func.min(value)
             parts[f"hi:{name}"] = func.max(value)
             parts[f"sum:{name}"] = func.sum(moved)
@@ -532,8 +564,8 @@ class _Day:
         row far faster than one aggregate per bin (on PostgreSQL, one scan of a ``FILTER``
         aggregate per bin edge and per bin sum took about 1.6 times these queries' time on
         three processes, and 6 times with its JIT on), and each query is a scan; without
-        ``moments`` (the whole day's, which :meth:`_plain` counts) two aggregates per column
-        are left of five."""
+        ``moments`` (the whole day's, which :meth:`_plain` takes) each group keeps its count
+        and a bin sum per column with edges, and the groups count the values and nulls."""
         out: dict[str | None, dict[str, Any]] = defaultdict(dict)
         joint = 1 if segment is not None else JOINT_COLUMNS
         for first in range(0, len(names), joint):
@@ -545,11 +577,14 @@ class _Day:
                 edges = self.plan.edges.get(name, ())
                 moved = value - sq.double(self.plan.shifts.get(name, 0.0))
                 index = sq.bin_index(value, edges, self.dialect)
-                keys.append(case((value.is_(None), -1), else_=index))
+                if sq.bin_index_keeps_null(edges, self.dialect):
+                    keys.append(index)  # null for a null value, read as bin -1
+                else:
+                    keys.append(case((value.is_(None), -1), else_=index))
                 if moments:
                     measures += [func.min(value), func.max(value), func.sum(value)]
                     measures += [func.sum(moved), func.sum(moved * moved)]
-                else:
+                elif edges:  # a column without edges has one bin and no bin sums
                     measures.append(func.sum(value))
             where = [regular]
             if segment is not None:
@@ -560,13 +595,15 @@ class _Day:
                 key = str(row[0]) if segment is not None else None
                 bins_of_row = row[len(keys) - len(group) : len(keys)]
                 n = int(row[len(keys)])
+                bin_sums = iter(row[len(keys) + 1 :])
                 for i, name in enumerate(group):
                     if moments:
                         lo, hi, total, shifted, squares = row[len(keys) + 1 + 5 * i :][:5]
                     else:
                         lo = hi = shifted = squares = None
-                        total = row[len(keys) + 1 + i]
-                    self._add_bin(out[key], name, int(bins_of_row[i]), n, lo, hi, total,
+                        total = next(bin_sums) if self.plan.edges.get(name) else None
+                    b = -1 if bins_of_row[i] is None else int(bins_of_row[i])
+                    self._add_bin(out[key], name, b, n, lo, hi, total,
                                   shifted, squares)  # fmt: skip
         for a in out.values():
             for name in names:
@@ -578,8 +615,8 @@ class _Day:
                     a[f"le:{name}:{i}"] = at_or_below
                 for i, total in enumerate(a.pop(f"bsums:{name}")):
                     a[f"bs:{name}:{i}"] = total
-                if not moments:
-                    for part in ("null", "n", "lo", "hi", "sum", "sq"):
+                if not moments:  # the counts are the groups' own; the rest is the pass's
+                    for part in ("lo", "hi", "sum", "sq"):
                         a.pop(f"{part}:{name}")
         return out
 

@@ -4,8 +4,10 @@ Copies of the demo's `recommender` monitor (9 daily assets on one table), measur
 in one invocation, with this code and with the code of ``--before`` (a git ref exported to a
 temporary folder and put first on ``PYTHONPATH``):
 
-* ``load``: the definitions loaded in a fresh process, with the repository snapshot the UI's
-  code server sends (what the webserver and the daemon wait for);
+* ``load``: the definitions loaded in a fresh process through the code location's entry
+  (``definitions.defs``, as Dagster's code server calls it), with the repository snapshot the
+  code server sends (what the webserver and the daemon wait for): wall and CPU seconds (the
+  CPU time of the process is steadier than its wall time on a machine shared with other work);
 * ``ready``: ``dagster-webserver`` started on the fleet until its code location is loaded
   (what a user waits for after ``make ui``), with this code and with ``--before``'s;
 * ``run``: a daily run through the warm run launcher with N monitors configured: the first
@@ -34,16 +36,15 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-BEFORE = "3fa6f28"
+BEFORE = "14952fd"
 LOAD = """
-import os, sys, time
+import time
 started = time.perf_counter()
 import dagster  # noqa: F401
 from dagster._core.remote_representation.external_data import RepositorySnap
-from monitoring_pipelines.definitions import load_definitions
-defs = load_definitions(os.environ)
-RepositorySnap.from_def(defs.get_repository_def())
-print(time.perf_counter() - started)
+from monitoring_pipelines.definitions import defs
+RepositorySnap.from_def(defs().get_repository_def())
+print(time.perf_counter() - started, time.process_time())
 """
 
 
@@ -86,7 +87,8 @@ def fleet_config(home: Path, monitors: int) -> Path:
     return path
 
 
-def load_seconds(tree: Path, config: Path, home: Path) -> float:
+def load_seconds(tree: Path, config: Path, home: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of the definitions and the snapshot in a fresh process."""
     env = {
         **os.environ,
         "PYTHONPATH": str(tree),
@@ -97,7 +99,8 @@ def load_seconds(tree: Path, config: Path, home: Path) -> float:
     out = subprocess.run(
         [sys.executable, "-c", LOAD], env=env, cwd=tree, check=True, capture_output=True, text=True
     )
-    return float(out.stdout.strip().splitlines()[-1])
+    wall, cpu = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu)
 
 
 def ready_seconds(tree: Path, config: Path, home: Path, port: int) -> float:
@@ -198,15 +201,17 @@ def main() -> None:
     )
     subprocess.run(["tar", "-x", "-C", str(before)], input=archive.stdout, check=True)
     load: dict[str, dict[int, float]] = {"after": {}, "before": {}}
+    load_cpu: dict[str, dict[int, float]] = {"after": {}, "before": {}}
     for size in args.sizes:
         config = fleet_config(home, size)
-        samples: dict[str, list[float]] = {"after": [], "before": []}
+        samples: dict[str, list[tuple[float, float]]] = {"after": [], "before": []}
         for rep in range(args.reps):  # interleaved: the machine's load drifts
             order = [("after", ROOT), ("before", before)]
             for name, tree in order if rep % 2 == 0 else order[::-1]:
                 samples[name].append(load_seconds(tree, config, home))
         for name, values in samples.items():
-            load[name][size] = round(statistics.median(values), 2)
+            load[name][size] = round(statistics.median(w for w, _ in values), 2)
+            load_cpu[name][size] = round(statistics.median(c for _, c in values), 2)
     ready: dict[str, dict[int, float]] = {"after": {}, "before": {}}
     for size in args.ready_sizes:
         config = fleet_config(home, size)
@@ -239,6 +244,10 @@ def main() -> None:
                 "definitions_load_with_snapshot_s": load,
                 "load_after_over_before": {
                     n: round(load["after"][n] / load["before"][n], 2) for n in args.sizes
+                },
+                "definitions_load_with_snapshot_cpu_s": load_cpu,
+                "load_cpu_after_over_before": {
+                    n: round(load_cpu["after"][n] / load_cpu["before"][n], 2) for n in args.sizes
                 },
                 "webserver_ready_s": ready,
                 "daily_run_through_warm_launcher": runs,

@@ -82,15 +82,10 @@ def make_service_metrics(
             usual = load_service_usual(store, name, window, service)
             slice_store = slices.get_store()
             pushed = load_pushed(slice_store.path(name, day))
-            if pushed is not None and "service" not in pushed.sections:
-                raise StoreError(
-                    "the day was pushed down before its 'service' section was configured, "
-                    "so its slice holds only a sample: materialize its live_slice again"
-                )
             if pushed is not None:
                 # A pushed-down day: the warehouse's counts and order statistics of every row.
                 computed = pushed_service(
-                    pushed.sections["service"],
+                    pushed.section("service", "service"),
                     service,
                     pushed.rows,
                     pushed.latency_percentiles,

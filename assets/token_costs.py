@@ -79,15 +79,10 @@ def make_token_costs(
         try:
             slice_store = slices.get_store()
             pushed = load_pushed(slice_store.path(name, day))
-            if pushed is not None and "costs" not in pushed.sections:
-                raise StoreError(
-                    "the day was pushed down before its 'llm' section was configured, "
-                    "so its slice holds only a sample: materialize its live_slice again"
-                )
             if pushed is not None:
                 # A pushed-down day: every row's token sums, taken in the warehouse.
                 costs = costs_of_sums(
-                    pushed_sums(pushed.sections["costs"]),
+                    pushed_sums(pushed.section("costs", "llm")),
                     llm.prices,
                     day,
                     cached_priced=llm.cached_tokens_column is not None,

@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from monitoring_pipelines.core.artifacts import ArtifactPath, storage_errors, write_bytes
 from monitoring_pipelines.core.config import MonitorConfig
+from monitoring_pipelines.core.errors import StoreError
 from monitoring_pipelines.core.ingest.cleaning import Window
 from monitoring_pipelines.core.ingest.pushdown import (
     DayAggregates,
@@ -94,6 +95,16 @@ class PushedDay:
     the service breakdowns and the token sums the later stages read."""
     latency_percentiles: Mapping[float, float | None] = field(default_factory=dict)
     """The whole day's latency percentiles."""
+
+    def section(self, name: str, configured: str) -> Any:
+        """The ``name`` results a later stage reads; a day pushed down before the monitor's
+        ``configured`` section existed has none, and its slice is only a sample."""
+        if name not in self.sections:
+            raise StoreError(
+                f"the day was pushed down before its '{configured}' section was configured, "
+                "so its slice holds only a sample: materialize its live_slice again"
+            )
+        return self.sections[name]
 
 
 def reference_digest(reference: Mapping[str, ColumnSketch]) -> str:

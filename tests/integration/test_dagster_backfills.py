@@ -99,6 +99,7 @@ def test_backfill_runs_are_the_code_locations_and_the_ui_reexecutes_them(
     assert run.parent_run_id == parent.run_id
 
 
+@pytest.mark.slow  # a minute or more of real runs: CI's slow tier
 def test_a_run_whose_worker_dies_is_named_and_the_day_runs_again_without_duplicates(
     tmp_path: Path,
 ) -> None:
@@ -228,6 +229,7 @@ def test_terminate_from_another_process_cancels_the_run_and_keeps_the_worker(
         assert not ended.success
 
 
+@pytest.mark.slow  # a minute or more of real runs: CI's slow tier
 def test_a_reference_is_refitted_only_when_it_or_its_settings_changed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

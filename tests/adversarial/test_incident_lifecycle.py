@@ -43,11 +43,10 @@ pytestmark = [
 
 DAGSTER = "http://dagster.test"
 QUIET = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
-TODAY = datetime.now(UTC).date()
 
 
 def ago(days: int) -> str:
-    return (TODAY - timedelta(days=days)).isoformat()
+    return (datetime.now(UTC).date() - timedelta(days=days)).isoformat()  # now, not import
 
 
 def active(store: AlertRepository) -> list[Incident]:

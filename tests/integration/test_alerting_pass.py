@@ -66,7 +66,9 @@ def scores(config: ScoresConfig) -> dg.MaterializeResult:
 
 
 def day(days_ago: int) -> str:
-    return (TODAY - timedelta(days=days_ago)).isoformat()
+    """A day counted back from today when called (the pass measures its horizon from now, so a
+    date taken when the module was imported is wrong once the suite runs past midnight UTC)."""
+    return (datetime.now(UTC).date() - timedelta(days=days_ago)).isoformat()
 
 
 def execute(

@@ -93,12 +93,17 @@ bench-otlp: install
 	$(BIN)/python benchmarks/bench_otlp.py $(BENCH_ARGS)
 
 ## bench-judge: `monitoring judge eval` on the three labelled HaluEval files (QA, dialogue,
-##   summarization), then the offline judge's figures on the rows its fit never read
+##   summarization), whole and on the fifth of each the fit never read, then the offline
+##   judge's figures on rows its fits never read (untouched, cross-fitted, task left out)
 JUDGE_DATA ?= $(CURDIR)/../shared/data
+JUDGE_FILES = halueval_qa_dev.jsonl halueval_dialogue_dev.jsonl halueval_summarization_dev.jsonl
 bench-judge: install
-	$(BIN)/monitoring judge eval $(JUDGE_DATA)/halueval_qa_dev.jsonl \
-	  $(JUDGE_DATA)/halueval_dialogue_dev.jsonl $(JUDGE_DATA)/halueval_summarization_dev.jsonl \
+	$(BIN)/monitoring judge eval $(addprefix $(JUDGE_DATA)/,$(JUDGE_FILES)) \
 	  --json $(MONITORING_HOME)/bench-judge.json
+	$(BIN)/python benchmarks/bench_judge.py --data $(JUDGE_DATA) \
+	  --untouched $(MONITORING_HOME)/judge-untouched
+	$(BIN)/monitoring judge eval $(addprefix $(MONITORING_HOME)/judge-untouched/,$(JUDGE_FILES)) \
+	  --json $(MONITORING_HOME)/bench-judge-untouched.json
 	$(BIN)/python benchmarks/bench_judge.py --data $(JUDGE_DATA) $(BENCH_ARGS)
 
 ## lint: ruff (lint and format), mypy strict on the core and mypy on the Dagster layers

@@ -78,10 +78,15 @@ class Labelled:
     group: npt.NDArray[np.int64]
 
 
-def untouched(row: LabelledRow) -> bool:
-    """Whether the row's pair is in the untouched fifth (both answers of a pair together)."""
+def fold(row: LabelledRow) -> int:
+    """The row's fifth, by a hash of its pair (both answers of a pair together)."""
     key = f"{row.question or ''}\0{row.context}".encode()
-    return int(hashlib.sha256(key).hexdigest(), 16) % UNTOUCHED == 0
+    return int(hashlib.sha256(key).hexdigest(), 16) % UNTOUCHED
+
+
+def untouched(row: LabelledRow) -> bool:
+    """Whether the row's pair is in the untouched fifth, the one ``--fit`` never reads."""
+    return fold(row) == 0
 
 
 def demo_answers(seed: int, n: int = DEMO_N) -> Labelled:
@@ -225,7 +230,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA, help="folder of the JSONL files")
     parser.add_argument("--fit", action="store_true", help="print the fitted constants")
+    parser.add_argument(
+        "--untouched",
+        type=Path,
+        metavar="DIR",
+        help="write each file's untouched fifth (lines unchanged) to DIR, for "
+        "`monitoring judge eval DIR/*.jsonl`, and stop",
+    )
     args = parser.parse_args()
+    if args.untouched:
+        write_untouched(args.data, args.untouched)
+        return
     sets = {name: read_rows(args.data / file) for name, file in FILES.items()}
     tuning = {n: [r for r in rows if not untouched(r)] for n, rows in sets.items()}
     xs = {n: scorable([r.item for r in rows]) for n, rows in tuning.items()}
@@ -237,6 +252,8 @@ def main() -> None:
         weights = fit([pair_differences(tuning[n], xs[n].x) for n in names])
         correct = [xs[n][np.array([r.hallucinated for r in tuning[n]]) == 0] for n in names]
         return weights, calibrate(correct, demo_supported, weights)
+
+    cross = cross_fitted(sets, demo_supported)
 
     if args.fit:
         weights, intercept = fitted(list(FILES))
@@ -259,6 +276,7 @@ def main() -> None:
         # Leave one task type out: fitted on the other two files' tuning rows only.
         w_out, b_out = fitted([n for n in FILES if n != name])
         out["left_out"] = figures(scored(x, rows, w_out, b_out), rows)
+        out["cross_fitted"] = figures(cross[name], rows)
         report[name] = out
     demo = demo_answers(DEMO_EVAL_SEED)
     demo_scores = np.array(
@@ -271,6 +289,50 @@ def main() -> None:
     }
     print(json.dumps(report, default=float))
     print(markdown(report))
+
+
+def write_untouched(data: Path, folder: Path) -> None:
+    """Each file's untouched rows, its lines as they are, to a file of the same name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for file in FILES.values():
+        lines = (data / file).read_text(encoding="utf-8").splitlines()
+        kept = [line for line, row in zip(lines_with_rows(lines), read_rows(data / file),
+                                          strict=True) if untouched(row)]  # fmt: skip
+        (folder / file).write_text("".join(f"{line}\n" for line in kept), encoding="utf-8")
+        print(f"{folder / file}: {len(kept)} untouched rows of {data / file}")
+
+
+def lines_with_rows(lines: Sequence[str]) -> list[str]:
+    """The lines ``read_rows`` reads a row from (it skips blank ones)."""
+    return [line for line in lines if line.strip()]
+
+
+def cross_fitted(sets: dict[str, list[LabelledRow]], demo_supported: Scorable) -> dict[str, Array]:
+    """Every row scored by a fit that never read it: five fits, each (as ``--fit`` does) on
+    four fifths of every file's pairs, each scoring the fifth it left out. Held-out figures
+    over whole files, five times the rows of the untouched fifth alone (whose AUROC on 90
+    summaries moves by about 0.05 with a few pairs)."""
+    parts = {n: np.array([fold(r) for r in rows]) for n, rows in sets.items()}
+    xs = {n: scorable([r.item for r in rows]) for n, rows in sets.items()}
+    labels = {n: np.array([r.hallucinated for r in rows]) for n, rows in sets.items()}
+    out = {n: np.zeros(len(rows)) for n, rows in sets.items()}
+    for k in range(UNTOUCHED):
+        kept = {n: parts[n] != k for n in sets}
+        weights = fit(
+            [
+                pair_differences(
+                    [r for r, m in zip(rows, kept[n], strict=True) if m], xs[n].x[kept[n]]
+                )
+                for n, rows in sets.items()
+            ]
+        )
+        correct = [xs[n][kept[n] & (labels[n] == 0)] for n in sets]
+        intercept = calibrate(correct, demo_supported, weights)
+        for n, rows in sets.items():
+            left = ~kept[n]
+            members = [r for r, m in zip(rows, left, strict=True) if m]
+            out[n][left] = scored(xs[n].x[left], members, weights, intercept)
+    return out
 
 
 def markdown(report: dict[str, object]) -> str:
@@ -308,6 +370,24 @@ def markdown(report: dict[str, object]) -> str:
         out = report[name]
         assert isinstance(out, dict)
         g = out["left_out"]
+        lines.append(
+            f"| {name} | {g['rows']} | {f(g['auroc'])} | {f(g['length_auroc'])} | "
+            f"{f(g['auroc_within_strata'])} | {f(g['length_auroc_within_strata'])} | "
+            f"{f(g['precision'])} | {f(g['recall'])} | {f(g['flagged_correct'])} |"
+        )
+    lines += [
+        "",
+        "Cross-fitted: five fits, each on four fifths of every file's pairs, each row scored by "
+        "the fit that never read it (held out, whole files)",
+        "",
+        "| file | rows | AUROC | length alone | within strata | length alone | "
+        "precision | recall | correct flagged |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in FILES:
+        out = report[name]
+        assert isinstance(out, dict)
+        g = out["cross_fitted"]
         lines.append(
             f"| {name} | {g['rows']} | {f(g['auroc'])} | {f(g['length_auroc'])} | "
             f"{f(g['auroc_within_strata'])} | {f(g['length_auroc_within_strata'])} | "

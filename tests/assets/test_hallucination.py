@@ -181,7 +181,7 @@ def test_every_answer_is_scored_and_stored_compactly(scenario: Scenario) -> None
     # The offline judge scores all 235 answers: sample_rate and daily_cap are the openai
     # judge's.
     assert meta["sampled"] == meta["scored"] == 235 and meta["daily_cap_reached"] is False
-    assert meta["judge"] == "offline" and meta["prompt_version"] == "offline-claims-2"
+    assert meta["judge"] == "offline" and meta["prompt_version"] == "offline-claims-3"
     assert meta["budget_stopped"] is False and meta["judge_cost_usd"] == 0.0
     assert meta["unscored_invalid_output"] == meta["unscored_budget_exhausted"] == 0
     assert all(row["sampled"] == row["eligible"] == row["scored"] for row in meta["sample"])

@@ -17,7 +17,7 @@ from monitoring_pipelines.core.hallucination.rise import (
 from monitoring_pipelines.core.hallucination.store import load_history, rate_metrics
 from monitoring_pipelines.core.store.results import ResultRepository
 
-JUDGE = JudgeIdentity("offline", "offline-claims-2", 0.7)
+JUDGE = JudgeIdentity("offline", "offline-claims-3", 0.7)
 POLICY = RisePolicy(max_rate=0.10, baseline_days=14)
 FIRST = date(2026, 5, 1)
 

@@ -44,7 +44,8 @@ def test_answers_of_function_words_are_not_certain() -> None:
     """A bare "No, they are not." or a title of stopwords scored exactly 1.0."""
     context = "Both bands are from Seattle. The song Let It Be is by the Beatles."
     bare = JUDGE.judge("Are they from different cities?", context, "No, they are not.")
-    assert bare.score <= offline.POLAR_CAP and "bare yes/no" in bare.rationale
+    # Verdicts carry four decimals; the cap applies before rounding.
+    assert bare.score <= round(offline.POLAR_CAP, 4) and "bare yes/no" in bare.rationale
     title = JUDGE.judge("Which song?", context, "Let Me Be")
     assert title.score < JUDGE.judge("Which song?", context, "Let It Be").score
     assert title.unsupported_span == (4, 6) and "unsupported: 'Me'" in title.rationale
@@ -182,6 +183,77 @@ def test_a_number_is_contradicted_only_when_the_context_lacks_it() -> None:
     assert JUDGE.judge(None, context, "The principal was 71 in 2015.").score <= (
         offline.CONTRADICTED_CAP
     )
+
+
+def test_a_contradicted_number_caps_a_short_answer_not_a_summary() -> None:
+    """In a short answer the number is the answer; in a summary of several claims a number the
+    context lacks is as often derived (rounded, summed) as invented: it lowers the score and
+    is named, but does not flag the whole answer alone."""
+    context = (
+        "Police seized 147,600 images from the school in 2014. The principal, who is 64, "
+        "denied the charges. He taught there for 30 years. The trial starts in May."
+    )
+    short = offline.gather_evidence(None, context, "Police seized 152,000 images.")
+    assert len(short.claims) <= offline.CONTRADICTION_CLAIMS and offline.capped(short)
+    summary = (
+        "Police seized nearly 150,000 images from the school. The principal denied the "
+        "charges. He taught there for 30 years. The trial starts in May."
+    )
+    evidence = offline.gather_evidence(None, context, summary)
+    assert any(c.contradicted_number for c in evidence.claims)
+    assert len(evidence.claims) > offline.CONTRADICTION_CLAIMS and not offline.capped(evidence)
+    verdict = JUDGE.judge(None, context, summary)
+    assert verdict.score > offline.CONTRADICTED_CAP and "150,000" in verdict.rationale
+    assert JUDGE.judge(None, context, "Police seized 152,000 images.").score <= (
+        offline.CONTRADICTED_CAP
+    )
+
+
+@pytest.mark.parametrize(
+    ("answer", "personal"),
+    [
+        ("I think the tower is tall.", True),
+        ("In my view the tower is tall.", True),
+        ("Let Me Be is a song.", False),
+        ("They played My Chemical Romance.", False),
+    ],
+)
+def test_first_person_chat_is_told_from_titles(answer: str, personal: bool) -> None:
+    """ "I think" is chat; a capitalised "Me" or "My" inside a sentence belongs to a title."""
+    evidence = offline.gather_evidence(None, "The tower is tall.", answer)
+    assert any(c.personal for c in evidence.claims) is personal
+
+
+@pytest.mark.parametrize("wrong", ["Conservative.", "The Conservatives.", "Tories"])
+def test_a_short_answer_the_context_lacks_scores_below_one_it_has_and_a_bare_no(
+    wrong: str,
+) -> None:
+    """A claim too short for a three-word run was not copied from the context when the
+    context lacks its words: it ranks under the supported answer and under a bare "no"
+    (nothing checked) or with it, and a bare "no" under the supported answer."""
+    context = (
+        "The Royal Spa Centre was opened in 1972 by Harold Wilson of the Labour Party. "
+        "It seats 200."
+    )
+    question = "In what political party was the man who opened the Royal Spa Centre?"
+    supported = JUDGE.judge(question, context, "Labour.").score
+    bare = JUDGE.judge(question, context, "no").score
+    assert JUDGE.judge(question, context, wrong).score <= bare < supported
+    copied = offline.FEATURES.index("copied_trigrams")
+    assert offline.gather_evidence(question, context, wrong).features()[copied] == 0.0
+    assert offline.gather_evidence(question, context, "Labour.").features()[copied] == 1.0
+
+
+def test_unstated_claims_counts_claims_not_pairs() -> None:
+    """The share of claims with a relation the context does not state: one claim with many
+    such pairs weighs as one claim."""
+    context = "Paris is the capital of France. The Seine flows through Paris."
+    evidence = offline.gather_evidence(
+        None, context, "Paris is the capital of France. The Seine flows through Berlin quickly."
+    )
+    share = evidence.features()[offline.FEATURES.index("unstated_claims")]
+    assert [c.unsupported_pairs > 0 for c in evidence.claims] == [False, True]
+    assert share == 0.5
 
 
 def test_per_cent_spelled_out_is_a_percent_sign() -> None:

@@ -29,9 +29,9 @@ from monitoring_pipelines.demo import texts
 
 HALUEVAL = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "halueval_qa_dev.jsonl"
 STRATA = ((1, 2), (3, 4), (5, 7), (8, 12), (13, 10**9))
-# What benchmarks/bench_judge.py measured for offline-claims-2 on the whole QA file; the
+# What benchmarks/bench_judge.py measured for offline-claims-3 on the whole QA file; the
 # floors allow 0.02 less (offline-claims-1: 0.941, 0.966, 0.946).
-ACHIEVED_POOLED, ACHIEVED_MEAN, ACHIEVED_OVERALL = 0.932, 0.973, 0.979
+ACHIEVED_POOLED, ACHIEVED_MEAN, ACHIEVED_OVERALL = 0.948, 0.979, 0.982
 THRESHOLD = 0.7
 
 DELIVERY = (
@@ -164,7 +164,7 @@ def test_verdicts_are_complete_deterministic_and_in_order(judge: OfflineJudge) -
     assert first == judge.judge_many(items) == [judge.judge(*item) for item in items]
     assert [v.score >= THRESHOLD for v in first] == [True, False, True]
     for verdict in first:
-        assert (verdict.judge, verdict.prompt_version) == ("offline", "offline-claims-2")
+        assert (verdict.judge, verdict.prompt_version) == ("offline", "offline-claims-3")
         assert (verdict.tokens_in, verdict.tokens_out, verdict.cost_usd) == (0, 0, 0.0)
     assert isinstance(judge, Judge)
 
@@ -174,7 +174,7 @@ def test_a_budget_of_answers_leaves_the_rest_unscored(judge: OfflineJudge) -> No
     results = judge.judge_many(items, JudgeBudget(usd=0.0, max_answers=2))
     assert results[:2] == judge.judge_many(items[:2])  # dollars do not matter: it costs nothing
     assert results[2] == Unscored(
-        "budget_exhausted", "budget exhausted", "offline", "offline-claims-2", 0, 0, 0.0
+        "budget_exhausted", "budget exhausted", "offline", "offline-claims-3", 0, 0, 0.0
     )
 
 

@@ -227,7 +227,7 @@ def check(
         context_support=len(keys & context.keys) / n if keys else 1.0,
         polarity_flip=flip,
         coverage=_coverage([t.key for t in claim], context),
-        personal=any(t.key in _PERSONAL for t in claim),
+        personal=any(_personal(t) for t in claim),
         pairs=pairs,
         unsupported_pairs=unsupported_pairs,
         specific_unsupported=sum(len(t.surface) >= SPECIFIC_LETTERS for t in unsupported),
@@ -260,6 +260,12 @@ def _pairs(
                 if known and not unstated:
                     unstated = (token, other)
     return pairs, unsupported, unstated
+
+
+def _personal(token: text.Token) -> bool:
+    """A first-person word of chat ("I think", "my favourite"); a capitalised "Me" or "My"
+    inside a sentence is part of a title or a name ("Let Me Be", "My Chemical Romance")."""
+    return token.key in _PERSONAL and (token.surface == "I" or not token.capitalised)
 
 
 def _number_key(key: str) -> bool:

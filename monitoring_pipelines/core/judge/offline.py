@@ -24,7 +24,7 @@ from monitoring_pipelines.core.judge.claims import Claim, check, split
 from monitoring_pipelines.core.judge.comparison import comparison
 
 JUDGE_NAME = "offline"
-RULES_VERSION = "offline-claims-2"
+RULES_VERSION = "offline-claims-3"
 
 # The score is sigmoid((INTERCEPT + WEIGHTS . features) / SPREAD), features in this order.
 # Fitted by `benchmarks/bench_judge.py --fit` (see its docstring for the data, what is held
@@ -48,21 +48,26 @@ FEATURES: tuple[str, ...] = (
     "pair_support",  # share of the claims' nearby word pairs the context says together
     "specific_unsupported",  # share of new words that are unsupported and long (specific)
     "copied_trigrams",  # share of the claims' three-word runs found verbatim in the context
-    # (1 for claims too short to have one: nothing was reworded)
+    # (for claims too short to have one, the share of their new words the context has: a
+    # one-word answer the context lacks was not copied from it)
     "asking",  # share of the claims that are questions: they ask, they state nothing
     "unsupported_pairs",  # log(1 + nearby word pairs the context does not say together)
     "answering",  # share of new words the context says together with a word of the question
+    "unstated_claims",  # share of the claims with two nearby words the context never says
+    # together (a relation it does not state), however many such pairs each claim has
 )
-SIGNS: tuple[int, ...] = (-1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 0, -1, -1, 1, 1, -1, 1, 1, -1, 1)
+SIGNS: tuple[int, ...] = (
+    -1, -1, -1, -1, -1, -1, 1, 1, 1, 1, 1, 0, -1, -1, 1, 1, -1, 1, 1, -1, 1, -1,
+)  # fmt: skip
 """How each feature may move the score: +1 only up (evidence of support), -1 only down
 (evidence against), 0 either way. The fit keeps the weights to these signs, so a feature
 cannot be used backwards because it happens to correlate with the label in one task type
 (an unsupported name counted as support because correct chat answers name people)."""
 WEIGHTS: tuple[float, ...] = (
-    0.0, 0.0, 0.0, -0.07, 0.0, 0.0, 0.0, 0.85, 0.0, 0.64,
-    0.46, 1.95, 0.0, 0.0, 1.43, 0.0, -1.42, 1.58, 1.09, -2.6, 0.69,
+    0.0, 0.0, 0.0, -0.06, 0.0, 0.0, 0.0, 0.9, 0.0, 0.6, 0.45,
+    1.92, 0.0, 0.0, 1.73, 0.0, -1.41, 1.48, 1.12, -2.44, 0.5, -1.13,
 )  # fmt: skip
-INTERCEPT = 9.75
+INTERCEPT = 10.15
 SPREAD = 2.0
 """The score is sigmoid((INTERCEPT + WEIGHTS . features) / SPREAD): a fixed constant, not
 fitted, that keeps scores apart at four decimals (an answer copied from the context has a
@@ -85,6 +90,13 @@ CONTRADICTED_CAP = 0.65
 """The most an answer scores when the context contradicts it, not merely lacks it (a claim
 puts a number where its passage has another), or when nothing at all was retrieved: it is
 flagged whatever else the answer gets right."""
+CONTRADICTION_CLAIMS = 2
+"""A contradicted number caps answers of at most this many claims: there the number is the
+answer ("finished in 1899"). In a longer answer (a summary) a number the context lacks is as
+often derived as invented (rounded: "nearly 150,000" for 147,600; summed; counted from a
+list), so it lowers the score through the features and is named in the rationale without
+flagging the answer alone (in HaluEval's summaries the cap held as many correct answers as
+hallucinated ones, README.md, "Hallucinations")."""
 _POLAR = frozenset({"yes", "no", "not", "never"})
 
 
@@ -120,7 +132,7 @@ class Evidence:
             return (
                 (0.0,) * 6
                 + (1.0, 1.0, 0.0, 0.0, self.comparison, float(self.polar), 0, 0, 0)
-                + (1.0, 0.0, 0.0, 0.0, 0.0, 1.0)
+                + (1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0)
             )
         per = [c.features() for c in claims]
         novel = sum(len(c.novel) for c in claims)
@@ -130,6 +142,7 @@ class Evidence:
         pairs = sum(c.pairs for c in claims)
         unsupported_pairs = sum(c.unsupported_pairs for c in claims)
         trigrams = sum(c.trigrams for c in claims)
+        found = sum(c.context_support * len(c.novel) for c in claims) / novel if novel else 1.0
         return (
             max(f[0] for f in per),
             max(f[1] for f in per),
@@ -148,10 +161,11 @@ class Evidence:
             sum(c.personal for c in claims) / len(claims),
             1.0 - unsupported_pairs / pairs if pairs else 1.0,
             sum(c.specific_unsupported for c in claims) / max(novel, 1),
-            sum(c.copied_trigrams for c in claims) / trigrams if trigrams else 1.0,
+            sum(c.copied_trigrams for c in claims) / trigrams if trigrams else found,
             sum(c.asking for c in claims) / len(claims),
             math.log1p(unsupported_pairs),
             self.answering,
+            sum(c.unsupported_pairs > 0 for c in claims) / len(claims),
         )
 
     def weakest(self) -> Claim | None:
@@ -237,8 +251,10 @@ def _asks(answer: str, end: int) -> bool:
 
 def capped(evidence: Evidence) -> bool:
     """Whether the score is capped at ``CONTRADICTED_CAP`` whatever the weights: a number the
-    context contradicts, or nothing retrieved for an answer that claims something."""
-    contradicted = any(claim.contradicted_number for claim in evidence.claims)
+    context contradicts in a short answer (``CONTRADICTION_CLAIMS``), or nothing retrieved for
+    an answer that claims something."""
+    short = len(evidence.claims) <= CONTRADICTION_CLAIMS
+    contradicted = short and any(claim.contradicted_number for claim in evidence.claims)
     return contradicted or evidence.unsupported_everywhere
 
 

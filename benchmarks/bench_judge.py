@@ -335,6 +335,32 @@ def cross_fitted(sets: dict[str, list[LabelledRow]], demo_supported: Scorable) -
     return out
 
 
+def per_file_table(report: dict[str, object], key: str, title: str, first: str) -> list[str]:
+    """The Markdown lines of one figures table with a row per file, under its title."""
+    lines = [
+        "",
+        title,
+        "",
+        f"| {first} | rows | AUROC | length alone | within strata | length alone | "
+        "precision | recall | correct flagged |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name in FILES:
+        out = report[name]
+        assert isinstance(out, dict)
+        g = out[key]
+        lines.append(
+            f"| {name} | {g['rows']} | {g['auroc']:.3f} | {g['length_auroc']:.3f} | "
+            f"{g['auroc_within_strata']:.3f} | {g['length_auroc_within_strata']:.3f} | "
+            f"{_cell(g['precision'])} | {g['recall']:.3f} | {g['flagged_correct']:.3f} |"
+        )
+    return lines
+
+
+def _cell(x: object) -> str:
+    return f"{x:.3f}" if isinstance(x, float) else str(x)
+
+
 def markdown(report: dict[str, object]) -> str:
     def f(x: object) -> str:
         return f"{x:.3f}" if isinstance(x, float) else str(x)
@@ -357,42 +383,20 @@ def markdown(report: dict[str, object]) -> str:
                 f"{f(g['auroc_within_strata'])} | {f(g['length_auroc_within_strata'])} | "
                 f"{f(g['precision'])} | {f(g['recall'])} | {f(g['flagged_correct'])} |"
             )
-    lines += [
-        "",
+    lines += per_file_table(
+        report,
+        "left_out",
         "Each task type left out: weights and intercept fitted (as `--fit` does) on the tuning "
         "rows of the other two files only, measured on the whole left-out file",
-        "",
-        "| left out | rows | AUROC | length alone | within strata | length alone | "
-        "precision | recall | correct flagged |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name in FILES:
-        out = report[name]
-        assert isinstance(out, dict)
-        g = out["left_out"]
-        lines.append(
-            f"| {name} | {g['rows']} | {f(g['auroc'])} | {f(g['length_auroc'])} | "
-            f"{f(g['auroc_within_strata'])} | {f(g['length_auroc_within_strata'])} | "
-            f"{f(g['precision'])} | {f(g['recall'])} | {f(g['flagged_correct'])} |"
-        )
-    lines += [
-        "",
+        "left out",
+    )
+    lines += per_file_table(
+        report,
+        "cross_fitted",
         "Cross-fitted: five fits, each on four fifths of every file's pairs, each row scored by "
         "the fit that never read it (held out, whole files)",
-        "",
-        "| file | rows | AUROC | length alone | within strata | length alone | "
-        "precision | recall | correct flagged |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for name in FILES:
-        out = report[name]
-        assert isinstance(out, dict)
-        g = out["cross_fitted"]
-        lines.append(
-            f"| {name} | {g['rows']} | {f(g['auroc'])} | {f(g['length_auroc'])} | "
-            f"{f(g['auroc_within_strata'])} | {f(g['length_auroc_within_strata'])} | "
-            f"{f(g['precision'])} | {f(g['recall'])} | {f(g['flagged_correct'])} |"
-        )
+        "file",
+    )
     lines.append("")
     for name in FILES:
         out = report[name]

@@ -18,6 +18,9 @@ a fresh process (so that its peak RSS is its own):
 (``tcpi_bytes_received`` of its connections' sockets): the rows or aggregates that left the
 database, in PostgreSQL's wire format.
 
+``query_s`` sums the push-down's statements' wall seconds by what they compute (its queries run
+two at a time on PostgreSQL, so the sum exceeds ``db_s``).
+
 ``--before CHECKOUT`` runs the push-down of another checkout of the product too, in the same
 invocation (``pushdown-before``), and ``--repeat N`` runs every path N times, interleaved;
 ``load_avg`` is the machine's one-minute load average as each path ended.
@@ -298,6 +301,35 @@ def pull(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+class StatementTimes:
+    """Wall seconds of each statement the engine runs, summed by what it computes (the
+    push-down's queries run two at a time on PostgreSQL, so the sum exceeds the day's time)."""
+
+    KINDS = (
+        ("GROUPING SETS", "categories and statuses (grouping sets)"),
+        ("percentile_disc", "latency percentiles"),
+        ("count(DISTINCT", "repeated ids"),
+        ("width_bucket", "numeric bins"),
+        ("hashtextextended", "sample"),
+        ("pg_catalog", "catalog"),
+        ("FILTER (WHERE", "counts, nulls, moments (one pass)"),
+    )
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.seconds: dict[str, float] = {}
+        sa.event.listen(engine, "before_cursor_execute", self._before)
+        sa.event.listen(engine, "after_cursor_execute", self._after)
+
+    @staticmethod
+    def _before(conn: Any, _cursor: Any, _sql: str, *_args: Any) -> None:
+        conn.info.setdefault("statement_started", []).append(time.perf_counter())
+
+    def _after(self, conn: Any, _cursor: Any, sql: str, *_args: Any) -> None:
+        took = time.perf_counter() - conn.info["statement_started"].pop()
+        kind = next((k for marker, k in self.KINDS if marker in sql), "other")
+        self.seconds[kind] = round(self.seconds.get(kind, 0.0) + took, 3)
+
+
 def pushdown(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any]:
     from monitoring_pipelines.core.drift.engine import compute_drift
     from monitoring_pipelines.core.ingest.engine import warehouse_engine
@@ -309,6 +341,7 @@ def pushdown(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any
     _warm()
     engine = warehouse_engine(url)
     received, server = Received(engine), ServerCPU(engine)
+    statements = StatementTimes(engine)
     plan = ColumnPlan.for_monitor(monitor)
     edges = {c: tuple(s.edges) for c, s in reference.items() if s.edges is not None}
     categories = {c: s.categories for c, s in reference.items() if s.categories is not None}
@@ -340,6 +373,7 @@ def pushdown(url: str, monitor: Any, reference: dict[str, Any]) -> dict[str, Any
         "db_bytes": db_bytes,
         "db_cpu_s": db_cpu,
         "queries": day.queries,
+        "query_s": statements.seconds,
         "residual_rows": len(day.residual),
         "sample_rows": len(day.sample),
         "p95_ms": day.latency_percentiles.get(95.0),

@@ -44,6 +44,7 @@ from tests.fakes.celery_workers import (  # noqa: E402
     dagster_home,
     distributed_environ,
     fresh_databases,
+    migrate_instance,
     start_worker,
     wait_ready,
 )
@@ -156,6 +157,9 @@ def celery(root: Path, workers: int, days: int, scale: float) -> Measured:
         broker = stack.enter_context(redis_db())
         s3 = stack.enter_context(s3_server(log=root / f"moto{workers}.log"))
         s3.create_bucket(BUCKET)
+        migrate_instance(
+            folder / "migrate", distributed_environ(folder / "migrate", dbs, s3, broker, BUCKET)
+        )
         started = []
         for i in range(workers):
             name = f"worker-{i + 1}"

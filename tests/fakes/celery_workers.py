@@ -106,6 +106,22 @@ def dagster_home(folder: Path, instance_file: Path) -> Path:
     return home
 
 
+def migrate_instance(folder: Path, environ: Mapping[str, str]) -> None:
+    """``dagster instance migrate`` once, from ``folder``'s own Dagster home, before the services
+    start (README.md, "Production profile"): services started together on a fresh database
+    otherwise race to create Dagster's tables, and the loser exits ("relation ... already
+    exists")."""
+    home = dagster_home(folder, ROOT / "deploy" / "dagster.production.yaml")
+    subprocess.run(
+        [str(BIN / "dagster"), "instance", "migrate"],
+        cwd=folder,
+        env={**base_environ(), **environ, "DAGSTER_HOME": str(home)},
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+
+
 def start_service(name: str, folder: Path, environ: Mapping[str, str], argv: list[str]) -> Worker:
     """``argv`` (a command of the venv's bin) started in ``folder``, a new folder with its own
     Dagster home, in its own process group; its output goes to ``folder/service.log``."""

@@ -58,6 +58,7 @@ from tests.fakes.celery_workers import (
     dagster_home,
     distributed_environ,
     fresh_databases,
+    migrate_instance,
     start_daemon,
     start_webserver,
     start_worker,
@@ -502,6 +503,7 @@ def test_a_ui_backfill_on_the_production_services_equals_the_embedded_default_wi
     observer = machines["observer"]  # this process, reading what the services did
     dagster_home(tmp_path / "observer", ROOT / "deploy" / "dagster.production.yaml")
     generate_demo(observer["MONITORING_WAREHOUSE_URL"], tmp_path, days=20, scale=0.2)
+    migrate_instance(tmp_path / "observer", observer)  # once, as the README's first start says
     services = [start_worker(name, tmp_path / name, machines[name]) for name in WORKERS]
     try:
         services.append(start_daemon(tmp_path / "daemon", machines["daemon"]))

@@ -36,6 +36,10 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.fakes.processes import stop_tree  # noqa: E402
+
 BEFORE = "14952fd"
 LOAD = """
 import time
@@ -62,8 +66,7 @@ def dagster_daemon(env: dict[str, str]) -> Iterator[None]:
     try:
         yield
     finally:
-        os.killpg(daemon.pid, 15)
-        daemon.wait(60)
+        stop_tree(daemon)  # its process group and the code servers it started
 
 
 def finished_runs(instance: Any, wanted: int, chosen: Callable[[Any], bool]) -> list[Any]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from tests.fakes.processes import stop_tree
 from tests.fakes.s3_server import S3Server
 
 ROOT = Path(__file__).parents[2]
@@ -62,13 +62,7 @@ class Worker:
         return self.folder / "service.log"
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)  # the worker's own process group
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_tree(self.process)  # its process group and the code servers it started
 
 
 def base_environ() -> dict[str, str]:

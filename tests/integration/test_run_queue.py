@@ -7,7 +7,6 @@ monitor, each in its own process (Dagster's default run launcher), and all succe
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ import pytest
 from monitoring_pipelines.dagster_runs import DagsterRuns
 from monitoring_pipelines.demo import generate_demo
 from monitoring_pipelines.jobs import daily_job_name, reference_job_name
+from tests.fakes.processes import stop_tree
 from tests.integration.test_production_profile import instance_database  # noqa: F401
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres, pytest.mark.timeout(900)]
@@ -72,12 +72,7 @@ def daemon(environ: dict[str, str], tmp_path: Path) -> Iterator[subprocess.Popen
         start_new_session=True,
     )
     yield process
-    os.killpg(process.pid, signal.SIGTERM)  # the daemon's own process group
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    stop_tree(process)  # the daemon's process group and the code servers it started
     log.close()
 
 

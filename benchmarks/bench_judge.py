@@ -350,9 +350,9 @@ def per_file_table(report: dict[str, object], key: str, title: str, first: str) 
         assert isinstance(out, dict)
         g = out[key]
         lines.append(
-            f"| {name} | {g['rows']} | {g['auroc']:.3f} | {g['length_auroc']:.3f} | "
-            f"{g['auroc_within_strata']:.3f} | {g['length_auroc_within_strata']:.3f} | "
-            f"{_cell(g['precision'])} | {g['recall']:.3f} | {g['flagged_correct']:.3f} |"
+            f"| {name} | {g['rows']} | {_cell(g['auroc'])} | {_cell(g['length_auroc'])} | "
+            f"{_cell(g['auroc_within_strata'])} | {_cell(g['length_auroc_within_strata'])} | "
+            f"{_cell(g['precision'])} | {_cell(g['recall'])} | {_cell(g['flagged_correct'])} |"
         )
     return lines
 
@@ -362,9 +362,7 @@ def _cell(x: object) -> str:
 
 
 def markdown(report: dict[str, object]) -> str:
-    def f(x: object) -> str:
-        return f"{x:.3f}" if isinstance(x, float) else str(x)
-
+    f = _cell
     lines = [
         f"Offline judge `{report['judge']}` (flagged = score < {THRESHOLD}); tuned = the rows "
         "the weights were fitted on, untouched = the fifth never fitted on (same task types)",

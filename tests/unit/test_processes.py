@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.fakes.processes import descendants, stop_tree
+from tests.fakes.processes import alive, descendants, stop_tree
 
 # A parent that starts a child in a session of its own (out of the parent's process group),
 # writes the child's pid, and waits.
@@ -19,14 +19,6 @@ child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
 open(sys.argv[1], "w").write(str(child.pid))
 time.sleep(600)
 """
-
-
-def alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
 
 
 def test_a_child_in_a_session_of_its_own_is_stopped_with_its_parent(tmp_path: Path) -> None:

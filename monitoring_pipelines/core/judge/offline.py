@@ -142,7 +142,6 @@ class Evidence:
         pairs = sum(c.pairs for c in claims)
         unsupported_pairs = sum(c.unsupported_pairs for c in claims)
         trigrams = sum(c.trigrams for c in claims)
-        found = sum(c.context_support * len(c.novel) for c in claims) / novel if novel else 1.0
         return (
             max(f[0] for f in per),
             max(f[1] for f in per),
@@ -161,7 +160,7 @@ class Evidence:
             sum(c.personal for c in claims) / len(claims),
             1.0 - unsupported_pairs / pairs if pairs else 1.0,
             sum(c.specific_unsupported for c in claims) / max(novel, 1),
-            sum(c.copied_trigrams for c in claims) / trigrams if trigrams else found,
+            sum(c.copied_trigrams for c in claims) / trigrams if trigrams else _found(claims),
             sum(c.asking for c in claims) / len(claims),
             math.log1p(unsupported_pairs),
             self.answering,
@@ -187,6 +186,12 @@ class Evidence:
             return (substituted, name + share + gap + flip + (1.0 - held) / 2 + unstated / 2)
 
         return max(claims, key=against)
+
+
+def _found(claims: Sequence[Claim]) -> float:
+    """Share of the claims' new words the context has (1.0 without new words)."""
+    novel = sum(len(c.novel) for c in claims)
+    return sum(c.context_support * len(c.novel) for c in claims) / novel if novel else 1.0
 
 
 def clear_caches() -> None:

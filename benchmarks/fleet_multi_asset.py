@@ -6,14 +6,17 @@ Loads the code location (``definitions.defs``) in this process on the monitor fi
 today (``--shape assets``: one asset definition per asset) or with each monitor's assets
 replaced by two subsettable ``@dg.multi_asset`` definitions, one for its daily assets and
 one for its unpartitioned ones, carrying the same keys, dependencies, checks and resource
-keys (``--shape multi``). Jobs, schedules and sensors are built as today in both. The
-multi-asset bodies do nothing: this measures the load only. Dagster refuses one multi-asset
-that reads an upstream key with two partition mappings, so the multi shape keeps only
-self-dependencies' mappings (a window asset's previous day).
+keys (``--shape multi``). Jobs, schedules and sensors are built as today in both, or not at
+all (``--jobs none``: the assets and resources alone, which is what the load would cost if the
+monitors' runs targeted Dagster's implicit asset job by asset selection instead of jobs of
+their own). The multi-asset bodies do nothing: this measures the load only. Dagster refuses
+one multi-asset that reads an upstream key with two partition mappings, so the multi shape
+keeps only self-dependencies' mappings (a window asset's previous day).
 
 Usage (one shape per fresh process; the CPU seconds of the process are printed)::
 
-    MONITORING_CONFIG=fleet-500.yaml .venv/bin/python benchmarks/fleet_multi_asset.py --shape multi
+    MONITORING_CONFIG=fleet-500.yaml .venv/bin/python benchmarks/fleet_multi_asset.py \
+        --shape multi [--jobs none]
 """
 
 from __future__ import annotations
@@ -89,9 +92,28 @@ def multi_assets(real: Any) -> Any:
     return build
 
 
+def assets_alone(definitions: Any) -> Any:
+    """A stand-in for ``build_definitions``: each monitor's assets and the resources, no job,
+    schedule or sensor."""
+
+    def build(config: Any, settings: Any, environ: Any, overrides: Any = None) -> Any:
+        assets = []
+        for name, monitor in config.monitors.items():
+            partitions_def = definitions.daily_partitions(monitor)
+            assets += definitions.build_monitor_assets(
+                name, monitor, partitions_def, settings.web_url
+            )
+        return dg.Definitions(
+            assets=assets, resources=definitions.resources(config, settings, environ)
+        )
+
+    return build
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shape", choices=("assets", "multi"), default="multi")
+    parser.add_argument("--jobs", choices=("per-monitor", "none"), default="per-monitor")
     args = parser.parse_args()
     from dagster._core.remote_representation.external_data import RepositorySnap
 
@@ -99,11 +121,13 @@ def main() -> None:
 
     if args.shape == "multi":
         definitions.build_monitor_assets = multi_assets(definitions.build_monitor_assets)
+    if args.jobs == "none":
+        definitions.build_definitions = assets_alone(definitions)
     defs = definitions.defs()
     RepositorySnap.from_def(defs.get_repository_def())
     keys = sum(len(a.keys) for a in defs.assets or [])  # type: ignore[union-attr]
     print(
-        f"{args.shape}: {keys} asset keys, {len(list(defs.jobs or []))} jobs, "
+        f"{args.shape}, jobs {args.jobs}: {keys} asset keys, {len(list(defs.jobs or []))} jobs, "
         f"{time.perf_counter() - STARTED:.2f} s wall, {time.process_time():.2f} s CPU"
     )
 

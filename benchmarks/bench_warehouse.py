@@ -21,6 +21,10 @@ database, in PostgreSQL's wire format.
 ``query_s`` sums the push-down's statements' wall seconds by what they compute (its queries run
 two at a time on PostgreSQL, so the sum exceeds ``db_s``).
 
+``--url duckdb:////path/to/file.duckdb`` runs the same in DuckDB, a columnar engine in the
+process itself: nothing crosses a socket (``db_bytes`` is null) and ``db_cpu_s`` is the
+process's own CPU over the database stage (DuckDB's threads and the Python around them).
+
 ``--before CHECKOUT`` runs the push-down of another checkout of the product too, in the same
 invocation (``pushdown-before``), and ``--repeat N`` runs every path N times, interleaved;
 ``load_avg`` is the machine's one-minute load average as each path ended.
@@ -87,12 +91,13 @@ def monitor_for(truth: dict[str, Any], data: Path, rows: int) -> Any:
 
 
 def load(url: str, data: Path, rows: int, truth: dict[str, Any]) -> float:
-    """The live day in PostgreSQL (seconds it took; 0 when it was there already)."""
+    """The live day in the warehouse (seconds it took; 0 when it was there already)."""
     engine = sa.create_engine(url)
     table = f"{SCHEMA}.live_{rows}"
     with engine.begin() as conn:
         conn.execute(sa.text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
-        exists = conn.execute(sa.text(f"SELECT to_regclass('{table}')")).scalar()
+        tables = sa.inspect(conn).get_table_names(schema=SCHEMA)
+        exists = f"live_{rows}" in tables
         if exists and conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar() == rows:
             return 0.0
         conn.execute(sa.text(f"DROP TABLE IF EXISTS {table}"))
@@ -117,10 +122,17 @@ def load(url: str, data: Path, rows: int, truth: dict[str, Any]) -> float:
             frame["latency_ms"] = rng.gamma(2.0, 60.0, n)
             frame["status"] = rng.choice(["200", "503", "404"], n, p=[0.98, 0.01, 0.01])
             first += n
-            buffer = __import__("io").StringIO()
-            frame[names].to_csv(buffer, header=False, index=False)
-            buffer.seek(0)
-            cursor.copy_expert(f"COPY {table} ({', '.join(names)}) FROM STDIN WITH CSV", buffer)
+            if engine.dialect.name == "duckdb":  # the frame itself, registered as a view
+                duck = raw.driver_connection
+                duck.register("batch", frame[names])
+                duck.execute(f"INSERT INTO {table} SELECT * FROM batch")
+                duck.unregister("batch")
+            else:
+                buffer = __import__("io").StringIO()
+                frame[names].to_csv(buffer, header=False, index=False)
+                buffer.seek(0)
+                columns = ", ".join(names)
+                cursor.copy_expert(f"COPY {table} ({columns}) FROM STDIN WITH CSV", buffer)
             raw.commit()
         cursor.execute(f"ANALYZE {table}")
         raw.commit()
@@ -135,8 +147,11 @@ class Received:
     ``tcpi_bytes_received`` (Linux ``TCP_INFO``), counted from checkout to checkin."""
 
     def __init__(self, engine: sa.Engine) -> None:
-        self.total = 0
+        self.total: int | None = 0
         self._open: dict[int, int] = {}
+        if engine.dialect.name != "postgresql":  # in the process: nothing crosses a socket
+            self.total = None
+            return
         sa.event.listen(engine, "checkout", self._checkout)
         sa.event.listen(engine, "checkin", self._checkin)
 
@@ -151,7 +166,7 @@ class Received:
 
     def _checkin(self, dbapi_connection: Any, _record: Any) -> None:
         start = self._open.pop(id(dbapi_connection), None)
-        if start is not None:
+        if start is not None and self.total is not None:
             self.total += self._bytes(dbapi_connection) - start
 
 
@@ -167,6 +182,11 @@ class ServerCPU:
         self._last: dict[int, float] = {}
         self._workers: dict[int, float] = {}
         self._stop = threading.Event()
+        # A database in the process (DuckDB): the process's own CPU, its threads included.
+        self._in_process = time.process_time() if engine.dialect.name != "postgresql" else None
+        if self._in_process is not None:
+            self._thread: threading.Thread | None = None
+            return
         sa.event.listen(engine, "checkout", self._checkout)
         sa.event.listen(engine, "checkin", self._checkin)
         self._thread = threading.Thread(target=self._poll, daemon=True)
@@ -210,8 +230,11 @@ class ServerCPU:
                         self._workers[int(entry.name)] = cpu
 
     def total(self) -> float:
+        if self._in_process is not None:
+            return round(time.process_time() - self._in_process, 2)
         self._stop.set()
-        self._thread.join()
+        if self._thread is not None:
+            self._thread.join()
         backends = sum(self._last.get(pid, start) - start for pid, start in self._start.items())
         return round(backends + sum(self._workers.values()), 2)
 
@@ -308,9 +331,11 @@ class StatementTimes:
     KINDS = (
         ("GROUPING SETS", "categories and statuses (grouping sets)"),
         ("percentile_disc", "latency percentiles"),
+        ("quantile_disc", "latency percentiles"),
         ("count(DISTINCT", "repeated ids"),
         ("width_bucket", "numeric bins"),
         ("hashtextextended", "sample"),
+        ("md5(", "sample"),
         ("pg_catalog", "catalog"),
         ("FILTER (WHERE", "counts, nulls, moments (one pass)"),
     )

@@ -64,7 +64,7 @@ def enqueue(
     cycle = store.count_alerts(conn, f"{root.id}|reopen|")
     suffix = str(cycle) if cycle else ""
     if key is not None:
-        key = f"{root.id}|{key}|{incident.id}"
+        key = _revision_key(store, conn, root.id, f"{root.id}|{key}|{incident.id}")
     elif kind in (AlertKind.OPEN, AlertKind.RESOLVE):
         key = f"{root.id}|{kind.value}|{suffix}"
     elif kind is AlertKind.JOIN:
@@ -102,6 +102,18 @@ def enqueue(
         _enqueue_pagerduty(
             store, conn, kind, root, finding, config, links, common, report, pd_suffix
         )
+
+
+def _revision_key(store: AlertRepository, conn: Connection, root_id: int, said: str) -> str:
+    """The key of a revision (split, correction, merge, reopening): the same as the thread's
+    last message when that said it (nothing new to say), else a key of its own. Partitions
+    recorded late can take an incident back to an extent its thread stated before (split,
+    then merged again): the thread's last word must then say it again, not stay the split."""
+    last = store.last_slack_key(conn, root_id)
+    if last is not None and (last == said or last.startswith(f"{said}#")):
+        return last
+    earlier = store.count_alerts(conn, said)
+    return f"{said}#{earlier}" if earlier else said
 
 
 def _enqueue_pagerduty(

@@ -374,6 +374,17 @@ class AlertRepository(Repository):
         row = conn.execute(select(t.alerts).where(t.alerts.c.alert_key == alert_key)).first()
         return _alert(row) if row else None
 
+    def last_slack_key(self, conn: Connection, incident_id: int) -> str | None:
+        """The key of the last Slack message stored in the incident's thread."""
+        c = t.alerts.c
+        query = (
+            select(c.alert_key)
+            .where(c.incident_id == incident_id, c.target == Target.SLACK.value)
+            .order_by(c.id.desc())
+            .limit(1)
+        )
+        return conn.execute(query).scalar()
+
     def count_alerts(self, conn: Connection, key_prefix: str) -> int:
         """Stored alerts whose key starts with ``key_prefix``."""
         c = t.alerts.c

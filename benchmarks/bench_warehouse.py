@@ -147,10 +147,11 @@ class Received:
     ``tcpi_bytes_received`` (Linux ``TCP_INFO``), counted from checkout to checkin."""
 
     def __init__(self, engine: sa.Engine) -> None:
-        self.total: int | None = 0
+        # A database in the process (DuckDB): nothing crosses a socket.
+        in_process = engine.dialect.name != "postgresql"
+        self.total: int | None = None if in_process else 0
         self._open: dict[int, int] = {}
-        if engine.dialect.name != "postgresql":  # in the process: nothing crosses a socket
-            self.total = None
+        if in_process:
             return
         sa.event.listen(engine, "checkout", self._checkout)
         sa.event.listen(engine, "checkin", self._checkin)

@@ -7,7 +7,7 @@ from datetime import date, timedelta
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from monitoring_pipelines.core.anomaly.drivers import find_driver, parts
@@ -95,6 +95,7 @@ def test_no_usual_day_with_parts_names_no_driver() -> None:
     st.dictionaries(st.sampled_from("abcdef"), st.floats(0, 10), min_size=2),
     st.lists(st.dictionaries(st.sampled_from("abcdef"), st.floats(0, 10)), min_size=1, max_size=5),
 )
+@example(today={"a": 0.0, "b": 5e-324}, days=[{"a": 2.0}])  # a share that underflows to 0
 def test_the_driver_moved_the_way_the_metric_did_and_leads_its_dimension(
     today: dict[str, float], days: list[dict[str, float]]
 ) -> None:

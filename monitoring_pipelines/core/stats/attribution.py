@@ -75,8 +75,8 @@ def find_driver(
 
     Returns:
         The driver; None when no value of a dimension of two or more values moved the way
-        the check failed. Ties go to the larger contribution, then the dimension given
-        first, then the value's text.
+        the check failed by a share of the change above 0. Ties go to the larger
+        contribution, then the dimension given first, then the value's text.
     """
     candidates: list[tuple[tuple[float, float, int, str], Driver]] = []
     for rank, (dimension, values) in enumerate(contributions.items()):
@@ -85,7 +85,9 @@ def find_driver(
             continue
         for value, share in shares(values).items():
             contribution = values[value]
-            if value in unnamed or not contribution > 0:
+            # A move too small to be a share of the change (a share that underflows to 0 beside
+            # a large move the other way) drives nothing.
+            if value in unnamed or not contribution > 0 or not share > 0:
                 continue
             order = (-share, -contribution, rank, value)
             candidates.append((order, Driver(dimension, value, contribution, share)))

@@ -16,6 +16,7 @@ from assets.common import (
     numeric_metadata,
     reports_faults,
 )
+from assets.parts import Part, part
 from monitoring_pipelines.core.anomaly.metrics import (
     AnomalyMetric,
     MetricValues,
@@ -43,7 +44,7 @@ def anomaly_sources(monitor: MonitorConfig) -> list[str]:
 
 def make_anomalies(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     """The ``<monitor>/anomalies`` asset and its ``anomaly`` check.
 
     Args:
@@ -60,7 +61,7 @@ def make_anomalies(
     unavailable = {m: why for m, why in reasons.items() if why is not None}
     key = dg.AssetKey([name, Asset.ANOMALIES])
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

@@ -13,6 +13,7 @@ from assets.common import (
     reports_faults,
     slice_window,
 )
+from assets.parts import Part, part
 from monitoring_pipelines.core.canary.check import (
     CHECK,
     canary_check,
@@ -28,9 +29,7 @@ from monitoring_pipelines.core.errors import SourceError, StoreError
 from resources import ResultStoreResource, SliceStoreResource, WarehouseResource
 
 
-def make_canary(
-    name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+def make_canary(name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition) -> Part:
     """The ``<monitor>/canary_comparison`` asset and its ``canary`` check."""
     if monitor.canary is None:
         raise ValueError(f"monitor '{name}': the canary comparison needs 'canary'")
@@ -38,7 +37,7 @@ def make_canary(
     key = dg.AssetKey([name, Asset.CANARY_COMPARISON])
     columns = canary_columns(monitor)
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

@@ -5,6 +5,7 @@ from dataclasses import replace
 import dagster as dg
 
 from assets.common import day_of, failure, numeric_metadata, reports_faults
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
@@ -13,8 +14,8 @@ from resources import ResultStoreResource, SliceStoreResource
 
 def make_daily_profile(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
-    @dg.asset(
+) -> Part:
+    @part(
         key=[name, Asset.DAILY_PROFILE],
         group_name=name,
         partitions_def=partitions_def,

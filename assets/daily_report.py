@@ -16,6 +16,7 @@ from urllib.parse import quote
 import dagster as dg
 
 from assets.common import day_of, failure, reports_faults
+from assets.parts import Part, part
 from monitoring_pipelines.core.artifacts import ArtifactPath, sibling, storage_errors, write_bytes
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
@@ -42,7 +43,7 @@ def report_upstream(name: str, built: Iterable[dg.AssetKey]) -> list[dg.AssetKey
     return [dg.AssetKey([name, a]) for a in REPORTED if dg.AssetKey([name, a]) in keys]
 
 
-def daily_checks(name: str, assets: Iterable[dg.AssetsDefinition]) -> list[str]:
+def daily_checks(name: str, assets: Iterable[Part]) -> list[str]:
     """The names of the checks of monitor ``name``'s partitioned assets: what the Dagster UI
     lists for one of its days, and what the report's headline counts."""
     return sorted(
@@ -61,7 +62,7 @@ def make_daily_report(
     upstream: Sequence[dg.AssetKey],
     checks: Sequence[str] | None = None,
     web_url: str | None = None,
-) -> dg.AssetsDefinition:
+) -> Part:
     """The ``<monitor>/daily_report`` asset.
 
     Args:
@@ -78,7 +79,7 @@ def make_daily_report(
     reported = frozenset(key.path[-1] for key in upstream)
     specs = tuple(checks) if checks is not None else None
 
-    @dg.asset(
+    @part(
         key=[name, Asset.DAILY_REPORT],
         group_name=name,
         partitions_def=partitions_def,

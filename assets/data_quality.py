@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 
 from assets.common import check_specs, checked, day_of, failure, numeric_metadata, reports_faults
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
@@ -21,12 +22,12 @@ if TYPE_CHECKING:
 
 def make_data_quality(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     assert monitor.reference is not None, "data_quality derives its suite from the reference"
     key = dg.AssetKey([name, Asset.DATA_QUALITY])
     source = monitor.source
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

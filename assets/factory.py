@@ -16,6 +16,7 @@ from assets.hallucination_rate import make_hallucination_rate
 from assets.judge_agreement import make_judge_agreement
 from assets.live_slice import make_live_slice
 from assets.output_safety import make_output_safety
+from assets.parts import Part, assemble
 from assets.performance import make_performance
 from assets.reference_profile import make_reference_profile
 from assets.service_metrics import make_service_metrics
@@ -33,8 +34,19 @@ def build_monitor_assets(
     partitions_def: dg.PartitionsDefinition,
     web_url: str | None = None,
 ) -> list[dg.AssetsDefinition]:
-    """The monitor's asset family; what is built follows what the configuration names
-    (``web_url``: the web server the daily report's metadata links)."""
+    """The monitor's asset family as Dagster definitions: its daily assets as one multi-asset,
+    its unpartitioned ones as another (``assets/parts.py``); what is built follows what the
+    configuration names (``web_url``: the web server the daily report's metadata links)."""
+    return assemble(name, monitor_parts(name, monitor, partitions_def, web_url))
+
+
+def monitor_parts(
+    name: str,
+    monitor: MonitorConfig,
+    partitions_def: dg.PartitionsDefinition,
+    web_url: str | None = None,
+) -> list[Part]:
+    """The monitor's assets, one :class:`Part` each."""
     assets = [make_live_slice(name, monitor, partitions_def)]
     if monitor.reference is not None:
         assets += [
@@ -70,7 +82,7 @@ def build_monitor_assets(
 
 def hallucination_assets(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> list[dg.AssetsDefinition]:
+) -> list[Part]:
     """Scores and rate when the monitor logs LLM answers and their context, else none."""
     if AnswerColumns.for_monitor(monitor) is None:
         return []
@@ -80,7 +92,7 @@ def hallucination_assets(
     ]
 
 
-def review_assets(name: str, monitor: MonitorConfig) -> list[dg.AssetsDefinition]:
+def review_assets(name: str, monitor: MonitorConfig) -> list[Part]:
     """The review loop's assets (unpartitioned: each reads every review or every stored day)
     when the monitor's answers are judged, else none."""
     if AnswerColumns.for_monitor(monitor) is None or monitor.llm is None:

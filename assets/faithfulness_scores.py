@@ -9,6 +9,7 @@ from typing import Any, get_args
 import dagster as dg
 
 from assets.common import day_of, failure, numeric_metadata, reports_faults, rows_read_metadata
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.dimensions import dimensions
@@ -36,12 +37,12 @@ from resources.judge import JudgeResource
 
 def make_faithfulness_scores(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     columns = AnswerColumns.for_monitor(monitor)
     assert columns is not None and monitor.llm is not None
     config = monitor.llm.judge
 
-    @dg.asset(
+    @part(
         key=dg.AssetKey([name, Asset.FAITHFULNESS_SCORES]),
         group_name=name,
         partitions_def=partitions_def,

@@ -10,6 +10,7 @@ from assets.common import (
     numeric_metadata,
     reports_faults,
 )
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import (
@@ -28,14 +29,14 @@ PLOT_PREFIX = "drift ÷ warn · "  # one prefix: the drift plots sit together, b
 
 def make_feature_drift(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     key = dg.AssetKey([name, Asset.FEATURE_DRIFT])
     roles = drift_roles(monitor)
     checks = (["feature_drift"] if any(r == "feature" for r in roles.values()) else []) + (
         ["prediction_drift"] if monitor.prediction else []
     )
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

@@ -4,6 +4,7 @@ model version and the judge's verdict."""
 import dagster as dg
 
 from assets.common import failure, numeric_metadata, reports_faults
+from assets.parts import Part, part
 from monitoring_pipelines.core.artifacts import ArtifactPath, sibling
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.errors import MonitoringError
@@ -17,8 +18,8 @@ def finetuning_path(slices_dir: str, monitor: str) -> ArtifactPath:
     return sibling(slices_dir, "finetuning") / f"{monitor}.jsonl"
 
 
-def make_finetuning_dataset(name: str) -> dg.AssetsDefinition:
-    @dg.asset(
+def make_finetuning_dataset(name: str) -> Part:
+    @part(
         key=dg.AssetKey([name, Asset.FINETUNING_DATASET]),
         group_name=name,
         deps=[dg.AssetKey([name, Asset.FAITHFULNESS_SCORES])],

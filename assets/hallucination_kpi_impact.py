@@ -3,17 +3,18 @@
 import dagster as dg
 
 from assets.common import failure, numeric_metadata, reports_faults
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import MonitoringError
 from resources import ResultStoreResource, WarehouseResource
 
 
-def make_kpi_impact(name: str, monitor: MonitorConfig) -> dg.AssetsDefinition:
+def make_kpi_impact(name: str, monitor: MonitorConfig) -> Part:
     assert monitor.llm is not None and monitor.llm.kpi is not None
     kpi = monitor.llm.kpi
 
-    @dg.asset(
+    @part(
         key=dg.AssetKey([name, Asset.HALLUCINATION_KPI_IMPACT]),
         group_name=name,
         deps=[dg.AssetKey([name, Asset.HALLUCINATION_RATE])],

@@ -14,6 +14,7 @@ from assets.common import (
     numeric_metadata,
     reports_faults,
 )
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import MonitoringError
@@ -37,13 +38,13 @@ MAX_PLOTTED_ARTICLES = 20  # every article is stored and tested; the largest are
 
 def make_hallucination_rate(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     assert monitor.llm is not None
     policy = RisePolicy.from_config(monitor.llm.judge)
     threshold = monitor.llm.judge.threshold
     key = dg.AssetKey([name, Asset.HALLUCINATION_RATE])
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

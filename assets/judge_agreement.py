@@ -3,6 +3,7 @@
 import dagster as dg
 
 from assets.common import failure, numeric_metadata, reports_faults
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.errors import MonitoringError
 from monitoring_pipelines.core.hallucination.governance import (
@@ -14,8 +15,8 @@ from monitoring_pipelines.core.hallucination.review import REVIEWED, ReviewQueue
 from resources import ResultStoreResource
 
 
-def make_judge_agreement(name: str) -> dg.AssetsDefinition:
-    @dg.asset(
+def make_judge_agreement(name: str) -> Part:
+    @part(
         key=dg.AssetKey([name, Asset.JUDGE_AGREEMENT]),
         group_name=name,
         deps=[dg.AssetKey([name, Asset.FAITHFULNESS_SCORES])],

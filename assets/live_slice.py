@@ -15,6 +15,7 @@ from assets.common import (
     numeric_metadata,
     reports_faults,
 )
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError
@@ -30,12 +31,12 @@ if TYPE_CHECKING:
 
 def make_live_slice(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     key = dg.AssetKey([name, Asset.LIVE_SLICE])
     has_id = monitor.source.request_id_column is not None
     checks = ["volume", "malformed_rows"] + (["duplicate_requests"] if has_id else [])
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

@@ -15,6 +15,7 @@ from assets.common import (
     reports_faults,
     rows_read_metadata,
 )
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
@@ -32,14 +33,14 @@ MAX_PLOTTED_SCOPES = 20  # the largest intents and models are plotted; all are s
 
 def make_output_safety(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     assert monitor.llm is not None
     llm = monitor.llm
     config = llm.output_safety
     key = dg.AssetKey([name, Asset.OUTPUT_SAFETY])
     history = history_days(config)
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

@@ -13,6 +13,7 @@ from assets.common import (
     reports_faults,
     slice_window,
 )
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import SourceError, StoreError
@@ -25,7 +26,7 @@ def make_performance(
     monitor: MonitorConfig,
     partitions_def: dg.PartitionsDefinition,
     spec: PerformanceSpec | None = None,
-) -> dg.AssetsDefinition:
+) -> Part:
     """The ``<monitor>/performance`` asset and its ``performance`` check.
 
     Args:
@@ -43,7 +44,7 @@ def make_performance(
     labels = monitor.labels
     key = dg.AssetKey([name, Asset.PERFORMANCE])
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

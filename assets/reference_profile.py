@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import dagster as dg
 
 from assets.common import failure, reports_faults
+from assets.parts import Part, part
 from monitoring_pipelines.core.anomaly.metrics import (
     AnomalyMetric,
     ReferenceDays,
@@ -16,14 +17,14 @@ from monitoring_pipelines.core.errors import SourceError
 from resources import ResultStoreResource, WarehouseResource
 
 
-def make_reference_profile(name: str, monitor: MonitorConfig) -> dg.AssetsDefinition:
+def make_reference_profile(name: str, monitor: MonitorConfig) -> Part:
     assert monitor.reference is not None
     reference = monitor.reference
     anomalies = monitor.anomalies
     has_anomalies = anomalies is not None and anomalies.enabled and (monitor.service or monitor.llm)
     scored = [m for m, why in available_metrics(monitor).items() if why is None and has_anomalies]
 
-    @dg.asset(
+    @part(
         key=[name, Asset.REFERENCE_PROFILE],
         group_name=name,
         kinds={"whylogs"},

@@ -17,6 +17,7 @@ from assets.common import (
     numeric_metadata,
     reports_faults,
 )
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.errors import StoreError
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 def make_service_metrics(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     assert monitor.service is not None
     service = monitor.service
     dimensions = monitor.service_dimensions()
@@ -42,7 +43,7 @@ def make_service_metrics(
     if service.slo.error_rate is not None and service.status_column:
         checks.append("error_rate")
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

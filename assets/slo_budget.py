@@ -12,6 +12,7 @@ from assets.common import (
     numeric_metadata,
     reports_faults,
 )
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.service.slo import (
@@ -33,7 +34,7 @@ def has_slo_budget(monitor: MonitorConfig) -> bool:
 
 def make_slo_budget(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     """The ``<monitor>/slo_budget`` asset: read the stored daily SLO counts of the window
     ending on the partition's day (never the raw data) and check the burn rates."""
     assert monitor.service is not None
@@ -42,7 +43,7 @@ def make_slo_budget(
     longest = max(slo.window_days, slo.fast_burn.days, slo.slow_burn.days)
     key = dg.AssetKey([name, Asset.SLO_BUDGET])
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

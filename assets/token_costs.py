@@ -15,6 +15,7 @@ from assets.common import (
     numeric_metadata,
     reports_faults,
 )
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import LlmConfig, MonitorConfig
 from monitoring_pipelines.core.costs.forecast import (
@@ -36,7 +37,7 @@ PLOTTED_INTENTS = 20  # the costliest intents get a plot; the store and by_inten
 
 def make_token_costs(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     assert monitor.llm is not None
     llm = monitor.llm
     key = dg.AssetKey([name, Asset.TOKEN_COSTS])
@@ -47,7 +48,7 @@ def make_token_costs(
         USUAL_DAYS if llm.daily_budget_usd is not None else 0,
     )
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.common import day_of, earlier_days_of, failure, numeric_metadata, reports_faults
 from assets.feature_drift import PLOT_PREFIX
+from assets.parts import Part, part
 from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorConfig
 from monitoring_pipelines.core.drift.engine import compute_drift, drift_roles
@@ -17,12 +18,12 @@ from resources import ResultStoreResource
 
 def make_window_drift(
     name: str, monitor: MonitorConfig, partitions_def: dg.PartitionsDefinition
-) -> dg.AssetsDefinition:
+) -> Part:
     roles = drift_roles(monitor)
     longest, shortest = max(WINDOWS), min(WINDOWS)
     key = dg.AssetKey([name, Asset.WINDOW_DRIFT])
 
-    @dg.asset(
+    @part(
         key=key,
         group_name=name,
         partitions_def=partitions_def,

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -13,6 +14,9 @@ import dagster as dg
 from monitoring_pipelines.core.errors import describe_fault
 
 MAX_CAUSE_CHARS = 500
+# A step that materializes several assets (a monitor's multi-asset, ``assets/parts.py``) names
+# each asset that failed in its failure's metadata: {"<monitor>/<asset>": why}.
+FAILED_ASSETS = "failed assets"
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,29 @@ def step_failures(events: Iterable[dg.DagsterEvent]) -> list[StepFailure]:
     out = []
     for event in events:
         if event.is_step_failure:
-            out.append(StepFailure(_asset_name(event), step_failure_text(event)))
+            named = failed_assets(event)
+            if named:
+                out += [StepFailure(a.split("/")[-1], why) for a, why in named.items()]
+            else:
+                out.append(StepFailure(_asset_name(event), step_failure_text(event)))
         elif event.event_type is dg.DagsterEventType.RESOURCE_INIT_FAILURE:
             error = getattr(event.event_specific_data, "error", None)
             cause = describe_fault(_message(_underneath_wrappers(error))) if error else "failed"
             out.append(StepFailure("resources", f"cannot be set up: {cause}"[:MAX_CAUSE_CHARS]))
     return out
+
+
+def failed_assets(event: dg.DagsterEvent) -> dict[str, str]:
+    """``{"<monitor>/<asset>": why}`` of a failed step that names its failed assets, else {}."""
+    data = event.step_failure_data
+    user = data.user_failure_data if data is not None else None
+    raw = user.metadata.get(FAILED_ASSETS) if user is not None else None
+    value = getattr(raw, "value", raw)
+    if isinstance(value, str):
+        value = json.loads(value)
+    if not isinstance(value, dict):
+        return {}
+    return {str(k): describe_fault(str(v))[:MAX_CAUSE_CHARS] for k, v in value.items()}
 
 
 def step_failure_text(event: dg.DagsterEvent) -> str:

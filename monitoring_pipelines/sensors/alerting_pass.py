@@ -267,26 +267,40 @@ def evaluations_of(
                 )
             )
         else:
-            path = _asset_path(event)
-            if path is None or path[0] not in monitors:
-                continue
             failed = event.event_type is dg.DagsterEventType.STEP_FAILURE
-            summary = _failure_message(event) if failed else "materialized"
-            out.append(
-                Evaluation(
-                    run_id=run.run_id,
-                    monitor=path[0],
-                    asset="/".join(path),
-                    check="run_failure",
-                    partition=(event.partition or partition) if not failed else partition,
-                    findings=(
-                        Finding(path[-1], not failed, Severity.CRITICAL, None, None, summary),
-                    ),
-                    evaluated_at=at,
-                    backfill_id=backfill,
+            for path, summary in _step_outcomes(event, failed):
+                if path[0] not in monitors:
+                    continue
+                out.append(
+                    Evaluation(
+                        run_id=run.run_id,
+                        monitor=path[0],
+                        asset="/".join(path),
+                        check="run_failure",
+                        partition=(event.partition or partition) if not failed else partition,
+                        findings=(
+                            Finding(path[-1], not failed, Severity.CRITICAL, None, None, summary),
+                        ),
+                        evaluated_at=at,
+                        backfill_id=backfill,
+                    )
                 )
-            )
     return out
+
+
+def _step_outcomes(event: dg.DagsterEvent, failed: bool) -> list[tuple[Sequence[str], str]]:
+    """The assets a materialization or a step failure is about, each with its summary: a
+    step of several assets names each one that failed."""
+    from monitoring_pipelines.run_failures import failed_assets
+
+    if failed:
+        named = failed_assets(event)
+        if named:
+            return [(asset.split("/"), why) for asset, why in named.items()]
+    path = _asset_path(event)
+    if path is None:
+        return []
+    return [(path, _failure_message(event) if failed else "materialized")]
 
 
 def _findings(data: Any) -> tuple[Finding, ...]:

@@ -19,7 +19,7 @@ day         correct / labelled    role
                                   0.86 in all, within 0.05 of the training set's 0.90
 =========== ===================== ===============================================
 
-The Definitions are built here: the monitor's assets from ``build_monitor_assets``, with its
+The Definitions are built here: the monitor's assets from ``monitor_parts``, with its
 ``performance`` asset made with this test's own spec.
 """
 
@@ -38,7 +38,8 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from assets import build_monitor_assets
+from assets.factory import monitor_parts
+from assets.parts import assemble
 from assets.performance import make_performance
 from monitoring_pipelines.core.config import LabelsConfig, MonitorConfig, SourceConfig
 from monitoring_pipelines.core.config_loading import parse_config
@@ -181,8 +182,8 @@ def install(home: Path, spec: PerformanceSpec | None = None) -> Install:
     partitions = daily_partitions(monitor)
     performance = make_performance("clf", monitor, partitions, spec)
     # The factory's own performance asset is replaced by one with this test's spec.
-    built = build_monitor_assets("clf", monitor, partitions)
-    assets = [a for a in built if a.key != performance.key] + [performance]
+    built = monitor_parts("clf", monitor, partitions)
+    assets = assemble("clf", [p for p in built if p.key != performance.key] + [performance])
     jobs = [
         dg.define_asset_job(
             "clf_performance_day",

@@ -278,7 +278,7 @@ def _in_process_seconds(days: list[date]) -> float:
     import dagster as dg
 
     from monitoring_pipelines.definitions import load_definitions
-    from monitoring_pipelines.jobs import daily_job_name, reference_job_name
+    from monitoring_pipelines.jobs import daily_job_name, reference_key
 
     defs = load_definitions(os.environ)
     instance = dg.DagsterInstance.get()
@@ -292,7 +292,12 @@ def _in_process_seconds(days: list[date]) -> float:
         assert result.success, job
 
     for monitor in MONITORS:
-        run(reference_job_name(monitor), None)
+        key = reference_key(monitor)
+        built = defs.resolve_implicit_job_def_def_for_assets([key])
+        assert built is not None
+        assert built.execute_in_process(
+            asset_selection=[key], instance=instance, run_config=quiet
+        ).success
         run(daily_job_name(monitor), days[0])  # warm the imports
     started = time.perf_counter()
     for day in days[1:]:

@@ -28,9 +28,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import dagster as dg
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 
 from monitoring_pipelines.core.errors import MonitoringError
-from monitoring_pipelines.jobs import daily_job_name, hallucination_job_name, reference_job_name
+from monitoring_pipelines.jobs import (
+    MONITOR_TAG,
+    daily_job_name,
+    hallucination_job_name,
+    reference_key,
+)
 from monitoring_pipelines.run_failures import StepFailure, step_failures
 
 if TYPE_CHECKING:
@@ -174,15 +180,26 @@ def run_backfill(
         for failure in outcome.failures:
             progress(f"run failed: {failure}")
 
+    assets = defs.resolve_asset_graph().get_all_asset_keys()
+    # A run carries its monitor's tags (its warehouse), which the run queue's limits count:
+    # a reference's run is of Dagster's asset job, which has none of its own.
+    monitor_tags = {
+        m: defs.resolve_job_def(daily_job_name(m)).tags if daily_job_name(m) in jobs else {}
+        for m in monitors
+    }
+
+    def tagged(task: Task) -> dict[str, str]:
+        return {**monitor_tags[task.monitor], MONITOR_TAG: task.monitor, **tags}
+
     with DagsterRuns(instance, workers) as runs:
         references = iter(
             [
-                (Task(m, None), whole_job(reference_job_name(m)))
+                (Task(m, None), [(IMPLICIT_ASSET_JOB_NAME, (reference_key(m),))])
                 for m in monitors
-                if reference_job_name(m) in jobs and (rebuild_reference or not has_reference(m))
+                if reference_key(m) in assets and (rebuild_reference or not has_reference(m))
             ]
         )
-        drive(runs, lambda _: next(references, None), finished, workers, tags)
+        drive(runs, lambda _: next(references, None), finished, workers, tagged)
         broken = {f.monitor for f in report.failures}
         for monitor in sorted(broken):
             if days:
@@ -205,16 +222,11 @@ def run_backfill(
             finished(task, outcome)
 
         try:
-            drive(runs, next_task, day_finished, workers, tags)
+            drive(runs, next_task, day_finished, workers, tagged)
         finally:
             runs.finish_backfills(failed=bool(report.failures))
     report.seconds = time.perf_counter() - started
     return report
-
-
-def whole_job(job: str) -> Selection:
-    """A selection of every asset of ``job``."""
-    return [(job, None)]
 
 
 def drive(
@@ -222,10 +234,11 @@ def drive(
     next_task: Callable[[bool], tuple[Task, Selection] | None],
     finished: Callable[[Task, BackfillReport], None],
     workers: int,
-    tags: Mapping[str, str],
+    tags: Callable[[Task], Mapping[str, str]],
 ) -> None:
-    """Run tasks as ``next_task`` gives them, at most ``workers`` at once; a task's jobs run
-    one after another, and a failed run ends its task. Ctrl-C cancels the running runs.
+    """Run tasks as ``next_task`` gives them (their runs tagged with ``tags(task)``), at most
+    ``workers`` at once; a task's jobs run one after another, and a failed run ends its task.
+    Ctrl-C cancels the running runs.
 
     Creating a run writes a few dozen events (its planned materializations and checks): one
     spare task's run is created in a thread while the others execute, so that a free worker
@@ -243,7 +256,8 @@ def drive(
             return
         (job, keys), rest = selection[0], selection[1:]
         day = None if task.day is None else task.day.isoformat()
-        ready.append((creator.submit(runs.create, job, day, keys, tags), task, rest, outcome))
+        created = creator.submit(runs.create, job, day, keys, tags(task))
+        ready.append((created, task, rest, outcome))
 
     with ThreadPoolExecutor(1, thread_name_prefix="create-runs") as creator:
         try:
@@ -252,7 +266,9 @@ def drive(
                     len(active) + len(ready) <= workers
                     and (item := next_task(len(active) + len(ready) >= workers)) is not None
                 ):
-                    prepare(*item, BackfillReport(backfill_id=tags.get(BACKFILL_TAG, "")))
+                    task, selection = item
+                    outcome = BackfillReport(backfill_id=tags(task).get(BACKFILL_TAG, ""))
+                    prepare(task, selection, outcome)
                 while len(active) < workers and ready:
                     created, task, rest, outcome = ready.popleft()
                     run_id = created.result()

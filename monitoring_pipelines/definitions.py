@@ -28,7 +28,6 @@ from monitoring_pipelines.jobs import (
     WAREHOUSE_TAG,
     daily_job,
     hallucination_job,
-    reference_job,
     remote_judge,
     review_job,
     warehouse_tag,
@@ -110,8 +109,6 @@ def build_definitions(
             judged = resolved(hallucination_job(name, executor, common))
             jobs.append(judged)
             schedules.append(daily_schedule(judged, hour=JUDGE_HOUR))
-        if monitor.reference is not None:
-            jobs.append(resolved(reference_job(name, executor, common)))
     pruning = prune_job({name: monitor.retention for name, monitor in config.monitors.items()})
     schedules.append(prune_schedule(pruning))
     alerts = {name: monitor.alerts for name, monitor in config.monitors.items()}

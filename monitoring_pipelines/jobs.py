@@ -1,5 +1,8 @@
-"""Jobs: each monitor's daily job, its reference job, its review job (the unpartitioned
-assets that read every reviewed answer) and, with a remote judge, its hallucination job.
+"""Jobs: each monitor's daily job, its review job (the unpartitioned assets that read every
+reviewed answer) and, with a remote judge, its hallucination job. A monitor's reference is
+rebuilt by materializing its ``reference_profile`` asset (Dagster's asset job, by asset
+selection: the UI's Materialize button, or ``monitoring backfill``), not by a job of its own:
+each job costs the code location's load a snapshot (README.md, "A fleet of monitors").
 
 Runs execute in process by default: a partition's steps are small and sequential, and a
 process per step would cost seconds of imports each (measured in README.md, "Backfills"). The
@@ -28,8 +31,9 @@ def daily_job_name(monitor: str) -> str:
     return f"{monitor}_daily"
 
 
-def reference_job_name(monitor: str) -> str:
-    return f"{monitor}_reference"
+def reference_key(monitor: str) -> dg.AssetKey:
+    """The monitor's reference asset."""
+    return dg.AssetKey([monitor, Asset.REFERENCE_PROFILE])
 
 
 def hallucination_job_name(monitor: str) -> str:
@@ -139,19 +143,5 @@ def review_job(
         executor_def=executor,
         description=f"Monitor '{monitor}''s review loop: the fine-tuning dataset from "
         "reviewers' corrections, the judge's agreement with reviewers, the KPI relation.",
-        tags=run_tags(monitor, tags or {}),
-    )
-
-
-def reference_job(
-    monitor: str,
-    executor: dg.ExecutorDefinition = dg.in_process_executor,
-    tags: Mapping[str, str] | None = None,
-) -> UnresolvedAssetJobDefinition:
-    return dg.define_asset_job(
-        reference_job_name(monitor),
-        selection=dg.AssetSelection.assets(dg.AssetKey([monitor, Asset.REFERENCE_PROFILE])),
-        executor_def=executor,
-        description=f"Rebuild monitor '{monitor}''s reference bins and profile.",
         tags=run_tags(monitor, tags or {}),
     )

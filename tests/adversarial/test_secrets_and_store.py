@@ -40,7 +40,7 @@ from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.definitions import load_definitions
-from monitoring_pipelines.jobs import daily_job_name, reference_job_name
+from monitoring_pipelines.jobs import daily_job_name, reference_key
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.assets.conftest import (
     QUIET,
@@ -120,13 +120,16 @@ def test_database_passwords_never_reach_run_storage_or_the_ui(
     defs = load_definitions(os.environ)
     (tmp_path / "dagster").mkdir()
     with dg.DagsterInstance.local_temp(str(tmp_path / "dagster")) as instance:
-        for job, partition in [(reference_job_name("shop"), None), (daily_job_name("shop"), START)]:
-            result = defs.resolve_job_def(job).execute_in_process(
-                instance=instance,
-                partition_key=partition.isoformat() if partition else None,
-                run_config=QUIET,
-            )
-            assert result.success
+        built = defs.resolve_implicit_job_def_def_for_assets([reference_key("shop")])
+        assert built is not None
+        result = built.execute_in_process(
+            instance=instance, asset_selection=[reference_key("shop")], run_config=QUIET
+        )
+        assert result.success
+        result = defs.resolve_job_def(daily_job_name("shop")).execute_in_process(
+            instance=instance, partition_key=START.isoformat(), run_config=QUIET
+        )
+        assert result.success
         snapshot = dg.serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
         stored = run_storage_text(instance)
 

@@ -25,7 +25,7 @@ from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import parse_config
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.definitions import build_definitions
-from monitoring_pipelines.jobs import daily_job_name, reference_job_name
+from monitoring_pipelines.jobs import daily_job_name, reference_key
 
 HERE = Path(__file__).parent
 
@@ -262,10 +262,16 @@ class Monitoring:
         return set(job.asset_layer.selected_asset_keys)
 
     def reference(self, monitor: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
-        """A run of the monitor's reference job, as the UI or the CLI launches it."""
-        job = self.defs.resolve_job_def(reference_job_name(monitor))
+        """A run of the monitor's reference asset, as the UI's Materialize or the CLI launches
+        it (Dagster's asset job, by asset selection)."""
+        key = reference_key(monitor)
+        job = self.defs.resolve_implicit_job_def_def_for_assets([key])
+        assert job is not None
         return job.execute_in_process(
-            instance=self.instance, raise_on_error=raise_on_error, run_config=QUIET
+            instance=self.instance,
+            asset_selection=[key],
+            raise_on_error=raise_on_error,
+            run_config=QUIET,
         )
 
     def day(

@@ -15,17 +15,20 @@ from pathlib import Path
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 from dagster._core.execution.backfill import BulkActionStatus
 from dagster._core.execution.plan.resume_retry import ReexecutionStrategy
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from monitoring_pipelines.dagster_runs import LOCATION, DagsterRuns
+from monitoring_pipelines.jobs import reference_key
 from monitoring_pipelines.launcher import WarmRunLauncher, worker_pid
 from tests.adversarial.test_runs_and_cli import backfill, make_home
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOYED = (ROOT / "deploy" / "dagster.yaml").read_text()
+SHOP_REFERENCE = (reference_key("shop"),)  # a reference is rebuilt by materializing its asset
 
 
 def deployed_home(tmp_path: Path, **kwargs: object) -> dict[str, str]:
@@ -186,7 +189,7 @@ def test_a_worker_whose_code_changed_is_replaced_before_the_next_run(
         runs.launcher = launcher
         pids = []
         for _ in range(2):
-            run_id = runs.create("shop_reference", None, None, {})
+            run_id = runs.create(IMPLICIT_ASSET_JOB_NAME, None, SHOP_REFERENCE, {})
             runs.launch(run_id)
             (finished,) = runs.wait([run_id])
             assert finished.success
@@ -209,7 +212,7 @@ def test_terminate_from_another_process_cancels_the_run_and_keeps_the_worker(
     elsewhere = WarmRunLauncher()  # as the webserver's instance holds one
     elsewhere.register_instance(instance)
     with DagsterRuns(instance, workers=1) as runs:
-        reference = runs.create("shop_reference", None, None, {})
+        reference = runs.create(IMPLICIT_ASSET_JOB_NAME, None, SHOP_REFERENCE, {})
         runs.launch(reference)
         assert runs.wait([reference])[0].success
         day = runs.create("shop_daily", "2026-09-01", None, {})
@@ -222,7 +225,7 @@ def test_terminate_from_another_process_cancels_the_run_and_keeps_the_worker(
         assert elsewhere.terminate(day)
         (ended,) = runs.wait([day])
         assert instance.get_run_by_id(day).status == dg.DagsterRunStatus.CANCELED
-        again = runs.create("shop_reference", None, None, {})
+        again = runs.create(IMPLICIT_ASSET_JOB_NAME, None, SHOP_REFERENCE, {})
         runs.launch(again)
         assert runs.wait([again])[0].success
         assert worker_pid(instance.get_run_by_id(again)) == worker_pid(instance.get_run_by_id(day))
@@ -238,7 +241,8 @@ def test_a_reference_is_refitted_only_when_it_or_its_settings_changed(
     instance = instance_of(environ)
 
     def reference_runs() -> int:
-        return instance.get_runs_count(dg.RunsFilter(job_name="shop_reference"))
+        runs = instance.get_runs(dg.RunsFilter(job_name=IMPLICIT_ASSET_JOB_NAME))
+        return sum(reference_key("shop") in (r.asset_selection or ()) for r in runs)
 
     first = backfill(monkeypatch, environ, 0, 0, "--workers", "1", "--no-alerting")
     assert first.exit_code == 0, first.output

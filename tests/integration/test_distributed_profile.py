@@ -34,6 +34,7 @@ from urllib.parse import unquote
 import dagster as dg
 import pytest
 import sqlalchemy as sa
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 
 from monitoring_pipelines.backfill import (
     BackfillReport,
@@ -50,7 +51,7 @@ from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.definitions import build_definitions
 from monitoring_pipelines.demo import generate_demo
-from monitoring_pipelines.jobs import daily_job_name, reference_job_name
+from monitoring_pipelines.jobs import daily_job_name, reference_key
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.fakes.celery_workers import (
     Worker,
@@ -219,7 +220,7 @@ def read(environ: Mapping[str, str]) -> Outcome:
     return Outcome(checks, incidents, messages, rows)
 
 
-KILLED_STEP = "sentiment__data_quality"  # Great Expectations: the longest step of a day
+KILLED_STEP = "sentiment__daily"  # the day's assets, Great Expectations the longest of them
 _STEP_START = re.compile(
     r" - (?P<run>[0-9a-f-]{36}) - (?P<pid>\d+) - (?P<step>\w+) - STEP_START - "
 )
@@ -309,14 +310,18 @@ class WebServer:
         (node,) = data["repositoriesOrError"]["nodes"]
         return {"repositoryName": node["name"], "repositoryLocationName": node["location"]["name"]}
 
-    def launch_run(self, job: str) -> str:
-        """The job's run, as the UI's Materialize button submits it (to the run queue)."""
+    def launch_run(self, job: str, assets: list[list[str]] | None = None) -> str:
+        """The job's run (of ``assets`` only: paths), as the UI's Materialize button submits
+        it (to the run queue)."""
+        selector: dict[str, object] = {**self.repository(), "jobName": job}
+        if assets is not None:
+            selector["assetSelection"] = [{"path": path} for path in assets]
         data = self.graphql(
             """mutation($params: ExecutionParams!) { launchRun(executionParams: $params) {
                 __typename ... on LaunchRunSuccess { run { runId } }
                 ... on PythonError { message } ... on RunConfigValidationInvalid { errors
                 { message } } } }""",
-            params={"selector": {**self.repository(), "jobName": job}, "runConfigData": {}},
+            params={"selector": selector, "runConfigData": {}},
         )
         result = data["launchRun"]
         assert result["__typename"] == "LaunchRunSuccess", result
@@ -520,7 +525,7 @@ def test_a_ui_backfill_on_the_production_services_equals_the_embedded_default_wi
         killer = StepKiller(services[:2], KILLED_STEP)
         killer.start()
         for monitor in MONITORS:
-            web.launch_run(reference_job_name(monitor))
+            web.launch_run(IMPLICIT_ASSET_JOB_NAME, [reference_key(monitor).path])
         days = [d.isoformat() for d in DAYS]
         backfills = [web.launch_backfill(daily_job_name(m), days) for m in MONITORS]
         wait_until(
@@ -578,7 +583,7 @@ def test_a_ui_backfill_on_the_production_services_equals_the_embedded_default_wi
     jobs = [r["jobName"] for r in runs]
     for monitor in MONITORS:
         assert jobs.count(daily_job_name(monitor)) == len(DAYS)
-        assert jobs.count(reference_job_name(monitor)) == 1
+    assert jobs.count(IMPLICIT_ASSET_JOB_NAME) == len(MONITORS)  # a reference each
     # The same results as the embedded default: nothing lost, nothing twice. The messages are
     # the same but for the summaries: one per backfill that found something (the UI makes one
     # backfill per job, the command one for all).

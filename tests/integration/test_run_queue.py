@@ -16,10 +16,11 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 
 from monitoring_pipelines.dagster_runs import DagsterRuns
 from monitoring_pipelines.demo import generate_demo
-from monitoring_pipelines.jobs import daily_job_name, reference_job_name
+from monitoring_pipelines.jobs import daily_job_name, reference_key
 from tests.fakes.processes import stop_tree
 from tests.integration.test_production_profile import instance_database  # noqa: F401
 
@@ -94,7 +95,8 @@ def test_the_queue_takes_turns_per_warehouse_and_keeps_each_monitors_order(
     with dg.DagsterInstance.from_config(environ["DAGSTER_HOME"]) as instance:
         with DagsterRuns(instance, workers=1) as runs:
             for monitor in MONITORS:
-                submitted.append(runs.create(reference_job_name(monitor), None, None, {}))
+                reference = (reference_key(monitor),)
+                submitted.append(runs.create(IMPLICIT_ASSET_JOB_NAME, None, reference, {}))
             for day in DAYS:
                 for monitor in MONITORS:
                     submitted.append(runs.create(daily_job_name(monitor), day, None, {}))

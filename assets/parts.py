@@ -242,10 +242,14 @@ def reconciled_specs(parts: Sequence[Part]) -> list[dg.AssetSpec]:
 
     Two parts may read one upstream asset over different windows (the anomaly detector reads
     weeks of service metrics, the SLO budget a month, the metrics themselves their usual
-    days). A reader whose window ends on its own day keeps only the same-day dependency when
-    the upstream asset depends on its own previous days: each of its days then follows every
-    earlier one, so the reader still follows the days it reads. What still differs is widened
-    to the union of the windows (the reader waits for a few more days, never fewer).
+    days). When the upstream asset depends on its own previous day, each of its days follows
+    every earlier one, so its readers keep only the same-day dependency and still follow every
+    day they read. Otherwise the readers' windows are widened to their union (a reader waits
+    for a few more days, never fewer).
+
+    Raises:
+        ValueError: The windows cannot be reconciled (an asset that reads its own earlier days
+            but not its previous one, read over other windows by another part).
     """
     by_key = {p.key: p for p in parts}
     mappings: dict[dg.AssetKey, set[Any]] = {}
@@ -257,36 +261,42 @@ def reconciled_specs(parts: Sequence[Part]) -> list[dg.AssetSpec]:
     if not conflicts:
         return [p.spec for p in parts]
     chained = {k for k in conflicts if k in by_key and _follows_previous_day(by_key[k])}
+    for key in conflicts - chained:
+        if key in by_key and _own_mapping(by_key[key]) is not None:
+            raise ValueError(
+                f"{key.to_user_string()} reads its own earlier days but not its previous one, "
+                "and other assets of its definition read it over other windows"
+            )
+    widened = {
+        key: _union(
+            m
+            for p in parts
+            for d in p.spec.deps
+            if d.asset_key == key
+            for m in [d.partition_mapping]
+            if m is not None
+        )
+        for key in conflicts - chained
+    }
     out = []
     for p in parts:
         deps = []
         for dep in p.spec.deps:
             mapping = dep.partition_mapping
             if dep.asset_key in conflicts and dep.asset_key != p.key and mapping is not None:
-                if dep.asset_key in chained and _ends_same_day(mapping):
-                    mapping = None
-                elif dep.asset_key not in chained:
-                    mapping = _union(
-                        m
-                        for q in parts
-                        for d in q.spec.deps
-                        if d.asset_key == dep.asset_key and q.key != dep.asset_key
-                        for m in [d.partition_mapping]
-                        if m is not None
-                    )
+                mapping = None if dep.asset_key in chained else widened[dep.asset_key]
             deps.append(dg.AssetDep(dep.asset_key, partition_mapping=mapping))
         out.append(p.spec.replace_attributes(deps=deps))
-    _check_one_mapping_each(out)
     return out
 
 
+def _own_mapping(p: Part) -> Any:
+    return next((d.partition_mapping for d in p.spec.deps if d.asset_key == p.key), None)
+
+
 def _follows_previous_day(p: Part) -> bool:
-    own = next((d.partition_mapping for d in p.spec.deps if d.asset_key == p.key), None)
+    own = _own_mapping(p)
     return isinstance(own, dg.TimeWindowPartitionMapping) and own.end_offset == -1
-
-
-def _ends_same_day(mapping: Any) -> bool:
-    return isinstance(mapping, dg.TimeWindowPartitionMapping) and mapping.end_offset == 0
 
 
 def _union(mappings: Iterable[Any]) -> dg.TimeWindowPartitionMapping:
@@ -298,16 +308,3 @@ def _union(mappings: Iterable[Any]) -> dg.TimeWindowPartitionMapping:
         end_offset=max(m.end_offset for m in windows),
         allow_nonexistent_upstream_partitions=True,
     )
-
-
-def _check_one_mapping_each(specs: Sequence[dg.AssetSpec]) -> None:
-    found: dict[dg.AssetKey, Any] = {}
-    for spec in specs:
-        for dep in spec.deps:
-            if dep.partition_mapping is None:
-                continue
-            if found.setdefault(dep.asset_key, dep.partition_mapping) != dep.partition_mapping:
-                raise ValueError(
-                    f"{spec.key.to_user_string()} reads {dep.asset_key.to_user_string()} with "
-                    "a partition mapping another asset of its definition does not share"
-                )

@@ -147,7 +147,8 @@ def test_one_mapping_per_upstream_still_orders_every_day_a_reader_reads(
 
         return body
 
-    source = spec_part("x", [dg.AssetDep(key("x"), partition_mapping=window(own, 1))] if own else [])
+    own_days = [dg.AssetDep(key("x"), partition_mapping=window(own, 1))] if own else []
+    source = spec_part("x", own_days)
     parts = [source] + [
         spec_part(
             f"r{i}",
@@ -169,9 +170,7 @@ def test_one_mapping_per_upstream_still_orders_every_day_a_reader_reads(
         first, last = w if w else (0, 0)
         (dep,) = specs[key(f"r{i}")].deps
         mapping = dep.partition_mapping
-        start, end = (
-            (mapping.start_offset, mapping.end_offset) if mapping is not None else (0, 0)
-        )
+        start, end = (mapping.start_offset, mapping.end_offset) if mapping is not None else (0, 0)
         assert end >= -last  # it follows the latest day it reads
         assert start <= -first or chained  # and every earlier one, directly or by the chain
     assemble("m", parts)  # Dagster accepts the definition

@@ -169,12 +169,13 @@ from monitoring_pipelines.dagster_runs import DagsterRuns
 instance = dg.DagsterInstance.get()
 seconds = []
 with DagsterRuns(instance, workers=1) as runs:
-    jobs = [("rec000_reference", None)] + [
-        ("rec000_daily", f"2026-09-{{d:02d}}") for d in range(1, {runs} + 2)
+    reference = (dg.AssetKey(["rec000", "reference_profile"]),)  # Dagster's asset job
+    jobs = [("__ASSET_JOB", None, reference)] + [
+        ("rec000_daily", f"2026-09-{{d:02d}}", None) for d in range(1, {runs} + 2)
     ]
-    for job, day in jobs:
+    for job, day, keys in jobs:
         started = time.perf_counter()
-        run_id = runs.create(job, day, None, {{}})
+        run_id = runs.create(job, day, keys, {{}})
         runs.launch(run_id)
         (done,) = runs.wait([run_id])
         assert done.success, job

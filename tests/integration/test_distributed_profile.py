@@ -358,7 +358,7 @@ class WebServer:
     def runs(self, statuses: list[str] | None = None) -> list[dict[str, Any]]:
         data = self.graphql(
             "query($f: RunsFilter) { runsOrError(filter: $f) { ... on Runs "
-            "{ results { runId status jobName tags { key value } } } } }",
+            "{ results { runId status jobName assetSelection { path } tags { key value } } } } }",
             f={"statuses": statuses} if statuses else {},
         )
         return list(data["runsOrError"]["results"])
@@ -583,7 +583,9 @@ def test_a_ui_backfill_on_the_production_services_equals_the_embedded_default_wi
     jobs = [r["jobName"] for r in runs]
     for monitor in MONITORS:
         assert jobs.count(daily_job_name(monitor)) == len(DAYS)
-    assert jobs.count(IMPLICIT_ASSET_JOB_NAME) == len(MONITORS)  # a reference each
+    references = [r["assetSelection"] for r in runs if r["jobName"] == IMPLICIT_ASSET_JOB_NAME]
+    for monitor in MONITORS:  # one run of its reference asset (Dagster's asset job)
+        assert references.count([{"path": list(reference_key(monitor).path)}]) == 1
     # The same results as the embedded default: nothing lost, nothing twice. The messages are
     # the same but for the summaries: one per backfill that found something (the UI makes one
     # backfill per job, the command one for all).

@@ -20,7 +20,13 @@ from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NA
 
 from monitoring_pipelines.dagster_runs import DagsterRuns
 from monitoring_pipelines.demo import generate_demo
-from monitoring_pipelines.jobs import daily_job_name, reference_key
+from monitoring_pipelines.jobs import (
+    WAREHOUSE_TAG,
+    daily_job_name,
+    reference_key,
+    run_tags,
+    warehouse_tag,
+)
 from tests.fakes.processes import stop_tree
 from tests.integration.test_production_profile import instance_database  # noqa: F401
 
@@ -94,9 +100,12 @@ def test_the_queue_takes_turns_per_warehouse_and_keeps_each_monitors_order(
     submitted: list[str] = []
     with dg.DagsterInstance.from_config(environ["DAGSTER_HOME"]) as instance:
         with DagsterRuns(instance, workers=1) as runs:
+            warehouse = f"sqlite:///{Path(environ['MONITORING_HOME']) / 'warehouse.db'}"
             for monitor in MONITORS:
+                # as `monitoring backfill` launches a reference: Dagster's asset job, tagged
                 reference = (reference_key(monitor),)
-                submitted.append(runs.create(IMPLICIT_ASSET_JOB_NAME, None, reference, {}))
+                tags = run_tags(monitor, {WAREHOUSE_TAG: warehouse_tag(warehouse)})
+                submitted.append(runs.create(IMPLICIT_ASSET_JOB_NAME, None, reference, tags))
             for day in DAYS:
                 for monitor in MONITORS:
                     submitted.append(runs.create(daily_job_name(monitor), day, None, {}))

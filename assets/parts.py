@@ -280,6 +280,9 @@ def reconciled_specs(parts: Sequence[Part]) -> list[dg.AssetSpec]:
     }
     out = []
     for p in parts:
+        if not any(d.asset_key in conflicts and d.asset_key != p.key for d in p.spec.deps):
+            out.append(p.spec)  # (a spec is rebuilt only when a mapping changes)
+            continue
         deps = []
         for dep in p.spec.deps:
             mapping = dep.partition_mapping

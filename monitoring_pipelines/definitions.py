@@ -129,6 +129,10 @@ def build_definitions(
             labels_sensor(config.monitors, common),
         ],
         resources=bound,
+        # Dagster's asset job (a reference rebuilt from its asset, a report the alerting
+        # sensor requests, a Materialize in the UI) runs its steps like the monitors' jobs: by
+        # default it would start a process per step, seconds of imports each.
+        executor=executor,
     )
 
 

@@ -52,7 +52,7 @@ class BackfillRangeError(MonitoringError):
 class Stage(StrEnum):
     """Which of a day's assets a run materializes."""
 
-    WHOLE = "whole"  # all of them (the reference job: the reference)
+    WHOLE = "whole"  # all of them (a reference run: the reference asset)
     OWN = "own"  # those that read only their own day
     WINDOW = "window"  # those that read earlier days
 

@@ -2,7 +2,7 @@
 days recorded out of order neither bridge nor lose episodes.
 
 Real parts throughout: Dagster runs in process against a temporary instance, the product's own
-reference job, the alerting pass, and the result store on SQLite and PostgreSQL.
+reference asset's runs, the alerting pass, and the result store on SQLite and PostgreSQL.
 """
 
 import random

@@ -18,6 +18,7 @@ alerting pass turns into one ``run_failure`` verdict per asset).
 
 import inspect
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
@@ -144,12 +145,12 @@ def run_parts(context: dg.AssetExecutionContext, parts: Sequence[Part]) -> Itera
     selected = context.selected_asset_keys
     checks = context.selected_asset_check_keys
     failed: dict[dg.AssetKey, BaseException] = {}
+    not_run: set[dg.AssetKey] = set()  # downstream of a failed part
     for p in parts:
         if p.key not in selected:
             continue
-        blocked = [d.asset_key for d in p.spec.deps if d.asset_key in failed]
-        if blocked:
-            failed[p.key] = _NotRun(blocked[0])
+        if any(d.asset_key in failed or d.asset_key in not_run for d in p.spec.deps):
+            not_run.add(p.key)
             continue
         try:
             for event in p.run(context):
@@ -161,22 +162,14 @@ def run_parts(context: dg.AssetExecutionContext, parts: Sequence[Part]) -> Itera
         raise _step_failure(failed)
 
 
-class _NotRun(Exception):
-    """A part not run because an asset it depends on failed in the same step."""
-
-    def __init__(self, upstream: dg.AssetKey) -> None:
-        super().__init__(f"not run: {upstream.to_user_string()} failed")
-
-
-def _owned(event: Any, key: dg.AssetKey, checks: Iterable[dg.AssetCheckKey]) -> Any:
+def _owned(event: Any, key: dg.AssetKey, checks: AbstractSet[dg.AssetCheckKey]) -> Any:
     """A body's result addressed to its asset, with only the checks the run selected."""
     if not isinstance(event, dg.MaterializeResult):
         return event
-    selected = set(checks)
     results = [
         r
         for r in event.check_results or []
-        if dg.AssetCheckKey(r.asset_key or key, r.check_name or "") in selected
+        if dg.AssetCheckKey(r.asset_key or key, r.check_name or "") in checks
     ]
     return dg.MaterializeResult(
         asset_key=event.asset_key or key,
@@ -196,16 +189,13 @@ def _why(exc: BaseException) -> str:
 def _step_failure(failed: Mapping[dg.AssetKey, BaseException]) -> dg.Failure:
     """One failure for the step: the first failed asset's description (and metadata) when it
     is the only cause, else every cause; ``failed assets`` names each asset and why."""
-    causes = {k: e for k, e in failed.items() if not isinstance(e, _NotRun)}
-    first = next(iter(causes.values()))
-    why = {k.to_user_string(): _why(e) for k, e in causes.items()}  # the skipped are not
-    if len(causes) == 1 and isinstance(first, dg.Failure):
-        description = first.description or _why(first)
-        metadata = dict(first.metadata)
-    elif len(causes) == 1:
-        description, metadata = _why(first), {}
+    first = next(iter(failed.values()))
+    why = {k.to_user_string(): _why(e) for k, e in failed.items()}
+    if len(failed) == 1:
+        description = _why(first)
+        metadata = dict(first.metadata) if isinstance(first, dg.Failure) else {}
     else:
-        description = "; ".join(f"{k.to_user_string()}: {_why(e)}" for k, e in causes.items())
+        description = "; ".join(f"{asset}: {cause}" for asset, cause in why.items())
         metadata = {}
     metadata[FAILED_ASSETS] = dg.MetadataValue.json(why)
     failure = dg.Failure(description=description, metadata=metadata)

@@ -189,3 +189,14 @@ def test_a_remote_judge_gets_its_own_job_schedule_and_key_from_the_environment(
     judge = (defs.resources or {})["judge"]
     assert isinstance(judge.api_key, dg.EnvVar)
     assert judge.api_key.env_var_name == "MONITORING_JUDGE_API_KEY"
+
+
+def test_dagsters_asset_job_runs_its_steps_like_the_monitors_jobs(
+    demo_defs: dg.Definitions,
+) -> None:
+    """A reference rebuilt from its asset, a report the alerting sensor requests and a
+    Materialize in the UI run in Dagster's asset job: with its default executor each step was
+    a process of its own (seconds of imports each)."""
+    daily = demo_defs.resolve_job_def("sentiment_daily").executor_def
+    assert demo_defs.resolve_implicit_global_asset_job_def().executor_def.name == daily.name
+    assert daily.name == "in_process"

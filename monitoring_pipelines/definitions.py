@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import warnings
 from collections.abc import Mapping
 from functools import partial
@@ -55,6 +56,13 @@ from resources import (
 warnings.filterwarnings("ignore", category=dg.PreviewWarning)
 warnings.filterwarnings("ignore", category=dg.BetaWarning)
 
+# Python's cyclic collector runs after every 700 new container objects by default, and each of
+# its full passes walks the whole heap. Dagster builds a dozen objects per asset, check and job
+# and keeps all of them, so at 500 monitors the default spent about 3 s of a 15 s load walking
+# objects that live as long as the process. After 50,000 new objects, the same load spent
+# 0.8 s; its peak memory did not change (README.md, "A fleet of monitors").
+GC_THRESHOLDS = (50_000, 20, 100)
+
 
 def build_definitions(
     config: MonitorFile,
@@ -70,6 +78,7 @@ def build_definitions(
     (README.md, "A fleet of monitors"). A resolved job keeps the resources it was resolved
     with, so resources are replaced here (``overrides``, e.g. a test's judge), not afterwards.
     """
+    collect_garbage_less_often()
     assets: list[dg.AssetsDefinition] = []
     jobs: list[dg.JobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
@@ -134,6 +143,13 @@ def build_definitions(
         # default it would start a process per step, seconds of imports each.
         executor=executor,
     )
+
+
+def collect_garbage_less_often() -> None:
+    """Raise the process's collection thresholds to ``GC_THRESHOLDS`` (never lower them): the
+    process that builds the definitions keeps them until it exits."""
+    current = gc.get_threshold()
+    gc.set_threshold(*(max(c, t) for c, t in zip(current, GC_THRESHOLDS, strict=True)))
 
 
 def _resolved(

@@ -200,3 +200,31 @@ def test_dagsters_asset_job_runs_its_steps_like_the_monitors_jobs(
     daily = demo_defs.resolve_job_def("sentiment_daily").executor_def
     assert demo_defs.resolve_implicit_global_asset_job_def().executor_def.name == daily.name
     assert daily.name == "in_process"
+
+
+def test_the_process_that_builds_definitions_collects_garbage_less_often(
+    tmp_path: Path,
+) -> None:
+    """Building the definitions raises the collector's thresholds (never lowers them), so a
+    code server of hundreds of monitors does not walk its whole heap every few hundred objects.
+    Checked in a fresh process: the thresholds belong to the process."""
+    script = (
+        "import gc, json\n"
+        "gc.set_threshold(700, 10, 500)\n"
+        "from monitoring_pipelines.definitions import GC_THRESHOLDS, defs\n"
+        "defs()\n"
+        "print(json.dumps([gc.get_threshold(), GC_THRESHOLDS]))\n"
+    )
+    env = {
+        **os.environ,
+        "MONITORING_HOME": str(tmp_path),
+        "MONITORING_CONFIG": str(DEMO),
+        "PYTHONPATH": str(ROOT),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=ROOT, capture_output=True, text=True
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    after, wanted = json.loads(out.stdout.strip().splitlines()[-1])
+    assert after == [wanted[0], wanted[1], 500]  # the caller's higher third threshold is kept
+    assert after[0] >= 10_000

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import gc
 import warnings
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from functools import partial
 
 import dagster as dg
@@ -59,8 +60,9 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 # Python's cyclic collector runs after every 700 new container objects by default, and each of
 # its full passes walks the whole heap. Dagster builds a dozen objects per asset, check and job
 # and keeps all of them, so at 500 monitors the default spent about 3 s of a 15 s load walking
-# objects that live as long as the process. After 50,000 new objects, the same load spent
-# 0.8 s; its peak memory did not change (README.md, "A fleet of monitors").
+# objects that live as long as the process. While the definitions are built the collector runs
+# after 50,000 new objects; then they are frozen out of its passes (README.md, "A fleet of
+# monitors").
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
@@ -78,7 +80,6 @@ def build_definitions(
     (README.md, "A fleet of monitors"). A resolved job keeps the resources it was resolved
     with, so resources are replaced here (``overrides``, e.g. a test's judge), not afterwards.
     """
-    collect_garbage_less_often()
     assets: list[dg.AssetsDefinition] = []
     jobs: list[dg.JobDefinition] = []
     schedules: list[dg.ScheduleDefinition] = []
@@ -145,11 +146,18 @@ def build_definitions(
     )
 
 
-def collect_garbage_less_often() -> None:
-    """Raise the process's collection thresholds to ``GC_THRESHOLDS`` (never lower them): the
-    process that builds the definitions keeps them until it exits."""
-    current = gc.get_threshold()
-    gc.set_threshold(*(max(c, t) for c, t in zip(current, GC_THRESHOLDS, strict=True)))
+@contextmanager
+def collecting_rarely() -> Iterator[None]:
+    """Raise the collector's thresholds to ``GC_THRESHOLDS`` (never lower them) for the block,
+    then restore them and freeze what exists: the definitions live as long as the process, and
+    a run's own garbage is collected as often as before, without walking them again."""
+    before = gc.get_threshold()
+    gc.set_threshold(*(max(b, t) for b, t in zip(before, GC_THRESHOLDS, strict=True)))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+        gc.freeze()
 
 
 def _resolved(
@@ -280,6 +288,11 @@ def defs() -> dg.Definitions:
 
     key = (tuple(sorted(os.environ.items())), _monitor_file_state(os.environ))
     if key not in _loaded:
-        _loaded.clear()
-        _loaded[key] = load_definitions(os.environ)
+        if _loaded:
+            _loaded.clear()
+            gc.unfreeze()  # the replaced definitions can be collected
+        with collecting_rarely():
+            loaded = load_definitions(os.environ)
+            loaded.get_repository_def()  # what Dagster builds from them next
+        _loaded[key] = loaded
     return _loaded[key]

@@ -7,7 +7,8 @@ temporary folder and put first on ``PYTHONPATH``):
 * ``load``: the definitions loaded in a fresh process through the code location's entry
   (``definitions.defs``, as Dagster's code server calls it), with the repository snapshot the
   code server sends (what the webserver and the daemon wait for): wall and CPU seconds (the
-  CPU time of the process is steadier than its wall time on a machine shared with other work);
+  CPU time of the process is steadier than its wall time on a machine shared with other work),
+  and the seconds of it Python's cyclic garbage collector took;
 * ``ready``: ``dagster-webserver`` started on the fleet until its code location is loaded
   (what a user waits for after ``make ui``), with this code and with ``--before``'s;
 * ``run``: a daily run through the warm run launcher with N monitors configured: the first
@@ -42,13 +43,20 @@ from tests.fakes.processes import stop_tree  # noqa: E402
 
 BEFORE = "14952fd"
 LOAD = """
-import time
+import gc, time
 started = time.perf_counter()
+collecting = [0.0, 0.0]  # the collector's seconds, the start of its current pass
+def timed(phase, info):
+    if phase == "start":
+        collecting[1] = time.perf_counter()
+    else:
+        collecting[0] += time.perf_counter() - collecting[1]
+gc.callbacks.append(timed)
 import dagster  # noqa: F401
 from dagster._core.remote_representation.external_data import RepositorySnap
 from monitoring_pipelines.definitions import defs
 RepositorySnap.from_def(defs().get_repository_def())
-print(time.perf_counter() - started, time.process_time())
+print(time.perf_counter() - started, time.process_time(), collecting[0])
 """
 
 
@@ -90,8 +98,9 @@ def fleet_config(home: Path, monitors: int) -> Path:
     return path
 
 
-def load_seconds(tree: Path, config: Path, home: Path) -> tuple[float, float]:
-    """Wall and CPU seconds of the definitions and the snapshot in a fresh process."""
+def load_seconds(tree: Path, config: Path, home: Path) -> tuple[float, float, float]:
+    """Wall and CPU seconds of the definitions and the snapshot in a fresh process, and the
+    seconds of it that Python's cyclic garbage collector took."""
     env = {
         **os.environ,
         "PYTHONPATH": str(tree),
@@ -102,8 +111,8 @@ def load_seconds(tree: Path, config: Path, home: Path) -> tuple[float, float]:
     out = subprocess.run(
         [sys.executable, "-c", LOAD], env=env, cwd=tree, check=True, capture_output=True, text=True
     )
-    wall, cpu = out.stdout.strip().splitlines()[-1].split()
-    return float(wall), float(cpu)
+    wall, cpu, collecting = out.stdout.strip().splitlines()[-1].split()
+    return float(wall), float(cpu), float(collecting)
 
 
 def ready_seconds(tree: Path, config: Path, home: Path, port: int) -> float:
@@ -206,16 +215,18 @@ def main() -> None:
     subprocess.run(["tar", "-x", "-C", str(before)], input=archive.stdout, check=True)
     load: dict[str, dict[int, float]] = {"after": {}, "before": {}}
     load_cpu: dict[str, dict[int, float]] = {"after": {}, "before": {}}
+    load_gc: dict[str, dict[int, float]] = {"after": {}, "before": {}}
     for size in args.sizes:
         config = fleet_config(home, size)
-        samples: dict[str, list[tuple[float, float]]] = {"after": [], "before": []}
+        samples: dict[str, list[tuple[float, float, float]]] = {"after": [], "before": []}
         for rep in range(args.reps):  # interleaved: the machine's load drifts
             order = [("after", ROOT), ("before", before)]
             for name, tree in order if rep % 2 == 0 else order[::-1]:
                 samples[name].append(load_seconds(tree, config, home))
         for name, values in samples.items():
-            load[name][size] = round(statistics.median(w for w, _ in values), 2)
-            load_cpu[name][size] = round(statistics.median(c for _, c in values), 2)
+            load[name][size] = round(statistics.median(w for w, _, _ in values), 2)
+            load_cpu[name][size] = round(statistics.median(c for _, c, _ in values), 2)
+            load_gc[name][size] = round(statistics.median(g for _, _, g in values), 2)
     ready: dict[str, dict[int, float]] = {"after": {}, "before": {}}
     for size in args.ready_sizes:
         config = fleet_config(home, size)
@@ -253,6 +264,7 @@ def main() -> None:
                 "load_cpu_after_over_before": {
                     n: round(load_cpu["after"][n] / load_cpu["before"][n], 2) for n in args.sizes
                 },
+                "of_which_garbage_collection_s": load_gc,
                 "webserver_ready_s": ready,
                 "daily_run_through_warm_launcher": runs,
                 "before": args.before,

@@ -290,7 +290,10 @@ def defs() -> dg.Definitions:
     if key not in _loaded:
         if _loaded:
             _loaded.clear()
-            gc.unfreeze()  # the replaced definitions can be collected
+            # The replaced definitions are collected before the new ones are frozen: frozen
+            # again, their cycles would stay until the process exits, at each reload.
+            gc.unfreeze()
+            gc.collect()
         with collecting_rarely():
             loaded = load_definitions(os.environ)
             loaded.get_repository_def()  # what Dagster builds from them next

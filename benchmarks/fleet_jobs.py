@@ -85,29 +85,20 @@ def schedules_on_the_asset_job(definitions: Any) -> Any:
                 keys = sorted(job.selection.resolve(graph))
                 schedules.append(on_the_asset_job(f"{job.name}_schedule", hour, keys, partitions))
         # The prune job and the sensors as the code builds them.
+        common = {
+            definitions.WAREHOUSE_TAG: definitions.warehouse_tag(
+                definitions.warehouse_url(config, settings)
+            )
+        }
         pruning = definitions.prune_job({n: m.retention for n, m in config.monitors.items()})
         return dg.Definitions(
             assets=assets,
             jobs=[pruning],
             schedules=[*schedules, definitions.prune_schedule(pruning)],
-            sensors=sensors(config, settings, assets),
+            sensors=definitions.monitor_sensors(config, settings, assets, common),
             resources=definitions.resources(config, settings, environ),
             executor=definitions.job_executor(settings.executor),
         )
-
-    def sensors(config: Any, settings: Any, assets: list[Any]) -> list[Any]:
-        alerts = {name: monitor.alerts for name, monitor in config.monitors.items()}
-        return [
-            definitions.alerting_sensor(
-                alerts,
-                settings.dagster_url,
-                definitions.report_keys(assets),
-                settings.alerting_budget_s,
-                web_url=settings.web_url,
-                monitors=config.monitors,
-            ),
-            definitions.labels_sensor(config.monitors),
-        ]
 
     def on_the_asset_job(name: str, hour: int, keys: list[Any], partitions: Any) -> Any:
         def request(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:

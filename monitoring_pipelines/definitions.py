@@ -121,29 +121,39 @@ def build_definitions(
             schedules.append(daily_schedule(judged, hour=JUDGE_HOUR))
     pruning = prune_job({name: monitor.retention for name, monitor in config.monitors.items()})
     schedules.append(prune_schedule(pruning))
-    alerts = {name: monitor.alerts for name, monitor in config.monitors.items()}
     return dg.Definitions(
         assets=assets,
         jobs=[*jobs, pruning],
         schedules=schedules,
-        sensors=[
-            alerting_sensor(
-                alerts,
-                settings.dagster_url,
-                report_keys(assets),
-                settings.alerting_budget_s,
-                web_url=settings.web_url,
-                monitors=config.monitors,
-                run_tags=common,
-            ),
-            labels_sensor(config.monitors, common),
-        ],
+        sensors=monitor_sensors(config, settings, assets, common),
         resources=bound,
         # Dagster's asset job (a reference rebuilt from its asset, a report the alerting
         # sensor requests, a Materialize in the UI) runs its steps like the monitors' jobs: by
         # default it would start a process per step, seconds of imports each.
         executor=executor,
     )
+
+
+def monitor_sensors(
+    config: MonitorFile,
+    settings: Settings,
+    assets: list[dg.AssetsDefinition],
+    run_tags: Mapping[str, str],
+) -> list[dg.SensorDefinition]:
+    """The alerting sensor and the labels sensor of ``config``'s monitors."""
+    alerts = {name: monitor.alerts for name, monitor in config.monitors.items()}
+    return [
+        alerting_sensor(
+            alerts,
+            settings.dagster_url,
+            report_keys(assets),
+            settings.alerting_budget_s,
+            web_url=settings.web_url,
+            monitors=config.monitors,
+            run_tags=run_tags,
+        ),
+        labels_sensor(config.monitors, run_tags),
+    ]
 
 
 @contextmanager

@@ -1,7 +1,7 @@
-"""Backfills from the command line: each monitor's day is a Dagster run of its daily job(s),
-created from the project's code location as part of a Dagster backfill (one per job, on the
-UI's Backfills page) and launched through the warm run launcher (``launcher.py``), whose worker
-processes pay the imports once.
+"""Backfills from the command line: each monitor's day is a Dagster run of its daily assets (and,
+with a remote judge, one of its judged assets), created from the project's code location as part
+of a Dagster asset backfill (one per monitor, on the UI's Backfills page) and launched through
+the warm run launcher (``launcher.py``), whose worker processes pay the imports once.
 
 A day's window assets read earlier days: a trailing window, a baseline, their own history
 (every asset with a dependency on earlier partitions, and what is downstream of it). They
@@ -10,8 +10,9 @@ first, so that the results depend neither on the number of workers nor on which 
 first. A worker that would otherwise wait runs a later day's own assets ahead, in a run of
 their own; that day's window assets follow in a second run when their turn comes.
 
-The runs are ordinary runs: the UI shows them under their job and backfill, can re-execute
-them, and the alerting pass reads their check evaluations (README.md, "Backfills").
+The runs are ordinary runs of Dagster's asset job: the UI shows them under their assets and
+backfill, can re-execute them, and the alerting pass reads their check evaluations (README.md,
+"Backfills").
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import re
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -28,19 +29,15 @@ from enum import StrEnum
 from typing import TYPE_CHECKING
 
 import dagster as dg
-from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
+from dagster._core.storage.tags import BACKFILL_ID_TAG
 
 from monitoring_pipelines.core.errors import MonitoringError
-from monitoring_pipelines.jobs import (
-    MONITOR_TAG,
-    daily_job_name,
-    hallucination_job_name,
-    reference_key,
-)
+from monitoring_pipelines.jobs import ASSET_JOB, MONITOR_TAG, Kind, MonitorRun, reference_key
 from monitoring_pipelines.run_failures import StepFailure, step_failures
 
 if TYPE_CHECKING:
     from monitoring_pipelines.dagster_runs import DagsterRuns
+    from monitoring_pipelines.definitions import Fleet
 
 BACKFILL_TAG = "monitoring/backfill"
 
@@ -59,8 +56,7 @@ class Stage(StrEnum):
 
 @dataclass(frozen=True)
 class Task:
-    """One run (one per job of the monitor): a monitor's day, or its reference when ``day``
-    is None."""
+    """A monitor's day (its runs one after another), or its reference when ``day`` is None."""
 
     monitor: str
     day: date | None
@@ -115,8 +111,8 @@ class BackfillReport:
         self.references_built += other.references_built
 
 
-# The jobs a stage of a monitor's day runs, in order, each with its assets (None: all).
-Selection = list[tuple[str, tuple[dg.AssetKey, ...] | None]]
+# The runs a stage of a monitor's day makes, in order: each a job and its assets.
+Selection = list[tuple[str, tuple[dg.AssetKey, ...]]]
 
 
 def new_backfill_id() -> str:
@@ -131,7 +127,7 @@ def days_between(start: date, end: date) -> list[date]:
 
 
 def run_backfill(
-    load: Callable[[], tuple[dg.Definitions, dg.DagsterInstance]],
+    load: Callable[[], tuple[Fleet, dg.DagsterInstance]],
     monitors: Sequence[str],
     days: Sequence[date],
     *,
@@ -142,10 +138,11 @@ def run_backfill(
     backfill_id: str | None = None,
 ) -> BackfillReport:
     """Materialize ``days`` of each monitor, building missing references first: one Dagster
-    backfill per job, its runs launched in ``workers`` warm worker processes.
+    asset backfill per monitor, its runs launched in ``workers`` warm worker processes.
 
     Args:
-        load: Builds the definitions and opens the instance (in this process).
+        load: Builds the definitions and the monitors' runs, opens the instance (in this
+            process).
         monitors: Monitors to backfill.
         days: Partitions to materialize.
         workers: Runs executing side by side. Their processes load the definitions from this
@@ -163,14 +160,12 @@ def run_backfill(
     report = BackfillReport(backfill_id=backfill_id or new_backfill_id(), workers=workers)
     tags = {BACKFILL_TAG: report.backfill_id}
     started = time.perf_counter()
-    defs, instance = load()
-    jobs = {j.name for j in defs.resolve_all_job_defs()}
+    fleet, instance = load()
     check_range(
         {
-            m: partitions
+            m: daily.partitions
             for m in monitors
-            if daily_job_name(m) in jobs
-            and (partitions := defs.resolve_job_def(daily_job_name(m)).partitions_def)
+            if (daily := _daily(fleet.runs.get(m, ()))) and daily.partitions is not None
         },
         days,
     )
@@ -180,21 +175,22 @@ def run_backfill(
         for failure in outcome.failures:
             progress(f"run failed: {failure}")
 
-    assets = defs.resolve_asset_graph().get_all_asset_keys()
-    # A run carries its monitor's tags (its warehouse), which the run queue's limits count:
-    # a reference's run is of Dagster's asset job, which has none of its own.
+    assets = fleet.definitions.resolve_asset_graph().get_all_asset_keys()
+    # A run carries its monitor's tags (its warehouse), which the run queue's limits count,
+    # and a day's run the id of its monitor's Dagster backfill.
     monitor_tags = {
-        m: defs.resolve_job_def(daily_job_name(m)).tags if daily_job_name(m) in jobs else {}
-        for m in monitors
+        m: dict(daily.tags) if (daily := _daily(fleet.runs.get(m, ()))) else {} for m in monitors
     }
+    backfills: dict[str, str] = {}
 
     def tagged(task: Task) -> dict[str, str]:
-        return {**monitor_tags[task.monitor], MONITOR_TAG: task.monitor, **tags}
+        found = {BACKFILL_ID_TAG: backfills[task.monitor]} if task.monitor in backfills else {}
+        return {**monitor_tags[task.monitor], MONITOR_TAG: task.monitor, **tags, **found}
 
     with DagsterRuns(instance, workers) as runs:
-        references = iter(
+        references: Iterator[tuple[Task, Selection]] = iter(
             [
-                (Task(m, None), [(IMPLICIT_ASSET_JOB_NAME, (reference_key(m),))])
+                (Task(m, None), [(ASSET_JOB, (reference_key(m),))])
                 for m in monitors
                 if reference_key(m) in assets and (rebuild_reference or not has_reference(m))
             ]
@@ -207,10 +203,15 @@ def run_backfill(
                 report.not_run.append(line)
                 progress(f"not run: {line}")
         ready = [m for m in monitors if m not in broken]
-        selections = {m: stage_selections(defs, m) for m in ready}
+        windows = window_assets(fleet.definitions)
+        selections = {m: stage_selections(fleet.runs.get(m, ()), windows) for m in ready}
         keys = [d.isoformat() for d in sorted(days)]
-        for job in dict.fromkeys(j for m in ready for j, _ in selections[m][Stage.WHOLE]):
-            runs.start_backfill(job, keys, tags)
+        for monitor in ready:
+            chosen = [k for _, each in selections[monitor][Stage.WHOLE] for k in each]
+            if chosen and keys:
+                backfills[monitor] = runs.start_backfill(
+                    chosen, keys, {**tags, MONITOR_TAG: monitor}
+                )
         schedule = Schedule(ready, days, {m for m in ready if selections[m][Stage.WINDOW]})
 
         def next_task(spare: bool) -> tuple[Task, Selection] | None:
@@ -341,23 +342,28 @@ def window_assets(defs: dg.Definitions) -> set[dg.AssetKey]:
     return found
 
 
-def stage_selections(defs: dg.Definitions, monitor: str) -> dict[Stage, Selection]:
-    """Each stage's runs for a day of ``monitor``: its daily job, then, with a remote judge,
-    its hallucination job; a stage with no asset in a job skips that job."""
-    names = {j.name for j in defs.resolve_all_job_defs()}
-    jobs = [j for j in (daily_job_name(monitor), hallucination_job_name(monitor)) if j in names]
-    windows = window_assets(defs)
+def stage_selections(
+    runs: Sequence[MonitorRun], windows: set[dg.AssetKey]
+) -> dict[Stage, Selection]:
+    """Each stage's runs for a day of a monitor whose runs are ``runs`` (``windows``: the
+    assets that read earlier days): its daily run, then, with a remote judge, its judged run; a
+    stage with no asset in one of them skips it."""
     out: dict[Stage, Selection] = {stage: [] for stage in Stage}
-    for job in jobs:
-        keys = sorted(defs.resolve_job_def(job).asset_layer.executable_asset_keys)
-        out[Stage.WHOLE].append((job, None))
+    for run in runs:
+        if run.kind not in (Kind.DAILY, Kind.HALLUCINATION):
+            continue
+        out[Stage.WHOLE].append((ASSET_JOB, run.keys))
         for stage, chosen in (
-            (Stage.OWN, [k for k in keys if k not in windows]),
-            (Stage.WINDOW, [k for k in keys if k in windows]),
+            (Stage.OWN, [k for k in run.keys if k not in windows]),
+            (Stage.WINDOW, [k for k in run.keys if k in windows]),
         ):
             if chosen:
-                out[stage].append((job, tuple(chosen)))
+                out[stage].append((ASSET_JOB, tuple(chosen)))
     return out
+
+
+def _daily(runs: Sequence[MonitorRun]) -> MonitorRun | None:
+    return next((r for r in runs if r.kind is Kind.DAILY and r.partitions is not None), None)
 
 
 class Schedule:

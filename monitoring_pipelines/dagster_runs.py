@@ -1,11 +1,11 @@
 """Runs and backfills the Dagster UI knows, made from the command line: each run is created
 from the project's code location (its origin, job, partition and tags, as a run the UI launches
-has), a backfill's days are recorded as a Dagster backfill (the UI's Backfills page), and runs
-execute through a ``WarmRunLauncher``, as the ones the daemon launches do.
+has), a backfill's assets and days are recorded as a Dagster asset backfill (the UI's Backfills
+page), and runs execute through a ``WarmRunLauncher``, as the ones the daemon launches do.
 
-This is what ``dagster job backfill`` does (create the backfill's runs, submit them), with two
-differences: runs are launched when their turn comes rather than queued all at once (a day's
-window assets follow the days before it), and the asset selection can differ per run.
+This is what a backfill launched from the UI does (create the backfill's runs, submit them),
+with two differences: runs are launched when their turn comes rather than queued all at once (a
+day's window assets follow the days before it), and the asset selection can differ per run.
 Creating a run from a code location has no public API in Dagster 1.13; these internals are
 used here only.
 """
@@ -21,13 +21,15 @@ from functools import cached_property
 from types import TracebackType
 
 import dagster as dg
+from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
 from dagster._core.definitions.selector import JobSubsetSelector
 from dagster._core.events import DagsterEvent, DagsterEventType
+from dagster._core.execution.asset_backfill import AssetBackfillData
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.launcher.base import LaunchRunContext, WorkerStatus
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.remote_representation.external import RemoteJob
-from dagster._core.storage.tags import BACKFILL_ID_TAG, PARTITION_NAME_TAG, PARTITION_SET_TAG
+from dagster._core.storage.tags import PARTITION_NAME_TAG, PARTITION_SET_TAG
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.utils import make_new_backfill_id, make_new_run_id
 from dagster._core.workspace.context import WorkspaceProcessContext
@@ -89,7 +91,7 @@ class DagsterRuns:
         self._jobs: dict[tuple[str, tuple[dg.AssetKey, ...] | None], RemoteJob] = {}
         self.launcher = WarmRunLauncher(workers=workers)
         self.launcher.register_instance(instance)
-        self._backfills: dict[str, PartitionBackfill] = {}
+        self._backfills: list[PartitionBackfill] = []
 
     def __enter__(self) -> DagsterRuns:
         return self
@@ -103,29 +105,48 @@ class DagsterRuns:
         self.launcher.dispose()
         self._process.__exit__(kind, exc, traceback)
 
-    def start_backfill(self, job: str, days: Sequence[str], tags: Mapping[str, str]) -> str:
-        """Record a backfill of ``days`` of ``job`` (shown on the UI's Backfills page); its
-        runs are created by ``create``. A daemon that sees it finds every day submitted."""
-        partition_set = self._repository.get_partition_set(f"{job}_partition_set")
+    def start_backfill(
+        self, assets: Sequence[dg.AssetKey], days: Sequence[str], tags: Mapping[str, str]
+    ) -> str:
+        """Record an asset backfill of ``days`` of ``assets`` (of one partitioning; shown on
+        the UI's Backfills page) and return its id; its runs are created by ``create`` with
+        the id as their ``dagster/backfill`` tag. Every day is recorded as requested, so a
+        daemon that sees the backfill launches none of its runs again."""
+        now = get_current_timestamp()
+        graph = self._repository.asset_graph
+        target = AssetGraphSubset(  # type: ignore[call-arg]  # a NamedTuple with defaults
+            partitions_subsets_by_asset_key={
+                key: partitions.subset_with_partition_keys(days)
+                for key in assets
+                if (partitions := graph.get(key).partitions_def) is not None
+            },
+            non_partitioned_asset_keys={k for k in assets if not graph.get(k).is_partitioned},
+        )
+        data = (
+            AssetBackfillData.empty(target, now, self.instance)
+            .replace_requested_subset(target)
+            .with_requested_runs_for_target_roots(True)
+        )
         backfill = PartitionBackfill(
             backfill_id=make_new_backfill_id(),
             status=BulkActionStatus.REQUESTED,
             from_failure=False,
             tags=dict(tags),
-            backfill_timestamp=get_current_timestamp(),
-            partition_set_origin=partition_set.get_remote_origin(),
-            partition_names=list(days),
-            last_submitted_partition_name=days[-1] if days else None,
-            reexecution_steps=None,
+            backfill_timestamp=now,
+            asset_selection=list(assets),
+            serialized_asset_backfill_data=None,
+            asset_backfill_data=data,
+            title=None,
+            description=None,
         )
         self.instance.add_backfill(backfill)
-        self._backfills[job] = backfill
+        self._backfills.append(backfill)
         return backfill.backfill_id
 
     def finish_backfills(self, failed: bool) -> None:
         """Mark the recorded backfills complete (failed when a run failed)."""
         status = BulkActionStatus.COMPLETED_FAILED if failed else BulkActionStatus.COMPLETED_SUCCESS
-        for backfill in self._backfills.values():
+        for backfill in self._backfills:
             current = self.instance.get_backfill(backfill.backfill_id) or backfill
             self.instance.update_backfill(
                 current.with_status(status).with_end_timestamp(get_current_timestamp())  # type: ignore[no-untyped-call]
@@ -138,15 +159,14 @@ class DagsterRuns:
         assets: Iterable[dg.AssetKey] | None,
         tags: Mapping[str, str],
     ) -> str:
-        """Create a run of ``job`` (for ``partition``, of ``assets`` or all) and return its id."""
+        """Create a run of ``job`` (for ``partition``, of ``assets`` or all) and return its id;
+        ``tags`` name its backfill, if any."""
         keys = tuple(sorted(assets)) if assets is not None else None
         remote = self._remote_job(job, keys)
         run_tags = {**remote.tags, **tags}
         if partition is not None:
             run_tags[PARTITION_NAME_TAG] = partition
-            run_tags[PARTITION_SET_TAG] = f"{job}_partition_set"
-            if job in self._backfills:
-                run_tags[BACKFILL_ID_TAG] = self._backfills[job].backfill_id
+            run_tags[PARTITION_SET_TAG] = f"{job}_partition_set"  # as Dagster's daemon tags it
         plan = self._location.get_execution_plan(
             remote, {}, step_keys_to_execute=None, known_state=None, instance=self.instance
         )

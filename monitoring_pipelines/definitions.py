@@ -6,21 +6,14 @@ import gc
 import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from functools import partial
+from dataclasses import dataclass
 
 import dagster as dg
-
-# Resolving a job against one monitor's assets needs their graph; Dagster builds it the same
-# way for a Definitions object, which would also bind the resources again for every monitor.
-from dagster._core.definitions.assets.graph.asset_graph import AssetGraph
-from dagster._core.definitions.unresolved_asset_job_definition import (
-    UnresolvedAssetJobDefinition,
-)
 
 from assets import build_monitor_assets
 from monitoring_pipelines.core.alerting.destinations import pagerduty_key_names
 from monitoring_pipelines.core.artifacts import child
-from monitoring_pipelines.core.catalog import REVIEW_ASSETS, Asset
+from monitoring_pipelines.core.catalog import Asset
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.errors import ConfigError
@@ -28,20 +21,14 @@ from monitoring_pipelines.core.settings import Settings, url_secret, without_pas
 from monitoring_pipelines.executors import job_executor
 from monitoring_pipelines.jobs import (
     WAREHOUSE_TAG,
-    daily_job,
-    hallucination_job,
+    MonitorRun,
+    monitor_runs,
     remote_judge,
-    review_job,
     warehouse_tag,
 )
 from monitoring_pipelines.partitions import daily_partitions
 from monitoring_pipelines.prune_job import prune_job
-from monitoring_pipelines.schedules import (
-    JUDGE_HOUR,
-    daily_schedule,
-    prune_schedule,
-    review_schedule,
-)
+from monitoring_pipelines.schedules import monitor_schedule, prune_schedule
 from monitoring_pipelines.sensors.alerting import alerting_sensor
 from monitoring_pipelines.sensors.labels import labels_sensor
 from resources import (
@@ -66,72 +53,61 @@ warnings.filterwarnings("ignore", category=dg.BetaWarning)
 GC_THRESHOLDS = (50_000, 20, 100)
 
 
+@dataclass(frozen=True)
+class Fleet:
+    """The definitions of a monitor file and what each monitor runs (its schedules request
+    them; ``monitoring backfill`` runs them for its days)."""
+
+    definitions: dg.Definitions
+    runs: Mapping[str, tuple[MonitorRun, ...]]
+
+
 def build_definitions(
     config: MonitorFile,
     settings: Settings,
     environ: Mapping[str, str],
     overrides: Mapping[str, dg.ConfigurableResource] | None = None,  # type: ignore[type-arg]
 ) -> dg.Definitions:
-    """Assets, checks, jobs, schedules, the alerting sensor and resources for ``config``.
+    """Assets, checks, schedules, the prune job, the sensors and resources for ``config``."""
+    return build_fleet(config, settings, environ, overrides).definitions
 
-    Each monitor's jobs are resolved against the monitor's own assets, not the whole fleet's:
-    Dagster resolves a job by walking every asset of the graph it is given, so jobs resolved
-    against all monitors' assets made the load grow with the square of the monitors
-    (README.md, "A fleet of monitors"). A resolved job keeps the resources it was resolved
-    with, so resources are replaced here (``overrides``, e.g. a test's judge), not afterwards.
+
+def build_fleet(
+    config: MonitorFile,
+    settings: Settings,
+    environ: Mapping[str, str],
+    overrides: Mapping[str, dg.ConfigurableResource] | None = None,  # type: ignore[type-arg]
+) -> Fleet:
+    """The definitions of ``config`` (resources replaced by ``overrides``, e.g. a test's
+    judge) and each monitor's runs.
+
+    No monitor has a job of its own: its schedules request Dagster's asset job with the asset
+    selection of each of its runs. Each job cost the load its resolution against the monitor's
+    assets and its snapshot, about 40 % of it at 500 monitors (README.md, "A fleet of
+    monitors").
     """
     assets: list[dg.AssetsDefinition] = []
-    jobs: list[dg.JobDefinition] = []
-    schedules: list[dg.ScheduleDefinition] = []
-    bound = {**resources(config, settings, environ), **(overrides or {})}
-    executor = job_executor(settings.executor)
+    runs: dict[str, tuple[MonitorRun, ...]] = {}
     common = {WAREHOUSE_TAG: warehouse_tag(warehouse_url(config, settings))}
     for name, monitor in config.monitors.items():
         partitions_def = daily_partitions(monitor)
         family = build_monitor_assets(name, monitor, partitions_def, settings.web_url)
         assets += family
-        # Only the resources the monitor's assets use: every resource bound to a job is part
-        # of its run configuration's schema, which the UI's snapshot of each job carries.
-        used = {k for a in family for k in a.required_resource_keys}
-        resolved = partial(
-            _resolved,
-            graph=AssetGraph.from_assets(family),
-            resources={k: r for k, r in bound.items() if k in used},
-        )
-        reviewing = [k for a in family for k in a.keys if k.path[-1] in REVIEW_ASSETS]
-        job = resolved(
-            daily_job(
-                name,
-                has_reference=monitor.reference is not None,
-                judge_apart=remote_judge(monitor),
-                unpartitioned=reviewing,
-                executor=executor,
-                tags=common,
-            )
-        )
-        jobs.append(job)
-        schedules.append(daily_schedule(job))
-        if reviewing:
-            reviewed = resolved(review_job(name, reviewing, executor, common))
-            jobs.append(reviewed)
-            schedules.append(review_schedule(reviewed))
-        if remote_judge(monitor):
-            judged = resolved(hallucination_job(name, executor, common))
-            jobs.append(judged)
-            schedules.append(daily_schedule(judged, hour=JUDGE_HOUR))
+        keys = [k for a in family for k in a.keys]
+        runs[name] = tuple(monitor_runs(name, monitor, keys, partitions_def, common))
     pruning = prune_job({name: monitor.retention for name, monitor in config.monitors.items()})
-    schedules.append(prune_schedule(pruning))
-    return dg.Definitions(
+    schedules = [monitor_schedule(run) for each in runs.values() for run in each]
+    definitions = dg.Definitions(
         assets=assets,
-        jobs=[*jobs, pruning],
-        schedules=schedules,
+        jobs=[pruning],
+        schedules=[*schedules, prune_schedule(pruning)],
         sensors=monitor_sensors(config, settings, assets, common),
-        resources=bound,
-        # Dagster's asset job (a reference rebuilt from its asset, a report the alerting
-        # sensor requests, a Materialize in the UI) runs its steps like the monitors' jobs: by
-        # default it would start a process per step, seconds of imports each.
-        executor=executor,
+        resources={**resources(config, settings, environ), **(overrides or {})},
+        # The monitors' runs are of Dagster's asset job: by default it would start a process
+        # per step, seconds of imports each.
+        executor=job_executor(settings.executor),
     )
+    return Fleet(definitions, runs)
 
 
 def monitor_sensors(
@@ -168,16 +144,6 @@ def collecting_rarely() -> Iterator[None]:
     finally:
         gc.set_threshold(*before)
         gc.freeze()
-
-
-def _resolved(
-    job: UnresolvedAssetJobDefinition,
-    graph: AssetGraph,
-    resources: Mapping[str, dg.ConfigurableResource],  # type: ignore[type-arg]
-) -> dg.JobDefinition:
-    # A configurable resource is the resource definition it builds (Dagster converts it).
-    definitions: Mapping[str, dg.ResourceDefinition] = resources  # type: ignore[assignment]
-    return job.resolve(asset_graph=graph, resource_defs=definitions)
 
 
 def report_keys(assets: list[dg.AssetsDefinition]) -> dict[str, dg.AssetKey]:
@@ -273,9 +239,14 @@ def _one_secret(names: set[str], key: str, why: str, environ: Mapping[str, str])
 
 def load_definitions(environ: Mapping[str, str]) -> dg.Definitions:
     """Definitions of the monitor file named by the environment (``MONITORING_CONFIG``)."""
+    return load_fleet(environ).definitions
+
+
+def load_fleet(environ: Mapping[str, str]) -> Fleet:
+    """Definitions and runs of the monitor file named by the environment."""
     settings = Settings.from_env(environ)
     config = load_config(settings.config_path, environ)
-    return build_definitions(config, settings, environ)
+    return build_fleet(config, settings, environ)
 
 
 # (environment, monitor file's state) -> definitions: Dagster asks for them once per job

@@ -1,5 +1,5 @@
 """The operations several commands (and the demo) run: a backfill of days through Dagster, an
-alerting pass with the configured notifiers, and the monitors' review jobs; each says what it
+alerting pass with the configured notifiers, and the monitors' review loops; each says what it
 did on the terminal."""
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ def run_days(
     from monitoring_pipelines.backfill import run_backfill
     from monitoring_pipelines.core.errors import MonitoringError
     from monitoring_pipelines.core.ingest.engine import warehouse_engine
-    from monitoring_pipelines.definitions import build_definitions
+    from monitoring_pipelines.definitions import build_fleet
 
     instance = dagster_environment(ctx)
     url = config.warehouse_url or ctx.settings.warehouse_url or ctx.settings.default_warehouse_url
@@ -48,7 +48,7 @@ def run_days(
         engine = None  # the runs fail and say why
     try:
         report = run_backfill(
-            lambda: (build_definitions(config, ctx.settings, ctx.environ), instance),
+            lambda: (build_fleet(config, ctx.settings, ctx.environ), instance),
             monitors,
             days,
             workers=workers,
@@ -186,28 +186,27 @@ def warn_notifiers(ctx: Context) -> None:
 
 
 def run_review_loop(ctx: Context, config: MonitorFile, monitors: Sequence[str]) -> None:
-    """Run the review job of each monitor that has one, through Dagster, and say what it
+    """Run the review loop of each monitor that has one, through Dagster, and say what it
     produced: the fine-tuning set, the judge's agreement, the KPI relation."""
     from monitoring_pipelines.dagster_runs import DagsterRuns
-    from monitoring_pipelines.definitions import build_definitions
-    from monitoring_pipelines.jobs import review_job_name
+    from monitoring_pipelines.definitions import build_fleet
+    from monitoring_pipelines.jobs import ASSET_JOB, Kind
     from monitoring_pipelines.run_failures import step_failures
 
-    defs = build_definitions(config, ctx.settings, ctx.environ)
-    names = {job.name for job in defs.jobs or []}
-    chosen = [m for m in monitors if review_job_name(m) in names]
+    fleet = build_fleet(config, ctx.settings, ctx.environ)
+    chosen = [r for m in monitors for r in fleet.runs.get(m, ()) if r.kind is Kind.REVIEW]
     if not chosen:
         return
     with DagsterRuns(dagster_environment(ctx), workers=1) as runs:
-        for monitor in chosen:
-            run_id = runs.create(review_job_name(monitor), None, None, {})
+        for review in chosen:
+            run_id = runs.create(ASSET_JOB, None, review.keys, review.tags)
             runs.launch(run_id)
             (result,) = runs.wait([run_id])
             if not result.success:
                 failed = step_failures(result.events)
                 said = f"{failed[0].asset}: {failed[0].cause}" if failed else "see the run"
-                click.echo(f"{monitor}: review job failed: {said}", err=True)
-            _say_review(monitor, result.events)
+                click.echo(f"{review.monitor}: review run failed: {said}", err=True)
+            _say_review(review.monitor, result.events)
 
 
 def _say_review(monitor: str, events: Sequence[Any]) -> None:

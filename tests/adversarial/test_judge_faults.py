@@ -23,7 +23,7 @@ from monitoring_pipelines.core.judge.llm import JudgeOutputError, OpenAIJudge, p
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.results import ResultRepository
-from monitoring_pipelines.jobs import hallucination_job_name
+from monitoring_pipelines.jobs import Kind
 from resources.judge import JudgeResource
 from tests.assets.conftest import (  # noqa: F401
     QUIET,
@@ -419,7 +419,6 @@ def with_remote_judge(monitoring: Monitoring) -> Monitoring:
 
 
 def judge_day(monitoring: Monitoring, day: date) -> dg.ExecuteInProcessResult:
-    job = monitoring.defs.resolve_job_def(hallucination_job_name("bot"))
-    return job.execute_in_process(
+    return monitoring.job("bot", Kind.HALLUCINATION).execute_in_process(
         instance=monitoring.instance, partition_key=day.isoformat(), run_config=QUIET
     )

@@ -39,8 +39,8 @@ from monitoring_pipelines.core.errors import ConfigError
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.results import ResultRepository
-from monitoring_pipelines.definitions import load_definitions
-from monitoring_pipelines.jobs import daily_job_name, reference_key
+from monitoring_pipelines.definitions import Fleet, load_definitions, load_fleet
+from monitoring_pipelines.jobs import Kind, asset_job, reference_key
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.assets.conftest import (
     QUIET,
@@ -117,7 +117,8 @@ def test_database_passwords_never_reach_run_storage_or_the_ui(
     monkeypatch.delenv("MONITORING_WAREHOUSE_URL", raising=False)
     secrets = [store_password, warehouse_password]
 
-    defs = load_definitions(os.environ)
+    fleet = load_fleet(os.environ)
+    defs = fleet.definitions
     (tmp_path / "dagster").mkdir()
     with dg.DagsterInstance.local_temp(str(tmp_path / "dagster")) as instance:
         built = defs.resolve_implicit_job_def_def_for_assets([reference_key("shop")])
@@ -126,7 +127,7 @@ def test_database_passwords_never_reach_run_storage_or_the_ui(
             instance=instance, asset_selection=[reference_key("shop")], run_config=QUIET
         )
         assert result.success
-        result = defs.resolve_job_def(daily_job_name("shop")).execute_in_process(
+        result = daily_job(fleet, "shop").execute_in_process(
             instance=instance, partition_key=START.isoformat(), run_config=QUIET
         )
         assert result.success
@@ -230,9 +231,9 @@ def test_the_warehouse_is_read_only_to_the_product(
 
     # A day's run reads it through the warehouse resource.
     environ = {**env, "MONITORING_WAREHOUSE_URL": "sqlite:///file:warehouse.db?mode=ro&uri=true"}
-    defs = load_definitions(environ)
+    fleet = load_fleet(environ)
     with dg.DagsterInstance.ephemeral() as instance:
-        run = defs.resolve_job_def(daily_job_name("ops")).execute_in_process(
+        run = daily_job(fleet, "ops").execute_in_process(
             instance=instance, partition_key="2026-09-01", run_config=QUIET
         )
     assert run.success
@@ -477,3 +478,9 @@ def test_any_subject_is_stored_and_found_by_its_full_name(
         stored = conn.execute(sa.select(sa.func.count()).select_from(t.check_results)).scalar()
     assert stored == len(names)
     assert {n: list(points) for n, points in found.items()} == {n: ["2026-09-01"] for n in names}
+
+
+def daily_job(fleet: Fleet, monitor: str) -> dg.JobDefinition:
+    """Dagster's asset job subset to the monitor's daily run, as its schedule requests it."""
+    (daily,) = [r for r in fleet.runs[monitor] if r.kind is Kind.DAILY]
+    return asset_job(fleet.definitions, daily.keys)

@@ -24,8 +24,8 @@ import sqlalchemy as sa
 from monitoring_pipelines.core.config import MonitorFile
 from monitoring_pipelines.core.config_loading import parse_config
 from monitoring_pipelines.core.settings import Settings
-from monitoring_pipelines.definitions import build_definitions
-from monitoring_pipelines.jobs import daily_job_name, reference_key
+from monitoring_pipelines.definitions import Fleet, build_fleet
+from monitoring_pipelines.jobs import Kind, MonitorRun, asset_job, reference_key
 
 HERE = Path(__file__).parent
 
@@ -246,20 +246,37 @@ class Monitoring:
     warehouse_url: str
     store_url: str
     config: MonitorFile
-    defs: dg.Definitions
+    fleet: Fleet
     instance: dg.DagsterInstance
     environ: Mapping[str, str] = field(default_factory=dict)
 
+    @property
+    def defs(self) -> dg.Definitions:
+        return self.fleet.definitions
+
     def with_resources(self, **overrides: dg.ConfigurableResource) -> Monitoring:  # type: ignore[type-arg]
-        """The same installation with some resources replaced (its jobs resolved with them)."""
+        """The same installation with some resources replaced."""
         settings = Settings.from_env(self.environ)
-        defs = build_definitions(self.config, settings, self.environ, overrides)
-        return dataclasses.replace(self, defs=defs)
+        fleet = build_fleet(self.config, settings, self.environ, overrides)
+        return dataclasses.replace(self, fleet=fleet)
+
+    def with_definitions(self, extra: dg.Definitions) -> Monitoring:
+        """The same installation with ``extra`` definitions merged in (its runs unchanged)."""
+        defs = dg.Definitions.merge(self.defs, extra)
+        return dataclasses.replace(self, fleet=Fleet(defs, self.fleet.runs))
+
+    def run_of(self, monitor: str, kind: Kind = Kind.DAILY) -> MonitorRun:
+        """The monitor's run of ``kind`` (its schedule requests it)."""
+        (run,) = [r for r in self.fleet.runs[monitor] if r.kind is kind]
+        return run
+
+    def job(self, monitor: str, kind: Kind = Kind.DAILY) -> dg.JobDefinition:
+        """Dagster's asset job subset to the monitor's run of ``kind``, as its runs execute."""
+        return asset_job(self.defs, self.run_of(monitor, kind).keys)
 
     def daily_assets(self, monitor: str) -> set[dg.AssetKey]:
-        """The assets a run of the monitor's daily job materializes."""
-        job = self.defs.resolve_job_def(daily_job_name(monitor))
-        return set(job.asset_layer.selected_asset_keys)
+        """The assets a run of the monitor's day materializes."""
+        return set(self.run_of(monitor).keys)
 
     def reference(self, monitor: str, raise_on_error: bool = True) -> dg.ExecuteInProcessResult:
         """A run of the monitor's reference asset, as the UI's Materialize or the CLI launches
@@ -277,9 +294,8 @@ class Monitoring:
     def day(
         self, monitor: str, day: date, raise_on_error: bool = True
     ) -> dg.ExecuteInProcessResult:
-        """A run of the monitor's daily job for one partition."""
-        job = self.defs.resolve_job_def(daily_job_name(monitor))
-        return job.execute_in_process(
+        """A run of the monitor's day for one partition."""
+        return self.job(monitor).execute_in_process(
             instance=self.instance,
             partition_key=day.isoformat(),
             raise_on_error=raise_on_error,
@@ -331,7 +347,7 @@ def make_monitoring(
             warehouse_url=warehouse_url,
             store_url=settings.store_url,
             config=config,
-            defs=build_definitions(config, settings, environ),
+            fleet=build_fleet(config, settings, environ),
             instance=instance,
             environ=environ,
         )

@@ -94,8 +94,7 @@ def with_anomalies(monitoring: Monitoring, name: str) -> Monitoring:
         return monitoring
     monitor = monitoring.config.monitors[name]
     asset = make_anomalies(name, monitor, daily_partitions(monitor))
-    defs = dg.Definitions.merge(monitoring.defs, dg.Definitions(assets=[asset]))
-    return dataclasses.replace(monitoring, defs=defs)
+    return monitoring.with_definitions(dg.Definitions(assets=[asset]))
 
 
 def build_bot(make_monitoring: MonitoringFactory, store_url: str | None = None) -> BotRuns:

@@ -9,7 +9,6 @@ per monitor with ``canary``). Runs materialize ``live_slice`` and ``canary_compa
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -20,7 +19,7 @@ import pandas as pd
 import pytest
 
 from assets.canary_comparison import make_canary
-from monitoring_pipelines.jobs import daily_job_name
+from monitoring_pipelines.jobs import asset_job
 from monitoring_pipelines.partitions import daily_partitions
 from tests.assets.conftest import (
     QUIET,
@@ -112,13 +111,11 @@ def with_canary(monitoring: Monitoring) -> Monitoring:
         for name, monitor in monitoring.config.monitors.items()
         if monitor.canary is not None and dg.AssetKey([name, "canary_comparison"]) not in known
     ]
-    defs = dg.Definitions.merge(monitoring.defs, dg.Definitions(assets=extra))
-    return dataclasses.replace(monitoring, defs=defs)
+    return monitoring.with_definitions(dg.Definitions(assets=extra))
 
 
 def run(monitoring: Monitoring, day: date) -> dg.ExecuteInProcessResult:
-    job = monitoring.defs.resolve_job_def(daily_job_name("ranker"))
-    return job.execute_in_process(
+    return asset_job(monitoring.defs, [SLICE, KEY]).execute_in_process(
         instance=monitoring.instance,
         partition_key=day.isoformat(),
         asset_selection=[SLICE, KEY],

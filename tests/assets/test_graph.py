@@ -18,7 +18,8 @@ import pytest
 
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.settings import Settings
-from monitoring_pipelines.definitions import build_definitions
+from monitoring_pipelines.definitions import Fleet, build_fleet
+from monitoring_pipelines.jobs import asset_job
 
 ROOT = Path(__file__).parents[2]
 DEMO = ROOT / "demo" / "monitors.yaml"
@@ -26,14 +27,20 @@ SNAPSHOT = Path(__file__).parent / "snapshots" / "asset_graph.json"
 
 
 @pytest.fixture(scope="module")
-def demo_defs(tmp_path_factory: pytest.TempPathFactory) -> dg.Definitions:
+def demo_fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
     home = tmp_path_factory.mktemp("demo_home")
     environ = {"MONITORING_HOME": str(home), "MONITORING_CONFIG": str(DEMO)}
-    return build_definitions(load_config(DEMO, environ), Settings.from_env(environ), environ)
+    return build_fleet(load_config(DEMO, environ), Settings.from_env(environ), environ)
 
 
-def graph_snapshot(defs: dg.Definitions) -> dict[str, Any]:
+@pytest.fixture(scope="module")
+def demo_defs(demo_fleet: Fleet) -> dg.Definitions:
+    return demo_fleet.definitions
+
+
+def graph_snapshot(fleet: Fleet) -> dict[str, Any]:
     """Everything a lineage review cares about, as sorted plain data."""
+    defs = fleet.definitions
     graph = defs.resolve_asset_graph()
     repository = defs.get_repository_def()
     assets = {}
@@ -55,10 +62,16 @@ def graph_snapshot(defs: dg.Definitions) -> dict[str, Any]:
         for s in sorted(repository.schedule_defs, key=lambda s: s.name)
     }
     sensors = sorted(s.name for s in repository.sensor_defs)
+    runs = {
+        run.name: sorted(k.to_user_string() for k in run.keys)
+        for each in fleet.runs.values()
+        for run in each
+    }
     return {
         "assets": assets,
         "checks": checks,
         "jobs": jobs,
+        "runs": runs,
         "schedules": schedules,
         "sensors": sensors,
     }
@@ -68,8 +81,8 @@ def render(snapshot: dict[str, Any]) -> str:
     return json.dumps(snapshot, indent=2, sort_keys=True) + "\n"
 
 
-def test_asset_graph_matches_the_snapshot(demo_defs: dg.Definitions) -> None:
-    current = render(graph_snapshot(demo_defs))
+def test_asset_graph_matches_the_snapshot(demo_fleet: Fleet) -> None:
+    current = render(graph_snapshot(demo_fleet))
     if os.environ.get("UPDATE_SNAPSHOTS") == "1":
         SNAPSHOT.parent.mkdir(parents=True, exist_ok=True)
         SNAPSHOT.write_text(current, encoding="utf-8")
@@ -82,8 +95,8 @@ def test_asset_graph_matches_the_snapshot(demo_defs: dg.Definitions) -> None:
     assert current == expected, "snapshot is not in the canonical format: regenerate it"
 
 
-def test_snapshot_covers_every_demo_monitor(demo_defs: dg.Definitions) -> None:
-    snapshot = graph_snapshot(demo_defs)
+def test_snapshot_covers_every_demo_monitor(demo_fleet: Fleet) -> None:
+    snapshot = graph_snapshot(demo_fleet)
     monitors = {"sentiment", "recommender", "support_bot"}
     assert {key.split("/")[0] for key in snapshot["assets"]} == monitors
     daily = {f"{m}_daily_schedule" for m in monitors}
@@ -91,13 +104,15 @@ def test_snapshot_covers_every_demo_monitor(demo_defs: dg.Definitions) -> None:
     assert {snapshot["schedules"][s]["cron"] for s in daily} == {"30 0 * * *"}
     # the review loop reads every judged day: after the day's runs (and a remote judge's)
     assert snapshot["schedules"]["support_bot_review_schedule"]["cron"] == "30 3 * * *"
-    assert set(snapshot["jobs"]) == {f"{m}_daily" for m in monitors} | {
-        "support_bot_review",
-        "prune",
+    # no monitor has a job of its own: its schedules request Dagster's asset job
+    assert set(snapshot["jobs"]) == {"prune"}
+    assert {s["job"] for n, s in snapshot["schedules"].items() if n != "prune_schedule"} == {
+        "__ASSET_JOB"
     }
+    assert set(snapshot["runs"]) == {f"{m}_daily" for m in monitors} | {"support_bot_review"}
     # pruning counts back from its day after every daily run has read what it needs
     assert snapshot["schedules"]["prune_schedule"]["cron"] == "30 4 * * *"
-    assert snapshot["jobs"]["support_bot_review"] == [
+    assert snapshot["runs"]["support_bot_review"] == [
         "support_bot/finetuning_dataset",
         "support_bot/hallucination_kpi_impact",
         "support_bot/judge_agreement",
@@ -106,7 +121,9 @@ def test_snapshot_covers_every_demo_monitor(demo_defs: dg.Definitions) -> None:
     for monitor in monitors:
         # the reference is rebuilt by materializing its asset, not by a job of its own
         assert f"{monitor}/reference_profile" in snapshot["assets"]
-        assert f"{monitor}/reference_profile" not in snapshot["jobs"][f"{monitor}_daily"]
+        assert f"{monitor}/reference_profile" not in snapshot["runs"][f"{monitor}_daily"]
+        # the daily report follows the alerting pass, which requests it
+        assert f"{monitor}/daily_report" not in snapshot["runs"][f"{monitor}_daily"]
 
 
 def key(monitor: str, asset: str) -> dg.AssetKey:
@@ -167,7 +184,7 @@ def test_dagster_validates_the_code_location(tmp_path: Path) -> None:
     assert "All code locations passed validation" in output
 
 
-def test_a_remote_judge_gets_its_own_job_schedule_and_key_from_the_environment(
+def test_a_remote_judge_gets_its_own_run_schedule_and_key_from_the_environment(
     tmp_path: Path,
 ) -> None:
     text = DEMO.read_text().replace("backend: offline", "backend: openai")
@@ -179,11 +196,12 @@ def test_a_remote_judge_gets_its_own_job_schedule_and_key_from_the_environment(
         "MONITORING_CONFIG": str(config_path),
         "MONITORING_JUDGE_API_KEY": "sk-from-the-environment",
     }
-    defs = build_definitions(load_config(config_path, environ), Settings.from_env(environ), environ)
-    snapshot = graph_snapshot(defs)
+    fleet = build_fleet(load_config(config_path, environ), Settings.from_env(environ), environ)
+    defs = fleet.definitions
+    snapshot = graph_snapshot(fleet)
     judged = ["support_bot/faithfulness_scores", "support_bot/hallucination_rate"]
-    assert snapshot["jobs"]["support_bot_hallucination"] == judged
-    assert not set(judged) & set(snapshot["jobs"]["support_bot_daily"])
+    assert snapshot["runs"]["support_bot_hallucination"] == judged
+    assert not set(judged) & set(snapshot["runs"]["support_bot_daily"])
     schedule = snapshot["schedules"]["support_bot_hallucination_schedule"]
     assert schedule["cron"] == "30 2 * * *"
     judge = (defs.resources or {})["judge"]
@@ -191,15 +209,13 @@ def test_a_remote_judge_gets_its_own_job_schedule_and_key_from_the_environment(
     assert judge.api_key.env_var_name == "MONITORING_JUDGE_API_KEY"
 
 
-def test_dagsters_asset_job_runs_its_steps_like_the_monitors_jobs(
-    demo_defs: dg.Definitions,
-) -> None:
-    """A reference rebuilt from its asset, a report the alerting sensor requests and a
-    Materialize in the UI run in Dagster's asset job: with its default executor each step was
-    a process of its own (seconds of imports each)."""
-    daily = demo_defs.resolve_job_def("sentiment_daily").executor_def
-    assert demo_defs.resolve_implicit_global_asset_job_def().executor_def.name == daily.name
-    assert daily.name == "in_process"
+def test_dagsters_asset_job_runs_its_steps_in_process(demo_fleet: Fleet) -> None:
+    """Every monitor's runs, a reference rebuilt from its asset, a report the alerting sensor
+    requests and a Materialize in the UI run in Dagster's asset job: with its default executor
+    each step was a process of its own (seconds of imports each)."""
+    for runs in demo_fleet.runs.values():
+        for run in runs:
+            assert asset_job(demo_fleet.definitions, run.keys).executor_def.name == "in_process"
 
 
 def test_the_code_location_is_built_with_few_collections_then_frozen(tmp_path: Path) -> None:

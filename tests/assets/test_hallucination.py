@@ -30,7 +30,7 @@ from monitoring_pipelines.core.judge.factory import make_judge
 from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.demo import texts
-from monitoring_pipelines.jobs import hallucination_job_name
+from monitoring_pipelines.jobs import Kind
 from resources.judge import JudgeResource
 from tests.assets.conftest import (
     QUIET,
@@ -445,8 +445,7 @@ def test_the_daily_budget_caps_a_day_over_its_reruns(
 def judge_day(
     monitoring: Monitoring, day: date, raise_on_error: bool = True
 ) -> dg.ExecuteInProcessResult:
-    job = monitoring.defs.resolve_job_def(hallucination_job_name("bot"))
-    return job.execute_in_process(
+    return monitoring.job("bot", Kind.HALLUCINATION).execute_in_process(
         instance=monitoring.instance,
         partition_key=day.isoformat(),
         raise_on_error=raise_on_error,

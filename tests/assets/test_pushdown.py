@@ -23,7 +23,7 @@ from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.config_loading import parse_config
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.core.store.results import ResultRepository
-from monitoring_pipelines.definitions import build_definitions
+from monitoring_pipelines.definitions import build_fleet
 from tests.assets.conftest import (
     CLEAN_DAY,
     DAYS,
@@ -249,7 +249,7 @@ def installation(
         warehouse_url=warehouse_url,
         store_url=settings.store_url,
         config=parsed,
-        defs=build_definitions(parsed, settings, environ),
+        fleet=build_fleet(parsed, settings, environ),
         instance=instance,
         environ=environ,
     )

@@ -10,7 +10,6 @@ reference). Runs materialize ``live_slice`` and ``data_quality`` only.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import subprocess
@@ -30,7 +29,7 @@ from assets.data_quality import make_data_quality
 from monitoring_pipelines.core.checks import findings_from
 from monitoring_pipelines.core.config import Severity
 from monitoring_pipelines.core.quality.schema import UNCONFIGURED
-from monitoring_pipelines.jobs import daily_job_name
+from monitoring_pipelines.jobs import asset_job
 from monitoring_pipelines.partitions import daily_partitions
 from monitoring_pipelines.sensors.alerting_pass import evaluations_of
 from tests.assets.conftest import (
@@ -118,15 +117,13 @@ def with_data_quality(monitoring: Monitoring) -> Monitoring:
         for name, monitor in monitoring.config.monitors.items()
         if monitor.reference is not None and dg.AssetKey([name, "data_quality"]) not in known
     ]
-    defs = dg.Definitions.merge(monitoring.defs, dg.Definitions(assets=extra))
-    return dataclasses.replace(monitoring, defs=defs)
+    return monitoring.with_definitions(dg.Definitions(assets=extra))
 
 
 def run(
     monitoring: Monitoring, day: date, keys: Sequence[dg.AssetKey] = (SLICE, QUALITY)
 ) -> dg.ExecuteInProcessResult:
-    job = monitoring.defs.resolve_job_def(daily_job_name("checkout"))
-    return job.execute_in_process(
+    return asset_job(monitoring.defs, list(keys)).execute_in_process(
         instance=monitoring.instance,
         partition_key=day.isoformat(),
         asset_selection=list(keys),
@@ -280,7 +277,7 @@ def test_great_expectations_is_imported_only_to_validate(
     script = """
 import json, os, sys
 import dagster as dg
-from monitoring_pipelines.definitions import build_definitions
+from monitoring_pipelines.definitions import build_fleet
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.settings import Settings
 from tests.assets.conftest import Monitoring
@@ -295,7 +292,7 @@ monitoring = with_data_quality(
         warehouse_url=os.environ["MONITORING_WAREHOUSE_URL"],
         store_url=settings.store_url,
         config=config,
-        defs=build_definitions(config, settings, os.environ),
+        fleet=build_fleet(config, settings, os.environ),
         instance=dg.DagsterInstance.ephemeral(),
     )
 )

@@ -9,7 +9,6 @@ requests replaces the day's file with one that lists the checks as the definitio
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,8 +39,7 @@ def with_report(monitoring: Monitoring) -> Monitoring:
     """The installation with a job that renders the reports (the alerting sensor requests them
     for recent days; the daily job leaves them out)."""
     job = dg.define_asset_job("reports", selection=dg.AssetSelection.assets(REPORT))
-    defs = dg.Definitions.merge(monitoring.defs, dg.Definitions(jobs=[job]))
-    return dataclasses.replace(monitoring, defs=defs)
+    return monitoring.with_definitions(dg.Definitions(jobs=[job]))
 
 
 def render(monitoring: Monitoring, partition: str = DAY) -> dg.ExecuteInProcessResult:

@@ -22,7 +22,7 @@ from monitoring_pipelines.core.hallucination.review import (
     ReviewStatus,
 )
 from monitoring_pipelines.core.store.results import ResultRepository
-from monitoring_pipelines.jobs import review_job_name
+from monitoring_pipelines.jobs import Kind
 from tests.assets.conftest import QUIET, Monitoring, MonitoringFactory, materialization
 from tests.assets.test_hallucination import CONFIG, DAYS, bot_day
 
@@ -48,7 +48,7 @@ class Loop:
         return ReviewQueue(ResultRepository.connect(self.monitoring.store_url))
 
     def review_run(self) -> dg.ExecuteInProcessResult:
-        job = self.monitoring.defs.resolve_job_def(review_job_name("bot"))
+        job = self.monitoring.job("bot", Kind.REVIEW)
         return job.execute_in_process(instance=self.monitoring.instance, run_config=QUIET)
 
 
@@ -68,9 +68,9 @@ def loop(make_monitoring: MonitoringFactory) -> Loop:
     return Loop(monitoring, log)
 
 
-def test_the_review_assets_have_their_own_job(loop: Loop) -> None:
+def test_the_review_assets_have_their_own_run(loop: Loop) -> None:
     assert not REVIEW_ASSETS & loop.monitoring.daily_assets("bot")
-    job = loop.monitoring.defs.resolve_job_def(review_job_name("bot"))
+    job = loop.monitoring.job("bot", Kind.REVIEW)
     assert set(job.asset_layer.selected_asset_keys) == REVIEW_ASSETS
 
 

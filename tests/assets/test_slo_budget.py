@@ -9,7 +9,6 @@ Expectations are computed here from the rows written to the warehouse.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -121,8 +120,7 @@ def with_slo_budget(monitoring: Monitoring) -> Monitoring:
         for name, monitor in monitoring.config.monitors.items()
         if has_slo_budget(monitor) and dg.AssetKey([name, "slo_budget"]) not in known
     ]
-    defs = dg.Definitions.merge(monitoring.defs, dg.Definitions(assets=extra))
-    return dataclasses.replace(monitoring, defs=defs)
+    return monitoring.with_definitions(dg.Definitions(assets=extra))
 
 
 @dataclass(frozen=True)

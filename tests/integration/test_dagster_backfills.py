@@ -22,6 +22,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 
 from monitoring_pipelines.dagster_runs import LOCATION, DagsterRuns
+from monitoring_pipelines.definitions import load_fleet
 from monitoring_pipelines.jobs import reference_key
 from monitoring_pipelines.launcher import WarmRunLauncher, worker_pid
 from tests.adversarial.test_runs_and_cli import backfill, make_home
@@ -53,19 +54,29 @@ def test_backfill_runs_are_the_code_locations_and_the_ui_reexecutes_them(
     assert result.exit_code == 0, result.output
     instance = instance_of(environ)
 
-    (recorded,) = instance.get_backfills()
+    (recorded,) = instance.get_backfills()  # one per monitor: an asset backfill of its days
     assert recorded.status == BulkActionStatus.COMPLETED_SUCCESS
-    assert recorded.partition_names == [f"2026-09-0{d}" for d in (1, 2, 3)]
-    assert recorded.partition_set_origin.partition_set_name == "shop_daily_partition_set"
-    daily = instance.get_runs(dg.RunsFilter(job_name="shop_daily"))
-    assert {r.tags["dagster/partition"] for r in daily} == set(recorded.partition_names)
+    assert recorded.is_asset_backfill and recorded.tags["monitor"] == "shop"
+    days = {f"2026-09-0{d}" for d in (1, 2, 3)}
+    target = recorded.asset_backfill_data.target_subset
+    assert target.asset_keys == set(recorded.asset_selection)
+    assert all(
+        set(subset.get_partition_keys()) == days
+        for subset in target.partitions_subsets_by_asset_key.values()
+    )
+    runs = instance.get_runs(dg.RunsFilter(job_name=IMPLICIT_ASSET_JOB_NAME))
+    daily = [r for r in runs if "dagster/partition" in r.tags]
+    assert {r.tags["dagster/partition"] for r in daily} == days
     assert {r.tags["dagster/backfill"] for r in daily} == {recorded.backfill_id}
+    assert set().union(*(r.asset_selection or set() for r in daily)) == set(
+        recorded.asset_selection
+    )
     assert all(r.status == dg.DagsterRunStatus.SUCCESS for r in daily)
     assert {r.remote_job_origin.location_name for r in daily} == {LOCATION}
 
     # The UI's workspace (workspace.yaml, a code server of its own) knows the runs' job as the
-    # same job (the same snapshot: Re-execute does not warn) and re-executes one through the
-    # instance's configured launcher.
+    # same job (the same snapshot: Re-execute does not warn) and re-executes one, with its
+    # asset selection, through the instance's configured launcher.
     for key, value in environ.items():
         monkeypatch.setenv(key, value)
     with WorkspaceProcessContext(
@@ -74,7 +85,7 @@ def test_backfill_runs_are_the_code_locations_and_the_ui_reexecutes_them(
         request = workspace.create_request_context()
         location = request.get_code_location(LOCATION)
         (repository,) = location.get_repositories().values()
-        remote = repository.get_full_job("shop_daily")
+        remote = repository.get_full_job(IMPLICIT_ASSET_JOB_NAME)
         for parent in daily:  # a whole day, or the part of it that ran ahead of its window
             # What the UI compares before it offers Re-execute without a warning.
             lineage = instance.get_job_snapshot(parent.job_snapshot_id).lineage_snapshot
@@ -82,11 +93,16 @@ def test_backfill_runs_are_the_code_locations_and_the_ui_reexecutes_them(
             assert snapshot == remote.identifying_job_snapshot_id
         parent = next(r for r in daily if r.tags["dagster/partition"] == "2026-09-02")
         assert parent.remote_job_origin.repository_origin.repository_name == repository.name
+        selected = location.get_job(
+            remote.get_subset_selector(
+                asset_selection=parent.asset_selection, asset_check_selection=None
+            )
+        )
         again = instance.create_reexecuted_run(
             parent_run=parent,
             request_context=request,
             code_location=location,
-            remote_job=remote,
+            remote_job=selected,
             strategy=ReexecutionStrategy.ALL_STEPS,
             use_parent_run_tags=True,  # as the UI's Re-execute does
         )
@@ -100,6 +116,7 @@ def test_backfill_runs_are_the_code_locations_and_the_ui_reexecutes_them(
     assert run.status == dg.DagsterRunStatus.SUCCESS
     assert run.tags["dagster/partition"] == "2026-09-02"
     assert run.parent_run_id == parent.run_id
+    assert run.asset_selection == parent.asset_selection
 
 
 @pytest.mark.slow  # a minute or more of real runs: CI's slow tier
@@ -215,7 +232,8 @@ def test_terminate_from_another_process_cancels_the_run_and_keeps_the_worker(
         reference = runs.create(IMPLICIT_ASSET_JOB_NAME, None, SHOP_REFERENCE, {})
         runs.launch(reference)
         assert runs.wait([reference])[0].success
-        day = runs.create("shop_daily", "2026-09-01", None, {})
+        (daily, *_) = load_fleet(os.environ).runs["shop"]
+        day = runs.create(IMPLICIT_ASSET_JOB_NAME, "2026-09-01", daily.keys, daily.tags)
         runs.launch(day)
         deadline = time.monotonic() + 120
         while instance.get_run_by_id(day).status != dg.DagsterRunStatus.STARTED:

@@ -17,7 +17,7 @@ from monitoring_pipelines.core.alerting.store import AlertRepository
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.core.store.results import ResultRepository
-from monitoring_pipelines.definitions import build_definitions
+from monitoring_pipelines.definitions import build_fleet
 from monitoring_pipelines.demo import generate_demo
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
 
@@ -73,14 +73,16 @@ def test_runs_checks_and_alerting_on_postgres(
     store = AlertRepository.connect(database)
     days = days_between(date(2026, 9, 16), date(2026, 9, 18))  # inside the error burst
     report = run_backfill(
-        lambda: (build_definitions(config, settings, environ), instance),
+        lambda: (build_fleet(config, settings, environ), instance),
         ["sentiment"],
         days,
         has_reference=lambda m: ResultRepository(store.database).reference_hash(m) is not None,
     )
     assert report.failed == []
     assert report.runs == 1 + len(days)
-    assert instance.get_runs_count(dg.RunsFilter(job_name="sentiment_daily")) == len(days)
+    (recorded,) = instance.get_backfills()  # the monitor's asset backfill of the days
+    daily = dg.RunsFilter(tags={"monitor": "sentiment", "dagster/backfill": recorded.backfill_id})
+    assert instance.get_runs_count(daily) == len(days)
 
     alerts = {name: m.alerts for name, m in config.monitors.items()}
     first = run_alerting(instance, store, alerts, settings.dagster_url, None)

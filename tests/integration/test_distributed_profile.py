@@ -49,9 +49,9 @@ from monitoring_pipelines.core.ingest.cleaning import ROW_KEY
 from monitoring_pipelines.core.ingest.slice_store import SliceStore
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.core.store.results import ResultRepository
-from monitoring_pipelines.definitions import build_definitions
+from monitoring_pipelines.definitions import build_fleet, load_fleet
 from monitoring_pipelines.demo import generate_demo
-from monitoring_pipelines.jobs import daily_job_name, reference_key
+from monitoring_pipelines.jobs import reference_key
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.fakes.celery_workers import (
     Worker,
@@ -147,7 +147,7 @@ def backfill(
     references = AlertRepository.connect(settings.store_url)
     try:
         return run_backfill(
-            lambda: (build_definitions(config, settings, environ), instance),
+            lambda: (build_fleet(config, settings, environ), instance),
             MONITORS,
             DAYS,
             workers=2,
@@ -327,8 +327,8 @@ class WebServer:
         assert result["__typename"] == "LaunchRunSuccess", result
         return str(result["run"]["runId"])
 
-    def launch_backfill(self, job: str, days: list[str]) -> str:
-        """A backfill of the job's partitions, as the UI's launch dialog submits it."""
+    def launch_backfill(self, assets: list[list[str]], days: list[str]) -> str:
+        """A backfill of the assets' (paths) partitions, as the UI's launch dialog submits it."""
         data = self.graphql(
             """mutation($params: LaunchBackfillParams!) {
                 launchPartitionBackfill(backfillParams: $params) {
@@ -336,10 +336,7 @@ class WebServer:
                 ... on PythonError { message } ... on PartitionSetNotFoundError { message }
                 ... on PartitionKeysNotFoundError { message } } }""",
             params={
-                "selector": {
-                    "partitionSetName": f"{job}_partition_set",
-                    "repositorySelector": self.repository(),
-                },
+                "assetSelection": [{"path": path} for path in assets],
                 "partitionNames": days,
             },
         )
@@ -527,7 +524,12 @@ def test_a_ui_backfill_on_the_production_services_equals_the_embedded_default_wi
         for monitor in MONITORS:
             web.launch_run(IMPLICIT_ASSET_JOB_NAME, [reference_key(monitor).path])
         days = [d.isoformat() for d in DAYS]
-        backfills = [web.launch_backfill(daily_job_name(m), days) for m in MONITORS]
+        # each monitor's daily assets, as the UI's asset group page launches their backfill
+        fleet = load_fleet(observer)
+        backfills = [
+            web.launch_backfill([list(k.path) for k in fleet.runs[m][0].keys], days)
+            for m in MONITORS
+        ]
         wait_until(
             "the backfills",
             lambda: all(web.backfill_status(b) in {"COMPLETED", "COMPLETED_SUCCESS"}
@@ -580,15 +582,22 @@ def test_a_ui_backfill_on_the_production_services_equals_the_embedded_default_wi
     # Every run succeeded: the references, 7 days of two monitors, the reports the sensor
     # requested for the incidents' days.
     assert {r["status"] for r in runs} == {"SUCCESS"}, logs
-    jobs = [r["jobName"] for r in runs]
-    for monitor in MONITORS:
-        assert jobs.count(daily_job_name(monitor)) == len(DAYS)
+    assert {r["jobName"] for r in runs} == {IMPLICIT_ASSET_JOB_NAME}
+    for monitor in MONITORS:  # every day of its daily assets ran (its days by their windows)
+        days = {
+            tags["dagster/partition"]
+            for r in runs
+            if (tags := {t["key"]: t["value"] for t in r["tags"]}).get("dagster/partition")
+            and {a["path"][0] for a in r["assetSelection"] or []} == {monitor}
+            and "daily_report" not in {a["path"][-1] for a in r["assetSelection"]}
+        }
+        assert days == {d.isoformat() for d in DAYS}
     references = [r["assetSelection"] for r in runs if r["jobName"] == IMPLICIT_ASSET_JOB_NAME]
     for monitor in MONITORS:  # one run of its reference asset (Dagster's asset job)
         assert references.count([{"path": list(reference_key(monitor).path)}]) == 1
     # The same results as the embedded default: nothing lost, nothing twice. The messages are
     # the same but for the summaries: one per backfill that found something (the UI makes one
-    # backfill per job, the command one for all).
+    # backfill per monitor, the command one for all).
     assert [c for c in distributed.checks if not is_report(c)] == expected.checks
     reports = [c for c in distributed.checks if is_report(c)]
     assert reports and all(c[4] for c in reports)  # every report requested was written

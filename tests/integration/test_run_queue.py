@@ -19,14 +19,9 @@ import pytest
 from dagster._core.definitions.assets.job.asset_job import IMPLICIT_ASSET_JOB_NAME
 
 from monitoring_pipelines.dagster_runs import DagsterRuns
+from monitoring_pipelines.definitions import load_fleet
 from monitoring_pipelines.demo import generate_demo
-from monitoring_pipelines.jobs import (
-    WAREHOUSE_TAG,
-    daily_job_name,
-    reference_key,
-    run_tags,
-    warehouse_tag,
-)
+from monitoring_pipelines.jobs import WAREHOUSE_TAG, reference_key, run_tags, warehouse_tag
 from tests.fakes.processes import stop_tree
 from tests.integration.test_production_profile import instance_database  # noqa: F401
 
@@ -106,9 +101,13 @@ def test_the_queue_takes_turns_per_warehouse_and_keeps_each_monitors_order(
                 reference = (reference_key(monitor),)
                 tags = run_tags(monitor, {WAREHOUSE_TAG: warehouse_tag(warehouse)})
                 submitted.append(runs.create(IMPLICIT_ASSET_JOB_NAME, None, reference, tags))
+            # as the monitors' daily schedules request them: the asset job, by selection
+            fleet = load_fleet(os.environ)
             for day in DAYS:
                 for monitor in MONITORS:
-                    submitted.append(runs.create(daily_job_name(monitor), day, None, {}))
+                    daily = fleet.runs[monitor][0]
+                    made = runs.create(IMPLICIT_ASSET_JOB_NAME, day, daily.keys, daily.tags)
+                    submitted.append(made)
             for run_id in submitted:
                 runs.submit(run_id)
         assert {r.status for r in instance.get_runs(dg.RunsFilter(run_ids=submitted))} <= {

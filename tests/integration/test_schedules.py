@@ -13,12 +13,12 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import dagster._daemon  # before the scheduler: their imports are circular
 import pytest
 from dagster._core.remote_origin import InProcessCodeLocationOrigin
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
-import dagster._daemon  # noqa: F401  # before the scheduler: their imports are circular
 from dagster._scheduler.scheduler import launch_scheduled_runs
 
 from monitoring_pipelines.dagster_runs import LOCATION
@@ -32,9 +32,7 @@ LATE_START = date(2026, 9, 20)
 
 
 @pytest.fixture
-def scheduler(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[WorkspaceProcessContext]:
+def scheduler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[WorkspaceProcessContext]:
     text = (ROOT / "demo" / "monitors.yaml").read_text()
     recommender = text.index("  recommender:")
     tail = text[recommender:].replace("start_date: 2026-09-01", f"start_date: {LATE_START}", 1)
@@ -60,9 +58,11 @@ def scheduler(
         ),
         location_name=LOCATION,
     )
-    with dg.DagsterInstance.get() as instance:
-        with WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context:
-            yield context
+    with (
+        dg.DagsterInstance.get() as instance,
+        WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context,
+    ):
+        yield context
 
 
 def tick(context: WorkspaceProcessContext, at: datetime) -> None:

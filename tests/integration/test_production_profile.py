@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import dagster as dg
@@ -19,9 +20,9 @@ from sqlalchemy.engine import make_url
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.errors import ConfigError
 from monitoring_pipelines.core.settings import Settings
-from monitoring_pipelines.definitions import build_definitions
+from monitoring_pipelines.definitions import Fleet, build_fleet
 from monitoring_pipelines.executors import CELERY_SETTINGS
-from monitoring_pipelines.jobs import warehouse_tag
+from monitoring_pipelines.jobs import asset_job, warehouse_tag
 
 ROOT = Path(__file__).parents[2]
 PRODUCTION = ROOT / "deploy" / "dagster.production.yaml"
@@ -89,41 +90,57 @@ def test_the_worker_configuration_names_the_same_broker() -> None:
     }
 
 
-def definitions(tmp_path: Path, **extra: str) -> dg.Definitions:
+def definitions(tmp_path: Path, **extra: str) -> Fleet:
     environ = {
         "MONITORING_HOME": str(tmp_path / "home"),
         "MONITORING_CONFIG": str(ROOT / "demo" / "monitors.yaml"),
         **extra,
     }
     settings = Settings.from_env(environ)
-    return build_definitions(load_config(settings.config_path, environ), settings, environ)
+    return build_fleet(load_config(settings.config_path, environ), settings, environ)
 
 
-def monitor_jobs(defs: dg.Definitions) -> list[dg.JobDefinition]:
-    return [j for j in defs.resolve_all_job_defs() if "monitor" in j.tags]
+def monitor_jobs(fleet: Fleet) -> dict[str, dg.JobDefinition]:
+    """Each monitor's run by its name, as the job its runs execute (Dagster's asset job)."""
+    return {
+        run.name: asset_job(fleet.definitions, run.keys)
+        for runs in fleet.runs.values()
+        for run in runs
+    }
 
 
-def test_celery_runs_every_monitor_job_when_configured(tmp_path: Path) -> None:
+def test_celery_runs_every_monitor_run_when_configured(tmp_path: Path) -> None:
     default = monitor_jobs(definitions(tmp_path))
-    assert default and {j.executor_def.name for j in default} == {"in_process"}
+    assert default and {j.executor_def.name for j in default.values()} == {"in_process"}
     celery = monitor_jobs(
         definitions(tmp_path, MONITORING_EXECUTOR="celery", MONITORING_CELERY_BROKER=BROKER)
     )
-    assert {j.name for j in celery} == {j.name for j in default}
-    assert {j.executor_def.name for j in celery} == {"celery_executor"}
+    assert set(celery) == set(default)
+    assert {j.executor_def.name for j in celery.values()} == {"celery_executor"}
     multi = monitor_jobs(definitions(tmp_path, MONITORING_EXECUTOR="multiprocess"))
-    assert {j.executor_def.name for j in multi} == {"multiprocess"}
+    assert {j.executor_def.name for j in multi.values()} == {"multiprocess"}
 
 
 def test_every_monitor_run_carries_its_warehouse(tmp_path: Path) -> None:
     url = "postgresql+psycopg2://reader:s3cret@warehouse.internal:5433/analytics"
-    jobs = monitor_jobs(definitions(tmp_path, MONITORING_WAREHOUSE_URL=url))
-    assert jobs
-    for job in jobs:
-        assert job.tags["warehouse"] == "postgresql-warehouse.internal-5433-analytics"
-        assert job.tags["monitor"] == job.name.rsplit("_", 1)[0]
-    embedded = monitor_jobs(definitions(tmp_path))
-    assert {j.tags["warehouse"] for j in embedded} == {"sqlite-warehouse.db"}
+    fleet = definitions(tmp_path, MONITORING_WAREHOUSE_URL=url)
+    runs = [run for each in fleet.runs.values() for run in each]
+    assert runs
+    for run in runs:
+        assert run.tags["warehouse"] == "postgresql-warehouse.internal-5433-analytics"
+        assert run.tags["monitor"] == run.monitor
+    # the schedules request the runs with them
+    for run in runs:
+        schedule = fleet.definitions.resolve_schedule_def(f"{run.name}_schedule")
+        context = dg.build_schedule_context(
+            scheduled_execution_time=datetime(2026, 10, 2, tzinfo=UTC),
+            repository_def=fleet.definitions.get_repository_def(),
+        )
+        (request,) = schedule.evaluate_tick(context).run_requests or []
+        assert dict(run.tags).items() <= request.tags.items()
+    embedded = definitions(tmp_path)
+    tags = {run.tags["warehouse"] for each in embedded.runs.values() for run in each}
+    assert tags == {"sqlite-warehouse.db"}
 
 
 def test_warehouse_tags_are_short_and_hold_no_secret() -> None:

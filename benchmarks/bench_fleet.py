@@ -11,9 +11,10 @@ temporary folder and put first on ``PYTHONPATH``):
   and the seconds of it Python's cyclic garbage collector took;
 * ``ready``: ``dagster-webserver`` started on the fleet until its code location is loaded
   (what a user waits for after ``make ui``), with this code and with ``--before``'s;
-* ``run``: a daily run through the warm run launcher with N monitors configured: the first
-  daily run of a worker (after the reference run, which loaded the definitions) and its later
-  runs (this code only: before, runs were executed in process by the command's own pool).
+* ``run``: a daily run (Dagster's asset job with the assets and tags of ``rec000``'s DAILY
+  run) through the warm run launcher with N monitors configured: the first daily run of a
+  worker (after the reference run, which loaded the definitions) and its later runs (this code
+  only: before, runs were executed in process by the command's own pool).
 
 Usage::
 
@@ -172,22 +173,26 @@ def run_seconds(config: Path, home: Path, runs: int) -> tuple[float, float]:
         "WHYLOGS_NO_ANALYTICS": "True",
     }
     script = f"""
+import os
 import time
 import dagster as dg
 from monitoring_pipelines.dagster_runs import DagsterRuns
+from monitoring_pipelines.definitions import load_fleet
+from monitoring_pipelines.jobs import ASSET_JOB, Kind, reference_key
 instance = dg.DagsterInstance.get()
+# rec000's daily run: Dagster's asset job with its DAILY run's assets and tags.
+daily = next(r for r in load_fleet(os.environ).runs["rec000"] if r.kind is Kind.DAILY)
 seconds = []
 with DagsterRuns(instance, workers=1) as runs:
-    reference = (dg.AssetKey(["rec000", "reference_profile"]),)  # Dagster's asset job
-    jobs = [("__ASSET_JOB", None, reference)] + [
-        ("rec000_daily", f"2026-09-{{d:02d}}", None) for d in range(1, {runs} + 2)
+    jobs = [(None, (reference_key("rec000"),), {{}})] + [
+        (f"2026-09-{{d:02d}}", daily.keys, daily.tags) for d in range(1, {runs} + 2)
     ]
-    for job, day, keys in jobs:
+    for day, keys, tags in jobs:
         started = time.perf_counter()
-        run_id = runs.create(job, day, keys, {{}})
+        run_id = runs.create(ASSET_JOB, day, keys, tags)
         runs.launch(run_id)
         (done,) = runs.wait([run_id])
-        assert done.success, job
+        assert done.success, (day, keys)
         seconds.append(time.perf_counter() - started)
 print(seconds[1], sum(seconds[2:]) / len(seconds[2:]))
 """

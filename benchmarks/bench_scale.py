@@ -36,7 +36,7 @@ from monitoring_pipelines.core.config_loading import load_config  # noqa: E402
 from monitoring_pipelines.core.settings import Settings  # noqa: E402
 from monitoring_pipelines.core.store.database import Database  # noqa: E402
 from monitoring_pipelines.core.store.results import ResultRepository  # noqa: E402
-from monitoring_pipelines.definitions import build_definitions  # noqa: E402
+from monitoring_pipelines.definitions import build_fleet  # noqa: E402
 from monitoring_pipelines.demo import generate_demo  # noqa: E402
 from monitoring_pipelines.demo.generate import DEFAULT_START  # noqa: E402
 from tests.fakes.celery_workers import (  # noqa: E402
@@ -110,7 +110,7 @@ def backfill(profile: str, workers: int, environ: Mapping[str, str], days: int) 
     results = ResultRepository(Database.connect(settings.store_url))
     with dg.DagsterInstance.from_config(environ["DAGSTER_HOME"]) as instance:
         report = run_backfill(
-            lambda: (build_definitions(config, settings, environ), instance),
+            lambda: (build_fleet(config, settings, environ), instance),
             list(config.monitors),
             days_between(DEFAULT_START, DEFAULT_START + timedelta(days=days - 1)),
             workers=2,

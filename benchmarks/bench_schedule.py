@@ -2,8 +2,9 @@
 
 N copies of the demo's `recommender` (`bench_fleet.py`'s fleet): their references and a first
 day are built by `monitoring backfill --workers 2`; then each monitor's daily run of the next
-day is created from the code location and queued, as the daily schedules queue them at 00:30,
-with a `dagster-daemon` running (the run queue of `deploy/dagster.yaml`: 2 at a time, one per
+day (a run of Dagster's asset job with the assets and tags of the monitor's DAILY run) is
+created from the code location and queued, as the daily schedules queue them at 00:30, with a
+`dagster-daemon` running (the run queue of `deploy/dagster.yaml`: 2 at a time, one per
 monitor; the warm run launcher). Reports the wall time from the first queued run to the last
 finished one, per run, and the backfill's figures beside it.
 
@@ -94,14 +95,22 @@ def one_day(monitors: int) -> dict[str, object]:
     import dagster as dg
 
     from monitoring_pipelines.dagster_runs import DagsterRuns
+    from monitoring_pipelines.definitions import load_fleet
+    from monitoring_pipelines.jobs import ASSET_JOB, Kind
 
+    # Each monitor's daily run, as its daily schedule requests it: Dagster's asset job with the
+    # DAILY run's assets and tags (the run queue's limits count its `monitor` tag).
+    daily = [
+        next(r for r in each if r.kind is Kind.DAILY)
+        for each in load_fleet(os.environ).runs.values()
+    ]
     instance = dg.DagsterInstance.get()
     with DagsterRuns(instance, workers=1) as runs:
         sensor = runs._repository.get_sensor("alerting")
         instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
     with dagster_daemon(env):
         with DagsterRuns(instance, workers=1) as runs:
-            created = [runs.create(f"rec{i:03d}_daily", DAY, None, {}) for i in range(monitors)]
+            created = [runs.create(ASSET_JOB, DAY, run.keys, run.tags) for run in daily]
             queued = time.time()
             for run_id in created:
                 instance.submit_run(run_id, runs._request)  # the queue only marks it queued

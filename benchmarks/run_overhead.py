@@ -4,16 +4,20 @@ Measures, side by side in one invocation on the demo's data (generated here into
 MONITORING_HOME):
 
 * ``empty``: an in-process run of a one-asset job that does nothing (Dagster's own cost);
-* ``in_process``: the three demo monitors' daily jobs, partitions one after another in one
-  process;
+* ``in_process``: the three demo monitors' daily runs (Dagster's asset job with the assets and
+  tags of each monitor's DAILY run), partitions one after another in one process;
 * ``backfill``: as many partitions through ``monitoring backfill --workers 2``: Dagster
   backfills whose runs the warm run launcher executes (its start-up included);
 * ``backfill_before``: the same command with the code of ``--before`` (a git ref; by default
   the last commit whose backfill ran ``execute_in_process`` in a private pool of processes),
   on as many other days, interleaved in halves with ``backfill``;
-* ``process_per_run``: partitions as ``dagster job execute`` in a new process each (two per
-  monitor), which is what a run launched by the daemon (a UI or ``dagster job backfill``
-  backfill) pays;
+* ``daemon_backfill``: as many partitions through an asset backfill of each monitor's daily
+  assets whose runs a ``dagster-daemon`` requests and launches, as for a backfill started in
+  the UI (seconds per monitor-day);
+* ``process_per_run``: partitions as ``dagster asset materialize`` of a monitor's daily assets
+  in a new process each (two per monitor; the command takes no tags, so the runs carry none of
+  the monitor's), which is what a run launched by the daemon (a backfill started in the UI)
+  pays;
 * ``process_per_run_baseline``: the same runs with the code of ``--baseline`` (a git ref,
   ``main`` by default, exported to a temporary folder), interleaved with the above;
 * ``empty_process``: a one-asset job that does nothing, in a new process each: the floor of a
@@ -37,13 +41,20 @@ import sys
 import tempfile
 import time
 import warnings
+from collections.abc import Iterable
 from datetime import date, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_fleet import dagster_daemon, finished_runs  # noqa: E402
+from bench_fleet import dagster_daemon  # noqa: E402
+
+if TYPE_CHECKING:
+    import dagster as dg
+
+    from monitoring_pipelines.jobs import MonitorRun
 
 START = date(2026, 9, 1)
 MONITORS = ["sentiment", "recommender", "support_bot"]
@@ -103,7 +114,12 @@ def main() -> None:
     )
 
     results: dict[str, float] = {"empty": _empty_job_seconds(args.days)}
-    results["in_process"] = _in_process_seconds(first)
+    from monitoring_pipelines.definitions import load_fleet
+    from monitoring_pipelines.jobs import Kind
+
+    fleet = load_fleet(os.environ)
+    daily = {m: next(r for r in fleet.runs[m] if r.kind is Kind.DAILY) for m in MONITORS}
+    results["in_process"] = _in_process_seconds(first, fleet.definitions, daily)
     before_tree, before_commit = _export(args.before, home, "before")
     backfill = dict.fromkeys(("backfill", "backfill_before"), 0.0)
     homes = {ROOT: env["DAGSTER_HOME"], before_tree: str(home / "dagster-before")}
@@ -128,7 +144,7 @@ def main() -> None:
         )
         backfill[name] += (time.perf_counter() - started) / (len(MONITORS) * args.days)
     results.update(backfill)
-    results["daemon_backfill"] = _daemon_backfill_seconds(fifth, env)
+    results["daemon_backfill"] = _daemon_backfill_seconds(fifth, env, daily)
     launched = [(m, d) for d, m in zip(fourth, MONITORS * len(fourth), strict=False)]
     baseline_tree, baseline_commit = _export(args.baseline, home, "baseline")
     (home / "empty_location.py").write_text(EMPTY_LOCATION)
@@ -136,11 +152,13 @@ def main() -> None:
     empty = ["-f", str(home / "empty_location.py")]
     strategies = {
         "process_per_run_baseline": lambda m, d: _timed(
-            _execute(definitions, f"{m}_daily", d),
+            _materialize(definitions, daily[m].keys, d),
             {**env, "PYTHONPATH": str(baseline_tree)},
             baseline_tree,
         ),
-        "process_per_run": lambda m, d: _timed(_execute(definitions, f"{m}_daily", d), env, ROOT),
+        "process_per_run": lambda m, d: _timed(
+            _materialize(definitions, daily[m].keys, d), env, ROOT
+        ),
         "empty_process": lambda m, d: _timed(_execute(empty, "empty", d), env, home),
     }
     wall = dict.fromkeys(strategies, 0.0)
@@ -180,40 +198,68 @@ def main() -> None:
     )
 
 
-def _daemon_backfill_seconds(days: list[date], env: dict[str, str]) -> float:
-    """Seconds per run of a backfill of each monitor's daily job as the UI starts one: the
-    daemon dequeues the runs (deploy/dagster.yaml: 2 at a time, one per monitor) and the warm
-    run launcher executes them; from the first run's start to the last run's end."""
-    import dagster as dg
+def _daemon_backfill_seconds(
+    days: list[date], env: dict[str, str], daily: dict[str, MonitorRun]
+) -> float:
+    """Seconds per monitor-day of an asset backfill of each monitor's daily assets (its DAILY
+    run's keys, tagged with its tags) for ``days``: the daemon's backfill loop requests the
+    runs, the run queue dequeues them (deploy/dagster.yaml: 2 at a time, one per monitor) and
+    the warm run launcher executes them; from the first run's start to the last run's end.
 
-    bin_dir = Path(sys.executable).parent
+    The backfill targets exactly ``days`` of those assets, as ``monitoring backfill`` records
+    one. (The UI's dialog sends the days and the assets, and Dagster then also targets every
+    later day of each window asset, whose partitions depend on the days before them.) The
+    daemon splits a monitor-day into several runs as the assets' dependencies allow."""
+    import dagster as dg
+    from dagster._core.definitions.assets.graph.asset_graph_subset import AssetGraphSubset
+    from dagster._core.execution.backfill import BULK_ACTION_TERMINAL_STATUSES, PartitionBackfill
+    from dagster._core.storage.tags import BACKFILL_ID_TAG
+    from dagster._core.utils import make_new_backfill_id
+
     instance = dg.DagsterInstance.get()
+    keys = [d.isoformat() for d in days]
     with dagster_daemon(env):
-        workspace = ["-w", str(ROOT / "workspace.yaml")]
-        span = ["--from", str(days[0]), "--to", str(days[-1]), "--noprompt"]
+        ids = []
         for monitor in MONITORS:
-            subprocess.run(
-                [
-                    str(bin_dir / "dagster"),
-                    "job",
-                    "backfill",
-                    *workspace,
-                    "-j",
-                    f"{monitor}_daily",
-                    *span,
-                ],
-                env=env,
-                cwd=ROOT,
-                check=True,
-                capture_output=True,
+            run = daily[monitor]
+            assert run.partitions is not None
+            target = AssetGraphSubset(  # type: ignore[call-arg]  # a NamedTuple with defaults
+                partitions_subsets_by_asset_key={
+                    key: run.partitions.subset_with_partition_keys(keys) for key in run.keys
+                }
             )
-        keys = {d.isoformat() for d in days}
-        wanted = len(MONITORS) * len(days)
-        mine = finished_runs(instance, wanted, lambda r: r.tags.get("dagster/partition") in keys)
-    assert all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in mine)
+            backfill = PartitionBackfill.from_asset_graph_subset(
+                backfill_id=make_new_backfill_id(),
+                backfill_timestamp=time.time(),
+                tags=dict(run.tags),
+                dynamic_partitions_store=instance,
+                asset_graph_subset=target,
+                title=None,
+                description=None,
+                run_config=None,
+            )
+            instance.add_backfill(backfill)
+            ids.append(backfill.backfill_id)
+        while True:
+            backfills = [instance.get_backfill(i) for i in ids]
+            if all(b is not None and b.status in BULK_ACTION_TERMINAL_STATUSES for b in backfills):
+                break
+            time.sleep(1)
+    mine = [
+        r for i in ids for r in instance.get_run_records(dg.RunsFilter(tags={BACKFILL_ID_TAG: i}))
+    ]
+    assert mine and all(r.dagster_run.status == dg.DagsterRunStatus.SUCCESS for r in mine)
     start = min(r.start_time for r in mine if r.start_time)
     end = max(r.end_time for r in mine if r.end_time)
-    return (end - start) / wanted
+    return (end - start) / (len(MONITORS) * len(days))
+
+
+def _materialize(location: list[str], keys: Iterable[dg.AssetKey], day: date) -> list[str]:
+    """``dagster asset materialize``: a run of Dagster's asset job of ``keys`` for ``day`` in
+    a new process."""
+    dagster = str(Path(sys.executable).parent / "dagster")
+    select = ",".join(k.to_user_string() for k in keys)
+    return [dagster, "asset", "materialize", *location, "--select", select, "--partition", str(day)]
 
 
 def _execute(location: list[str], job: str, day: date) -> list[str]:
@@ -273,23 +319,27 @@ def _empty_job_seconds(runs: int) -> float:
     return (time.perf_counter() - started) / runs
 
 
-def _in_process_seconds(days: list[date]) -> float:
-    """Seconds per run of the monitors' daily jobs run one after another in this process."""
+def _in_process_seconds(
+    days: list[date], defs: dg.Definitions, daily: dict[str, MonitorRun]
+) -> float:
+    """Seconds per run of the monitors' daily runs (Dagster's asset job with the assets and
+    tags of each monitor's DAILY run) run one after another in this process."""
     import dagster as dg
 
-    from monitoring_pipelines.definitions import load_definitions
-    from monitoring_pipelines.jobs import daily_job_name, reference_key
+    from monitoring_pipelines.jobs import asset_job, reference_key
 
-    defs = load_definitions(os.environ)
     instance = dg.DagsterInstance.get()
     quiet = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+    jobs = {m: asset_job(defs, daily[m].keys) for m in MONITORS}  # as Dagster caches a job
 
-    def run(job: str, day: date | None) -> None:
-        key = None if day is None else day.isoformat()
-        result = defs.resolve_job_def(job).execute_in_process(
-            partition_key=key, instance=instance, run_config=quiet
+    def run(monitor: str, day: date) -> None:
+        result = jobs[monitor].execute_in_process(
+            partition_key=day.isoformat(),
+            instance=instance,
+            run_config=quiet,
+            tags=daily[monitor].tags,
         )
-        assert result.success, job
+        assert result.success, (monitor, day)
 
     for monitor in MONITORS:
         key = reference_key(monitor)
@@ -298,11 +348,11 @@ def _in_process_seconds(days: list[date]) -> float:
         assert built.execute_in_process(
             asset_selection=[key], instance=instance, run_config=quiet
         ).success
-        run(daily_job_name(monitor), days[0])  # warm the imports
+        run(monitor, days[0])  # warm the imports
     started = time.perf_counter()
     for day in days[1:]:
         for monitor in MONITORS:
-            run(daily_job_name(monitor), day)
+            run(monitor, day)
     return (time.perf_counter() - started) / (len(MONITORS) * (len(days) - 1))
 
 

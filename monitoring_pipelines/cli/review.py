@@ -1,5 +1,5 @@
 """``monitoring review``: the queue of LLM answers the judge flagged (and an audit share of
-passing ones): list, show, approve, correct or reject them, refresh the review jobs, export the
+passing ones): list, show, approve, correct or reject them, refresh the review loops, export the
 fine-tuning set and measure the judge's agreement with the reviewers."""
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def review_reject(ctx: Context, item_id: int, note: str | None, who: str) -> Non
 @click.option("--monitor", "monitors", multiple=True, help="Only these monitors (default: all).")
 @pass_context
 def review_refresh(ctx: Context, monitors: Sequence[str]) -> None:
-    """Run the review jobs now (the schedule runs them daily at 03:30 UTC): the fine-tuning
+    """Run the review loops now (their schedules run them daily at 03:30 UTC): the fine-tuning
     dataset from the corrections, the judge's agreement with reviewers, the KPI relation."""
     config = ctx.config()
     _known_monitors(config, monitors)

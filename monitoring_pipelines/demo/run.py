@@ -1,6 +1,6 @@
 """What ``monitoring demo run`` does, step by step: generate the demo's data, backfill every
 day through Dagster, replay the alerting as if the days had been live, write the reports of the
-incidents' days, run the review jobs, and compare the incidents found with the injected events."""
+incidents' days, run the review loops, and compare the incidents found with the injected events."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ def generate(ctx: Context, start: date, days: int, scale: float, seed: int) -> P
 
 def run_demo(ctx: Context, days: int, scale: float, seed: int) -> None:
     """Generate ``days`` of demo data, run them through Dagster, replay the alerting, write
-    the reports of every day an incident failed on and of the last day, run the review jobs
+    the reports of every day an incident failed on and of the last day, run the review loops
     and report what was found and sent."""
     from monitoring_pipelines.backfill import BackfillRangeError, check_range, days_between
     from monitoring_pipelines.partitions import daily_partitions

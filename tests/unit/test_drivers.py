@@ -93,7 +93,8 @@ def test_the_driver_has_the_largest_share_and_is_never_single_valued(
         if len(values) < 2:
             continue
         moved = sum(abs(c) for c in values.values())
-        candidates += [(c / moved, dimension, v) for v, c in values.items() if c > 0]
+        # a move whose share of the change underflows to 0 drives nothing
+        candidates += [(c / moved, dimension, v) for v, c in values.items() if c / moved > 0]
     if not candidates:
         assert found is None
         return

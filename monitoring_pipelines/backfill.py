@@ -111,8 +111,8 @@ class BackfillReport:
         self.references_built += other.references_built
 
 
-# The runs a stage of a monitor's day makes, in order: each a job and its assets.
-Selection = list[tuple[str, tuple[dg.AssetKey, ...]]]
+# The runs a stage of a monitor's day makes, in order: each a job, its assets and its own tags.
+Selection = list[tuple[str, tuple[dg.AssetKey, ...], Mapping[str, str]]]
 
 
 def new_backfill_id() -> str:
@@ -190,7 +190,7 @@ def run_backfill(
     with DagsterRuns(instance, workers) as runs:
         references: Iterator[tuple[Task, Selection]] = iter(
             [
-                (Task(m, None), [(ASSET_JOB, (reference_key(m),))])
+                (Task(m, None), [(ASSET_JOB, (reference_key(m),), {})])
                 for m in monitors
                 if reference_key(m) in assets and (rebuild_reference or not has_reference(m))
             ]
@@ -207,7 +207,7 @@ def run_backfill(
         selections = {m: stage_selections(fleet.runs.get(m, ()), windows) for m in ready}
         keys = [d.isoformat() for d in sorted(days)]
         for monitor in ready:
-            chosen = [k for _, each in selections[monitor][Stage.WHOLE] for k in each]
+            chosen = [k for _, each, _ in selections[monitor][Stage.WHOLE] for k in each]
             if chosen and keys:
                 backfills[monitor] = runs.start_backfill(
                     chosen, keys, {**tags, MONITOR_TAG: monitor}
@@ -238,7 +238,8 @@ def drive(
     tags: Callable[[Task], Mapping[str, str]],
 ) -> None:
     """Run tasks as ``next_task`` gives them (their runs tagged with ``tags(task)``), at most
-    ``workers`` at once; a task's jobs run one after another, and a failed run ends its task.
+    ``workers`` at once; a task's runs (each with its own tags too) run one after another, and
+    a failed run ends its task.
     Ctrl-C cancels the running runs.
 
     Creating a run writes a few dozen events (its planned materializations and checks): one
@@ -255,9 +256,9 @@ def drive(
                 outcome.references_built.append(task.monitor)
             finished(task, outcome)
             return
-        (job, keys), rest = selection[0], selection[1:]
+        (job, keys, own), rest = selection[0], selection[1:]
         day = None if task.day is None else task.day.isoformat()
-        created = creator.submit(runs.create, job, day, keys, tags(task))
+        created = creator.submit(runs.create, job, day, keys, {**own, **tags(task)})
         ready.append((created, task, rest, outcome))
 
     with ThreadPoolExecutor(1, thread_name_prefix="create-runs") as creator:
@@ -352,13 +353,13 @@ def stage_selections(
     for run in runs:
         if run.kind not in (Kind.DAILY, Kind.HALLUCINATION):
             continue
-        out[Stage.WHOLE].append((ASSET_JOB, run.keys))
+        out[Stage.WHOLE].append((ASSET_JOB, run.keys, run.tags))
         for stage, chosen in (
             (Stage.OWN, [k for k in run.keys if k not in windows]),
             (Stage.WINDOW, [k for k in run.keys if k in windows]),
         ):
             if chosen:
-                out[stage].append((ASSET_JOB, tuple(chosen)))
+                out[stage].append((ASSET_JOB, tuple(chosen), run.tags))
     return out
 
 

@@ -92,6 +92,7 @@ class DagsterRuns:
         self.launcher = WarmRunLauncher(workers=workers)
         self.launcher.register_instance(instance)
         self._backfills: list[PartitionBackfill] = []
+        self._started: dict[str, int | None] = {}  # each backfill's first event record, less 1
 
     def __enter__(self) -> DagsterRuns:
         return self
@@ -139,18 +140,62 @@ class DagsterRuns:
             title=None,
             description=None,
         )
+        self._started[backfill.backfill_id] = (
+            self.instance.event_log_storage.get_maximum_record_id()
+        )
         self.instance.add_backfill(backfill)
         self._backfills.append(backfill)
         return backfill.backfill_id
 
     def finish_backfills(self, failed: bool) -> None:
-        """Mark the recorded backfills complete (failed when a run failed)."""
+        """Mark the recorded backfills complete (failed when a run failed), each asset's days
+        materialized since the backfill started as succeeded and its other days as failed: the
+        UI's backfill page counts them per asset."""
         status = BulkActionStatus.COMPLETED_FAILED if failed else BulkActionStatus.COMPLETED_SUCCESS
         for backfill in self._backfills:
             current = self.instance.get_backfill(backfill.backfill_id) or backfill
+            if current.asset_backfill_data is not None:
+                data = current.asset_backfill_data
+                done = self._materialized(data.target_subset, self._started[backfill.backfill_id])
+                current = current.with_asset_backfill_data(
+                    data._replace(materialized_subset=done).with_failed_and_downstream_subset(
+                        data.target_subset - done
+                    ),
+                    dynamic_partitions_store=self.instance,
+                    asset_graph=self._repository.asset_graph,
+                )
             self.instance.update_backfill(
                 current.with_status(status).with_end_timestamp(get_current_timestamp())  # type: ignore[no-untyped-call]
             )
+
+    def _materialized(self, target: AssetGraphSubset, after: int | None) -> AssetGraphSubset:
+        """The part of ``target`` materialized after the event log's record ``after``."""
+        graph = self._repository.asset_graph
+        done: dict[dg.AssetKey, set[str]] = {}
+        for key, subset in target.partitions_subsets_by_asset_key.items():
+            wanted = list(subset.get_partition_keys())
+            cursor = None
+            while True:
+                found = self.instance.fetch_materializations(
+                    dg.AssetRecordsFilter(
+                        asset_key=key, asset_partitions=wanted, after_storage_id=after
+                    ),
+                    limit=1000,
+                    cursor=cursor,
+                )
+                done.setdefault(key, set()).update(
+                    r.partition_key for r in found.records if r.partition_key is not None
+                )
+                if not found.has_more:
+                    break
+                cursor = found.cursor
+        return AssetGraphSubset(  # type: ignore[call-arg]  # a NamedTuple with defaults
+            partitions_subsets_by_asset_key={
+                key: partitions.subset_with_partition_keys(sorted(days))
+                for key, days in done.items()
+                if (partitions := graph.get(key).partitions_def) is not None
+            }
+        )
 
     def create(
         self,

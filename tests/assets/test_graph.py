@@ -16,6 +16,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
+from monitoring_pipelines.backfill import Stage, stage_selections, window_assets
 from monitoring_pipelines.core.config_loading import load_config
 from monitoring_pipelines.core.settings import Settings
 from monitoring_pipelines.definitions import Fleet, build_fleet
@@ -204,6 +205,13 @@ def test_a_remote_judge_gets_its_own_run_schedule_and_key_from_the_environment(
     assert not set(judged) & set(snapshot["runs"]["support_bot_daily"])
     schedule = snapshot["schedules"]["support_bot_hallucination_schedule"]
     assert schedule["cron"] == "30 2 * * *"
+    # a backfill's day runs the daily assets, then the judged ones, each with its run's tags
+    whole = stage_selections(fleet.runs["support_bot"], window_assets(defs))[Stage.WHOLE]
+    assert [sorted(k.to_user_string() for k in keys) for _, keys, _ in whole] == [
+        snapshot["runs"]["support_bot_daily"],
+        judged,
+    ]
+    assert [tags.get("judge") for _, _, tags in whole] == [None, "remote"]
     judge = (defs.resources or {})["judge"]
     assert isinstance(judge.api_key, dg.EnvVar)
     assert judge.api_key.env_var_name == "MONITORING_JUDGE_API_KEY"

@@ -147,6 +147,17 @@ class DagsterUI:
         entries = data["workspaceOrError"]["locationEntries"]  # type: ignore[index]
         return str(entries[0]["name"])
 
+    def backfill_id(self, monitor: str) -> str:
+        """The id of the (one) backfill tagged with ``monitor``."""
+        data = graphql(
+            self.base_url,
+            "{ partitionBackfillsOrError { ... on PartitionBackfills "
+            "{ results { id tags { key value } } } } }",
+        )
+        results = data["partitionBackfillsOrError"]["results"]  # type: ignore[index]
+        (found,) = [r["id"] for r in results if {"key": "monitor", "value": monitor} in r["tags"]]
+        return str(found)
+
     @staticmethod
     def partition_detail(page: Page, partition: str) -> Locator:
         """The detail pane a Partitions view shows for the selected ``partition``."""

@@ -12,7 +12,7 @@ import pytest
 from playwright.sync_api import expect
 
 from monitoring_pipelines.core.alerting.groundtruth import load_events
-from tests.browser.conftest import DEMO_MONITORS
+from tests.browser.conftest import DEMO_DAYS, DEMO_MONITORS
 from tests.browser.dagster_ui import DagsterUI
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -81,18 +81,26 @@ def test_the_demos_backfills_and_runs_are_the_uis_own(
     ui: DagsterUI, shot: Callable[..., Path]
 ) -> None:
     """Issue 13: the demo's runs had no origin: the Backfills page was empty and each job's
-    Runs tab said it never ran."""
-    page = ui.open("/runs?view=backfills", wait_for_text="sentiment_daily_partition_set")
+    Runs tab said it never ran. Each monitor's days are now one asset backfill, whose page
+    counts every day of each asset as succeeded."""
+    page = ui.open("/runs?view=backfills", wait_for_text="monitoring/backfill: ")
     for monitor in DEMO_MONITORS:
-        expect(page.get_by_text(f"{monitor}_daily_partition_set")).to_have_count(1)
-    # One backfill per daily job, all of the command's, all done.
+        expect(page.get_by_text(f"monitor: {monitor}", exact=True)).to_have_count(1)
+    # One backfill per monitor, all of the command's, all done.
     expect(page.get_by_text("monitoring/backfill: ")).to_have_count(len(DEMO_MONITORS))
     expect(page.get_by_text("Success", exact=True)).to_have_count(len(DEMO_MONITORS))
-    shot(page, "backfills")
+    expect(page.get_by_text(f"{DEMO_DAYS} partitions")).to_have_count(len(DEMO_MONITORS))
+    shot(page, "backfills", docs="ui-backfills.png")
 
-    location = ui.location_name()
-    page = ui.open(f"/locations/{location}/jobs/sentiment_daily/runs", wait_for_text="Backfill:")
-    expect(page.get_by_text("partition: ", exact=False).first).to_be_visible()
+    backfill = ui.backfill_id("sentiment")
+    page = ui.open(f"/runs/b/{backfill}", wait_for_text="Partition selection")
+    daily = json.loads(SNAPSHOT.read_text())["runs"]["sentiment_daily"]
+    expect(page.get_by_role("link", name="sentiment / live_slice")).to_be_visible()
+    expect(page.get_by_text("100% completed")).to_have_count(len(daily))
+    expect(page.get_by_text("Succeeded", exact=True).first).to_be_visible()
+    shot(page, "backfill-assets")
+
+    page = ui.open(f"/runs/b/{backfill}?tab=runs", wait_for_text="partition: ")
     expect(page.get_by_text("Success").first).to_be_visible()
-    expect(page.get_by_text("has not been run")).to_have_count(0)
-    shot(page, "job-runs")
+    expect(page.get_by_text("monitor: sentiment").first).to_be_visible()
+    shot(page, "backfill-runs")

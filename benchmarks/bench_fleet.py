@@ -178,10 +178,10 @@ import time
 import dagster as dg
 from monitoring_pipelines.dagster_runs import DagsterRuns
 from monitoring_pipelines.definitions import load_fleet
-from monitoring_pipelines.jobs import ASSET_JOB, Kind, reference_key
+from monitoring_pipelines.jobs import ASSET_JOB, reference_key
 instance = dg.DagsterInstance.get()
 # rec000's daily run: Dagster's asset job with its DAILY run's assets and tags.
-daily = next(r for r in load_fleet(os.environ).runs["rec000"] if r.kind is Kind.DAILY)
+daily = load_fleet(os.environ).daily("rec000")
 seconds = []
 with DagsterRuns(instance, workers=1) as runs:
     jobs = [(None, (reference_key("rec000"),), {{}})] + [

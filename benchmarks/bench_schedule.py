@@ -96,14 +96,12 @@ def one_day(monitors: int) -> dict[str, object]:
 
     from monitoring_pipelines.dagster_runs import DagsterRuns
     from monitoring_pipelines.definitions import load_fleet
-    from monitoring_pipelines.jobs import ASSET_JOB, Kind
+    from monitoring_pipelines.jobs import ASSET_JOB
 
     # Each monitor's daily run, as its daily schedule requests it: Dagster's asset job with the
     # DAILY run's assets and tags (the run queue's limits count its `monitor` tag).
-    daily = [
-        next(r for r in each if r.kind is Kind.DAILY)
-        for each in load_fleet(os.environ).runs.values()
-    ]
+    fleet = load_fleet(os.environ)
+    daily = [fleet.daily(monitor) for monitor in fleet.runs]
     instance = dg.DagsterInstance.get()
     with DagsterRuns(instance, workers=1) as runs:
         sensor = runs._repository.get_sensor("alerting")

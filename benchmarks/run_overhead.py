@@ -115,10 +115,9 @@ def main() -> None:
 
     results: dict[str, float] = {"empty": _empty_job_seconds(args.days)}
     from monitoring_pipelines.definitions import load_fleet
-    from monitoring_pipelines.jobs import Kind
 
     fleet = load_fleet(os.environ)
-    daily = {m: next(r for r in fleet.runs[m] if r.kind is Kind.DAILY) for m in MONITORS}
+    daily = {m: fleet.daily(m) for m in MONITORS}
     results["in_process"] = _in_process_seconds(first, fleet.definitions, daily)
     before_tree, before_commit = _export(args.before, home, "before")
     backfill = dict.fromkeys(("backfill", "backfill_before"), 0.0)

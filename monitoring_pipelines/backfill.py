@@ -165,7 +165,7 @@ def run_backfill(
         {
             m: daily.partitions
             for m in monitors
-            if (daily := _daily(fleet.runs.get(m, ()))) and daily.partitions is not None
+            if (daily := fleet.run(m)) and daily.partitions is not None
         },
         days,
     )
@@ -178,9 +178,7 @@ def run_backfill(
     assets = fleet.definitions.resolve_asset_graph().get_all_asset_keys()
     # A run carries its monitor's tags (its warehouse), which the run queue's limits count,
     # and a day's run the id of its monitor's Dagster backfill.
-    monitor_tags = {
-        m: dict(daily.tags) if (daily := _daily(fleet.runs.get(m, ()))) else {} for m in monitors
-    }
+    monitor_tags = {m: dict(daily.tags) if (daily := fleet.run(m)) else {} for m in monitors}
     backfills: dict[str, str] = {}
 
     def tagged(task: Task) -> dict[str, str]:
@@ -361,10 +359,6 @@ def stage_selections(
             if chosen:
                 out[stage].append((ASSET_JOB, tuple(chosen), run.tags))
     return out
-
-
-def _daily(runs: Sequence[MonitorRun]) -> MonitorRun | None:
-    return next((r for r in runs if r.kind is Kind.DAILY and r.partitions is not None), None)
 
 
 class Schedule:

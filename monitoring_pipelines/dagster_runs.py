@@ -67,6 +67,18 @@ class FinishedRun:
         return None
 
 
+def workspace(instance: dg.DagsterInstance) -> WorkspaceProcessContext:
+    """The project's code location loaded in this process (from ``os.environ``), as the
+    workspace of ``instance``: what the daemon and the UI load from ``workspace.yaml``."""
+    origin = InProcessCodeLocationOrigin(
+        LoadableTargetOrigin(
+            executable_path=sys.executable, module_name=LOCATION, working_directory=os.getcwd()
+        ),
+        location_name=LOCATION,
+    )
+    return WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin))
+
+
 class DagsterRuns:
     """Creates runs of the project's jobs and launches them in ``workers`` warm processes.
 
@@ -76,15 +88,7 @@ class DagsterRuns:
 
     def __init__(self, instance: dg.DagsterInstance, workers: int):
         self.instance = instance
-        origin = InProcessCodeLocationOrigin(
-            LoadableTargetOrigin(
-                executable_path=sys.executable,
-                module_name=LOCATION,
-                working_directory=os.getcwd(),
-            ),
-            location_name=LOCATION,
-        )
-        self._process = WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin))
+        self._process = workspace(instance)
         self._request = self._process.create_request_context()
         self._location = self._request.get_code_location(LOCATION)
         (self._repository,) = self._location.get_repositories().values()

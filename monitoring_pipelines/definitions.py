@@ -21,6 +21,7 @@ from monitoring_pipelines.core.settings import Settings, url_secret, without_pas
 from monitoring_pipelines.executors import job_executor
 from monitoring_pipelines.jobs import (
     WAREHOUSE_TAG,
+    Kind,
     MonitorRun,
     monitor_runs,
     remote_judge,
@@ -60,6 +61,17 @@ class Fleet:
 
     definitions: dg.Definitions
     runs: Mapping[str, tuple[MonitorRun, ...]]
+
+    def run(self, monitor: str, kind: Kind = Kind.DAILY) -> MonitorRun | None:
+        """The monitor's run of ``kind``; None for a monitor without one (or unknown)."""
+        return next((r for r in self.runs.get(monitor, ()) if r.kind is kind), None)
+
+    def daily(self, monitor: str) -> MonitorRun:
+        """The monitor's daily run (every monitor has one)."""
+        run = self.run(monitor)
+        if run is None:
+            raise KeyError(f"no monitor {monitor!r} with a daily run")
+        return run
 
 
 def build_definitions(

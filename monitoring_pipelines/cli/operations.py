@@ -194,7 +194,7 @@ def run_review_loop(ctx: Context, config: MonitorFile, monitors: Sequence[str]) 
     from monitoring_pipelines.run_failures import step_failures
 
     fleet = build_fleet(config, ctx.settings, ctx.environ)
-    chosen = [r for m in monitors for r in fleet.runs.get(m, ()) if r.kind is Kind.REVIEW]
+    chosen = [r for m in monitors if (r := fleet.run(m, Kind.REVIEW)) is not None]
     if not chosen:
         return
     with DagsterRuns(dagster_environment(ctx), workers=1) as runs:

@@ -40,7 +40,7 @@ from monitoring_pipelines.core.store import tables as t
 from monitoring_pipelines.core.store.database import Database
 from monitoring_pipelines.core.store.results import ResultRepository
 from monitoring_pipelines.definitions import Fleet, load_definitions, load_fleet
-from monitoring_pipelines.jobs import Kind, asset_job, reference_key
+from monitoring_pipelines.jobs import asset_job, reference_key
 from monitoring_pipelines.sensors.alerting_pass import run_alerting
 from tests.assets.conftest import (
     QUIET,
@@ -482,5 +482,4 @@ def test_any_subject_is_stored_and_found_by_its_full_name(
 
 def daily_job(fleet: Fleet, monitor: str) -> dg.JobDefinition:
     """Dagster's asset job subset to the monitor's daily run, as its schedule requests it."""
-    (daily,) = [r for r in fleet.runs[monitor] if r.kind is Kind.DAILY]
-    return asset_job(fleet.definitions, daily.keys)
+    return asset_job(fleet.definitions, fleet.daily(monitor).keys)

@@ -267,7 +267,8 @@ class Monitoring:
 
     def run_of(self, monitor: str, kind: Kind = Kind.DAILY) -> MonitorRun:
         """The monitor's run of ``kind`` (its schedule requests it)."""
-        (run,) = [r for r in self.fleet.runs[monitor] if r.kind is kind]
+        run = self.fleet.run(monitor, kind)
+        assert run is not None, f"monitor {monitor} has no {kind} run"
         return run
 
     def job(self, monitor: str, kind: Kind = Kind.DAILY) -> dg.JobDefinition:

@@ -235,7 +235,7 @@ def test_terminate_from_another_process_cancels_the_run_and_keeps_the_worker(
         reference = runs.create(IMPLICIT_ASSET_JOB_NAME, None, SHOP_REFERENCE, {})
         runs.launch(reference)
         assert runs.wait([reference])[0].success
-        (daily, *_) = load_fleet(os.environ).runs["shop"]
+        daily = load_fleet(os.environ).daily("shop")
         day = runs.create(IMPLICIT_ASSET_JOB_NAME, "2026-09-01", daily.keys, daily.tags)
         runs.launch(day)
         deadline = time.monotonic() + 120

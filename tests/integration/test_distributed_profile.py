@@ -540,8 +540,7 @@ def test_a_ui_backfill_on_the_production_services_equals_the_embedded_default_wi
         # each monitor's daily assets, as the UI's asset group page launches their backfill
         fleet = load_fleet(observer)
         backfills = [
-            web.launch_backfill([list(k.path) for k in fleet.runs[m][0].keys], days)
-            for m in MONITORS
+            web.launch_backfill([list(k.path) for k in fleet.daily(m).keys], days) for m in MONITORS
         ]
         wait_until(
             "the backfills",

@@ -105,7 +105,7 @@ def test_the_queue_takes_turns_per_warehouse_and_keeps_each_monitors_order(
             fleet = load_fleet(os.environ)
             for day in DAYS:
                 for monitor in MONITORS:
-                    daily = fleet.runs[monitor][0]
+                    daily = fleet.daily(monitor)
                     made = runs.create(IMPLICIT_ASSET_JOB_NAME, day, daily.keys, daily.tags)
                     submitted.append(made)
             for run_id in submitted:

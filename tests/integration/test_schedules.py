@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -15,13 +14,10 @@ from pathlib import Path
 import dagster as dg
 import dagster._daemon  # before the scheduler: their imports are circular
 import pytest
-from dagster._core.remote_origin import InProcessCodeLocationOrigin
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.context import WorkspaceProcessContext
-from dagster._core.workspace.load_target import InProcessWorkspaceLoadTarget
 from dagster._scheduler.scheduler import launch_scheduled_runs
 
-from monitoring_pipelines.dagster_runs import LOCATION
+from monitoring_pipelines.dagster_runs import LOCATION, workspace
 from monitoring_pipelines.definitions import load_fleet
 from monitoring_pipelines.jobs import ASSET_JOB, Kind
 
@@ -52,16 +48,8 @@ def scheduler(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Works
         "MONITORING_CONFIG": str(config),
     }.items():
         monkeypatch.setenv(key, value)
-    origin = InProcessCodeLocationOrigin(
-        LoadableTargetOrigin(
-            executable_path=sys.executable, module_name=LOCATION, working_directory=str(ROOT)
-        ),
-        location_name=LOCATION,
-    )
-    with (
-        dg.DagsterInstance.get() as instance,
-        WorkspaceProcessContext(instance, InProcessWorkspaceLoadTarget(origin)) as context,
-    ):
+    monkeypatch.chdir(ROOT)
+    with dg.DagsterInstance.get() as instance, workspace(instance) as context:
         yield context
 
 
